@@ -1,0 +1,254 @@
+import * as k from './setting-kinds.js';
+import type { SettingKind } from './setting-kinds.js';
+
+/**
+ * Every setting of CalendarSyncExchange.config.xml in one table: where it stands in the
+ * file (element path under <calendar_sync>, attribute), the environment variable that
+ * overrides it, what it allows and its default. The convict schema, the strict XML walk,
+ * the README reference and the error messages are all derived from this table.
+ */
+export interface SettingSpec {
+  /** The convict key, also the path into the raw settings object. */
+  readonly key: string;
+  /** Element path below calendar_sync, e.g. "exchange/events/advise". */
+  readonly element: string;
+  /** Attribute name, or null for the text of repeated elements (<mailbox>). */
+  readonly attribute: string | null;
+  readonly env: string;
+  readonly kind: SettingKind<unknown>;
+  readonly default: unknown;
+  readonly doc: string;
+  readonly sensitive?: boolean;
+}
+
+const MINUTE = 60_000;
+
+export const SETTINGS: readonly SettingSpec[] = [
+  // <exchange><events>
+  {
+    key: 'exchange.events.advise', element: 'exchange/events/advise', attribute: 'Object', env: 'ECS_ADVISE',
+    kind: k.oneOf(['EwsStream', 'EwsPull'] as const, { EWStream: 'EwsStream', EWSPull: 'EwsPull' }), default: 'EwsStream',
+    doc: 'How changes are learned: EwsStream (streaming notifications, one long-lived connection per group of up to 200 mailboxes) or EwsPull (GetEvents polling). Case-insensitive; EWStream/EWSPull are accepted too.',
+  },
+  {
+    key: 'exchange.events.pull.interval', element: 'exchange/events/pull', attribute: 'interval', env: 'ECS_PULL_INTERVAL',
+    kind: k.duration(1_000, 60 * MINUTE), default: 10_000, doc: 'EwsPull: how often each mailbox is asked for events.',
+  },
+  {
+    key: 'exchange.events.pull.concurrency', element: 'exchange/events/pull', attribute: 'concurrency', env: 'ECS_PULL_CONCURRENCY',
+    kind: k.integer(1, 1_000), default: 32, doc: 'EwsPull: GetEvents requests in flight at once, across all mailboxes.',
+  },
+  {
+    key: 'exchange.events.pull.timeout', element: 'exchange/events/pull', attribute: 'timeout', env: 'ECS_PULL_SUBSCRIPTION_TIMEOUT',
+    kind: k.duration(MINUTE, 1_440 * MINUTE, 'EWS allows 1 to 1440 minutes'), default: 30 * MINUTE,
+    doc: 'EwsPull: the subscription Timeout; Exchange drops a pull subscription not polled for this long.',
+  },
+  {
+    key: 'exchange.events.stream.maxSubscriptionsPerConnection', element: 'exchange/events/stream', attribute: 'maxSubscriptionsPerConnection',
+    env: 'ECS_STREAM_MAX_SUBSCRIPTIONS', kind: k.integer(1, 200, 'EWS allows at most 200 subscriptions per streaming connection'), default: 200,
+    doc: 'EwsStream: mailboxes (subscriptions) per GetStreamingEvents connection.',
+  },
+  {
+    key: 'exchange.events.stream.connectionLifetime', element: 'exchange/events/stream', attribute: 'connectionLifetime',
+    env: 'ECS_STREAM_CONNECTION_LIFETIME', kind: k.duration(MINUTE, 30 * MINUTE, 'EWS allows 1 to 30 minutes'), default: 29 * MINUTE,
+    doc: 'EwsStream: the ConnectionTimeout of each streaming connection; it is reopened before it runs out.',
+  },
+  {
+    key: 'exchange.events.stream.heartbeatTimeout', element: 'exchange/events/stream', attribute: 'heartbeatTimeout',
+    env: 'ECS_STREAM_HEARTBEAT_TIMEOUT', kind: k.duration(5_000, 10 * MINUTE), default: 90_000,
+    doc: 'EwsStream: a connection silent (no keep-alive) for this long is considered dead and reopened.',
+  },
+  // <exchange><ews>
+  {
+    key: 'exchange.ews.url', element: 'exchange/ews', attribute: 'url', env: 'ECS_EWS_URL',
+    kind: k.url(['https', 'http']), default: '', doc: 'The EWS endpoint. Without an <ews> element the built-in EWS sandbox is used.',
+  },
+  {
+    key: 'exchange.ews.user', element: 'exchange/ews', attribute: 'user', env: 'ECS_EWS_USER',
+    kind: k.text(/^\S+$/, 'a user name without spaces (UPN or DOMAIN\\user)'), default: '', doc: 'The service account (it needs the ApplicationImpersonation role).',
+  },
+  {
+    key: 'exchange.ews.passwordEnv', element: 'exchange/ews', attribute: 'passwordEnv', env: 'ECS_EWS_PASSWORD_ENV',
+    kind: k.envName, default: 'ECS_EWS_PASSWORD', doc: "Name of the environment variable holding the service account's password; the file never holds it.",
+  },
+  {
+    key: 'exchange.ews.impersonation', element: 'exchange/ews', attribute: 'impersonation', env: 'ECS_EWS_IMPERSONATION',
+    kind: k.boolean, default: true, doc: 'Reach each mailbox through ExchangeImpersonation (the default and the recommended way).',
+  },
+  {
+    key: 'exchange.ews.version', element: 'exchange/ews', attribute: 'version', env: 'ECS_EWS_VERSION',
+    kind: k.oneOf(['Exchange2010_SP2', 'Exchange2013', 'Exchange2013_SP1', 'Exchange2016'] as const), default: 'Exchange2016',
+    doc: 'RequestServerVersion sent with every request.',
+  },
+  {
+    key: 'exchange.ews.tlsVerify', element: 'exchange/ews', attribute: 'tlsVerify', env: 'ECS_EWS_TLS_VERIFY',
+    kind: k.boolean, default: true, doc: "Verify the server's TLS certificate. Turn off only for a test server, explicitly.",
+  },
+  {
+    key: 'exchange.ews.timeout', element: 'exchange/ews', attribute: 'timeout', env: 'ECS_EWS_TIMEOUT',
+    kind: k.duration(1_000, 10 * MINUTE), default: 100_000, doc: 'Timeout of one EWS request (not of a streaming connection).',
+  },
+  // <exchange><mailboxes>
+  {
+    key: 'exchange.mailboxes.source', element: 'exchange/mailboxes', attribute: 'source', env: 'ECS_MAILBOX_SOURCE',
+    kind: k.oneOf(['crm', 'list', 'file'] as const), default: 'crm',
+    doc: "Which mailboxes to sync: crm (the CRM's active associates' e-mail addresses), list (the <mailbox> elements) or file (a CSV file). Implied by <mailbox> children or a file attribute.",
+  },
+  {
+    key: 'exchange.mailboxes.file', element: 'exchange/mailboxes', attribute: 'file', env: 'ECS_MAILBOX_FILE',
+    kind: k.text(undefined, 'a file path'), default: '', doc: 'CSV file with one mailbox address per line (first column; a header line is skipped), relative to the config file.',
+  },
+  {
+    key: 'exchange.mailboxes.refresh', element: 'exchange/mailboxes', attribute: 'refresh', env: 'ECS_MAILBOX_REFRESH',
+    kind: k.duration(5_000, 24 * 60 * MINUTE), default: 60_000, doc: 'How often the mailbox list is read again; added and removed mailboxes follow without a restart.',
+  },
+  {
+    key: 'exchange.mailboxes.list', element: 'exchange/mailboxes/mailbox', attribute: null, env: 'ECS_MAILBOXES',
+    kind: k.emailList, default: [], doc: 'One <mailbox>address</mailbox> per mailbox (source list). From the environment: comma-separated.',
+  },
+  // <crm>
+  {
+    key: 'crm.type', element: 'crm', attribute: 'type', env: 'ECS_CRM_TYPE',
+    kind: k.oneOf(['embedded', 'postgres'] as const), default: 'embedded', doc: 'embedded (PGlite in a local folder, the npm start default) or postgres (a PostgreSQL server).',
+  },
+  {
+    key: 'crm.url', element: 'crm', attribute: 'url', env: 'ECS_CRM_URL',
+    kind: k.url(['postgres', 'postgresql']), default: '', sensitive: true, doc: 'postgres: connection URL. A password belongs in passwordEnv or PGPASSWORD, not here.',
+  },
+  {
+    key: 'crm.passwordEnv', element: 'crm', attribute: 'passwordEnv', env: 'ECS_CRM_PASSWORD_ENV',
+    kind: k.envName, default: '', doc: 'postgres: name of the environment variable holding the database password.',
+  },
+  {
+    key: 'crm.schema', element: 'crm', attribute: 'schema', env: 'ECS_CRM_SCHEMA',
+    kind: k.identifier, default: 'crm', doc: "The CRM's schema (the reference CRM's tables)."
+  },
+  {
+    key: 'crm.stateSchema', element: 'crm', attribute: 'stateSchema', env: 'ECS_STATE_SCHEMA',
+    kind: k.identifier, default: 'ecs_state', doc: "The sync's own state (mappings, positions, embedded log) — kept apart from the CRM's tables.",
+  },
+  {
+    key: 'crm.path', element: 'crm', attribute: 'path', env: 'ECS_CRM_PATH',
+    kind: k.text(undefined, 'a folder path'), default: 'data/crm', doc: 'embedded: the data folder, relative to the working directory.',
+  },
+  // <transport>
+  {
+    key: 'transport.type', element: 'transport', attribute: 'type', env: 'ECS_TRANSPORT',
+    kind: k.oneOf(['embedded', 'kafka'] as const), default: 'embedded', doc: 'embedded (a durable log in the embedded database; one instance) or kafka.',
+  },
+  {
+    key: 'transport.brokers', element: 'transport', attribute: 'brokers', env: 'ECS_KAFKA_BROKERS',
+    kind: k.hostPortList, default: [], doc: 'kafka: bootstrap servers, host:port,host:port.',
+  },
+  {
+    key: 'transport.topicPrefix', element: 'transport', attribute: 'topicPrefix', env: 'ECS_TOPIC_PREFIX',
+    kind: k.text(/^[A-Za-z0-9._-]*$/, 'a topic name prefix (letters, digits, . _ -)'), default: 'ecs.', doc: 'Prefix of every topic: <prefix>exchange.changes, <prefix>crm.changes, their .dlq.',
+  },
+  {
+    key: 'transport.partitions', element: 'transport', attribute: 'partitions', env: 'ECS_KAFKA_PARTITIONS',
+    kind: k.integer(1, 10_000), default: 12, doc: 'Partitions of topics the sync creates; the upper bound of useful instances.',
+  },
+  {
+    key: 'transport.replicationFactor', element: 'transport', attribute: 'replicationFactor', env: 'ECS_KAFKA_REPLICATION_FACTOR',
+    kind: k.integer(1, 10), default: 1, doc: 'kafka: replication factor of topics the sync creates.',
+  },
+  {
+    key: 'transport.clientId', element: 'transport', attribute: 'clientId', env: 'ECS_KAFKA_CLIENT_ID',
+    kind: k.text(/^[A-Za-z0-9._-]+$/, 'a client id (letters, digits, . _ -)'), default: 'exchange-crm-sync', doc: 'kafka: client.id, as the broker logs and quotas see it.',
+  },
+  {
+    key: 'transport.ssl', element: 'transport', attribute: 'ssl', env: 'ECS_KAFKA_SSL',
+    kind: k.boolean, default: false, doc: 'kafka: connect with TLS.',
+  },
+  {
+    key: 'transport.tlsVerify', element: 'transport', attribute: 'tlsVerify', env: 'ECS_KAFKA_TLS_VERIFY',
+    kind: k.boolean, default: true, doc: "kafka: verify the brokers' certificates (with ssl). Turn off only explicitly.",
+  },
+  {
+    key: 'transport.saslMechanism', element: 'transport', attribute: 'saslMechanism', env: 'ECS_KAFKA_SASL_MECHANISM',
+    kind: k.oneOf(['none', 'plain', 'scram-sha-256', 'scram-sha-512'] as const), default: 'none', doc: 'kafka: SASL mechanism.',
+  },
+  {
+    key: 'transport.saslUser', element: 'transport', attribute: 'saslUser', env: 'ECS_KAFKA_SASL_USER',
+    kind: k.text(), default: '', doc: 'kafka: SASL user name.',
+  },
+  {
+    key: 'transport.saslPasswordEnv', element: 'transport', attribute: 'saslPasswordEnv', env: 'ECS_KAFKA_SASL_PASSWORD_ENV',
+    kind: k.envName, default: 'ECS_KAFKA_SASL_PASSWORD', doc: 'kafka: name of the environment variable holding the SASL password.',
+  },
+  {
+    key: 'transport.path', element: 'transport', attribute: 'path', env: 'ECS_LOG_PATH',
+    kind: k.text(undefined, 'a folder path'), default: 'data/log', doc: 'embedded: the data folder of the embedded log, relative to the working directory.',
+  },
+  // <sync>
+  {
+    key: 'sync.items', element: 'sync', attribute: 'items', env: 'ECS_SYNC_ITEMS',
+    kind: k.listOf(['appointments', 'tasks', 'contacts'] as const), default: ['appointments', 'tasks'], doc: 'What is synchronised, comma-separated.',
+  },
+  {
+    key: 'sync.conflict', element: 'sync', attribute: 'conflict', env: 'ECS_CONFLICT',
+    kind: k.oneOf(['last-writer-wins', 'exchange-wins', 'crm-wins'] as const), default: 'last-writer-wins', doc: 'Who wins when both sides changed an item since the last sync.',
+  },
+  {
+    key: 'sync.windowPastDays', element: 'sync', attribute: 'windowPastDays', env: 'ECS_WINDOW_PAST_DAYS',
+    kind: k.integer(0, 3_650), default: 30, doc: 'Initial sync takes appointments from this many days back.',
+  },
+  {
+    key: 'sync.windowFutureDays', element: 'sync', attribute: 'windowFutureDays', env: 'ECS_WINDOW_FUTURE_DAYS',
+    kind: k.integer(1, 3_650), default: 365, doc: 'Initial sync takes appointments up to this many days ahead.',
+  },
+  {
+    key: 'sync.private', element: 'sync', attribute: 'private', env: 'ECS_SYNC_PRIVATE',
+    kind: k.oneOf(['sync', 'skip'] as const), default: 'sync', doc: 'Private items: sync (marked private on the other side) or skip.',
+  },
+  {
+    key: 'sync.parallelism', element: 'sync', attribute: 'parallelism', env: 'ECS_SYNC_PARALLELISM',
+    kind: k.integer(1, 1_000), default: 16, doc: 'Mailboxes/associates handled in parallel by each handler (each one strictly in order).',
+  },
+  // <ops>
+  {
+    key: 'ops.listen', element: 'ops', attribute: 'listen', env: 'ECS_OPS_LISTEN',
+    kind: k.hostPort, default: '127.0.0.1:9464', doc: 'Where /metrics, /healthz, /readyz, /status and the status page are served.',
+  },
+  {
+    key: 'ops.shutdownTimeout', element: 'ops', attribute: 'shutdownTimeout', env: 'ECS_SHUTDOWN_TIMEOUT',
+    kind: k.duration(1_000, 10 * MINUTE), default: 30_000, doc: 'SIGTERM: finish in-flight work, save positions and exit within this.',
+  },
+  {
+    key: 'ops.logLevel', element: 'ops', attribute: 'logLevel', env: 'ECS_LOG_LEVEL',
+    kind: k.oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), default: 'info', doc: 'pino log level.',
+  },
+  // <sandbox> (only without <ews>)
+  {
+    key: 'sandbox.mailboxes', element: 'sandbox', attribute: 'mailboxes', env: 'ECS_SANDBOX_MAILBOXES',
+    kind: k.integer(1, 100_000), default: 20, doc: 'Built-in sandbox (no <ews>): number of demo mailboxes.',
+  },
+  {
+    key: 'sandbox.activity', element: 'sandbox', attribute: 'activity', env: 'ECS_SANDBOX_ACTIVITY',
+    kind: k.number(0, 10_000), default: 0.5, doc: 'Built-in sandbox: demo changes per second made by its activity generator (0: none).',
+  },
+  {
+    key: 'sandbox.seed', element: 'sandbox', attribute: 'seed', env: 'ECS_SANDBOX_SEED',
+    kind: k.integer(0, 2_147_483_647), default: 1, doc: 'Built-in sandbox: seed of the demo data and activity.',
+  },
+];
+
+/** Elements that may appear, each with its attributes; derived from SETTINGS plus the containers. */
+export function allowedElements(): Map<string, Set<string>> {
+  const allowed = new Map<string, Set<string>>();
+  const ensure = (path: string): Set<string> => {
+    let attrs = allowed.get(path);
+    if (!attrs) {
+      attrs = new Set();
+      allowed.set(path, attrs);
+      const parent = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
+      if (parent) ensure(parent);
+    }
+    return attrs;
+  };
+  for (const s of SETTINGS) {
+    const attrs = ensure(s.element);
+    if (s.attribute) attrs.add(s.attribute);
+  }
+  return allowed;
+}

@@ -1,0 +1,98 @@
+/** The one configuration object the rest of the program sees: typed, validated, frozen. */
+
+export type AdviseMode = 'EwsStream' | 'EwsPull';
+export type SyncItemKind = 'appointments' | 'tasks' | 'contacts';
+export type ConflictPolicy = 'last-writer-wins' | 'exchange-wins' | 'crm-wins';
+export type MailboxSource = 'crm' | 'list' | 'file';
+export type ExchangeVersion = 'Exchange2010_SP2' | 'Exchange2013' | 'Exchange2013_SP1' | 'Exchange2016';
+
+export interface EwsSettings {
+  /** null: no <ews> element — run against the built-in EWS sandbox. */
+  readonly url: string | null;
+  readonly user: string;
+  /** Name of the environment variable holding the password (the file never holds it). */
+  readonly passwordEnv: string;
+  /** The password read from that variable; sensitive, never logged. */
+  readonly password: string;
+  readonly impersonation: boolean;
+  readonly version: ExchangeVersion;
+  /** TLS certificates are verified unless the operator turns it off explicitly. */
+  readonly tlsVerify: boolean;
+  readonly requestTimeoutMs: number;
+}
+
+export interface ExchangeSettings {
+  readonly mode: AdviseMode;
+  readonly pull: { readonly intervalMs: number; readonly concurrency: number; readonly subscriptionTimeoutMinutes: number };
+  readonly stream: {
+    readonly maxSubscriptionsPerConnection: number;
+    readonly connectionLifetimeMs: number;
+    readonly heartbeatTimeoutMs: number;
+  };
+  readonly ews: EwsSettings;
+  readonly mailboxes: {
+    readonly source: MailboxSource;
+    readonly list: readonly string[];
+    /** Absolute path of the CSV file (source "file"), resolved against the config file's folder. */
+    readonly file: string | null;
+    readonly refreshMs: number;
+  };
+}
+
+export interface CrmSettings {
+  readonly type: 'embedded' | 'postgres';
+  /** postgres: the connection URL (may hold a password: sensitive). */
+  readonly url: string | null;
+  readonly schema: string;
+  /** The sync's own state (mappings, positions) lives in this schema, not in the CRM's tables. */
+  readonly stateSchema: string;
+  /** embedded: the PGlite data folder, absolute. */
+  readonly path: string;
+}
+
+export interface TransportSettings {
+  readonly type: 'embedded' | 'kafka';
+  readonly brokers: readonly string[];
+  readonly topicPrefix: string;
+  readonly partitions: number;
+  readonly replicationFactor: number;
+  readonly clientId: string;
+  readonly ssl: boolean;
+  readonly tlsVerify: boolean;
+  readonly sasl: { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string } | null;
+  /** embedded: the data folder of the embedded log, absolute. */
+  readonly path: string;
+}
+
+export interface SyncSettings {
+  readonly items: readonly SyncItemKind[];
+  readonly conflict: ConflictPolicy;
+  readonly windowPastDays: number;
+  readonly windowFutureDays: number;
+  readonly private: 'sync' | 'skip';
+  readonly parallelism: number;
+}
+
+export interface OpsSettings {
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly shutdownTimeoutMs: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export interface SandboxSettings {
+  readonly mailboxes: number;
+  readonly activity: number;
+  readonly seed: number;
+}
+
+export interface SyncConfig {
+  /** Absolute path of the file this was read from. */
+  readonly file: string;
+  readonly exchange: ExchangeSettings;
+  readonly crm: CrmSettings;
+  readonly transport: TransportSettings;
+  readonly sync: SyncSettings;
+  readonly ops: OpsSettings;
+  /** Used only when there is no <ews> element (the built-in sandbox). */
+  readonly sandbox: SandboxSettings;
+}

@@ -1,0 +1,258 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import convict from 'convict';
+import { ConfigError } from '../shared/errors.js';
+import { SETTINGS, type SettingSpec } from './config-spec.js';
+import type { SyncConfig } from './config-types.js';
+import { displayPath, readXmlSettings } from './xml-settings.js';
+
+export const DEFAULT_CONFIG_FILE = 'config/CalendarSyncExchange.config.xml';
+
+export interface LoadConfigOptions {
+  /**
+   * Whether a secret named by *passwordEnv must be present in the environment. `start`
+   * needs it; `validate-config` (run where secrets live elsewhere) reports it as a warning.
+   */
+  requireSecrets?: boolean;
+  /** Base for relative data folders; default: the working directory. */
+  cwd?: string;
+}
+
+export interface LoadedConfig {
+  config: SyncConfig;
+  warnings: string[];
+}
+
+let formatsRegistered = false;
+
+/** Each setting gets its own convict format, so coercion and messages come from its kind. */
+function registerFormats(): void {
+  if (formatsRegistered) return;
+  for (const s of SETTINGS) {
+    convict.addFormat({ name: formatName(s), validate: (v: unknown) => s.kind.validate(v), coerce: (v: string) => s.kind.coerce(v) });
+  }
+  convict.addFormat({ name: 'ecs:secret', validate: () => undefined });
+  formatsRegistered = true;
+}
+
+const formatName = (s: SettingSpec): string => `ecs:${s.key}`;
+
+function buildSchema(): convict.Schema<Record<string, unknown>> {
+  const schema: Record<string, unknown> = {};
+  const put = (key: string, leaf: Record<string, unknown>): void => {
+    const parts = key.split('.');
+    let node = schema;
+    for (const part of parts.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
+    node[parts[parts.length - 1]] = leaf;
+  };
+  for (const s of SETTINGS) {
+    put(s.key, { doc: s.doc, format: formatName(s), default: s.default, env: s.env, sensitive: s.sensitive === true });
+  }
+  // Secrets are read from the variables the file names; convict masks them in toString().
+  for (const key of ['exchange.ews.password', 'crm.password', 'transport.saslPassword']) {
+    put(key, { doc: 'secret read from the environment variable named by passwordEnv', format: 'ecs:secret', default: '', sensitive: true });
+  }
+  return schema as convict.Schema<Record<string, unknown>>;
+}
+
+/**
+ * Reads the operator's XML file, applies environment overrides and defaults, validates
+ * everything, and returns one frozen, typed object. Throws ConfigError listing every
+ * problem as "FILE: element-path: what is wrong and what is allowed".
+ */
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, options: LoadConfigOptions = {}): LoadedConfig {
+  registerFormats();
+  const shownFile = file;
+  const fail = (problems: string[]): never => {
+    throw new ConfigError(problems.map((p) => `${shownFile}: ${p}`));
+  };
+  let xmlText: string;
+  try {
+    xmlText = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return fail([`cannot be read (${code === 'ENOENT' ? 'no such file' : code ?? String(err)})`]);
+  }
+  const xml = readXmlSettings(xmlText);
+  if (xml.fatal) fail(xml.problems);
+
+  const raw: Record<string, unknown> = {};
+  for (const [key, value] of xml.values) setPath(raw, key, value);
+  // Structural problems do not stop the walk: every problem is reported in one go.
+  const problems: string[] = [...xml.problems];
+  const sourceOf = (s: SettingSpec): string =>
+    env[s.env] !== undefined ? `environment variable ${s.env} (overrides ${displayPath(s.element, s.attribute)})` : displayPath(s.element, s.attribute);
+
+  // The mailbox source is implied by what the <mailboxes> element holds.
+  if (!xml.values.has('exchange.mailboxes.source')) {
+    if (xml.values.has('exchange.mailboxes.list')) setPath(raw, 'exchange.mailboxes.source', 'list');
+    else if (xml.values.has('exchange.mailboxes.file')) setPath(raw, 'exchange.mailboxes.source', 'file');
+  }
+
+  const conf = convict(buildSchema(), { env, args: [] });
+  conf.load(raw);
+  try {
+    conf.validate({ allowed: 'strict' });
+  } catch (err) {
+    for (const line of String((err as Error).message).split('\n')) {
+      const match = /^([A-Za-z0-9_.]+): (.*)$/.exec(line);
+      const spec = match ? SETTINGS.find((s) => s.key === match[1]) : undefined;
+      if (!match || !spec) {
+        problems.push(line);
+        continue;
+      }
+      const cut = match[2].lastIndexOf(': value was ');
+      problems.push(`${sourceOf(spec)}: ${cut >= 0 ? match[2].slice(0, cut) : match[2]}`);
+    }
+    // Go on: the cross-field checks below only test presence, so they add to this report.
+  }
+
+  const get = <T>(key: string): T => conf.get(key as never) as T;
+  const warnings: string[] = [];
+  const secret = (passwordEnvKey: string, secretKey: string, needed: boolean): string => {
+    const name = get<string>(passwordEnvKey);
+    const value = name ? env[name] : undefined;
+    if (needed && (value === undefined || value === '')) {
+      const spec = SETTINGS.find((s) => s.key === passwordEnvKey)!;
+      const msg = `${displayPath(spec.element, spec.attribute)}: environment variable ${name} is not set (it must hold the password)`;
+      if (options.requireSecrets) problems.push(msg);
+      else warnings.push(`${shownFile}: ${msg}`);
+    }
+    conf.set(secretKey as never, (value ?? '') as never);
+    return value ?? '';
+  };
+
+  const ewsPresent = xml.present.has('exchange/ews') || env.ECS_EWS_URL !== undefined;
+  const ewsUrl = get<string>('exchange.ews.url');
+  if (ewsPresent) {
+    if (!ewsUrl) problems.push(`${displayPath('exchange/ews', 'url')}: missing; <ews> needs the EWS endpoint, e.g. https://mail.example.com/EWS/Exchange.asmx`);
+    if (!get<string>('exchange.ews.user')) problems.push(`${displayPath('exchange/ews', 'user')}: missing; <ews> needs the service account`);
+  }
+  const ewsPassword = secret('exchange.ews.passwordEnv', 'exchange.ews.password', ewsPresent);
+
+  const crmType = get<'embedded' | 'postgres'>('crm.type');
+  if (crmType === 'postgres' && !get<string>('crm.url')) {
+    problems.push(`${displayPath('crm', 'url')}: missing; <crm type="postgres"> needs url="postgres://host:5432/database"`);
+  }
+  secret('crm.passwordEnv', 'crm.password', crmType === 'postgres' && get<string>('crm.passwordEnv') !== '');
+
+  const transportType = get<'embedded' | 'kafka'>('transport.type');
+  if (transportType === 'kafka' && get<string[]>('transport.brokers').length === 0) {
+    problems.push(`${displayPath('transport', 'brokers')}: missing; <transport type="kafka"> needs brokers="host:port[,host:port…]" (or ECS_KAFKA_BROKERS)`);
+  }
+  const saslMechanism = get<string>('transport.saslMechanism');
+  const saslNeeded = transportType === 'kafka' && saslMechanism !== 'none';
+  if (saslNeeded && !get<string>('transport.saslUser')) {
+    problems.push(`${displayPath('transport', 'saslUser')}: missing; saslMechanism="${saslMechanism}" needs a user`);
+  }
+  const saslPassword = secret('transport.saslPasswordEnv', 'transport.saslPassword', saslNeeded);
+
+  const source = get<'crm' | 'list' | 'file'>('exchange.mailboxes.source');
+  const list = get<string[]>('exchange.mailboxes.list');
+  const mailboxFile = get<string>('exchange.mailboxes.file');
+  if (source === 'list' && list.length === 0) {
+    problems.push(`${displayPath('exchange/mailboxes', 'source')}: "list" needs at least one <mailbox>address</mailbox>`);
+  }
+  if (source === 'file' && !mailboxFile) problems.push(`${displayPath('exchange/mailboxes', 'source')}: "file" needs file="mailboxes.csv"`);
+  if (source !== 'list' && list.length > 0) {
+    problems.push(`${displayPath('exchange/mailboxes/mailbox', null)}: <mailbox> elements need source="list" (source is "${source}")`);
+  }
+  if (get<number>('sync.windowPastDays') + get<number>('sync.windowFutureDays') < 1) {
+    problems.push(`${displayPath('sync', 'windowFutureDays')}: the sync window is empty`);
+  }
+  if (problems.length) fail(problems);
+
+  const cwd = options.cwd ?? process.cwd();
+  const [listenHost, listenPort] = splitHostPort(get<string>('ops.listen'));
+  const config: SyncConfig = {
+    file: resolve(file),
+    exchange: {
+      mode: get('exchange.events.advise'),
+      pull: {
+        intervalMs: get('exchange.events.pull.interval'),
+        concurrency: get('exchange.events.pull.concurrency'),
+        subscriptionTimeoutMinutes: Math.round(get<number>('exchange.events.pull.timeout') / 60_000),
+      },
+      stream: {
+        maxSubscriptionsPerConnection: get('exchange.events.stream.maxSubscriptionsPerConnection'),
+        connectionLifetimeMs: get('exchange.events.stream.connectionLifetime'),
+        heartbeatTimeoutMs: get('exchange.events.stream.heartbeatTimeout'),
+      },
+      ews: {
+        url: ewsPresent ? ewsUrl : null,
+        user: get('exchange.ews.user'),
+        passwordEnv: get('exchange.ews.passwordEnv'),
+        password: ewsPassword,
+        impersonation: get('exchange.ews.impersonation'),
+        version: get('exchange.ews.version'),
+        tlsVerify: get('exchange.ews.tlsVerify'),
+        requestTimeoutMs: get('exchange.ews.timeout'),
+      },
+      mailboxes: {
+        source,
+        list: [...new Set(list)],
+        file: mailboxFile ? resolve(dirname(resolve(file)), mailboxFile) : null,
+        refreshMs: get('exchange.mailboxes.refresh'),
+      },
+    },
+    crm: {
+      type: crmType,
+      url: crmType === 'postgres' ? withPassword(get<string>('crm.url'), conf.get('crm.password' as never) as string) : null,
+      schema: get('crm.schema'),
+      stateSchema: get('crm.stateSchema'),
+      path: resolve(cwd, get<string>('crm.path')),
+    },
+    transport: {
+      type: transportType,
+      brokers: get('transport.brokers'),
+      topicPrefix: get('transport.topicPrefix'),
+      partitions: get('transport.partitions'),
+      replicationFactor: get('transport.replicationFactor'),
+      clientId: get('transport.clientId'),
+      ssl: get('transport.ssl'),
+      tlsVerify: get('transport.tlsVerify'),
+      sasl: saslNeeded
+        ? { mechanism: saslMechanism as 'plain' | 'scram-sha-256' | 'scram-sha-512', username: get('transport.saslUser'), password: saslPassword }
+        : null,
+      path: resolve(cwd, get<string>('transport.path')),
+    },
+    sync: {
+      items: get('sync.items'),
+      conflict: get('sync.conflict'),
+      windowPastDays: get('sync.windowPastDays'),
+      windowFutureDays: get('sync.windowFutureDays'),
+      private: get('sync.private'),
+      parallelism: get('sync.parallelism'),
+    },
+    ops: { listen: { host: listenHost, port: listenPort }, shutdownTimeoutMs: get('ops.shutdownTimeout'), logLevel: get('ops.logLevel') },
+    sandbox: { mailboxes: get('sandbox.mailboxes'), activity: get('sandbox.activity'), seed: get('sandbox.seed') },
+  };
+  return { config: deepFreeze(config), warnings };
+}
+
+function setPath(target: Record<string, unknown>, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
+  node[parts[parts.length - 1]] = value;
+}
+
+function splitHostPort(value: string): [string, number] {
+  const at = value.lastIndexOf(':');
+  return [value.slice(0, at).replace(/^\[|\]$/g, ''), Number(value.slice(at + 1))];
+}
+
+function withPassword(url: string, password: string): string {
+  if (!password) return url;
+  const parsed = new URL(url);
+  parsed.password = password;
+  return parsed.toString();
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value as Record<string, unknown>)) deepFreeze(inner);
+  }
+  return value;
+}

@@ -1,0 +1,180 @@
+import { formatDuration, parseDuration } from './duration.js';
+
+/**
+ * How one setting's text becomes a value and what values are allowed. `coerce` never
+ * throws (text it cannot read stays text); `validate` throws a one-line message saying what
+ * is allowed, which the loader prefixes with the file and element.
+ */
+export interface SettingKind<T> {
+  readonly describe: string;
+  coerce(text: string): T | string;
+  validate(value: unknown): void;
+}
+
+const quote = (v: unknown): string => JSON.stringify(v);
+
+export function oneOf<T extends string>(values: readonly T[], aliases: Record<string, T> = {}): SettingKind<T> {
+  const byLower = new Map<string, T>();
+  for (const v of values) byLower.set(v.toLowerCase(), v);
+  for (const [alias, v] of Object.entries(aliases)) byLower.set(alias.toLowerCase(), v);
+  return {
+    describe: `one of ${values.join(', ')}`,
+    coerce: (text) => byLower.get(text.trim().toLowerCase()) ?? text,
+    validate(value) {
+      if (!values.includes(value as T)) throw new Error(`${quote(value)} is not one of ${values.join(', ')}`);
+    },
+  };
+}
+
+export function integer(min: number, max: number, why = ''): SettingKind<number> {
+  return {
+    describe: `a whole number from ${min} to ${max}`,
+    coerce(text) {
+      const t = text.trim();
+      return /^-?\d+$/.test(t) ? Number(t) : text;
+    },
+    validate(value) {
+      if (typeof value !== 'number' || !Number.isInteger(value)) throw new Error(`${quote(value)} is not a whole number`);
+      if (value < min || value > max) throw new Error(`${value} is out of range: allowed ${min} to ${max}${why ? ` (${why})` : ''}`);
+    },
+  };
+}
+
+export function number(min: number, max: number): SettingKind<number> {
+  return {
+    describe: `a number from ${min} to ${max}`,
+    coerce(text) {
+      const t = text.trim();
+      return /^\d+(\.\d+)?$/.test(t) ? Number(t) : text;
+    },
+    validate(value) {
+      if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error(`${quote(value)} is not a number`);
+      if (value < min || value > max) throw new Error(`${value} is out of range: allowed ${min} to ${max}`);
+    },
+  };
+}
+
+export function duration(minMs: number, maxMs: number, why = ''): SettingKind<number> {
+  const range = `${formatDuration(minMs)} to ${formatDuration(maxMs)}`;
+  return {
+    describe: `a duration from ${range} (e.g. 500ms, 10s, 29m, 1h)`,
+    coerce: (text) => parseDuration(text) ?? text,
+    validate(value) {
+      if (typeof value !== 'number') throw new Error(`${quote(value)} is not a duration (write e.g. 500ms, 10s, 29m, 1h)`);
+      if (value < minMs || value > maxMs) {
+        throw new Error(`${formatDuration(value)} is out of range: allowed ${range}${why ? ` (${why})` : ''}`);
+      }
+    },
+  };
+}
+
+export const boolean: SettingKind<boolean> = {
+  describe: 'true or false',
+  coerce(text) {
+    const t = text.trim().toLowerCase();
+    if (t === 'true' || t === '1' || t === 'yes') return true;
+    if (t === 'false' || t === '0' || t === 'no') return false;
+    return text;
+  },
+  validate(value) {
+    if (typeof value !== 'boolean') throw new Error(`${quote(value)} is not true or false`);
+  },
+};
+
+export function text(pattern?: RegExp, describe = 'text'): SettingKind<string> {
+  return {
+    describe,
+    coerce: (t) => t.trim(),
+    validate(value) {
+      if (typeof value !== 'string') throw new Error(`${quote(value)} is not text`);
+      if (pattern && value !== '' && !pattern.test(value)) throw new Error(`${quote(value)} is not ${describe}`);
+    },
+  };
+}
+
+export const envName = text(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name (letters, digits, _)');
+export const email = text(/^[^\s@<>]+@[^\s@<>]+$/, 'an e-mail address');
+export const identifier = text(/^[a-z_][a-z0-9_]*$/, 'a lower-case SQL identifier (a-z, 0-9, _)');
+
+export function url(protocols: readonly string[]): SettingKind<string> {
+  return {
+    describe: `a ${protocols.join(' or ')} URL`,
+    coerce: (t) => t.trim(),
+    validate(value) {
+      if (typeof value !== 'string') throw new Error(`${quote(value)} is not a URL`);
+      if (value === '') return;
+      let parsed: URL;
+      try {
+        parsed = new URL(value);
+      } catch {
+        throw new Error(`${quote(redactUrl(value))} is not a URL`);
+      }
+      if (!protocols.includes(parsed.protocol.replace(/:$/, ''))) {
+        throw new Error(`${quote(redactUrl(value))} must start with ${protocols.map((p) => `${p}://`).join(' or ')}`);
+      }
+    },
+  };
+}
+
+/** A comma-separated list whose items are each one of `values`. */
+export function listOf<T extends string>(values: readonly T[]): SettingKind<T[]> {
+  return {
+    describe: `a comma-separated list of ${values.join(', ')}`,
+    coerce(t) {
+      const items = t.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== '');
+      return items as T[];
+    },
+    validate(value) {
+      if (!Array.isArray(value)) throw new Error(`${quote(value)} is not a list`);
+      if (value.length === 0) throw new Error(`the list is empty: give at least one of ${values.join(', ')}`);
+      const bad = value.filter((v) => !values.includes(v as T));
+      if (bad.length) throw new Error(`${bad.map(quote).join(', ')} ${bad.length === 1 ? 'is' : 'are'} not one of ${values.join(', ')}`);
+    },
+  };
+}
+
+/** Kafka bootstrap servers: "host:port,host:port". */
+export const hostPortList: SettingKind<string[]> = {
+  describe: 'a comma-separated list of host:port',
+  coerce: (t) => t.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+  validate(value) {
+    if (!Array.isArray(value)) throw new Error(`${quote(value)} is not a list of host:port`);
+    const bad = value.filter((v) => typeof v !== 'string' || !isHostPort(v));
+    if (bad.length) throw new Error(`${bad.map(quote).join(', ')} is not host:port`);
+  },
+};
+
+/** Mailbox addresses from repeated <mailbox> elements, or "a@x,b@y" from the environment. */
+export const emailList: SettingKind<string[]> = {
+  describe: 'e-mail addresses',
+  coerce: (t) => t.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== ''),
+  validate(value) {
+    if (!Array.isArray(value)) throw new Error(`${quote(value)} is not a list of e-mail addresses`);
+    const bad = value.filter((v) => typeof v !== 'string' || !/^[^\s@<>,]+@[^\s@<>,]+$/.test(v));
+    if (bad.length) throw new Error(`${bad.map(quote).join(', ')} is not an e-mail address`);
+  },
+};
+
+export const hostPort: SettingKind<string> = {
+  describe: 'host:port',
+  coerce: (t) => t.trim(),
+  validate(value) {
+    if (typeof value !== 'string' || !isHostPort(value)) throw new Error(`${quote(value)} is not host:port (e.g. 127.0.0.1:9464)`);
+  },
+};
+
+function isHostPort(value: string): boolean {
+  const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
+  return match !== null && Number(match[2]) >= 0 && Number(match[2]) < 65536;
+}
+
+/** A URL with any password replaced, for messages and summaries. */
+export function redactUrl(value: string): string {
+  try {
+    const parsed = new URL(value);
+    if (parsed.password) parsed.password = '*****';
+    return parsed.toString();
+  } catch {
+    return value.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:*****@');
+  }
+}

@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { runCli } from '../../helpers/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ecs-cli-'));
+function file(name: string, xml: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, xml);
+  return path;
+}
+
+describe('exchange-crm-sync validate-config', () => {
+  it('accepts the shipped default file: exit 0 and a summary', async () => {
+    const r = await runCli(['validate-config']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^config\/CalendarSyncExchange\.config\.xml: valid$/m);
+    assert.match(r.stdout, /mode: EwsStream/);
+    assert.match(r.stdout, /mailboxes: CRM associates/);
+    assert.match(r.stdout, /transport: embedded/);
+    assert.match(r.stdout, /crm: embedded/);
+    assert.match(r.stdout, /items: appointments, tasks/);
+  });
+
+  it('masks secrets in the summary', async () => {
+    const path = file('secret.config.xml', `<configuration><calendar_sync>
+      <exchange><ews url="https://mail.example.com/EWS/Exchange.asmx" user="svc@example.com" passwordEnv="SVC_PW"/></exchange>
+      <crm type="postgres" url="postgres://sync:inline-db-pw@db:5432/crm"/>
+    </calendar_sync></configuration>`);
+    const r = await runCli(['validate-config', path], { SVC_PW: 'TopSecret-123' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!`${r.stdout}${r.stderr}`.includes('TopSecret-123'));
+    assert.ok(!`${r.stdout}${r.stderr}`.includes('inline-db-pw'));
+    assert.match(r.stdout, /password from \$SVC_PW: \*\*\*\*\*/);
+  });
+
+  it('an invalid file: exit 2 and one line per problem naming file and element', async () => {
+    const path = file('CalendarSyncExchange.config.xml', `<?xml version="1.0" encoding="utf-8"?>
+<configuration><calendar_sync><exchange><events>
+  <advise Object="EwsPoll"/>
+  <stream maxSubscriptionsPerConnection="500" connectionLifetime="45m"/>
+</events></exchange><transport type="kafka" topicPrefix="x."/></calendar_sync></configuration>`);
+    const r = await runCli(['validate-config', path]);
+    assert.equal(r.code, 2);
+    const lines = r.stderr.trim().split('\n');
+    assert.deepEqual(lines, [
+      `${path}: calendar_sync/exchange/events/advise@Object: "EwsPoll" is not one of EwsStream, EwsPull`,
+      `${path}: calendar_sync/exchange/events/stream@maxSubscriptionsPerConnection: 500 is out of range: allowed 1 to 200 (EWS allows at most 200 subscriptions per streaming connection)`,
+      `${path}: calendar_sync/exchange/events/stream@connectionLifetime: 45m is out of range: allowed 1m to 30m (EWS allows 1 to 30 minutes)`,
+      `${path}: calendar_sync/transport@brokers: missing; <transport type="kafka"> needs brokers="host:port[,host:port…]" (or ECS_KAFKA_BROKERS)`,
+    ]);
+    assert.equal(r.stdout, '');
+  });
+
+  it('malformed XML: exit 2 with line and column', async () => {
+    const path = file('broken.xml', '<configuration>\n  <calendar_sync>\n  </calendr_sync>\n</configuration>');
+    const r = await runCli(['validate-config', path]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /broken\.xml: malformed XML: line 3, column \d+: Unexpected close tag/);
+  });
+
+  it('a DOCTYPE / external entity: exit 2', async () => {
+    const path = file('xxe.xml', '<?xml version="1.0"?>\n<!DOCTYPE c [<!ENTITY x SYSTEM "file:///etc/hostname">]>\n<configuration><calendar_sync/></configuration>');
+    const r = await runCli(['validate-config', path]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /xxe\.xml: malformed XML: line 2.*DOCTYPE is not allowed/);
+  });
+
+  it('an unknown attribute: exit 2', async () => {
+    const path = file('attr.xml', '<configuration><calendar_sync><ops listen="127.0.0.1:1" colour="red"/></calendar_sync></configuration>');
+    const r = await runCli(['validate-config', path]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /attr\.xml: calendar_sync\/ops@colour: unknown attribute; allowed: listen, shutdownTimeout, logLevel/);
+  });
+
+  it('an environment override is validated too and named', async () => {
+    const r = await runCli(['validate-config'], { ECS_ADVISE: 'EwsPush' });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /environment variable ECS_ADVISE \(overrides calendar_sync\/exchange\/events\/advise@Object\): "EwsPush" is not one of EwsStream, EwsPull/);
+  });
+
+  it('unknown commands and --help', async () => {
+    const help = await runCli(['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /validate-config/);
+    assert.match(help.stdout, /start/);
+    const bad = await runCli(['frobnicate']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /unknown command 'frobnicate'/);
+  });
+});

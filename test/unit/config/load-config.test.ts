@@ -1,0 +1,186 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../../../src/config/index.js';
+import { ConfigError } from '../../../src/shared/errors.js';
+import { repoRoot } from '../../helpers/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ecs-config-'));
+let n = 0;
+function file(xml: string): string {
+  const path = join(dir, `c${++n}.config.xml`);
+  writeFileSync(path, xml);
+  return path;
+}
+const wrap = (inner: string): string => `<?xml version="1.0" encoding="utf-8"?>\n<configuration><calendar_sync>${inner}</calendar_sync></configuration>\n`;
+
+function problemsOf(path: string, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    loadConfig(path, env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    return [...err.problems];
+  }
+  assert.fail('expected the configuration to be rejected');
+}
+
+describe('loadConfig', () => {
+  it("accepts the source document's file byte for byte, everything else defaulted", () => {
+    const fixture = join(repoRoot, 'test/fixtures/config/source-document.config.xml');
+    // The fixture is the code block of section 7 of the (German) source document, unchanged.
+    const seed = join(repoRoot, '../shared/seeds/004_f9b769d7e23106cb.txt');
+    if (existsSync(seed)) {
+      const text = readFileSync(seed, 'utf8');
+      const start = text.indexOf('<?xml version="1.0" encoding="utf-8"?>');
+      const end = text.indexOf('</configuration>', start) + '</configuration>'.length;
+      assert.equal(readFileSync(fixture, 'utf8'), `${text.slice(start, end)}\n`);
+    }
+    const { config } = loadConfig(fixture, {});
+    assert.equal(config.exchange.mode, 'EwsStream');
+    assert.equal(config.exchange.ews.url, null, 'no <ews>: the built-in sandbox');
+    assert.equal(config.transport.type, 'embedded');
+    assert.equal(config.crm.type, 'embedded');
+    assert.deepEqual(config.sync.items, ['appointments', 'tasks']);
+    assert.equal(config.exchange.stream.maxSubscriptionsPerConnection, 200);
+    assert.equal(config.exchange.stream.connectionLifetimeMs, 29 * 60_000);
+    assert.equal(config.exchange.pull.intervalMs, 10_000);
+    assert.deepEqual(config.ops.listen, { host: '127.0.0.1', port: 9464 });
+  });
+
+  it('the shipped config/CalendarSyncExchange.config.xml is the source document', () => {
+    assert.equal(
+      readFileSync(join(repoRoot, 'config/CalendarSyncExchange.config.xml'), 'utf8'),
+      readFileSync(join(repoRoot, 'test/fixtures/config/source-document.config.xml'), 'utf8'),
+    );
+  });
+
+  it('reads every element and attribute of the full example', () => {
+    const { config } = loadConfig(join(repoRoot, 'config/CalendarSyncExchange.production.example.xml'), {
+      ECS_EWS_PASSWORD: 'pw-from-env',
+      ECS_CRM_PASSWORD: 'db-pw',
+    });
+    assert.equal(config.exchange.ews.url, 'https://mail.example.com/EWS/Exchange.asmx');
+    assert.equal(config.exchange.ews.password, 'pw-from-env');
+    assert.equal(config.exchange.ews.impersonation, true);
+    assert.equal(config.transport.type, 'kafka');
+    assert.deepEqual(config.transport.brokers, ['kafka-1.example.com:9092', 'kafka-2.example.com:9092']);
+    assert.equal(config.transport.replicationFactor, 3);
+    assert.equal(config.crm.type, 'postgres');
+    assert.match(config.crm.url ?? '', /:db-pw@/);
+    assert.equal(config.exchange.pull.subscriptionTimeoutMinutes, 30);
+    assert.deepEqual(config.ops.listen, { host: '0.0.0.0', port: 9464 });
+  });
+
+  for (const [spelling, mode] of [
+    ['EwsStream', 'EwsStream'], ['ewsstream', 'EwsStream'], ['EWStream', 'EwsStream'],
+    ['EwsPull', 'EwsPull'], ['EWSPull', 'EwsPull'], ['ewspull', 'EwsPull'],
+  ] as const) {
+    it(`advise Object="${spelling}" means ${mode}`, () => {
+      const { config } = loadConfig(file(wrap(`<exchange><events><advise Object="${spelling}"/></events></exchange>`)), {});
+      assert.equal(config.exchange.mode, mode);
+    });
+  }
+
+  it('environment variables override the file', () => {
+    const path = file(wrap('<transport type="kafka" brokers="a:1"/><exchange><events><advise Object="EwsStream"/></events></exchange>'));
+    const { config } = loadConfig(path, { ECS_KAFKA_BROKERS: '127.0.0.1:9092,127.0.0.1:9094', ECS_ADVISE: 'ewspull', ECS_PULL_INTERVAL: '2s' });
+    assert.deepEqual(config.transport.brokers, ['127.0.0.1:9092', '127.0.0.1:9094']);
+    assert.equal(config.exchange.mode, 'EwsPull');
+    assert.equal(config.exchange.pull.intervalMs, 2_000);
+  });
+
+  it('a bad environment override names the variable and the element it overrides', () => {
+    const problems = problemsOf(file(wrap('')), { ECS_KAFKA_PARTITIONS: 'many' });
+    assert.equal(problems.length, 1);
+    assert.match(problems[0], /environment variable ECS_KAFKA_PARTITIONS \(overrides calendar_sync\/transport@partitions\): "many" is not a whole number/);
+  });
+
+  it('returns a deeply frozen object', () => {
+    const { config } = loadConfig(file(wrap('')), {});
+    assert.ok(Object.isFrozen(config));
+    assert.ok(Object.isFrozen(config.exchange.stream));
+    assert.ok(Object.isFrozen(config.sync.items));
+  });
+
+  const rejections: Array<[string, string, RegExp]> = [
+    ['an unknown advise value', '<exchange><events><advise Object="EwsPoll"/></events></exchange>',
+      /: calendar_sync\/exchange\/events\/advise@Object: "EwsPoll" is not one of EwsStream, EwsPull$/],
+    ['kafka without brokers', '<transport type="kafka"/>', /calendar_sync\/transport@brokers: missing/],
+    ['an unknown attribute', '<transport type="kafka" brokers="h:1" colour="red"/>', /calendar_sync\/transport@colour: unknown attribute; allowed: type, brokers/],
+    ['an unknown element', '<exchange><evnts/></exchange>', /calendar_sync\/exchange\/evnts: unknown element; allowed here: events, ews, mailboxes/],
+    ['connectionLifetime 45m', '<exchange><events><stream connectionLifetime="45m"/></events></exchange>',
+      /calendar_sync\/exchange\/events\/stream@connectionLifetime: 45m is out of range: allowed 1m to 30m/],
+    ['connectionLifetime not a duration', '<exchange><events><stream connectionLifetime="soon"/></events></exchange>',
+      /stream@connectionLifetime: "soon" is not a duration/],
+    ['maxSubscriptionsPerConnection 500', '<exchange><events><stream maxSubscriptionsPerConnection="500"/></events></exchange>',
+      /stream@maxSubscriptionsPerConnection: 500 is out of range: allowed 1 to 200/],
+    ['a pull timeout over 1440 minutes', '<exchange><events><pull timeout="25h"/></events></exchange>', /pull@timeout: 25h is out of range: allowed 1m to 1d/],
+    ['an attribute in the wrong case', '<exchange><events><advise object="EwsPull"/></events></exchange>', /advise@object: unknown attribute \(did you mean Object\?\)/],
+    ['an element twice', '<ops/><ops/>', /calendar_sync\/ops: appears more than once/],
+    ['text where attributes belong', '<ops>127.0.0.1:1</ops>', /calendar_sync\/ops: has text "127.0.0.1:1"/],
+    ['postgres without url', '<crm type="postgres"/>', /calendar_sync\/crm@url: missing/],
+    ['a bad mailbox address', '<exchange><mailboxes><mailbox>not-an-address</mailbox></mailboxes></exchange>', /mailboxes\/mailbox: "not-an-address" is not an e-mail address/],
+    ['an unknown sync item', '<sync items="appointments,emails"/>', /sync@items: "emails" is not one of appointments, tasks, contacts/],
+    ['an <ews> without url', '<exchange><ews user="svc@x"/></exchange>', /exchange\/ews@url: missing/],
+    ['a bad listen address', '<ops listen="everywhere"/>', /ops@listen: "everywhere" is not host:port/],
+  ];
+  for (const [what, inner, expected] of rejections) {
+    it(`rejects ${what}`, () => {
+      const path = file(wrap(inner));
+      const problems = problemsOf(path, { ECS_EWS_PASSWORD: 'x' });
+      assert.ok(problems.some((p) => expected.test(p)), `no problem matched ${expected}:\n${problems.join('\n')}`);
+      assert.ok(problems.every((p) => p.startsWith(`${path}: `)), 'every line names the file');
+    });
+  }
+
+  it('reports all problems, not only the first', () => {
+    const problems = problemsOf(file(wrap(
+      '<exchange><events><advise Object="x"/><stream maxSubscriptionsPerConnection="500" connectionLifetime="45m" color="red"/></events></exchange><transport type="kafka"/><bogus/>',
+    )));
+    assert.equal(problems.length, 6, problems.join('\n'));
+  });
+
+  it('rejects malformed XML with line and column', () => {
+    const problems = problemsOf(file('<?xml version="1.0"?>\n<configuration>\n<calendar_sync>\n</configuration>\n'));
+    assert.equal(problems.length, 1);
+    assert.match(problems[0], /malformed XML: line 4, column \d+: Unexpected close tag/);
+  });
+
+  it('refuses a DOCTYPE with an external entity (XXE)', () => {
+    const problems = problemsOf(file(
+      '<?xml version="1.0"?>\n<!DOCTYPE configuration [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n<configuration><calendar_sync><ops listen="&xxe;"/></calendar_sync></configuration>',
+    ));
+    assert.equal(problems.length, 1);
+    assert.match(problems[0], /malformed XML: line 2, column \d+: a DOCTYPE is not allowed/);
+  });
+
+  it('refuses an undefined entity reference', () => {
+    const problems = problemsOf(file(wrap('<ops listen="&xxe;"/>')));
+    assert.match(problems[0], /malformed XML: .*entity/i);
+  });
+
+  it('a missing file is a clear error', () => {
+    const problems = problemsOf(join(dir, 'nope.xml'));
+    assert.match(problems[0], /nope\.xml: cannot be read \(no such file\)/);
+  });
+
+  it('a missing secret is required by start, a warning for validation', () => {
+    const path = file(wrap('<exchange><ews url="https://mail.example.com/EWS/Exchange.asmx" user="svc@example.com" passwordEnv="MY_PW"/></exchange>'));
+    const { warnings } = loadConfig(path, {}, { requireSecrets: false });
+    assert.match(warnings.join('\n'), /ews@passwordEnv: environment variable MY_PW is not set/);
+    assert.throws(() => loadConfig(path, {}, { requireSecrets: true }), /MY_PW is not set/);
+    const { config } = loadConfig(path, { MY_PW: 's3cret-value' }, { requireSecrets: true });
+    assert.equal(config.exchange.ews.password, 's3cret-value');
+  });
+
+  it('mailbox lists and files imply their source', () => {
+    const list = loadConfig(file(wrap('<exchange><mailboxes><mailbox>A@x.test</mailbox><mailbox>b@x.test</mailbox></mailboxes></exchange>')), {}).config;
+    assert.equal(list.exchange.mailboxes.source, 'list');
+    assert.deepEqual(list.exchange.mailboxes.list, ['a@x.test', 'b@x.test']);
+    const fromFile = loadConfig(file(wrap('<exchange><mailboxes file="boxes.csv"/></exchange>')), {}).config;
+    assert.equal(fromFile.exchange.mailboxes.source, 'file');
+    assert.equal(fromFile.exchange.mailboxes.file, join(dir, 'boxes.csv'));
+  });
+});

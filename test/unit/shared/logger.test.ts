@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { createLogger } from '../../../src/shared/logger.js';
+
+function capture(): { lines: () => Array<Record<string, unknown>>; stream: Writable } {
+  const chunks: string[] = [];
+  const stream = new Writable({ write(chunk, _enc, done) { chunks.push(chunk.toString()); done(); } });
+  return { stream, lines: () => chunks.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+describe('logger', () => {
+  it('writes JSON lines with level, time and message', () => {
+    const out = capture();
+    createLogger({ destination: out.stream }).info({ event: 'x.y' }, 'hello');
+    const [line] = out.lines();
+    assert.equal(line.msg, 'hello');
+    assert.equal(line.event, 'x.y');
+    assert.equal(line.level, 30);
+    assert.match(String(line.time), /^\d{4}-\d\d-\d\dT/);
+  });
+
+  it('redacts secrets wherever they appear, including in child loggers', () => {
+    const out = capture();
+    const logger = createLogger({ destination: out.stream });
+    const child = logger.child({ mailbox: 'user0001@contoso.test' });
+    child.info({ ews: { url: 'https://x', password: 'hunter2' }, headers: { authorization: 'Basic abc' }, config: { transport: { sasl: { password: 'p' } } } }, 'connect');
+    const text = JSON.stringify(out.lines());
+    assert.ok(!text.includes('hunter2'), text);
+    assert.ok(!text.includes('Basic abc'), text);
+    assert.ok(!text.includes('"p"'), text);
+    assert.match(text, /\[redacted\]/);
+    assert.match(text, /user0001@contoso.test/);
+  });
+
+  it('serialises errors with their code and retriable flag', () => {
+    const out = capture();
+    const err = Object.assign(new Error('boom'), { code: 'EWS_ErrorServerBusy', retriable: true });
+    createLogger({ destination: out.stream }).error({ err }, 'failed');
+    const [line] = out.lines();
+    const logged = line.err as Record<string, unknown>;
+    assert.equal(logged.message, 'boom');
+    assert.equal(logged.code, 'EWS_ErrorServerBusy');
+    assert.equal(logged.retriable, true);
+  });
+});
