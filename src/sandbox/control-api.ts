@@ -1,0 +1,112 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Sandbox } from './sandbox.js';
+
+/**
+ * The sandbox's JSON control API under /sandbox/, for tests, demos and benchmarks:
+ * restart, throttle, latency, drop connections, the clock, activity and statistics.
+ */
+export async function handleControl(sandbox: Sandbox, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+  const reply = (status: number, body: unknown): void => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  let input: Record<string, unknown> = {};
+  if (req.method === 'POST') {
+    const text = await new Promise<string>((resolve, reject) => {
+      let data = '';
+      req.on('data', (c: Buffer) => {
+        data += c.toString();
+        if (data.length > 1_000_000) req.destroy();
+      });
+      req.on('end', () => resolve(data));
+      req.on('error', reject);
+    });
+    try {
+      input = text.trim() ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      return reply(400, { error: 'the body must be JSON' });
+    }
+  }
+  const num = (key: string, fallback?: number): number | undefined => {
+    const v = input[key];
+    return typeof v === 'number' && Number.isFinite(v) ? v : fallback;
+  };
+  const route = `${req.method} ${path}`;
+  switch (route) {
+    case 'POST /sandbox/restart':
+      sandbox.restart();
+      return reply(200, { restarted: true });
+    case 'POST /sandbox/throttle': {
+      const probability = num('probability');
+      if (probability === undefined || probability < 0 || probability > 1) return reply(400, { error: 'probability must be a number from 0 to 1' });
+      sandbox.throttle(probability, num('backOffMilliseconds', 2_000));
+      return reply(200, { probability, backOffMilliseconds: num('backOffMilliseconds', 2_000) });
+    }
+    case 'POST /sandbox/drop-connections':
+      return reply(200, { dropped: sandbox.dropConnections() });
+    case 'POST /sandbox/latency': {
+      const ms = num('ms');
+      if (ms === undefined || ms < 0) return reply(400, { error: 'ms must be a number ≥ 0' });
+      sandbox.setLatency(ms);
+      return reply(200, { ms });
+    }
+    case 'POST /sandbox/clock': {
+      const advanceMs = num('advanceMs');
+      if (advanceMs === undefined || advanceMs < 0) return reply(400, { error: 'advanceMs must be a number ≥ 0' });
+      sandbox.advanceClock(advanceMs);
+      return reply(200, { now: new Date(sandbox.now()).toISOString() });
+    }
+    case 'POST /sandbox/activity': {
+      const rate = num('rate');
+      const burst = num('burst');
+      if (rate === undefined && burst === undefined) return reply(400, { error: 'give rate (changes per second) or burst (a number of changes)' });
+      if (rate !== undefined) sandbox.activity.setRate(rate);
+      if (burst !== undefined) sandbox.activity.burst(Math.floor(burst));
+      return reply(200, { rate: sandbox.activity.rate, counts: sandbox.activity.counts });
+    }
+    case 'GET /sandbox/activity/journal': {
+      const url = new URL(req.url ?? '/', 'http://sandbox');
+      const after = Number(url.searchParams.get('after') ?? 0);
+      const limit = Math.min(100_000, Number(url.searchParams.get('limit') ?? 10_000));
+      const records = sandbox.activity.journal.filter((r) => r.n > after).slice(0, limit);
+      return reply(200, { counts: sandbox.activity.counts, records });
+    }
+    case 'POST /sandbox/mailboxes': {
+      const count = num('count');
+      if (count !== undefined) sandbox.store.ensureMailboxes(Math.floor(count));
+      const add = Array.isArray(input.add) ? input.add.filter((a): a is string => typeof a === 'string') : [];
+      for (const address of add) sandbox.store.addMailbox(address);
+      if (typeof input.deny === 'string') {
+        const mailbox = sandbox.store.byEmail(input.deny);
+        if (!mailbox) return reply(404, { error: `no mailbox ${input.deny}` });
+        mailbox.denied = input.denied !== false;
+      }
+      return reply(200, { mailboxes: sandbox.store.size });
+    }
+    case 'GET /sandbox/stats':
+      return reply(200, statsOf(sandbox));
+    default:
+      return reply(404, { error: `unknown control endpoint ${route}` });
+  }
+}
+
+export function statsOf(sandbox: Sandbox): Record<string, unknown> {
+  const { stats } = sandbox;
+  return {
+    uptimeMs: Date.now() - stats.startedAt,
+    mailboxes: sandbox.store.size,
+    items: sandbox.store.itemCount(),
+    requests: stats.totalRequests(),
+    requestsByOperation: Object.fromEntries(stats.requestsByOperation),
+    errorsByCode: Object.fromEntries(stats.errorsByCode),
+    subscriptions: sandbox.subscriptions.counts(),
+    streamingConnections: sandbox.openConnections.size,
+    streamingConnectionsOpened: stats.streamingConnectionsOpened,
+    notificationEnvelopes: stats.notificationEnvelopes,
+    throttle: { busyAnswers: stats.throttled, backoffViolations: stats.backoffViolations, worstShortfallMs: stats.worstBackoffShortfallMs },
+    authFailures: stats.authFailures,
+    activity: { rate: sandbox.activity.rate, ...sandbox.activity.counts },
+    schemaViolations: stats.schemaViolations.length,
+    memory: { rssBytes: process.memoryUsage().rss, heapUsedBytes: process.memoryUsage().heapUsed },
+  };
+}

@@ -1,0 +1,30 @@
+import { childNamed } from '../../shared/safe-xml.js';
+import { EwsResponseError, perElement, resolveItem, type EwsContext } from '../ews-context.js';
+import { occurrenceAt } from '../recurrence.js';
+import { operationResponse, responseMessage } from '../soap.js';
+
+/** DeleteItem: HardDelete/SoftDelete → DeletedEvent; MoveToDeletedItems → MovedEvent, as Exchange. */
+export function deleteItem(ctx: EwsContext): string {
+  const deleteType = ctx.body.attrs.DeleteType ?? 'MoveToDeletedItems';
+  const ids = childNamed(ctx.body, 'ItemIds')?.children ?? [];
+  const messages = perElement(
+    ids,
+    (ref) => {
+      const { item, occurrenceIndex } = resolveItem(ctx, ref);
+      if (occurrenceIndex !== undefined) {
+        const occurrence = occurrenceAt(item, occurrenceIndex);
+        if (!occurrence) throw new EwsResponseError('ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange', 'Occurrence index is out of recurrence range.');
+        (item.deletedOccurrences ??= new Set()).add(occurrence.originalStart);
+        item.modifiedOccurrences?.delete(occurrence.originalStart);
+        ctx.store.touch(ctx.mailbox, item);
+      } else if (deleteType === 'MoveToDeletedItems' && item.folder !== 'deleteditems') {
+        ctx.store.moveItem(ctx.mailbox, item, 'deleteditems');
+      } else {
+        ctx.store.deleteItem(ctx.mailbox, item);
+      }
+      return responseMessage('DeleteItem', '');
+    },
+    (err) => responseMessage('DeleteItem', '', { code: err.code, text: err.message }),
+  );
+  return operationResponse('DeleteItem', messages);
+}

@@ -1,0 +1,106 @@
+import { childNamed, childrenNamed, type XmlElement } from '../../shared/safe-xml.js';
+import { EwsResponseError, perElement, resolveFolder, type EwsContext } from '../ews-context.js';
+import { folderChangeKeyOf, folderIdOf } from '../ids.js';
+import type { Folder } from '../mailbox-store.js';
+import { operationResponse, responseMessage } from '../soap.js';
+import { el, wrap } from '../xml-writer.js';
+
+const FOLDER_ELEMENT: Record<string, string> = { 'IPF.Appointment': 't:CalendarFolder', 'IPF.Task': 't:TasksFolder', 'IPF.Contact': 't:ContactsFolder' };
+
+function folderElement(folder: Folder): string {
+  return FOLDER_ELEMENT[folder.folderClass] ?? 't:Folder';
+}
+
+/** A folder as FolderShape asks (IdOnly, Default or AllProperties), elements in schema order. */
+export function folderXml(ctx: EwsContext, folder: Folder, base: string): string {
+  const name = folderElement(folder);
+  const idXml = el('t:FolderId', null, { Id: folderIdOf(ctx.mailbox.index, folder.key), ChangeKey: folderChangeKeyOf(ctx.mailbox.index) });
+  if (base === 'IdOnly') return wrap(name, idXml);
+  const total = ctx.mailbox.itemsByFolder.get(folder.key)?.size ?? 0;
+  const children = [...ctx.mailbox.folders.values()].filter((f) => f.parent === folder.key && f.key !== folder.key).length;
+  let inner = idXml;
+  if (base === 'AllProperties') {
+    if (folder.key !== 'root') inner += el('t:ParentFolderId', null, { Id: folderIdOf(ctx.mailbox.index, folder.parent), ChangeKey: folderChangeKeyOf(ctx.mailbox.index) });
+    if (folder.folderClass) inner += el('t:FolderClass', folder.folderClass);
+  }
+  inner += el('t:DisplayName', folder.displayName) + el('t:TotalCount', total) + el('t:ChildFolderCount', children);
+  if (base === 'AllProperties' && folder.distinguished) inner += el('t:DistinguishedFolderId', folder.key);
+  if (name === 't:Folder') inner += el('t:UnreadCount', 0);
+  return wrap(name, inner);
+}
+
+function baseShapeOf(body: XmlElement): string {
+  const shape = childNamed(body, 'FolderShape');
+  return shape ? (childNamed(shape, 'BaseShape')?.text.trim() ?? 'Default') : 'Default';
+}
+
+export function getFolder(ctx: EwsContext): string {
+  const base = baseShapeOf(ctx.body);
+  const ids = childNamed(ctx.body, 'FolderIds')?.children ?? [];
+  const messages = perElement(
+    ids,
+    (ref) => responseMessage('GetFolder', wrap('m:Folders', folderXml(ctx, ctx.mailbox.folders.get(resolveFolder(ctx, ref))!, base))),
+    (err) => responseMessage('GetFolder', '<m:Folders/>', { code: err.code, text: err.message }),
+  );
+  return operationResponse('GetFolder', messages);
+}
+
+export function findFolder(ctx: EwsContext): string {
+  const base = baseShapeOf(ctx.body);
+  const deep = ctx.body.attrs.Traversal === 'Deep';
+  const parents = childNamed(ctx.body, 'ParentFolderIds')?.children ?? [];
+  const view = childNamed(ctx.body, 'IndexedPageFolderView');
+  const messages = perElement(
+    parents,
+    (ref) => {
+      const parent = resolveFolder(ctx, ref);
+      const found: Folder[] = [];
+      const visit = (key: string): void => {
+        for (const f of ctx.mailbox.folders.values()) {
+          if (f.parent !== key || f.key === key) continue;
+          found.push(f);
+          if (deep) visit(f.key);
+        }
+      };
+      visit(parent);
+      const offset = Number(view?.attrs.Offset ?? 0);
+      const max = view?.attrs.MaxEntriesReturned ? Number(view.attrs.MaxEntriesReturned) : found.length;
+      const page = found.slice(offset, offset + max);
+      const includesLast = offset + page.length >= found.length;
+      const root = wrap('t:Folders', page.map((f) => folderXml(ctx, f, base)).join(''));
+      return responseMessage('FindFolder', wrap('m:RootFolder', root, {
+        IndexedPagingOffset: view ? offset + page.length : undefined, TotalItemsInView: found.length, IncludesLastItemInRange: String(includesLast),
+      }));
+    },
+    (err) => responseMessage('FindFolder', '', { code: err.code, text: err.message }),
+  );
+  return operationResponse('FindFolder', messages);
+}
+
+const CLASS_OF_ELEMENT: Record<string, string> = { CalendarFolder: 'IPF.Appointment', TasksFolder: 'IPF.Task', ContactsFolder: 'IPF.Contact', Folder: 'IPF.Note' };
+
+export function createFolder(ctx: EwsContext): string {
+  const parentRef = childNamed(ctx.body, 'ParentFolderId')?.children[0];
+  const folders = childNamed(ctx.body, 'Folders')?.children ?? [];
+  if (!parentRef) throw new EwsResponseError('ErrorInvalidRequest', 'ParentFolderId is required.');
+  const messages = perElement(
+    folders,
+    (f) => {
+      const parent = resolveFolder(ctx, parentRef);
+      const name = childNamed(f, 'DisplayName')?.text.trim() ?? '';
+      if (!name) throw new EwsResponseError('ErrorInvalidRequest', 'A folder needs a DisplayName.');
+      for (const existing of ctx.mailbox.folders.values()) {
+        if (existing.parent === parent && existing.displayName.toLowerCase() === name.toLowerCase()) {
+          throw new EwsResponseError('ErrorFolderExists', 'A folder with the specified name already exists.');
+        }
+      }
+      const folderClass = childNamed(f, 'FolderClass')?.text.trim() || CLASS_OF_ELEMENT[f.local] || 'IPF.Note';
+      const created = ctx.store.createFolder(ctx.mailbox, parent, name, folderClass);
+      return responseMessage('CreateFolder', wrap('m:Folders', folderXml(ctx, created, 'IdOnly')));
+    },
+    (err) => responseMessage('CreateFolder', '<m:Folders/>', { code: err.code, text: err.message }),
+  );
+  return operationResponse('CreateFolder', messages);
+}
+
+export { childrenNamed };

@@ -1,0 +1,342 @@
+import { randomInt } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { childNamed, parseXml, XmlSyntaxError, type XmlElement } from '../shared/safe-xml.js';
+import { ianaFromWindows } from '../shared/time-zones.js';
+import { ActivityGenerator } from './activity-generator.js';
+import { handleControl } from './control-api.js';
+import { EwsFault, EwsResponseError, type EwsContext, type SandboxLimits } from './ews-context.js';
+import { OPERATIONS } from './ews-dispatch.js';
+import { MailboxStore, type Mailbox } from './mailbox-store.js';
+import { NS } from './namespaces.js';
+import { prng } from './prng.js';
+import { SandboxStats } from './sandbox-stats.js';
+import { envelope, soapFault } from './soap.js';
+import type { StreamingConnection } from './streaming-connection.js';
+import { SubscriptionRegistry } from './subscriptions.js';
+
+export const SERVICE_ACCOUNT = 'svc-sync';
+export const ACCEPTED_VERSIONS = new Set(['Exchange2010_SP2', 'Exchange2013', 'Exchange2013_SP1', 'Exchange2015', 'Exchange2016']);
+const MAX_BODY_BYTES = 20 * 1024 * 1024;
+
+export interface SandboxOptions {
+  port?: number;
+  host?: string;
+  mailboxes?: number;
+  itemsPerMailbox?: number;
+  password?: string;
+  seed?: number;
+  /** Activity generator changes per second (0: off). */
+  activity?: number;
+  domain?: string;
+  /** Length of an EWS "minute" for timeouts (tests compress time); default 60000. */
+  minuteMs?: number;
+  limits?: Partial<SandboxLimits>;
+  /** Called with each request and response body element (test mode: schema validation). */
+  inspect?: (direction: 'request' | 'response', operation: string, xml: string) => void;
+}
+
+export interface Sandbox {
+  readonly url: string;
+  readonly port: number;
+  readonly store: MailboxStore;
+  readonly subscriptions: SubscriptionRegistry;
+  readonly stats: SandboxStats;
+  readonly activity: ActivityGenerator;
+  readonly openConnections: ReadonlySet<StreamingConnection>;
+  readonly serviceAccount: string;
+  /** Like a server restart: subscriptions and streaming connections are lost; mailbox data stays. */
+  restart(): void;
+  throttle(probability: number, backOffMilliseconds?: number): void;
+  setLatency(ms: number): void;
+  dropConnections(): number;
+  /** Moves the sandbox's clock forward (subscription timeouts) without waiting. */
+  advanceClock(ms: number): void;
+  now(): number;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_LIMITS: SandboxLimits = {
+  maxSubscriptionsPerMailbox: 20,
+  hangingConnectionLimit: 10,
+  maxSubscriptionsPerConnection: 200,
+  heartbeatMs: 30_000,
+  backends: 1,
+};
+
+interface AccountState {
+  /** A busy answer told this account to stay away until then. */
+  backoffUntil: number;
+  busySentAt: number;
+}
+
+/** Requests arriving this soon after a busy answer were in flight already; not counted as violations. */
+const IN_FLIGHT_GRACE_MS = 100;
+
+/**
+ * Starts the EWS sandbox: an Exchange 2016-like EWS endpoint on loopback, with mailboxes,
+ * subscriptions, streaming, faults and a JSON control API under /sandbox/.
+ */
+export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const domain = options.domain ?? 'contoso.test';
+  const password = options.password ?? process.env.ECS_SANDBOX_PASSWORD ?? 'sandbox';
+  const serviceAccount = `${SERVICE_ACCOUNT}@${domain}`;
+  const minuteMs = options.minuteMs ?? 60_000;
+  const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  let clockOffset = 0;
+  const now = (): number => Date.now() + clockOffset;
+  const store = new MailboxStore({ domain, now });
+  store.ensureMailboxes(options.mailboxes ?? 10);
+  const subscriptions = new SubscriptionRegistry(store, { now, minuteMs });
+  const stats = new SandboxStats();
+  const activity = new ActivityGenerator(store, { seed: options.seed ?? 1, now });
+  activity.seedItems(options.itemsPerMailbox ?? 0);
+  const openConnections = new Set<StreamingConnection>();
+  const epoch = randomInt(1, 2 ** 31 - 1);
+  const accounts = new Map<string, AccountState>();
+  const throttleRandom = prng((options.seed ?? 1) ^ 0x5eed);
+  let throttleProbability = 0;
+  let throttleBackOffMs = 2_000;
+  let latencyMs = 0;
+
+  const sandbox: Sandbox = {
+    url: '',
+    port: 0,
+    store,
+    subscriptions,
+    stats,
+    activity,
+    openConnections,
+    serviceAccount,
+    restart() {
+      for (const c of [...openConnections]) c.drop();
+      subscriptions.clear();
+    },
+    throttle(probability, backOffMilliseconds = 2_000) {
+      throttleProbability = Math.max(0, Math.min(1, probability));
+      throttleBackOffMs = backOffMilliseconds;
+    },
+    setLatency(ms) {
+      latencyMs = Math.max(0, ms);
+    },
+    dropConnections() {
+      const n = openConnections.size;
+      for (const c of [...openConnections]) c.drop();
+      return n;
+    },
+    advanceClock(ms) {
+      clockOffset += ms;
+    },
+    now,
+    close: async () => undefined,
+  };
+
+  const server: Server = createServer((req, res) => {
+    void handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'text/xml; charset=utf-8' });
+        res.end(soapFault('Server', 'ErrorInternalServerError', `An internal server error occurred: ${err instanceof Error ? err.message : String(err)}`));
+      } else {
+        res.destroy();
+      }
+    });
+  });
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 130_000;
+  server.requestTimeout = 0; // streaming responses last up to 30 minutes
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path.startsWith('/sandbox/')) return handleControl(sandbox, req, res, path);
+    if (path.toLowerCase() !== '/ews/exchange.asmx') {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found\n');
+      return;
+    }
+    if (req.method !== 'POST') {
+      res.writeHead(405, { allow: 'POST', 'content-type': 'text/plain' });
+      res.end('EWS expects SOAP over POST\n');
+      return;
+    }
+    const account = authenticate(req.headers.authorization);
+    if (!account) {
+      stats.authFailures++;
+      req.resume();
+      res.writeHead(401, { 'www-authenticate': `Basic realm="${domain}"`, 'content-type': 'text/plain' });
+      res.end('401 Unauthorized\n');
+      return;
+    }
+    const body = await readBody(req);
+    if (body === undefined) {
+      res.writeHead(413, { 'content-type': 'text/plain' });
+      res.end('request too large\n');
+      return;
+    }
+    if (latencyMs) await new Promise((r) => setTimeout(r, latencyMs));
+
+    const state = accounts.get(account) ?? { backoffUntil: 0, busySentAt: 0 };
+    accounts.set(account, state);
+    const arrived = Date.now();
+    if (arrived < state.backoffUntil && arrived > state.busySentAt + IN_FLIGHT_GRACE_MS) {
+      stats.backoffViolations++;
+      stats.worstBackoffShortfallMs = Math.max(stats.worstBackoffShortfallMs, state.backoffUntil - arrived);
+    }
+    if (throttleProbability > 0 && throttleRandom() < throttleProbability) {
+      stats.throttled++;
+      stats.countError('ErrorServerBusy');
+      state.busySentAt = Date.now();
+      state.backoffUntil = state.busySentAt + throttleBackOffMs;
+      return fault(res, 'Server', 'ErrorServerBusy', 'The server cannot service this request right now. Try again later.', { BackOffMilliseconds: throttleBackOffMs });
+    }
+
+    let doc: XmlElement;
+    try {
+      doc = parseXml(body);
+    } catch (err) {
+      const message = err instanceof XmlSyntaxError ? err.message : String(err);
+      stats.countError('ErrorSchemaValidation');
+      return fault(res, 'Client', 'ErrorSchemaValidation', `The request failed schema validation: ${message}`);
+    }
+    const soapBody = doc.local === 'Envelope' && doc.uri === NS.soap ? childNamed(doc, 'Body') : undefined;
+    const operationElement = soapBody?.children[0];
+    if (!soapBody || !operationElement || operationElement.uri !== NS.m) {
+      stats.countError('ErrorInvalidRequest');
+      return fault(res, 'Client', 'ErrorSchemaValidation', 'The request failed schema validation: expected a SOAP 1.1 Envelope with an EWS operation in its Body.');
+    }
+    const operation = operationElement.local;
+    stats.countRequest(operation);
+    options.inspect?.('request', operation, body);
+    const handler = OPERATIONS[operation];
+    if (!handler) {
+      stats.countError('ErrorInvalidRequest');
+      return fault(res, 'Client', 'ErrorInvalidRequest', `The sandbox does not implement ${operation}.`);
+    }
+    try {
+      const header = childNamed(doc, 'Header');
+      const version = header ? childNamed(header, 'RequestServerVersion')?.attrs.Version : undefined;
+      if (version !== undefined && !ACCEPTED_VERSIONS.has(version)) {
+        throw new EwsFault('ErrorInvalidServerVersion', `The specified server version ${version} is invalid; this server accepts ${[...ACCEPTED_VERSIONS].join(', ')}.`);
+      }
+      const mailbox = targetMailbox(account, header);
+      const tzDefinition = header ? childNamed(childNamed(header, 'TimeZoneContext') ?? header, 'TimeZoneDefinition') : undefined;
+      const zone = tzDefinition?.attrs.Id ? ianaFromWindows(tzDefinition.attrs.Id) : undefined;
+      const responseHeaders: Record<string, string> = {};
+      const backend = backendOf(req, mailbox, operation, responseHeaders);
+      subscriptions.sweep();
+      const ctx: EwsContext = {
+        store, subscriptions, stats, limits, mailbox, account, zone, body: operationElement, epoch, backend, now, minuteMs, res, responseHeaders, openConnections,
+      };
+      const result = handler(ctx);
+      if (result === undefined) return; // the operation answers on the response itself (streaming)
+      for (const code of result.matchAll(/<m:ResponseCode>(\w+)<\/m:ResponseCode>/g)) if (code[1] !== 'NoError') stats.countError(code[1]);
+      const xml = envelope(result);
+      options.inspect?.('response', operation, xml);
+      res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', ...responseHeaders });
+      res.end(xml);
+    } catch (err) {
+      if (err instanceof EwsFault || err instanceof EwsResponseError) {
+        stats.countError(err.code);
+        return fault(res, err.code === 'ErrorSchemaValidation' ? 'Client' : 'Server', err.code, err.message, err.details);
+      }
+      throw err;
+    }
+  }
+
+  function fault(res: ServerResponse, kind: 'Client' | 'Server', code: string, message: string, details?: Record<string, string | number>): void {
+    res.writeHead(500, { 'content-type': 'text/xml; charset=utf-8' });
+    res.end(soapFault(kind, code, message, details));
+  }
+
+  /** Basic auth: the service account, or a mailbox owner, with the sandbox password. */
+  function authenticate(header: string | undefined): string | undefined {
+    const match = /^Basic\s+(\S+)$/i.exec(header ?? '');
+    if (!match) return undefined;
+    const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0 || decoded.slice(colon + 1) !== password) return undefined;
+    let user = decoded.slice(0, colon).toLowerCase();
+    if (user.includes('\\')) user = user.slice(user.indexOf('\\') + 1);
+    if (!user.includes('@')) user = `${user}@${domain}`;
+    if (user === serviceAccount) return serviceAccount;
+    return store.byEmail(user) ? user : undefined;
+  }
+
+  /** ExchangeImpersonation → the impersonated mailbox; otherwise the account's own. */
+  function targetMailbox(account: string, header: XmlElement | undefined): Mailbox {
+    const impersonation = header ? childNamed(header, 'ExchangeImpersonation') : undefined;
+    if (!impersonation) {
+      return store.byEmail(account) ?? store.addMailbox(account);
+    }
+    const sid = childNamed(impersonation, 'ConnectingSID');
+    const idElement = sid?.children.find((c) => ['PrimarySmtpAddress', 'SmtpAddress', 'PrincipalName', 'SID'].includes(c.local));
+    if (!idElement) throw new EwsFault('ErrorInvalidExchangeImpersonationHeaderData', 'ExchangeImpersonation needs ConnectingSID with PrimarySmtpAddress, SmtpAddress, PrincipalName or SID.');
+    if (account !== serviceAccount) throw new EwsFault('ErrorImpersonateUserDenied', 'The account does not have permission to impersonate the requested user.');
+    const mailbox = idElement.local === 'SID' ? undefined : store.byEmail(idElement.text);
+    if (!mailbox) throw new EwsFault('ErrorNonExistentMailbox', `The SMTP address has no mailbox associated with it: ${idElement.text.trim()}`);
+    if (mailbox.denied) throw new EwsFault('ErrorImpersonateUserDenied', 'The account does not have permission to impersonate the requested user.');
+    return mailbox;
+  }
+
+  /**
+   * Which simulated mailbox server serves the request: the X-BackEndOverrideCookie if the
+   * client echoes it, else the X-AnchorMailbox's server, else the target mailbox's.
+   */
+  function backendOf(req: IncomingMessage, mailbox: Mailbox, operation: string, responseHeaders: Record<string, string>): number {
+    if (limits.backends <= 1) return 0;
+    const cookie = /X-BackEndOverrideCookie=b(\d+)~/.exec(String(req.headers.cookie ?? '')) ?? /^b(\d+)~/.exec(String(req.headers['x-backendoverridecookie'] ?? ''));
+    let backend: number;
+    if (cookie) backend = Number(cookie[1]) % limits.backends;
+    else {
+      const anchor = store.byEmail(String(req.headers['x-anchormailbox'] ?? '')) ?? mailbox;
+      backend = anchor.index % limits.backends;
+    }
+    if (operation === 'Subscribe' && String(req.headers['x-preferserveraffinity'] ?? '').toLowerCase() === 'true') {
+      const value = `b${backend}~${mailbox.address}`;
+      responseHeaders['X-BackEndOverrideCookie'] = value;
+      responseHeaders['Set-Cookie'] = `X-BackEndOverrideCookie=${value}; path=/; secure; HttpOnly`;
+    }
+    return backend;
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = options.host ?? '127.0.0.1';
+  Object.assign(sandbox, {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/EWS/Exchange.asmx`,
+    port,
+    close: async () => {
+      activity.stop();
+      for (const c of [...openConnections]) c.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  });
+  if (options.activity) activity.setRate(options.activity);
+  return sandbox;
+}
+
+function readBody(req: IncomingMessage): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        req.destroy();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
