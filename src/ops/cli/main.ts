@@ -1,9 +1,10 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_CONFIG_FILE, describeConfig, loadConfig } from '../../config/index.js';
 import { ConfigError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
 import { EXIT } from '../exit-codes.js';
 import { startService } from '../service.js';
+import { startSandbox } from '../../sandbox/index.js';
 
 export interface CliIo {
   out: (line: string) => void;
@@ -67,7 +68,73 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
       await new Promise<never>(() => undefined);
     });
 
+  program
+    .command('sandbox')
+    .description('serve the built-in EWS sandbox (an Exchange 2016-like EWS endpoint) on 127.0.0.1, for demos, tests and load')
+    .addOption(new Option('-p, --port <port>', 'TCP port (0: any free port)').default(8080).argParser(wholeNumber('--port', 0, 65_535)))
+    .addOption(new Option('-m, --mailboxes <n>', 'demo mailboxes user0001@contoso.test …').default(50).argParser(wholeNumber('--mailboxes', 1, 1_000_000)))
+    .addOption(new Option('--items-per-mailbox <n>', 'appointments and tasks created in each mailbox at start').default(10).argParser(wholeNumber('--items-per-mailbox', 0, 10_000)))
+    .addOption(new Option('--password <password>', 'password of svc-sync@contoso.test and the mailbox users (default: $ECS_SANDBOX_PASSWORD or "sandbox")'))
+    .addOption(new Option('--seed <n>', 'seed of the demo data and activity').default(1).argParser(wholeNumber('--seed', 0, 2 ** 31 - 1)))
+    .addOption(new Option('--activity <rate>', 'changes per second made by the activity generator').default(0).argParser(positiveNumber('--activity')))
+    .addOption(new Option('--hanging-connection-limit <n>', 'concurrent streaming connections per account (Exchange default 10)').default(10).argParser(wholeNumber('--hanging-connection-limit', 1, 100_000)))
+    .addOption(new Option('--max-subscriptions-per-mailbox <n>', 'EWSMaxSubscriptions per target mailbox').default(20).argParser(wholeNumber('--max-subscriptions-per-mailbox', 1, 100_000)))
+    .addOption(new Option('--heartbeat <ms>', 'keep-alive interval of streaming connections, ms').default(30000).argParser(wholeNumber('--heartbeat', 100, 600_000)))
+    .addOption(new Option('--backends <n>', 'simulated mailbox servers (affinity checks when > 1)').default(1).argParser(wholeNumber('--backends', 1, 64)))
+    .action(async (opts: SandboxCliOptions) => {
+      const sandbox = await startSandbox({
+        port: opts.port, mailboxes: opts.mailboxes, itemsPerMailbox: opts.itemsPerMailbox, password: opts.password ?? io.env.ECS_SANDBOX_PASSWORD,
+        seed: opts.seed, activity: opts.activity,
+        limits: { hangingConnectionLimit: opts.hangingConnectionLimit, maxSubscriptionsPerMailbox: opts.maxSubscriptionsPerMailbox, heartbeatMs: opts.heartbeat, backends: opts.backends },
+      });
+      io.out(`EWS endpoint: ${sandbox.url}`);
+      io.out(`service account: ${sandbox.serviceAccount} (Basic auth, impersonation); mailboxes user${'0'.repeat(Math.max(4, String(opts.mailboxes).length) - 1)}1@contoso.test … (${opts.mailboxes})`);
+      io.out(`control API: http://127.0.0.1:${sandbox.port}/sandbox/stats (restart, throttle, latency, drop-connections, activity)`);
+      const report = setInterval(() => {
+        const c = sandbox.activity.counts;
+        io.out(`activity: ${c.total} changes (${c.created} created, ${c.updated} updated, ${c.deleted} deleted); ${sandbox.stats.totalRequests()} EWS requests; ${sandbox.openConnections.size} streaming connections`);
+      }, 10_000);
+      report.unref();
+      await new Promise<void>((resolve) => {
+        const stop = (): void => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      clearInterval(report);
+      await sandbox.close();
+      io.out('sandbox stopped');
+    });
+
   return { program, exitCode: () => code };
+}
+
+interface SandboxCliOptions {
+  port: number;
+  mailboxes: number;
+  itemsPerMailbox: number;
+  password?: string;
+  seed: number;
+  activity: number;
+  hangingConnectionLimit: number;
+  maxSubscriptionsPerMailbox: number;
+  heartbeat: number;
+  backends: number;
+}
+
+function wholeNumber(flag: string, min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`${flag} takes a whole number from ${min} to ${max}; got "${value}"`);
+    return n;
+  };
+}
+
+function positiveNumber(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${flag} takes a number ≥ 0; got "${value}"`);
+    return n;
+  };
 }
 
 export async function run(argv: string[], io: CliIo = defaultIo): Promise<number> {

@@ -96,7 +96,9 @@ export function createFolder(ctx: EwsContext): string {
       }
       const folderClass = childNamed(f, 'FolderClass')?.text.trim() || CLASS_OF_ELEMENT[f.local] || 'IPF.Note';
       const created = ctx.store.createFolder(ctx.mailbox, parent, name, folderClass);
-      return responseMessage('CreateFolder', wrap('m:Folders', folderXml(ctx, created, 'IdOnly')));
+      // Exchange answers with the element type the client sent (clients check it).
+      const idXml = el('t:FolderId', null, { Id: folderIdOf(ctx.mailbox.index, created.key), ChangeKey: folderChangeKeyOf(ctx.mailbox.index) });
+      return responseMessage('CreateFolder', wrap('m:Folders', wrap(`t:${f.local}`, idXml)));
     },
     (err) => responseMessage('CreateFolder', '<m:Folders/>', { code: err.code, text: err.message }),
   );
