@@ -44,6 +44,8 @@ export interface EwsContext {
   /** Headers to add to the HTTP response (affinity cookies). */
   readonly responseHeaders: Record<string, string>;
   readonly openConnections: Set<StreamingConnection>;
+  /** Test mode: sees every message (schema validation). */
+  readonly inspect?: (direction: 'request' | 'response', operation: string, xml: string) => void;
 }
 
 /** An error that becomes one error response message (not a SOAP fault). */

@@ -225,6 +225,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       subscriptions.sweep();
       const ctx: EwsContext = {
         store, subscriptions, stats, limits, mailbox, account, zone, body: operationElement, epoch, backend, now, minuteMs, res, responseHeaders, openConnections,
+        inspect: options.inspect,
       };
       const result = handler(ctx);
       if (result === undefined) return; // the operation answers on the response itself (streaming)

@@ -92,9 +92,11 @@ export class StreamingConnection implements StreamingAttachment {
   drop(): void {
     if (this.closed) return;
     const partial = streamingEnvelope(operationResponse('GetStreamingEvents', responseMessage('GetStreamingEvents', el('m:ConnectionStatus', 'OK'))));
-    this.options.res.write(partial.slice(0, Math.floor(partial.length / 2)));
+    const socket = this.options.res.socket;
     this.finish();
-    this.options.res.socket?.destroy();
+    // Let the half envelope reach the client, then reset the connection.
+    this.options.res.write(partial.slice(0, Math.floor(partial.length / 2)), () => socket?.destroy());
+    setTimeout(() => socket?.destroy(), 50).unref();
   }
 
   private heartbeat(): void {

@@ -44,7 +44,10 @@ export function getStreamingEvents(ctx: EwsContext): string | undefined {
     now: ctx.now,
     account: ctx.account,
     onClose: (c) => ctx.openConnections.delete(c),
-    onEnvelope: () => ctx.stats.notificationEnvelopes++,
+    onEnvelope: (xml) => {
+      ctx.stats.notificationEnvelopes++;
+      ctx.inspect?.('response', 'GetStreamingEvents', xml);
+    },
   });
   if (connection.isOpen) {
     ctx.openConnections.add(connection);

@@ -129,7 +129,9 @@ describe('EWS sandbox driven by ews-javascript-api', () => {
     series.Start = at('2026-03-02T08:00:00Z'); // Monday 09:00 in Berlin (CET)
     series.End = at('2026-03-02T08:30:00Z');
     series.StartTimeZone = ews.TimeZoneInfo.FindSystemTimeZoneById('W. Europe Standard Time');
-    series.Recurrence = new ews.Recurrence.WeeklyPattern(at('2026-03-02T00:00:00Z'), 1, [ews.DayOfTheWeek.Monday]);
+    // the library's typings declare only the no-argument constructor
+    const Weekly = ews.Recurrence.WeeklyPattern as unknown as new (start: ews.DateTime, interval: number, days: ews.DayOfTheWeek[]) => InstanceType<typeof ews.Recurrence.WeeklyPattern>;
+    series.Recurrence = new Weekly(at('2026-03-02T00:00:00Z'), 1, [ews.DayOfTheWeek.Monday]);
     series.Recurrence.NumberOfOccurrences = 6;
     await series.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToNone);
 
@@ -270,7 +272,7 @@ describe('EWS sandbox driven by ews-javascript-api', () => {
       seen.set(args.Subscription.Id, list);
     });
     const errors: string[] = [];
-    connection.OnSubscriptionError.push((_sender, args) => errors.push(String(args.Exception?.message)));
+    connection.OnSubscriptionError.push((_sender, args) => errors.push(String(args.Exception?.Message)));
     connection.Open();
     await waitFor(() => sandbox.openConnections.size === 1);
     for (const [i, s] of services.entries()) {
