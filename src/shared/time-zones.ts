@@ -97,13 +97,20 @@ export function zoneOffsetMs(ms: number, zone: string): number {
   return asUtc - Math.floor(ms / 1000) * 1000;
 }
 
-/** The instant at which `zone`'s clocks show `wall` (the earlier one in a repeated hour). */
+/**
+ * The instant at which `zone`'s clocks show `wall`: the earlier one in a repeated hour
+ * (autumn), and in a skipped hour (spring) the instant the same distance past the gap.
+ */
 export function instantOfWallClock(wall: WallClock, zone: string): number {
   const naive = Date.UTC(wall.year, wall.month - 1, wall.day, wall.hour, wall.minute, wall.second);
-  let guess = naive - zoneOffsetMs(naive, zone);
-  const again = naive - zoneOffsetMs(guess, zone);
-  if (again !== guess) guess = Math.min(again, guess);
-  return guess;
+  const before = zoneOffsetMs(naive - 43_200_000, zone);
+  const after = zoneOffsetMs(naive + 43_200_000, zone);
+  const shows = (ms: number): boolean => {
+    const w = wallClockAt(ms, zone);
+    return w.year === wall.year && w.month === wall.month && w.day === wall.day && w.hour === wall.hour && w.minute === wall.minute;
+  };
+  const candidates = [naive - before, naive - after].filter(shows);
+  return candidates.length ? Math.min(...candidates) : naive - before;
 }
 
 /**
