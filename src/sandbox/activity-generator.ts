@@ -128,8 +128,8 @@ export class ActivityGenerator {
             Subject: subject, Start: formatUtc(start), End: formatUtc(start + (1 + Math.floor(this.random() * 3)) * 30 * 60_000),
             Location: LOCATIONS[Math.floor(this.random() * LOCATIONS.length)], LegacyFreeBusyStatus: 'Busy', IsAllDayEvent: 'false',
             UID: `040000008200E00074C5B7101A82E008${randomUUID().replace(/-/g, '').toUpperCase()}`,
-          }, new Map())
-        : this.store.createItem(mailbox, 'tasks', kind, { Subject: subject, DueDate: formatUtc(start), Status: 'NotStarted', PercentComplete: '0' }, new Map());
+          }, new Map(), !journal)
+        : this.store.createItem(mailbox, 'tasks', kind, { Subject: subject, DueDate: formatUtc(start), Status: 'NotStarted', PercentComplete: '0' }, new Map(), !journal);
     if (journal) this.record(mailbox, 'c', item);
   }
 

@@ -77,7 +77,7 @@ const WELL_KNOWN_FOLDERS: readonly Folder[] = [
 ];
 
 /** How many events a mailbox keeps; older watermarks become invalid (Exchange keeps 30 days). */
-export const EVENTS_KEPT_PER_MAILBOX = 2_000;
+export const EVENTS_KEPT_PER_MAILBOX = 1_000;
 
 export class Mailbox {
   readonly index: number;
@@ -183,7 +183,8 @@ export class MailboxStore {
     return folder;
   }
 
-  createItem(mailbox: Mailbox, folder: string, kind: ItemKind, props: Record<string, PropertyValue>, extended: Map<string, ExtendedValue>): StoredItem {
+  /** `silent`: no events (the sandbox's initial data, which existed before anyone subscribed). */
+  createItem(mailbox: Mailbox, folder: string, kind: ItemKind, props: Record<string, PropertyValue>, extended: Map<string, ExtendedValue>, silent = false): StoredItem {
     const now = this.now();
     const changeNumber = ++mailbox.changeNumber;
     const item: StoredItem = {
@@ -191,7 +192,7 @@ export class MailboxStore {
       created: now, modified: now, props, extended,
     };
     this.index(mailbox, item);
-    this.emit(mailbox, { type: 'CreatedEvent', time: now, itemId: itemIdOf(mailbox.index, item.seq), changeKey: changeKeyOf(item.version), folder });
+    if (!silent) this.emit(mailbox, { type: 'CreatedEvent', time: now, itemId: itemIdOf(mailbox.index, item.seq), changeKey: changeKeyOf(item.version), folder });
     return item;
   }
 

@@ -118,9 +118,17 @@ export class SubscriptionRegistry {
     this.expired.clear();
   }
 
-  /** Drops pull subscriptions not polled within their timeout and idle streaming ones. */
+  private lastSweep = 0;
+
+  /**
+   * Drops pull subscriptions not polled within their timeout and idle streaming ones. Runs
+   * at most a few times per EWS minute: scanning every subscription per request would make
+   * 10,000 subscribes quadratic.
+   */
   sweep(): void {
     const now = this.now();
+    if (now - this.lastSweep < Math.min(1_000, this.minuteMs / 4)) return;
+    this.lastSweep = now;
     for (const sub of this.byId.values()) {
       const deadline =
         sub.kind === 'pull'
