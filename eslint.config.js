@@ -15,7 +15,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['test/**/*.ts', 'scripts/**', 'src/ops/cli/**', 'bin/**'],
+    files: ['test/**/*.ts', 'scripts/**', 'bench/**', 'src/ops/cli/**', 'bin/**'],
     rules: { 'no-console': 'off' },
   },
   {
