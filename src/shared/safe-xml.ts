@@ -110,3 +110,13 @@ export function childrenNamed(element: XmlElement, local: string): XmlElement[] 
 export function childNamed(element: XmlElement, local: string): XmlElement | undefined {
   return element.children.find((c) => c.local === local);
 }
+
+/** The first descendant (depth-first) with this local name, if any. */
+export function descendantNamed(element: XmlElement, local: string): XmlElement | undefined {
+  for (const child of element.children) {
+    if (child.local === local) return child;
+    const found = descendantNamed(child, local);
+    if (found) return found;
+  }
+  return undefined;
+}

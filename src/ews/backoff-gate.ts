@@ -1,0 +1,31 @@
+/**
+ * Shared by every request to one EWS server: after an ErrorServerBusy, nobody sends
+ * anything until the BackOffMilliseconds it gave have passed — not only the caller that
+ * got the answer. Throttling is per account on Exchange, so hammering from another
+ * connection would only extend it.
+ */
+export class BackoffGate {
+  private until = 0;
+  busyAnswers = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Closes the gate for `ms` from now (never shortens an existing wait). */
+  block(ms: number): void {
+    this.busyAnswers++;
+    this.until = Math.max(this.until, this.now() + ms);
+  }
+
+  get waitMs(): number {
+    return Math.max(0, this.until - this.now());
+  }
+
+  /** Resolves when the gate is open (at once when it is). */
+  async pass(): Promise<void> {
+    for (;;) {
+      const wait = this.waitMs;
+      if (wait <= 0) return;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}

@@ -1,0 +1,204 @@
+import ews from 'ews-javascript-api';
+import type { Observable } from 'rxjs';
+import type { EwsSettings } from '../config/index.js';
+import { childNamed, childrenNamed, parseXml } from '../shared/safe-xml.js';
+import type { BackoffGate } from './backoff-gate.js';
+import { ewsError, toEwsError } from './ews-error.js';
+import { EwsHttp, EwsTransport } from './ews-http.js';
+import type { EwsMetrics } from './ews-metrics.js';
+import type {
+  AffinityGroup, ExchangePort, FolderKind, NotificationEvent, NotificationType, PullEvents, StreamMessage, SyncChange, SyncPage,
+} from './exchange-port.js';
+import { streamingEvents } from './streaming-reader.js';
+import { escapeXml } from './xml-escape.js';
+
+const WELL_KNOWN: Record<FolderKind, ews.WellKnownFolderName> = {
+  calendar: ews.WellKnownFolderName.Calendar,
+  tasks: ews.WellKnownFolderName.Tasks,
+  contacts: ews.WellKnownFolderName.Contacts,
+};
+const EVENT_TYPES = [ews.EventType.Created, ews.EventType.Modified, ews.EventType.Deleted, ews.EventType.Moved, ews.EventType.Copied];
+
+export interface EwsClientOptions {
+  settings: EwsSettings;
+  gate: BackoffGate;
+  metrics?: EwsMetrics;
+  maxSockets: number;
+}
+
+/**
+ * ExchangePort over ews-javascript-api: the library builds requests and reads responses
+ * for Subscribe, GetEvents, SyncFolderItems and items; our transport (EwsHttp) carries
+ * them; GetStreamingEvents and GetFolder are read by us. Each call gets a fresh service
+ * object, so concurrent calls never share an impersonation header.
+ */
+export class EwsClient implements ExchangePort {
+  readonly url: string;
+  private readonly transport: EwsTransport;
+  private readonly settings: EwsSettings;
+  private readonly groups = new Map<string, EwsHttp>();
+  private readonly version: ews.ExchangeVersion;
+  private readonly authorization: string;
+
+  constructor(options: EwsClientOptions) {
+    if (!options.settings.url) throw new Error('EwsClient needs an EWS url');
+    this.url = options.settings.url;
+    this.settings = options.settings;
+    this.transport = new EwsTransport({
+      tlsVerify: options.settings.tlsVerify, timeoutMs: options.settings.requestTimeoutMs, maxSockets: options.maxSockets, gate: options.gate, metrics: options.metrics,
+    });
+    this.version = ews.ExchangeVersion[options.settings.version as keyof typeof ews.ExchangeVersion] as ews.ExchangeVersion;
+    this.authorization = `Basic ${Buffer.from(`${options.settings.user}:${options.settings.password}`).toString('base64')}`;
+  }
+
+  /** A service acting as `mailbox`, sending through `http`. */
+  private service(mailbox: string, http: EwsHttp): ews.ExchangeService {
+    const service = new ews.ExchangeService(this.version);
+    service.Credentials = new ews.WebCredentials(this.settings.user, this.settings.password);
+    service.Url = new ews.Uri(this.url);
+    service.XHRApi = http as unknown as typeof service.XHRApi;
+    if (this.settings.impersonation) service.ImpersonatedUserId = new ews.ImpersonatedUserId(ews.ConnectingIdType.SmtpAddress, mailbox);
+    return service;
+  }
+
+  private http(mailbox: string): EwsHttp {
+    // Microsoft asks impersonating clients to name the target mailbox for routing.
+    return new EwsHttp(this.transport, { 'X-AnchorMailbox': mailbox });
+  }
+
+  private group(group: AffinityGroup): EwsHttp {
+    let http = this.groups.get(group.anchorMailbox);
+    if (!http) {
+      http = new EwsHttp(this.transport, { 'X-AnchorMailbox': group.anchorMailbox, 'X-PreferServerAffinity': 'true' });
+      this.groups.set(group.anchorMailbox, http);
+    }
+    return http;
+  }
+
+  private async call<T>(operation: string, mailbox: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw toEwsError(err, { operation, mailbox });
+    }
+  }
+
+  async folderIds(mailbox: string, folders: readonly FolderKind[]): Promise<Record<string, FolderKind>> {
+    const body =
+      `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">` +
+      `<soap:Header><t:RequestServerVersion Version="${this.settings.version}"/>` +
+      (this.settings.impersonation ? `<t:ExchangeImpersonation><t:ConnectingSID><t:SmtpAddress>${escapeXml(mailbox)}</t:SmtpAddress></t:ConnectingSID></t:ExchangeImpersonation>` : '') +
+      `</soap:Header><soap:Body><m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds>${folders.map((f) => `<t:DistinguishedFolderId Id="${f}"/>`).join('')}</m:FolderIds></m:GetFolder></soap:Body></soap:Envelope>`;
+    const response = await this.http(mailbox).send({ url: this.url, headers: { 'content-type': 'text/xml; charset=utf-8', authorization: this.authorization }, data: body });
+    const code = /<(?:\w+:)?ResponseCode>(\w+)</.exec(response.responseText)?.[1];
+    if (response.status !== 200) throw ewsError(code ?? (response.status === 0 ? 'SOCKET' : `HTTP_${response.status}`), `GetFolder failed for ${mailbox}`, { context: { mailbox } });
+    let doc;
+    try {
+      doc = parseXml(response.responseText);
+    } catch (err) {
+      throw ewsError('ErrorInvalidResponse', `GetFolder: malformed response (${(err as Error).message})`, { cause: err, context: { mailbox } });
+    }
+    const messages = childrenNamed(childNamed(childNamed(childNamed(doc, 'Body') ?? doc, 'GetFolderResponse') ?? doc, 'ResponseMessages') ?? doc, 'GetFolderResponseMessage');
+    const ids: Record<string, FolderKind> = {};
+    messages.forEach((m, i) => {
+      const responseCode = childNamed(m, 'ResponseCode')?.text.trim() ?? 'NoError';
+      if (responseCode !== 'NoError') throw ewsError(responseCode, `GetFolder ${folders[i]}: ${childNamed(m, 'MessageText')?.text ?? responseCode}`, { context: { mailbox } });
+      const folder = childNamed(m, 'Folders')?.children[0];
+      const id = folder && childNamed(folder, 'FolderId')?.attrs.Id;
+      if (id) ids[id] = folders[i];
+    });
+    if (Object.keys(ids).length !== folders.length) throw ewsError('ErrorInvalidResponse', `GetFolder answered ${Object.keys(ids).length} of ${folders.length} folders`, { context: { mailbox } });
+    return ids;
+  }
+
+  syncFolderItems(mailbox: string, folder: FolderKind, syncState: string | null, maxChanges: number): Promise<SyncPage> {
+    return this.call('SyncFolderItems', mailbox, async () => {
+      const extra = folder === 'calendar' ? [ews.AppointmentSchema.Start, ews.AppointmentSchema.End, ews.AppointmentSchema.IsRecurring] : folder === 'tasks' ? [ews.TaskSchema.DueDate] : [];
+      const shape = new ews.PropertySet(ews.BasePropertySet.IdOnly, extra);
+      const result = await this.service(mailbox, this.http(mailbox)).SyncFolderItems(new ews.FolderId(WELL_KNOWN[folder]), shape, null as never, maxChanges, ews.SyncFolderItemsScope.NormalItems, syncState as never);
+      const changes: SyncChange[] = [];
+      for (let i = 0; i < result.Count; i++) {
+        const change = result._getItem(i);
+        const type = ews.ChangeType[change.ChangeType] as string;
+        if (type !== 'Create' && type !== 'Update' && type !== 'Delete') continue;
+        const item = change.Item as (ews.Item & Partial<ews.Appointment> & Partial<ews.Task>) | null;
+        const props = item?.GetLoadedPropertyDefinitions ? loadedDates(item) : {};
+        changes.push({ type, itemId: change.ItemId.UniqueId, changeKey: change.ItemId.ChangeKey ?? undefined, ...props });
+      }
+      return { syncState: result.SyncState, includesLastItemInRange: !result.MoreChangesAvailable, changes };
+    });
+  }
+
+  subscribePull(mailbox: string, folders: readonly FolderKind[], timeoutMinutes: number, watermark?: string): Promise<{ subscriptionId: string; watermark: string }> {
+    return this.call('Subscribe', mailbox, async () => {
+      const sub = await this.service(mailbox, this.http(mailbox)).SubscribeToPullNotifications(folders.map((f) => new ews.FolderId(WELL_KNOWN[f])), timeoutMinutes, (watermark ?? null) as never, ...EVENT_TYPES);
+      return { subscriptionId: sub.Id, watermark: sub.Watermark };
+    });
+  }
+
+  getEvents(mailbox: string, subscriptionId: string, watermark: string): Promise<PullEvents> {
+    return this.call('GetEvents', mailbox, async () => {
+      const results = await this.service(mailbox, this.http(mailbox)).GetEvents(subscriptionId, watermark);
+      const internals = results as unknown as { newWatermark: string; moreEventsAvailable: boolean };
+      return { events: results.AllEvents.map(toNotificationEvent), moreEvents: internals.moreEventsAvailable, watermark: internals.newWatermark };
+    });
+  }
+
+  subscribeStreaming(mailbox: string, folders: readonly FolderKind[], group: AffinityGroup): Promise<string> {
+    return this.call('Subscribe', mailbox, async () => {
+      const sub = await this.service(mailbox, this.group(group)).SubscribeToStreamingNotifications(folders.map((f) => new ews.FolderId(WELL_KNOWN[f])), ...EVENT_TYPES);
+      return sub.Id;
+    });
+  }
+
+  streamEvents(group: AffinityGroup, subscriptionIds: readonly string[], lifetimeMinutes: number): Observable<StreamMessage> {
+    return streamingEvents(this.transport, this.group(group), {
+      url: this.url, authorization: this.authorization, version: this.settings.version, anchorMailbox: group.anchorMailbox,
+      impersonation: this.settings.impersonation, subscriptionIds, lifetimeMinutes,
+    });
+  }
+
+  unsubscribe(mailbox: string, subscriptionId: string, group?: AffinityGroup): Promise<void> {
+    return this.call('Unsubscribe', mailbox, async () => {
+      const service = this.service(mailbox, group ? this.group(group) : this.http(mailbox)) as unknown as { Unsubscribe(id: string): Promise<void> };
+      await service.Unsubscribe(subscriptionId);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.transport.destroy();
+  }
+}
+
+function loadedDates(item: ews.Item & Partial<ews.Appointment> & Partial<ews.Task>): Partial<SyncChange> {
+  const out: { start?: string; end?: string; recurring?: boolean } = {};
+  const safe = <T>(read: () => T): T | undefined => {
+    try {
+      return read();
+    } catch {
+      return undefined; // the property was not in the response
+    }
+  };
+  const start = safe(() => item.Start);
+  const end = safe(() => item.End);
+  const due = safe(() => item.DueDate);
+  const recurring = safe(() => item.IsRecurring);
+  if (start) out.start = start.ToISOString();
+  if (end) out.end = end.ToISOString();
+  if (!start && due) out.start = out.end = due.ToISOString();
+  if (recurring !== undefined && recurring !== null) out.recurring = recurring;
+  return out;
+}
+
+function toNotificationEvent(e: ews.NotificationEvent): NotificationEvent {
+  const item = e as ews.NotificationEvent & Partial<ews.ItemEvent> & Partial<ews.FolderEvent>;
+  return {
+    type: ews.EventType[e.EventType] as NotificationType,
+    itemId: item.ItemId?.UniqueId,
+    folderId: item.FolderId?.UniqueId,
+    parentFolderId: e.ParentFolderId?.UniqueId,
+    oldItemId: item.OldItemId?.UniqueId,
+    oldParentFolderId: e.OldParentFolderId?.UniqueId,
+    time: e.TimeStamp ? e.TimeStamp.TotalMilliSeconds : undefined,
+  };
+}

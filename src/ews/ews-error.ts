@@ -1,0 +1,59 @@
+import ews from 'ews-javascript-api';
+import { EwsError } from '../shared/errors.js';
+import { categoryOf, isRetriableCode, type EwsErrorCategory } from './ews-response-codes.js';
+
+export { EwsError };
+
+export function ewsError(code: string, message: string, options: { backOffMs?: number; cause?: unknown; context?: Record<string, unknown> } = {}): EwsError {
+  return new EwsError(code, message, { retriable: isRetriableCode(code), ...options });
+}
+
+export function categoryOfError(err: unknown): EwsErrorCategory {
+  return err instanceof EwsError ? categoryOf(err.responseCode) : 'transient';
+}
+
+interface LibraryFailure {
+  ResponseCode?: number;
+  ErrorCode?: number;
+  HttpStatusCode?: number;
+  status?: number;
+  message?: string;
+  Message?: string;
+  code?: string;
+  ErrorDetails?: { containsKey(k: string): boolean; get(k: string): string };
+  Response?: { ErrorCode?: number; ErrorMessage?: string; ErrorDetails?: { containsKey(k: string): boolean; get(k: string): string } };
+}
+
+/**
+ * ews-javascript-api rejects with whatever it has at hand — SoapFaultDetails, a
+ * ServiceResponseException, a raw XHR response, an Error — so every shape is mapped here
+ * to one EwsError with the EWS ResponseCode, retriable and BackOffMilliseconds.
+ */
+export function toEwsError(err: unknown, context: Record<string, unknown> = {}): EwsError {
+  if (err instanceof EwsError) return err;
+  const f = (err ?? {}) as LibraryFailure;
+  const status = f.HttpStatusCode ?? f.status;
+  const message0 = f.message ?? f.Message ?? (err instanceof Error ? err.message : '');
+  let code: string | undefined;
+  if (typeof status === 'number' && status !== 200 && status !== 500) {
+    // Not a SOAP answer: the HTTP status or the network failure says more than the
+    // library's default ErrorInternalServerError.
+    code = status === 0 ? transportCode(message0, f.code) : `HTTP_${status}`;
+  } else {
+    const enumCode = f.ResponseCode ?? f.ErrorCode ?? f.Response?.ErrorCode;
+    code = typeof enumCode === 'number' && enumCode !== 0 ? ews.ServiceError[enumCode] : undefined;
+    if (!code && typeof f.code === 'string' && /^[A-Z_]+$/.test(f.code)) code = f.code;
+  }
+  code ??= 'ErrorInternalServerError';
+  const details = f.ErrorDetails ?? f.Response?.ErrorDetails;
+  const backOff = details?.containsKey?.('BackOffMilliseconds') ? Number(details.get('BackOffMilliseconds')) : undefined;
+  const message = message0 || f.Response?.ErrorMessage || String(err);
+  return ewsError(code, message || code, { backOffMs: Number.isFinite(backOff) ? backOff : undefined, cause: err, context });
+}
+
+function transportCode(message: string, code?: string): string {
+  if (code && /^E[A-Z]+$|^TIMEOUT$|^SOCKET$/.test(code)) return code;
+  const m = /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EAI_AGAIN|ENOTFOUND|EHOSTUNREACH)\b/.exec(message);
+  if (m) return m[1];
+  return /no answer within/.test(message) ? 'TIMEOUT' : 'SOCKET';
+}

@@ -1,0 +1,72 @@
+import type { Observable } from 'rxjs';
+
+/** The mailbox folders the sync works with. */
+export type FolderKind = 'calendar' | 'tasks' | 'contacts';
+
+export type NotificationType = 'Created' | 'Modified' | 'Deleted' | 'Moved' | 'Copied' | 'NewMail' | 'FreeBusyChanged' | 'Status';
+
+/** One event of a pull or streaming notification. */
+export interface NotificationEvent {
+  readonly type: NotificationType;
+  /** Item events carry itemId; folder events carry folderId. */
+  readonly itemId?: string;
+  readonly folderId?: string;
+  readonly parentFolderId?: string;
+  readonly oldItemId?: string;
+  readonly oldParentFolderId?: string;
+  readonly watermark?: string;
+  readonly time?: number;
+}
+
+export interface SyncChange {
+  readonly type: 'Create' | 'Update' | 'Delete';
+  readonly itemId: string;
+  readonly changeKey?: string;
+  /** For window filtering of the initial sync (UTC ISO strings). */
+  readonly start?: string;
+  readonly end?: string;
+  readonly recurring?: boolean;
+}
+
+export interface SyncPage {
+  readonly syncState: string;
+  readonly includesLastItemInRange: boolean;
+  readonly changes: readonly SyncChange[];
+}
+
+export interface PullEvents {
+  readonly events: readonly NotificationEvent[];
+  readonly moreEvents: boolean;
+  /** The watermark to pass next time. */
+  readonly watermark: string;
+}
+
+/** Subscriptions of one group share one streaming connection and one mailbox server. */
+export interface AffinityGroup {
+  /** X-AnchorMailbox: the group's first mailbox. */
+  readonly anchorMailbox: string;
+}
+
+export type StreamMessage =
+  | { readonly type: 'heartbeat' }
+  | { readonly type: 'notifications'; readonly notifications: ReadonlyArray<{ readonly subscriptionId: string; readonly events: readonly NotificationEvent[] }> }
+  | { readonly type: 'subscription-errors'; readonly code: string; readonly subscriptionIds: readonly string[] }
+  | { readonly type: 'closed' };
+
+/**
+ * What the rest of the program needs from Exchange, in our terms. Every failure is an
+ * EwsError (code = EWS ResponseCode, retriable, BackOffMilliseconds).
+ */
+export interface ExchangePort {
+  readonly url: string;
+  /** Folder ids of the distinguished folders of a mailbox (to tell which folder an event is about). */
+  folderIds(mailbox: string, folders: readonly FolderKind[]): Promise<Record<string, FolderKind>>;
+  syncFolderItems(mailbox: string, folder: FolderKind, syncState: string | null, maxChanges: number): Promise<SyncPage>;
+  subscribePull(mailbox: string, folders: readonly FolderKind[], timeoutMinutes: number, watermark?: string): Promise<{ subscriptionId: string; watermark: string }>;
+  getEvents(mailbox: string, subscriptionId: string, watermark: string): Promise<PullEvents>;
+  subscribeStreaming(mailbox: string, folders: readonly FolderKind[], group: AffinityGroup): Promise<string>;
+  /** One GetStreamingEvents connection; completes when the server closes it, errors when it breaks. */
+  streamEvents(group: AffinityGroup, subscriptionIds: readonly string[], lifetimeMinutes: number): Observable<StreamMessage>;
+  unsubscribe(mailbox: string, subscriptionId: string, group?: AffinityGroup): Promise<void>;
+  close(): Promise<void>;
+}
