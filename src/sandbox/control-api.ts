@@ -105,6 +105,7 @@ export function statsOf(sandbox: Sandbox): Record<string, unknown> {
     notificationEnvelopes: stats.notificationEnvelopes,
     throttle: { busyAnswers: stats.throttled, backoffViolations: stats.backoffViolations, worstShortfallMs: stats.worstBackoffShortfallMs },
     authFailures: stats.authFailures,
+    fullSyncs: stats.fullSyncs,
     activity: { rate: sandbox.activity.rate, ...sandbox.activity.counts },
     schemaViolations: stats.schemaViolations.length,
     memory: { rssBytes: process.memoryUsage().rss, heapUsedBytes: process.memoryUsage().heapUsed },

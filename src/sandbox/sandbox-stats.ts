@@ -8,6 +8,8 @@ export class SandboxStats {
   /** The largest such shortfall, in ms. */
   worstBackoffShortfallMs = 0;
   authFailures = 0;
+  /** SyncFolderItems requests without a SyncState (full syncs). */
+  fullSyncs = 0;
   streamingConnectionsOpened = 0;
   notificationEnvelopes = 0;
   schemaViolations: string[] = [];

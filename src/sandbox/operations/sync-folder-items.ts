@@ -25,6 +25,7 @@ export function syncFolderItems(ctx: EwsContext): string {
     if (!folderRef) throw new EwsResponseError('ErrorInvalidRequest', 'SyncFolderId is required.');
     const folder = resolveFolder(ctx, folderRef);
     let after = 0;
+    if (!stateText) ctx.stats.fullSyncs++;
     if (stateText) {
       const state = parseSyncState(stateText);
       if (!state || state.mailbox !== ctx.mailbox.index || state.folder !== folder || state.changeNumber > ctx.mailbox.changeNumber) {

@@ -1,0 +1,64 @@
+import type { Registry } from 'prom-client';
+import type { SyncConfig } from '../config/index.js';
+import type { ExchangePort, FolderKind } from '../ews/exchange-port.js';
+import { backoffPolicy } from '../shared/backoff.js';
+import type { Logger } from '../shared/logger.js';
+import type { Database } from '../state/database.js';
+import type { PositionStore } from '../state/position-store.js';
+import type { MailboxChangeSource } from './mailbox-change-source.js';
+import { CrmAssociateDirectory, CsvFileDirectory, StaticDirectory, type MailboxDirectory } from './mailbox-directory.js';
+import { PullSource } from './pull-source.js';
+import { StreamSource } from './stream-source.js';
+
+const FOLDER_OF_ITEM: Record<string, FolderKind> = { appointments: 'calendar', tasks: 'tasks', contacts: 'contacts' };
+
+export interface SourceDependencies {
+  exchange: ExchangePort;
+  positions: PositionStore;
+  logger: Logger;
+  metrics?: Registry;
+  /** For mailbox source "crm": the CRM's database. */
+  crmDatabase?: Database;
+  /** Overrides the configured directory (tests). */
+  directory?: MailboxDirectory;
+  /** Tests shorten the long waits. */
+  failedRetryMs?: number;
+  coalesceMs?: number;
+}
+
+export function directoryFor(config: SyncConfig, crmDatabase?: Database): MailboxDirectory {
+  const m = config.exchange.mailboxes;
+  if (m.source === 'list') return new StaticDirectory(m.list);
+  if (m.source === 'file') return new CsvFileDirectory(m.file!);
+  if (!crmDatabase) throw new Error('mailbox source "crm" needs the CRM database');
+  return new CrmAssociateDirectory(crmDatabase, config.crm.schema);
+}
+
+/** The MailboxChangeSource that <advise Object="…"/> asks for. */
+export function createMailboxChangeSource(config: SyncConfig, deps: SourceDependencies): MailboxChangeSource {
+  const common = {
+    exchange: deps.exchange,
+    positions: deps.positions,
+    directory: deps.directory ?? directoryFor(config, deps.crmDatabase),
+    logger: deps.logger.child({ component: 'subscriptions' }),
+    metrics: deps.metrics,
+    folders: config.sync.items.map((i) => FOLDER_OF_ITEM[i]),
+    windowPastDays: config.sync.windowPastDays,
+    windowFutureDays: config.sync.windowFutureDays,
+    refreshMs: config.exchange.mailboxes.refreshMs,
+    concurrency: config.exchange.pull.concurrency,
+    retryPolicy: backoffPolicy({ initialMs: 500, maxMs: 60_000 }),
+    failedRetryMs: deps.failedRetryMs ?? 10 * 60_000,
+    coalesceMs: deps.coalesceMs ?? 50,
+  };
+  if (config.exchange.mode === 'EwsPull') {
+    return new PullSource({
+      ...common, intervalMs: config.exchange.pull.intervalMs, pullConcurrency: config.exchange.pull.concurrency,
+      subscriptionTimeoutMinutes: config.exchange.pull.subscriptionTimeoutMinutes,
+    });
+  }
+  return new StreamSource({
+    ...common, maxSubscriptionsPerConnection: config.exchange.stream.maxSubscriptionsPerConnection,
+    connectionLifetimeMs: config.exchange.stream.connectionLifetimeMs, heartbeatTimeoutMs: config.exchange.stream.heartbeatTimeoutMs,
+  });
+}

@@ -1,0 +1,190 @@
+import { defer, from, groupBy, mergeMap, Subject, type Subscription } from 'rxjs';
+import type { ExchangePort, FolderKind, SyncChange } from '../ews/exchange-port.js';
+import { categoryOfError } from '../ews/ews-error.js';
+import { backoffDelay, type BackoffPolicy } from '../shared/backoff.js';
+import { EwsError } from '../shared/errors.js';
+import type { Limiter } from '../shared/limiter.js';
+import type { Logger } from '../shared/logger.js';
+import type { PositionStore } from '../state/position-store.js';
+import type { MailboxSignal, SignalOp } from './mailbox-signal.js';
+import { coalesceWhileBusy } from './operators/coalesce-while-busy.js';
+import { once, PositionTracker } from './position-tracker.js';
+
+/** Why a folder is synced: a notification (c/u/d), closing a gap (r), or the first time (r, windowed). */
+export type SyncReason = 'notification' | 'recovery' | 'initial';
+
+interface SyncRequest {
+  mailbox: string;
+  folder: FolderKind;
+  reason: SyncReason;
+}
+
+const STRENGTH: Record<SyncReason, number> = { notification: 0, recovery: 1, initial: 2 };
+const MAX_CHANGES = 512;
+const SYNC_RETRIES = 4;
+
+export const positionKey = (mailbox: string, folder: FolderKind): string => `exchange:${mailbox}:${folder}`;
+
+interface FolderState {
+  /** The SyncState up to which signals were emitted (ahead of the saved one until acks arrive). */
+  syncState: string | null | undefined;
+  tracker: PositionTracker;
+}
+
+export interface FolderSyncerOptions {
+  exchange: ExchangePort;
+  positions: PositionStore;
+  limiter: Limiter;
+  logger: Logger;
+  emit: (signal: MailboxSignal) => void;
+  windowPastDays: number;
+  windowFutureDays: number;
+  /** Wait this long after a notification before syncing (one user action fires several events). */
+  coalesceMs: number;
+  retryPolicy: BackoffPolicy;
+  /** A sync failed for good (after retries): the source decides the mailbox's fate. */
+  onFailure: (mailbox: string, folder: FolderKind, err: EwsError) => void;
+  onSynced: (mailbox: string, folder: FolderKind, reason: SyncReason, changes: number) => void;
+  now?: () => number;
+}
+
+/**
+ * Notifications are triggers, SyncFolderItems is the truth: every request for a mailbox
+ * folder becomes one SyncFolderItems run from the folder's current SyncState (coalesced
+ * while one runs), whose changes are emitted as signals; the resulting SyncState is saved
+ * once all of them are acknowledged.
+ */
+export class FolderSyncer {
+  private readonly requests = new Subject<SyncRequest>();
+  private readonly folders = new Map<string, FolderState>();
+  private readonly subscription: Subscription;
+  private readonly options: FolderSyncerOptions;
+  private readonly now: () => number;
+  private stopped = false;
+  runs = 0;
+
+  constructor(options: FolderSyncerOptions) {
+    this.options = options;
+    this.now = options.now ?? Date.now;
+    this.subscription = this.requests
+      .pipe(
+        groupBy((r) => positionKey(r.mailbox, r.folder)),
+        mergeMap((group$) =>
+          group$.pipe(
+            coalesceWhileBusy(
+              (r) => defer(() => from(this.run(r))),
+              (a, b) => (STRENGTH[b.reason] > STRENGTH[a.reason] ? b : a),
+              options.coalesceMs,
+            ),
+          ),
+        ),
+      )
+      .subscribe();
+  }
+
+  request(mailbox: string, folder: FolderKind, reason: SyncReason): void {
+    if (!this.stopped) this.requests.next({ mailbox, folder, reason: reason === 'notification' ? reason : reason });
+  }
+
+  /** Forgets in-memory state (a removed mailbox); saved positions stay. */
+  forget(mailbox: string, folder: FolderKind): void {
+    this.folders.delete(positionKey(mailbox, folder));
+  }
+
+  /** Signals emitted but not acknowledged yet. */
+  outstanding(): number {
+    let n = 0;
+    for (const f of this.folders.values()) n += f.tracker.outstanding;
+    return n;
+  }
+
+  /** Stops taking requests and waits for position saves in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.subscription.unsubscribe();
+    await Promise.all([...this.folders.values()].map((f) => f.tracker.drained()));
+  }
+
+  private state(mailbox: string, folder: FolderKind): FolderState {
+    const key = positionKey(mailbox, folder);
+    let state = this.folders.get(key);
+    if (!state) {
+      const tracker = new PositionTracker(
+        (position) => this.options.positions.save(key, position),
+        (err) => this.options.logger.error({ err, mailbox, folder, event: 'position.save-failed' }, 'saving a position failed; it will be saved with the next batch'),
+      );
+      state = { syncState: undefined, tracker };
+      this.folders.set(key, state);
+    }
+    return state;
+  }
+
+  private async run(request: SyncRequest): Promise<void> {
+    if (this.stopped) return;
+    const { mailbox, folder } = request;
+    const state = this.state(mailbox, folder);
+    this.runs++;
+    try {
+      if (state.syncState === undefined) state.syncState = (await this.options.positions.get(positionKey(mailbox, folder))) ?? null;
+      let reason: SyncReason = state.syncState === null ? 'initial' : request.reason;
+      let total = 0;
+      for (;;) {
+        const detectedAt = this.now();
+        let page;
+        try {
+          page = await this.withRetries(() => this.options.exchange.syncFolderItems(mailbox, folder, state.syncState ?? null, MAX_CHANGES));
+        } catch (err) {
+          if (err instanceof EwsError && err.responseCode === 'ErrorInvalidSyncStateData' && state.syncState !== null) {
+            this.options.logger.warn({ mailbox, folder, event: 'sync.state-invalid' }, 'the saved SyncState is no longer valid: full resync');
+            state.syncState = null;
+            reason = 'initial';
+            continue;
+          }
+          throw err;
+        }
+        const changes = reason === 'initial' ? page.changes.filter((c) => this.inWindow(c)) : page.changes;
+        const ack = state.tracker.addBatch(page.syncState, changes.length);
+        state.syncState = page.syncState;
+        for (const change of changes) {
+          this.options.emit({
+            mailbox, folder, op: opOf(change, reason), itemId: change.itemId, changeKey: change.changeKey, detectedAt, position: page.syncState, ack: once(ack),
+          });
+        }
+        total += changes.length;
+        if (page.includesLastItemInRange || this.stopped) break;
+      }
+      this.options.onSynced(mailbox, folder, reason, total);
+    } catch (err) {
+      const error = err instanceof EwsError ? err : new EwsError('ErrorInternalServerError', String(err), { cause: err, retriable: true });
+      this.options.onFailure(mailbox, folder, error);
+    }
+  }
+
+  private async withRetries<T>(call: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.options.limiter.run(call);
+      } catch (err) {
+        if (categoryOfError(err) !== 'transient' || attempt > SYNC_RETRIES || this.stopped) throw err;
+        const delay = backoffDelay(this.options.retryPolicy, attempt, err instanceof EwsError ? err.backOffMs : undefined);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private inWindow(change: SyncChange): boolean {
+    if (change.type === 'Delete' || change.recurring || (!change.start && !change.end)) return true;
+    const now = this.now();
+    const from = now - this.options.windowPastDays * 86_400_000;
+    const to = now + this.options.windowFutureDays * 86_400_000;
+    const start = change.start ? Date.parse(change.start) : Date.parse(change.end!);
+    const end = change.end ? Date.parse(change.end) : start;
+    return end >= from && start <= to;
+  }
+}
+
+function opOf(change: SyncChange, reason: SyncReason): SignalOp {
+  if (change.type === 'Delete') return 'd';
+  if (reason !== 'notification') return 'r';
+  return change.type === 'Create' ? 'c' : 'u';
+}

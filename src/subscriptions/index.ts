@@ -1,0 +1,6 @@
+// The subscriptions folder's port.
+export type { MailboxChangeSource, SourceStats } from './mailbox-change-source.js';
+export type { MailboxSignal, MailboxStatus, MailboxState, SignalOp } from './mailbox-signal.js';
+export { createMailboxChangeSource, directoryFor, type SourceDependencies } from './create-source.js';
+export { StaticDirectory, CsvFileDirectory, CrmAssociateDirectory, type MailboxDirectory } from './mailbox-directory.js';
+export { positionKey } from './folder-syncer.js';

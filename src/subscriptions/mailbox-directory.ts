@@ -1,0 +1,65 @@
+import { readFile } from 'node:fs/promises';
+import { defer, distinctUntilChanged, map, Observable, timer, switchMap, from, catchError, EMPTY } from 'rxjs';
+import type { Logger } from '../shared/logger.js';
+import { assertIdentifier, type Database } from '../state/database.js';
+
+/** Where the list of mailboxes to sync comes from. */
+export interface MailboxDirectory {
+  readonly description: string;
+  list(): Promise<string[]>;
+}
+
+const normalise = (addresses: Iterable<string>): string[] => [...new Set([...addresses].map((a) => a.trim().toLowerCase()).filter((a) => /^[^\s@]+@[^\s@]+$/.test(a)))].sort();
+
+export class StaticDirectory implements MailboxDirectory {
+  readonly description: string;
+  constructor(private readonly addresses: readonly string[]) {
+    this.description = `${addresses.length} configured mailboxes`;
+  }
+  async list(): Promise<string[]> {
+    return normalise(this.addresses);
+  }
+}
+
+/** One address per line, first column of a CSV; a header line (no @) is skipped. */
+export class CsvFileDirectory implements MailboxDirectory {
+  readonly description: string;
+  constructor(private readonly path: string) {
+    this.description = `mailbox file ${path}`;
+  }
+  async list(): Promise<string[]> {
+    const text = await readFile(this.path, 'utf8');
+    return normalise(text.split(/\r?\n/).map((line) => line.split(/[,;\t]/)[0].replace(/^"|"$/g, '')));
+  }
+}
+
+/** The CRM's active associates' e-mail addresses (reference CRM: table associate). */
+export class CrmAssociateDirectory implements MailboxDirectory {
+  readonly description: string;
+  constructor(private readonly db: Database, private readonly schema: string) {
+    this.description = `active associates in ${schema}.associate`;
+  }
+  async list(): Promise<string[]> {
+    const { rows } = await this.db.query<{ email: string }>(`select email from ${assertIdentifier(this.schema)}.associate where active and email is not null`);
+    return normalise(rows.map((r) => r.email));
+  }
+}
+
+/**
+ * The directory read now and every `refreshMs`; emits the list whenever it changed. A read
+ * that fails is logged and the last list stays in force (never "no mailboxes").
+ */
+export function watchDirectory(directory: MailboxDirectory, refreshMs: number, logger: Logger): Observable<string[]> {
+  return timer(0, refreshMs).pipe(
+    switchMap(() =>
+      defer(() => from(directory.list())).pipe(
+        catchError((err: unknown) => {
+          logger.error({ err, event: 'mailboxes.read-failed', directory: directory.description }, 'reading the mailbox list failed; keeping the last one');
+          return EMPTY;
+        }),
+      ),
+    ),
+    map((list) => list),
+    distinctUntilChanged((a, b) => a.length === b.length && a.every((x, i) => x === b[i])),
+  );
+}

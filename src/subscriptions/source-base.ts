@@ -1,0 +1,256 @@
+import { Subject, type Subscription } from 'rxjs';
+import type { Registry } from 'prom-client';
+import { categoryOfError } from '../ews/ews-error.js';
+import type { ExchangePort, FolderKind } from '../ews/exchange-port.js';
+import { backoffDelay, type BackoffPolicy } from '../shared/backoff.js';
+import { EwsError } from '../shared/errors.js';
+import { Limiter } from '../shared/limiter.js';
+import type { Logger } from '../shared/logger.js';
+import type { PositionStore } from '../state/position-store.js';
+import { FolderSyncer, positionKey, type SyncReason } from './folder-syncer.js';
+import type { MailboxChangeSource, SourceStats } from './mailbox-change-source.js';
+import { watchDirectory, type MailboxDirectory } from './mailbox-directory.js';
+import { MailboxRegistry } from './mailbox-registry.js';
+import type { MailboxSignal } from './mailbox-signal.js';
+
+export interface SourceOptions {
+  exchange: ExchangePort;
+  positions: PositionStore;
+  directory: MailboxDirectory;
+  logger: Logger;
+  metrics?: Registry;
+  folders: readonly FolderKind[];
+  windowPastDays: number;
+  windowFutureDays: number;
+  refreshMs: number;
+  /** EWS requests in flight at once (Subscribe, SyncFolderItems, GetFolder). */
+  concurrency: number;
+  retryPolicy: BackoffPolicy;
+  /** Wait before retrying a mailbox that failed for good (denied, missing). */
+  failedRetryMs: number;
+  coalesceMs: number;
+  now?: () => number;
+}
+
+interface Attempt {
+  count: number;
+  timer?: NodeJS.Timeout;
+}
+
+/**
+ * What both modes share: the mailbox directory and its reconciliation, the folder syncer,
+ * positions, states, and what to do when a mailbox fails. A mode adds how it subscribes
+ * and how notifications arrive.
+ */
+export abstract class SourceBase implements MailboxChangeSource {
+  abstract readonly mode: 'EwsStream' | 'EwsPull';
+  readonly mailboxes: MailboxRegistry;
+  protected readonly signalSubject = new Subject<MailboxSignal>();
+  readonly signals = this.signalSubject.asObservable();
+  protected readonly syncer: FolderSyncer;
+  protected readonly limiter: Limiter;
+  protected readonly logger: Logger;
+  protected readonly attached = new Set<string>();
+  protected readonly paused = new Set<string>();
+  protected stopping = false;
+  private readonly folderIdCache = new Map<string, Record<string, FolderKind>>();
+  private readonly attempts = new Map<string, Attempt>();
+  private directorySubscription: Subscription | undefined;
+  private readonly pendingSyncs = new Map<string, Set<FolderKind>>();
+
+  constructor(protected readonly options: SourceOptions) {
+    this.logger = options.logger;
+    this.mailboxes = new MailboxRegistry(options.metrics, options.now);
+    this.limiter = new Limiter(options.concurrency);
+    this.syncer = new FolderSyncer({
+      exchange: options.exchange, positions: options.positions, limiter: this.limiter, logger: options.logger,
+      emit: (signal) => this.signalSubject.next(signal),
+      windowPastDays: options.windowPastDays, windowFutureDays: options.windowFutureDays, coalesceMs: options.coalesceMs, retryPolicy: options.retryPolicy,
+      onFailure: (mailbox, folder, err) => this.onFailure(mailbox, err, `SyncFolderItems ${folder}`),
+      onSynced: (mailbox, folder, reason, changes) => this.onSynced(mailbox, folder, reason, changes),
+      now: options.now,
+    });
+  }
+
+  /** Subscribes one mailbox (the mode's way); throws EwsError. */
+  protected abstract subscribeMailbox(mailbox: string): Promise<void>;
+  /** Unsubscribes one mailbox, best effort. */
+  protected abstract unsubscribeMailbox(mailbox: string): Promise<void>;
+  protected abstract connectionCount(): number;
+  protected abstract stopMode(): Promise<void>;
+
+  start(): void {
+    this.directorySubscription = watchDirectory(this.options.directory, this.options.refreshMs, this.logger).subscribe((list) => this.reconcile(list));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.directorySubscription?.unsubscribe();
+    for (const a of this.attempts.values()) clearTimeout(a.timer);
+    await this.stopMode();
+    await this.syncer.stop();
+    this.signalSubject.complete();
+  }
+
+  resync(mailbox?: string): void {
+    for (const m of mailbox ? [mailbox] : [...this.attached]) {
+      if (this.attached.has(m)) for (const f of this.options.folders) this.syncer.request(m, f, 'recovery');
+    }
+  }
+
+  pause(mailbox: string): void {
+    this.paused.add(mailbox);
+    this.mailboxes.set(mailbox, 'paused', 'paused by the operator');
+    void this.detach(mailbox, false);
+  }
+
+  resume(mailbox: string): void {
+    if (!this.paused.delete(mailbox)) return;
+    void this.attach(mailbox);
+  }
+
+  stats(): SourceStats {
+    let initial = 0;
+    for (const s of this.mailboxes.all()) if (s.initialSyncDone) initial++;
+    return {
+      mailboxes: this.mailboxes.size, connections: this.connectionCount(), syncRuns: this.syncer.runs,
+      outstandingSignals: this.syncer.outstanding(), initialSyncDone: initial,
+    };
+  }
+
+  /** Adds and removes mailboxes so the subscribed set matches the directory. */
+  private reconcile(desired: readonly string[]): void {
+    if (this.stopping) return;
+    const wanted = new Set(desired);
+    const removed = [...this.attached].filter((m) => !wanted.has(m));
+    const added = desired.filter((m) => !this.attached.has(m) && !this.paused.has(m));
+    if (added.length || removed.length) this.logger.info({ event: 'mailboxes.changed', added: added.length, removed: removed.length, total: desired.length }, 'mailbox list changed');
+    for (const m of removed) void this.detach(m, true);
+    this.beforeAttachMany(added);
+    for (const m of added) void this.attach(m);
+  }
+
+  /** A hook for the streaming mode to place new mailboxes into groups in one go. */
+  protected beforeAttachMany(_mailboxes: readonly string[]): void {}
+
+  protected async attach(mailbox: string): Promise<void> {
+    if (this.stopping) return;
+    this.attached.add(mailbox);
+    this.mailboxes.set(mailbox, 'subscribing');
+    try {
+      await this.subscribeMailbox(mailbox);
+      if (this.stopping || !this.attached.has(mailbox)) return;
+      this.mailboxes.set(mailbox, 'syncing');
+      this.requestSyncs(mailbox, 'recovery');
+    } catch (err) {
+      this.onFailure(mailbox, err, 'Subscribe');
+    }
+  }
+
+  private async detach(mailbox: string, forget: boolean): Promise<void> {
+    this.attached.delete(mailbox);
+    clearTimeout(this.attempts.get(mailbox)?.timer);
+    this.attempts.delete(mailbox);
+    for (const f of this.options.folders) this.syncer.forget(mailbox, f);
+    if (forget) this.mailboxes.remove(mailbox);
+    try {
+      await this.unsubscribeMailbox(mailbox);
+    } catch (err) {
+      this.logger.debug({ err, mailbox }, 'unsubscribe failed (the subscription will expire by itself)');
+    }
+  }
+
+  /** Requests a sync of every folder; the mailbox is active once all report back. */
+  protected requestSyncs(mailbox: string, reason: SyncReason): void {
+    this.pendingSyncs.set(mailbox, new Set(this.options.folders));
+    for (const f of this.options.folders) this.syncer.request(mailbox, f, reason);
+  }
+
+  /** A notification: sync that folder. */
+  protected notify(mailbox: string, folder: FolderKind): void {
+    if (!this.attached.has(mailbox) || this.paused.has(mailbox)) return;
+    this.mailboxes.touch(mailbox, { lastEventAt: Date.now() });
+    this.syncer.request(mailbox, folder, 'notification');
+  }
+
+  private onSynced(mailbox: string, folder: FolderKind, reason: SyncReason, changes: number): void {
+    if (!this.attached.has(mailbox)) return;
+    this.attempts.delete(mailbox);
+    this.mailboxes.touch(mailbox, { lastSyncAt: Date.now() });
+    const pending = this.pendingSyncs.get(mailbox);
+    if (pending) {
+      pending.delete(folder);
+      if (pending.size === 0) {
+        this.pendingSyncs.delete(mailbox);
+        this.mailboxes.touch(mailbox, { initialSyncDone: true });
+        this.mailboxes.set(mailbox, 'active');
+      }
+    } else if (this.mailboxes.get(mailbox)?.state !== 'active') {
+      this.mailboxes.set(mailbox, 'active');
+    }
+    if (reason !== 'notification') this.logger.debug({ event: 'sync.done', mailbox, folder, reason, changes }, 'folder synced');
+  }
+
+  /** Folder ids of a mailbox (to tell which folder an event is about), cached and kept. */
+  protected async folderIds(mailbox: string): Promise<Record<string, FolderKind>> {
+    const cached = this.folderIdCache.get(mailbox);
+    if (cached) return cached;
+    const key = `folders:${mailbox}`;
+    const saved = await this.options.positions.get(key);
+    let ids: Record<string, FolderKind>;
+    if (saved) ids = JSON.parse(saved) as Record<string, FolderKind>;
+    else {
+      ids = await this.limiter.run(() => this.options.exchange.folderIds(mailbox, this.options.folders));
+      await this.options.positions.save(key, JSON.stringify(ids));
+    }
+    this.folderIdCache.set(mailbox, ids);
+    return ids;
+  }
+
+  /**
+   * A mailbox's subscription, sync or poll failed: park it when it cannot work (denied,
+   * missing) and retry rarely; re-create a lost subscription at once; back off on the rest.
+   * One mailbox's trouble never stops the others.
+   */
+  protected onFailure(mailbox: string, err: unknown, during: string): void {
+    if (this.stopping || !this.attached.has(mailbox)) return;
+    const error = err instanceof EwsError ? err : new EwsError('ErrorInternalServerError', String(err), { cause: err, retriable: true });
+    const category = categoryOfError(error);
+    const attempt = this.attempts.get(mailbox) ?? { count: 0 };
+    this.attempts.set(mailbox, attempt);
+    clearTimeout(attempt.timer);
+    attempt.count++;
+    let delay: number;
+    if (category === 'mailbox-unavailable' || category === 'permanent' || category === 'not-found') {
+      delay = this.options.failedRetryMs;
+      this.mailboxes.set(mailbox, 'failed', `${error.responseCode}: ${error.message}`);
+      this.logger.warn({ event: 'mailbox.failed', mailbox, code: error.responseCode, during, retryInMs: delay }, `${mailbox} failed: ${error.responseCode}`);
+    } else if (category === 'subscription-lost') {
+      delay = attempt.count <= 1 ? 0 : backoffDelay(this.options.retryPolicy, attempt.count - 1);
+      this.mailboxes.set(mailbox, 'subscribing', `${error.responseCode} during ${during}`);
+      this.logger.info({ event: 'subscription.lost', mailbox, code: error.responseCode, during }, `subscription of ${mailbox} lost (${error.responseCode}); subscribing again`);
+    } else {
+      delay = backoffDelay(this.options.retryPolicy, attempt.count, error.backOffMs);
+      this.mailboxes.set(mailbox, 'backing-off', `${error.responseCode}: ${error.message}`);
+      this.logger.warn({ event: 'mailbox.backing-off', mailbox, code: error.responseCode, during, retryInMs: delay }, `${mailbox}: ${error.responseCode}; retrying in ${delay} ms`);
+    }
+    attempt.timer = setTimeout(() => {
+      if (this.stopping || !this.attached.has(mailbox)) return;
+      void this.reattach(mailbox);
+    }, delay);
+  }
+
+  /** Subscribes again and closes the gap. */
+  protected async reattach(mailbox: string): Promise<void> {
+    try {
+      await this.unsubscribeMailbox(mailbox);
+    } catch {
+      // the old subscription is gone or will expire
+    }
+    await this.attach(mailbox);
+  }
+
+  protected savedPositionKey(mailbox: string, folder: FolderKind): string {
+    return positionKey(mailbox, folder);
+  }
+}

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { startSandbox } from '../../../src/sandbox/index.js';
+import { MemoryPositionStore } from '../../../src/state/position-store.js';
+import { createSource, MutableDirectory, outOfOrder, unsurfaced, waitUntil } from '../../helpers/source-harness.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+for (const mode of ['stream', 'pull'] as const) {
+  describe(`${mode === 'stream' ? 'EwsStream' : 'EwsPull'}: 1,000 mailboxes through drops, a server restart and a throttling storm`, () => {
+    it('surfaces every change the generator made, in order per item, never sooner than BackOffMilliseconds', async () => {
+      const sandbox = await startSandbox({ mailboxes: 1_000, itemsPerMailbox: 2, seed: mode === 'stream' ? 11 : 12, limits: { heartbeatMs: 500, hangingConnectionLimit: 20 } });
+      const positions = new MemoryPositionStore();
+      const directory = new MutableDirectory(sandbox.store.all().map((m) => m.address));
+      const { source, exchange, seen } = createSource(mode, sandbox, positions, directory);
+      try {
+        source.start();
+        await waitUntil(() => source.stats().initialSyncDone === 1_000, 90_000, 'the initial sync of 1,000 mailboxes');
+        assert.equal(sandbox.stats.fullSyncs, 2_000, 'one full SyncFolderItems per folder');
+        if (mode === 'stream') {
+          await waitUntil(() => sandbox.openConnections.size === 5, 10_000, 'five streaming connections');
+          assert.equal(sandbox.openConnections.size, 5, 'ceil(1000 / 200) connections');
+        }
+        const journalStart = sandbox.activity.journal.length;
+        sandbox.activity.setRate(60);
+        await sleep(1_500);
+        sandbox.dropConnections();
+        await sleep(1_500);
+        sandbox.restart();
+        await sleep(2_000);
+        sandbox.throttle(0.3, 300);
+        await sleep(2_000);
+        sandbox.throttle(0);
+        await sleep(1_000);
+        sandbox.activity.stop();
+        const journal = sandbox.activity.journal.slice(journalStart);
+        assert.ok(journal.length > 300, `the generator made ${journal.length} changes`);
+        await waitUntil(() => unsurfaced(journal, seen).length === 0, 60_000, 'every change to surface').catch((err: Error) => {
+          throw new Error(`${err.message}: ${unsurfaced(journal, seen).slice(0, 5).join('; ')}`);
+        });
+        assert.deepEqual(outOfOrder(seen), []);
+        assert.ok(sandbox.stats.throttled > 0, 'the storm did throttle');
+        assert.equal(sandbox.stats.backoffViolations, 0, `requests came back sooner than BackOffMilliseconds (worst by ${sandbox.stats.worstBackoffShortfallMs} ms)`);
+        assert.equal(source.stats().mailboxes, 1_000);
+        await waitUntil(() => source.mailboxes.countByState().active === 1_000, 30_000, 'all mailboxes active again');
+      } finally {
+        await source.stop();
+        await exchange.close();
+        await sandbox.close();
+      }
+    });
+  });
+}
+
+describe('restart: stop the source mid-stream, start it again', () => {
+  it('misses nothing and resumes incrementally from the saved SyncStates (no full resync)', async () => {
+    const sandbox = await startSandbox({ mailboxes: 50, itemsPerMailbox: 3, seed: 21, limits: { heartbeatMs: 500 } });
+    const positions = new MemoryPositionStore();
+    const directory = new MutableDirectory(sandbox.store.all().map((m) => m.address));
+    const first = createSource('stream', sandbox, positions, directory);
+    first.source.start();
+    await waitUntil(() => first.source.stats().initialSyncDone === 50, 30_000, 'initial sync');
+    const journalStart = sandbox.activity.journal.length;
+    sandbox.activity.setRate(50);
+    await sleep(1_000);
+    await first.source.stop();
+    await first.exchange.close();
+    // changes while nobody listens
+    await sleep(1_000);
+    sandbox.activity.stop();
+    const fullSyncsBefore = sandbox.stats.fullSyncs;
+    const second = createSource('stream', sandbox, positions, directory);
+    try {
+      second.source.start();
+      const journal = sandbox.activity.journal.slice(journalStart);
+      const merged = new Map(first.seen);
+      const combined = (): typeof merged => {
+        for (const [k, v] of second.seen) merged.set(k, [...(first.seen.get(k) ?? []), ...v]);
+        return merged;
+      };
+      await waitUntil(() => unsurfaced(journal, combined()).length === 0, 30_000, 'every change to surface after the restart').catch((err: Error) => {
+        throw new Error(`${err.message}: ${unsurfaced(journal, combined()).slice(0, 5).join('; ')}`);
+      });
+      assert.equal(sandbox.stats.fullSyncs, fullSyncsBefore, 'the restart synced incrementally from saved SyncStates');
+      const resynced = [...second.seen.values()].flat().length;
+      assert.ok(resynced <= journal.length + 10, `only what changed came again (${resynced} signals for ${journal.length} changes)`);
+    } finally {
+      await second.source.stop();
+      await second.exchange.close();
+      await sandbox.close();
+    }
+  });
+});
+
+describe('mailbox failures and the mailbox list', () => {
+  it('a denied or missing mailbox is failed with its reason and never stops the others; it recovers when allowed', async () => {
+    const sandbox = await startSandbox({ mailboxes: 6, itemsPerMailbox: 1, limits: { heartbeatMs: 500 } });
+    sandbox.store.byEmail('user0003@contoso.test')!.denied = true;
+    const directory = new MutableDirectory([...sandbox.store.all().map((m) => m.address), 'ghost@contoso.test']);
+    const { source, exchange, seen } = createSource('stream', sandbox, new MemoryPositionStore(), directory);
+    try {
+      source.start();
+      await waitUntil(() => source.mailboxes.countByState().active === 5 && source.mailboxes.countByState().failed === 2, 20_000, '5 active, 2 failed');
+      assert.match(source.mailboxes.get('user0003@contoso.test')!.reason!, /ErrorImpersonateUserDenied/);
+      assert.match(source.mailboxes.get('ghost@contoso.test')!.reason!, /ErrorNonExistentMailbox/);
+      sandbox.activity.mailboxFilter = (m) => m.index === 1;
+      sandbox.activity.burst(3);
+      const journal = sandbox.activity.journal.slice(-3);
+      await waitUntil(() => unsurfaced(journal, seen).length === 0, 10_000, 'changes of a healthy mailbox');
+      sandbox.store.byEmail('user0003@contoso.test')!.denied = false;
+      await waitUntil(() => source.mailboxes.get('user0003@contoso.test')?.state === 'active', 20_000, 'the allowed mailbox to recover');
+    } finally {
+      await source.stop();
+      await exchange.close();
+      await sandbox.close();
+    }
+  });
+
+  it('mailboxes added to or removed from the list are subscribed or unsubscribed without a restart', async () => {
+    const sandbox = await startSandbox({ mailboxes: 8, itemsPerMailbox: 1, limits: { heartbeatMs: 500 } });
+    const all = sandbox.store.all().map((m) => m.address);
+    const directory = new MutableDirectory(all.slice(0, 4));
+    const { source, exchange, seen } = createSource('pull', sandbox, new MemoryPositionStore(), directory, { intervalMs: 300 });
+    try {
+      source.start();
+      await waitUntil(() => source.mailboxes.countByState().active === 4, 10_000, '4 active');
+      directory.addresses = [...all.slice(1, 4), ...all.slice(5, 8)];
+      await waitUntil(() => source.mailboxes.countByState().active === 6 && source.mailboxes.size === 6, 10_000, 'the new list');
+      assert.equal(source.mailboxes.get(all[0]), undefined, 'the removed mailbox is gone');
+      await waitUntil(() => sandbox.subscriptions.counts().pull === 6, 5_000, 'the removed mailbox to be unsubscribed');
+      sandbox.activity.mailboxFilter = (m) => m.address === all[7];
+      sandbox.activity.burst(2);
+      const journal = sandbox.activity.journal.slice(-2);
+      await waitUntil(() => unsurfaced(journal, seen).length === 0, 10_000, 'changes of an added mailbox');
+    } finally {
+      await source.stop();
+      await exchange.close();
+      await sandbox.close();
+    }
+  });
+
+  it('affinity: groups anchored on their first mailbox work against several mailbox servers', async () => {
+    const sandbox = await startSandbox({ mailboxes: 30, itemsPerMailbox: 1, limits: { heartbeatMs: 500, backends: 3 } });
+    const directory = new MutableDirectory(sandbox.store.all().map((m) => m.address));
+    const { source, exchange, seen } = createSource('stream', sandbox, new MemoryPositionStore(), directory, { maxSubscriptionsPerConnection: 10 });
+    try {
+      source.start();
+      await waitUntil(() => source.mailboxes.countByState().active === 30, 15_000, '30 active');
+      await waitUntil(() => sandbox.openConnections.size === 3, 5_000, '3 connections');
+      sandbox.activity.burst(40);
+      const journal = sandbox.activity.journal.slice(-40);
+      await waitUntil(() => unsurfaced(journal, seen).length === 0, 15_000, 'every change across servers');
+      assert.equal(sandbox.stats.errorsByCode.get('ErrorSubscriptionNotFound') ?? 0, 0, 'no subscription was looked for on the wrong server');
+    } finally {
+      await source.stop();
+      await exchange.close();
+      await sandbox.close();
+    }
+  });
+});
