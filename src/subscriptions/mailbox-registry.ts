@@ -14,24 +14,25 @@ export class MailboxRegistry {
 
   constructor(registry?: Registry, private readonly now: () => number = Date.now) {
     if (registry) {
-      const self = this;
-      this.gauge = new Gauge({
+      const gauge: Gauge<'state'> = new Gauge({
         name: 'ecs_mailboxes', help: 'Mailboxes by lifecycle state', labelNames: ['state'], registers: [registry],
-        collect() {
-          const counts = self.countByState();
-          for (const s of STATES) this.set({ state: s }, counts[s]);
+        collect: () => {
+          const counts = this.countByState();
+          for (const s of STATES) gauge.set({ state: s }, counts[s]);
         },
       });
+      this.gauge = gauge;
       this.events = new Counter({ name: 'ecs_ews_notification_events_total', help: 'Notification events received, by type', labelNames: ['type'], registers: [registry] });
-      this.initialSyncs = new Gauge({
+      const initial: Gauge<'phase'> = new Gauge({
         name: 'ecs_initial_sync_mailboxes', help: 'Mailboxes whose initial sync is done / all mailboxes', labelNames: ['phase'], registers: [registry],
-        collect() {
+        collect: () => {
           let done = 0;
-          for (const s of self.statuses.values()) if (s.initialSyncDone) done++;
-          this.set({ phase: 'done' }, done);
-          this.set({ phase: 'total' }, self.statuses.size);
+          for (const s of this.statuses.values()) if (s.initialSyncDone) done++;
+          initial.set({ phase: 'done' }, done);
+          initial.set({ phase: 'total' }, this.statuses.size);
         },
       });
+      this.initialSyncs = initial;
     }
   }
 

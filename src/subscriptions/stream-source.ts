@@ -55,8 +55,7 @@ export class StreamSource extends SourceBase {
     super(options);
     this.streamOptions = options;
     if (options.metrics) {
-      const self = this;
-      new Gauge({ name: 'ecs_ews_streaming_connections', help: 'Streaming connections open', registers: [options.metrics], collect() { this.set(self.connectionCount()); } });
+      const gauge: Gauge = new Gauge({ name: 'ecs_ews_streaming_connections', help: 'Streaming connections open', registers: [options.metrics], collect: () => gauge.set(this.connectionCount()) });
     }
   }
 

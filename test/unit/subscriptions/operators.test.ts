@@ -53,7 +53,7 @@ describe('reconnecting (marbles)', () => {
   const policy = backoffPolicy({ initialMs: 10, maxMs: 40, jitter: 'none', multiplier: 2 });
 
   it('reopens at once after a planned close, and after growing delays after failures', () => {
-    scheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+    scheduler().run(({ expectObservable }) => {
       const broken = new SyncError('SOCKET', 'cut', { retriable: true });
       let n = 0;
       const connection = new Observable<string>((s) => {
@@ -64,7 +64,6 @@ describe('reconnecting (marbles)', () => {
       });
       const result = connection.pipe(reconnecting({ policy }));
       expectObservable(result, '^ 100ms !').toBe('h 29ms h', { h: 'h' });
-      void expectSubscriptions;
     });
   });
 
