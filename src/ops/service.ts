@@ -1,14 +1,22 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { SyncConfig } from '../config/index.js';
+import { initReferenceCrm, seedDemoAssociates } from '../crm-adapter/index.js';
+import { BackoffGate, EwsClient, EwsMetrics, type ExchangePort } from '../ews/index.js';
+import { startSandbox } from '../sandbox/index.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
-import { startSandbox } from '../sandbox/index.js';
+import { openDatabase, SqlPositionStore, type Database } from '../state/index.js';
+import { createMailboxChangeSource, type MailboxChangeSource } from '../subscriptions/index.js';
 import { startOpsServer, type ReadinessCheck } from './ops-server.js';
+import { progressLine } from './progress-bar.js';
 
 export interface RunningService {
   readonly lifecycle: Lifecycle;
   readonly opsUrl: string;
   readonly registry: Registry;
+  readonly source: MailboxChangeSource;
+  readonly database: Database;
+  readonly ewsUrl: string;
 }
 
 /**
@@ -21,18 +29,67 @@ export async function startService(config: SyncConfig, logger: Logger): Promise<
   collectDefaultMetrics({ register: registry });
   const readiness: ReadinessCheck[] = [];
   try {
-    if (config.exchange.ews.url === null) {
+    const database = await openDatabase(config.crm);
+    lifecycle.add('database', () => database.close());
+    logger.info({ event: 'database.open', kind: database.kind }, `database: ${database.kind}`);
+    if (config.crm.type === 'embedded') await initReferenceCrm(database, config.crm.schema);
+
+    let ewsSettings = config.exchange.ews;
+    if (ewsSettings.url === null) {
       // No <ews>: the built-in sandbox with demo mailboxes stands in for Exchange.
       const sandbox = await startSandbox({ mailboxes: config.sandbox.mailboxes, itemsPerMailbox: 5, seed: config.sandbox.seed, activity: config.sandbox.activity });
       lifecycle.add('ews-sandbox', () => sandbox.close());
       logger.info({ event: 'sandbox.started', url: sandbox.url, mailboxes: config.sandbox.mailboxes, activity: config.sandbox.activity }, `built-in EWS sandbox on ${sandbox.url}`);
+      ewsSettings = { ...ewsSettings, url: sandbox.url, user: sandbox.serviceAccount, password: 'sandbox', impersonation: true };
+      if (config.exchange.mailboxes.source === 'crm') {
+        const added = await seedDemoAssociates(database, config.crm.schema, sandbox.store.all().map((m) => m.address));
+        if (added) logger.info({ event: 'crm.demo-associates', added }, `added ${added} demo associates matching the sandbox mailboxes`);
+      }
     }
+
+    const positions = await SqlPositionStore.open(database, config.crm.stateSchema);
+    const exchange: ExchangePort = new EwsClient({
+      settings: ewsSettings, gate: new BackoffGate(), metrics: new EwsMetrics(registry), maxSockets: config.exchange.pull.concurrency + 16,
+    });
+    lifecycle.add('ews-client', () => exchange.close());
+    const source = createMailboxChangeSource(config, { exchange, positions, logger, metrics: registry, crmDatabase: database });
+    lifecycle.add('subscriptions', () => source.stop());
+    const signalLog = logger.child({ component: 'exchange' });
+    // Until the pipeline to the log is wired in (streams), changes are reported here.
+    const consumer = source.signals.subscribe((signal) => {
+      signalLog.info({ event: 'exchange.change', mailbox: signal.mailbox, folder: signal.folder, op: signal.op, itemId: signal.itemId }, `${signal.mailbox} ${signal.folder} ${signal.op}`);
+      signal.ack();
+    });
+    lifecycle.add('exchange-consumer', () => consumer.unsubscribe());
+    source.start();
+    readiness.push({
+      name: 'subscriptions',
+      check: () => (source.mailboxes.size > 0 && source.mailboxes.countByState().active === 0 ? 'no mailbox is subscribed yet' : null),
+    });
+    watchInitialSync(source, logger);
+
     const ops = await startOpsServer({ host: config.ops.listen.host, port: config.ops.listen.port, registry, logger, readiness });
     lifecycle.add('ops-http', () => ops.close());
     logger.info({ event: 'ops.listening', url: ops.url }, `metrics and health on ${ops.url}`);
-    return { lifecycle, opsUrl: ops.url, registry };
+    return { lifecycle, opsUrl: ops.url, registry, source, database, ewsUrl: ewsSettings.url! };
   } catch (err) {
     await lifecycle.stop('error');
     throw err;
   }
+}
+
+/** Initial sync progress: a bar on a terminal, a log line when done (and the metric always). */
+function watchInitialSync(source: MailboxChangeSource, logger: Logger): void {
+  const tty = process.stderr.isTTY === true;
+  const started = Date.now();
+  const timer = setInterval(() => {
+    const { mailboxes, initialSyncDone } = source.stats();
+    if (tty) process.stderr.write(progressLine('initial sync', initialSyncDone, mailboxes));
+    if (mailboxes > 0 && initialSyncDone >= mailboxes) {
+      clearInterval(timer);
+      if (tty) process.stderr.write('\n');
+      logger.info({ event: 'initial-sync.done', mailboxes, ms: Date.now() - started }, `initial sync of ${mailboxes} mailboxes done`);
+    }
+  }, 500);
+  timer.unref();
 }

@@ -44,13 +44,16 @@ export function parseWatermark(w: string): { mailbox: number; seq: number; epoch
   return m ? { epoch: Number(m[1]), mailbox: Number(m[2]), seq: Number(m[3]) } : undefined;
 }
 
-/** SyncState: the folder and the change number up to which the client has everything. */
-export const syncStateOf = (mailbox: number, folder: string, changeNumber: number): string =>
-  b64(`SS:${mailbox}:${folder}:${changeNumber}`);
+/**
+ * SyncState: the folder and the change number up to which the client has everything, and
+ * the sandbox instance (a state from another server's store is invalid there).
+ */
+export const syncStateOf = (mailbox: number, folder: string, changeNumber: number, epoch: number): string =>
+  b64(`SS:${epoch}:${mailbox}:${folder}:${changeNumber}`);
 
-export function parseSyncState(s: string): { mailbox: number; folder: string; changeNumber: number } | undefined {
-  const m = /^SS:(\d+):([\w.-]+):(\d+)$/.exec(unb64(s) ?? '');
-  return m ? { mailbox: Number(m[1]), folder: m[2], changeNumber: Number(m[3]) } : undefined;
+export function parseSyncState(s: string): { mailbox: number; folder: string; changeNumber: number; epoch: number } | undefined {
+  const m = /^SS:(\d+):(\d+):([\w.-]+):(\d+)$/.exec(unb64(s) ?? '');
+  return m ? { epoch: Number(m[1]), mailbox: Number(m[2]), folder: m[3], changeNumber: Number(m[4]) } : undefined;
 }
 
 /** An occurrence of a recurring master: master item + 1-based InstanceIndex in the pattern. */

@@ -5,6 +5,8 @@ import { createLogger } from '../../shared/logger.js';
 import { EXIT } from '../exit-codes.js';
 import { startService } from '../service.js';
 import { startSandbox } from '../../sandbox/index.js';
+import { initReferenceCrm } from '../../crm-adapter/index.js';
+import { openDatabase, SqlPositionStore } from '../../state/index.js';
 
 export interface CliIo {
   out: (line: string) => void;
@@ -66,6 +68,32 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
       logger.info({ event: 'service.started' }, 'exchange-crm-sync running; Ctrl-C (SIGINT) or SIGTERM stops it');
       // Runs until a signal; handleSignals exits the process after an ordered shutdown.
       await new Promise<never>(() => undefined);
+    });
+
+  const crm = program.command('crm').description('the reference CRM');
+  crm
+    .command('init')
+    .description('create or migrate the reference CRM schema and the sync state schema (idempotent)')
+    .addOption(new Option('-c, --config <file>', 'the configuration file').default(DEFAULT_CONFIG_FILE))
+    .action(async (opts: { config: string }) => {
+      let loaded;
+      try {
+        loaded = loadConfig(opts.config, io.env, { requireSecrets: true });
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        for (const p of err.problems) io.err(p);
+        code = EXIT.INVALID;
+        return;
+      }
+      const { config } = loaded;
+      const database = await openDatabase(config.crm);
+      try {
+        await initReferenceCrm(database, config.crm.schema);
+        await SqlPositionStore.open(database, config.crm.stateSchema);
+        io.out(`CRM schema "${config.crm.schema}" and state schema "${config.crm.stateSchema}" are ready (${database.kind})`);
+      } finally {
+        await database.close();
+      }
     });
 
   program

@@ -28,7 +28,7 @@ export function syncFolderItems(ctx: EwsContext): string {
     if (!stateText) ctx.stats.fullSyncs++;
     if (stateText) {
       const state = parseSyncState(stateText);
-      if (!state || state.mailbox !== ctx.mailbox.index || state.folder !== folder || state.changeNumber > ctx.mailbox.changeNumber) {
+      if (!state || state.epoch !== ctx.epoch || state.mailbox !== ctx.mailbox.index || state.folder !== folder || state.changeNumber > ctx.mailbox.changeNumber) {
         throw new EwsResponseError('ErrorInvalidSyncStateData', 'Synchronization state data is corrupt or otherwise invalid.');
       }
       after = state.changeNumber;
@@ -50,7 +50,7 @@ export function syncFolderItems(ctx: EwsContext): string {
     }
     message = responseMessage(
       'SyncFolderItems',
-      el('m:SyncState', syncStateOf(ctx.mailbox.index, folder, last)) + el('m:IncludesLastItemInRange', String(page.length === all.length)) +
+      el('m:SyncState', syncStateOf(ctx.mailbox.index, folder, last, ctx.epoch)) + el('m:IncludesLastItemInRange', String(page.length === all.length)) +
         (changes ? `<m:Changes>${changes}</m:Changes>` : '<m:Changes/>'),
     );
   } catch (err) {

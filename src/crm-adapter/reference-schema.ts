@@ -1,0 +1,115 @@
+import { assertIdentifier } from '../state/database.js';
+
+/**
+ * The reference CRM: a SuperOffice-shaped schema (associate, contact, person, appointment
+ * with type 1 = diary appointment, 2 = task) and a change_log filled by triggers on every
+ * insert, update and delete — like SuperOffice's travel transaction log. `origin` tells
+ * the sync's own writes (it sets ecs.origin in its transactions) from users' writes.
+ * Idempotent: running it again migrates nothing twice. The same SQL runs on PostgreSQL
+ * and on PGlite.
+ */
+export function referenceSchemaSql(schemaName: string): string {
+  const s = assertIdentifier(schemaName);
+  return `
+create schema if not exists ${s};
+
+create table if not exists ${s}.associate (
+  associate_id serial primary key,
+  name text,
+  email text unique,
+  active boolean not null default true
+);
+
+create table if not exists ${s}.contact (
+  contact_id serial primary key,
+  name text,
+  department text,
+  registered timestamptz not null default now(),
+  updated timestamptz not null default now()
+);
+
+create table if not exists ${s}.person (
+  person_id serial primary key,
+  contact_id int references ${s}.contact(contact_id) on delete set null,
+  firstname text,
+  lastname text,
+  email text,
+  phone text,
+  registered timestamptz not null default now(),
+  updated timestamptz not null default now()
+);
+create index if not exists person_email on ${s}.person (lower(email));
+
+create table if not exists ${s}.appointment (
+  appointment_id serial primary key,
+  associate_id int not null references ${s}.associate(associate_id),
+  type smallint not null check (type in (1, 2)),
+  title text,
+  description text,
+  location text,
+  start_at timestamptz,
+  end_at timestamptz,
+  time_zone text,
+  all_day boolean not null default false,
+  private boolean not null default false,
+  done boolean not null default false,
+  recurrence_rule text,
+  mother_id int,
+  contact_id int,
+  person_id int,
+  registered timestamptz not null default now(),
+  updated timestamptz not null default now(),
+  updated_count int not null default 0
+);
+create index if not exists appointment_associate on ${s}.appointment (associate_id);
+create index if not exists appointment_mother on ${s}.appointment (mother_id);
+
+create table if not exists ${s}.change_log (
+  change_id bigserial primary key,
+  ttime timestamptz not null default clock_timestamp(),
+  table_name text not null,
+  record_id int not null,
+  op char(1) not null check (op in ('c', 'u', 'd')),
+  origin text not null default 'user'
+);
+
+create or replace function ${s}.touch_row() returns trigger language plpgsql as $$
+begin
+  new.updated := now();
+  if tg_table_name = 'appointment' then
+    new.updated_count := coalesce(old.updated_count, 0) + 1;
+  end if;
+  return new;
+end $$;
+
+create or replace function ${s}.log_change() returns trigger language plpgsql as $$
+declare
+  row_data jsonb := case when tg_op = 'DELETE' then to_jsonb(old) else to_jsonb(new) end;
+  id bigint;
+begin
+  insert into ${s}.change_log (table_name, record_id, op, origin)
+  values (tg_table_name, (row_data ->> tg_argv[0])::int,
+          case tg_op when 'INSERT' then 'c' when 'UPDATE' then 'u' else 'd' end,
+          coalesce(nullif(current_setting('ecs.origin', true), ''), 'user'))
+  returning change_id into id;
+  perform pg_notify('${s}_changes', id::text);
+  return null;
+end $$;
+
+drop trigger if exists appointment_touch on ${s}.appointment;
+create trigger appointment_touch before update on ${s}.appointment for each row execute function ${s}.touch_row();
+drop trigger if exists contact_touch on ${s}.contact;
+create trigger contact_touch before update on ${s}.contact for each row execute function ${s}.touch_row();
+drop trigger if exists person_touch on ${s}.person;
+create trigger person_touch before update on ${s}.person for each row execute function ${s}.touch_row();
+
+drop trigger if exists appointment_log on ${s}.appointment;
+create trigger appointment_log after insert or update or delete on ${s}.appointment for each row execute function ${s}.log_change('appointment_id');
+drop trigger if exists associate_log on ${s}.associate;
+create trigger associate_log after insert or update or delete on ${s}.associate for each row execute function ${s}.log_change('associate_id');
+drop trigger if exists contact_log on ${s}.contact;
+create trigger contact_log after insert or update or delete on ${s}.contact for each row execute function ${s}.log_change('contact_id');
+drop trigger if exists person_log on ${s}.person;
+create trigger person_log after insert or update or delete on ${s}.person for each row execute function ${s}.log_change('person_id');
+`;
+}

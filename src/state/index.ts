@@ -1,0 +1,6 @@
+export type { Database, QueryResult } from './database.js';
+export { assertIdentifier } from './database.js';
+export { openDatabase } from './open-database.js';
+export { PgDatabase } from './pg-database.js';
+export { PgliteDatabase } from './pglite-database.js';
+export { SqlPositionStore, MemoryPositionStore, type PositionStore } from './position-store.js';
