@@ -1,0 +1,118 @@
+import { createHash } from 'node:crypto';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { PoisonMessageError } from '../shared/errors.js';
+import envelopeSchema from './envelope.schema.json' with { type: 'json' };
+
+/** One change, on every topic: CloudEvents-like attributes, a Debezium-like body. */
+export type EnvelopeType = 'appointment' | 'task' | 'contact' | 'selection-member';
+export type EnvelopeOp = 'c' | 'u' | 'd' | 'r';
+export type EnvelopeOrigin = 'exchange' | 'crm' | 'sync';
+
+export interface Attendee {
+  email: string;
+  name?: string;
+  role: 'required' | 'optional' | 'resource';
+}
+
+export interface Recurrence {
+  /** RFC 5545 RRULE (without "RRULE:"), times in the item's time zone. */
+  rrule: string;
+  /** Deleted occurrences: their original start (UTC). */
+  exdates: string[];
+  /** Modified occurrences: original start → the occurrence's own start and end (UTC). */
+  exceptions: Array<{ originalStart: string; start: string; end: string; subject?: string; location?: string }>;
+}
+
+/** Normalised item fields; times in UTC (ISO 8601) with the original time zone id beside them. */
+export interface ItemFields {
+  subject?: string;
+  body?: string;
+  location?: string;
+  start?: string;
+  end?: string;
+  /** IANA time zone id of the item (the Windows id is kept in timeZoneWindows). */
+  timeZone?: string;
+  timeZoneWindows?: string;
+  allDay?: boolean;
+  private?: boolean;
+  done?: boolean;
+  due?: string;
+  status?: string;
+  percentComplete?: number;
+  recurrence?: Recurrence | null;
+  iCalUid?: string;
+  organizer?: string;
+  attendees?: Attendee[];
+  /** The CRM record this item is linked to ("appointment:42"), from the stamped extended property. */
+  crmId?: string;
+  categories?: string[];
+  /** Last modification time at the source (UTC). */
+  modified?: string;
+  /** EWS ChangeKey or CRM updated_count: the source's version. */
+  version?: string;
+  /** CRM side: owning associate and links. */
+  associateId?: number;
+  associateEmail?: string;
+  contactId?: number | null;
+  personId?: number | null;
+  motherId?: number | null;
+  /** Exchange side: the item's id and folder. */
+  itemId?: string;
+  folder?: string;
+}
+
+export interface Position {
+  /** ews-syncstate (per mailbox folder) or crm-change-log (change_id). */
+  kind: 'ews-syncstate' | 'crm-change-log';
+  value: string;
+  /** What the position belongs to: mailbox:folder, or the CRM schema. */
+  scope: string;
+}
+
+export interface ChangeEnvelope {
+  specversion: '1.0';
+  v: 1;
+  /** Deterministic: source + object + version, so a repeat has the same id. */
+  id: string;
+  source: string;
+  type: EnvelopeType;
+  op: EnvelopeOp;
+  /** When the change happened or was detected (UTC). */
+  time: string;
+  position: Position;
+  /** The object's identity at its source. */
+  subject: string;
+  before: ItemFields | null;
+  after: ItemFields | null;
+  origin: EnvelopeOrigin;
+  /** When the change was detected (ms since epoch), for end-to-end latency. */
+  detectedAt: number;
+}
+
+export function envelopeId(source: string, subject: string, version: string, op: EnvelopeOp): string {
+  return createHash('sha256').update(`${source}\n${subject}\n${version}\n${op}`).digest('base64url').slice(0, 32);
+}
+
+const ajv = new Ajv2020({ allErrors: true, strict: false });
+const validateEnvelope = ajv.compile<ChangeEnvelope>(envelopeSchema);
+
+/** Validates an envelope (both ends); throws PoisonMessageError naming what is wrong. */
+export function assertEnvelope(value: unknown): ChangeEnvelope {
+  if (!validateEnvelope(value)) {
+    const problems = (validateEnvelope.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
+    throw new PoisonMessageError(`not a valid change envelope: ${problems}`, { context: { problems } });
+  }
+  return value;
+}
+
+export function parseEnvelope(bytes: Buffer | string | null): ChangeEnvelope {
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof bytes === 'string' ? bytes : (bytes ?? Buffer.alloc(0)).toString('utf8'));
+  } catch (err) {
+    throw new PoisonMessageError(`the message is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  return assertEnvelope(value);
+}
+
+export { envelopeSchema };

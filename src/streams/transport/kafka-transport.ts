@@ -1,0 +1,209 @@
+import { CompressionTypes, Kafka, logLevel, Partitioners, type Admin, type Consumer, type KafkaConfig, type LogEntry, type Producer, type SASLOptions } from 'kafkajs';
+import type { TransportSettings } from '../../config/index.js';
+import { backoffDelay, backoffPolicy } from '../../shared/backoff.js';
+import { TransportError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import type { ConsumerOptions, IncomingMessage, OutgoingMessage, PartitionLag, RunningConsumer, Transport } from './transport.js';
+
+const RETRY = backoffPolicy({ initialMs: 200, maxMs: 10_000 });
+/** Offsets are committed at least this often within a batch (and at its end). */
+const COMMIT_EVERY = 20;
+
+/** kafkajs logs through pino, at warn and above (its info is chatty). */
+function logCreator(logger: Logger) {
+  return () => ({ level, log }: LogEntry) => {
+    const { message, ...extra } = log;
+    if (level <= logLevel.ERROR) logger.error({ kafka: extra }, `kafkajs: ${message}`);
+    else if (level === logLevel.WARN) logger.warn({ kafka: extra }, `kafkajs: ${message}`);
+  };
+}
+
+export function kafkaConfig(settings: TransportSettings, logger: Logger): KafkaConfig {
+  return {
+    clientId: settings.clientId,
+    brokers: [...settings.brokers],
+    // TLS is verified unless the operator turned it off explicitly.
+    ssl: settings.ssl ? { rejectUnauthorized: settings.tlsVerify } : undefined,
+    sasl: settings.sasl ? ({ mechanism: settings.sasl.mechanism, username: settings.sasl.username, password: settings.sasl.password } as SASLOptions) : undefined,
+    logLevel: logLevel.WARN,
+    logCreator: logCreator(logger.child({ component: 'kafka' })),
+    retry: { initialRetryTime: 300, retries: 8 },
+    connectionTimeout: 5_000,
+  };
+}
+
+/**
+ * Transport over Apache Kafka (kafkajs): an idempotent producer with acks from all in-sync
+ * replicas and gzip compression; consumers that commit an offset only after the handler
+ * finished with the message, so Kafka's own tools show the true lag.
+ */
+export class KafkaTransport implements Transport {
+  readonly kind = 'kafka' as const;
+  private readonly kafka: Kafka;
+  private producer: Producer | undefined;
+  private admin: Admin | undefined;
+  private readonly consumers = new Set<Consumer>();
+
+  constructor(private readonly settings: TransportSettings, private readonly logger: Logger) {
+    this.kafka = new Kafka(kafkaConfig(settings, logger));
+  }
+
+  private async getAdmin(): Promise<Admin> {
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      this.admin = admin;
+    }
+    return this.admin;
+  }
+
+  private async getProducer(): Promise<Producer> {
+    if (!this.producer) {
+      // maxInFlightRequests 1 keeps per-partition order even across retries.
+      const producer = this.kafka.producer({
+        idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner,
+        // An idempotent producer must not give up on its own: while the broker is away, publish waits.
+        retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 10_000 },
+      });
+      await producer.connect();
+      this.producer = producer;
+    }
+    return this.producer;
+  }
+
+  async ensureTopics(topics: readonly string[]): Promise<void> {
+    const admin = await this.getAdmin();
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t));
+    if (!missing.length) return;
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((topic) => ({ topic, numPartitions: this.settings.partitions, replicationFactor: this.settings.replicationFactor })),
+    });
+    this.logger.info({ event: 'kafka.topics-created', topics: missing, partitions: this.settings.partitions }, `created topics ${missing.join(', ')}`);
+  }
+
+  async publish(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
+    if (!messages.length) return;
+    try {
+      const producer = await this.getProducer();
+      await producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: messages.map((m) => ({ key: m.key, value: m.value, headers: { ...m.headers } })) });
+    } catch (err) {
+      // A producer that failed may be unusable: start a new one next time.
+      const old = this.producer;
+      this.producer = undefined;
+      await old?.disconnect().catch(() => undefined);
+      throw new TransportError('PUBLISH_FAILED', `publishing ${messages.length} messages to ${topic} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async consume(options: ConsumerOptions): Promise<RunningConsumer> {
+    const consumer = this.kafka.consumer({ groupId: options.groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, allowAutoTopicCreation: false });
+    this.consumers.add(consumer);
+    let connected = false;
+    // kafkajs drops commits made once disconnect() has begun, so stopping is ours first:
+    // batches finish the message at hand and commit, then the consumer disconnects.
+    let stopping = false;
+    let activeBatches = 0;
+    consumer.on(consumer.events.GROUP_JOIN, () => (connected = true));
+    consumer.on(consumer.events.CRASH, () => (connected = false));
+    consumer.on(consumer.events.DISCONNECT, () => (connected = false));
+    consumer.on(consumer.events.STOP, () => (connected = false));
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...options.topics], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: options.concurrency,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        if (stopping) return;
+        activeBatches++;
+        let sinceCommit = 0;
+        let lastHandled: string | undefined;
+        const commit = async (): Promise<void> => {
+          if (lastHandled === undefined) return;
+          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(lastHandled) + 1n).toString() }]);
+          sinceCommit = 0;
+        };
+        try {
+        for (const m of batch.messages) {
+          if (stopping || !isRunning() || isStale()) break;
+          const message: IncomingMessage = {
+            topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key?.toString() ?? '', value: m.value?.toString() ?? '',
+            headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString() : String(v ?? '')])),
+            timestamp: Number(m.timestamp),
+          };
+          for (let attempt = 1; ; attempt++) {
+            try {
+              await options.handle(message);
+              break;
+            } catch (err) {
+              // Never skip: wait and try the same message again (the handler dead-letters what it must).
+              const delayMs = backoffDelay(RETRY, attempt);
+              options.onRetry?.(message, err, attempt, delayMs);
+              await new Promise((r) => setTimeout(r, delayMs));
+              await heartbeat();
+              if (stopping || !isRunning() || isStale()) return;
+            }
+          }
+          resolveOffset(m.offset);
+          lastHandled = m.offset;
+          if (++sinceCommit >= COMMIT_EVERY) await commit();
+          await heartbeat();
+        }
+        } finally {
+          // What was handled is committed, also when the consumer is stopping mid-batch.
+          if (!isStale()) await commit().catch((err: unknown) => this.logger.warn({ err, topic: batch.topic, partition: batch.partition }, 'committing offsets failed; the messages will be handled again'));
+          activeBatches--;
+        }
+      },
+    });
+    return {
+      groupId: options.groupId,
+      get connected() {
+        return connected;
+      },
+      stop: async () => {
+        stopping = true;
+        const deadline = Date.now() + 30_000;
+        while (activeBatches > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        this.consumers.delete(consumer);
+        await consumer.disconnect();
+      },
+    };
+  }
+
+  async lag(groupId: string, topics: readonly string[]): Promise<PartitionLag[]> {
+    const admin = await this.getAdmin();
+    const committed = await admin.fetchOffsets({ groupId, topics: [...topics] });
+    const out: PartitionLag[] = [];
+    for (const t of committed) {
+      const ends = await admin.fetchTopicOffsets(t.topic);
+      for (const p of t.partitions) {
+        const end = Number(ends.find((e) => e.partition === p.partition)?.high ?? 0);
+        const c = Number(p.offset);
+        out.push({ topic: t.topic, partition: p.partition, logEndOffset: end, committedOffset: c, lag: c < 0 ? end : Math.max(0, end - c) });
+      }
+    }
+    return out;
+  }
+
+  async healthy(): Promise<boolean> {
+    try {
+      const admin = await this.getAdmin();
+      await Promise.race([admin.describeCluster(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 3_000))]);
+      return true;
+    } catch {
+      const old = this.admin;
+      this.admin = undefined;
+      await old?.disconnect().catch(() => undefined);
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const c of [...this.consumers]) await c.disconnect().catch(() => undefined);
+    await this.producer?.disconnect().catch(() => undefined);
+    await this.admin?.disconnect().catch(() => undefined);
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * The log between the two systems: Kafka, or the embedded log with the same topic /
+ * partition / offset / consumer-group semantics. Publishing resolves only when the log
+ * has the messages durably; a consumer's offset is committed only after its handler
+ * finished with the message.
+ */
+export interface OutgoingMessage {
+  /** Partitioning key: the mailbox (Exchange side) or the owning associate (CRM side). */
+  readonly key: string;
+  readonly value: string;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export interface IncomingMessage extends OutgoingMessage {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  /** Log append time (ms). */
+  readonly timestamp: number;
+}
+
+export interface PartitionLag {
+  readonly topic: string;
+  readonly partition: number;
+  readonly logEndOffset: number;
+  /** -1 when the group never committed on this partition. */
+  readonly committedOffset: number;
+  readonly lag: number;
+}
+
+export interface ConsumerOptions {
+  groupId: string;
+  topics: readonly string[];
+  /** Partitions handled at once (each partition strictly in order). */
+  concurrency: number;
+  /** Called once per message, in order per partition; the offset is committed after it resolves. */
+  handle: (message: IncomingMessage) => Promise<void>;
+  /** Called when `handle` throws: the message is retried after `delayMs` (never skipped). */
+  onRetry?: (message: IncomingMessage, err: unknown, attempt: number, delayMs: number) => void;
+}
+
+export interface RunningConsumer {
+  readonly groupId: string;
+  /** True when connected and assigned (for /readyz). */
+  readonly connected: boolean;
+  stop(): Promise<void>;
+}
+
+export interface Transport {
+  readonly kind: 'kafka' | 'embedded';
+  /** Creates missing topics with the configured partition count. */
+  ensureTopics(topics: readonly string[]): Promise<void>;
+  publish(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
+  consume(options: ConsumerOptions): Promise<RunningConsumer>;
+  /** Log end offset − committed offset, per partition. */
+  lag(groupId: string, topics: readonly string[]): Promise<PartitionLag[]>;
+  /** True when the log is reachable (for /readyz). */
+  healthy(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Topic names from the configured prefix. */
+export function topicsOf(prefix: string): { exchangeChanges: string; crmChanges: string; mailboxes: string; dlq: (topic: string) => string } {
+  return {
+    exchangeChanges: `${prefix}exchange.changes`,
+    crmChanges: `${prefix}crm.changes`,
+    mailboxes: `${prefix}mailboxes`,
+    dlq: (topic) => `${topic}.dlq`,
+  };
+}
+
+export const GROUPS = Object.freeze({ toCrm: 'exchange-crm-sync.to-crm', toExchange: 'exchange-crm-sync.to-exchange' });
