@@ -72,6 +72,8 @@ create table if not exists ${s}.change_log (
   op char(1) not null check (op in ('c', 'u', 'd')),
   origin text not null default 'user'
 );
+-- the owning associate, so a delete (whose row is gone) can still be routed
+alter table ${s}.change_log add column if not exists owner_id int;
 
 create or replace function ${s}.touch_row() returns trigger language plpgsql as $$
 begin
@@ -87,8 +89,8 @@ declare
   row_data jsonb := case when tg_op = 'DELETE' then to_jsonb(old) else to_jsonb(new) end;
   id bigint;
 begin
-  insert into ${s}.change_log (table_name, record_id, op, origin)
-  values (tg_table_name, (row_data ->> tg_argv[0])::int,
+  insert into ${s}.change_log (table_name, record_id, owner_id, op, origin)
+  values (tg_table_name, (row_data ->> tg_argv[0])::int, (row_data ->> 'associate_id')::int,
           case tg_op when 'INSERT' then 'c' when 'UPDATE' then 'u' else 'd' end,
           coalesce(nullif(current_setting('ecs.origin', true), ''), 'user'))
   returning change_id into id;

@@ -6,8 +6,9 @@ import type { BackoffGate } from './backoff-gate.js';
 import { ewsError, toEwsError } from './ews-error.js';
 import { EwsHttp, EwsTransport } from './ews-http.js';
 import type { EwsMetrics } from './ews-metrics.js';
+import { CRM_ID_PROPERTY, normaliseItem } from './normalise-item.js';
 import type {
-  AffinityGroup, ExchangePort, FolderKind, NotificationEvent, NotificationType, PullEvents, StreamMessage, SyncChange, SyncPage,
+  AffinityGroup, ExchangePort, FetchedItem, FolderKind, NotificationEvent, NotificationType, PullEvents, StreamMessage, SyncChange, SyncPage,
 } from './exchange-port.js';
 import { streamingEvents } from './streaming-reader.js';
 import { escapeXml } from './xml-escape.js';
@@ -17,6 +18,15 @@ const WELL_KNOWN: Record<FolderKind, ews.WellKnownFolderName> = {
   tasks: ews.WellKnownFolderName.Tasks,
   contacts: ews.WellKnownFolderName.Contacts,
 };
+/** Properties FirstClassProperties leaves out that the sync needs. */
+const FOLDER_PROPERTIES: Partial<Record<FolderKind, ews.PropertyDefinitionBase[]>> = {
+  calendar: [
+    ews.AppointmentSchema.Recurrence, ews.AppointmentSchema.ModifiedOccurrences, ews.AppointmentSchema.DeletedOccurrences, ews.AppointmentSchema.StartTimeZone,
+    ews.AppointmentSchema.ICalUid, ews.ItemSchema.Sensitivity, ews.ItemSchema.Categories, ews.ItemSchema.LastModifiedTime,
+  ],
+  tasks: [ews.ItemSchema.Sensitivity, ews.ItemSchema.Categories, ews.ItemSchema.LastModifiedTime],
+};
+
 const EVENT_TYPES = [ews.EventType.Created, ews.EventType.Modified, ews.EventType.Deleted, ews.EventType.Moved, ews.EventType.Copied];
 
 export interface EwsClientOptions {
@@ -162,6 +172,22 @@ export class EwsClient implements ExchangePort {
     return this.call('Unsubscribe', mailbox, async () => {
       const service = this.service(mailbox, group ? this.group(group) : this.http(mailbox)) as unknown as { Unsubscribe(id: string): Promise<void> };
       await service.Unsubscribe(subscriptionId);
+    });
+  }
+
+  getItems(mailbox: string, folder: FolderKind, itemIds: readonly string[]): Promise<FetchedItem[]> {
+    if (!itemIds.length) return Promise.resolve([]);
+    return this.call('GetItem', mailbox, async () => {
+      const shape = new ews.PropertySet(ews.BasePropertySet.FirstClassProperties, [CRM_ID_PROPERTY, ...(FOLDER_PROPERTIES[folder] ?? [])]);
+      shape.RequestedBodyType = ews.BodyType.Text;
+      const responses = await this.service(mailbox, this.http(mailbox)).BindToItems(itemIds.map((id) => new ews.ItemId(id)), shape);
+      return itemIds.map((itemId, i) => {
+        const r = responses.Responses[i];
+        if (r.Result === ews.ServiceResult.Success && r.Item) return { itemId, item: normaliseItem(r.Item, folder) };
+        const code = ews.ServiceError[r.ErrorCode] ?? 'ErrorInternalServerError';
+        if (code === 'ErrorItemNotFound') return { itemId, missing: true as const };
+        throw ewsError(code, `GetItem ${itemId}: ${r.ErrorMessage ?? code}`, { context: { mailbox, itemId } });
+      });
     });
   }
 

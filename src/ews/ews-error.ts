@@ -31,6 +31,11 @@ interface LibraryFailure {
  */
 export function toEwsError(err: unknown, context: Record<string, unknown> = {}): EwsError {
   if (err instanceof EwsError) return err;
+  const kind = (err as { constructor?: { name?: string } } | null)?.constructor?.name ?? '';
+  if (/Service(Validation|Local|Xml|Version)Exception|ArgumentException|NotSupported/.test(kind)) {
+    // The library refused locally (bad input or a response it cannot read): retrying will not help.
+    return ewsError('ErrorClientSide', `${kind}: ${(err as Error).message}`, { cause: err, context });
+  }
   const f = (err ?? {}) as LibraryFailure;
   const status = f.HttpStatusCode ?? f.status;
   const message0 = f.message ?? f.Message ?? (err instanceof Error ? err.message : '');

@@ -1,4 +1,5 @@
 import type { Observable } from 'rxjs';
+import type { ItemFields } from '../shared/item-fields.js';
 
 /** The mailbox folders the sync works with. */
 export type FolderKind = 'calendar' | 'tasks' | 'contacts';
@@ -53,6 +54,13 @@ export type StreamMessage =
   | { readonly type: 'subscription-errors'; readonly code: string; readonly subscriptionIds: readonly string[] }
   | { readonly type: 'closed' };
 
+/** One id of a GetItem batch: the item, or missing (deleted since). */
+export interface FetchedItem {
+  readonly itemId: string;
+  readonly item?: ItemFields;
+  readonly missing?: true;
+}
+
 /**
  * What the rest of the program needs from Exchange, in our terms. Every failure is an
  * EwsError (code = EWS ResponseCode, retriable, BackOffMilliseconds).
@@ -68,5 +76,7 @@ export interface ExchangePort {
   /** One GetStreamingEvents connection; completes when the server closes it, errors when it breaks. */
   streamEvents(group: AffinityGroup, subscriptionIds: readonly string[], lifetimeMinutes: number): Observable<StreamMessage>;
   unsubscribe(mailbox: string, subscriptionId: string, group?: AffinityGroup): Promise<void>;
+  /** Batched GetItem (one request for up to 100 ids of one folder), normalised. */
+  getItems(mailbox: string, folder: FolderKind, itemIds: readonly string[]): Promise<FetchedItem[]>;
   close(): Promise<void>;
 }

@@ -6,6 +6,8 @@ import { startSandbox } from '../sandbox/index.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { openDatabase, SqlPositionStore, type Database } from '../state/index.js';
+import { Limiter } from '../shared/limiter.js';
+import { CrmToLog, ExchangeToLog, GROUPS, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
 import { createMailboxChangeSource, type MailboxChangeSource } from '../subscriptions/index.js';
 import { startOpsServer, type ReadinessCheck } from './ops-server.js';
 import { progressLine } from './progress-bar.js';
@@ -17,6 +19,10 @@ export interface RunningService {
   readonly source: MailboxChangeSource;
   readonly database: Database;
   readonly ewsUrl: string;
+  readonly transport: Transport;
+  readonly lag: LagMonitor;
+  readonly exchangeToLog: ExchangeToLog;
+  readonly crmToLog: CrmToLog;
 }
 
 /**
@@ -52,16 +58,38 @@ export async function startService(config: SyncConfig, logger: Logger): Promise<
       settings: ewsSettings, gate: new BackoffGate(), metrics: new EwsMetrics(registry), maxSockets: config.exchange.pull.concurrency + 16,
     });
     lifecycle.add('ews-client', () => exchange.close());
+    const opened = await openTransport(config, logger);
+    const transport = opened.transport;
+    lifecycle.add('transport', () => opened.close());
+    const topics = topicsOf(config.transport.topicPrefix);
+    await transport.ensureTopics([topics.exchangeChanges, topics.crmChanges, topics.dlq(topics.exchangeChanges), topics.dlq(topics.crmChanges)]);
+    logger.info({ event: 'transport.ready', kind: transport.kind }, `log: ${transport.kind}`);
+    const metrics = new PipelineMetrics(registry);
+    const lag = new LagMonitor(transport, [
+      { groupId: GROUPS.toCrm, topics: [topics.exchangeChanges] },
+      { groupId: GROUPS.toExchange, topics: [topics.crmChanges] },
+    ], registry, logger);
+
+    const crmToLog = new CrmToLog({ db: database, schema: config.crm.schema, positions, transport, topic: topics.crmChanges, logger: logger.child({ component: 'crm-poller' }), metrics });
+    await crmToLog.start();
+    lifecycle.add('crm-poller', () => crmToLog.stop());
+
     const source = createMailboxChangeSource(config, { exchange, positions, logger, metrics: registry, crmDatabase: database });
     lifecycle.add('subscriptions', () => source.stop());
-    const signalLog = logger.child({ component: 'exchange' });
-    // Until the pipeline to the log is wired in (streams), changes are reported here.
-    const consumer = source.signals.subscribe((signal) => {
-      signalLog.info({ event: 'exchange.change', mailbox: signal.mailbox, folder: signal.folder, op: signal.op, itemId: signal.itemId }, `${signal.mailbox} ${signal.folder} ${signal.op}`);
-      signal.ack();
+    const changeLog = logger.child({ component: 'exchange' });
+    const exchangeToLog = new ExchangeToLog({
+      source, exchange, transport, topic: topics.exchangeChanges, dlqTopic: topics.dlq(topics.exchangeChanges),
+      limiter: new Limiter(config.exchange.pull.concurrency), logger: changeLog, metrics,
     });
-    lifecycle.add('exchange-consumer', () => consumer.unsubscribe());
+    exchangeToLog.start();
+    // stopped before the source: what is in flight is published and acked, so positions get saved
+    lifecycle.add('exchange-to-log', () => exchangeToLog.stop());
     source.start();
+    let transportHealthy = true;
+    const health = setInterval(() => void transport.healthy().then((ok) => (transportHealthy = ok)), 5_000);
+    health.unref();
+    lifecycle.add('transport-health', () => clearInterval(health));
+    readiness.push({ name: 'transport', check: () => (transportHealthy ? null : `the ${transport.kind} log is not reachable`) });
     readiness.push({
       name: 'subscriptions',
       check: () => (source.mailboxes.size > 0 && source.mailboxes.countByState().active === 0 ? 'no mailbox is subscribed yet' : null),
@@ -71,7 +99,7 @@ export async function startService(config: SyncConfig, logger: Logger): Promise<
     const ops = await startOpsServer({ host: config.ops.listen.host, port: config.ops.listen.port, registry, logger, readiness });
     lifecycle.add('ops-http', () => ops.close());
     logger.info({ event: 'ops.listening', url: ops.url }, `metrics and health on ${ops.url}`);
-    return { lifecycle, opsUrl: ops.url, registry, source, database, ewsUrl: ewsSettings.url! };
+    return { lifecycle, opsUrl: ops.url, registry, source, database, ewsUrl: ewsSettings.url!, transport, lag, exchangeToLog, crmToLog };
   } catch (err) {
     await lifecycle.stop('error');
     throw err;

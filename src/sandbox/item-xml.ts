@@ -44,6 +44,21 @@ export function readExtended(property: XmlElement): [string, ExtendedValue] | un
   return [extendedKey(uri), { uri, value }];
 }
 
+const NS_T = 'http://schemas.microsoft.com/exchange/services/2006/types';
+
+/** Exchange always answers a weekly pattern with its FirstDayOfWeek (Sunday unless given). */
+export function withDefaults(value: PropertyValue): PropertyValue {
+  if (typeof value === 'string') return value;
+  return {
+    ...value,
+    children: value.children.map((c) =>
+      c.local === 'WeeklyRecurrence' && !c.children.some((x) => x.local === 'FirstDayOfWeek')
+        ? { ...c, children: [...c.children, { name: 't:FirstDayOfWeek', local: 'FirstDayOfWeek', uri: NS_T, attrs: {}, children: [], text: 'Sunday' }] }
+        : c,
+    ),
+  };
+}
+
 /** The properties of an item element of CreateItem (t:CalendarItem, t:Task, t:Contact). */
 export function readItem(element: XmlElement, kind: ItemKind, requestZone: string | undefined): { props: Record<string, PropertyValue>; extended: Map<string, ExtendedValue> } {
   const zone = zoneOfItemElement(element, requestZone);
@@ -58,7 +73,7 @@ export function readItem(element: XmlElement, kind: ItemKind, requestZone: strin
     }
     // Unknown or server-set properties are ignored, as Exchange ignores what it computes itself.
     if (!known.has(child.local) || SERVER_MANAGED.has(child.local)) continue;
-    props[child.local] = readPropertyValue(child, zone);
+    props[child.local] = child.local === 'Recurrence' ? withDefaults(readPropertyValue(child, zone)) : readPropertyValue(child, zone);
   }
   return { props, extended };
 }

@@ -3,7 +3,7 @@ import { EwsResponseError, perElement, resolveItem, type EwsContext } from '../e
 import { changeKeyOf, occurrenceIdOf, parseChangeKey } from '../ids.js';
 import { DICTIONARY_ELEMENTS, elementOfFieldUri, SERVER_MANAGED, type ItemKind } from '../item-properties.js';
 import { extendedKey } from '../item-shape.js';
-import { itemIdXml, ItemValueError, readExtended, readPropertyValue, zoneOfItemElement } from '../item-xml.js';
+import { itemIdXml, ItemValueError, readExtended, readPropertyValue, withDefaults, zoneOfItemElement } from '../item-xml.js';
 import type { PropertyValue, StoredItem } from '../mailbox-store.js';
 import { occurrenceAt } from '../recurrence.js';
 import { operationResponse, responseMessage } from '../soap.js';
@@ -91,7 +91,7 @@ function applyUpdate(ctx: EwsContext, target: Target, update: XmlElement, zoneIt
   const zone = zoneOfItemElement(zoneItem ?? holder!, ctx.zone);
   let value: PropertyValue;
   try {
-    value = readPropertyValue(valueElement, zone);
+    value = name === 'Recurrence' ? withDefaults(readPropertyValue(valueElement, zone)) : readPropertyValue(valueElement, zone);
   } catch (err) {
     if (err instanceof ItemValueError) throw new EwsResponseError(err.code, err.message);
     throw err;

@@ -1,0 +1,54 @@
+/** The normalised fields of an appointment, task or contact, as both sides and the envelope see them. */
+export interface Attendee {
+  email: string;
+  name?: string;
+  role: 'required' | 'optional' | 'resource';
+}
+
+export interface Recurrence {
+  /** RFC 5545 RRULE (without "RRULE:"), times in the item's time zone. */
+  rrule: string;
+  /** Deleted occurrences: their original start (UTC). */
+  exdates: string[];
+  /** Modified occurrences: original start → the occurrence's own start and end (UTC). */
+  exceptions: Array<{ originalStart: string; start: string; end: string; subject?: string; location?: string }>;
+}
+
+/** Normalised item fields; times in UTC (ISO 8601) with the original time zone id beside them. */
+export interface ItemFields {
+  subject?: string;
+  body?: string;
+  location?: string;
+  start?: string;
+  end?: string;
+  /** IANA time zone id of the item (the Windows id is kept in timeZoneWindows). */
+  timeZone?: string;
+  timeZoneWindows?: string;
+  allDay?: boolean;
+  private?: boolean;
+  done?: boolean;
+  due?: string;
+  status?: string;
+  percentComplete?: number;
+  recurrence?: Recurrence | null;
+  iCalUid?: string;
+  organizer?: string;
+  attendees?: Attendee[];
+  /** The CRM record this item is linked to ("appointment:42"), from the stamped extended property. */
+  crmId?: string;
+  categories?: string[];
+  /** Last modification time at the source (UTC). */
+  modified?: string;
+  /** EWS ChangeKey or CRM updated_count: the source's version. */
+  version?: string;
+  /** CRM side: owning associate and links. */
+  associateId?: number;
+  associateEmail?: string;
+  contactId?: number | null;
+  personId?: number | null;
+  motherId?: number | null;
+  /** Exchange side: the item's id and folder. */
+  itemId?: string;
+  folder?: string;
+}
+

@@ -1,0 +1,158 @@
+import { bufferTime, filter, type Subscription } from 'rxjs';
+import type { ExchangePort, FetchedItem, FolderKind } from '../ews/exchange-port.js';
+import { categoryOfError } from '../ews/ews-error.js';
+import { backoffDelay, backoffPolicy } from '../shared/backoff.js';
+import type { Limiter } from '../shared/limiter.js';
+import type { Logger } from '../shared/logger.js';
+import type { MailboxChangeSource, MailboxSignal } from '../subscriptions/index.js';
+import { assertEnvelope, envelopeId, type ChangeEnvelope, type EnvelopeType } from './envelope.js';
+import type { PipelineMetrics } from './pipeline-metrics.js';
+import type { OutgoingMessage, Transport } from './transport/transport.js';
+
+const TYPE_OF: Record<FolderKind, EnvelopeType> = { calendar: 'appointment', tasks: 'task', contacts: 'contact' };
+const GET_ITEM_BATCH = 100;
+const RETRY = backoffPolicy({ initialMs: 250, maxMs: 30_000 });
+
+export interface ExchangeToLogOptions {
+  source: MailboxChangeSource;
+  exchange: ExchangePort;
+  transport: Transport;
+  topic: string;
+  dlqTopic: string;
+  limiter: Limiter;
+  logger: Logger;
+  metrics?: PipelineMetrics;
+  /** Signals for the same item within this window become one fetch. */
+  coalesceMs?: number;
+}
+
+/**
+ * Exchange → log: signals → coalesced per item → batched GetItem (≤ 100 ids, bounded
+ * concurrency) → normalised envelopes → published with the mailbox as key → acked back to
+ * the source, which then saves the SyncState. In order per mailbox; an item deleted before
+ * it could be fetched becomes a delete.
+ */
+export class ExchangeToLog {
+  private subscription: Subscription | undefined;
+  private readonly tails = new Map<string, Promise<void>>();
+  private stopping = false;
+  published = 0;
+
+  constructor(private readonly options: ExchangeToLogOptions) {}
+
+  start(): void {
+    this.subscription = this.options.source.signals
+      .pipe(bufferTime(this.options.coalesceMs ?? 20, null, 2_000), filter((b) => b.length > 0))
+      .subscribe((batch) => this.dispatch(batch));
+  }
+
+  /** Waits for what is in flight (bounded by the caller's shutdown deadline). */
+  async stop(): Promise<void> {
+    this.subscription?.unsubscribe();
+    await Promise.all(this.tails.values());
+    this.stopping = true;
+  }
+
+  private dispatch(batch: MailboxSignal[]): void {
+    const byMailbox = new Map<string, MailboxSignal[]>();
+    for (const s of batch) {
+      const list = byMailbox.get(s.mailbox) ?? [];
+      list.push(s);
+      byMailbox.set(s.mailbox, list);
+    }
+    for (const [mailbox, signals] of byMailbox) {
+      // One promise chain per mailbox keeps its changes in order; mailboxes run in parallel.
+      const tail = (this.tails.get(mailbox) ?? Promise.resolve()).then(() => this.process(mailbox, signals));
+      this.tails.set(mailbox, tail);
+      void tail.finally(() => {
+        if (this.tails.get(mailbox) === tail) this.tails.delete(mailbox);
+      });
+    }
+  }
+
+  private async process(mailbox: string, signals: MailboxSignal[]): Promise<void> {
+    const byFolder = new Map<FolderKind, MailboxSignal[]>();
+    for (const s of signals) byFolder.set(s.folder, [...(byFolder.get(s.folder) ?? []), s]);
+    const messages: OutgoingMessage[] = [];
+    for (const [folder, list] of byFolder) {
+      // the last signal per item wins; all of them are acked
+      const latest = new Map<string, MailboxSignal>();
+      for (const s of list) latest.set(s.itemId, s);
+      const toFetch = [...latest.values()].filter((s) => s.op !== 'd').map((s) => s.itemId);
+      const fetched = new Map<string, FetchedItem>();
+      for (let i = 0; i < toFetch.length; i += GET_ITEM_BATCH) {
+        for (const f of await this.fetch(mailbox, folder, toFetch.slice(i, i + GET_ITEM_BATCH))) fetched.set(f.itemId, f);
+      }
+      const now = Date.now();
+      for (const s of latest.values()) {
+        this.options.metrics?.fetchLatency.observe((now - s.detectedAt) / 1000);
+        const f = fetched.get(s.itemId);
+        if (s.op !== 'd' && !f) continue; // unreadable: dead-lettered by fetch()
+        const deleted = s.op === 'd' || f?.missing === true;
+        const op = deleted ? 'd' : s.op;
+        const source = `exchange:${mailbox}`;
+        const version = deleted ? (s.changeKey ?? 'deleted') : (f?.item?.version ?? s.changeKey ?? '');
+        const envelope: ChangeEnvelope = {
+          specversion: '1.0', v: 1, id: envelopeId(source, s.itemId, version, op), source, type: TYPE_OF[folder], op,
+          time: new Date(Math.min(s.detectedAt, now)).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+          position: { kind: 'ews-syncstate', value: s.position, scope: `${mailbox}:${folder}` },
+          subject: s.itemId, before: null, after: deleted ? null : f!.item!, origin: 'exchange', detectedAt: s.detectedAt,
+        };
+        assertEnvelope(envelope);
+        messages.push({ key: mailbox, value: JSON.stringify(envelope), headers: { 'ecs-id': envelope.id, 'ecs-type': envelope.type, 'ecs-op': op, 'ecs-origin': 'exchange' } });
+      }
+    }
+    await this.publish(this.options.topic, messages);
+    for (const s of signals) s.ack();
+    for (const m of messages) {
+      this.options.logger.info({ event: 'exchange.change', mailbox, type: m.headers['ecs-type'], op: m.headers['ecs-op'], id: m.headers['ecs-id'] }, `${mailbox}: ${m.headers['ecs-type']} ${m.headers['ecs-op']}`);
+    }
+  }
+
+  /** GetItem with retries; a batch the server will not answer is read one by one, and what stays unreadable is dead-lettered. */
+  private async fetch(mailbox: string, folder: FolderKind, ids: string[]): Promise<FetchedItem[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.options.limiter.run(() => this.options.exchange.getItems(mailbox, folder, ids));
+      } catch (err) {
+        const category = categoryOfError(err);
+        if (category === 'transient' && !this.stopping) {
+          const delay = backoffDelay(RETRY, attempt, (err as { backOffMs?: number }).backOffMs);
+          if (attempt % 5 === 0) this.options.logger.warn({ err, mailbox, folder, attempt }, 'GetItem keeps failing; still retrying');
+          await new Promise((r) => setTimeout(r, delay));
+          continue;
+        }
+        if (ids.length > 1) {
+          const one: FetchedItem[] = [];
+          for (const id of ids) one.push(...(await this.fetch(mailbox, folder, [id])));
+          return one;
+        }
+        this.options.logger.error({ err, mailbox, folder, itemId: ids[0], event: 'exchange.unreadable' }, 'an Exchange item could not be read; parked in the dead-letter topic');
+        this.options.metrics?.unreadable.inc({ source: 'exchange' });
+        const code = (err as { responseCode?: string }).responseCode ?? 'unknown';
+        await this.publish(this.options.dlqTopic, [{
+          key: mailbox, value: JSON.stringify({ mailbox, folder, itemId: ids[0], error: code, message: (err as Error).message }),
+          headers: { 'ecs-error-code': code, 'ecs-error-message': String((err as Error).message).slice(0, 500), 'ecs-stage': 'exchange-fetch' },
+        }]);
+        return [];
+      }
+    }
+  }
+
+  /** Publishes; while the log is away it waits and retries (the positions stay unsaved meanwhile). */
+  private async publish(topic: string, messages: OutgoingMessage[]): Promise<void> {
+    if (!messages.length) return;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.options.transport.publish(topic, messages);
+        this.published += messages.length;
+        this.options.metrics?.published.inc({ topic }, messages.length);
+        return;
+      } catch (err) {
+        const delay = backoffDelay(RETRY, attempt);
+        this.options.logger.warn({ err, topic, attempt, retryInMs: delay, event: 'log.publish-failed' }, `publishing to ${topic} failed; retrying in ${delay} ms`);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+}

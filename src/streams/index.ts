@@ -1,0 +1,11 @@
+// The streams folder's port: the transport and the two pipelines.
+export type { Transport, OutgoingMessage, IncomingMessage, PartitionLag, ConsumerOptions, RunningConsumer } from './transport/transport.js';
+export { topicsOf, GROUPS } from './transport/transport.js';
+export { KafkaTransport } from './transport/kafka-transport.js';
+export { EmbeddedTransport } from './transport/embedded-transport.js';
+export { ExchangeToLog } from './exchange-to-log.js';
+export { CrmToLog } from './crm-to-log.js';
+export { LagMonitor } from './lag-monitor.js';
+export { PipelineMetrics } from './pipeline-metrics.js';
+export { assertEnvelope, parseEnvelope, envelopeId, type ChangeEnvelope, type ItemFields } from './envelope.js';
+export { openTransport } from './open-transport.js';
