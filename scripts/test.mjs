@@ -56,7 +56,7 @@ env.ECS_TEST_PG_URL ??= `postgres://postgres@${pgHost}:${pgPort}/test`;
 
 const selected = process.argv.slice(2);
 const files = selected.length ? selected : findTests(join(root, 'test')).map((f) => relative(root, f));
-const args = ['--import', 'tsx', '--test', '--test-timeout=180000', '--test-reporter=spec', '--test-reporter-destination=stdout', ...files];
+const args = ['--import', 'tsx', '--test', '--test-force-exit', '--test-timeout=180000', '--test-reporter=spec', '--test-reporter-destination=stdout', ...files];
 const child = spawn(process.execPath, args, { cwd: root, env, stdio: 'inherit' });
 const stop = () => {
   if (startedKafka) spawnSync(join(root, 'scripts/kafka.sh'), ['stop'], { stdio: 'inherit', env });

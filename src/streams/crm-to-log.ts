@@ -79,16 +79,24 @@ export class CrmToLog {
   async start(): Promise<void> {
     this.position = Number((await this.options.positions.get(this.positionKey)) ?? 0);
     try {
-      this.unlisten = await this.options.db.listen(`${this.s}_changes`, () => this.wake?.());
+      this.unlisten = await this.options.db.listen(`${this.s}_changes`, () => this.notified());
     } catch (err) {
       this.options.logger.warn({ err }, 'LISTEN is not available; polling only');
     }
     this.loop = this.run();
   }
 
+  /** A NOTIFY while a poll runs must not be lost: the next idle() returns at once. */
+  private woken = false;
+
+  private notified(): void {
+    this.woken = true;
+    this.wake?.();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.notified();
     await this.loop;
     await this.unlisten?.().catch(() => undefined);
   }
@@ -112,10 +120,15 @@ export class CrmToLog {
   }
 
   private idle(): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
         this.wake = undefined;
+        this.woken = false;
         resolve();
       };
       const timer = setTimeout(done, this.options.pollIntervalMs ?? 1_000);
