@@ -46,10 +46,15 @@ export class ExchangeToLog {
       .subscribe((batch) => this.dispatch(batch));
   }
 
-  /** Waits for what is in flight (bounded by the caller's shutdown deadline). */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking signals and waits (at most `waitMs`) for what is in flight. What is not
+   * published by then stays unacked, so its position is not saved and it comes again.
+   */
+  async stop(waitMs = 10_000): Promise<void> {
     this.subscription?.unsubscribe();
-    await Promise.all(this.tails.values());
+    const inFlight = Promise.allSettled(this.tails.values());
+    const timer = new Promise<void>((r) => setTimeout(r, waitMs).unref());
+    await Promise.race([inFlight, timer]);
     this.stopping = true;
   }
 
@@ -62,7 +67,10 @@ export class ExchangeToLog {
     }
     for (const [mailbox, signals] of byMailbox) {
       // One promise chain per mailbox keeps its changes in order; mailboxes run in parallel.
-      const tail = (this.tails.get(mailbox) ?? Promise.resolve()).then(() => this.process(mailbox, signals));
+      const tail = (this.tails.get(mailbox) ?? Promise.resolve()).then(() => this.process(mailbox, signals)).catch((err: unknown) => {
+        // Unacked signals keep their positions unsaved: the changes come again after a restart.
+        if (!this.stopping) this.options.logger.error({ err, mailbox, event: 'exchange-to-log.failed' }, `changes of ${mailbox} could not be published`);
+      });
       this.tails.set(mailbox, tail);
       void tail.finally(() => {
         if (this.tails.get(mailbox) === tail) this.tails.delete(mailbox);
@@ -149,6 +157,7 @@ export class ExchangeToLog {
         this.options.metrics?.published.inc({ topic }, messages.length);
         return;
       } catch (err) {
+        if (this.stopping) throw err;
         const delay = backoffDelay(RETRY, attempt);
         this.options.logger.warn({ err, topic, attempt, retryInMs: delay, event: 'log.publish-failed' }, `publishing to ${topic} failed; retrying in ${delay} ms`);
         await new Promise((r) => setTimeout(r, delay));

@@ -61,6 +61,9 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
         return;
       }
       const logger = createLogger({ level: loaded.config.ops.logLevel });
+      // A bug in a library callback must not take the whole sync down: log it with context and go on.
+      process.on('unhandledRejection', (err) => logger.error({ err, event: 'unhandled-rejection' }, 'unhandled promise rejection'));
+      process.on('uncaughtException', (err) => logger.error({ err, event: 'uncaught-exception' }, 'uncaught exception'));
       for (const w of loaded.warnings) logger.warn({ event: 'config.warning' }, w);
       logger.info({ event: 'config.loaded', file: loaded.config.file, summary: describeConfig(loaded.config) }, 'configuration loaded');
       const service = await startService(loaded.config, logger);

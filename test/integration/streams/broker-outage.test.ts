@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { parseChangeKey } from '../../../src/sandbox/ids.js';
+import { startSandbox } from '../../../src/sandbox/index.js';
+import { Limiter } from '../../../src/shared/limiter.js';
+import { silentLogger } from '../../../src/shared/logger.js';
+import { MemoryPositionStore } from '../../../src/state/index.js';
+import { parseEnvelope } from '../../../src/streams/envelope.js';
+import { ExchangeToLog } from '../../../src/streams/exchange-to-log.js';
+import { KafkaTransport } from '../../../src/streams/transport/kafka-transport.js';
+import { repoRoot } from '../../helpers/cli.js';
+import { createSource, MutableDirectory, unsurfaced, waitUntil, type Seen } from '../../helpers/source-harness.js';
+
+// A broker of its own (another port and folder), so stopping it disturbs no other test.
+const PORT = Number(process.env.ECS_TEST_OUTAGE_KAFKA_PORT ?? 19092);
+const dir = mkdtempSync(join(tmpdir(), 'ecs-kafka-outage-'));
+const kafka = (command: string): void => {
+  const r = spawnSync(join(repoRoot, 'scripts/kafka.sh'), [command], { encoding: 'utf8', env: { ...process.env, KAFKA_PORT: String(PORT), KAFKA_DIR: dir } });
+  assert.equal(r.status, 0, `kafka.sh ${command}: ${r.stderr}`);
+};
+
+describe('broker outage mid-stream', () => {
+  it('the pipeline waits while the broker is down, recovers, and loses nothing', async () => {
+    kafka('start');
+    const sandbox = await startSandbox({ mailboxes: 20, itemsPerMailbox: 2, seed: 51, limits: { heartbeatMs: 500 } });
+    const settings = { type: 'kafka' as const, brokers: [`127.0.0.1:${PORT}`], topicPrefix: '', partitions: 2, replicationFactor: 1, clientId: 'ecs-outage', ssl: false, tlsVerify: true, sasl: null, path: '' };
+    const transport = new KafkaTransport(settings, silentLogger());
+    const { source, exchange } = createSource('stream', sandbox, new MemoryPositionStore(), new MutableDirectory(sandbox.store.all().map((m) => m.address)));
+    const pipeline = new ExchangeToLog({ source, exchange, transport, topic: 'exchange.changes', dlqTopic: 'exchange.changes.dlq', limiter: new Limiter(8), logger: silentLogger() });
+    try {
+      await transport.ensureTopics(['exchange.changes', 'exchange.changes.dlq']);
+      pipeline.start();
+      source.start();
+      await waitUntil(() => source.stats().initialSyncDone === 20, 30_000, 'initial sync');
+      const start = sandbox.activity.journal.length;
+      sandbox.activity.setRate(30);
+      await new Promise((r) => setTimeout(r, 1_000));
+      kafka('stop');
+      await new Promise((r) => setTimeout(r, 3_000));
+      const whileDown = pipeline.published;
+      await new Promise((r) => setTimeout(r, 1_000));
+      assert.equal(pipeline.published, whileDown, 'nothing is published while the broker is down');
+      assert.ok(source.stats().outstandingSignals > 0, 'and the positions wait');
+      kafka('start');
+      await new Promise((r) => setTimeout(r, 1_000));
+      sandbox.activity.stop();
+      const journal = sandbox.activity.journal.slice(start);
+      const reader = new KafkaTransport({ ...settings, clientId: 'ecs-outage-check' }, silentLogger());
+      const seen = new Map<string, Seen[]>();
+      const consumer = await reader.consume({
+        groupId: 'check', topics: ['exchange.changes'], concurrency: 2,
+        handle: async (m) => {
+          const e = parseEnvelope(m.value);
+          seen.set(e.subject, [...(seen.get(e.subject) ?? []), { op: e.op, version: e.after?.version ? parseChangeKey(e.after.version) ?? 0 : 0 }]);
+        },
+      });
+      try {
+        await waitUntil(() => unsurfaced(journal, seen).length === 0, 90_000, 'every change after the outage').catch((err: Error) => {
+          throw new Error(`${err.message}: ${unsurfaced(journal, seen).slice(0, 3).join('; ')}`);
+        });
+        await waitUntil(() => source.stats().outstandingSignals === 0, 30_000, 'all acked');
+      } finally {
+        await consumer.stop();
+        await reader.close();
+      }
+    } finally {
+      await pipeline.stop().catch(() => undefined);
+      await source.stop();
+      await exchange.close();
+      await transport.close();
+      await sandbox.close();
+      kafka('stop');
+    }
+  });
+});
