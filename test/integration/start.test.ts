@@ -30,10 +30,16 @@ describe('exchange-crm-sync start', () => {
       });
       child.once('exit', (code) => reject(new Error(`exited early with ${code}: ${stderr}`)));
     });
+    // the built-in sandbox's mailboxes are synced through the embedded log: changes show up in the log
+    const deadline = Date.now() + 30_000;
+    while (!lines.some((l) => l.event === 'exchange.change') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    assert.ok(lines.some((l) => l.event === 'exchange.change' && typeof l.mailbox === 'string'), 'changes of the demo mailboxes are logged as they are published');
     const health = await fetch(`${opsUrl}/healthz`);
     assert.equal(health.status, 200);
     const metrics = await (await fetch(`${opsUrl}/metrics`)).text();
     assert.match(metrics, /process_resident_memory_bytes/);
+    assert.match(metrics, /kafka_consumergroup_lag_sum\{consumergroup="exchange-crm-sync.to-crm",topic="ecs.exchange.changes"\} \d+/);
+    assert.match(metrics, /ecs_mailboxes\{state="active"\} \d+/);
 
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGINT');

@@ -6,8 +6,9 @@ import type { Logger } from '../../shared/logger.js';
 import type { ConsumerOptions, IncomingMessage, OutgoingMessage, PartitionLag, RunningConsumer, Transport } from './transport.js';
 
 const RETRY = backoffPolicy({ initialMs: 200, maxMs: 10_000 });
-/** Offsets are committed at least this often within a batch (and at its end). */
-const COMMIT_EVERY = 20;
+/** Within a batch, offsets are committed every this many messages or this many ms (and at its end). */
+const COMMIT_EVERY = 200;
+const COMMIT_INTERVAL_MS = 250;
 
 /** kafkajs logs through pino, at warn and above (its info is chatty). */
 function logCreator(logger: Logger) {
@@ -119,11 +120,15 @@ export class KafkaTransport implements Transport {
         if (stopping) return;
         activeBatches++;
         let sinceCommit = 0;
+        let lastCommitAt = Date.now();
         let lastHandled: string | undefined;
+        let committed: string | undefined;
         const commit = async (): Promise<void> => {
-          if (lastHandled === undefined) return;
+          if (lastHandled === undefined || lastHandled === committed) return;
           await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(lastHandled) + 1n).toString() }]);
+          committed = lastHandled;
           sinceCommit = 0;
+          lastCommitAt = Date.now();
         };
         try {
         for (const m of batch.messages) {
@@ -148,7 +153,7 @@ export class KafkaTransport implements Transport {
           }
           resolveOffset(m.offset);
           lastHandled = m.offset;
-          if (++sinceCommit >= COMMIT_EVERY) await commit();
+          if (++sinceCommit >= COMMIT_EVERY || Date.now() - lastCommitAt >= COMMIT_INTERVAL_MS) await commit();
           await heartbeat();
         }
         } finally {
