@@ -29,7 +29,20 @@ interface FolderState {
   /** The SyncState up to which signals were emitted (ahead of the saved one until acks arrive). */
   syncState: string | null | undefined;
   tracker: PositionTracker;
+  /**
+   * Items created after the saved SyncState that were sent on but are not yet covered by a
+   * saved position, by batch number. A replay from the saved state would not mention such
+   * an item if it was deleted meanwhile (created and deleted after the state), so they are
+   * written down before they are sent, and checked again after a restart.
+   */
+  unconfirmed: Map<string, number>;
+  /** Unconfirmed items left by the previous run of the process, checked after the first sync. */
+  inherited: Set<string> | undefined;
+  /** Writes of `unconfirmed` happen one after the other, each with the set as it is then. */
+  unconfirmedWrites: Promise<void>;
 }
+
+export const unconfirmedKey = (mailbox: string, folder: FolderKind): string => `unconfirmed:${mailbox}:${folder}`;
 
 export interface FolderSyncerOptions {
   exchange: ExchangePort;
@@ -109,11 +122,22 @@ export class FolderSyncer {
     const key = positionKey(mailbox, folder);
     let state = this.folders.get(key);
     if (!state) {
-      const tracker = new PositionTracker(
-        (position) => this.options.positions.save(key, position),
+      const created: FolderState = { syncState: undefined, tracker: undefined as unknown as PositionTracker, unconfirmed: new Map(), inherited: undefined, unconfirmedWrites: Promise.resolve() };
+      created.tracker = new PositionTracker(
+        async (position, upTo) => {
+          await this.options.positions.save(key, position);
+          let changed = false;
+          for (const [id, batch] of created.unconfirmed) {
+            if (batch <= upTo) {
+              created.unconfirmed.delete(id);
+              changed = true;
+            }
+          }
+          if (changed) await this.saveUnconfirmed(mailbox, folder, created);
+        },
         (err) => this.options.logger.error({ err, mailbox, folder, event: 'position.save-failed' }, 'saving a position failed; it will be saved with the next batch'),
       );
-      state = { syncState: undefined, tracker };
+      state = created;
       this.folders.set(key, state);
     }
     return state;
@@ -125,9 +149,14 @@ export class FolderSyncer {
     const state = this.state(mailbox, folder);
     this.runs++;
     try {
-      if (state.syncState === undefined) state.syncState = (await this.options.positions.get(positionKey(mailbox, folder))) ?? null;
+      if (state.syncState === undefined) {
+        state.syncState = (await this.options.positions.get(positionKey(mailbox, folder))) ?? null;
+        const left = await this.options.positions.get(unconfirmedKey(mailbox, folder));
+        state.inherited = left ? new Set(JSON.parse(left) as string[]) : undefined;
+      }
       let reason: SyncReason = state.syncState === null ? 'initial' : request.reason;
       let total = 0;
+      const reported = new Set<string>();
       for (;;) {
         const detectedAt = this.now();
         let page;
@@ -143,6 +172,14 @@ export class FolderSyncer {
           throw err;
         }
         const changes = reason === 'initial' ? page.changes.filter((c) => this.inWindow(c)) : page.changes;
+        for (const c of page.changes) reported.add(c.itemId);
+        const created = changes.filter((c) => c.type === 'Create');
+        if (created.length) {
+          // written down before anything is sent on (see FolderState.unconfirmed)
+          const batch = state.tracker.upcomingBatch;
+          for (const c of created) state.unconfirmed.set(c.itemId, batch);
+          await this.saveUnconfirmed(mailbox, folder, state);
+        }
         const ack = state.tracker.addBatch(page.syncState, changes.length);
         state.syncState = page.syncState;
         for (const change of changes) {
@@ -153,11 +190,35 @@ export class FolderSyncer {
         total += changes.length;
         if (page.includesLastItemInRange || this.stopped) break;
       }
+      if (state.inherited) {
+        // Items the previous run sent on without a saved position to cover them, which the
+        // replay did not mention: they may have been deleted since. Fetching them tells.
+        const orphans = [...state.inherited].filter((id) => !reported.has(id));
+        state.inherited = undefined;
+        if (orphans.length) {
+          const batch = state.tracker.upcomingBatch;
+          for (const id of orphans) state.unconfirmed.set(id, batch);
+          await this.saveUnconfirmed(mailbox, folder, state);
+          const ack = state.tracker.addBatch(state.syncState!, orphans.length);
+          const detectedAt = this.now();
+          for (const itemId of orphans) this.options.emit({ mailbox, folder, op: 'r', itemId, detectedAt, position: state.syncState!, ack: once(ack) });
+          this.options.logger.info({ event: 'sync.unconfirmed-checked', mailbox, folder, items: orphans.length }, 'items sent before an unclean stop are checked again');
+        }
+      }
       this.options.onSynced(mailbox, folder, reason, total);
     } catch (err) {
       const error = err instanceof EwsError ? err : new EwsError('ErrorInternalServerError', String(err), { cause: err, retriable: true });
       this.options.onFailure(mailbox, folder, error);
     }
+  }
+
+  private saveUnconfirmed(mailbox: string, folder: FolderKind, state: FolderState): Promise<void> {
+    const key = unconfirmedKey(mailbox, folder);
+    const write = state.unconfirmedWrites.then(() =>
+      state.unconfirmed.size ? this.options.positions.save(key, JSON.stringify([...state.unconfirmed.keys()])) : this.options.positions.delete(key),
+    );
+    state.unconfirmedWrites = write.catch(() => undefined);
+    return write;
   }
 
   private async withRetries<T>(call: () => Promise<T>): Promise<T> {

@@ -3,6 +3,7 @@
  * saveable only when every signal of that batch and of every earlier batch is acked.
  */
 interface Batch {
+  readonly seq: number;
   readonly position: string;
   pending: number;
 }
@@ -10,12 +11,19 @@ interface Batch {
 export class PositionTracker {
   private readonly batches: Batch[] = [];
   private saving: Promise<void> = Promise.resolve();
+  private nextSeq = 1;
 
-  constructor(private readonly save: (position: string) => Promise<void>, private readonly onSaveError: (err: unknown) => void) {}
+  /** `save` gets the position and the number of the last batch it covers. */
+  constructor(private readonly save: (position: string, upToBatch: number) => Promise<void>, private readonly onSaveError: (err: unknown) => void) {}
+
+  /** The number the next batch will get. */
+  get upcomingBatch(): number {
+    return this.nextSeq;
+  }
 
   /** Registers a batch of `count` signals leading to `position`; returns the ack for one signal. */
   addBatch(position: string, count: number): () => void {
-    const batch: Batch = { position, pending: count };
+    const batch: Batch = { seq: this.nextSeq++, position, pending: count };
     this.batches.push(batch);
     if (count === 0) this.flush();
     return () => {
@@ -35,12 +43,12 @@ export class PositionTracker {
   }
 
   private flush(): void {
-    let last: string | undefined;
-    while (this.batches.length && this.batches[0].pending <= 0) last = this.batches.shift()!.position;
+    let last: Batch | undefined;
+    while (this.batches.length && this.batches[0].pending <= 0) last = this.batches.shift()!;
     if (last === undefined) return;
-    const position = last;
+    const { position, seq } = last;
     // Saves are serialised so an older position never overwrites a newer one.
-    this.saving = this.saving.then(() => this.save(position)).catch(this.onSaveError);
+    this.saving = this.saving.then(() => this.save(position, seq)).catch(this.onSaveError);
   }
 }
 

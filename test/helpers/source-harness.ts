@@ -24,7 +24,8 @@ export interface Seen {
   version: number;
 }
 
-export function createSource(mode: 'stream' | 'pull', sandbox: Sandbox, positions: MemoryPositionStore, directory: MailboxDirectory, overrides: Record<string, unknown> = {}) {
+/** `ack: false` when another stage (the pipeline under test) acknowledges the signals. */
+export function createSource(mode: 'stream' | 'pull', sandbox: Sandbox, positions: MemoryPositionStore, directory: MailboxDirectory, overrides: Record<string, unknown> = {}, harness: { ack?: boolean } = {}) {
   const exchange = new EwsClient({
     settings: { url: sandbox.url, user: 'svc-sync@contoso.test', passwordEnv: 'X', password: 'sandbox', impersonation: true, version: 'Exchange2016', tlsVerify: true, requestTimeoutMs: 10_000 },
     gate: new BackoffGate(), maxSockets: 64,
@@ -43,7 +44,7 @@ export function createSource(mode: 'stream' | 'pull', sandbox: Sandbox, position
     list.push({ op: s.op, version: s.changeKey ? parseChangeKey(s.changeKey) ?? 0 : 0 });
     seen.set(s.itemId, list);
     // the next stage "has it" a moment later
-    setTimeout(() => s.ack(), 1);
+    if (harness.ack !== false) setTimeout(() => s.ack(), 1);
   });
   return { source, exchange, seen };
 }

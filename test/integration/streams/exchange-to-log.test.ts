@@ -28,8 +28,7 @@ describe('Exchange → log', async () => {
     it(`(${t.name}) publishes every change as a valid envelope keyed by mailbox, in order per mailbox, and only then acks`, async () => {
       const sandbox = await startSandbox({ mailboxes: 40, itemsPerMailbox: 3, seed: 31, limits: { heartbeatMs: 500 } });
       const positions = new MemoryPositionStore();
-      const { source, exchange } = createSource('stream', sandbox, positions, new MutableDirectory(sandbox.store.all().map((m) => m.address)));
-      // the harness acks on its own; this pipeline must be the only consumer here
+      const { source, exchange } = createSource('stream', sandbox, positions, new MutableDirectory(sandbox.store.all().map((m) => m.address)), {}, { ack: false });
       const topic = uniqueName('exchange.changes');
       await t.transport.ensureTopics([topic, `${topic}.dlq`]);
       const pipeline = new ExchangeToLog({ source, exchange, transport: t.transport, topic, dlqTopic: `${topic}.dlq`, limiter: new Limiter(16), logger: silentLogger() });

@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ExchangePort, SyncPage } from '../../../src/ews/exchange-port.js';
+import { backoffPolicy } from '../../../src/shared/backoff.js';
+import { Limiter } from '../../../src/shared/limiter.js';
+import { silentLogger } from '../../../src/shared/logger.js';
+import { MemoryPositionStore } from '../../../src/state/position-store.js';
+import { FolderSyncer, positionKey } from '../../../src/subscriptions/folder-syncer.js';
+import type { MailboxSignal } from '../../../src/subscriptions/mailbox-signal.js';
+
+/** A fake Exchange whose SyncFolderItems answers from a script keyed by the SyncState asked for. */
+function fakeExchange(pages: Record<string, SyncPage>): { exchange: ExchangePort; asked: Array<string | null> } {
+  const asked: Array<string | null> = [];
+  const exchange = {
+    syncFolderItems: async (_m: string, _f: string, state: string | null) => {
+      asked.push(state);
+      const page = pages[state ?? 'null'];
+      if (!page) throw new Error(`no scripted page for ${state}`);
+      return page;
+    },
+  } as unknown as ExchangePort;
+  return { exchange, asked };
+}
+
+function syncer(exchange: ExchangePort, positions: MemoryPositionStore, emitted: MailboxSignal[]): FolderSyncer {
+  return new FolderSyncer({
+    exchange, positions, limiter: new Limiter(4), logger: silentLogger(), emit: (s) => emitted.push(s), windowPastDays: 3650, windowFutureDays: 3650,
+    coalesceMs: 0, retryPolicy: backoffPolicy({ initialMs: 1, maxMs: 5 }), onFailure: (_m, _f, err) => { throw err; }, onSynced: () => undefined,
+  });
+}
+
+const until = async (predicate: () => boolean): Promise<void> => {
+  for (let i = 0; i < 200 && !predicate(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(predicate(), 'condition not reached');
+};
+
+describe('FolderSyncer', () => {
+  it('saves a SyncState only after every signal before it is acked', async () => {
+    const { exchange } = fakeExchange({
+      null: { syncState: 'S1', includesLastItemInRange: true, changes: [{ type: 'Create', itemId: 'A' }, { type: 'Create', itemId: 'B' }] },
+    });
+    const positions = new MemoryPositionStore();
+    const emitted: MailboxSignal[] = [];
+    const s = syncer(exchange, positions, emitted);
+    s.request('m@x', 'calendar', 'recovery');
+    await until(() => emitted.length === 2);
+    assert.deepEqual(emitted.map((e) => `${e.op}${e.itemId}`), ['rA', 'rB'], 'a first sync is a resync');
+    emitted[1].ack();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(positions.data.get(positionKey('m@x', 'calendar')), undefined);
+    emitted[0].ack();
+    await until(() => positions.data.get(positionKey('m@x', 'calendar')) === 'S1');
+    await s.stop();
+  });
+
+  it('after an unclean stop, an item sent on but deleted before its position was saved is checked again (not lost as a ghost)', async () => {
+    const positions = new MemoryPositionStore();
+    const first = fakeExchange({
+      null: { syncState: 'S1', includesLastItemInRange: true, changes: [{ type: 'Create', itemId: 'A' }] },
+      S1: { syncState: 'S2', includesLastItemInRange: true, changes: [{ type: 'Create', itemId: 'X' }] },
+    });
+    const emitted: MailboxSignal[] = [];
+    const a = syncer(first.exchange, positions, emitted);
+    a.request('m@x', 'calendar', 'recovery');
+    await until(() => emitted.length === 1);
+    emitted[0].ack();
+    await until(() => positions.data.get(positionKey('m@x', 'calendar')) === 'S1');
+    a.request('m@x', 'calendar', 'notification');
+    await until(() => emitted.length === 2);
+    assert.equal(emitted[1].op, 'c');
+    // the process dies before X is acked: S2 is never saved. X is then deleted in Exchange,
+    // so a replay from S1 does not mention it (created and deleted after S1).
+    const second = fakeExchange({ S1: { syncState: 'S3', includesLastItemInRange: true, changes: [] } });
+    const again: MailboxSignal[] = [];
+    const b = syncer(second.exchange, positions, again);
+    b.request('m@x', 'calendar', 'recovery');
+    await until(() => again.length === 1);
+    assert.deepEqual(second.asked, ['S1'], 'the replay is incremental');
+    assert.equal(again[0].itemId, 'X');
+    assert.equal(again[0].op, 'r', 'X is fetched again: if it is gone the pipeline publishes its delete');
+    again[0].ack();
+    await until(() => positions.data.get(positionKey('m@x', 'calendar')) === 'S3');
+    await until(() => !positions.data.has('unconfirmed:m@x:calendar'));
+    await b.stop();
+  });
+
+  it('an invalid SyncState falls back to a full resync', async () => {
+    const { EwsError } = await import('../../../src/shared/errors.js');
+    const positions = new MemoryPositionStore();
+    await positions.save(positionKey('m@x', 'tasks'), 'STALE');
+    const asked: Array<string | null> = [];
+    const exchange = {
+      syncFolderItems: async (_m: string, _f: string, state: string | null) => {
+        asked.push(state);
+        if (state === 'STALE') throw new EwsError('ErrorInvalidSyncStateData', 'invalid');
+        return { syncState: 'S9', includesLastItemInRange: true, changes: [{ type: 'Create', itemId: 'T' }] };
+      },
+    } as unknown as ExchangePort;
+    const emitted: MailboxSignal[] = [];
+    const s = syncer(exchange, positions, emitted);
+    s.request('m@x', 'tasks', 'notification');
+    await until(() => emitted.length === 1);
+    assert.deepEqual(asked, ['STALE', null]);
+    assert.equal(emitted[0].op, 'r');
+    await s.stop();
+  });
+});
