@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_CONFIG_FILE, describeConfig, loadConfig } from '../../config/index.js';
+import { DEFAULT_CONFIG_FILE, describeConfig, loadConfig, type LoadedConfig } from '../../config/index.js';
 import { ConfigError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
 import { EXIT } from '../exit-codes.js';
@@ -23,6 +23,17 @@ const defaultIo: CliIo = {
 /** Builds the command tree; `run` parses argv and resolves to the exit code. */
 export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCode: () => number } {
   let code: number = EXIT.OK;
+  /** The configuration for a command that runs something; problems are printed, exit 2. */
+  const loadForRun = (file: string): LoadedConfig | undefined => {
+    try {
+      return loadConfig(file, io.env, { requireSecrets: true });
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      for (const p of err.problems) io.err(p);
+      code = EXIT.INVALID;
+      return undefined;
+    }
+  };
   const program = new Command('exchange-crm-sync')
     .description('Two-way, event-driven synchronisation between Exchange mailboxes (EWS) and a CRM, through Kafka.')
     .showHelpAfterError()
@@ -51,15 +62,8 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .description('run the sync (the default for npm start): embedded log, CRM and EWS sandbox unless configured otherwise')
     .addOption(new Option('-c, --config <file>', 'the configuration file').default(DEFAULT_CONFIG_FILE))
     .action(async (opts: { config: string }) => {
-      let loaded;
-      try {
-        loaded = loadConfig(opts.config, io.env, { requireSecrets: true });
-      } catch (err) {
-        if (!(err instanceof ConfigError)) throw err;
-        for (const p of err.problems) io.err(p);
-        code = EXIT.INVALID;
-        return;
-      }
+      const loaded = loadForRun(opts.config);
+      if (!loaded) return;
       const logger = createLogger({ level: loaded.config.ops.logLevel });
       // A bug in a library callback must not take the whole sync down: log it with context and go on.
       process.on('unhandledRejection', (err) => logger.error({ err, event: 'unhandled-rejection' }, 'unhandled promise rejection'));
@@ -79,15 +83,8 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .description('create or migrate the reference CRM schema and the sync state schema (idempotent)')
     .addOption(new Option('-c, --config <file>', 'the configuration file').default(DEFAULT_CONFIG_FILE))
     .action(async (opts: { config: string }) => {
-      let loaded;
-      try {
-        loaded = loadConfig(opts.config, io.env, { requireSecrets: true });
-      } catch (err) {
-        if (!(err instanceof ConfigError)) throw err;
-        for (const p of err.problems) io.err(p);
-        code = EXIT.INVALID;
-        return;
-      }
+      const loaded = loadForRun(opts.config);
+      if (!loaded) return;
       const { config } = loaded;
       const database = await openDatabase(config.crm);
       try {

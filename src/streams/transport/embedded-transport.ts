@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { backoffDelay, backoffPolicy } from '../../shared/backoff.js';
 import { TransportError } from '../../shared/errors.js';
 import { Limiter } from '../../shared/limiter.js';
 import type { Logger } from '../../shared/logger.js';
 import { assertIdentifier, type Database } from '../../state/database.js';
+import { handleWithRetries } from './handle-with-retries.js';
 import type { ConsumerOptions, IncomingMessage, OutgoingMessage, PartitionLag, RunningConsumer, Transport } from './transport.js';
 
-const RETRY = backoffPolicy({ initialMs: 200, maxMs: 10_000 });
 const FETCH = 200;
 const IDLE_POLL_MS = 1_000;
 
@@ -164,27 +163,17 @@ export class EmbeddedTransport implements Transport {
       savedUpTo = last;
     };
     try {
-    for (const r of rows) {
-      if (stopped()) break;
-      const message: IncomingMessage = {
-        topic, partition, offset: String(r.offset), key: r.key, value: r.value,
-        headers: typeof r.headers === 'string' ? (JSON.parse(r.headers) as Record<string, string>) : r.headers, timestamp: new Date(r.ts).getTime(),
-      };
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await options.handle(message);
-          break;
-        } catch (err) {
-          const delayMs = backoffDelay(RETRY, attempt);
-          options.onRetry?.(message, err, attempt, delayMs);
-          await new Promise((res) => setTimeout(res, delayMs));
-          if (stopped()) return 0;
-        }
+      for (const r of rows) {
+        if (stopped()) break;
+        const message: IncomingMessage = {
+          topic, partition, offset: String(r.offset), key: r.key, value: r.value,
+          headers: typeof r.headers === 'string' ? (JSON.parse(r.headers) as Record<string, string>) : r.headers, timestamp: new Date(r.ts).getTime(),
+        };
+        if (!(await handleWithRetries(options, message, { stopped }))) return 0;
+        last = Number(r.offset);
+        // committed every 50 messages and at the end of the fetch: fewer writes, the same guarantee
+        if (last - (savedUpTo ?? from - 1) >= 50) await commit();
       }
-      last = Number(r.offset);
-      // committed every 50 messages and at the end of the fetch: fewer writes, the same guarantee
-      if (last - (savedUpTo ?? from - 1) >= 50) await commit();
-    }
     } finally {
       await commit();
     }

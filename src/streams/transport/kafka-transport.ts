@@ -1,11 +1,10 @@
 import { CompressionTypes, Kafka, logLevel, Partitioners, type Admin, type Consumer, type KafkaConfig, type LogEntry, type Producer, type SASLOptions } from 'kafkajs';
 import type { TransportSettings } from '../../config/index.js';
-import { backoffDelay, backoffPolicy } from '../../shared/backoff.js';
 import { TransportError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
+import { handleWithRetries } from './handle-with-retries.js';
 import type { ConsumerOptions, IncomingMessage, OutgoingMessage, PartitionLag, RunningConsumer, Transport } from './transport.js';
 
-const RETRY = backoffPolicy({ initialMs: 200, maxMs: 10_000 });
 /** Within a batch, offsets are committed every this many messages or this many ms (and at its end). */
 const COMMIT_EVERY = 200;
 const COMMIT_INTERVAL_MS = 250;
@@ -138,19 +137,8 @@ export class KafkaTransport implements Transport {
             headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString() : String(v ?? '')])),
             timestamp: Number(m.timestamp),
           };
-          for (let attempt = 1; ; attempt++) {
-            try {
-              await options.handle(message);
-              break;
-            } catch (err) {
-              // Never skip: wait and try the same message again (the handler dead-letters what it must).
-              const delayMs = backoffDelay(RETRY, attempt);
-              options.onRetry?.(message, err, attempt, delayMs);
-              await new Promise((r) => setTimeout(r, delayMs));
-              await heartbeat();
-              if (stopping || !isRunning() || isStale()) return;
-            }
-          }
+          const handled = await handleWithRetries(options, message, { wait: heartbeat, stopped: () => stopping || !isRunning() || isStale() });
+          if (!handled) return;
           resolveOffset(m.offset);
           lastHandled = m.offset;
           if (++sinceCommit >= COMMIT_EVERY || Date.now() - lastCommitAt >= COMMIT_INTERVAL_MS) await commit();
