@@ -141,3 +141,10 @@ export function perElement<T>(elements: readonly T[], work: (e: T) => string, on
   }
   return out;
 }
+
+/** The occurrence with this InstanceIndex, or the error Exchange gives for a missing one. */
+export function requireOccurrence<T>(find: (index: number) => T | undefined, index: number): T {
+  const occurrence = find(index);
+  if (!occurrence) throw new EwsResponseError('ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange', 'Occurrence index is out of recurrence range.');
+  return occurrence;
+}

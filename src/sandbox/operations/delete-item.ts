@@ -1,5 +1,5 @@
 import { childNamed } from '../../shared/safe-xml.js';
-import { EwsResponseError, perElement, resolveItem, type EwsContext } from '../ews-context.js';
+import { perElement, requireOccurrence, resolveItem, type EwsContext } from '../ews-context.js';
 import { occurrenceAt } from '../recurrence.js';
 import { operationResponse, responseMessage } from '../soap.js';
 
@@ -12,8 +12,7 @@ export function deleteItem(ctx: EwsContext): string {
     (ref) => {
       const { item, occurrenceIndex } = resolveItem(ctx, ref);
       if (occurrenceIndex !== undefined) {
-        const occurrence = occurrenceAt(item, occurrenceIndex);
-        if (!occurrence) throw new EwsResponseError('ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange', 'Occurrence index is out of recurrence range.');
+        const occurrence = requireOccurrence((i) => occurrenceAt(item, i), occurrenceIndex);
         (item.deletedOccurrences ??= new Set()).add(occurrence.originalStart);
         item.modifiedOccurrences?.delete(occurrence.originalStart);
         ctx.store.touch(ctx.mailbox, item);

@@ -1,5 +1,5 @@
 import { childNamed } from '../../shared/safe-xml.js';
-import { EwsResponseError, perElement, resolveItem, type EwsContext } from '../ews-context.js';
+import { perElement, requireOccurrence, resolveItem, type EwsContext } from '../ews-context.js';
 import { writeItem, writeOccurrence } from '../item-xml.js';
 import { readShape } from '../item-shape.js';
 import { occurrenceAt } from '../recurrence.js';
@@ -15,8 +15,7 @@ export function getItem(ctx: EwsContext): string {
     (ref) => {
       const { item, occurrenceIndex } = resolveItem(ctx, ref);
       if (occurrenceIndex !== undefined) {
-        const occurrence = occurrenceAt(item, occurrenceIndex);
-        if (!occurrence) throw new EwsResponseError('ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange', 'Occurrence index is out of recurrence range.');
+        const occurrence = requireOccurrence((i) => occurrenceAt(item, i), occurrenceIndex);
         return responseMessage('GetItem', wrap('m:Items', writeOccurrence(ctx.mailbox, item, occurrence, shape)));
       }
       return responseMessage('GetItem', wrap('m:Items', writeItem(ctx.mailbox, item, shape)));

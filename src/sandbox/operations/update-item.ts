@@ -1,5 +1,5 @@
 import { childNamed, type XmlElement } from '../../shared/safe-xml.js';
-import { EwsResponseError, perElement, resolveItem, type EwsContext } from '../ews-context.js';
+import { EwsResponseError, perElement, requireOccurrence, resolveItem, type EwsContext } from '../ews-context.js';
 import { changeKeyOf, occurrenceIdOf, parseChangeKey } from '../ids.js';
 import { DICTIONARY_ELEMENTS, elementOfFieldUri, SERVER_MANAGED, type ItemKind } from '../item-properties.js';
 import { extendedKey } from '../item-shape.js';
@@ -135,8 +135,7 @@ export function updateItem(ctx: EwsContext): string {
       let target: Target;
       let occurrenceStart: number | undefined;
       if (occurrenceIndex !== undefined) {
-        const occurrence = occurrenceAt(item, occurrenceIndex);
-        if (!occurrence) throw new EwsResponseError('ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange', 'Occurrence index is out of recurrence range.');
+        const occurrence = requireOccurrence((i) => occurrenceAt(item, i), occurrenceIndex);
         occurrenceStart = occurrence.originalStart;
         const existing = item.modifiedOccurrences?.get(occurrence.originalStart);
         target = { kind: item.kind, props: { ...(existing?.props ?? {}) }, extended: new Map() };
