@@ -128,6 +128,10 @@ export const SETTINGS: readonly SettingSpec[] = [
     kind: k.identifier, default: 'ecs_state', doc: "The sync's own state (mappings, positions, embedded log) — kept apart from the CRM's tables.",
   },
   {
+    key: 'crm.pollInterval', element: 'crm', attribute: 'pollInterval', env: 'ECS_CRM_POLL_INTERVAL',
+    kind: k.duration(100, 10 * MINUTE), default: 1_000, doc: "How often the CRM's change log is read when no NOTIFY wakes the reader (PostgreSQL and PGlite send one on every change).",
+  },
+  {
     key: 'crm.path', element: 'crm', attribute: 'path', env: 'ECS_CRM_PATH',
     kind: k.text(undefined, 'a folder path'), default: 'data/crm', doc: 'embedded: the data folder, relative to the working directory.',
   },

@@ -46,6 +46,7 @@ export interface CrmSettings {
   readonly schema: string;
   /** The sync's own state (mappings, positions) lives in this schema, not in the CRM's tables. */
   readonly stateSchema: string;
+  readonly pollIntervalMs: number;
   /** embedded: the PGlite data folder, absolute. */
   readonly path: string;
 }

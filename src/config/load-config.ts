@@ -200,6 +200,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
       url: crmType === 'postgres' ? withPassword(get<string>('crm.url'), conf.get('crm.password' as never) as string) : null,
       schema: get('crm.schema'),
       stateSchema: get('crm.stateSchema'),
+      pollIntervalMs: get('crm.pollInterval'),
       path: resolve(cwd, get<string>('crm.path')),
     },
     transport: {

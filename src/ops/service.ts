@@ -70,7 +70,7 @@ export async function startService(config: SyncConfig, logger: Logger): Promise<
       { groupId: GROUPS.toExchange, topics: [topics.crmChanges] },
     ], registry, logger);
 
-    const crmToLog = new CrmToLog({ db: database, schema: config.crm.schema, positions, transport, topic: topics.crmChanges, logger: logger.child({ component: 'crm-poller' }), metrics });
+    const crmToLog = new CrmToLog({ db: database, schema: config.crm.schema, positions, transport, topic: topics.crmChanges, logger: logger.child({ component: 'crm-poller' }), metrics, pollIntervalMs: config.crm.pollIntervalMs });
     await crmToLog.start();
     lifecycle.add('crm-poller', () => crmToLog.stop());
 

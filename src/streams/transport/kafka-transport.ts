@@ -98,7 +98,7 @@ export class KafkaTransport implements Transport {
   }
 
   async consume(options: ConsumerOptions): Promise<RunningConsumer> {
-    const consumer = this.kafka.consumer({ groupId: options.groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, allowAutoTopicCreation: false });
+    const consumer = this.kafka.consumer({ groupId: options.groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000, allowAutoTopicCreation: false });
     this.consumers.add(consumer);
     let connected = false;
     // kafkajs drops commits made once disconnect() has begun, so stopping is ours first:
