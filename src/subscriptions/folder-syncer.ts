@@ -96,7 +96,7 @@ export class FolderSyncer {
   }
 
   request(mailbox: string, folder: FolderKind, reason: SyncReason): void {
-    if (!this.stopped) this.requests.next({ mailbox, folder, reason: reason === 'notification' ? reason : reason });
+    if (!this.stopped) this.requests.next({ mailbox, folder, reason });
   }
 
   /** Forgets in-memory state (a removed mailbox); saved positions stay. */
