@@ -9,6 +9,7 @@ import { openDatabase, SqlPositionStore, type Database } from '../state/index.js
 import { Limiter } from '../shared/limiter.js';
 import { CrmToLog, ExchangeToLog, GROUPS, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
 import { createMailboxChangeSource, type MailboxChangeSource } from '../subscriptions/index.js';
+import { ItemMappingStore, runHandler, ToCrmHandler } from '../handlers/index.js';
 import { startOpsServer, type ReadinessCheck } from './ops-server.js';
 import { progressLine } from './progress-bar.js';
 
@@ -73,6 +74,15 @@ export async function startService(config: SyncConfig, logger: Logger): Promise<
     const crmToLog = new CrmToLog({ db: database, schema: config.crm.schema, positions, transport, topic: topics.crmChanges, logger: logger.child({ component: 'crm-poller' }), metrics, pollIntervalMs: config.crm.pollIntervalMs });
     await crmToLog.start();
     lifecycle.add('crm-poller', () => crmToLog.stop());
+
+    await ItemMappingStore.migrate(database, config.crm.stateSchema);
+    if (config.crm.type !== 'embedded') await initReferenceCrm(database, config.crm.schema);
+    const toCrm = new ToCrmHandler({ db: database, crmSchema: config.crm.schema, stateSchema: config.crm.stateSchema, logger: logger.child({ component: 'to-crm' }), privateItems: config.sync.private });
+    const toCrmConsumer = await runHandler({
+      transport, groupId: GROUPS.toCrm, topic: topics.exchangeChanges, dlqTopic: topics.dlq(topics.exchangeChanges), concurrency: config.sync.parallelism,
+      direction: 'to-crm', handle: (e, at) => toCrm.handle(e, at), logger: logger.child({ component: 'to-crm' }), metrics,
+    });
+    lifecycle.add('to-crm', () => toCrmConsumer.stop());
 
     const source = createMailboxChangeSource(config, { exchange, positions, logger, metrics: registry, crmDatabase: database });
     lifecycle.add('subscriptions', () => source.stop());

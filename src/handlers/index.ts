@@ -1,0 +1,4 @@
+// The handlers' port.
+export { ToCrmHandler, type Outcome } from './to-crm-handler.js';
+export { ItemMappingStore, type ItemMapping } from './item-mapping.js';
+export { runHandler, isTransient } from './run-handler.js';

@@ -1,0 +1,66 @@
+import { isRetriable } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { parseEnvelope, type ChangeEnvelope } from '../streams/envelope.js';
+import type { PipelineMetrics } from '../streams/pipeline-metrics.js';
+import type { IncomingMessage, RunningConsumer, Transport } from '../streams/transport/transport.js';
+
+/** SQLSTATEs worth retrying: connection trouble, serialization failures, deadlocks, shutdowns. */
+const TRANSIENT_SQLSTATE = /^(08|40001|40P01|53|57P0[1-3])/;
+
+export function isTransient(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return isRetriable(err) || (typeof code === 'string' && TRANSIENT_SQLSTATE.test(code));
+}
+
+export interface RunHandlerOptions {
+  transport: Transport;
+  groupId: string;
+  topic: string;
+  dlqTopic: string;
+  concurrency: number;
+  direction: 'to-crm' | 'to-exchange';
+  handle: (envelope: ChangeEnvelope, at: { partition: number; offset: number }) => Promise<'applied' | 'unchanged' | 'skipped'>;
+  logger: Logger;
+  metrics?: PipelineMetrics;
+}
+
+/**
+ * A consumer group applying envelopes: a message that is not a valid envelope, or whose
+ * change the other side refuses for good, is parked in the dead-letter topic with headers
+ * saying why and where it came from, and the group goes on; a transient failure (database
+ * or Exchange unreachable) is retried — the offset is committed only after either.
+ */
+export async function runHandler(options: RunHandlerOptions): Promise<RunningConsumer> {
+  const { transport, logger } = options;
+  const deadLetter = async (m: IncomingMessage, err: unknown): Promise<void> => {
+    const e = err as { code?: string; message?: string };
+    logger.error({ err, topic: m.topic, partition: m.partition, offset: m.offset, key: m.key, event: 'dead-lettered' }, `message parked in ${options.dlqTopic}`);
+    await transport.publish(options.dlqTopic, [{
+      key: m.key, value: m.value,
+      headers: {
+        ...m.headers, 'ecs-error-code': String(e.code ?? 'ERROR'), 'ecs-error-message': String(e.message ?? err).slice(0, 1_000),
+        'ecs-original-topic': m.topic, 'ecs-original-partition': String(m.partition), 'ecs-original-offset': m.offset, 'ecs-consumer-group': options.groupId,
+      },
+    }]);
+  };
+  return transport.consume({
+    groupId: options.groupId, topics: [options.topic], concurrency: options.concurrency,
+    onRetry: (m, err, attempt, delayMs) => logger.warn({ err, offset: m.offset, partition: m.partition, attempt, delayMs }, 'applying a change failed; retrying'),
+    handle: async (m) => {
+      let envelope: ChangeEnvelope;
+      try {
+        envelope = parseEnvelope(m.value);
+      } catch (err) {
+        await deadLetter(m, err);
+        return;
+      }
+      try {
+        const outcome = await options.handle(envelope, { partition: m.partition, offset: Number(m.offset) });
+        if (outcome === 'applied') options.metrics?.endToEnd.observe({ direction: options.direction }, Math.max(0, Date.now() - envelope.detectedAt) / 1000);
+      } catch (err) {
+        if (isTransient(err)) throw err;
+        await deadLetter(m, err);
+      }
+    },
+  });
+}
