@@ -20,3 +20,26 @@ export interface CrmPort {
   update(id: number, fields: ItemFields): Promise<number | undefined>;
   delete(id: number): Promise<boolean>;
 }
+
+/** One row of the CRM's change log, with the activity as it is now (absent when deleted). */
+export interface CrmChange {
+  readonly changeId: number;
+  /** When it was logged (ms). */
+  readonly time: number;
+  readonly table: string;
+  readonly recordId: number;
+  readonly op: 'c' | 'u' | 'd';
+  /** 'sync' for the sync's own writes, 'user' otherwise. */
+  readonly origin: string;
+  readonly ownerId: number | null;
+  readonly ownerEmail: string | null;
+  readonly activity?: CrmActivity;
+}
+
+/** The CRM's change log, read in order after a position. */
+export interface CrmChangeFeed {
+  readonly name: string;
+  changesAfter(changeId: number, limit: number): Promise<CrmChange[]>;
+  /** Calls `wake` when the CRM announces a change (LISTEN/NOTIFY); resolves to a stop function. */
+  onChange(wake: () => void): Promise<() => Promise<void>>;
+}

@@ -1,6 +1,7 @@
 import type { ItemFields } from '../shared/item-fields.js';
+import { formatUtc } from '../shared/time-zones.js';
 import { assertIdentifier, type Database } from '../state/database.js';
-import type { CrmActivity, CrmPort } from './crm-port.js';
+import type { CrmActivity, CrmChange, CrmChangeFeed, CrmPort } from './crm-port.js';
 
 interface Row {
   appointment_id: number;
@@ -16,10 +17,50 @@ interface Row {
   private: boolean;
   done: boolean;
   recurrence_rule: string | null;
+  mother_id: number | null;
+  contact_id: number | null;
+  person_id: number | null;
+  updated: Date | null;
   updated_count: number;
 }
 
-const utc = (d: Date | null): string | undefined => (d ? new Date(d).toISOString().replace(/\.\d{3}Z$/, 'Z') : undefined);
+interface LogRow extends Partial<Row> {
+  change_id: string;
+  ttime: Date;
+  table_name: string;
+  record_id: number;
+  owner_id: number | null;
+  op: 'c' | 'u' | 'd';
+  origin: string;
+  associate_email: string | null;
+}
+
+const utc = (d: Date | null | undefined): string | undefined => (d ? formatUtc(new Date(d).getTime()) : undefined);
+
+/** The recurrence_rule column ("RRULE:…" and optional "EXDATE:…" lines) as the envelope's recurrence. */
+function parseRuleColumn(text: string): NonNullable<ItemFields['recurrence']> {
+  const lines = text.split(/\r?\n/);
+  const rrule = (lines.find((l) => /^(RRULE:)?FREQ=/.test(l)) ?? '').replace(/^RRULE:/, '');
+  const exdates = lines.filter((l) => l.startsWith('EXDATE')).flatMap((l) => l.slice(l.indexOf(':') + 1).split(','))
+    .map((d) => d.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z'));
+  return { rrule: rrule || 'FREQ=DAILY;COUNT=1', exdates, exceptions: [] };
+}
+
+/** A row as the normalised fields both sides use. */
+function activityOf(r: Row, ownerEmail: string | null): CrmActivity {
+  const task = r.type === 2;
+  const fields: ItemFields = {
+    subject: r.title ?? '', body: r.description ?? undefined, location: r.location ?? undefined,
+    ...(task ? { due: utc(r.end_at) ?? utc(r.start_at), start: utc(r.start_at), done: r.done } : { start: utc(r.start_at), end: utc(r.end_at) }),
+    timeZone: r.time_zone ?? undefined, allDay: r.all_day, private: r.private,
+    recurrence: r.recurrence_rule ? parseRuleColumn(r.recurrence_rule) : null,
+    associateId: r.associate_id, associateEmail: ownerEmail ?? undefined,
+    contactId: r.contact_id, personId: r.person_id, motherId: r.mother_id, modified: utc(r.updated), version: String(r.updated_count),
+    crmId: `appointment:${r.appointment_id}`,
+  };
+  for (const k of Object.keys(fields) as Array<keyof ItemFields>) if (fields[k] === undefined) delete fields[k];
+  return { id: r.appointment_id, associateId: r.associate_id, type: r.type, version: r.updated_count, fields };
+}
 
 /** recurrence → the recurrence_rule column: "RRULE:…" and an "EXDATE:…" line. */
 function ruleColumn(fields: ItemFields): string | null {
@@ -34,11 +75,34 @@ function ruleColumn(fields: ItemFields): string | null {
  * transaction that sets ecs.origin = 'sync', so the change-log trigger marks it as the
  * sync's own and it is not sent back to Exchange.
  */
-export class SqlCrm implements CrmPort {
+export class SqlCrm implements CrmPort, CrmChangeFeed {
   private readonly s: string;
+
+  readonly name: string;
 
   constructor(private readonly db: Database, schema: string) {
     this.s = assertIdentifier(schema);
+    this.name = schema;
+  }
+
+  async changesAfter(changeId: number, limit: number): Promise<CrmChange[]> {
+    const { rows } = await this.db.query<LogRow>(
+      `select l.change_id, l.ttime, l.table_name, l.record_id, l.owner_id, l.op, l.origin, s.email as associate_email, a.*
+         from ${this.s}.change_log l
+         left join ${this.s}.appointment a on l.table_name = 'appointment' and a.appointment_id = l.record_id
+         left join ${this.s}.associate s on s.associate_id = coalesce(a.associate_id, l.owner_id)
+        where l.change_id > $1 order by l.change_id limit ${Math.max(1, Math.floor(limit))}`,
+      [changeId],
+    );
+    return rows.map((r) => ({
+      changeId: Number(r.change_id), time: new Date(r.ttime).getTime(), table: r.table_name, recordId: r.record_id, op: r.op, origin: r.origin,
+      ownerId: r.owner_id, ownerEmail: r.associate_email,
+      activity: r.appointment_id !== null && r.appointment_id !== undefined ? activityOf(r as Row, r.associate_email) : undefined,
+    }));
+  }
+
+  onChange(wake: () => void): Promise<() => Promise<void>> {
+    return this.db.listen(`${this.s}_changes`, wake);
   }
 
   async associateIdByEmail(email: string): Promise<number | undefined> {
@@ -48,15 +112,7 @@ export class SqlCrm implements CrmPort {
 
   async get(id: number): Promise<CrmActivity | undefined> {
     const { rows } = await this.db.query<Row>(`select * from ${this.s}.appointment where appointment_id = $1`, [id]);
-    const r = rows[0];
-    if (!r) return undefined;
-    return {
-      id: r.appointment_id, associateId: r.associate_id, type: r.type, version: r.updated_count,
-      fields: {
-        subject: r.title ?? '', body: r.description ?? undefined, location: r.location ?? undefined, start: utc(r.start_at), end: utc(r.end_at),
-        timeZone: r.time_zone ?? undefined, allDay: r.all_day, private: r.private, done: r.done,
-      },
-    };
+    return rows[0] ? activityOf(rows[0], null) : undefined;
   }
 
   private values(type: 1 | 2, f: ItemFields): unknown[] {

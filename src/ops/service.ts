@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { SyncConfig } from '../config/index.js';
-import { initReferenceCrm, seedDemoAssociates } from '../crm-adapter/index.js';
+import { initReferenceCrm, seedDemoAssociates, SqlCrm } from '../crm-adapter/index.js';
 import { BackoffGate, EwsClient, EwsMetrics, type ExchangePort } from '../ews/index.js';
 import { startSandbox } from '../sandbox/index.js';
 import { Lifecycle } from '../shared/lifecycle.js';
@@ -71,7 +71,7 @@ export async function startService(config: SyncConfig, logger: Logger): Promise<
       { groupId: GROUPS.toExchange, topics: [topics.crmChanges] },
     ], registry, logger);
 
-    const crmToLog = new CrmToLog({ db: database, schema: config.crm.schema, positions, transport, topic: topics.crmChanges, logger: logger.child({ component: 'crm-poller' }), metrics, pollIntervalMs: config.crm.pollIntervalMs });
+    const crmToLog = new CrmToLog({ crm: new SqlCrm(database, config.crm.schema), positions, transport, topic: topics.crmChanges, logger: logger.child({ component: 'crm-poller' }), metrics, pollIntervalMs: config.crm.pollIntervalMs });
     await crmToLog.start();
     lifecycle.add('crm-poller', () => crmToLog.stop());
 
