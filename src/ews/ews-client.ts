@@ -12,6 +12,8 @@ import type {
 } from './exchange-port.js';
 import { streamingEvents } from './streaming-reader.js';
 import { escapeXml } from './xml-escape.js';
+import type { ItemFields } from '../shared/item-fields.js';
+import { windowsFromIana } from '../shared/time-zones.js';
 
 const WELL_KNOWN: Record<FolderKind, ews.WellKnownFolderName> = {
   calendar: ews.WellKnownFolderName.Calendar,
@@ -191,6 +193,46 @@ export class EwsClient implements ExchangePort {
     });
   }
 
+  createItem(mailbox: string, folder: FolderKind, fields: ItemFields, crmId: string): Promise<{ itemId: string; changeKey: string }> {
+    return this.call('CreateItem', mailbox, async () => {
+      const service = this.service(mailbox, this.http(mailbox));
+      const item = folder === 'tasks' ? new ews.Task(service) : new ews.Appointment(service);
+      applyFields(item, fields);
+      item.SetExtendedProperty(CRM_ID_PROPERTY, escapeXml(crmId));
+      if (item instanceof ews.Appointment) await item.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToNone);
+      else await item.Save(ews.WellKnownFolderName.Tasks);
+      return { itemId: item.Id.UniqueId, changeKey: item.Id.ChangeKey };
+    });
+  }
+
+  updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields): Promise<string | undefined> {
+    return this.call('UpdateItem', mailbox, async () => {
+      const service = this.service(mailbox, this.http(mailbox));
+      let item: ews.Appointment | ews.Task;
+      try {
+        item = folder === 'tasks' ? await ews.Task.Bind(service, new ews.ItemId(itemId)) : await ews.Appointment.Bind(service, new ews.ItemId(itemId));
+      } catch (err) {
+        if (toEwsError(err).responseCode === 'ErrorItemNotFound') return undefined;
+        throw err;
+      }
+      applyFields(item, fields);
+      if (item instanceof ews.Appointment) await item.Update(ews.ConflictResolutionMode.AlwaysOverwrite, ews.SendInvitationsOrCancellationsMode.SendToNone);
+      else await item.Update(ews.ConflictResolutionMode.AlwaysOverwrite);
+      return item.Id.ChangeKey;
+    });
+  }
+
+  deleteItem(mailbox: string, itemId: string): Promise<boolean> {
+    return this.call('DeleteItem', mailbox, async () => {
+      const responses = await this.service(mailbox, this.http(mailbox)).DeleteItems([new ews.ItemId(itemId)], ews.DeleteMode.MoveToDeletedItems, ews.SendCancellationsMode.SendToNone, ews.AffectedTaskOccurrence.AllOccurrences);
+      const r = responses.Responses[0];
+      if (r.Result === ews.ServiceResult.Success) return true;
+      const code = ews.ServiceError[r.ErrorCode] ?? 'ErrorInternalServerError';
+      if (code === 'ErrorItemNotFound') return false;
+      throw ewsError(code, `DeleteItem ${itemId}: ${r.ErrorMessage ?? code}`, { context: { mailbox, itemId } });
+    });
+  }
+
   async close(): Promise<void> {
     this.transport.destroy();
   }
@@ -227,4 +269,26 @@ function toNotificationEvent(e: ews.NotificationEvent): NotificationEvent {
     oldParentFolderId: e.OldParentFolderId?.UniqueId,
     time: e.TimeStamp ? e.TimeStamp.TotalMilliSeconds : undefined,
   };
+}
+
+/**
+ * The synced fields onto a library item. Text goes through escapeXml: the library writes
+ * values into the SOAP body as they are. Recurrence is not written yet.
+ */
+function applyFields(item: ews.Appointment | ews.Task, f: ItemFields): void {
+  item.Subject = escapeXml(f.subject ?? '');
+  if (f.body !== undefined) item.Body = new ews.MessageBody(ews.BodyType.Text, escapeXml(f.body));
+  item.Sensitivity = f.private ? ews.Sensitivity.Private : ews.Sensitivity.Normal;
+  if (item instanceof ews.Appointment) {
+    const zone = f.timeZone ? windowsFromIana(f.timeZone) : undefined;
+    if (zone) item.StartTimeZone = ews.TimeZoneInfo.FindSystemTimeZoneById(zone);
+    if (f.start) item.Start = new ews.DateTime(Date.parse(f.start));
+    if (f.end) item.End = new ews.DateTime(Date.parse(f.end));
+    item.IsAllDayEvent = f.allDay ?? false;
+    item.Location = escapeXml(f.location ?? '');
+  } else {
+    const due = f.due ?? f.end ?? f.start;
+    if (due) item.DueDate = new ews.DateTime(Date.parse(due));
+    item.Status = f.done ? ews.TaskStatus.Completed : ews.TaskStatus.NotStarted;
+  }
 }

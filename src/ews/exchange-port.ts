@@ -76,6 +76,12 @@ export interface ExchangePort {
   /** One GetStreamingEvents connection; completes when the server closes it, errors when it breaks. */
   streamEvents(group: AffinityGroup, subscriptionIds: readonly string[], lifetimeMinutes: number): Observable<StreamMessage>;
   unsubscribe(mailbox: string, subscriptionId: string, group?: AffinityGroup): Promise<void>;
+  /** Creates an appointment (calendar) or task (tasks) stamped with the CRM record's id. */
+  createItem(mailbox: string, folder: FolderKind, fields: ItemFields, crmId: string): Promise<{ itemId: string; changeKey: string }>;
+  /** Overwrites the item's synced fields; undefined when the item no longer exists. */
+  updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields): Promise<string | undefined>;
+  /** Deletes (to Deleted Items); false when it was already gone. */
+  deleteItem(mailbox: string, itemId: string): Promise<boolean>;
   /** Batched GetItem (one request for up to 100 ids of one folder), normalised. */
   getItems(mailbox: string, folder: FolderKind, itemIds: readonly string[]): Promise<FetchedItem[]>;
   close(): Promise<void>;

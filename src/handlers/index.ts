@@ -2,3 +2,4 @@
 export { ToCrmHandler, type Outcome } from './to-crm-handler.js';
 export { ItemMappingStore, type ItemMapping } from './item-mapping.js';
 export { runHandler, isTransient } from './run-handler.js';
+export { ToExchangeHandler } from './to-exchange-handler.js';

@@ -39,6 +39,12 @@ export class ItemMappingStore {
     return r ? { mailbox, itemId, crmId: r.crm_id, changeKey: r.change_key, crmVersion: r.crm_version, logPartition: r.log_partition, logOffset: Number(r.log_offset), deleted: r.deleted } : undefined;
   }
 
+  /** The live (not deleted) mapping of a CRM row. */
+  async getByCrmId(crmId: number): Promise<ItemMapping | undefined> {
+    const { rows } = await this.db.query<{ mailbox: string; item_id: string }>(`select mailbox, item_id from ${this.table} where crm_id = $1 and not deleted limit 1`, [crmId]);
+    return rows[0] ? this.get(rows[0].mailbox, rows[0].item_id) : undefined;
+  }
+
   async save(m: ItemMapping): Promise<void> {
     await this.db.query(
       `insert into ${this.table} (mailbox, item_id, crm_id, change_key, crm_version, log_partition, log_offset, deleted, updated) values ($1, $2, $3, $4, $5, $6, $7, $8, now())

@@ -19,7 +19,7 @@ export interface RunHandlerOptions {
   dlqTopic: string;
   concurrency: number;
   direction: 'to-crm' | 'to-exchange';
-  handle: (envelope: ChangeEnvelope, at: { partition: number; offset: number }) => Promise<'applied' | 'unchanged' | 'skipped'>;
+  handle: (envelope: ChangeEnvelope, at: { partition: number; offset: number; key: string }) => Promise<'applied' | 'unchanged' | 'skipped'>;
   logger: Logger;
   metrics?: PipelineMetrics;
 }
@@ -55,7 +55,7 @@ export async function runHandler(options: RunHandlerOptions): Promise<RunningCon
         return;
       }
       try {
-        const outcome = await options.handle(envelope, { partition: m.partition, offset: Number(m.offset) });
+        const outcome = await options.handle(envelope, { partition: m.partition, offset: Number(m.offset), key: m.key });
         if (outcome === 'applied') options.metrics?.endToEnd.observe({ direction: options.direction }, Math.max(0, Date.now() - envelope.detectedAt) / 1000);
       } catch (err) {
         if (isTransient(err)) throw err;

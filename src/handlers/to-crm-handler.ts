@@ -54,6 +54,16 @@ export class ToCrmHandler {
         return 'skipped';
       }
       let crmId = mapping?.crmId;
+      if (crmId === undefined) {
+        // Created by the sync from the CRM (stamped with the CRM id) and its mapping not seen
+        // yet, or the mapping store was lost: link to that row instead of creating another.
+        const stamped = Number(/^appointment:(\d+)$/.exec(after.crmId ?? '')?.[1]);
+        if (Number.isInteger(stamped) && (await crm.get(stamped))) {
+          const linked = await mappings.getByCrmId(stamped);
+          if (linked && linked.mailbox === mailbox && linked.itemId === envelope.subject && linked.changeKey === changeKey) return 'unchanged';
+          crmId = stamped;
+        }
+      }
       let version: number | undefined;
       if (crmId !== undefined) version = await crm.update(crmId, after);
       if (version === undefined) {

@@ -9,7 +9,7 @@ import { openDatabase, SqlPositionStore, type Database } from '../state/index.js
 import { Limiter } from '../shared/limiter.js';
 import { CrmToLog, ExchangeToLog, GROUPS, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
 import { createMailboxChangeSource, type MailboxChangeSource } from '../subscriptions/index.js';
-import { ItemMappingStore, runHandler, ToCrmHandler } from '../handlers/index.js';
+import { ItemMappingStore, runHandler, ToCrmHandler, ToExchangeHandler } from '../handlers/index.js';
 import { startOpsServer, type ReadinessCheck } from './ops-server.js';
 import { progressLine } from './progress-bar.js';
 
@@ -83,6 +83,12 @@ export async function startService(config: SyncConfig, logger: Logger): Promise<
       direction: 'to-crm', handle: (e, at) => toCrm.handle(e, at), logger: logger.child({ component: 'to-crm' }), metrics,
     });
     lifecycle.add('to-crm', () => toCrmConsumer.stop());
+    const toExchange = new ToExchangeHandler({ db: database, stateSchema: config.crm.stateSchema, exchange, logger: logger.child({ component: 'to-exchange' }), privateItems: config.sync.private });
+    const toExchangeConsumer = await runHandler({
+      transport, groupId: GROUPS.toExchange, topic: topics.crmChanges, dlqTopic: topics.dlq(topics.crmChanges), concurrency: config.sync.parallelism,
+      direction: 'to-exchange', handle: (e, at) => toExchange.handle(e, at.key), logger: logger.child({ component: 'to-exchange' }), metrics,
+    });
+    lifecycle.add('to-exchange', () => toExchangeConsumer.stop());
 
     const source = createMailboxChangeSource(config, { exchange, positions, logger, metrics: registry, crmDatabase: database });
     lifecycle.add('subscriptions', () => source.stop());
