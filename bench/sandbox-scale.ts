@@ -2,9 +2,8 @@
 // start-up with N mailboxes × items, Subscribe throughput, streaming fan-out under activity,
 // and the sandbox process's memory. Usage:
 //   node --import tsx bench/sandbox-scale.ts [--mailboxes 10000] [--items 20] [--rate 500] [--seconds 20]
-import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { fileURLToPath } from 'node:url';
+import { startSandboxProcess } from './sandbox-process.js';
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -15,21 +14,10 @@ const items = arg('items', 20);
 const rate = arg('rate', 500);
 const seconds = arg('seconds', 20);
 const perConnection = 200;
-const entry = fileURLToPath(new URL('../src/ops/cli/entry.ts', import.meta.url));
 
 const started = Date.now();
-const child = spawn(process.execPath, ['--import', 'tsx', entry, 'sandbox', '--port', '0', '--mailboxes', String(mailboxes), '--items-per-mailbox', String(items),
-  '--hanging-connection-limit', '1000', '--heartbeat', '30000'], { stdio: ['ignore', 'pipe', 'inherit'] });
-const url = await new Promise<string>((resolve) => {
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-    const m = /EWS endpoint: (\S+)/.exec(out);
-    if (m) resolve(m[1]);
-  });
-});
+const { child, url, base } = await startSandboxProcess(['--mailboxes', String(mailboxes), '--items-per-mailbox', String(items), '--hanging-connection-limit', '1000', '--heartbeat', '30000']);
 const startupMs = Date.now() - started;
-const base = url.replace('/EWS/Exchange.asmx', '');
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 const auth = `Basic ${Buffer.from('svc-sync@contoso.test:sandbox').toString('base64')}`;
 const envelope = (mailbox: string | null, body: string): string =>

@@ -2,8 +2,6 @@
 // its own process; time until every mailbox is active, connections, this process's memory,
 // and change signals under activity.
 //   node --import tsx bench/subscriptions-scale.ts [--mailboxes 10000] [--mode stream|pull] [--rate 100] [--seconds 15]
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { BackoffGate, EwsClient } from '../src/ews/index.js';
 import { backoffPolicy } from '../src/shared/backoff.js';
 import { silentLogger } from '../src/shared/logger.js';
@@ -11,6 +9,7 @@ import { MemoryPositionStore } from '../src/state/index.js';
 import { StaticDirectory } from '../src/subscriptions/mailbox-directory.js';
 import { PullSource } from '../src/subscriptions/pull-source.js';
 import { StreamSource } from '../src/subscriptions/stream-source.js';
+import { startSandboxProcess } from './sandbox-process.js';
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -20,17 +19,7 @@ const mailboxes = Number(arg('mailboxes', '10000'));
 const mode = arg('mode', 'stream');
 const rate = Number(arg('rate', '100'));
 const seconds = Number(arg('seconds', '15'));
-const entry = fileURLToPath(new URL('../src/ops/cli/entry.ts', import.meta.url));
-const child = spawn(process.execPath, ['--import', 'tsx', entry, 'sandbox', '--port', '0', '--mailboxes', String(mailboxes), '--items-per-mailbox', '5', '--hanging-connection-limit', '200'], { stdio: ['ignore', 'pipe', 'inherit'] });
-const url = await new Promise<string>((resolve) => {
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-    const m = /EWS endpoint: (\S+)/.exec(out);
-    if (m) resolve(m[1]);
-  });
-});
-const base = url.replace('/EWS/Exchange.asmx', '');
+const { child, url, base } = await startSandboxProcess(['--mailboxes', String(mailboxes), '--items-per-mailbox', '5', '--hanging-connection-limit', '200']);
 const width = Math.max(4, String(mailboxes).length);
 const addresses = Array.from({ length: mailboxes }, (_, i) => `user${String(i + 1).padStart(width, '0')}@contoso.test`);
 const exchange = new EwsClient({ settings: { url, user: 'svc-sync@contoso.test', passwordEnv: 'X', password: 'sandbox', impersonation: true, version: 'Exchange2016', tlsVerify: true, requestTimeoutMs: 60_000 }, gate: new BackoffGate(), maxSockets: 64 });

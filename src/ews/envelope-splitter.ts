@@ -31,8 +31,4 @@ export class EnvelopeSplitter {
     if (this.buffer.length > MAX_BUFFER) throw new Error(`more than ${MAX_BUFFER} bytes without a complete SOAP envelope`);
   }
 
-  /** True when no envelope is half-read (anything but white space left over). */
-  get idle(): boolean {
-    return this.buffer.trim() === '';
-  }
 }

@@ -11,7 +11,7 @@ import type {
   AffinityGroup, ExchangePort, FetchedItem, FolderKind, NotificationEvent, NotificationType, PullEvents, StreamMessage, SyncChange, SyncPage,
 } from './exchange-port.js';
 import { streamingEvents } from './streaming-reader.js';
-import { escapeXml } from './xml-escape.js';
+import { escapeXml } from '../shared/xml-escape.js';
 import type { ItemFields } from '../shared/item-fields.js';
 import { windowsFromIana } from '../shared/time-zones.js';
 

@@ -4,4 +4,4 @@ export { EwsClient } from './ews-client.js';
 export { BackoffGate } from './backoff-gate.js';
 export { EwsMetrics } from './ews-metrics.js';
 export { toEwsError, categoryOfError } from './ews-error.js';
-export { escapeXml } from './xml-escape.js';
+export { escapeXml } from '../shared/xml-escape.js';

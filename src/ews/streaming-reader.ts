@@ -7,7 +7,7 @@ import { backOffMsOf } from './ews-http.js';
 import { ewsError } from './ews-error.js';
 import { EnvelopeSplitter } from './envelope-splitter.js';
 import type { NotificationEvent, NotificationType, StreamMessage } from './exchange-port.js';
-import { escapeXml } from './xml-escape.js';
+import { escapeXml } from '../shared/xml-escape.js';
 
 const EVENT_TYPES: Record<string, NotificationType> = {
   CreatedEvent: 'Created', ModifiedEvent: 'Modified', DeletedEvent: 'Deleted', MovedEvent: 'Moved', CopiedEvent: 'Copied',

@@ -1,6 +1,6 @@
 import { childNamed, type XmlElement } from '../shared/safe-xml.js';
 import { formatUtc, ianaFromWindows, instantOfWallClock, parseDateTime, wallClockAt } from '../shared/time-zones.js';
-import { changeKeyOf, itemIdOf, occurrenceIdOf } from './ids.js';
+import { changeKeyOf, occurrenceIdOf } from './ids.js';
 import type { StoredItem } from './mailbox-store.js';
 import { el } from './xml-writer.js';
 
@@ -176,4 +176,3 @@ export function recurrenceSummary(item: StoredItem): Record<string, string> {
   return out;
 }
 
-export { itemIdOf };

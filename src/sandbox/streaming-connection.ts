@@ -35,7 +35,6 @@ export class StreamingConnection implements StreamingAttachment {
   private closed = false;
   private readonly lifetimeTimer: NodeJS.Timeout;
   private heartbeatTimer: NodeJS.Timeout;
-  envelopesSent = 0;
   readonly account: string;
 
   constructor(options: StreamingConnectionOptions) {
@@ -144,7 +143,6 @@ export class StreamingConnection implements StreamingAttachment {
   private write(messageXml: string): void {
     if (this.closed) return;
     const xml = streamingEnvelope(operationResponse('GetStreamingEvents', messageXml));
-    this.envelopesSent++;
     this.options.onEnvelope?.(xml);
     this.options.res.write(xml);
   }

@@ -1,11 +1,9 @@
 import type { XmlElement } from '../shared/safe-xml.js';
 import { NS } from './namespaces.js';
 
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+import { escapeXml } from '../shared/xml-escape.js';
 
-export function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
-}
+export { escapeXml };
 
 /** `<t:Name attr="v">text</t:Name>`, or self-closed when there is no text. */
 export function el(name: string, text?: string | number | boolean | null, attrs?: Record<string, string | number | undefined>): string {

@@ -8,7 +8,6 @@ const STATES: readonly MailboxState[] = ['subscribing', 'syncing', 'active', 'ba
 export class MailboxRegistry {
   private readonly statuses = new Map<string, MailboxStatus>();
   readonly changes = new Subject<MailboxStatus>();
-  private readonly gauge: Gauge<'state'> | undefined;
   readonly events: Counter<'type'> | undefined;
   readonly initialSyncs: Gauge<'phase'> | undefined;
 
@@ -21,7 +20,6 @@ export class MailboxRegistry {
           for (const s of STATES) gauge.set({ state: s }, counts[s]);
         },
       });
-      this.gauge = gauge;
       this.events = new Counter({ name: 'ecs_ews_notification_events_total', help: 'Notification events received, by type', labelNames: ['type'], registers: [registry] });
       const initial: Gauge<'phase'> = new Gauge({
         name: 'ecs_initial_sync_mailboxes', help: 'Mailboxes whose initial sync is done / all mailboxes', labelNames: ['phase'], registers: [registry],

@@ -7,7 +7,7 @@ import { EwsError } from '../shared/errors.js';
 import { Limiter } from '../shared/limiter.js';
 import type { Logger } from '../shared/logger.js';
 import type { PositionStore } from '../state/position-store.js';
-import { FolderSyncer, positionKey, type SyncReason } from './folder-syncer.js';
+import { FolderSyncer, type SyncReason } from './folder-syncer.js';
 import type { MailboxChangeSource, SourceStats } from './mailbox-change-source.js';
 import { watchDirectory, type MailboxDirectory } from './mailbox-directory.js';
 import { MailboxRegistry } from './mailbox-registry.js';
@@ -250,7 +250,4 @@ export abstract class SourceBase implements MailboxChangeSource {
     await this.attach(mailbox);
   }
 
-  protected savedPositionKey(mailbox: string, folder: FolderKind): string {
-    return positionKey(mailbox, folder);
-  }
 }

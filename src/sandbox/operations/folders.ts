@@ -1,4 +1,4 @@
-import { childNamed, childrenNamed, type XmlElement } from '../../shared/safe-xml.js';
+import { childNamed, type XmlElement } from '../../shared/safe-xml.js';
 import { EwsResponseError, perElement, resolveFolder, type EwsContext } from '../ews-context.js';
 import { folderChangeKeyOf, folderIdOf } from '../ids.js';
 import type { Folder } from '../mailbox-store.js';
@@ -105,4 +105,3 @@ export function createFolder(ctx: EwsContext): string {
   return operationResponse('CreateFolder', messages);
 }
 
-export { childrenNamed };

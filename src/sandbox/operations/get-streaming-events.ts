@@ -1,6 +1,6 @@
 import { childNamed } from '../../shared/safe-xml.js';
 import { EwsFault, type EwsContext } from '../ews-context.js';
-import { envelope, operationResponse, responseMessage } from '../soap.js';
+import { operationResponse, responseMessage } from '../soap.js';
 import { StreamingConnection } from '../streaming-connection.js';
 import type { StreamingSubscription } from '../subscriptions.js';
 import { el } from '../xml-writer.js';
@@ -56,4 +56,3 @@ export function getStreamingEvents(ctx: EwsContext): string | undefined {
   return undefined;
 }
 
-export { envelope };
