@@ -3,7 +3,7 @@
 // and the sandbox process's memory. Usage:
 //   node --import tsx bench/sandbox-scale.ts [--mailboxes 10000] [--items 20] [--rate 500] [--seconds 20]
 import { Agent, request } from 'node:http';
-import { startSandboxProcess } from './sandbox-process.js';
+import { startSandboxProcess } from './lib/sandbox-process.js';
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);

@@ -9,7 +9,7 @@ import { MemoryPositionStore } from '../src/state/index.js';
 import { StaticDirectory } from '../src/subscriptions/mailbox-directory.js';
 import { PullSource } from '../src/subscriptions/pull-source.js';
 import { StreamSource } from '../src/subscriptions/stream-source.js';
-import { startSandboxProcess } from './sandbox-process.js';
+import { startSandboxProcess } from './lib/sandbox-process.js';
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);

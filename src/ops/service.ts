@@ -7,7 +7,7 @@ import { Lifecycle } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { openDatabase, SqlPositionStore, type Database } from '../state/index.js';
 import { Limiter } from '../shared/limiter.js';
-import { CrmToLog, ExchangeToLog, GROUPS, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
+import { CrmToLog, ExchangeToLog, type ChangeEnvelope, GROUPS, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
 import { createMailboxChangeSource, type MailboxChangeSource } from '../subscriptions/index.js';
 import { ItemMappingStore, runHandler, ToCrmHandler, ToExchangeHandler } from '../handlers/index.js';
 import { startOpsServer, type ReadinessCheck } from './ops-server.js';
@@ -26,11 +26,16 @@ export interface RunningService {
   readonly crmToLog: CrmToLog;
 }
 
+/** Observers for embedding programs (the benchmark); the service itself needs none. */
+export interface ServiceHooks {
+  onApplied?: (direction: 'to-crm' | 'to-exchange', envelope: ChangeEnvelope, appliedAt: number) => void;
+}
+
 /**
  * Starts every part the configuration asks for, in dependency order, registering each
  * with the lifecycle so that shutdown runs in reverse.
  */
-export async function startService(config: SyncConfig, logger: Logger): Promise<RunningService> {
+export async function startService(config: SyncConfig, logger: Logger, hooks: ServiceHooks = {}): Promise<RunningService> {
   const lifecycle = new Lifecycle({ logger, shutdownTimeoutMs: config.ops.shutdownTimeoutMs });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -81,12 +86,14 @@ export async function startService(config: SyncConfig, logger: Logger): Promise<
     const toCrmConsumer = await runHandler({
       transport, groupId: GROUPS.toCrm, topic: topics.exchangeChanges, dlqTopic: topics.dlq(topics.exchangeChanges), concurrency: config.sync.parallelism,
       direction: 'to-crm', handle: (e, at) => toCrm.handle(e, at), logger: logger.child({ component: 'to-crm' }), metrics,
+      onApplied: hooks.onApplied && ((e, at) => hooks.onApplied!('to-crm', e, at)),
     });
     lifecycle.add('to-crm', () => toCrmConsumer.stop());
     const toExchange = new ToExchangeHandler({ db: database, stateSchema: config.crm.stateSchema, exchange, logger: logger.child({ component: 'to-exchange' }), privateItems: config.sync.private });
     const toExchangeConsumer = await runHandler({
       transport, groupId: GROUPS.toExchange, topic: topics.crmChanges, dlqTopic: topics.dlq(topics.crmChanges), concurrency: config.sync.parallelism,
       direction: 'to-exchange', handle: (e, at) => toExchange.handle(e, at.key), logger: logger.child({ component: 'to-exchange' }), metrics,
+      onApplied: hooks.onApplied && ((e, at) => hooks.onApplied!('to-exchange', e, at)),
     });
     lifecycle.add('to-exchange', () => toExchangeConsumer.stop());
 

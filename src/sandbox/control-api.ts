@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { changeKeyOf, itemIdOf } from './ids.js';
 import type { Sandbox } from './sandbox.js';
 
 /**
@@ -82,6 +83,17 @@ export async function handleControl(sandbox: Sandbox, req: IncomingMessage, res:
         mailbox.denied = input.denied !== false;
       }
       return reply(200, { mailboxes: sandbox.store.size });
+    }
+    case 'GET /sandbox/inventory': {
+      // What each mailbox's calendar and tasks hold now: ItemId → ChangeKey (benchmarks and
+      // convergence checks compare it with the CRM).
+      const inventory: Record<string, Record<string, string>> = {};
+      for (const mailbox of sandbox.store.all()) {
+        const items: Record<string, string> = {};
+        for (const folder of ['calendar', 'tasks']) for (const item of sandbox.store.itemsIn(mailbox, folder)) items[itemIdOf(mailbox.index, item.seq)] = changeKeyOf(item.version);
+        inventory[mailbox.address] = items;
+      }
+      return reply(200, inventory);
     }
     case 'GET /sandbox/stats':
       return reply(200, statsOf(sandbox));

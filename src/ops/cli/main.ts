@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_CONFIG_FILE, describeConfig, loadConfig, type LoadedConfig } from '../../config/index.js';
 import { ConfigError } from '../../shared/errors.js';
@@ -131,6 +134,25 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
       clearInterval(report);
       await sandbox.close();
       io.out('sandbox stopped');
+    });
+
+  program
+    .command('bench')
+    .description('run the benchmarks (needs a clone with dev dependencies): stream vs pull, CRM → Exchange, transport overhead, polling baseline, scale')
+    .option('--quick', 'a run of under two minutes (smaller sizes, shorter activity)')
+    .option('--scenarios <list>', 'comma-separated: transport, exchange-to-crm, crm-to-exchange, scale')
+    .option('--seed <n>', 'seed of the activity')
+    .option('--out <dir>', 'where results go (default bench/results)')
+    .action(async (opts: { quick?: boolean; scenarios?: string; seed?: string; out?: string }) => {
+      const runner = fileURLToPath(new URL('../../../bench/index.ts', import.meta.url));
+      if (!existsSync(runner)) {
+        io.err(`error: ${runner} is not there; the benchmark runs from a clone of the repository (npm install, then npm run bench)`);
+        code = EXIT.FAILURE;
+        return;
+      }
+      const args = [...(opts.quick ? ['--quick'] : []), ...(opts.scenarios ? ['--scenarios', opts.scenarios] : []), ...(opts.seed ? ['--seed', opts.seed] : []), ...(opts.out ? ['--out', opts.out] : [])];
+      const child = spawn(process.execPath, ['--import', 'tsx', runner, ...args], { stdio: 'inherit', env: io.env });
+      code = await new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? EXIT.FAILURE)));
     });
 
   return { program, exitCode: () => code };

@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const entry = fileURLToPath(new URL('../src/ops/cli/entry.ts', import.meta.url));
+const entry = fileURLToPath(new URL('../../src/ops/cli/entry.ts', import.meta.url));
 
 export async function startSandboxProcess(args: string[]): Promise<{ child: ChildProcess; url: string; base: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', entry, 'sandbox', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });

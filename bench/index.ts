@@ -1,0 +1,152 @@
+// `npm run bench [-- --quick] [--scenarios a,b] [--seed N] [--out DIR]`: starts what it
+// needs (the sandbox in its own process, a Kafka broker through scripts/kafka.sh, the
+// machine's PostgreSQL), runs the scenarios, prints a table per scenario and writes
+// bench/results/<date>-<scenario>.json, .md and .svg. Exits 1 when our sync lost a change
+// or the two sides disagree at the end, 2 on bad arguments.
+import { cpus, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { prepareEnvironment } from './lib/environment.js';
+import { latencyChart, markdownTable, writeResults, type Row } from './lib/report.js';
+import { crmToExchange, type CrmToExchangeResult } from './scenarios/crm-to-exchange.js';
+import { exchangeToCrm, type ExchangeToCrmParams, type ExchangeToCrmResult } from './scenarios/exchange-to-crm.js';
+import { transportOverhead } from './scenarios/transport-overhead.js';
+
+const SCENARIOS = ['transport', 'exchange-to-crm', 'crm-to-exchange', 'scale'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+let args: { quick: boolean; scenarios: Scenario[]; seed: number; out: string };
+try {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, scenarios: { type: 'string' }, seed: { type: 'string', default: '42' }, out: { type: 'string' } } });
+  const scenarios = (values.scenarios ?? SCENARIOS.join(',')).split(',').map((s) => s.trim());
+  const unknown = scenarios.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
+  if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')}; allowed: ${SCENARIOS.join(', ')}`);
+  if (!/^\d+$/.test(values.seed!)) throw new Error(`--seed takes a whole number; got "${values.seed}"`);
+  args = { quick: values.quick!, scenarios: scenarios as Scenario[], seed: Number(values.seed), out: values.out ?? fileURLToPath(new URL('./results', import.meta.url)) };
+} catch (err) {
+  console.error(`bench: ${(err as Error).message}`);
+  process.exit(2);
+}
+
+const quick = args.quick;
+/** Every size and duration of the run; the same values go into the JSON. */
+const plan = quick
+  ? {
+      transport: { messages: 5_000, runs: 3 },
+      exchangeToCrm: [
+        { mailboxes: 300, mode: 'EwsStream', rate: 50, seconds: 12, pollers: [20] },
+        { mailboxes: 300, mode: 'EwsPull', rate: 50, seconds: 12, pollers: [] },
+      ],
+      crmToExchange: { mailboxes: 200, rate: 20, seconds: 10 },
+    }
+  : {
+      transport: { messages: 20_000, runs: 3 },
+      exchangeToCrm: [
+        { mailboxes: 1_000, mode: 'EwsStream', rate: 100, seconds: 60, pollers: [60, 300] },
+        { mailboxes: 1_000, mode: 'EwsPull', rate: 100, seconds: 60, pollers: [] },
+        { mailboxes: 1_000, mode: 'EwsStream', rate: 500, seconds: 30, pollers: [] },
+        { mailboxes: 10_000, mode: 'EwsStream', rate: 100, seconds: 60, pollers: [] },
+        { mailboxes: 10_000, mode: 'EwsPull', rate: 100, seconds: 60, pollers: [] },
+      ],
+      crmToExchange: { mailboxes: 1_000, rate: 50, seconds: 60 },
+    };
+const PULL_INTERVAL = '10s';
+const date = new Date().toISOString().slice(0, 10);
+const prefix = quick ? `${date}-quick` : date;
+const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform} ${process.arch}` };
+const log = (line: string): void => console.log(line);
+const failures: string[] = [];
+const written: string[] = [];
+const started = Date.now();
+
+log(`bench: ${quick ? 'quick' : 'full'} run, seed ${args.seed}, ${machine.cores} cores, Node ${machine.node}; scenarios ${args.scenarios.join(', ')}`);
+const env = await prepareEnvironment(log);
+const header = (scenario: string): Record<string, unknown> => ({ scenario, date: new Date().toISOString(), quick, seed: args.seed, machine, brokers: env.brokers });
+try {
+  if (args.scenarios.includes('transport')) {
+    log('\n## Transport overhead: the pipeline (our Kafka transport + runHandler) vs raw kafkajs, same broker');
+    const r = await transportOverhead(plan.transport, env, log);
+    const rows: Row[] = [
+      { path: 'raw kafkajs', 'publish msg/s': r.median.raw.publishPerSecond, 'consume msg/s': r.median.raw.consumePerSecond, 'end-to-end msg/s': r.median.raw.endToEndPerSecond },
+      { path: 'pipeline', 'publish msg/s': r.median.pipeline.publishPerSecond, 'consume msg/s': r.median.pipeline.consumePerSecond, 'end-to-end msg/s': r.median.pipeline.endToEndPerSecond },
+    ];
+    const md = `${markdownTable(rows)}\n\npipeline / raw (end to end, median of ${r.runs.length} runs): **${r.median.ratio}**\n`;
+    log(md);
+    written.push(...writeResults(args.out, `${prefix}-transport`, { json: { ...header('transport'), ...r }, markdown: md }));
+  }
+
+  const e2c: ExchangeToCrmResult[] = [];
+  if (args.scenarios.includes('exchange-to-crm') || args.scenarios.includes('scale')) {
+    log('\n## Exchange → CRM: stream vs pull (and polling peers), latency from the change in the mailbox to the CRM commit');
+    for (const p of plan.exchangeToCrm) {
+      const params: ExchangeToCrmParams = { ...p, mode: p.mode as ExchangeToCrmParams['mode'], seed: args.seed, pullInterval: PULL_INTERVAL };
+      log(`- ${p.mailboxes} mailboxes, ${p.mode}, ${p.rate} changes/s for ${p.seconds} s${p.pollers.length ? `, polling peers every ${p.pollers.join(' s and ')} s` : ''}`);
+      const r = await exchangeToCrm(params, env, log);
+      e2c.push(r);
+      if (r.sync.lost > 0) failures.push(`${p.mailboxes} mailboxes ${p.mode}: ${r.sync.lost} changes lost`);
+      const a = r.agreement;
+      if (a.missing + a.stale + a.ghosts + a.unlinkedRows > 0) failures.push(`${p.mailboxes} mailboxes ${p.mode}: the CRM disagrees with the mailboxes ${JSON.stringify(a)}`);
+    }
+    const rows = e2c.flatMap((r): Row[] => [
+      {
+        variant: `${r.params.mode === 'EwsStream' ? 'stream' : `pull ${PULL_INTERVAL}`}, ${r.params.mailboxes} mb, ${r.params.rate}/s`,
+        changes: r.sync.changes, lost: r.sync.lost, 'p50 ms': r.sync.p50Ms, 'p95 ms': r.sync.p95Ms, 'p99 ms': r.sync.p99Ms, 'max ms': r.sync.maxMs,
+        'applied/s': r.sync.appliedPerSecond, 'EWS req/change': r.sync.ewsRequestsPerChange, 'stream conns': r.sync.streamingConnections,
+        'RSS MiB': r.sync.peakRssMiB, 'CPU s/1k changes': r.sync.cpuSecondsPer1000Changes, 'rows = items': r.agreement.missing + r.agreement.stale + r.agreement.ghosts + r.agreement.unlinkedRows === 0 ? 'yes' : 'NO',
+      },
+      ...r.pollers.map((q): Row => ({
+        variant: `polling every ${q.intervalSeconds} s, ${r.params.mailboxes} mb, ${r.params.rate}/s`,
+        changes: q.changes, lost: q.lost, 'p50 ms': q.p50Ms, 'p95 ms': q.p95Ms, 'p99 ms': q.p99Ms, 'max ms': q.maxMs,
+        'applied/s': q.appliedPerSecond, 'EWS req/change': q.ewsRequestsPerChange, 'stream conns': 0, 'RSS MiB': '–', 'CPU s/1k changes': '–', 'rows = items': '(no writes)',
+      })),
+    ]);
+    const md = `${markdownTable(rows)}\n\nPolling peers fetch changed items but write nothing, which flatters them. Pull mode polls every ${PULL_INTERVAL}.\n`;
+    log(md);
+    const bars = e2c.flatMap((r) => [
+      { label: `${r.params.mode === 'EwsStream' ? 'stream' : 'pull'} ${r.params.mailboxes} mb ${r.params.rate}/s`, p50Ms: r.sync.p50Ms, p99Ms: r.sync.p99Ms },
+      ...r.pollers.map((q) => ({ label: `polling ${q.intervalSeconds} s, ${r.params.mailboxes} mb`, p50Ms: q.p50Ms, p99Ms: q.p99Ms })),
+    ]);
+    written.push(...writeResults(args.out, `${prefix}-exchange-to-crm`, {
+      json: { ...header('exchange-to-crm'), results: e2c }, markdown: md, svg: latencyChart('Exchange → CRM end-to-end latency (log scale)', bars),
+    }));
+  }
+
+  if (args.scenarios.includes('scale') && e2c.length) {
+    log('\n## Scale: start-up and memory per mailbox; the largest tested count with p99 < 2 s at 100 changes/s');
+    const streamRuns = e2c.filter((r) => r.params.mode === 'EwsStream');
+    const rows = e2c.map((r): Row => ({
+      variant: `${r.params.mode === 'EwsStream' ? 'stream' : 'pull'}, ${r.params.mailboxes} mb`,
+      'start-up s': r.startup.seconds, 'mailboxes/s': r.startup.mailboxesPerSecond, 'RSS after start MiB': r.startup.rssMiB, 'KiB per mailbox': r.startup.rssPerMailboxKiB, 'p99 ms': r.sync.p99Ms,
+    }));
+    const ok = streamRuns.filter((r) => r.params.rate <= 100 && r.sync.p99Ms < 2_000).map((r) => r.params.mailboxes);
+    const largest = ok.length ? Math.max(...ok) : 0;
+    const md = `${markdownTable(rows)}\n\nLargest mailbox count tested with stream p99 < 2 s at ≤ 100 changes/s: **${largest || 'none'}** (tested: ${[...new Set(streamRuns.map((r) => r.params.mailboxes))].join(', ')}).\n`;
+    log(md);
+    written.push(...writeResults(args.out, `${prefix}-scale`, { json: { ...header('scale'), largestWithP99Under2s: largest, rows }, markdown: md }));
+  }
+
+  if (args.scenarios.includes('crm-to-exchange')) {
+    log('\n## CRM → Exchange: latency from the CRM commit to the item written in the mailbox');
+    const p = plan.crmToExchange;
+    const r: CrmToExchangeResult = await crmToExchange({ ...p, seed: args.seed }, env, log);
+    if (r.sync.lost > 0) failures.push(`CRM → Exchange: ${r.sync.lost} changes lost`);
+    const a = r.agreement;
+    if (a.missing + a.stale + a.ghosts + a.unlinkedRows > 0) failures.push(`CRM → Exchange: the mailboxes disagree with the CRM ${JSON.stringify(a)}`);
+    const rows: Row[] = [{
+      variant: `${p.mailboxes} mb, ${p.rate} writes/s`, changes: r.sync.changes, lost: r.sync.lost, 'p50 ms': r.sync.p50Ms, 'p95 ms': r.sync.p95Ms, 'p99 ms': r.sync.p99Ms,
+      'max ms': r.sync.maxMs, 'applied/s': r.sync.appliedPerSecond, 'EWS req/change': r.sync.ewsRequestsPerChange, 'RSS MiB': r.sync.peakRssMiB, 'CPU s/1k changes': r.sync.cpuSecondsPer1000Changes,
+      'items = rows': a.missing + a.stale + a.ghosts + a.unlinkedRows === 0 ? 'yes' : 'NO',
+    }];
+    const md = `${markdownTable(rows)}\n`;
+    log(md);
+    written.push(...writeResults(args.out, `${prefix}-crm-to-exchange`, { json: { ...header('crm-to-exchange'), ...r }, markdown: md }));
+  }
+} finally {
+  env.close();
+}
+log(`\nbench: done in ${Math.round((Date.now() - started) / 1000)} s; wrote ${written.map((f) => f.replace(process.cwd() + '/', '')).join(', ')}`);
+if (failures.length) {
+  for (const f of failures) console.error(`bench: FAILED — ${f}`);
+  process.exit(1);
+}
+process.exit(0);

@@ -1,0 +1,47 @@
+// Do the mailboxes and the CRM agree, item by item? Compares the sandbox's inventory with
+// the sync's mappings and the CRM's rows: every item has exactly one live row at the
+// item's current version, no row is left over, no deleted item still has a row.
+import type { Database } from '../../src/state/database.js';
+
+export type Inventory = Record<string, Record<string, string>>;
+
+export interface Agreement {
+  readonly items: number;
+  readonly rows: number;
+  /** Items with no live mapping or whose row is gone. */
+  readonly missing: number;
+  /** Items whose mapping holds an older ChangeKey than the item has (a lost update). */
+  readonly stale: number;
+  /** Live mappings of items that no longer exist (a lost delete). */
+  readonly ghosts: number;
+  /** Rows no live mapping points at (a duplicate, or a row the sync never linked). */
+  readonly unlinkedRows: number;
+}
+
+export async function fetchInventory(sandboxBase: string): Promise<Inventory> {
+  return (await (await fetch(`${sandboxBase}/sandbox/inventory`)).json()) as Inventory;
+}
+
+export async function checkAgreement(db: Database, crmSchema: string, stateSchema: string, inventory: Inventory): Promise<Agreement> {
+  const { rows: mappings } = await db.query<{ mailbox: string; item_id: string; crm_id: number; change_key: string }>(
+    `select mailbox, item_id, crm_id, change_key from ${stateSchema}.item_map where not deleted`,
+  );
+  const { rows: crmRows } = await db.query<{ appointment_id: number }>(`select appointment_id from ${crmSchema}.appointment`);
+  const rowIds = new Set(crmRows.map((r) => r.appointment_id));
+  const byItem = new Map(mappings.map((m) => [`${m.mailbox}|${m.item_id}`, m]));
+  let items = 0;
+  let missing = 0;
+  let stale = 0;
+  for (const [mailbox, contents] of Object.entries(inventory)) {
+    for (const [itemId, changeKey] of Object.entries(contents)) {
+      items++;
+      const m = byItem.get(`${mailbox}|${itemId}`);
+      if (!m || !rowIds.has(m.crm_id)) missing++;
+      else if (m.change_key !== changeKey) stale++;
+    }
+  }
+  const ghosts = mappings.filter((m) => inventory[m.mailbox] && !(m.item_id in inventory[m.mailbox])).length;
+  const linked = new Set(mappings.map((m) => m.crm_id));
+  const unlinkedRows = crmRows.filter((r) => !linked.has(r.appointment_id)).length;
+  return { items, rows: crmRows.length, missing, stale, ghosts, unlinkedRows };
+}

@@ -1,0 +1,51 @@
+// The sync under test, in its own process so that its CPU time and memory are its own:
+// `startService` with a configuration file, reporting every handled change (with the
+// moment its write committed) to the benchmark over the IPC channel.
+//   node --import tsx bench/lib/sync-process.ts CONFIG_FILE
+import { loadConfig } from '../../src/config/index.js';
+import { startService } from '../../src/ops/service.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { GROUPS } from '../../src/streams/index.js';
+import type { HandledChange, SyncProcessReply, SyncProcessRequest } from './sync-protocol.js';
+
+const send = (message: SyncProcessReply): void => void process.send!(message);
+const { config } = loadConfig(process.argv[2], process.env, { requireSecrets: true });
+const logger = createLogger({ level: 'warn' });
+let pending: HandledChange[] = [];
+const service = await startService(config, logger, {
+  onApplied: (direction, e, at) => pending.push({ direction, source: e.source, subject: e.subject, op: e.op, version: e.after?.version ?? null, at }),
+});
+const flush = setInterval(() => {
+  if (pending.length === 0) return;
+  send({ type: 'handled', changes: pending });
+  pending = [];
+}, 200);
+// Peak RSS, sampled: the figure operators size machines by.
+let peakRss = process.memoryUsage().rss;
+const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 500);
+
+process.on('message', (m: SyncProcessRequest) => {
+  void (async () => {
+    if (m.type === 'stats') {
+      const ews = await service.registry.getSingleMetric('ecs_ews_requests_total')?.get();
+      const requests = (ews?.values ?? []).reduce((n, v) => n + v.value, 0);
+      const { mailboxes, initialSyncDone } = service.source.stats();
+      send({
+        type: 'stats', id: m.id, cpuMicros: process.cpuUsage().user + process.cpuUsage().system, rss: process.memoryUsage().rss, peakRss,
+        heapUsed: process.memoryUsage().heapUsed, ewsRequests: requests, mailboxes, initialSyncDone, active: service.source.mailboxes.countByState().active ?? 0,
+        lagToCrm: await service.lag.total(GROUPS.toCrm), lagToExchange: await service.lag.total(GROUPS.toExchange),
+      });
+    } else if (m.type === 'stop') {
+      clearInterval(flush);
+      clearInterval(sampler);
+      if (pending.length) send({ type: 'handled', changes: pending });
+      await service.lifecycle.stop('benchmark done');
+      send({ type: 'stopped' });
+      process.exit(0);
+    }
+  })().catch((err: unknown) => {
+    logger.error({ err }, 'benchmark request failed');
+    process.exit(1);
+  });
+});
+send({ type: 'ready', opsUrl: service.opsUrl });

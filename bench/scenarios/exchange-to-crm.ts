@@ -1,0 +1,171 @@
+// Scenario 1 (and 4): Exchange → CRM. The sandbox's activity generator changes items at a
+// fixed rate; the sync (stream or pull) carries them through Kafka into the PostgreSQL CRM.
+// Latency is from the generator's journal time to the handler's commit; polling peers, if
+// asked for, watch the same sandbox and the same activity side by side.
+import { initReferenceCrm, seedDemoAssociates } from '../../src/crm-adapter/index.js';
+import { PgDatabase } from '../../src/state/index.js';
+import { checkAgreement, fetchInventory, type Agreement } from '../lib/agreement.js';
+import { uniqueName, writeSyncConfig, type BenchEnvironment } from '../lib/environment.js';
+import { matchArrivals, percentile, type ArrivedChange, type MadeChange } from '../lib/latency.js';
+import { startSandboxProcess } from '../lib/sandbox-process.js';
+import { BenchProcess } from '../lib/sync-runner.js';
+import type { SyncStats } from '../lib/sync-protocol.js';
+
+export interface ExchangeToCrmParams {
+  mailboxes: number;
+  mode: 'EwsStream' | 'EwsPull';
+  /** Changes per second made by the generator. */
+  rate: number;
+  seconds: number;
+  seed: number;
+  /** Polling peers to run alongside, by interval in seconds. */
+  pollers: number[];
+  pullInterval: string;
+}
+
+export interface LatencyFigures {
+  changes: number;
+  arrived: number;
+  /** Created and deleted before it looked: nothing to carry. */
+  superseded: number;
+  lost: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Changes that arrived per second of activity. */
+  appliedPerSecond: number;
+  ewsRequests: number;
+  ewsRequestsPerChange: number;
+}
+
+export interface ExchangeToCrmResult {
+  params: ExchangeToCrmParams;
+  startup: { seconds: number; mailboxesPerSecond: number; warmupSeconds: number; rssMiB: number; rssPerMailboxKiB: number };
+  sync: LatencyFigures & { streamingConnections: number; peakRssMiB: number; cpuSecondsPer1000Changes: number };
+  agreement: Agreement;
+  pollers: Array<{ intervalSeconds: number } & LatencyFigures>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(500);
+  }
+}
+
+export async function exchangeToCrm(params: ExchangeToCrmParams, env: BenchEnvironment, log: (line: string) => void): Promise<ExchangeToCrmResult> {
+  const { mailboxes: M } = params;
+  const sandbox = await startSandboxProcess(['--mailboxes', String(M), '--items-per-mailbox', '2', '--hanging-connection-limit', '200', '--seed', String(params.seed)]);
+  const width = Math.max(4, String(M).length);
+  const addresses = Array.from({ length: M }, (_, i) => `user${String(i + 1).padStart(width, '0')}@contoso.test`);
+  const crmSchema = uniqueName('bench_crm');
+  const stateSchema = uniqueName('bench_state');
+  const db = new PgDatabase(env.postgresUrl);
+  const processes: BenchProcess[] = [];
+  try {
+    await initReferenceCrm(db, crmSchema);
+    await seedDemoAssociates(db, crmSchema, addresses);
+    const config = writeSyncConfig({ ewsUrl: sandbox.url, mode: params.mode, pullInterval: params.pullInterval, env, crmSchema, stateSchema, topicPrefix: `${uniqueName('bench')}.` });
+    const started = Date.now();
+    const sync = await BenchProcess.start('./sync-process.ts', [config], { ...process.env, ECS_BENCH_EWS_PASSWORD: 'sandbox' });
+    processes.push(sync);
+    const afterStart = await waitFor('every mailbox subscribed and synced', 20 * 60_000, async () => {
+      const s = await sync.stats();
+      return s.initialSyncDone >= M ? s : undefined;
+    });
+    const startupMs = Date.now() - started;
+    log(`  ${M} mailboxes (${params.mode}) subscribed and synced in ${(startupMs / 1000).toFixed(1)} s`);
+    // Warm-up: the initial sync's rows go through the pipeline before the clock starts.
+    let seen = -1;
+    await waitFor('the initial sync to drain', 10 * 60_000, async () => {
+      const s = await sync.stats();
+      const quiet = s.lagToCrm === 0 && sync.handled.length === seen;
+      seen = sync.handled.length;
+      return quiet ? true : undefined;
+    });
+    const warmupMs = Date.now() - started;
+    const pollers: BenchProcess[] = [];
+    for (const interval of params.pollers) {
+      const p = await BenchProcess.start('./polling-baseline.ts', [JSON.stringify({ url: sandbox.url, mailboxes: addresses, intervalMs: interval * 1000, concurrency: 16 })]);
+      processes.push(p);
+      pollers.push(p);
+    }
+    const before = await sync.stats();
+    const pollersBefore = await Promise.all(pollers.map((p) => p.stats()));
+    const journalStart = ((await (await fetch(`${sandbox.base}/sandbox/activity/journal?limit=0`)).json()) as { counts: { total: number } }).counts.total;
+    const handledStart = sync.handled.length;
+    const pollStarts = pollers.map((p) => p.handled.length);
+    await fetch(`${sandbox.base}/sandbox/activity`, { method: 'POST', body: JSON.stringify({ rate: params.rate }) });
+    const activityStart = Date.now();
+    await sleep(params.seconds * 1000);
+    await fetch(`${sandbox.base}/sandbox/activity`, { method: 'POST', body: JSON.stringify({ rate: 0 }) });
+    const activitySeconds = (Date.now() - activityStart) / 1000;
+    const sandboxStats = (await (await fetch(`${sandbox.base}/sandbox/stats`)).json()) as { streamingConnections: number };
+
+    const made = await readJournal(sandbox.base, journalStart);
+    const arrivedAt = (p: BenchProcess, from: number): ArrivedChange[] =>
+      p.handled.slice(from).filter((c) => c.direction !== 'to-exchange').map((c) => ({ item: `${c.source.slice('exchange:'.length)}|${c.subject}`, op: c.op, version: c.version, at: c.at }));
+    // Drain: ours within 60 s; a poller needs up to one interval (and its cycle) more.
+    await waitFor('the sync to apply every change', 60_000, async () => (matchArrivals(made, arrivedAt(sync, handledStart)).lost.length === 0 ? true : undefined)).catch(() => undefined);
+    const after = await sync.stats();
+    const ours = matchArrivals(made, arrivedAt(sync, handledStart));
+    const inventory = await fetchInventory(sandbox.base);
+    const agreement = await checkAgreement(db, crmSchema, stateSchema, inventory);
+
+    const pollerFigures: ExchangeToCrmResult['pollers'] = [];
+    for (const [i, p] of pollers.entries()) {
+      await waitFor(`the ${params.pollers[i]} s poller to see every change`, (params.pollers[i] + 60) * 1000, async () =>
+        matchArrivals(made, arrivedAt(p, pollStarts[i])).lost.length === 0 ? true : undefined).catch(() => undefined);
+      const s = await p.stats();
+      pollerFigures.push({ intervalSeconds: params.pollers[i], ...figures(made, matchArrivals(made, arrivedAt(p, pollStarts[i])), activitySeconds, s.ewsRequests - pollersBefore[i].ewsRequests) });
+    }
+    const mine = figures(made, ours, activitySeconds, after.ewsRequests - before.ewsRequests);
+    return {
+      params,
+      startup: {
+        seconds: round(startupMs / 1000, 1), mailboxesPerSecond: Math.round((M / startupMs) * 1000), warmupSeconds: round(warmupMs / 1000, 1),
+        rssMiB: mib(afterStart.rss), rssPerMailboxKiB: Math.round(afterStart.rss / M / 1024),
+      },
+      sync: { ...mine, streamingConnections: sandboxStats.streamingConnections, peakRssMiB: mib(after.peakRss), cpuSecondsPer1000Changes: cpuPer1000(before, after, made.length) },
+      agreement,
+      pollers: pollerFigures,
+    };
+  } finally {
+    for (const p of processes) await p.stop().catch(() => undefined);
+    sandbox.child.kill('SIGINT');
+    await db.query(`drop schema if exists ${crmSchema} cascade`).catch(() => undefined);
+    await db.query(`drop schema if exists ${stateSchema} cascade`).catch(() => undefined);
+    await db.close();
+  }
+}
+
+interface JournalRecord { n: number; time: number; mailbox: string; op: 'c' | 'u' | 'd'; itemId: string; changeKey: string }
+
+async function readJournal(base: string, after: number): Promise<MadeChange[]> {
+  const made: MadeChange[] = [];
+  for (let from = after; ;) {
+    const { records } = (await (await fetch(`${base}/sandbox/activity/journal?after=${from}&limit=50000`)).json()) as { records: JournalRecord[] };
+    if (records.length === 0) return made;
+    for (const r of records) made.push({ item: `${r.mailbox}|${r.itemId}`, op: r.op, version: r.changeKey, time: r.time });
+    from = records[records.length - 1].n;
+  }
+}
+
+export function figures(made: readonly MadeChange[], arrival: ReturnType<typeof matchArrivals>, seconds: number, ewsRequests: number): LatencyFigures {
+  const l = arrival.latenciesMs;
+  return {
+    changes: made.length, arrived: l.length, superseded: arrival.superseded, lost: arrival.lost.length,
+    p50Ms: percentile(l, 50), p95Ms: percentile(l, 95), p99Ms: percentile(l, 99), maxMs: percentile(l, 100),
+    appliedPerSecond: round(l.length / seconds, 1), ewsRequests, ewsRequestsPerChange: round(ewsRequests / Math.max(1, made.length), 2),
+  };
+}
+
+export const round = (n: number, digits: number): number => Math.round(n * 10 ** digits) / 10 ** digits;
+export const mib = (bytes: number): number => Math.round(bytes / 1_048_576);
+export const cpuPer1000 = (before: SyncStats, after: SyncStats, changes: number): number => round((after.cpuMicros - before.cpuMicros) / 1e6 / Math.max(1, changes / 1000), 2);
