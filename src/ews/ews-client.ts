@@ -1,3 +1,4 @@
+import { responseCodeIn } from './ews-response-codes.js';
 import ews from 'ews-javascript-api';
 import type { Observable } from 'rxjs';
 import type { EwsSettings } from '../config/index.js';
@@ -102,7 +103,7 @@ export class EwsClient implements ExchangePort {
       (this.settings.impersonation ? `<t:ExchangeImpersonation><t:ConnectingSID><t:SmtpAddress>${escapeXml(mailbox)}</t:SmtpAddress></t:ConnectingSID></t:ExchangeImpersonation>` : '') +
       `</soap:Header><soap:Body><m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds>${folders.map((f) => `<t:DistinguishedFolderId Id="${f}"/>`).join('')}</m:FolderIds></m:GetFolder></soap:Body></soap:Envelope>`;
     const response = await this.http(mailbox).send({ url: this.url, headers: { 'content-type': 'text/xml; charset=utf-8', authorization: this.authorization }, data: body });
-    const code = /<(?:\w+:)?ResponseCode>(\w+)</.exec(response.responseText)?.[1];
+    const code = responseCodeIn(response.responseText);
     if (response.status !== 200) throw ewsError(code ?? (response.status === 0 ? 'SOCKET' : `HTTP_${response.status}`), `GetFolder failed for ${mailbox}`, { context: { mailbox } });
     let doc;
     try {

@@ -1,3 +1,4 @@
+import { responseCodeIn } from './ews-response-codes.js';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { BackoffGate } from './backoff-gate.js';
@@ -119,7 +120,7 @@ export class EwsHttp {
       gate.block(busy ?? 1_000);
       metrics?.errors.inc({ operation, code: 'ErrorServerBusy' });
     } else if (response.status !== 200) {
-      metrics?.errors.inc({ operation, code: /<(?:\w+:)?ResponseCode>(\w+)</.exec(response.responseText)?.[1] ?? `HTTP_${response.status}` });
+      metrics?.errors.inc({ operation, code: responseCodeIn(response.responseText) ?? `HTTP_${response.status}` });
     }
     return response;
   }

@@ -34,3 +34,11 @@ export function categoryOf(code: string): EwsErrorCategory {
 export function isRetriableCode(code: string): boolean {
   return categoryOf(code) === 'transient';
 }
+
+/**
+ * The ResponseCode of a SOAP answer's text (a fault's detail or a response message).
+ * Exchange writes it as <e:ResponseCode xmlns:e="…">, so attributes must be allowed.
+ */
+export function responseCodeIn(text: string): string | undefined {
+  return /<(?:\w+:)?ResponseCode\b[^>]*>(\w+)</.exec(text)?.[1];
+}

@@ -1,3 +1,4 @@
+import { responseCodeIn } from './ews-response-codes.js';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Observable } from 'rxjs';
@@ -111,7 +112,7 @@ export function streamingEvents(transport: EwsTransport, http: EwsHttp, req: Str
         let text = '';
         res.on('data', (d: string) => (text += d));
         res.on('end', () => {
-          const code = /<(?:\w+:)?ResponseCode>(\w+)</.exec(text)?.[1] ?? `HTTP_${status}`;
+          const code = responseCodeIn(text) ?? `HTTP_${status}`;
           const backOffMs = backOffMsOf(text);
           if (code === 'ErrorServerBusy') gate.block(backOffMs ?? 1_000);
           metrics?.errors.inc({ operation: 'GetStreamingEvents', code });

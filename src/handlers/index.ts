@@ -1,5 +1,6 @@
 // The handlers' port.
 export { ToCrmHandler, type Outcome } from './to-crm-handler.js';
 export { ItemMappingStore, type ItemMapping } from './item-mapping.js';
-export { runHandler, isTransient } from './run-handler.js';
+export { runHandler, isTransient, REPLAY_HEADERS } from './run-handler.js';
 export { ToExchangeHandler } from './to-exchange-handler.js';
+export { listDeadLetters, replayDeadLetters, REPLAY_GROUP, type DeadLetter } from './dead-letters.js';

@@ -12,6 +12,20 @@ export function isTransient(err: unknown): boolean {
   return isRetriable(err) || (typeof code === 'string' && TRANSIENT_SQLSTATE.test(code));
 }
 
+/** Headers of a replayed dead letter: where the change first was in the log. */
+export const REPLAY_HEADERS = { partition: 'ecs-replay-of-partition', offset: 'ecs-replay-of-offset' } as const;
+
+/**
+ * A message's place in the log for idempotence. A replayed dead letter keeps its first
+ * place, so a change parked long ago cannot overwrite a newer one applied since.
+ */
+function positionOf(m: IncomingMessage): { partition: number; offset: number } {
+  const partition = Number(m.headers[REPLAY_HEADERS.partition]);
+  const offset = Number(m.headers[REPLAY_HEADERS.offset]);
+  if (m.headers[REPLAY_HEADERS.offset] !== undefined && Number.isInteger(partition) && Number.isInteger(offset)) return { partition, offset };
+  return { partition: m.partition, offset: Number(m.offset) };
+}
+
 export interface RunHandlerOptions {
   transport: Transport;
   groupId: string;
@@ -24,6 +38,8 @@ export interface RunHandlerOptions {
   metrics?: PipelineMetrics;
   /** Told of every applied change after its write committed (benchmarks measure latency with it). */
   onApplied?: (envelope: ChangeEnvelope, appliedAt: number) => void;
+  /** Told of every message done with (applied, unchanged, skipped or dead-lettered), by key. */
+  onHandled?: (key: string) => void;
 }
 
 /**
@@ -54,10 +70,11 @@ export async function runHandler(options: RunHandlerOptions): Promise<RunningCon
         envelope = parseEnvelope(m.value);
       } catch (err) {
         await deadLetter(m, err);
+        options.onHandled?.(m.key);
         return;
       }
       try {
-        const outcome = await options.handle(envelope, { partition: m.partition, offset: Number(m.offset), key: m.key });
+        const outcome = await options.handle(envelope, { ...positionOf(m), key: m.key });
         if (outcome === 'applied') {
           const now = Date.now();
           options.metrics?.endToEnd.observe({ direction: options.direction }, Math.max(0, now - envelope.detectedAt) / 1000);
@@ -67,6 +84,7 @@ export async function runHandler(options: RunHandlerOptions): Promise<RunningCon
         if (isTransient(err)) throw err;
         await deadLetter(m, err);
       }
+      options.onHandled?.(m.key);
     },
   });
 }

@@ -10,3 +10,5 @@ export const EXIT = Object.freeze({
   /** Interrupted by a second signal. */
   INTERRUPTED: 130,
 });
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

@@ -12,6 +12,14 @@ import { createMailboxChangeSource, type MailboxChangeSource } from '../subscrip
 import { ItemMappingStore, runHandler, ToCrmHandler, ToExchangeHandler } from '../handlers/index.js';
 import { startOpsServer, type ReadinessCheck } from './ops-server.js';
 import { progressLine } from './progress-bar.js';
+import { hostname } from 'node:os';
+import { DlqSizes } from './dlq-sizes.js';
+import { LagHistory } from './lag-history.js';
+import { LatencyWindow } from './latency-window.js';
+import { MailboxBacklog } from './mailbox-backlog.js';
+import { statusRoutes } from './status-routes.js';
+import type { StatusSources } from './status-report.js';
+import { PACKAGE_VERSION } from './package-version.js';
 
 export interface RunningService {
   readonly lifecycle: Lifecycle;
@@ -36,6 +44,7 @@ export interface ServiceHooks {
  * with the lifecycle so that shutdown runs in reverse.
  */
 export async function startService(config: SyncConfig, logger: Logger, hooks: ServiceHooks = {}): Promise<RunningService> {
+  const startedAt = Date.now();
   const lifecycle = new Lifecycle({ logger, shutdownTimeoutMs: config.ops.shutdownTimeoutMs });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -82,18 +91,24 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
 
     await ItemMappingStore.migrate(database, config.crm.stateSchema);
     if (config.crm.type !== 'embedded') await initReferenceCrm(database, config.crm.schema);
+    const backlog = new MailboxBacklog();
+    const latency = { toCrm: new LatencyWindow(), toExchange: new LatencyWindow(), windowMinutes: 10 };
+    const observe = (direction: 'to-crm' | 'to-exchange', e: ChangeEnvelope, at: number): void => {
+      (direction === 'to-crm' ? latency.toCrm : latency.toExchange).observe(Math.max(0, at - e.detectedAt));
+      hooks.onApplied?.(direction, e, at);
+    };
     const toCrm = new ToCrmHandler({ db: database, crmSchema: config.crm.schema, stateSchema: config.crm.stateSchema, logger: logger.child({ component: 'to-crm' }), privateItems: config.sync.private });
     const toCrmConsumer = await runHandler({
       transport, groupId: GROUPS.toCrm, topic: topics.exchangeChanges, dlqTopic: topics.dlq(topics.exchangeChanges), concurrency: config.sync.parallelism,
       direction: 'to-crm', handle: (e, at) => toCrm.handle(e, at), logger: logger.child({ component: 'to-crm' }), metrics,
-      onApplied: hooks.onApplied && ((e, at) => hooks.onApplied!('to-crm', e, at)),
+      onApplied: (e, at) => observe('to-crm', e, at), onHandled: (key) => backlog.handled(key),
     });
     lifecycle.add('to-crm', () => toCrmConsumer.stop());
     const toExchange = new ToExchangeHandler({ db: database, stateSchema: config.crm.stateSchema, exchange, logger: logger.child({ component: 'to-exchange' }), privateItems: config.sync.private });
     const toExchangeConsumer = await runHandler({
       transport, groupId: GROUPS.toExchange, topic: topics.crmChanges, dlqTopic: topics.dlq(topics.crmChanges), concurrency: config.sync.parallelism,
       direction: 'to-exchange', handle: (e, at) => toExchange.handle(e, at.key), logger: logger.child({ component: 'to-exchange' }), metrics,
-      onApplied: hooks.onApplied && ((e, at) => hooks.onApplied!('to-exchange', e, at)),
+      onApplied: (e, at) => observe('to-exchange', e, at),
     });
     lifecycle.add('to-exchange', () => toExchangeConsumer.stop());
 
@@ -102,7 +117,7 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     const changeLog = logger.child({ component: 'exchange' });
     const exchangeToLog = new ExchangeToLog({
       source, exchange, transport, topic: topics.exchangeChanges, dlqTopic: topics.dlq(topics.exchangeChanges),
-      limiter: new Limiter(config.exchange.pull.concurrency), logger: changeLog, metrics,
+      limiter: new Limiter(config.exchange.pull.concurrency), logger: changeLog, metrics, onPublished: (mailbox, n) => backlog.published(mailbox, n),
     });
     exchangeToLog.start();
     // stopped before the source: what is in flight is published and acked, so positions get saved
@@ -119,7 +134,16 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     });
     watchInitialSync(source, logger);
 
-    const ops = await startOpsServer({ host: config.ops.listen.host, port: config.ops.listen.port, registry, logger, readiness });
+    const lagHistory = new LagHistory(lag);
+    lagHistory.start();
+    lifecycle.add('lag-history', () => lagHistory.stop());
+    const dlqTopics = [topics.dlq(topics.exchangeChanges), topics.dlq(topics.crmChanges)];
+    const dlqGauge = new DlqSizes(transport, dlqTopics, registry);
+    const statusSources: StatusSources = {
+      instance: `${hostname()}/${process.pid}`, version: PACKAGE_VERSION, startedAt, advise: config.exchange.mode, transport: transport.kind,
+      mailboxes: () => source.mailboxes.all(), readiness, lag: lagHistory, latency, backlog, registry, dlqSizes: () => dlqGauge.read(),
+    };
+    const ops = await startOpsServer({ host: config.ops.listen.host, port: config.ops.listen.port, registry, logger, readiness, routes: statusRoutes(statusSources, source, backlog) });
     lifecycle.add('ops-http', () => ops.close());
     logger.info({ event: 'ops.listening', url: ops.url }, `metrics and health on ${ops.url}`);
     return { lifecycle, opsUrl: ops.url, registry, source, database, ewsUrl: ewsSettings.url!, transport, lag, exchangeToLog, crmToLog };

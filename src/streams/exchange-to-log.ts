@@ -24,6 +24,8 @@ export interface ExchangeToLogOptions {
   metrics?: PipelineMetrics;
   /** Signals for the same item within this window become one fetch. */
   coalesceMs?: number;
+  /** Told of each mailbox's changes once the log has them (the status page's per-mailbox backlog). */
+  onPublished?: (mailbox: string, count: number) => void;
 }
 
 /**
@@ -155,6 +157,7 @@ export class ExchangeToLog {
         await this.options.transport.publish(topic, messages);
         this.published += messages.length;
         this.options.metrics?.published.inc({ topic }, messages.length);
+        if (this.options.onPublished && topic === this.options.topic) for (const m of messages) this.options.onPublished(m.key, 1);
         return;
       } catch (err) {
         if (this.stopping) throw err;

@@ -86,9 +86,9 @@ export function outOfOrder(seen: ReadonlyMap<string, Seen[]>): string[] {
   return bad;
 }
 
-export async function waitUntil(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+export async function waitUntil(predicate: () => unknown, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
+  while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -6,6 +6,7 @@ import { DEFAULT_CONFIG_FILE, describeConfig, loadConfig, type LoadedConfig } fr
 import { ConfigError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
 import { EXIT } from '../exit-codes.js';
+import { addOpsCommands } from './ops-commands.js';
 import { startService } from '../service.js';
 import { startSandbox } from '../../sandbox/index.js';
 import { initReferenceCrm } from '../../crm-adapter/index.js';
@@ -135,6 +136,8 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
       await sandbox.close();
       io.out('sandbox stopped');
     });
+
+  addOpsCommands(program, { io, setCode: (c) => (code = c), loadForRun });
 
   program
     .command('bench')

@@ -201,6 +201,20 @@ export class EmbeddedTransport implements Transport {
     });
   }
 
+  async setOffsets(groupId: string, topic: string, offsets: ReadonlyArray<{ partition: number; offset: number }>): Promise<void> {
+    for (const o of offsets) await this.commit(groupId, topic, o.partition, o.offset);
+  }
+
+  async browse(topic: string, limit: number): Promise<IncomingMessage[]> {
+    const { rows } = await this.db.query<{ partition: number; offset: string; key: string; value: string; headers: Record<string, string> | string; ts: Date }>(
+      `select partition, "offset", key, value, headers, ts from ${this.s}.log_message where topic = $1 order by partition, "offset" limit $2`, [topic, limit],
+    );
+    return rows.map((r) => ({
+      topic, partition: r.partition, offset: String(r.offset), key: r.key, value: r.value,
+      headers: typeof r.headers === 'string' ? (JSON.parse(r.headers) as Record<string, string>) : r.headers, timestamp: new Date(r.ts).getTime(),
+    }));
+  }
+
   async healthy(): Promise<boolean> {
     try {
       await this.db.query('select 1');

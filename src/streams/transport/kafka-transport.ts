@@ -181,6 +181,53 @@ export class KafkaTransport implements Transport {
     return out;
   }
 
+  async setOffsets(groupId: string, topic: string, offsets: ReadonlyArray<{ partition: number; offset: number }>): Promise<void> {
+    const admin = await this.getAdmin();
+    await admin.setOffsets({ groupId, topic, partitions: offsets.map((o) => ({ partition: o.partition, offset: String(o.offset) })) });
+  }
+
+  /**
+   * A throwaway group reads from the beginning up to the end offsets seen at the start,
+   * then is deleted (kafkajs has no group-less consumer).
+   */
+  async browse(topic: string, limit: number): Promise<IncomingMessage[]> {
+    const admin = await this.getAdmin();
+    const ends = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }]));
+    const wanted = [...ends.values()].reduce((n, e) => n + (e.high - e.low), 0);
+    if (wanted === 0) return [];
+    const groupId = `exchange-crm-sync.browse-${process.pid}-${Date.now()}`;
+    const consumer = this.kafka.consumer({ groupId, sessionTimeout: 10_000, allowAutoTopicCreation: false });
+    const found: IncomingMessage[] = [];
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`reading ${topic} took longer than 30 s`)), 30_000);
+        consumer.run({
+          autoCommit: false,
+          eachMessage: async ({ partition, message }) => {
+            const end = ends.get(partition);
+            if (end && Number(message.offset) < end.high && found.length < limit) {
+              found.push({
+                topic, partition, offset: message.offset, key: message.key?.toString() ?? '', value: message.value?.toString() ?? '',
+                headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(Array.isArray(v) ? v[0] : v ?? '')])),
+                timestamp: Number(message.timestamp),
+              });
+            }
+            if (found.length >= Math.min(limit, wanted)) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        }).catch(reject);
+      });
+    } finally {
+      await consumer.disconnect().catch(() => undefined);
+      await admin.deleteGroups([groupId]).catch(() => undefined);
+    }
+    return found.sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
+  }
+
   async healthy(): Promise<boolean> {
     try {
       const admin = await this.getAdmin();

@@ -56,6 +56,10 @@ export interface Transport {
   lag(groupId: string, topics: readonly string[]): Promise<PartitionLag[]>;
   /** True when the log is reachable (for /readyz). */
   healthy(): Promise<boolean>;
+  /** Reads up to `limit` messages of a topic from the start, without a consumer group (dlq list). */
+  browse(topic: string, limit: number): Promise<IncomingMessage[]>;
+  /** Moves a group's committed offsets (next offset to read) on a topic; the group must have no running consumer. */
+  setOffsets(groupId: string, topic: string, offsets: ReadonlyArray<{ partition: number; offset: number }>): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,0 +1,210 @@
+import { Option, type Command } from 'commander';
+import { DEFAULT_CONFIG_FILE, loadConfig, type LoadedConfig, type SyncConfig } from '../../config/index.js';
+import { BackoffGate, EwsClient } from '../../ews/index.js';
+import { listDeadLetters, replayDeadLetters } from '../../handlers/index.js';
+import { ConfigError } from '../../shared/errors.js';
+import { silentLogger } from '../../shared/logger.js';
+import { openTransport, topicsOf } from '../../streams/index.js';
+import { EXIT, type ExitCode } from '../exit-codes.js';
+import { checkMailbox } from '../mailbox-check.js';
+import type { StatusReport } from '../status-report.js';
+import type { CliIo } from './main.js';
+
+export interface CommandContext {
+  io: CliIo;
+  setCode: (code: ExitCode) => void;
+  /** The configuration with secrets (for commands that connect); problems printed, exit 2. */
+  loadForRun: (file: string) => LoadedConfig | undefined;
+}
+
+const configOption = (): Option => new Option('-c, --config <file>', 'the configuration file').default(DEFAULT_CONFIG_FILE);
+const urlOption = (): Option => new Option('--url <url>', "the running service's ops address (default: from the configuration's <ops listen>)");
+
+/** Where the running service answers: --url, or the configuration's ops listen address. */
+function serviceUrl(ctx: CommandContext, opts: { url?: string; config: string }): string | undefined {
+  if (opts.url) return opts.url.replace(/\/+$/, '');
+  try {
+    const { config } = loadConfig(opts.config, ctx.io.env, { requireSecrets: false });
+    const host = ['0.0.0.0', '::', ''].includes(config.ops.listen.host) ? '127.0.0.1' : config.ops.listen.host;
+    return `http://${host.includes(':') ? `[${host}]` : host}:${config.ops.listen.port}`;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    for (const p of err.problems) ctx.io.err(p);
+    ctx.setCode(EXIT.INVALID);
+    return undefined;
+  }
+}
+
+async function callService(ctx: CommandContext, url: string, path: string, method: 'GET' | 'POST' = 'GET'): Promise<{ status: number; body: Record<string, unknown> } | undefined> {
+  try {
+    const res = await fetch(`${url}${path}`, { method, signal: AbortSignal.timeout(10_000) });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  } catch (err) {
+    ctx.io.err(`error: the service does not answer at ${url} (${(err as Error).message}); is it running, and is --url or <ops listen> right?`);
+    ctx.setCode(EXIT.FAILURE);
+    return undefined;
+  }
+}
+
+export function addOpsCommands(program: Command, ctx: CommandContext): void {
+  const { io } = ctx;
+
+  program
+    .command('status')
+    .description('ask the running service: mailboxes by state (failed ones with their reason), consumer lag, latency, EWS errors, dead letters; exit 3 when something needs attention')
+    .addOption(configOption())
+    .addOption(urlOption())
+    .option('--json', 'print the /status document as JSON')
+    .action(async (opts: { config: string; url?: string; json?: boolean }) => {
+      const url = serviceUrl(ctx, opts);
+      if (!url) return;
+      const r = await callService(ctx, url, '/status');
+      if (!r) return;
+      const s = r.body as unknown as StatusReport;
+      if (opts.json) io.out(JSON.stringify(s, null, 2));
+      else for (const line of describeStatus(s)) io.out(line);
+      if (!s.ready.ok || s.mailboxes.byState.failed > 0 || Object.values(s.dlq).some((n) => n > 0)) ctx.setCode(EXIT.PROBLEMS);
+    });
+
+  for (const action of ['pause', 'resume'] as const) {
+    program
+      .command(`${action} <mailbox>`)
+      .description(action === 'pause' ? 'stop syncing one mailbox (its subscription is removed; its position is kept)' : 'sync a paused mailbox again, from where it stopped')
+      .addOption(configOption())
+      .addOption(urlOption())
+      .action(async (mailbox: string, opts: { config: string; url?: string }) => {
+        const url = serviceUrl(ctx, opts);
+        if (!url) return;
+        const r = await callService(ctx, url, `/control/${action}?address=${encodeURIComponent(mailbox)}`, 'POST');
+        if (!r) return;
+        if (r.status >= 300) {
+          io.err(`error: ${String(r.body.error)}`);
+          ctx.setCode(r.status === 404 ? EXIT.PROBLEMS : EXIT.FAILURE);
+        } else io.out(`${mailbox}: ${action}d (now ${String(r.body.state)})`);
+      });
+  }
+
+  program
+    .command('resync [mailbox]')
+    .description("read a mailbox's calendar and tasks again from scratch (or every mailbox's with --all); the handlers' idempotence makes repeats harmless")
+    .option('--all', 'every mailbox')
+    .addOption(configOption())
+    .addOption(urlOption())
+    .action(async (mailbox: string | undefined, opts: { config: string; url?: string; all?: boolean }) => {
+      if (!mailbox === !opts.all) {
+        io.err('error: give one mailbox or --all');
+        ctx.setCode(EXIT.INVALID);
+        return;
+      }
+      const url = serviceUrl(ctx, opts);
+      if (!url) return;
+      const r = await callService(ctx, url, opts.all ? '/control/resync?all=true' : `/control/resync?address=${encodeURIComponent(mailbox!)}`, 'POST');
+      if (!r) return;
+      if (r.status >= 300) {
+        io.err(`error: ${String(r.body.error)}`);
+        ctx.setCode(r.status === 404 ? EXIT.PROBLEMS : EXIT.FAILURE);
+      } else io.out(opts.all ? `resync of ${String(r.body.mailboxes)} mailboxes started` : `resync of ${mailbox} started`);
+    });
+
+  program
+    .command('test-mailbox <mailbox>')
+    .description('check one mailbox as the sync will use it: impersonation, folder access, reading changes, subscribe/unsubscribe; says what is missing (exit 3)')
+    .addOption(configOption())
+    .action(async (mailbox: string, opts: { config: string }) => {
+      const loaded = ctx.loadForRun(opts.config);
+      if (!loaded) return;
+      const { config } = loaded;
+      if (config.exchange.ews.url === null) {
+        io.err(`error: ${config.file} has no <ews url="…">: the built-in sandbox stands in for Exchange, so there is no mailbox to test`);
+        ctx.setCode(EXIT.INVALID);
+        return;
+      }
+      const exchange = new EwsClient({ settings: config.exchange.ews, gate: new BackoffGate(), maxSockets: 4 });
+      try {
+        const results = await checkMailbox(exchange, mailbox.toLowerCase(), { account: config.exchange.ews.user, mode: config.exchange.mode, folders: foldersOf(config) });
+        for (const r of results) io.out(`${r.ok ? '✓' : '✗'} ${r.name}: ${r.detail}`);
+        const failed = results.filter((r) => !r.ok).length;
+        io.out(failed ? `${mailbox}: ${failed} check(s) failed` : `${mailbox}: ready to sync`);
+        if (failed) ctx.setCode(EXIT.PROBLEMS);
+      } finally {
+        await exchange.close();
+      }
+    });
+
+  const dlq = program.command('dlq').description('the dead-letter topics: changes that could not be applied');
+  const topicOption = (): Option => new Option('--topic <which>', 'exchange (changes to the CRM), crm (changes to Exchange) or both').choices(['exchange', 'crm', 'both']).default('both');
+  const dlqTopics = (config: SyncConfig, which: string): string[] => {
+    const t = topicsOf(config.transport.topicPrefix);
+    return [...(which !== 'crm' ? [t.dlq(t.exchangeChanges)] : []), ...(which !== 'exchange' ? [t.dlq(t.crmChanges)] : [])];
+  };
+  dlq
+    .command('list')
+    .description('every parked message: why (error code and message) and where it came from; exit 3 when any is not replayed yet')
+    .addOption(configOption())
+    .addOption(topicOption())
+    .option('--json', 'print as JSON')
+    .option('--limit <n>', 'at most this many per topic', '1000')
+    .action(async (opts: { config: string; topic: string; json?: boolean; limit: string }) => {
+      const loaded = ctx.loadForRun(opts.config);
+      if (!loaded) return;
+      const opened = await openTransport(loaded.config, silentLogger());
+      try {
+        const all: Record<string, unknown[]> = {};
+        let pending = 0;
+        for (const topic of dlqTopics(loaded.config, opts.topic)) {
+          await opened.transport.ensureTopics([topic]);
+          const letters = await listDeadLetters(opened.transport, topic, Number(opts.limit) || 1000);
+          all[topic] = letters;
+          pending += letters.filter((l) => !l.replayed).length;
+          if (opts.json) continue;
+          io.out(`${topic}: ${letters.length} message(s)`);
+          for (const l of letters) {
+            io.out(`  ${l.partition}/${l.offset}${l.replayed ? ' (replayed)' : ''}  ${l.parkedAt}  key ${l.key}  ${l.errorCode}: ${l.errorMessage}  (from ${l.original.topic} ${l.original.partition}/${l.original.offset}, group ${l.original.group})`);
+          }
+        }
+        if (opts.json) io.out(JSON.stringify(all, null, 2));
+        if (pending > 0) ctx.setCode(EXIT.PROBLEMS);
+      } finally {
+        await opened.close();
+      }
+    });
+  dlq
+    .command('replay')
+    .description('send every parked message not replayed yet back to its topic (after fixing the cause); a replayed change never overwrites a newer one')
+    .addOption(configOption())
+    .addOption(topicOption())
+    .action(async (opts: { config: string; topic: string }) => {
+      const loaded = ctx.loadForRun(opts.config);
+      if (!loaded) return;
+      const opened = await openTransport(loaded.config, silentLogger());
+      try {
+        for (const topic of dlqTopics(loaded.config, opts.topic)) {
+          await opened.transport.ensureTopics([topic]);
+          io.out(`${topic}: ${await replayDeadLetters(opened.transport, topic)} message(s) replayed`);
+        }
+      } finally {
+        await opened.close();
+      }
+    });
+}
+
+function foldersOf(config: SyncConfig): Array<'calendar' | 'tasks'> {
+  const items = config.sync.items;
+  return [...(items.includes('appointments') ? (['calendar'] as const) : []), ...(items.includes('tasks') ? (['tasks'] as const) : [])];
+}
+
+/** The human form of `status`. */
+export function describeStatus(s: StatusReport): string[] {
+  const ms = (v: number | null): string => (v === null ? '–' : v < 1000 ? `${v} ms` : `${(v / 1000).toFixed(1)} s`);
+  const lines = [
+    `${s.service.instance}: ${s.ready.ok ? 'ready' : `NOT READY — ${s.ready.reasons.map((r) => r.reason).join('; ')}`} (${s.service.advise}, ${s.service.transport} log, up ${s.service.uptimeSeconds} s)`,
+    `mailboxes: ${s.mailboxes.total} — ${Object.entries(s.mailboxes.byState).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}; initial sync done for ${s.mailboxes.initialSyncDone}`,
+  ];
+  for (const m of s.mailboxes.attention) lines.push(`  ${m.state.padEnd(11)} ${m.mailbox}${m.reason ? ` — ${m.reason}` : ''}`);
+  lines.push(`lag: ${Object.entries(s.lag.current).map(([k, v]) => `${k} ${v}`).join('; ') || 'none'}`);
+  lines.push(`latency (last ${s.latency.windowMinutes} min): to CRM p50 ${ms(s.latency.toCrm.p50Ms)} p99 ${ms(s.latency.toCrm.p99Ms)} (${s.latency.toCrm.count}); to Exchange p50 ${ms(s.latency.toExchange.p50Ms)} p99 ${ms(s.latency.toExchange.p99Ms)} (${s.latency.toExchange.count})`);
+  const errors = Object.entries(s.ewsErrors);
+  lines.push(`EWS errors: ${errors.length ? errors.map(([c, n]) => `${c} ${n}`).join(', ') : 'none'}`);
+  lines.push(`dead letters: ${Object.entries(s.dlq).map(([t, n]) => `${t} ${n}`).join(', ') || 'none'}`);
+  return lines;
+}

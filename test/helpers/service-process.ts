@@ -1,0 +1,57 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnCli } from './cli.js';
+
+/** `exchange-crm-sync start` in a child process, with its JSON log lines collected. */
+export interface ServiceProcess {
+  readonly child: ChildProcess;
+  readonly opsUrl: string;
+  readonly lines: Array<Record<string, unknown>>;
+  stderr(): string;
+  /** Sends the signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Writes a configuration file (the inner XML of <calendar_sync>) into a fresh folder. */
+export function writeConfig(inner: string): { file: string; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'ecs-svc-'));
+  const file = join(dir, 'CalendarSyncExchange.config.xml');
+  writeFileSync(file, `<?xml version="1.0" encoding="utf-8"?>\n<configuration><calendar_sync>${inner}</calendar_sync></configuration>\n`);
+  return { file, dir };
+}
+
+export async function startServiceProcess(configFile: string, env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<ServiceProcess> {
+  const child = spawnCli(['start', '--config', configFile], env, cwd);
+  const lines: Array<Record<string, unknown>> = [];
+  let buffered = '';
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const opsUrl = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      buffered += d.toString();
+      let nl;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        try {
+          const parsed = JSON.parse(line) as Record<string, unknown>;
+          lines.push(parsed);
+          if (parsed.event === 'ops.listening') resolve(String(parsed.url));
+        } catch {
+          lines.push({ raw: line });
+        }
+      }
+    });
+    void exited.then((code) => reject(new Error(`the service exited early with ${code}: ${stderr}`)));
+  });
+  return {
+    child, opsUrl, lines, stderr: () => stderr,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
