@@ -3,7 +3,7 @@
 // running, the machine's PostgreSQL if it is down), runs every test with node's built-in
 // runner, and stops the broker again if it started it. Extra arguments select test files.
 import { spawnSync, spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,6 +53,18 @@ if (!(await accepts(pgPort, pgHost))) {
   spawnSync('bash', ['-c', 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | tail -1) main start'], { stdio: 'inherit' });
 }
 env.ECS_TEST_PG_URL ??= `postgres://postgres@${pgHost}:${pgPort}/test`;
+
+// The status page is tested in a real browser: Debian's chromium, installed here when missing
+// (the machine's package mirror is reachable; without root or apt the test says why it skips).
+if (!existsSync('/usr/bin/chromium') && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+  console.log('test: installing Debian chromium for the status page test (apt-get install chromium)');
+  const r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 300_000 });
+  if (r.status !== 0) {
+    spawnSync('apt-get', ['update'], { stdio: 'ignore', timeout: 120_000 });
+    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 300_000 });
+  }
+  console.log(existsSync('/usr/bin/chromium') ? 'test: chromium installed' : 'test: chromium could not be installed; the browser test will be skipped');
+}
 
 const selected = process.argv.slice(2);
 const files = selected.length ? selected : findTests(join(root, 'test')).map((f) => relative(root, f));

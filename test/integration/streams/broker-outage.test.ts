@@ -13,6 +13,8 @@ import { parseEnvelope } from '../../../src/streams/envelope.js';
 import { ExchangeToLog } from '../../../src/streams/exchange-to-log.js';
 import { KafkaTransport } from '../../../src/streams/transport/kafka-transport.js';
 import { repoRoot } from '../../helpers/cli.js';
+import { startServiceProcess, writeConfig } from '../../helpers/service-process.js';
+import { postgresUrl, uniqueName } from '../../helpers/services.js';
 import { createSource, MutableDirectory, unsurfaced, waitUntil, type Seen } from '../../helpers/source-harness.js';
 
 // A broker of its own (another port and folder), so stopping it disturbs no other test.
@@ -72,6 +74,37 @@ describe('broker outage mid-stream', () => {
       await source.stop();
       await exchange.close();
       await transport.close();
+      await sandbox.close();
+      kafka('stop');
+    }
+  });
+
+  it('/readyz answers 503 with the reason while the broker is down, and 200 again when it is back', async () => {
+    kafka('start');
+    const sandbox = await startSandbox({ mailboxes: 3, itemsPerMailbox: 1, seed: 52, limits: { heartbeatMs: 500 } });
+    const { file } = writeConfig(`
+      <exchange><events><advise Object="EwsStream"/></events>
+        <ews url="${sandbox.url}" user="${sandbox.serviceAccount}" passwordEnv="ECS_TEST_EWS_PASSWORD"/>
+        <mailboxes source="list"><mailbox>user0001@contoso.test</mailbox><mailbox>user0002@contoso.test</mailbox></mailboxes></exchange>
+      <crm type="postgres" url="${postgresUrl()}" schema="${uniqueName('crm')}" stateSchema="${uniqueName('state')}"/>
+      <transport type="kafka" brokers="127.0.0.1:${PORT}" topicPrefix="${uniqueName('ready')}." partitions="2"/>
+      <ops listen="127.0.0.1:0"/>`);
+    const service = await startServiceProcess(file, { ECS_TEST_EWS_PASSWORD: 'sandbox' });
+    const readyz = async (): Promise<{ status: number; body: string }> => {
+      const r = await fetch(`${service.opsUrl}/readyz`);
+      return { status: r.status, body: await r.text() };
+    };
+    try {
+      await waitUntil(async () => (await readyz()).status === 200, 60_000, '/readyz 200');
+      kafka('stop');
+      await waitUntil(async () => (await readyz()).status === 503, 30_000, '/readyz 503 with the broker down');
+      assert.match((await readyz()).body, /the kafka log is not reachable/);
+      const status = (await (await fetch(`${service.opsUrl}/status`)).json()) as { ready: { ok: boolean } };
+      assert.equal(status.ready.ok, false);
+      kafka('start');
+      await waitUntil(async () => (await readyz()).status === 200, 60_000, '/readyz 200 with the broker back');
+    } finally {
+      await service.stop('SIGTERM');
       await sandbox.close();
       kafka('stop');
     }
