@@ -5,12 +5,13 @@
 import { loadConfig } from '../../src/config/index.js';
 import { startService } from '../../src/ops/service.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { GROUPS } from '../../src/streams/index.js';
+import { groupsOf } from '../../src/streams/index.js';
 import type { HandledChange, SyncProcessReply, SyncProcessRequest } from './sync-protocol.js';
 
 const send = (message: SyncProcessReply): void => void process.send!(message);
 const { config } = loadConfig(process.argv[2], process.env, { requireSecrets: true });
 const logger = createLogger({ level: 'warn' });
+const groups = groupsOf(config.transport.topicPrefix);
 let pending: HandledChange[] = [];
 const service = await startService(config, logger, {
   onApplied: (direction, e, at) => pending.push({ direction, source: e.source, subject: e.subject, op: e.op, version: e.after?.version ?? null, at }),
@@ -33,7 +34,7 @@ process.on('message', (m: SyncProcessRequest) => {
       send({
         type: 'stats', id: m.id, cpuMicros: process.cpuUsage().user + process.cpuUsage().system, rss: process.memoryUsage().rss, peakRss,
         heapUsed: process.memoryUsage().heapUsed, ewsRequests: requests, mailboxes, initialSyncDone, active: service.source.mailboxes.countByState().active ?? 0,
-        lagToCrm: await service.lag.total(GROUPS.toCrm), lagToExchange: await service.lag.total(GROUPS.toExchange),
+        lagToCrm: await service.lag.total(groups.toCrm), lagToExchange: await service.lag.total(groups.toExchange),
       });
     } else if (m.type === 'stop') {
       clearInterval(flush);

@@ -1,9 +1,6 @@
 import type { Transport } from '../streams/index.js';
 import { REPLAY_HEADERS } from './run-handler.js';
 
-/** The group that replays dead letters: its committed offset marks what was replayed. */
-export const REPLAY_GROUP = 'exchange-crm-sync.dlq-replay';
-
 export interface DeadLetter {
   partition: number;
   offset: string;
@@ -16,8 +13,8 @@ export interface DeadLetter {
 }
 
 /** Every message parked in a dead-letter topic, with why and where it came from. */
-export async function listDeadLetters(transport: Transport, dlqTopic: string, limit = 1_000): Promise<DeadLetter[]> {
-  const replayedUpTo = new Map((await transport.lag(REPLAY_GROUP, [dlqTopic])).map((p) => [p.partition, p.committedOffset]));
+export async function listDeadLetters(transport: Transport, dlqTopic: string, replayGroup: string, limit = 1_000): Promise<DeadLetter[]> {
+  const replayedUpTo = new Map((await transport.lag(replayGroup, [dlqTopic])).map((p) => [p.partition, p.committedOffset]));
   return (await transport.browse(dlqTopic, limit)).map((m) => ({
     partition: m.partition, offset: m.offset, key: m.key, parkedAt: new Date(m.timestamp).toISOString(),
     errorCode: m.headers['ecs-error-code'] ?? '', errorMessage: m.headers['ecs-error-message'] ?? '',
@@ -29,12 +26,12 @@ export async function listDeadLetters(transport: Transport, dlqTopic: string, li
 /**
  * Sends every dead letter not yet replayed back to the topic it came from (after the cause
  * was fixed), keeping its first place in the log so it cannot overwrite newer changes.
- * Only what is parked now is replayed: a change that fails again is parked again and
+ * `replayGroup` (groupsOf(prefix).dlqReplay) records what was replayed. Only what is parked now is replayed: a change that fails again is parked again and
  * waits for the next replay. The replay group's offsets move after the messages are back
  * in their topics, so a crash in between replays them twice — harmlessly.
  */
-export async function replayDeadLetters(transport: Transport, dlqTopic: string, limit = 100_000): Promise<number> {
-  const positions = await transport.lag(REPLAY_GROUP, [dlqTopic]);
+export async function replayDeadLetters(transport: Transport, dlqTopic: string, replayGroup: string, limit = 100_000): Promise<number> {
+  const positions = await transport.lag(replayGroup, [dlqTopic]);
   const from = new Map(positions.map((p) => [p.partition, Math.max(0, p.committedOffset)]));
   const upTo = new Map(positions.map((p) => [p.partition, p.logEndOffset]));
   const parked = await transport.browse(dlqTopic, limit);
@@ -53,6 +50,6 @@ export async function replayDeadLetters(transport: Transport, dlqTopic: string, 
     replayed++;
   }
   const moved = positions.filter((p) => upTo.get(p.partition)! > Math.max(0, p.committedOffset)).map((p) => ({ partition: p.partition, offset: upTo.get(p.partition)! }));
-  if (moved.length) await transport.setOffsets(REPLAY_GROUP, dlqTopic, moved);
+  if (moved.length) await transport.setOffsets(replayGroup, dlqTopic, moved);
   return replayed;
 }

@@ -3,4 +3,4 @@ export { ToCrmHandler, type Outcome } from './to-crm-handler.js';
 export { ItemMappingStore, type ItemMapping } from './item-mapping.js';
 export { runHandler, isTransient, REPLAY_HEADERS } from './run-handler.js';
 export { ToExchangeHandler } from './to-exchange-handler.js';
-export { listDeadLetters, replayDeadLetters, REPLAY_GROUP, type DeadLetter } from './dead-letters.js';
+export { listDeadLetters, replayDeadLetters, type DeadLetter } from './dead-letters.js';

@@ -1,15 +1,14 @@
 import { Gauge, type Registry } from 'prom-client';
-import { REPLAY_GROUP } from '../handlers/index.js';
 import type { Transport } from '../streams/index.js';
 
-/** The replay group's lag on a dead-letter topic: the messages parked there and not replayed yet. */
-const PROBE_GROUP = REPLAY_GROUP;
-
-/** Messages parked in the dead-letter topics, as a metric (alert: not empty) and for /status. */
+/**
+ * Messages parked in the dead-letter topics and not replayed yet (the replay group's lag),
+ * as a metric (alert: not empty) and for /status.
+ */
 export class DlqSizes {
   private cache: { at: number; sizes: Record<string, number> } | undefined;
 
-  constructor(private readonly transport: Transport, private readonly topics: readonly string[], registry: Registry) {
+  constructor(private readonly transport: Transport, private readonly topics: readonly string[], private readonly replayGroup: string, registry: Registry) {
     const gauge: Gauge<'topic'> = new Gauge({
       name: 'ecs_dlq_messages', help: 'Messages parked in each dead-letter topic and not replayed yet', labelNames: ['topic'], registers: [registry],
       collect: async () => {
@@ -22,7 +21,7 @@ export class DlqSizes {
     if (this.cache && Date.now() - this.cache.at < 2_000) return this.cache.sizes;
     const sizes: Record<string, number> = Object.fromEntries(this.topics.map((t) => [t, 0]));
     try {
-      for (const p of await this.transport.lag(PROBE_GROUP, this.topics)) sizes[p.topic] = (sizes[p.topic] ?? 0) + p.lag;
+      for (const p of await this.transport.lag(this.replayGroup, this.topics)) sizes[p.topic] = (sizes[p.topic] ?? 0) + p.lag;
     } catch {
       return this.cache?.sizes ?? sizes; // the log is away; /readyz says so
     }

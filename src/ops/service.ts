@@ -7,8 +7,8 @@ import { Lifecycle } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { openDatabase, SqlPositionStore, type Database } from '../state/index.js';
 import { Limiter } from '../shared/limiter.js';
-import { CrmToLog, ExchangeToLog, type ChangeEnvelope, GROUPS, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
-import { createMailboxChangeSource, type MailboxChangeSource } from '../subscriptions/index.js';
+import { CrmToLog, ExchangeToLog, type ChangeEnvelope, groupsOf, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
+import { createMailboxChangeSource, directoryFor, MailboxOwnership, OwnedDirectory, type MailboxChangeSource } from '../subscriptions/index.js';
 import { ItemMappingStore, runHandler, ToCrmHandler, ToExchangeHandler } from '../handlers/index.js';
 import { startOpsServer, type ReadinessCheck } from './ops-server.js';
 import { progressLine } from './progress-bar.js';
@@ -31,7 +31,7 @@ export interface RunningService {
   readonly transport: Transport;
   readonly lag: LagMonitor;
   readonly exchangeToLog: ExchangeToLog;
-  readonly crmToLog: CrmToLog;
+  readonly ownership: MailboxOwnership;
 }
 
 /** Observers for embedding programs (the benchmark); the service itself needs none. */
@@ -77,17 +77,29 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     const transport = opened.transport;
     lifecycle.add('transport', () => opened.close());
     const topics = topicsOf(config.transport.topicPrefix);
-    await transport.ensureTopics([topics.exchangeChanges, topics.crmChanges, topics.dlq(topics.exchangeChanges), topics.dlq(topics.crmChanges)]);
+    const groups = groupsOf(config.transport.topicPrefix);
+    await transport.ensureTopics([topics.exchangeChanges, topics.crmChanges, topics.dlq(topics.exchangeChanges), topics.dlq(topics.crmChanges), topics.mailboxes]);
     logger.info({ event: 'transport.ready', kind: transport.kind }, `log: ${transport.kind}`);
     const metrics = new PipelineMetrics(registry);
     const lag = new LagMonitor(transport, [
-      { groupId: GROUPS.toCrm, topics: [topics.exchangeChanges] },
-      { groupId: GROUPS.toExchange, topics: [topics.crmChanges] },
+      { groupId: groups.toCrm, topics: [topics.exchangeChanges] },
+      { groupId: groups.toExchange, topics: [topics.crmChanges] },
     ], registry, logger);
 
-    const crmToLog = new CrmToLog({ crm: new SqlCrm(database, config.crm.schema), positions, transport, topic: topics.crmChanges, logger: logger.child({ component: 'crm-poller' }), metrics, pollIntervalMs: config.crm.pollIntervalMs });
-    await crmToLog.start();
-    lifecycle.add('crm-poller', () => crmToLog.stop());
+    // Instances share the mailboxes through the group's assignment of <prefix>mailboxes; the
+    // one holding partition 0 also reads the CRM's change log (one reader, no duplicates).
+    const ownership = new MailboxOwnership();
+    const owners = await transport.consume({
+      groupId: groups.owners, topics: [topics.mailboxes], concurrency: 1, handle: async () => undefined,
+      onAssignment: (_topic, assigned, count) => {
+        logger.info({ event: 'ownership.assigned', partitions: assigned, of: count }, `this instance owns partitions [${assigned.join(', ')}] of ${count}`);
+        ownership.assign(assigned, count);
+      },
+    });
+    lifecycle.add('mailbox-ownership', () => owners.stop());
+    const crmPoller = followLeadership(ownership, () =>
+      new CrmToLog({ crm: new SqlCrm(database, config.crm.schema), positions, transport, topic: topics.crmChanges, logger: logger.child({ component: 'crm-poller' }), metrics, pollIntervalMs: config.crm.pollIntervalMs }), logger);
+    lifecycle.add('crm-poller', () => crmPoller.stop());
 
     await ItemMappingStore.migrate(database, config.crm.stateSchema);
     if (config.crm.type !== 'embedded') await initReferenceCrm(database, config.crm.schema);
@@ -99,20 +111,20 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     };
     const toCrm = new ToCrmHandler({ db: database, crmSchema: config.crm.schema, stateSchema: config.crm.stateSchema, logger: logger.child({ component: 'to-crm' }), privateItems: config.sync.private });
     const toCrmConsumer = await runHandler({
-      transport, groupId: GROUPS.toCrm, topic: topics.exchangeChanges, dlqTopic: topics.dlq(topics.exchangeChanges), concurrency: config.sync.parallelism,
+      transport, groupId: groups.toCrm, topic: topics.exchangeChanges, dlqTopic: topics.dlq(topics.exchangeChanges), concurrency: config.sync.parallelism,
       direction: 'to-crm', handle: (e, at) => toCrm.handle(e, at), logger: logger.child({ component: 'to-crm' }), metrics,
       onApplied: (e, at) => observe('to-crm', e, at), onHandled: (key) => backlog.handled(key),
     });
     lifecycle.add('to-crm', () => toCrmConsumer.stop());
     const toExchange = new ToExchangeHandler({ db: database, stateSchema: config.crm.stateSchema, exchange, logger: logger.child({ component: 'to-exchange' }), privateItems: config.sync.private });
     const toExchangeConsumer = await runHandler({
-      transport, groupId: GROUPS.toExchange, topic: topics.crmChanges, dlqTopic: topics.dlq(topics.crmChanges), concurrency: config.sync.parallelism,
+      transport, groupId: groups.toExchange, topic: topics.crmChanges, dlqTopic: topics.dlq(topics.crmChanges), concurrency: config.sync.parallelism,
       direction: 'to-exchange', handle: (e, at) => toExchange.handle(e, at.key), logger: logger.child({ component: 'to-exchange' }), metrics,
       onApplied: (e, at) => observe('to-exchange', e, at),
     });
     lifecycle.add('to-exchange', () => toExchangeConsumer.stop());
 
-    const source = createMailboxChangeSource(config, { exchange, positions, logger, metrics: registry, crmDatabase: database });
+    const source = createMailboxChangeSource(config, { exchange, positions, logger, metrics: registry, directory: new OwnedDirectory(directoryFor(config, database), ownership) });
     lifecycle.add('subscriptions', () => source.stop());
     const changeLog = logger.child({ component: 'exchange' });
     const exchangeToLog = new ExchangeToLog({
@@ -138,19 +150,54 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     lagHistory.start();
     lifecycle.add('lag-history', () => lagHistory.stop());
     const dlqTopics = [topics.dlq(topics.exchangeChanges), topics.dlq(topics.crmChanges)];
-    const dlqGauge = new DlqSizes(transport, dlqTopics, registry);
+    const dlqGauge = new DlqSizes(transport, dlqTopics, groups.dlqReplay, registry);
     const statusSources: StatusSources = {
       instance: `${hostname()}/${process.pid}`, version: PACKAGE_VERSION, startedAt, advise: config.exchange.mode, transport: transport.kind,
-      mailboxes: () => source.mailboxes.all(), readiness, lag: lagHistory, latency, backlog, registry, dlqSizes: () => dlqGauge.read(),
+      mailboxes: () => source.mailboxes.all(), partitions: () => ownership.partitions, readiness, lag: lagHistory, latency, backlog, registry, dlqSizes: () => dlqGauge.read(),
     };
     const ops = await startOpsServer({ host: config.ops.listen.host, port: config.ops.listen.port, registry, logger, readiness, routes: statusRoutes(statusSources, source, backlog) });
     lifecycle.add('ops-http', () => ops.close());
     logger.info({ event: 'ops.listening', url: ops.url }, `metrics and health on ${ops.url}`);
-    return { lifecycle, opsUrl: ops.url, registry, source, database, ewsUrl: ewsSettings.url!, transport, lag, exchangeToLog, crmToLog };
+    return { lifecycle, opsUrl: ops.url, registry, source, database, ewsUrl: ewsSettings.url!, transport, lag, exchangeToLog, ownership };
   } catch (err) {
     await lifecycle.stop('error');
     throw err;
   }
+}
+
+/**
+ * Runs the CRM change-log reader while this instance holds partition 0 of the mailboxes
+ * topic; hands it over when a rebalance moves that partition. Start and stop are serialised.
+ */
+function followLeadership(ownership: MailboxOwnership, create: () => CrmToLog, logger: Logger): { stop(): Promise<void> } {
+  let running: CrmToLog | undefined;
+  let chain = Promise.resolve();
+  let stopped = false;
+  const apply = (): void => {
+    chain = chain.then(async () => {
+      const lead = !stopped && ownership.partitions.includes(0);
+      if (lead && !running) {
+        running = create();
+        await running.start();
+        logger.info({ event: 'crm-poller.leader' }, 'this instance reads the CRM change log');
+      } else if (!lead && running) {
+        const r = running;
+        running = undefined;
+        await r.stop();
+        logger.info({ event: 'crm-poller.handed-over' }, 'another instance reads the CRM change log now');
+      }
+    }).catch((err: unknown) => logger.error({ err }, 'starting or stopping the CRM change-log reader failed'));
+  };
+  const subscription = ownership.changes.subscribe(apply);
+  apply();
+  return {
+    stop: async () => {
+      stopped = true;
+      subscription.unsubscribe();
+      apply();
+      await chain;
+    },
+  };
 }
 
 /** Initial sync progress: a bar on a terminal, a log line when done (and the metric always). */

@@ -7,7 +7,7 @@ import type { ReadinessCheck } from './ops-server.js';
 
 /** What /status answers and the status page shows. */
 export interface StatusReport {
-  service: { instance: string; version: string; startedAt: string; uptimeSeconds: number; advise: string; transport: string };
+  service: { instance: string; version: string; startedAt: string; uptimeSeconds: number; advise: string; transport: string; partitions: number[] };
   ready: { ok: boolean; reasons: Array<{ name: string; reason: string }> };
   mailboxes: {
     total: number;
@@ -48,6 +48,8 @@ export interface StatusSources {
   advise: string;
   transport: string;
   mailboxes: () => MailboxStatus[];
+  /** Partitions of <prefix>mailboxes this instance holds: its share of the mailboxes. */
+  partitions: () => number[];
   readiness: ReadinessCheck[];
   lag: LagHistory;
   latency: { toCrm: LatencyWindow; toExchange: LatencyWindow; windowMinutes: number };
@@ -91,7 +93,7 @@ export async function buildStatusReport(src: StatusSources): Promise<StatusRepor
   return {
     service: {
       instance: src.instance, version: src.version, startedAt: new Date(src.startedAt).toISOString(), uptimeSeconds: Math.round((Date.now() - src.startedAt) / 1000),
-      advise: src.advise, transport: src.transport,
+      advise: src.advise, transport: src.transport, partitions: src.partitions(),
     },
     ready: { ok: reasons.length === 0, reasons },
     mailboxes: { total: all.length, byState, initialSyncDone, attention },

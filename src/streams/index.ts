@@ -1,6 +1,6 @@
 // The streams folder's port: the transport and the two pipelines.
 export type { Transport, OutgoingMessage, IncomingMessage, PartitionLag, ConsumerOptions, RunningConsumer } from './transport/transport.js';
-export { topicsOf, GROUPS } from './transport/transport.js';
+export { topicsOf, groupsOf } from './transport/transport.js';
 export { KafkaTransport } from './transport/kafka-transport.js';
 export { EmbeddedTransport } from './transport/embedded-transport.js';
 export { ExchangeToLog } from './exchange-to-log.js';

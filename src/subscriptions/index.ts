@@ -4,3 +4,4 @@ export type { MailboxSignal, MailboxStatus, MailboxState, SignalOp } from './mai
 export { createMailboxChangeSource, directoryFor, type SourceDependencies } from './create-source.js';
 export { StaticDirectory, CsvFileDirectory, CrmAssociateDirectory, type MailboxDirectory } from './mailbox-directory.js';
 export { positionKey } from './folder-syncer.js';
+export { MailboxOwnership, OwnedDirectory, partitionOfMailbox } from './mailbox-ownership.js';

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { defer, distinctUntilChanged, map, Observable, timer, switchMap, from, catchError, EMPTY } from 'rxjs';
+import { defer, distinctUntilChanged, map, merge, Observable, timer, switchMap, from, catchError, EMPTY } from 'rxjs';
 import type { Logger } from '../shared/logger.js';
 import { assertIdentifier, type Database } from '../state/database.js';
 
@@ -7,6 +7,8 @@ import { assertIdentifier, type Database } from '../state/database.js';
 export interface MailboxDirectory {
   readonly description: string;
   list(): Promise<string[]>;
+  /** Emits when the list should be read again now (not only at the refresh interval). */
+  readonly changes?: Observable<unknown>;
 }
 
 const normalise = (addresses: Iterable<string>): string[] => [...new Set([...addresses].map((a) => a.trim().toLowerCase()).filter((a) => /^[^\s@]+@[^\s@]+$/.test(a)))].sort();
@@ -50,7 +52,7 @@ export class CrmAssociateDirectory implements MailboxDirectory {
  * that fails is logged and the last list stays in force (never "no mailboxes").
  */
 export function watchDirectory(directory: MailboxDirectory, refreshMs: number, logger: Logger): Observable<string[]> {
-  return timer(0, refreshMs).pipe(
+  return merge(timer(0, refreshMs), directory.changes ?? EMPTY).pipe(
     switchMap(() =>
       defer(() => from(directory.list())).pipe(
         catchError((err: unknown) => {

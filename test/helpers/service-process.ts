@@ -24,6 +24,10 @@ export function writeConfig(inner: string): { file: string; dir: string } {
 
 export async function startServiceProcess(configFile: string, env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<ServiceProcess> {
   const child = spawnCli(['start', '--config', configFile], env, cwd);
+  // a test that times out must not leave a service behind (it would stay in consumer groups)
+  const reap = (): void => void child.kill('SIGKILL');
+  process.once('exit', reap);
+  child.once('exit', () => process.off('exit', reap));
   const lines: Array<Record<string, unknown>> = [];
   let buffered = '';
   let stderr = '';

@@ -38,7 +38,7 @@ describe('exchange-crm-sync start', () => {
     assert.equal(health.status, 200);
     const metrics = await (await fetch(`${opsUrl}/metrics`)).text();
     assert.match(metrics, /process_resident_memory_bytes/);
-    assert.match(metrics, /kafka_consumergroup_lag_sum\{consumergroup="exchange-crm-sync.to-crm",topic="ecs.exchange.changes"\} \d+/);
+    assert.match(metrics, /kafka_consumergroup_lag_sum\{consumergroup="ecs.to-crm",topic="ecs.exchange.changes"\} \d+/);
     assert.match(metrics, /ecs_mailboxes\{state="active"\} \d+/);
 
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -4,7 +4,7 @@ import { BackoffGate, EwsClient } from '../../ews/index.js';
 import { listDeadLetters, replayDeadLetters } from '../../handlers/index.js';
 import { ConfigError } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
-import { openTransport, topicsOf } from '../../streams/index.js';
+import { groupsOf, openTransport, topicsOf } from '../../streams/index.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import { checkMailbox } from '../mailbox-check.js';
 import type { StatusReport } from '../status-report.js';
@@ -153,7 +153,7 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
         let pending = 0;
         for (const topic of dlqTopics(loaded.config, opts.topic)) {
           await opened.transport.ensureTopics([topic]);
-          const letters = await listDeadLetters(opened.transport, topic, Number(opts.limit) || 1000);
+          const letters = await listDeadLetters(opened.transport, topic, groupsOf(loaded.config.transport.topicPrefix).dlqReplay, Number(opts.limit) || 1000);
           all[topic] = letters;
           pending += letters.filter((l) => !l.replayed).length;
           if (opts.json) continue;
@@ -180,7 +180,7 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
       try {
         for (const topic of dlqTopics(loaded.config, opts.topic)) {
           await opened.transport.ensureTopics([topic]);
-          io.out(`${topic}: ${await replayDeadLetters(opened.transport, topic)} message(s) replayed`);
+          io.out(`${topic}: ${await replayDeadLetters(opened.transport, topic, groupsOf(loaded.config.transport.topicPrefix).dlqReplay)} message(s) replayed`);
         }
       } finally {
         await opened.close();

@@ -105,6 +105,7 @@ export class EmbeddedTransport implements Transport {
     const loops: Promise<void>[] = [];
     for (const topic of options.topics) {
       const partitions = await this.partitionCount(topic);
+      options.onAssignment?.(topic, Array.from({ length: partitions }, (_, p) => p), partitions);
       for (let p = 0; p < partitions; p++) loops.push(this.partitionLoop(options, topic, p, limiter, wake, () => stopped));
     }
     const running = {

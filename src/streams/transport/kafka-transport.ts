@@ -105,7 +105,17 @@ export class KafkaTransport implements Transport {
     // batches finish the message at hand and commit, then the consumer disconnects.
     let stopping = false;
     let activeBatches = 0;
-    consumer.on(consumer.events.GROUP_JOIN, () => (connected = true));
+    let assignments = Promise.resolve();
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      connected = true;
+      if (!options.onAssignment) return;
+      const assignment = e.payload.memberAssignment as Record<string, number[]>;
+      // one rebalance after the other, in order, even though reading the metadata is async
+      assignments = assignments.then(async () => {
+        const metadata = await (await this.getAdmin()).fetchTopicMetadata({ topics: [...options.topics] });
+        for (const t of metadata.topics) options.onAssignment!(t.name, [...(assignment[t.name] ?? [])].sort((a, b) => a - b), t.partitions.length);
+      }).catch((err: unknown) => this.logger.error({ err, group: options.groupId }, 'reading the assignment failed'));
+    });
     consumer.on(consumer.events.CRASH, () => (connected = false));
     consumer.on(consumer.events.DISCONNECT, () => (connected = false));
     consumer.on(consumer.events.STOP, () => (connected = false));

@@ -35,6 +35,11 @@ export interface ConsumerOptions {
   concurrency: number;
   /** Called once per message, in order per partition; the offset is committed after it resolves. */
   handle: (message: IncomingMessage) => Promise<void>;
+  /**
+   * Told which partitions of each topic this consumer was given (after every rebalance),
+   * with the topic's partition count; the embedded log gives one consumer everything.
+   */
+  onAssignment?: (topic: string, assigned: number[], partitionCount: number) => void;
   /** Called when `handle` throws: the message is retried after `delayMs` (never skipped). */
   onRetry?: (message: IncomingMessage, err: unknown, attempt: number, delayMs: number) => void;
 }
@@ -73,4 +78,17 @@ export function topicsOf(prefix: string): { exchangeChanges: string; crmChanges:
   };
 }
 
-export const GROUPS = Object.freeze({ toCrm: 'exchange-crm-sync.to-crm', toExchange: 'exchange-crm-sync.to-exchange' });
+/**
+ * The consumer groups of one deployment, named after its topic prefix, so that two
+ * deployments on one Kafka cluster (staging and production, say) never share a group.
+ */
+export function groupsOf(prefix: string): { toCrm: string; toExchange: string; owners: string; dlqReplay: string } {
+  return {
+    toCrm: `${prefix}to-crm`,
+    toExchange: `${prefix}to-exchange`,
+    /** Every instance consumes <prefix>mailboxes in this group: its partitions are the instance's mailboxes. */
+    owners: `${prefix}owners`,
+    /** Its committed offsets on a dead-letter topic mark what was replayed. */
+    dlqReplay: `${prefix}dlq-replay`,
+  };
+}

@@ -98,7 +98,7 @@ describe('operating the service', () => {
     await waitUntil(async () => (await crmRows()) === rows0 + 5, 30_000, 'five new rows');
     await waitUntil(async () => (await metric(applied)) === applied0 + 5, 10_000, 'five applied changes counted');
     assert.equal(await metric(published), published0 + 5, 'five envelopes published');
-    await waitUntil(async () => (await metric(new RegExp(`kafka_consumergroup_lag_sum\\{consumergroup="exchange-crm-sync.to-crm",topic="${topic.replace(/\./g, '\\.')}"\\} (\\d+)`))) === 0, 15_000, 'lag 0');
+    await waitUntil(async () => (await metric(new RegExp(`kafka_consumergroup_lag_sum\\{consumergroup="${prefix.replace(/\./g, '\\.')}to-crm",topic="${topic.replace(/\./g, '\\.')}"\\} (\\d+)`))) === 0, 15_000, 'lag 0');
     assert.equal(await metric(/ecs_mailboxes\{state="active"\} (\d+)/), 5);
     assert.equal(await metric(/ecs_mailboxes\{state="failed"\} (\d+)/), 1);
     assert.ok((await metric(/ecs_ews_errors_total\{operation="[^"]+",code="ErrorImpersonateUserDenied"\} (\d+)/)) >= 1, 'EWS errors by code');
@@ -160,7 +160,7 @@ describe('operating the service', () => {
     assert.equal(list.code, 3, list.stderr);
     assert.match(list.stdout, new RegExp(`${dlq.replace(/\./g, '\\.')}: 1 message`));
     assert.match(list.stdout, /key user0001@contoso.test\s+POISON_MESSAGE: not a valid change envelope/);
-    assert.match(list.stdout, new RegExp(`from ${prefix.replace(/\./g, '\\.')}exchange\\.changes \\d+/\\d+, group exchange-crm-sync\\.to-crm`));
+    assert.match(list.stdout, new RegExp(`from ${prefix.replace(/\./g, '\\.')}exchange\\.changes \\d+/\\d+, group ${prefix.replace(/\./g, '\\.')}to-crm`));
     const replay = await runCli(['dlq', 'replay', '--config', config, '--topic', 'exchange'], ENV);
     assert.equal(replay.code, 0, replay.stderr);
     assert.match(replay.stdout, /1 message\(s\) replayed/);
