@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--scenarios a,b] [--seed N] [--out DIR]`: starts what it
+// `npm run bench [-- --quick] [--scenarios a,b] [--seed N] [--out DIR] [--profile DIR]`: starts what it
 // needs (the sandbox in its own process, a Kafka broker through scripts/kafka.sh, the
 // machine's PostgreSQL), runs the scenarios, prints a table per scenario and writes
 // bench/results/<date>-<scenario>.json, .md and .svg. Exits 1 when our sync lost a change
@@ -17,11 +17,12 @@ type Scenario = (typeof SCENARIOS)[number];
 
 let args: { quick: boolean; scenarios: Scenario[]; seed: number; out: string };
 try {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, scenarios: { type: 'string' }, seed: { type: 'string', default: '42' }, out: { type: 'string' } } });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, profile: { type: 'string' }, scenarios: { type: 'string' }, seed: { type: 'string', default: '42' }, out: { type: 'string' } } });
   const scenarios = (values.scenarios ?? SCENARIOS.join(',')).split(',').map((s) => s.trim());
   const unknown = scenarios.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
   if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')}; allowed: ${SCENARIOS.join(', ')}`);
   if (!/^\d+$/.test(values.seed!)) throw new Error(`--seed takes a whole number; got "${values.seed}"`);
+  if (values.profile) process.env.ECS_BENCH_PROFILE_DIR = values.profile;
   args = { quick: values.quick!, scenarios: scenarios as Scenario[], seed: Number(values.seed), out: values.out ?? fileURLToPath(new URL('./results', import.meta.url)) };
 } catch (err) {
   console.error(`bench: ${(err as Error).message}`);

@@ -24,7 +24,9 @@ export class BenchProcess {
   /** Forks `script` (a file in bench/lib) with tsx and waits for its ready message. */
   static async start(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<BenchProcess> {
     const file = fileURLToPath(new URL(script, import.meta.url));
-    const child = fork(file, args, { execArgv: ['--import', 'tsx'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // --profile: a V8 CPU profile of each process, for `node --cpu-prof`-style analysis
+    const profile = process.env.ECS_BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ECS_BENCH_PROFILE_DIR}`] : [];
+    const child = fork(file, args, { execArgv: ['--import', 'tsx', ...profile], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const opsUrl = await new Promise<string>((resolve, reject) => {
       child.on('message', (m: SyncProcessReply) => m.type === 'ready' && resolve(m.opsUrl));
       child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before it was ready`)));
