@@ -1,4 +1,5 @@
 import { Gauge, type Registry } from 'prom-client';
+import { withTimeout } from '../shared/with-timeout.js';
 import type { Transport } from '../streams/index.js';
 
 /**
@@ -21,7 +22,7 @@ export class DlqSizes {
     if (this.cache && Date.now() - this.cache.at < 2_000) return this.cache.sizes;
     const sizes: Record<string, number> = Object.fromEntries(this.topics.map((t) => [t, 0]));
     try {
-      for (const p of await this.transport.lag(this.replayGroup, this.topics)) sizes[p.topic] = (sizes[p.topic] ?? 0) + p.lag;
+      for (const p of await withTimeout(this.transport.lag(this.replayGroup, this.topics), 2_000, 'the log did not answer')) sizes[p.topic] = (sizes[p.topic] ?? 0) + p.lag;
     } catch {
       return this.cache?.sizes ?? sizes; // the log is away; /readyz says so
     }

@@ -1,3 +1,4 @@
+import { withTimeout } from './with-timeout.js';
 import type { Logger } from 'pino';
 
 export type StopReason = 'SIGTERM' | 'SIGINT' | 'error' | 'requested';
@@ -56,7 +57,7 @@ export class Lifecycle {
       }
       const started = Date.now();
       try {
-        await withDeadline(Promise.resolve().then(component.stop), remaining, component.name);
+        await withTimeout(Promise.resolve().then(component.stop), remaining, `${component.name} did not stop within ${remaining} ms`);
         this.logger.info({ event: 'shutdown.step', component: component.name, ms: Date.now() - started }, `stopped ${component.name}`);
       } catch (err) {
         clean = false;
@@ -87,12 +88,4 @@ export class Lifecycle {
       process.off('SIGINT', onSignal);
     };
   }
-}
-
-function withDeadline<T>(work: Promise<T>, ms: number, name: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${name} did not stop within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }

@@ -1,5 +1,6 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../shared/logger.js';
+import { withTimeout } from '../shared/with-timeout.js';
 import type { PartitionLag, Transport } from './transport/transport.js';
 
 /**
@@ -31,15 +32,21 @@ export class LagMonitor {
     });
   }
 
-  /** Lag of every watched group (cached for a second: both gauges read it per scrape). */
+  /**
+   * Lag of every watched group (cached for a second: both gauges read it per scrape). A
+   * read is bounded: with the log away, a scrape or the status page answers with the last
+   * known figures instead of hanging.
+   */
   async read(): Promise<Map<string, PartitionLag[]>> {
     if (this.cache && Date.now() - this.cache.at < 1_000) return this.cache.lags;
     const lags = new Map<string, PartitionLag[]>();
     for (const g of this.groups) {
       try {
-        lags.set(g.groupId, await this.transport.lag(g.groupId, g.topics));
+        lags.set(g.groupId, await withTimeout(this.transport.lag(g.groupId, g.topics), 2_000, 'the log did not answer within 2 s'));
       } catch (err) {
-        this.logger.warn({ err, group: g.groupId }, 'reading consumer lag failed');
+        this.logger.warn({ err, group: g.groupId }, 'reading consumer lag failed; keeping the last figures');
+        const last = this.cache?.lags.get(g.groupId);
+        if (last) lags.set(g.groupId, last);
       }
     }
     this.cache = { at: Date.now(), lags };

@@ -41,18 +41,22 @@ export class KafkaTransport implements Transport {
   readonly kind = 'kafka' as const;
   private readonly kafka: Kafka;
   private producer: Producer | undefined;
-  private admin: Admin | undefined;
+  /** One admin client, connected once (a connect in progress is shared, not repeated). */
+  private admin: Promise<Admin> | undefined;
   private readonly consumers = new Set<Consumer>();
 
   constructor(private readonly settings: TransportSettings, private readonly logger: Logger) {
     this.kafka = new Kafka(kafkaConfig(settings, logger));
   }
 
-  private async getAdmin(): Promise<Admin> {
+  private getAdmin(): Promise<Admin> {
     if (!this.admin) {
       const admin = this.kafka.admin();
-      await admin.connect();
-      this.admin = admin;
+      const connecting = admin.connect().then(() => admin);
+      this.admin = connecting;
+      connecting.catch(() => {
+        if (this.admin === connecting) this.admin = undefined;
+      });
     }
     return this.admin;
   }
@@ -239,21 +243,31 @@ export class KafkaTransport implements Transport {
   }
 
   async healthy(): Promise<boolean> {
-    try {
+    // Connecting is inside the time limit too: kafkajs retries a connect for far longer
+    // than a readiness probe may take.
+    const check = (async () => {
       const admin = await this.getAdmin();
-      await Promise.race([admin.describeCluster(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 3_000))]);
+      await admin.listTopics(); // a Metadata round trip (describeCluster answers from the cache)
+    })();
+    check.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([check, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), 3_000)))]);
       return true;
     } catch {
       const old = this.admin;
       this.admin = undefined;
-      await old?.disconnect().catch(() => undefined);
+      void old?.then((a) => a.disconnect()).catch(() => undefined);
       return false;
+    } finally {
+      clearTimeout(timer);
     }
   }
+
 
   async close(): Promise<void> {
     for (const c of [...this.consumers]) await c.disconnect().catch(() => undefined);
     await this.producer?.disconnect().catch(() => undefined);
-    await this.admin?.disconnect().catch(() => undefined);
+    await this.admin?.then((a) => a.disconnect()).catch(() => undefined);
   }
 }
