@@ -1,13 +1,11 @@
 // Scenario 2: CRM → Exchange. Users' writes to the CRM (60 % new appointments, 30 % edits,
 // 10 % deletes of rows written earlier) at a fixed rate; latency from the write's commit
 // to the moment the item was created, updated or deleted in the mailbox.
-import { initReferenceCrm, seedDemoAssociates } from '../../src/crm-adapter/index.js';
 import { prng } from '../../src/sandbox/prng.js';
-import { PgDatabase } from '../../src/state/index.js';
 import { checkAgreement, fetchInventory, type Agreement } from '../lib/agreement.js';
 import { uniqueName, writeSyncConfig, type BenchEnvironment } from '../lib/environment.js';
 import { matchArrivals, type ArrivedChange, type MadeChange } from '../lib/latency.js';
-import { startSandboxProcess } from '../lib/sandbox-process.js';
+import { startBenchWorld } from '../lib/bench-world.js';
 import { BenchProcess } from '../lib/sync-runner.js';
 import { cpuPer1000, figures, mib, type LatencyFigures } from './exchange-to-crm.js';
 
@@ -28,16 +26,9 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 export async function crmToExchange(params: CrmToExchangeParams, env: BenchEnvironment, log: (line: string) => void): Promise<CrmToExchangeResult> {
   const M = params.mailboxes;
-  const sandbox = await startSandboxProcess(['--mailboxes', String(M), '--items-per-mailbox', '2', '--hanging-connection-limit', '200', '--seed', String(params.seed)]);
-  const width = Math.max(4, String(M).length);
-  const addresses = Array.from({ length: M }, (_, i) => `user${String(i + 1).padStart(width, '0')}@contoso.test`);
-  const crmSchema = uniqueName('bench_crm');
-  const stateSchema = uniqueName('bench_state');
-  const db = new PgDatabase(env.postgresUrl);
+  const { sandbox, db, crmSchema, stateSchema, close } = await startBenchWorld(M, params.seed, env);
   let sync: BenchProcess | undefined;
   try {
-    await initReferenceCrm(db, crmSchema);
-    await seedDemoAssociates(db, crmSchema, addresses);
     const { rows: associates } = await db.query<{ associate_id: number }>(`select associate_id from ${crmSchema}.associate order by associate_id`);
     const config = writeSyncConfig({ ewsUrl: sandbox.url, mode: 'EwsStream', pullInterval: '10s', env, crmSchema, stateSchema, topicPrefix: `${uniqueName('bench')}.` });
     sync = await BenchProcess.start('./sync-process.ts', [config], { ...process.env, ECS_BENCH_EWS_PASSWORD: 'sandbox' });
@@ -95,9 +86,6 @@ export async function crmToExchange(params: CrmToExchangeParams, env: BenchEnvir
     };
   } finally {
     await sync?.stop().catch(() => undefined);
-    sandbox.child.kill('SIGINT');
-    await db.query(`drop schema if exists ${crmSchema} cascade`).catch(() => undefined);
-    await db.query(`drop schema if exists ${stateSchema} cascade`).catch(() => undefined);
-    await db.close();
+    await close();
   }
 }

@@ -2,12 +2,10 @@
 // fixed rate; the sync (stream or pull) carries them through Kafka into the PostgreSQL CRM.
 // Latency is from the generator's journal time to the handler's commit; polling peers, if
 // asked for, watch the same sandbox and the same activity side by side.
-import { initReferenceCrm, seedDemoAssociates } from '../../src/crm-adapter/index.js';
-import { PgDatabase } from '../../src/state/index.js';
 import { checkAgreement, fetchInventory, type Agreement } from '../lib/agreement.js';
 import { uniqueName, writeSyncConfig, type BenchEnvironment } from '../lib/environment.js';
 import { matchArrivals, percentile, type ArrivedChange, type MadeChange } from '../lib/latency.js';
-import { startSandboxProcess } from '../lib/sandbox-process.js';
+import { startBenchWorld } from '../lib/bench-world.js';
 import { BenchProcess } from '../lib/sync-runner.js';
 import type { SyncStats } from '../lib/sync-protocol.js';
 
@@ -61,16 +59,9 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
 
 export async function exchangeToCrm(params: ExchangeToCrmParams, env: BenchEnvironment, log: (line: string) => void): Promise<ExchangeToCrmResult> {
   const { mailboxes: M } = params;
-  const sandbox = await startSandboxProcess(['--mailboxes', String(M), '--items-per-mailbox', '2', '--hanging-connection-limit', '200', '--seed', String(params.seed)]);
-  const width = Math.max(4, String(M).length);
-  const addresses = Array.from({ length: M }, (_, i) => `user${String(i + 1).padStart(width, '0')}@contoso.test`);
-  const crmSchema = uniqueName('bench_crm');
-  const stateSchema = uniqueName('bench_state');
-  const db = new PgDatabase(env.postgresUrl);
+  const { sandbox, addresses, db, crmSchema, stateSchema, close } = await startBenchWorld(M, params.seed, env);
   const processes: BenchProcess[] = [];
   try {
-    await initReferenceCrm(db, crmSchema);
-    await seedDemoAssociates(db, crmSchema, addresses);
     const config = writeSyncConfig({ ewsUrl: sandbox.url, mode: params.mode, pullInterval: params.pullInterval, env, crmSchema, stateSchema, topicPrefix: `${uniqueName('bench')}.` });
     const started = Date.now();
     const sync = await BenchProcess.start('./sync-process.ts', [config], { ...process.env, ECS_BENCH_EWS_PASSWORD: 'sandbox' });
@@ -138,10 +129,7 @@ export async function exchangeToCrm(params: ExchangeToCrmParams, env: BenchEnvir
     };
   } finally {
     for (const p of processes) await p.stop().catch(() => undefined);
-    sandbox.child.kill('SIGINT');
-    await db.query(`drop schema if exists ${crmSchema} cascade`).catch(() => undefined);
-    await db.query(`drop schema if exists ${stateSchema} cascade`).catch(() => undefined);
-    await db.close();
+    await close();
   }
 }
 

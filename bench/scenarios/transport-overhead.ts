@@ -79,7 +79,7 @@ async function raw(brokers: string[], messages: Array<{ key: string; value: stri
 }
 
 async function pipeline(brokers: string[], messages: Array<{ key: string; value: string }>): Promise<Throughput> {
-  const transport = new KafkaTransport({ type: 'kafka', brokers, topicPrefix: '', partitions: 12, replicationFactor: 1, clientId: 'bench-pipeline', ssl: false, tlsVerify: true, sasl: null, path: '' }, silentLogger());
+  const transport = new KafkaTransport({ type: 'kafka', brokers, topicPrefix: '', partitions: 12, replicationFactor: 1, clientId: 'bench-pipeline', ssl: false, tlsVerify: true, sasl: null, compression: 'none' as const, path: '' }, silentLogger());
   const topic = uniqueName('bench-pipeline');
   await transport.ensureTopics([topic, `${topic}.dlq`]);
   let n = 0;

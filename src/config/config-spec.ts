@@ -181,6 +181,11 @@ export const SETTINGS: readonly SettingSpec[] = [
     kind: k.envName, default: 'ECS_KAFKA_SASL_PASSWORD', doc: 'kafka: name of the environment variable holding the SASL password.',
   },
   {
+    key: 'transport.compression', element: 'transport', attribute: 'compression', env: 'ECS_KAFKA_COMPRESSION',
+    kind: k.oneOf(['none', 'gzip'] as const), default: 'none',
+    doc: 'kafka: compression of produced batches. A batch of envelopes (similar JSON) shrinks several-fold with gzip, for CPU time on both ends; choose gzip when the network or broker disk is scarcer than CPU.',
+  },
+  {
     key: 'transport.path', element: 'transport', attribute: 'path', env: 'ECS_LOG_PATH',
     kind: k.text(undefined, 'a folder path'), default: 'data/log', doc: 'embedded: the data folder of the embedded log, relative to the working directory.',
   },

@@ -59,6 +59,8 @@ export interface TransportSettings {
   readonly replicationFactor: number;
   readonly clientId: string;
   readonly ssl: boolean;
+  /** kafka: compression of produced batches. */
+  readonly compression: 'none' | 'gzip';
   readonly tlsVerify: boolean;
   readonly sasl: { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string } | null;
   /** embedded: the data folder of the embedded log, absolute. */

@@ -211,6 +211,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
       replicationFactor: get('transport.replicationFactor'),
       clientId: get('transport.clientId'),
       ssl: get('transport.ssl'),
+      compression: get('transport.compression'),
       tlsVerify: get('transport.tlsVerify'),
       sasl: saslNeeded
         ? { mechanism: saslMechanism as 'plain' | 'scram-sha-256' | 'scram-sha-512', username: get('transport.saslUser'), password: saslPassword }

@@ -30,19 +30,30 @@ export interface EwsTransportOptions {
   metrics?: EwsMetrics;
 }
 
-/** One keep-alive agent pair and the shared backoff gate, for every EWS request of the process. */
+/**
+ * The agents and the shared backoff gate for every EWS request of the process: requests
+ * share `maxSockets` keep-alive sockets; streaming connections get agents of their own,
+ * uncapped (their number is bounded by the mailbox groups), so that 50 open streams can
+ * never take the sockets every Subscribe and SyncFolderItems needs.
+ */
 export class EwsTransport {
   readonly httpAgent: HttpAgent;
   readonly httpsAgent: HttpsAgent;
+  readonly streamingHttpAgent: HttpAgent;
+  readonly streamingHttpsAgent: HttpsAgent;
   constructor(readonly options: EwsTransportOptions) {
     this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets: options.maxSockets });
     // TLS is verified unless the operator turned it off explicitly (tlsVerify="false").
     this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: options.maxSockets, rejectUnauthorized: options.tlsVerify });
+    this.streamingHttpAgent = new HttpAgent({ keepAlive: false });
+    this.streamingHttpsAgent = new HttpsAgent({ keepAlive: false, rejectUnauthorized: options.tlsVerify });
   }
 
   destroy(): void {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
+    this.streamingHttpAgent.destroy();
+    this.streamingHttpsAgent.destroy();
   }
 }
 

@@ -105,7 +105,7 @@ export function streamingEvents(transport: EwsTransport, http: EwsHttp, req: Str
         subscriber.complete();
       }
     });
-    const request = (https ? httpsRequest : httpRequest)(url, { method: 'POST', headers, agent: https ? transport.httpsAgent : transport.httpAgent }, (res) => {
+    const request = (https ? httpsRequest : httpRequest)(url, { method: 'POST', headers, agent: https ? transport.streamingHttpsAgent : transport.streamingHttpAgent }, (res) => {
       const status = res.statusCode ?? 0;
       res.setEncoding('utf8');
       if (status !== 200) {

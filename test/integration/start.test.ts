@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { spawnCli } from '../helpers/cli.js';
+import { startServiceProcess } from '../helpers/service-process.js';
 
 describe('exchange-crm-sync start', () => {
   it('starts, logs JSON with pino, serves /healthz, and stops cleanly on SIGINT', async () => {
@@ -11,25 +12,8 @@ describe('exchange-crm-sync start', () => {
     const configFile = join(dir, 'CalendarSyncExchange.config.xml');
     writeFileSync(configFile, `<configuration><calendar_sync><exchange><events><advise Object="EwsStream"/></events></exchange>
       <ops listen="127.0.0.1:0"/><crm path="${dir}/crm"/><transport path="${dir}/log"/></calendar_sync></configuration>`);
-    const child = spawnCli(['start', '--config', configFile], {}, dir);
-    const lines: Array<Record<string, unknown>> = [];
-    let buffered = '';
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const opsUrl = await new Promise<string>((resolve, reject) => {
-      child.stdout!.on('data', (d: Buffer) => {
-        buffered += d.toString();
-        let nl;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, nl);
-          buffered = buffered.slice(nl + 1);
-          const parsed = JSON.parse(line) as Record<string, unknown>; // every line is JSON
-          lines.push(parsed);
-          if (parsed.event === 'ops.listening') resolve(String(parsed.url));
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`exited early with ${code}: ${stderr}`)));
-    });
+    const service = await startServiceProcess(configFile, {}, dir);
+    const { lines, opsUrl } = service;
     // the built-in sandbox's mailboxes are synced through the embedded log: changes show up in the log
     const deadline = Date.now() + 30_000;
     while (!lines.some((l) => l.event === 'exchange.change') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
@@ -41,9 +25,8 @@ describe('exchange-crm-sync start', () => {
     assert.match(metrics, /kafka_consumergroup_lag_sum\{consumergroup="ecs.to-crm",topic="ecs.exchange.changes"\} \d+/);
     assert.match(metrics, /ecs_mailboxes\{state="active"\} \d+/);
 
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    child.kill('SIGINT');
-    assert.equal(await exited, 0, stderr);
+    assert.equal(await service.stop('SIGINT'), 0, service.stderr());
+    assert.deepEqual(lines.filter((l) => 'raw' in l), [], 'every line on stdout is JSON');
     const events = lines.map((l) => l.event);
     assert.ok(events.includes('config.loaded'));
     assert.ok(events.includes('service.started'));

@@ -91,7 +91,7 @@ export class KafkaTransport implements Transport {
     if (!messages.length) return;
     try {
       const producer = await this.getProducer();
-      await producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: messages.map((m) => ({ key: m.key, value: m.value, headers: { ...m.headers } })) });
+      await producer.send({ topic, acks: -1, compression: this.settings.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None, messages: messages.map((m) => ({ key: m.key, value: m.value, headers: { ...m.headers } })) });
     } catch (err) {
       // A producer that failed may be unusable: start a new one next time.
       const old = this.producer;

@@ -148,7 +148,7 @@ describe('operating the service', () => {
   it('a poison message is parked; dlq list shows why and where from; dlq replay sends it back', async () => {
     const { KafkaTransport } = await import('../../../src/streams/transport/kafka-transport.js');
     const { silentLogger } = await import('../../../src/shared/logger.js');
-    const transport = new KafkaTransport({ type: 'kafka', brokers: kafkaBrokers(), topicPrefix: prefix, partitions: 3, replicationFactor: 1, clientId: 'test', ssl: false, tlsVerify: true, sasl: null, path: '' }, silentLogger());
+    const transport = new KafkaTransport({ type: 'kafka', brokers: kafkaBrokers(), topicPrefix: prefix, partitions: 3, replicationFactor: 1, clientId: 'test', ssl: false, tlsVerify: true, sasl: null, compression: 'none' as const, path: '' }, silentLogger());
     try {
       await transport.publish(`${prefix}exchange.changes`, [{ key: 'user0001@contoso.test', value: '{"not":"an envelope"}', headers: {} }]);
     } finally {

@@ -29,7 +29,7 @@ describe('broker outage mid-stream', () => {
   it('the pipeline waits while the broker is down, recovers, and loses nothing', async () => {
     kafka('start');
     const sandbox = await startSandbox({ mailboxes: 20, itemsPerMailbox: 2, seed: 51, limits: { heartbeatMs: 500 } });
-    const settings = { type: 'kafka' as const, brokers: [`127.0.0.1:${PORT}`], topicPrefix: '', partitions: 2, replicationFactor: 1, clientId: 'ecs-outage', ssl: false, tlsVerify: true, sasl: null, path: '' };
+    const settings = { type: 'kafka' as const, brokers: [`127.0.0.1:${PORT}`], topicPrefix: '', partitions: 2, replicationFactor: 1, clientId: 'ecs-outage', ssl: false, tlsVerify: true, sasl: null, compression: 'none' as const, path: '' };
     const transport = new KafkaTransport(settings, silentLogger());
     const { source, exchange } = createSource('stream', sandbox, new MemoryPositionStore(), new MutableDirectory(sandbox.store.all().map((m) => m.address)), {}, { ack: false });
     const pipeline = new ExchangeToLog({ source, exchange, transport, topic: 'exchange.changes', dlqTopic: 'exchange.changes.dlq', limiter: new Limiter(8), logger: silentLogger() });

@@ -23,7 +23,7 @@ function startConsumer(topic: string, group: string, file: string): Promise<Chil
 
 describe('crash: SIGKILL between handling and offset commit', () => {
   it('after restarts every message was handled at least once, none skipped', async () => {
-    const transport = new KafkaTransport({ type: 'kafka', brokers: kafkaBrokers(), topicPrefix: '', partitions: 4, replicationFactor: 1, clientId: 'ecs-crash-producer', ssl: false, tlsVerify: true, sasl: null, path: '' }, silentLogger());
+    const transport = new KafkaTransport({ type: 'kafka', brokers: kafkaBrokers(), topicPrefix: '', partitions: 4, replicationFactor: 1, clientId: 'ecs-crash-producer', ssl: false, tlsVerify: true, sasl: null, compression: 'none' as const, path: '' }, silentLogger());
     const topic = uniqueName('consumer-crash');
     const group = uniqueName('exchange-crm-sync.to-crm');
     const file = join(mkdtempSync(join(tmpdir(), 'ecs-consumer-crash-')), 'handled.txt');

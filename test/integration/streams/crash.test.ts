@@ -67,7 +67,7 @@ describe('crash: SIGKILL between publishing and saving positions', () => {
       const journal = sandbox.activity.journal.slice(start);
       assert.ok(journal.length > 100, `${journal.length} changes during the kills`);
 
-      const transport = new KafkaTransport({ type: 'kafka', brokers: kafkaBrokers(), topicPrefix: prefix, partitions: 4, replicationFactor: 1, clientId: 'ecs-check', ssl: false, tlsVerify: true, sasl: null, path: '' }, silentLogger());
+      const transport = new KafkaTransport({ type: 'kafka', brokers: kafkaBrokers(), topicPrefix: prefix, partitions: 4, replicationFactor: 1, clientId: 'ecs-check', ssl: false, tlsVerify: true, sasl: null, compression: 'none' as const, path: '' }, silentLogger());
       const seen = new Map<string, Seen[]>();
       let messages = 0;
       const consumer = await transport.consume({

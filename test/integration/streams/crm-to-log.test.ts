@@ -15,7 +15,7 @@ describe('CRM → log (PostgreSQL change log → Kafka)', () => {
     const schema = uniqueName('crm');
     const state = uniqueName('state');
     const topic = uniqueName('crm.changes');
-    const transport = new KafkaTransport({ type: 'kafka', brokers: kafkaBrokers(), topicPrefix: '', partitions: 3, replicationFactor: 1, clientId: 'ecs-test', ssl: false, tlsVerify: true, sasl: null, path: '' }, silentLogger());
+    const transport = new KafkaTransport({ type: 'kafka', brokers: kafkaBrokers(), topicPrefix: '', partitions: 3, replicationFactor: 1, clientId: 'ecs-test', ssl: false, tlsVerify: true, sasl: null, compression: 'none' as const, path: '' }, silentLogger());
     await initReferenceCrm(db, schema);
     const positions = await SqlPositionStore.open(db, state);
     await transport.ensureTopics([topic]);

@@ -16,7 +16,7 @@ import { parseChangeKey } from '../../../src/sandbox/ids.js';
 async function transports(): Promise<Array<{ name: string; transport: Transport; close(): Promise<void> }>> {
   const db = await PgliteDatabase.open(null);
   const embedded = await EmbeddedTransport.open(db, 'log', 4, silentLogger());
-  const kafka = new KafkaTransport({ type: 'kafka', brokers: kafkaBrokers(), topicPrefix: '', partitions: 4, replicationFactor: 1, clientId: 'ecs-test', ssl: false, tlsVerify: true, sasl: null, path: '' }, silentLogger());
+  const kafka = new KafkaTransport({ type: 'kafka', brokers: kafkaBrokers(), topicPrefix: '', partitions: 4, replicationFactor: 1, clientId: 'ecs-test', ssl: false, tlsVerify: true, sasl: null, compression: 'none' as const, path: '' }, silentLogger());
   return [
     { name: 'embedded', transport: embedded, close: async () => { await embedded.close(); await db.close(); } },
     { name: 'kafka', transport: kafka, close: () => kafka.close() },

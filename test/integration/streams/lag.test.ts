@@ -25,7 +25,7 @@ async function metricLag(registry: Registry, group: string, topic: string): Prom
 
 describe('consumer lag', () => {
   it('the lag metric and Kafka\'s own kafka-consumer-groups both show 1,000 with the consumer stopped, and 0 after it caught up', async () => {
-    const transport = new KafkaTransport({ type: 'kafka', brokers: kafkaBrokers(), topicPrefix: '', partitions: 4, replicationFactor: 1, clientId: 'ecs-lag', ssl: false, tlsVerify: true, sasl: null, path: '' }, silentLogger());
+    const transport = new KafkaTransport({ type: 'kafka', brokers: kafkaBrokers(), topicPrefix: '', partitions: 4, replicationFactor: 1, clientId: 'ecs-lag', ssl: false, tlsVerify: true, sasl: null, compression: 'none' as const, path: '' }, silentLogger());
     const topic = uniqueName('lag');
     const group = uniqueName('exchange-crm-sync.to-crm');
     const registry = new Registry();

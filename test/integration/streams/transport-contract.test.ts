@@ -10,7 +10,7 @@ import { kafkaBrokers, postgresUrl, uniqueName } from '../../helpers/services.js
 
 const PARTITIONS = 3;
 const settings = (brokers: string[]): TransportSettings => ({
-  type: 'kafka', brokers, topicPrefix: 'test.', partitions: PARTITIONS, replicationFactor: 1, clientId: 'ecs-contract', ssl: false, tlsVerify: true, sasl: null, path: '',
+  type: 'kafka', brokers, topicPrefix: 'test.', partitions: PARTITIONS, replicationFactor: 1, clientId: 'ecs-contract', ssl: false, tlsVerify: true, sasl: null, compression: 'none' as const, path: '',
 });
 
 interface Adapter {
