@@ -102,69 +102,92 @@ export class KafkaTransport implements Transport {
   }
 
   async consume(options: ConsumerOptions): Promise<RunningConsumer> {
-    const consumer = this.kafka.consumer({ groupId: options.groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000, allowAutoTopicCreation: false });
-    this.consumers.add(consumer);
     let connected = false;
     // kafkajs drops commits made once disconnect() has begun, so stopping is ours first:
     // batches finish the message at hand and commit, then the consumer disconnects.
     let stopping = false;
     let activeBatches = 0;
     let assignments = Promise.resolve();
-    consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      connected = true;
-      if (!options.onAssignment) return;
-      const assignment = e.payload.memberAssignment as Record<string, number[]>;
-      // one rebalance after the other, in order, even though reading the metadata is async
-      assignments = assignments.then(async () => {
-        const metadata = await (await this.getAdmin()).fetchTopicMetadata({ topics: [...options.topics] });
-        for (const t of metadata.topics) options.onAssignment!(t.name, [...(assignment[t.name] ?? [])].sort((a, b) => a - b), t.partitions.length);
-      }).catch((err: unknown) => this.logger.error({ err, group: options.groupId }, 'reading the assignment failed'));
-    });
-    consumer.on(consumer.events.CRASH, () => (connected = false));
-    consumer.on(consumer.events.DISCONNECT, () => (connected = false));
-    consumer.on(consumer.events.STOP, () => (connected = false));
-    await consumer.connect();
-    await consumer.subscribe({ topics: [...options.topics], fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: options.concurrency,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-        if (stopping) return;
-        activeBatches++;
-        let sinceCommit = 0;
-        let lastCommitAt = Date.now();
-        let lastHandled: string | undefined;
-        let committed: string | undefined;
-        const commit = async (): Promise<void> => {
-          if (lastHandled === undefined || lastHandled === committed) return;
-          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(lastHandled) + 1n).toString() }]);
-          committed = lastHandled;
-          sinceCommit = 0;
-          lastCommitAt = Date.now();
-        };
-        try {
-        for (const m of batch.messages) {
-          if (stopping || !isRunning() || isStale()) break;
-          const message: IncomingMessage = {
-            topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key?.toString() ?? '', value: m.value?.toString() ?? '',
-            headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString() : String(v ?? '')])),
-            timestamp: Number(m.timestamp),
+    let consumer: Consumer;
+    let restartTimer: NodeJS.Timeout | undefined;
+
+    const launch = async (): Promise<void> => {
+      const current = this.kafka.consumer({ groupId: options.groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000, allowAutoTopicCreation: false });
+      consumer = current;
+      this.consumers.add(current);
+      current.on(current.events.GROUP_JOIN, (e) => {
+        connected = true;
+        if (!options.onAssignment) return;
+        const assignment = e.payload.memberAssignment as Record<string, number[]>;
+        // one rebalance after the other, in order, even though reading the metadata is async
+        assignments = assignments.then(async () => {
+          const metadata = await (await this.getAdmin()).fetchTopicMetadata({ topics: [...options.topics] });
+          for (const t of metadata.topics) options.onAssignment!(t.name, [...(assignment[t.name] ?? [])].sort((a, b) => a - b), t.partitions.length);
+        }).catch((err: unknown) => this.logger.error({ err, group: options.groupId }, 'reading the assignment failed'));
+      });
+      current.on(current.events.CRASH, (e) => {
+        connected = false;
+        if (e.payload.restart || stopping) return;
+        // kafkajs gives up on errors it deems non-retriable (e.g. evicted from the group
+        // after a long pause); a handler group must never stop for good: start afresh.
+        this.logger.error({ err: e.payload.error, group: options.groupId, event: 'kafka.consumer-restart' }, 'the consumer crashed; starting a new one in 2 s');
+        this.consumers.delete(current);
+        restartTimer = setTimeout(() => void launch().catch((err: unknown) => this.logger.error({ err, group: options.groupId }, 'restarting the consumer failed')), 2_000);
+      });
+      current.on(current.events.DISCONNECT, () => (connected = false));
+      current.on(current.events.STOP, () => (connected = false));
+      await current.connect();
+      await current.subscribe({ topics: [...options.topics], fromBeginning: true });
+      await current.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: options.concurrency,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+          if (stopping) return;
+          activeBatches++;
+          let sinceCommit = 0;
+          let lastCommitAt = Date.now();
+          let lastHandled: string | undefined;
+          let committed: string | undefined;
+          const commit = async (): Promise<void> => {
+            if (lastHandled === undefined || lastHandled === committed) return;
+            await current.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(lastHandled) + 1n).toString() }]);
+            committed = lastHandled;
+            sinceCommit = 0;
+            lastCommitAt = Date.now();
           };
-          const handled = await handleWithRetries(options, message, { wait: heartbeat, stopped: () => stopping || !isRunning() || isStale() });
-          if (!handled) return;
-          resolveOffset(m.offset);
-          lastHandled = m.offset;
-          if (++sinceCommit >= COMMIT_EVERY || Date.now() - lastCommitAt >= COMMIT_INTERVAL_MS) await commit();
-          await heartbeat();
-        }
-        } finally {
-          // What was handled is committed, also when the consumer is stopping mid-batch.
-          if (!isStale()) await commit().catch((err: unknown) => this.logger.warn({ err, topic: batch.topic, partition: batch.partition }, 'committing offsets failed; the messages will be handled again'));
-          activeBatches--;
-        }
-      },
-    });
+          const commitOrGiveUp = (): Promise<boolean> =>
+            commit().then(() => true, (err: unknown) => {
+              // no longer a member (a rebalance, an eviction): the rest of the batch is handled
+              // again by whoever gets the partition — repeats are harmless, a crash is not
+              this.logger.warn({ err, topic: batch.topic, partition: batch.partition }, 'committing offsets failed; the messages will be handled again');
+              return false;
+            });
+          try {
+            for (const m of batch.messages) {
+              if (stopping || !isRunning() || isStale()) break;
+              const message: IncomingMessage = {
+                topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key?.toString() ?? '', value: m.value?.toString() ?? '',
+                headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString() : String(v ?? '')])),
+                timestamp: Number(m.timestamp),
+              };
+              const handled = await handleWithRetries(options, message, { wait: heartbeat, stopped: () => stopping || !isRunning() || isStale() });
+              if (!handled) return;
+              resolveOffset(m.offset);
+              lastHandled = m.offset;
+              if ((++sinceCommit >= COMMIT_EVERY || Date.now() - lastCommitAt >= COMMIT_INTERVAL_MS) && !(await commitOrGiveUp())) return;
+              await heartbeat();
+            }
+          } finally {
+            // What was handled is committed, also when the consumer is stopping mid-batch.
+            if (!isStale()) await commitOrGiveUp();
+            activeBatches--;
+          }
+        },
+      });
+    };
+
+    await launch();
     return {
       groupId: options.groupId,
       get connected() {
@@ -172,6 +195,7 @@ export class KafkaTransport implements Transport {
       },
       stop: async () => {
         stopping = true;
+        clearTimeout(restartTimer);
         const deadline = Date.now() + 30_000;
         while (activeBatches > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         this.consumers.delete(consumer);
