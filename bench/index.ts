@@ -15,21 +15,22 @@ import { transportOverhead } from './scenarios/transport-overhead.js';
 const SCENARIOS = ['transport', 'exchange-to-crm', 'crm-to-exchange', 'scale'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-let args: { quick: boolean; scenarios: Scenario[]; seed: number; out: string };
+let args: { quick: boolean; pull10k: boolean; scenarios: Scenario[]; seed: number; out: string };
 try {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, profile: { type: 'string' }, scenarios: { type: 'string' }, seed: { type: 'string', default: '42' }, out: { type: 'string' } } });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, pull10k: { type: 'boolean', default: false }, profile: { type: 'string' }, scenarios: { type: 'string' }, seed: { type: 'string', default: '42' }, out: { type: 'string' } } });
   const scenarios = (values.scenarios ?? SCENARIOS.join(',')).split(',').map((s) => s.trim());
   const unknown = scenarios.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
   if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')}; allowed: ${SCENARIOS.join(', ')}`);
   if (!/^\d+$/.test(values.seed!)) throw new Error(`--seed takes a whole number; got "${values.seed}"`);
   if (values.profile) process.env.ECS_BENCH_PROFILE_DIR = values.profile;
-  args = { quick: values.quick!, scenarios: scenarios as Scenario[], seed: Number(values.seed), out: values.out ?? fileURLToPath(new URL('./results', import.meta.url)) };
+  args = { quick: values.quick!, pull10k: values.pull10k!, scenarios: scenarios as Scenario[], seed: Number(values.seed), out: values.out ?? fileURLToPath(new URL('./results', import.meta.url)) };
 } catch (err) {
   console.error(`bench: ${(err as Error).message}`);
   process.exit(2);
 }
 
 const quick = args.quick;
+const pull10k = args.pull10k;
 /** Every size and duration of the run; the same values go into the JSON. */
 const plan = quick
   ? {
@@ -47,7 +48,10 @@ const plan = quick
         { mailboxes: 1_000, mode: 'EwsPull', rate: 100, seconds: 60, pollers: [] },
         { mailboxes: 1_000, mode: 'EwsStream', rate: 500, seconds: 30, pollers: [] },
         { mailboxes: 10_000, mode: 'EwsStream', rate: 100, seconds: 60, pollers: [] },
-        { mailboxes: 10_000, mode: 'EwsPull', rate: 100, seconds: 60, pollers: [] },
+        // EwsPull at 10,000 mailboxes (1,000 GetEvents/s at a 10 s interval) saturates both
+        // cores of the reference machine: its initial sync alone did not finish in 10 minutes.
+        // Run it on purpose with --scenarios exchange-to-crm --pull10k.
+        ...(pull10k ? [{ mailboxes: 10_000, mode: 'EwsPull', rate: 100, seconds: 60, pollers: [] as number[] }] : []),
       ],
       crmToExchange: { mailboxes: 1_000, rate: 50, seconds: 60 },
     };
@@ -82,7 +86,15 @@ try {
     for (const p of plan.exchangeToCrm) {
       const params: ExchangeToCrmParams = { ...p, mode: p.mode as ExchangeToCrmParams['mode'], seed: args.seed, pullInterval: PULL_INTERVAL };
       log(`- ${p.mailboxes} mailboxes, ${p.mode}, ${p.rate} changes/s for ${p.seconds} s${p.pollers.length ? `, polling peers every ${p.pollers.join(' s and ')} s` : ''}`);
-      const r = await exchangeToCrm(params, env, log);
+      let r: ExchangeToCrmResult;
+      try {
+        r = await exchangeToCrm(params, env, log);
+      } catch (err) {
+        // one variant that cannot finish must not cost the figures of the others
+        failures.push(`${p.mailboxes} mailboxes ${p.mode}: ${(err as Error).message}`);
+        log(`  FAILED: ${(err as Error).message}`);
+        continue;
+      }
       e2c.push(r);
       if (r.sync.lost > 0) failures.push(`${p.mailboxes} mailboxes ${p.mode}: ${r.sync.lost} changes lost`);
       const a = r.agreement;
