@@ -147,14 +147,15 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .option('--seed <n>', 'seed of the activity')
     .option('--out <dir>', 'where results go (default bench/results)')
     .option('--profile <dir>', 'write a V8 CPU profile of each sync and poller process into this folder')
-    .action(async (opts: { quick?: boolean; scenarios?: string; seed?: string; out?: string; profile?: string }) => {
+    .option('--pull10k', 'also run EwsPull with 10,000 mailboxes (saturates a 2-core machine)')
+    .action(async (opts: { quick?: boolean; scenarios?: string; seed?: string; out?: string; profile?: string; pull10k?: boolean }) => {
       const runner = fileURLToPath(new URL('../../../bench/index.ts', import.meta.url));
       if (!existsSync(runner)) {
         io.err(`error: ${runner} is not there; the benchmark runs from a clone of the repository (npm install, then npm run bench)`);
         code = EXIT.FAILURE;
         return;
       }
-      const args = [...(opts.quick ? ['--quick'] : []), ...(opts.scenarios ? ['--scenarios', opts.scenarios] : []), ...(opts.seed ? ['--seed', opts.seed] : []), ...(opts.out ? ['--out', opts.out] : []), ...(opts.profile ? ['--profile', opts.profile] : [])];
+      const args = [...(opts.quick ? ['--quick'] : []), ...(opts.scenarios ? ['--scenarios', opts.scenarios] : []), ...(opts.seed ? ['--seed', opts.seed] : []), ...(opts.out ? ['--out', opts.out] : []), ...(opts.profile ? ['--profile', opts.profile] : []), ...(opts.pull10k ? ['--pull10k'] : [])];
       const child = spawn(process.execPath, ['--import', 'tsx', runner, ...args], { stdio: 'inherit', env: io.env });
       code = await new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? EXIT.FAILURE)));
     });
