@@ -56,12 +56,18 @@ export class Lifecycle {
         return false;
       }
       const started = Date.now();
+      const overran = `${component.name} did not stop within ${remaining} ms`;
       try {
-        await withTimeout(Promise.resolve().then(component.stop), remaining, `${component.name} did not stop within ${remaining} ms`);
+        await withTimeout(Promise.resolve().then(component.stop), remaining, overran);
         this.logger.info({ event: 'shutdown.step', component: component.name, ms: Date.now() - started }, `stopped ${component.name}`);
       } catch (err) {
         clean = false;
         this.logger.error({ event: 'shutdown.step-failed', component: component.name, err }, `stopping ${component.name} failed`);
+        // it used up the rest of the time (timers may fire a millisecond early: do not re-check the clock)
+        if ((err as Error).message === overran) {
+          this.logger.error({ event: 'shutdown.deadline', component: component.name }, 'shutdown deadline passed; abandoning the rest');
+          return false;
+        }
       }
     }
     this.logger.info({ event: 'shutdown.end', clean }, 'shutdown complete');
