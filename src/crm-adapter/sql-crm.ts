@@ -20,6 +20,8 @@ interface Row {
   mother_id: number | null;
   contact_id: number | null;
   person_id: number | null;
+  series_id: number | null;
+  original_start: Date | null;
   updated: Date | null;
   updated_count: number;
 }
@@ -55,7 +57,7 @@ function activityOf(r: Row, ownerEmail: string | null): CrmActivity {
     timeZone: r.time_zone ?? undefined, allDay: r.all_day, private: r.private,
     recurrence: r.recurrence_rule ? parseRuleColumn(r.recurrence_rule) : null,
     associateId: r.associate_id, associateEmail: ownerEmail ?? undefined,
-    contactId: r.contact_id, personId: r.person_id, motherId: r.mother_id, modified: utc(r.updated), version: String(r.updated_count),
+    contactId: r.contact_id, personId: r.person_id, motherId: r.mother_id, seriesId: r.series_id, originalStart: utc(r.original_start), modified: utc(r.updated), version: String(r.updated_count),
     crmId: `appointment:${r.appointment_id}`,
   };
   for (const k of Object.keys(fields) as Array<keyof ItemFields>) if (fields[k] === undefined) delete fields[k];
@@ -115,6 +117,30 @@ export class SqlCrm implements CrmPort, CrmChangeFeed {
     return rows[0] ? activityOf(rows[0], null) : undefined;
   }
 
+  /** The first CRM person with one of these e-mail addresses (attendees linking a row to a person and company). */
+  async personByEmail(emails: readonly string[]): Promise<{ personId: number; contactId: number | null } | undefined> {
+    const lower = emails.map((e) => e.toLowerCase());
+    const { rows } = await this.db.query<{ person_id: number; contact_id: number | null }>(
+      `select person_id, contact_id from ${this.s}.person where lower(email) = any($1::text[]) order by array_position($1::text[], lower(email)), person_id limit 1`, [lower],
+    );
+    return rows[0] ? { personId: rows[0].person_id, contactId: rows[0].contact_id } : undefined;
+  }
+
+  /** The exception rows of a series, by original start. */
+  async exceptionRows(seriesId: number): Promise<Map<string, CrmActivity>> {
+    const { rows } = await this.db.query<Row>(`select * from ${this.s}.appointment where series_id = $1`, [seriesId]);
+    return new Map(rows.map((r) => [utc(r.original_start) ?? '', activityOf(r, null)]));
+  }
+
+  /** Joins a row to a meeting's mother row; returns the row's new version. */
+  setMother(id: number, motherId: number): Promise<number | undefined> {
+    return this.db.transaction(async (tx) => {
+      await tx.query(`select set_config('ecs.origin', 'sync', true)`);
+      const { rows } = await tx.query<{ updated_count: number }>(`update ${this.s}.appointment set mother_id = $2 where appointment_id = $1 returning updated_count`, [id, motherId]);
+      return rows[0]?.updated_count;
+    });
+  }
+
   private values(type: 1 | 2, f: ItemFields): unknown[] {
     const start = type === 2 ? (f.start ?? f.due) : f.start;
     const end = type === 2 ? (f.due ?? f.end) : f.end;
@@ -125,9 +151,9 @@ export class SqlCrm implements CrmPort, CrmChangeFeed {
     return this.db.transaction(async (tx) => {
       await tx.query(`select set_config('ecs.origin', 'sync', true)`);
       const { rows } = await tx.query<{ appointment_id: number; updated_count: number }>(
-        `insert into ${this.s}.appointment (associate_id, type, title, description, location, start_at, end_at, time_zone, all_day, private, done, recurrence_rule)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning appointment_id, updated_count`,
-        [associateId, type, ...this.values(type, fields)],
+        `insert into ${this.s}.appointment (associate_id, type, title, description, location, start_at, end_at, time_zone, all_day, private, done, recurrence_rule, person_id, contact_id, mother_id, series_id, original_start)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) returning appointment_id, updated_count`,
+        [associateId, type, ...this.values(type, fields), fields.personId ?? null, fields.contactId ?? null, fields.motherId ?? null, fields.seriesId ?? null, fields.originalStart ?? null],
       );
       return { id: rows[0].appointment_id, version: rows[0].updated_count };
     });
@@ -139,9 +165,11 @@ export class SqlCrm implements CrmPort, CrmChangeFeed {
       const { rows: current } = await tx.query<{ type: 1 | 2 }>(`select type from ${this.s}.appointment where appointment_id = $1`, [id]);
       if (!current[0]) return undefined;
       const { rows } = await tx.query<{ updated_count: number }>(
-        `update ${this.s}.appointment set title = $2, description = $3, location = $4, start_at = $5, end_at = $6, time_zone = $7, all_day = $8, private = $9, done = $10, recurrence_rule = $11
+        // links are only ever added from Exchange: a person linked by hand in the CRM stays
+        `update ${this.s}.appointment set title = $2, description = $3, location = $4, start_at = $5, end_at = $6, time_zone = $7, all_day = $8, private = $9, done = $10, recurrence_rule = $11,
+                person_id = coalesce($12, person_id), contact_id = coalesce($13, contact_id)
           where appointment_id = $1 returning updated_count`,
-        [id, ...this.values(current[0].type, fields)],
+        [id, ...this.values(current[0].type, fields), fields.personId ?? null, fields.contactId ?? null],
       );
       return rows[0]?.updated_count;
     });

@@ -4,17 +4,19 @@ import type { Observable } from 'rxjs';
 import type { EwsSettings } from '../config/index.js';
 import { childNamed, childrenNamed, parseXml } from '../shared/safe-xml.js';
 import type { BackoffGate } from './backoff-gate.js';
-import { ewsError, toEwsError } from './ews-error.js';
+import { categoryOfError, ewsError, toEwsError } from './ews-error.js';
 import { EwsHttp, EwsTransport } from './ews-http.js';
 import type { EwsMetrics } from './ews-metrics.js';
-import { CRM_ID_PROPERTY, normaliseItem } from './normalise-item.js';
+import { CRM_ID_PROPERTY, isoOf, normaliseItem, patternOf } from './normalise-item.js';
 import type {
-  AffinityGroup, ExchangePort, FetchedItem, FolderKind, NotificationEvent, NotificationType, PullEvents, StreamMessage, SyncChange, SyncPage,
+  AffinityGroup, ExchangePort, FetchedItem, FolderKind, NotificationEvent, NotificationType, PullEvents, StreamMessage, SyncChange, SyncPage, UpdateOutcome,
 } from './exchange-port.js';
 import { streamingEvents } from './streaming-reader.js';
 import { escapeXml } from '../shared/xml-escape.js';
 import type { ItemFields } from '../shared/item-fields.js';
 import { windowsFromIana } from '../shared/time-zones.js';
+import { localDate, recurrenceOf } from './recurrence-pattern.js';
+import { toRrule } from '../shared/rrule.js';
 
 const WELL_KNOWN: Record<FolderKind, ews.WellKnownFolderName> = {
   calendar: ews.WellKnownFolderName.Calendar,
@@ -202,25 +204,97 @@ export class EwsClient implements ExchangePort {
       item.SetExtendedProperty(CRM_ID_PROPERTY, escapeXml(crmId));
       if (item instanceof ews.Appointment) await item.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToNone);
       else await item.Save(ews.WellKnownFolderName.Tasks);
+      if (item instanceof ews.Appointment && fields.recurrence?.exdates.length) {
+        const changeKey = await this.deleteOccurrences(service, item.Id.UniqueId, fields.recurrence.exdates, new Set());
+        if (changeKey) return { itemId: item.Id.UniqueId, changeKey };
+      }
       return { itemId: item.Id.UniqueId, changeKey: item.Id.ChangeKey };
     });
   }
 
-  updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields): Promise<string | undefined> {
+  updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields, ifChangeKey?: string): Promise<UpdateOutcome> {
     return this.call('UpdateItem', mailbox, async () => {
       const service = this.service(mailbox, this.http(mailbox));
       let item: ews.Appointment | ews.Task;
       try {
         item = folder === 'tasks' ? await ews.Task.Bind(service, new ews.ItemId(itemId)) : await ews.Appointment.Bind(service, new ews.ItemId(itemId));
       } catch (err) {
-        if (toEwsError(err).responseCode === 'ErrorItemNotFound') return undefined;
+        if (toEwsError(err).responseCode === 'ErrorItemNotFound') return { status: 'missing' as const };
         throw err;
       }
+      if (ifChangeKey !== undefined && item.Id.ChangeKey !== ifChangeKey) {
+        return { status: 'conflict' as const, changeKey: item.Id.ChangeKey, modified: isoOf(item.LastModifiedTime) };
+      }
       applyFields(item, fields);
-      if (item instanceof ews.Appointment) await item.Update(ews.ConflictResolutionMode.AlwaysOverwrite, ews.SendInvitationsOrCancellationsMode.SendToNone);
-      else await item.Update(ews.ConflictResolutionMode.AlwaysOverwrite);
-      return item.Id.ChangeKey;
+      // NeverOverwrite sends the ChangeKey just read: an edit between our read and write is a
+      // conflict, never silently overwritten.
+      try {
+        if (item instanceof ews.Appointment) await item.Update(ews.ConflictResolutionMode.NeverOverwrite, ews.SendInvitationsOrCancellationsMode.SendToNone);
+        else await item.Update(ews.ConflictResolutionMode.NeverOverwrite);
+      } catch (err) {
+        if (toEwsError(err).responseCode === 'ErrorIrresolvableConflict') return { status: 'conflict' as const };
+        throw err;
+      }
+      if (item instanceof ews.Appointment && fields.recurrence?.exdates.length) {
+        const deleted = new Set(itemsOf(safeRead(() => (item as ews.Appointment).DeletedOccurrences)).map((o) => isoOf(o.OriginalStart)));
+        const changeKey = await this.deleteOccurrences(service, item.Id.UniqueId, fields.recurrence.exdates, deleted);
+        if (changeKey) return { status: 'updated' as const, changeKey };
+      }
+      return { status: 'updated' as const, changeKey: item.Id.ChangeKey };
     });
+  }
+
+  updateOccurrence(mailbox: string, masterItemId: string, originalStart: string, fields: ItemFields | null): Promise<string | undefined> {
+    return this.call('UpdateItem', mailbox, async () => {
+      const service = this.service(mailbox, this.http(mailbox));
+      const occurrenceId = await this.findOccurrence(service, masterItemId, originalStart);
+      if (!occurrenceId) return undefined;
+      if (fields === null) {
+        await service.DeleteItems([occurrenceId], ews.DeleteMode.MoveToDeletedItems, ews.SendCancellationsMode.SendToNone, ews.AffectedTaskOccurrence.AllOccurrences);
+      } else {
+        const occurrence = await ews.Appointment.Bind(service, occurrenceId);
+        occurrence.Subject = escapeXml(fields.subject ?? '');
+        occurrence.Location = escapeXml(fields.location ?? '');
+        if (fields.start) occurrence.Start = new ews.DateTime(Date.parse(fields.start));
+        if (fields.end) occurrence.End = new ews.DateTime(Date.parse(fields.end));
+        await occurrence.Update(ews.ConflictResolutionMode.AlwaysOverwrite, ews.SendInvitationsOrCancellationsMode.SendToNone);
+      }
+      const master = await ews.Appointment.Bind(service, new ews.ItemId(masterItemId), new ews.PropertySet(ews.BasePropertySet.IdOnly));
+      return master.Id.ChangeKey;
+    }).catch((err: unknown) => {
+      if (categoryOfError(err) === 'not-found') return undefined;
+      throw err;
+    });
+  }
+
+  /** The id of a series' occurrence by its original start: a modified one from the master, else a CalendarView of that start. */
+  private async findOccurrence(service: ews.ExchangeService, masterItemId: string, originalStart: string): Promise<ews.ItemId | undefined> {
+    const master = await ews.Appointment.Bind(service, new ews.ItemId(masterItemId), new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.AppointmentSchema.ICalUid, ews.AppointmentSchema.ModifiedOccurrences]));
+    const at = Date.parse(originalStart);
+    const modified = itemsOf(safeRead(() => master.ModifiedOccurrences)).find((o) => o.OriginalStart.TotalMilliSeconds === at);
+    if (modified) return modified.ItemId;
+    const view = new ews.CalendarView(new ews.DateTime(at), new ews.DateTime(at + 60_000));
+    view.PropertySet = new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.AppointmentSchema.Start, ews.AppointmentSchema.ICalUid, ews.AppointmentSchema.AppointmentType]);
+    const found = await service.FindAppointments(ews.WellKnownFolderName.Calendar, view);
+    return found.Items.find((a) => a.ICalUid === master.ICalUid && a.AppointmentType === ews.AppointmentType.Occurrence && a.Start.TotalMilliSeconds === at)?.Id;
+  }
+
+  /**
+   * A series' EXDATEs: each occurrence not deleted yet is found by a CalendarView of its
+   * start (Exchange expands the series) and deleted. Returns the master's new ChangeKey.
+   */
+  private async deleteOccurrences(service: ews.ExchangeService, masterId: string, exdates: readonly string[], deleted: ReadonlySet<string | undefined>): Promise<string | undefined> {
+    let any = false;
+    for (const exdate of exdates) {
+      if (deleted.has(exdate)) continue;
+      const occurrence = await this.findOccurrence(service, masterId, exdate);
+      if (!occurrence) continue; // not an occurrence of the series: nothing to delete
+      await service.DeleteItems([occurrence], ews.DeleteMode.MoveToDeletedItems, ews.SendCancellationsMode.SendToNone, ews.AffectedTaskOccurrence.AllOccurrences);
+      any = true;
+    }
+    if (!any) return undefined;
+    const after = await ews.Appointment.Bind(service, new ews.ItemId(masterId), new ews.PropertySet(ews.BasePropertySet.IdOnly));
+    return after.Id.ChangeKey;
   }
 
   deleteItem(mailbox: string, itemId: string): Promise<boolean> {
@@ -237,6 +311,19 @@ export class EwsClient implements ExchangePort {
   async close(): Promise<void> {
     this.transport.destroy();
   }
+}
+
+function safeRead<T>(read: () => T): T | undefined {
+  try {
+    return read() ?? undefined;
+  } catch {
+    return undefined; // the property was not in the response
+  }
+}
+
+/** The items of one of the library's collections (Count + _getItem). */
+function itemsOf<T>(c: { Count: number; _getItem(i: number): T } | undefined): T[] {
+  return c ? Array.from({ length: c.Count }, (_, i) => c._getItem(i)) : [];
 }
 
 function loadedDates(item: ews.Item & Partial<ews.Appointment> & Partial<ews.Task>): Partial<SyncChange> {
@@ -287,6 +374,14 @@ function applyFields(item: ews.Appointment | ews.Task, f: ItemFields): void {
     if (f.end) item.End = new ews.DateTime(Date.parse(f.end));
     item.IsAllDayEvent = f.allDay ?? false;
     item.Location = escapeXml(f.location ?? '');
+    // Writing Recurrence resets a series (its exceptions and deleted occurrences go), so
+    // only a changed rule is written.
+    const recurrence = recurrenceOf(f);
+    const current = safeRead(() => item.Recurrence);
+    const currentPattern = current ? patternOf(current) : undefined;
+    const currentRule = currentPattern ? `${toRrule(currentPattern)}|${currentPattern.startDate}` : undefined;
+    const rule = recurrence ? `${f.recurrence!.rrule}|${localDate(f.start!, f.timeZone)}` : undefined;
+    if (recurrence && rule !== currentRule) item.Recurrence = recurrence;
   } else {
     const due = f.due ?? f.end ?? f.start;
     if (due) item.DueDate = new ews.DateTime(Date.parse(due));

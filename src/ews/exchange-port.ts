@@ -54,6 +54,12 @@ export type StreamMessage =
   | { readonly type: 'subscription-errors'; readonly code: string; readonly subscriptionIds: readonly string[] }
   | { readonly type: 'closed' };
 
+/** What an UpdateItem did. A conflict without a ChangeKey: the item changed between read and write. */
+export type UpdateOutcome =
+  | { readonly status: 'updated'; readonly changeKey: string }
+  | { readonly status: 'missing' }
+  | { readonly status: 'conflict'; readonly changeKey?: string; readonly modified?: string };
+
 /** One id of a GetItem batch: the item, or missing (deleted since). */
 export interface FetchedItem {
   readonly itemId: string;
@@ -78,8 +84,16 @@ export interface ExchangePort {
   unsubscribe(mailbox: string, subscriptionId: string, group?: AffinityGroup): Promise<void>;
   /** Creates an appointment (calendar) or task (tasks) stamped with the CRM record's id. */
   createItem(mailbox: string, folder: FolderKind, fields: ItemFields, crmId: string): Promise<{ itemId: string; changeKey: string }>;
-  /** Overwrites the item's synced fields; undefined when the item no longer exists. */
-  updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields): Promise<string | undefined>;
+  /**
+   * Overwrites the item's synced fields. With `ifChangeKey`, only if the item is still at that
+   * version: otherwise nothing is written and the item's current version is returned.
+   */
+  updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields, ifChangeKey?: string): Promise<UpdateOutcome>;
+  /**
+   * Changes (fields) or deletes (null) one occurrence of a series, found by its original
+   * start. Returns the series' new ChangeKey; undefined when the series or that occurrence is gone.
+   */
+  updateOccurrence(mailbox: string, masterItemId: string, originalStart: string, fields: ItemFields | null): Promise<string | undefined>;
   /** Deletes (to Deleted Items); false when it was already gone. */
   deleteItem(mailbox: string, itemId: string): Promise<boolean>;
   /** Batched GetItem (one request for up to 100 ids of one folder), normalised. */

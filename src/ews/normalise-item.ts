@@ -6,7 +6,9 @@ import { ianaFromWindows } from '../shared/time-zones.js';
 /** The extended property the sync stamps on items it writes: the CRM record's id. */
 export const CRM_ID_PROPERTY = new ews.ExtendedPropertyDefinition(new ews.Guid('c11ff724-aa03-4555-9952-8fa248a11c3e'), 'ExchangeCrmSyncId', ews.MapiPropertyType.String);
 
-const iso = (d: ews.DateTime | null | undefined): string | undefined => (d ? new Date(d.TotalMilliSeconds).toISOString().replace('.000Z', 'Z') : undefined);
+/** A library DateTime as UTC ISO 8601 (whole seconds without the fraction, as Exchange writes them). */
+export const isoOf = (d: ews.DateTime | null | undefined): string | undefined => (d ? new Date(d.TotalMilliSeconds).toISOString().replace('.000Z', 'Z') : undefined);
+const iso = isoOf;
 const date = (d: ews.DateTime | null | undefined): string | undefined => iso(d)?.slice(0, 10);
 
 /** The items of one of the library's collections (Count + _getItem). */

@@ -4,3 +4,4 @@ export { ItemMappingStore, type ItemMapping } from './item-mapping.js';
 export { runHandler, isTransient, REPLAY_HEADERS } from './run-handler.js';
 export { ToExchangeHandler } from './to-exchange-handler.js';
 export { listDeadLetters, replayDeadLetters, type DeadLetter } from './dead-letters.js';
+export { exchangeWins, type ConflictReport } from './conflict-policy.js';

@@ -1,9 +1,12 @@
+import type { ConflictPolicy } from '../config/index.js';
 import type { ExchangePort, FolderKind } from '../ews/exchange-port.js';
+import { SyncError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Database } from '../state/database.js';
 import type { ChangeEnvelope } from '../streams/envelope.js';
-import { ItemMappingStore } from './item-mapping.js';
-import type { Outcome } from './to-crm-handler.js';
+import { exchangeWins, reportConflict, type ConflictReport } from './conflict-policy.js';
+import { ItemMappingStore, withKnownKeys, type ItemMapping } from './item-mapping.js';
+import { exceptionKey, type Outcome } from './to-crm-handler.js';
 
 export interface ToExchangeOptions {
   db: Database;
@@ -11,6 +14,8 @@ export interface ToExchangeOptions {
   exchange: ExchangePort;
   logger: Logger;
   privateItems: 'sync' | 'skip';
+  conflict?: ConflictPolicy;
+  onConflict?: (report: ConflictReport) => void;
 }
 
 /**
@@ -19,44 +24,103 @@ export interface ToExchangeOptions {
  * with the CRM id, so the mapping can be rebuilt from Exchange. A row version
  * (updated_count) already written changes nothing, so repeats are harmless; the item's new
  * ChangeKey is recorded, so when the change comes back from Exchange it is recognised.
+ *
+ * An update is written only if the item is still at the version the sync last knew; if a
+ * user changed it meanwhile, both sides were edited and the conflict policy decides. A
+ * delete wins over a concurrent edit on the other side. The item's mapping row is locked
+ * while the item is written, so the two directions never interleave on one item.
  */
 export class ToExchangeHandler {
-  private readonly mappings: ItemMappingStore;
+  constructor(private readonly options: ToExchangeOptions) {}
 
-  constructor(private readonly options: ToExchangeOptions) {
-    this.mappings = new ItemMappingStore(options.db, options.stateSchema);
+  handle(envelope: ChangeEnvelope, key: string): Promise<Outcome> {
+    if (!envelope.source.startsWith('crm:') || (envelope.type !== 'appointment' && envelope.type !== 'task')) return Promise.resolve('skipped');
+    const crmId = Number(/^appointment:(\d+)$/.exec(envelope.subject)?.[1]);
+    if (!Number.isInteger(crmId)) return Promise.resolve('skipped');
+    return this.options.db.transaction((tx) => this.apply(new ItemMappingStore(tx, this.options.stateSchema), envelope, crmId, key));
   }
 
-  async handle(envelope: ChangeEnvelope, key: string): Promise<Outcome> {
-    if (!envelope.source.startsWith('crm:') || (envelope.type !== 'appointment' && envelope.type !== 'task')) return 'skipped';
-    const crmId = Number(/^appointment:(\d+)$/.exec(envelope.subject)?.[1]);
-    if (!Number.isInteger(crmId)) return 'skipped';
+  private async apply(mappings: ItemMappingStore, envelope: ChangeEnvelope, crmId: number, key: string): Promise<Outcome> {
+    const { exchange } = this.options;
     const folder: FolderKind = envelope.type === 'task' ? 'tasks' : 'calendar';
-    const mapping = await this.mappings.getByCrmId(crmId);
+    const found = await mappings.getByCrmId(crmId, true);
+    const mapping = found && !found.deleted ? found : undefined;
     const after = envelope.after;
-    if (envelope.op === 'd' || (after?.private && this.options.privateItems === 'skip')) {
+    if (after?.seriesId || mapping?.itemId.includes('@')) return this.applyException(mappings, envelope, crmId, mapping);
+    const hidden = !!after?.private && this.options.privateItems === 'skip';
+    if (envelope.op === 'd' || hidden) {
       if (!mapping) return 'unchanged';
-      await this.options.exchange.deleteItem(mapping.mailbox, mapping.itemId);
-      await this.mappings.save({ ...mapping, deleted: true });
+      await exchange.deleteItem(mapping.mailbox, mapping.itemId);
+      await mappings.save({ ...mapping, deleted: true, deletedBy: hidden ? 'private' : 'crm' });
       return 'applied';
     }
+    // the item was deleted in Exchange: that delete wins over this edit (the row goes too)
+    if (found?.deleted && found.deletedBy === 'exchange') return 'unchanged';
     const mailbox = after?.associateEmail ?? key;
     if (!after || !mailbox.includes('@')) return 'skipped';
     const version = Number(after.version ?? 0);
     if (mapping && mapping.crmVersion >= version) return 'unchanged'; // written already (a repeat, or our own write)
-    if (mapping) {
-      const changeKey = await this.options.exchange.updateItem(mapping.mailbox, folder, mapping.itemId, after);
-      if (changeKey !== undefined) {
-        await this.mappings.save({ ...mapping, changeKey, crmVersion: version });
+    if (!mapping) {
+      const created = await exchange.createItem(mailbox, folder, after, envelope.subject);
+      await mappings.save({
+        mailbox, itemId: created.itemId, crmId, changeKey: created.changeKey, crmVersion: version, logPartition: -1, logOffset: -1, deleted: false,
+      });
+      this.options.logger.debug({ mailbox, crmId, event: 'to-exchange.created' }, 'created in the mailbox');
+      return 'applied';
+    }
+    let outcome = await exchange.updateItem(mapping.mailbox, folder, mapping.itemId, after, mapping.changeKey);
+    if (outcome.status === 'missing') return 'unchanged'; // deleted in Exchange meanwhile: the delete wins
+    if (outcome.status === 'conflict' && outcome.changeKey !== undefined) {
+      const current = { changeKey: outcome.changeKey, modified: outcome.modified };
+      const policy = this.options.conflict ?? 'last-writer-wins';
+      const exchangeFirst = exchangeWins(policy, current.modified, after.modified);
+      // already overruled when the to-crm handler met this conflict first: reported there
+      if (!mapping.knownKeys?.includes(current.changeKey)) reportConflict(this.options.logger, { policy, winner: exchangeFirst ? 'exchange' : 'crm', detectedBy: 'to-exchange', mailbox: mapping.mailbox, itemId: mapping.itemId, crmId, exchangeModified: current.modified, crmModified: after.modified }, this.options.onConflict);
+      if (exchangeFirst) {
+        // the Exchange edit is on its way to the CRM and will overwrite this row version
+        await mappings.save({ ...mapping, crmVersion: version });
+        return 'unchanged';
+      }
+      outcome = await exchange.updateItem(mapping.mailbox, folder, mapping.itemId, after, current.changeKey);
+      if (outcome.status === 'updated') {
+        await mappings.save({
+          ...mapping, changeKey: outcome.changeKey, crmVersion: version, knownKeys: withKnownKeys(mapping, current.changeKey),
+          overruledUpTo: Math.max(mapping.overruledUpTo ?? 0, current.modified ? Date.parse(current.modified) : 0) || undefined,
+        });
         return 'applied';
       }
-      // deleted in Exchange meanwhile: the CRM change brings it back
     }
-    const created = await this.options.exchange.createItem(mailbox, folder, after, envelope.subject);
-    await this.mappings.save({
-      mailbox, itemId: created.itemId, crmId, changeKey: created.changeKey, crmVersion: version, logPartition: -1, logOffset: -1, deleted: false,
-    });
-    this.options.logger.debug({ mailbox, crmId, event: 'to-exchange.created' }, 'created in the mailbox');
+    if (outcome.status !== 'updated') {
+      if (outcome.status === 'missing') return 'unchanged';
+      // changed again between our read and our write: try the whole decision again
+      throw new SyncError('ItemChangedDuringUpdate', `the item ${mapping.itemId} of ${mapping.mailbox} changed while it was written`, { retriable: true });
+    }
+    await mappings.save({ ...mapping, changeKey: outcome.changeKey, crmVersion: version, knownKeys: withKnownKeys(mapping) });
+    return 'applied';
+  }
+
+  /** An exception row of a series: its occurrence in the series is changed, or deleted with the row. */
+  private async applyException(mappings: ItemMappingStore, envelope: ChangeEnvelope, crmId: number, mapping: ItemMapping | undefined): Promise<Outcome> {
+    const after = envelope.after;
+    const at = mapping?.itemId.lastIndexOf('@') ?? -1;
+    const seriesItemId = mapping && at > 0 ? mapping.itemId.slice(0, at) : undefined;
+    const series = seriesItemId !== undefined ? await mappings.get(mapping!.mailbox, seriesItemId, true) : await mappings.getByCrmId(after!.seriesId!, true);
+    if (!series || series.deleted) return 'unchanged'; // the series is gone, and its occurrences with it
+    const originalStart = mapping ? mapping.itemId.slice(at + 1) : after!.originalStart;
+    if (!originalStart) return 'skipped';
+    const version = Number(after?.version ?? 0);
+    if (envelope.op !== 'd' && mapping && mapping.crmVersion >= version) return 'unchanged';
+    const changeKey = await this.options.exchange.updateOccurrence(series.mailbox, series.itemId, originalStart, envelope.op === 'd' ? null : after!);
+    if (changeKey === undefined) return 'unchanged'; // that occurrence no longer exists
+    if (envelope.op === 'd') {
+      // the series now has one more deleted occurrence: left to come back from Exchange, so
+      // the series' row gets the EXDATE
+      if (mapping) await mappings.save({ ...mapping, deleted: true, deletedBy: 'crm' });
+      return 'applied';
+    }
+    // the series' new version is our own write and changes nothing in the CRM: recognised when it comes back
+    await mappings.save({ ...series, changeKey, knownKeys: withKnownKeys(series) });
+    await mappings.save({ mailbox: series.mailbox, itemId: exceptionKey(series.itemId, originalStart), crmId, changeKey, crmVersion: version, logPartition: -1, logOffset: -1, deleted: false });
     return 'applied';
   }
 }

@@ -9,7 +9,7 @@ import { openDatabase, SqlPositionStore, type Database } from '../state/index.js
 import { Limiter } from '../shared/limiter.js';
 import { CrmToLog, ExchangeToLog, type ChangeEnvelope, groupsOf, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
 import { createMailboxChangeSource, directoryFor, MailboxOwnership, OwnedDirectory, type MailboxChangeSource } from '../subscriptions/index.js';
-import { ItemMappingStore, runHandler, ToCrmHandler, ToExchangeHandler } from '../handlers/index.js';
+import { ItemMappingStore, runHandler, ToCrmHandler, ToExchangeHandler, type ConflictReport } from '../handlers/index.js';
 import { startOpsServer, type ReadinessCheck } from './ops-server.js';
 import { progressLine } from './progress-bar.js';
 import { hostname } from 'node:os';
@@ -109,14 +109,17 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
       (direction === 'to-crm' ? latency.toCrm : latency.toExchange).observe(Math.max(0, at - e.detectedAt));
       hooks.onApplied?.(direction, e, at);
     };
-    const toCrm = new ToCrmHandler({ db: database, crmSchema: config.crm.schema, stateSchema: config.crm.stateSchema, logger: logger.child({ component: 'to-crm' }), privateItems: config.sync.private });
+    const conflicts = { conflict: config.sync.conflict, onConflict: (r: ConflictReport) => metrics.conflicts.inc({ policy: r.policy, winner: r.winner }) };
+    const toCrm = new ToCrmHandler({
+      db: database, crmSchema: config.crm.schema, stateSchema: config.crm.stateSchema, logger: logger.child({ component: 'to-crm' }), privateItems: config.sync.private, exchange, ...conflicts,
+    });
     const toCrmConsumer = await runHandler({
       transport, groupId: groups.toCrm, topic: topics.exchangeChanges, dlqTopic: topics.dlq(topics.exchangeChanges), concurrency: config.sync.parallelism,
       direction: 'to-crm', handle: (e, at) => toCrm.handle(e, at), logger: logger.child({ component: 'to-crm' }), metrics,
       onApplied: (e, at) => observe('to-crm', e, at), onHandled: (key) => backlog.handled(key),
     });
     lifecycle.add('to-crm', () => toCrmConsumer.stop());
-    const toExchange = new ToExchangeHandler({ db: database, stateSchema: config.crm.stateSchema, exchange, logger: logger.child({ component: 'to-exchange' }), privateItems: config.sync.private });
+    const toExchange = new ToExchangeHandler({ db: database, stateSchema: config.crm.stateSchema, exchange, logger: logger.child({ component: 'to-exchange' }), privateItems: config.sync.private, ...conflicts });
     const toExchangeConsumer = await runHandler({
       transport, groupId: groups.toExchange, topic: topics.crmChanges, dlqTopic: topics.dlq(topics.crmChanges), concurrency: config.sync.parallelism,
       direction: 'to-exchange', handle: (e, at) => toExchange.handle(e, at.key), logger: logger.child({ component: 'to-exchange' }), metrics,

@@ -1,5 +1,5 @@
 import { childNamed, childrenNamed, type XmlElement } from '../shared/safe-xml.js';
-import { formatUtc, ianaFromWindows, parseDateTime } from '../shared/time-zones.js';
+import { formatUtc, ianaFromWindows, parseDateTime, zoneOffsetMs } from '../shared/time-zones.js';
 import { changeKeyOf, folderChangeKeyOf, folderIdOf, itemIdOf, occurrenceIdOf } from './ids.js';
 import {
   DATE_TIME_ELEMENTS, DEFAULT_SHAPE, elementOfFieldUri, ELEMENT_ORDER, ITEM_CLASS, NOT_IN_ALL_PROPERTIES, SERVER_MANAGED, type ItemKind,
@@ -157,6 +157,10 @@ function computedProperties(mailbox: Mailbox, item: StoredItem): Record<string, 
       c.Organizer = `<t:Organizer><t:Mailbox><t:Name>${escapeXml(mailbox.address.split('@')[0])}</t:Name><t:EmailAddress>${escapeXml(mailbox.address)}</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType></t:Mailbox></t:Organizer>`;
     }
     if (recurring) Object.assign(c, recurrenceSummary(item));
+    for (const name of ['StartTimeZone', 'EndTimeZone']) {
+      const zone = item.props[name];
+      if (typeof zone === 'object' && zone.attrs.Id && !childNamed(zone, 'Periods')) c[name] = timeZoneDefinition(name, zone.attrs.Id);
+    }
   }
   if (item.kind === 'Task') {
     c.IsComplete = String(item.props.Status === 'Completed');
@@ -164,6 +168,22 @@ function computedProperties(mailbox: Mailbox, item: StoredItem): Record<string, 
     c.ChangeCount = String(Math.max(1, item.changeNumber - item.createdChangeNumber + 1));
   }
   return c;
+}
+
+/**
+ * A client may set a zone by Id alone; Exchange answers with the whole definition (periods,
+ * transition groups, transitions), and clients such as ews-javascript-api refuse one
+ * without them. Ours has the zone's standard period only: clients look the zone up by Id.
+ */
+function timeZoneDefinition(element: string, id: string): string {
+  const offsetMinutes = Math.round(zoneOffsetMs(Date.UTC(new Date().getUTCFullYear(), 0, 15), ianaFromWindows(id) ?? 'UTC') / 60_000);
+  const bias = -offsetMinutes; // EWS: UTC = local time + bias
+  const period = `trule:Microsoft/Registry/${id}/Standard`;
+  return wrap(`t:${element}`,
+    wrap('t:Periods', el('t:Period', null, { Bias: `${bias < 0 ? '-' : ''}PT${Math.abs(bias)}M`, Name: 'Standard', Id: period })) +
+    wrap('t:TransitionsGroups', wrap('t:TransitionsGroup', wrap('t:Transition', el('t:To', period, { Kind: 'Period' })), { Id: '0' })) +
+    wrap('t:Transitions', wrap('t:Transition', el('t:To', '0', { Kind: 'Group' }))),
+  { Id: id, Name: id });
 }
 
 export { itemIdXml };

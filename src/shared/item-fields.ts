@@ -47,6 +47,9 @@ export interface ItemFields {
   contactId?: number | null;
   personId?: number | null;
   motherId?: number | null;
+  /** An exception row of a series: the series' row and the occurrence's original start (UTC). */
+  seriesId?: number | null;
+  originalStart?: string;
   /** Exchange side: the item's id and folder. */
   itemId?: string;
   folder?: string;

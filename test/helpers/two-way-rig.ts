@@ -1,0 +1,90 @@
+// Both directions wired as the service wires them (stream source → log → to-crm; CRM change
+// log → log → to-exchange), on PostgreSQL with the log in it, against an in-process sandbox.
+// The handlers' consumers can be stopped and started again, so a test can make edits on both
+// sides while neither is applied: a conflict, made on purpose.
+import type { ConflictPolicy } from '../../src/config/index.js';
+import { initReferenceCrm, seedDemoAssociates, SqlCrm } from '../../src/crm-adapter/index.js';
+import { ItemMappingStore, runHandler, ToCrmHandler, ToExchangeHandler, type ConflictReport } from '../../src/handlers/index.js';
+import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { Limiter } from '../../src/shared/limiter.js';
+import { createLogger, silentLogger } from '../../src/shared/logger.js';
+import { PgDatabase, SqlPositionStore } from '../../src/state/index.js';
+import { CrmToLog } from '../../src/streams/crm-to-log.js';
+import { ExchangeToLog } from '../../src/streams/exchange-to-log.js';
+import type { RunningConsumer } from '../../src/streams/transport/transport.js';
+import { EmbeddedTransport } from '../../src/streams/transport/embedded-transport.js';
+import { postgresUrl, uniqueName } from './services.js';
+import { createSource, MutableDirectory, waitUntil } from './source-harness.js';
+
+export interface TwoWayRig {
+  readonly sandbox: Sandbox;
+  readonly db: PgDatabase;
+  readonly crmSchema: string;
+  readonly stateSchema: string;
+  readonly conflicts: ConflictReport[];
+  /** Messages written to each topic so far. */
+  published(topic: 'exchange.changes' | 'crm.changes'): Promise<number>;
+  /** Stops the two handler groups (the sources keep publishing). */
+  pauseHandlers(): Promise<void>;
+  resumeHandlers(): Promise<void>;
+  /** Both handler groups have consumed everything published. */
+  drained(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailbox?: number; seed: number; conflict?: ConflictPolicy; privateItems?: 'sync' | 'skip' }): Promise<TwoWayRig> {
+  const db = new PgDatabase(postgresUrl());
+  const crmSchema = uniqueName('crm');
+  const stateSchema = uniqueName('state');
+  const sandbox = await startSandbox({ mailboxes: options.mailboxes, itemsPerMailbox: options.itemsPerMailbox ?? 0, seed: options.seed, limits: { heartbeatMs: 500 } });
+  await initReferenceCrm(db, crmSchema);
+  await seedDemoAssociates(db, crmSchema, sandbox.store.all().map((m) => m.address));
+  await ItemMappingStore.migrate(db, stateSchema);
+  const transport = await EmbeddedTransport.open(db, stateSchema, 2, silentLogger());
+  const topics = ['exchange.changes', 'exchange.changes.dlq', 'crm.changes', 'crm.changes.dlq'];
+  await transport.ensureTopics(topics);
+  const positions = await SqlPositionStore.open(db, stateSchema);
+  const { source, exchange } = createSource('stream', sandbox, positions as never, new MutableDirectory(sandbox.store.all().map((m) => m.address)), {}, { ack: false });
+  const toLog = new ExchangeToLog({ source, exchange, transport, topic: 'exchange.changes', dlqTopic: 'exchange.changes.dlq', limiter: new Limiter(4), logger: silentLogger() });
+  const logger = createLogger({ level: (process.env.ECS_TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent' });
+  const crmToLog = new CrmToLog({ crm: new SqlCrm(db, crmSchema), positions, transport, topic: 'crm.changes', logger, pollIntervalMs: 200 });
+  const conflicts: ConflictReport[] = [];
+  const common = { db, stateSchema, logger, privateItems: options.privateItems ?? 'sync', conflict: options.conflict, onConflict: (r: ConflictReport) => conflicts.push(r) };
+  const toCrm = new ToCrmHandler({ ...common, crmSchema, exchange });
+  const toExchange = new ToExchangeHandler({ ...common, exchange });
+  let consumers: RunningConsumer[] = [];
+  const resumeHandlers = async (): Promise<void> => {
+    consumers = [
+      await runHandler({ transport, groupId: 'to-crm', topic: 'exchange.changes', dlqTopic: 'exchange.changes.dlq', concurrency: 2, direction: 'to-crm', handle: (e, at) => toCrm.handle(e, at), logger }),
+      await runHandler({ transport, groupId: 'to-exchange', topic: 'crm.changes', dlqTopic: 'crm.changes.dlq', concurrency: 2, direction: 'to-exchange', handle: (e, at) => toExchange.handle(e, at.key), logger }),
+    ];
+  };
+  const published = async (topic: string): Promise<number> => (await transport.lag('to-crm', [topic])).reduce((n, p) => n + p.logEndOffset, 0);
+  await resumeHandlers();
+  toLog.start();
+  source.start();
+  await crmToLog.start();
+  await waitUntil(() => source.stats().initialSyncDone === options.mailboxes, 30_000, 'initial sync');
+  return {
+    sandbox, db, crmSchema, stateSchema, conflicts,
+    published,
+    pauseHandlers: async () => {
+      for (const c of consumers.splice(0)) await c.stop();
+    },
+    resumeHandlers,
+    drained: async () => {
+      const lag = [...(await transport.lag('to-crm', ['exchange.changes'])), ...(await transport.lag('to-exchange', ['crm.changes']))];
+      return lag.every((p) => p.lag === 0);
+    },
+    close: async () => {
+      for (const c of consumers.splice(0)) await c.stop();
+      await crmToLog.stop();
+      await toLog.stop();
+      await source.stop();
+      await exchange.close();
+      await sandbox.close();
+      await db.query(`drop schema ${crmSchema} cascade; drop schema ${stateSchema} cascade`);
+      await db.close();
+    },
+  };
+}
