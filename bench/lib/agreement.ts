@@ -28,7 +28,7 @@ export async function checkAgreement(db: Database, crmSchema: string, stateSchem
   );
   const { rows: crmRows } = await db.query<{ appointment_id: number }>(`select appointment_id from ${crmSchema}.appointment`);
   const rowIds = new Set(crmRows.map((r) => r.appointment_id));
-  const byItem = new Map(mappings.map((m) => [`${m.mailbox}|${m.item_id}`, m]));
+  const byItem = new Map(mappings.filter((m) => !m.item_id.includes('@')).map((m) => [`${m.mailbox}|${m.item_id}`, m]));
   let items = 0;
   let missing = 0;
   let stale = 0;
@@ -40,7 +40,8 @@ export async function checkAgreement(db: Database, crmSchema: string, stateSchem
       else if (m.change_key !== changeKey) stale++;
     }
   }
-  const ghosts = mappings.filter((m) => inventory[m.mailbox] && !(m.item_id in inventory[m.mailbox])).length;
+  // a series' exception rows are mapped as "<series ItemId>@<original start>": not items of their own
+  const ghosts = mappings.filter((m) => inventory[m.mailbox] && !m.item_id.includes('@') && !(m.item_id in inventory[m.mailbox])).length;
   const linked = new Set(mappings.map((m) => m.crm_id));
   const unlinkedRows = crmRows.filter((r) => !linked.has(r.appointment_id)).length;
   return { items, rows: crmRows.length, missing, stale, ghosts, unlinkedRows };

@@ -212,6 +212,16 @@ export class EwsClient implements ExchangePort {
     });
   }
 
+  findStamped(mailbox: string, folder: FolderKind, crmId: string): Promise<{ itemId: string; changeKey: string } | undefined> {
+    return this.call('FindItem', mailbox, async () => {
+      const view = new ews.ItemView(2);
+      view.PropertySet = new ews.PropertySet(ews.BasePropertySet.IdOnly);
+      const found = await this.service(mailbox, this.http(mailbox)).FindItems(WELL_KNOWN[folder], new ews.SearchFilter.IsEqualTo(CRM_ID_PROPERTY, escapeXml(crmId)), view);
+      const item = found.Items[0];
+      return item ? { itemId: item.Id.UniqueId, changeKey: item.Id.ChangeKey } : undefined;
+    });
+  }
+
   updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields, ifChangeKey?: string): Promise<UpdateOutcome> {
     return this.call('UpdateItem', mailbox, async () => {
       const service = this.service(mailbox, this.http(mailbox));

@@ -84,6 +84,8 @@ export interface ExchangePort {
   unsubscribe(mailbox: string, subscriptionId: string, group?: AffinityGroup): Promise<void>;
   /** Creates an appointment (calendar) or task (tasks) stamped with the CRM record's id. */
   createItem(mailbox: string, folder: FolderKind, fields: ItemFields, crmId: string): Promise<{ itemId: string; changeKey: string }>;
+  /** The item stamped with this CRM id, if the folder has one (to finish a create that was cut short). */
+  findStamped(mailbox: string, folder: FolderKind, crmId: string): Promise<{ itemId: string; changeKey: string } | undefined>;
   /**
    * Overwrites the item's synced fields. With `ifChangeKey`, only if the item is still at that
    * version: otherwise nothing is written and the item's current version is returned.

@@ -5,3 +5,4 @@ export { runHandler, isTransient, REPLAY_HEADERS } from './run-handler.js';
 export { ToExchangeHandler } from './to-exchange-handler.js';
 export { listDeadLetters, replayDeadLetters, type DeadLetter } from './dead-letters.js';
 export { exchangeWins, type ConflictReport } from './conflict-policy.js';
+export { UnconfirmedItems } from './unconfirmed-items.js';

@@ -73,6 +73,7 @@ export class ItemMappingStore {
     await db.query(`create index if not exists item_map_crm on ${s}.item_map (crm_id)`);
     await db.query(`alter table ${s}.item_map add column if not exists log_partition int not null default -1, add column if not exists log_offset bigint not null default -1, add column if not exists deleted boolean not null default false`);
     await db.query(`alter table ${s}.item_map add column if not exists deleted_by text, add column if not exists known_keys text[], add column if not exists overruled_up_to timestamptz, add column if not exists ical_uid text`);
+    await db.query(`create table if not exists ${s}.create_intent (crm_id int primary key, mailbox text not null, started timestamptz not null default now())`);
     await db.query(`create index if not exists item_map_ical_uid on ${s}.item_map (ical_uid) where ical_uid is not null and not deleted`);
   }
 
@@ -86,6 +87,25 @@ export class ItemMappingStore {
   async getByCrmId(crmId: number, lock = false): Promise<ItemMapping | undefined> {
     const { rows } = await this.db.query<MappingRow>(`select * from ${this.table} where crm_id = $1 order by deleted, updated desc limit 1${lock ? ' for update' : ''}`, [crmId]);
     return rows[0] ? mappingOf(rows[0]) : undefined;
+  }
+
+  /**
+   * Notes, committed before the item is created, that the CRM row is being created in a
+   * mailbox. False when a note was there already: an earlier attempt may have created the
+   * item and stopped before its mapping was saved.
+   */
+  async beginCreate(crmId: number, mailbox: string): Promise<boolean> {
+    const r = await this.db.query(`insert into ${this.table.replace(/item_map$/, 'create_intent')} (crm_id, mailbox) values ($1, $2) on conflict (crm_id) do nothing`, [crmId, mailbox]);
+    return r.rowCount > 0;
+  }
+
+  async endCreate(crmId: number): Promise<void> {
+    await this.db.query(`delete from ${this.table.replace(/item_map$/, 'create_intent')} where crm_id = $1`, [crmId]);
+  }
+
+  /** Holds a lock on a meeting's iCalUid until the transaction ends. */
+  async lockMeeting(iCalUid: string): Promise<void> {
+    await this.db.query(`select pg_advisory_xact_lock(hashtext('ecs.meeting:' || $1))`, [iCalUid]);
   }
 
   /** Live mappings of a meeting (same iCalUid) in other mailboxes. */

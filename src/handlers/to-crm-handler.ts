@@ -65,12 +65,22 @@ export class ToCrmHandler {
     }
     const after = envelope.after!;
     const changeKey = after.version ?? '';
+    // A series' modified occurrences are objects of their own in Exchange: they follow the
+    // mailbox even when the series' fields do not (our own write, an overruled version).
+    const occurrencesOnly = async (m: ItemMapping): Promise<void> => {
+      if (after.recurrence) {
+        const associate = await crm.get(m.crmId);
+        if (associate) await this.syncExceptions(crm, mappings, mailbox, envelope.subject, m.crmId, associate.associateId, { ...associate.fields, recurrence: after.recurrence });
+      }
+    };
     if (mapping && (mapping.changeKey === changeKey || mapping.knownKeys?.includes(changeKey))) {
       await mappings.save({ ...mapping, ...position });
+      await occurrencesOnly(mapping);
       return 'unchanged'; // this version again (our own write coming back, or a version since overruled)
     }
     if (mapping && (await this.overruled(mapping, envelope))) {
       await mappings.save({ ...mapping, ...position, knownKeys: withKnownKeys(mapping, changeKey) });
+      await occurrencesOnly(mapping);
       return 'unchanged';
     }
     const associateId = await crm.associateIdByEmail(mailbox);
@@ -90,6 +100,7 @@ export class ToCrmHandler {
         if (!exchangeFirst) {
           // the CRM edit is on its way to the mailbox and will overwrite this version
           await mappings.save({ ...mapping, ...position, knownKeys: withKnownKeys(mapping, changeKey) });
+          await occurrencesOnly(mapping);
           return 'unchanged';
         }
       }
@@ -150,8 +161,10 @@ export class ToCrmHandler {
       const itemId = exceptionKey(masterItemId, occurrence.originalStart);
       const row = existing.get(occurrence.originalStart);
       existing.delete(occurrence.originalStart);
-      if (row && row.fields.start === fields.start && row.fields.end === fields.end && row.fields.subject === (fields.subject ?? '') && (row.fields.location ?? '') === (fields.location ?? '')) continue;
-      const written = row ? { id: row.id, version: await crm.update(row.id, fields) } : await crm.insert(associateId, 1, fields);
+      // EWS names a modified occurrence's times, not its subject: a row's title and place
+      // are the CRM's once the row exists
+      if (row && row.fields.start === fields.start && row.fields.end === fields.end) continue;
+      const written = row ? { id: row.id, version: await crm.update(row.id, { ...row.fields, start: fields.start, end: fields.end }) } : await crm.insert(associateId, 1, fields);
       await mappings.save({ mailbox, itemId, crmId: written.id, changeKey: master.version ?? '', crmVersion: written.version ?? 0, logPartition: -1, logOffset: -1, deleted: false });
     }
     for (const [originalStart, row] of existing) {
@@ -171,6 +184,8 @@ export class ToCrmHandler {
 
   /** The mother row of a meeting other synced mailboxes already hold (made the mother if it was alone). */
   private async meetingMother(crm: SqlCrm, mappings: ItemMappingStore, iCalUid: string, mailbox: string): Promise<number | undefined> {
+    // the attendees' copies arrive on different partitions at once: one at a time per meeting
+    await mappings.lockMeeting(iCalUid);
     for (const other of await mappings.meetingRows(iCalUid, mailbox)) {
       const row = await crm.get(other.crmId);
       if (!row) continue;

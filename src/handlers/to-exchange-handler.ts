@@ -37,10 +37,23 @@ export class ToExchangeHandler {
     if (!envelope.source.startsWith('crm:') || (envelope.type !== 'appointment' && envelope.type !== 'task')) return Promise.resolve('skipped');
     const crmId = Number(/^appointment:(\d+)$/.exec(envelope.subject)?.[1]);
     if (!Number.isInteger(crmId)) return Promise.resolve('skipped');
-    return this.options.db.transaction((tx) => this.apply(new ItemMappingStore(tx, this.options.stateSchema), envelope, crmId, key));
+    return this.begin(envelope, crmId).then((firstAttempt) =>
+      this.options.db.transaction((tx) => this.apply(new ItemMappingStore(tx, this.options.stateSchema), envelope, crmId, key, firstAttempt)));
   }
 
-  private async apply(mappings: ItemMappingStore, envelope: ChangeEnvelope, crmId: number, key: string): Promise<Outcome> {
+  /**
+   * A row that may be created in a mailbox gets a note first, committed on its own: if the
+   * process dies between CreateItem and saving the mapping, the next attempt looks for the
+   * stamped item instead of creating a second one. False when such a note was there.
+   */
+  private async begin(envelope: ChangeEnvelope, crmId: number): Promise<boolean> {
+    if (envelope.op === 'd' || !envelope.after || envelope.after.seriesId) return true;
+    const existing = await new ItemMappingStore(this.options.db, this.options.stateSchema).getByCrmId(crmId);
+    if (existing && !existing.deleted) return true;
+    return new ItemMappingStore(this.options.db, this.options.stateSchema).beginCreate(crmId, envelope.after.associateEmail ?? '');
+  }
+
+  private async apply(mappings: ItemMappingStore, envelope: ChangeEnvelope, crmId: number, key: string, firstAttempt: boolean): Promise<Outcome> {
     const { exchange } = this.options;
     const folder: FolderKind = envelope.type === 'task' ? 'tasks' : 'calendar';
     const found = await mappings.getByCrmId(crmId, true);
@@ -61,12 +74,15 @@ export class ToExchangeHandler {
     const version = Number(after.version ?? 0);
     if (mapping && mapping.crmVersion >= version) return 'unchanged'; // written already (a repeat, or our own write)
     if (!mapping) {
-      const created = await exchange.createItem(mailbox, folder, after, envelope.subject);
+      const earlier = firstAttempt ? undefined : await exchange.findStamped(mailbox, folder, envelope.subject);
+      const created = earlier ?? (await exchange.createItem(mailbox, folder, after, envelope.subject));
       await mappings.save({
-        mailbox, itemId: created.itemId, crmId, changeKey: created.changeKey, crmVersion: version, logPartition: -1, logOffset: -1, deleted: false,
+        mailbox, itemId: created.itemId, crmId, changeKey: created.changeKey, crmVersion: earlier ? -1 : version, logPartition: -1, logOffset: -1, deleted: false,
       });
-      this.options.logger.debug({ mailbox, crmId, event: 'to-exchange.created' }, 'created in the mailbox');
-      return 'applied';
+      await mappings.endCreate(crmId);
+      this.options.logger.debug({ mailbox, crmId, adopted: !!earlier, event: 'to-exchange.created' }, earlier ? 'found the item an interrupted attempt created' : 'created in the mailbox');
+      // an adopted item may lack this version's fields: written now, as an update
+      return earlier ? this.apply(mappings, envelope, crmId, key, true) : 'applied';
     }
     let outcome = await exchange.updateItem(mapping.mailbox, folder, mapping.itemId, after, mapping.changeKey);
     if (outcome.status === 'missing') return 'unchanged'; // deleted in Exchange meanwhile: the delete wins

@@ -9,7 +9,7 @@ import { openDatabase, SqlPositionStore, type Database } from '../state/index.js
 import { Limiter } from '../shared/limiter.js';
 import { CrmToLog, ExchangeToLog, type ChangeEnvelope, groupsOf, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
 import { createMailboxChangeSource, directoryFor, MailboxOwnership, OwnedDirectory, type MailboxChangeSource } from '../subscriptions/index.js';
-import { ItemMappingStore, runHandler, ToCrmHandler, ToExchangeHandler, type ConflictReport } from '../handlers/index.js';
+import { ItemMappingStore, runHandler, ToCrmHandler, ToExchangeHandler, UnconfirmedItems, type ConflictReport } from '../handlers/index.js';
 import { startOpsServer, type ReadinessCheck } from './ops-server.js';
 import { progressLine } from './progress-bar.js';
 import { hostname } from 'node:os';
@@ -126,6 +126,11 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
       onApplied: (e, at) => observe('to-exchange', e, at),
     });
     lifecycle.add('to-exchange', () => toExchangeConsumer.stop());
+    const unconfirmed = new UnconfirmedItems({
+      db: database, crmSchema: config.crm.schema, stateSchema: config.crm.stateSchema, exchange, logger: logger.child({ component: 'to-crm' }), minAgeMs: 15_000, intervalMs: 15_000,
+    });
+    unconfirmed.start();
+    lifecycle.add('unconfirmed-items', () => unconfirmed.stop());
 
     const source = createMailboxChangeSource(config, { exchange, positions, logger, metrics: registry, directory: new OwnedDirectory(directoryFor(config, database), ownership) });
     lifecycle.add('subscriptions', () => source.stop());

@@ -147,6 +147,17 @@ export function expandOccurrences(item: StoredItem, until = Number.POSITIVE_INFI
   return out;
 }
 
+/**
+ * After a series' times or pattern change, exceptions and deleted occurrences that are no
+ * longer occurrences of it go, as Exchange discards them (Outlook warns about it).
+ */
+export function pruneExceptions(item: StoredItem): void {
+  if (!item.modifiedOccurrences?.size && !item.deletedOccurrences?.size) return;
+  const starts = new Set(expandOccurrences({ ...item, modifiedOccurrences: undefined, deletedOccurrences: undefined }).map((o) => o.originalStart));
+  for (const start of [...(item.modifiedOccurrences?.keys() ?? [])]) if (!starts.has(start)) item.modifiedOccurrences!.delete(start);
+  for (const start of [...(item.deletedOccurrences ?? [])]) if (!starts.has(start)) item.deletedOccurrences!.delete(start);
+}
+
 /** The occurrence with this InstanceIndex (deleted ones return undefined). */
 export function occurrenceAt(item: StoredItem, index: number): Occurrence | undefined {
   return expandOccurrences(item).find((o) => o.index === index);

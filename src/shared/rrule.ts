@@ -63,16 +63,18 @@ export function fromRrule(rrule: string, startDate: string): RecurrencePattern |
   const base = { interval, count, until, startDate };
   const byday = fields.BYDAY ? fields.BYDAY.split(',') : [];
   const dayNumber = (code: string): number => BYDAY.indexOf(code.slice(-2));
+  // RFC 5545: what a rule leaves out is taken from the start (DTSTART)
+  const start = new Date(`${startDate}T00:00:00Z`);
   switch (fields.FREQ) {
     case 'DAILY':
       return { kind: 'daily', ...base };
     case 'WEEKLY':
-      return { kind: 'weekly', ...base, daysOfWeek: byday.map(dayNumber), firstDayOfWeek: fields.WKST ? BYDAY.indexOf(fields.WKST) : 1 };
+      return { kind: 'weekly', ...base, daysOfWeek: byday.length ? byday.map(dayNumber) : [start.getUTCDay()], firstDayOfWeek: fields.WKST ? BYDAY.indexOf(fields.WKST) : 1 };
     case 'MONTHLY':
     case 'YEARLY': {
       const yearly = fields.FREQ === 'YEARLY';
-      const month = yearly ? Number(fields.BYMONTH) : undefined;
-      if (fields.BYMONTHDAY) return { kind: yearly ? 'absoluteYearly' : 'absoluteMonthly', ...base, dayOfMonth: Number(fields.BYMONTHDAY), month };
+      const month = yearly ? Number(fields.BYMONTH ?? start.getUTCMonth() + 1) : undefined;
+      if (fields.BYMONTHDAY || !byday.length) return { kind: yearly ? 'absoluteYearly' : 'absoluteMonthly', ...base, dayOfMonth: Number(fields.BYMONTHDAY ?? start.getUTCDate()), month };
       const position = fields.BYSETPOS ? Number(fields.BYSETPOS) : Number(/^(-?\d)/.exec(byday[0] ?? '')?.[1] ?? 1);
       return { kind: yearly ? 'relativeYearly' : 'relativeMonthly', ...base, daysOfWeek: byday.map(dayNumber), weekIndex: position === -1 ? 4 : position - 1, month };
     }

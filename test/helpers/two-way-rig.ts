@@ -5,6 +5,7 @@
 import type { ConflictPolicy } from '../../src/config/index.js';
 import { initReferenceCrm, seedDemoAssociates, SqlCrm } from '../../src/crm-adapter/index.js';
 import { ItemMappingStore, runHandler, ToCrmHandler, ToExchangeHandler, type ConflictReport } from '../../src/handlers/index.js';
+import type { ExchangePort } from '../../src/ews/exchange-port.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { Limiter } from '../../src/shared/limiter.js';
 import { createLogger, silentLogger } from '../../src/shared/logger.js';
@@ -22,6 +23,7 @@ export interface TwoWayRig {
   readonly crmSchema: string;
   readonly stateSchema: string;
   readonly conflicts: ConflictReport[];
+  readonly exchange: ExchangePort;
   /** Messages written to each topic so far. */
   published(topic: 'exchange.changes' | 'crm.changes'): Promise<number>;
   /** Stops the two handler groups (the sources keep publishing). */
@@ -66,7 +68,7 @@ export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailb
   await crmToLog.start();
   await waitUntil(() => source.stats().initialSyncDone === options.mailboxes, 30_000, 'initial sync');
   return {
-    sandbox, db, crmSchema, stateSchema, conflicts,
+    sandbox, db, crmSchema, stateSchema, conflicts, exchange,
     published,
     pauseHandlers: async () => {
       for (const c of consumers.splice(0)) await c.stop();

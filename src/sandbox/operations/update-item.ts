@@ -5,7 +5,7 @@ import { DICTIONARY_ELEMENTS, elementOfFieldUri, SERVER_MANAGED, type ItemKind }
 import { extendedKey } from '../item-shape.js';
 import { itemIdXml, ItemValueError, readExtended, readPropertyValue, withDefaults, zoneOfItemElement } from '../item-xml.js';
 import type { PropertyValue, StoredItem } from '../mailbox-store.js';
-import { occurrenceAt } from '../recurrence.js';
+import { occurrenceAt, pruneExceptions } from '../recurrence.js';
 import { operationResponse, responseMessage } from '../soap.js';
 import { el, wrap } from '../xml-writer.js';
 import { checkTimes } from './create-item.js';
@@ -150,6 +150,7 @@ export function updateItem(ctx: EwsContext): string {
         checkTimes(target.props);
         item.props = target.props;
         item.extended = target.extended;
+        pruneExceptions(item);
       }
       ctx.store.touch(ctx.mailbox, item);
       const idXml = occurrenceIndex !== undefined

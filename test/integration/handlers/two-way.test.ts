@@ -153,4 +153,215 @@ describe('both directions at once', () => {
       await rig.close();
     }
   });
+
+  it('a meeting in two synced mailboxes becomes one row per associate joined by mother_id; an attendee who is a CRM person links the rows', { timeout: 90_000 }, async () => {
+    const rig = await startTwoWayRig({ mailboxes: 3, seed: 93 });
+    try {
+      const [, organizer, attendee] = rig.sandbox.store.all().map((m) => m.address);
+      const { rows: company } = await rig.db.query<{ contact_id: number }>(`insert into ${rig.crmSchema}.contact (name) values ('Customer Ltd') returning contact_id`);
+      const { rows: person } = await rig.db.query<{ person_id: number }>(
+        `insert into ${rig.crmSchema}.person (contact_id, firstname, lastname, email) values ($1, 'Anna', 'Kunde', 'Anna.Kunde@customer.test') returning person_id`, [company[0].contact_id],
+      );
+      const uid = 'meeting-7f3c2a@contoso.test';
+      for (const mailbox of [organizer, attendee]) {
+        const item = new ews.Appointment(ewsService(rig.sandbox.url, mailbox));
+        item.Subject = 'Quarterly review';
+        item.Start = new ews.DateTime(Date.parse('2026-12-08T13:00:00Z'));
+        item.End = new ews.DateTime(Date.parse('2026-12-08T14:00:00Z'));
+        item.ICalUid = uid;
+        item.RequiredAttendees.Add(attendee);
+        item.RequiredAttendees.Add('anna.kunde@customer.test');
+        await item.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToNone);
+      }
+      type MeetingRow = { appointment_id: number; associate_id: number; mother_id: number | null; person_id: number | null; contact_id: number | null };
+      let rows: MeetingRow[] = [];
+      await waitUntil(async () => {
+        rows = (await rig.db.query<MeetingRow>(`select appointment_id, associate_id, mother_id, person_id, contact_id from ${rig.crmSchema}.appointment where title = 'Quarterly review' order by appointment_id`)).rows;
+        return rows.length === 2 && rows.every((r) => r.mother_id !== null) && (await rig.drained());
+      }, 20_000, 'two rows of the meeting, joined').catch((err: Error) => {
+        throw new Error(`${err.message}: ${JSON.stringify(rows)}`);
+      });
+      await settle(1_000);
+      rows = (await rig.db.query<MeetingRow>(`select appointment_id, associate_id, mother_id, person_id, contact_id from ${rig.crmSchema}.appointment where title = 'Quarterly review' order by appointment_id`)).rows;
+      assert.equal(rows.length, 2, 'one row per attending associate, no duplicate');
+      assert.notEqual(rows[0].associate_id, rows[1].associate_id);
+      assert.deepEqual(rows.map((r) => r.mother_id), [rows[0].appointment_id, rows[0].appointment_id], 'both rows point at the first as their mother');
+      assert.deepEqual(rows.map((r) => [r.person_id, r.contact_id]), [[person[0].person_id, company[0].contact_id], [person[0].person_id, company[0].contact_id]]);
+      // joining the first row to the meeting was the sync's own write: nothing went back to Exchange
+      const { rows: userChanges } = await rig.db.query<{ n: number }>(`select count(*)::int as n from ${rig.crmSchema}.change_log where table_name = 'appointment' and origin = 'user'`);
+      assert.equal(userChanges[0].n, 0);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  it('recurrence both ways: rules, deleted and modified occurrences, exception rows edited and deleted in the CRM, time zones and all-day kept', { timeout: 120_000 }, async () => {
+    const rig = await startTwoWayRig({ mailboxes: 2, seed: 94 });
+    try {
+      const mailbox = rig.sandbox.store.byIndex(1)!.address;
+      const rules = [
+        'RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=5\nEXDATE:20261214T080000Z',
+        'RRULE:FREQ=DAILY;INTERVAL=2;UNTIL=20261220',
+        'RRULE:FREQ=MONTHLY;BYDAY=2TU;COUNT=6',
+        'RRULE:FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=7;COUNT=3',
+      ];
+      const ids: number[] = [];
+      for (const rule of rules) ids.push(await insertRow(rig, 1, `Series ${rule.slice(11, 18)}`, { start_at: '2026-12-07T08:00:00Z', end_at: '2026-12-07T09:00:00Z', recurrence_rule: rule }));
+      await waitUntil(async () => (await Promise.all(ids.map((id) => itemOf(rig, id)))).every(Boolean) && (await rig.drained()), 20_000, 'the series in the mailbox');
+      await settle(1_000);
+      const service = ewsService(rig.sandbox.url, mailbox);
+      const props = new ews.PropertySet(ews.BasePropertySet.FirstClassProperties, [ews.AppointmentSchema.Recurrence, ews.AppointmentSchema.DeletedOccurrences, ews.AppointmentSchema.ModifiedOccurrences, ews.AppointmentSchema.StartTimeZone]);
+      const { patternOf } = await import('../../../src/ews/normalise-item.js');
+      const { toRrule } = await import('../../../src/shared/rrule.js');
+      for (const [i, id] of ids.entries()) {
+        const item = await ews.Appointment.Bind(service, new ews.ItemId((await itemOf(rig, id))!.itemId), props);
+        assert.equal(`RRULE:${toRrule(patternOf(item.Recurrence)!)}`, rules[i].split('\n')[0], 'the rule arrived as the same EWS pattern');
+        assert.equal(item.StartTimeZone.Id, 'W. Europe Standard Time');
+        // the item coming back changed nothing in the CRM
+        assert.equal((await row(rig, id))!.recurrence_rule, rules[i]);
+        assert.equal((await row(rig, id))!.time_zone, 'Europe/Berlin');
+      }
+      const weekly = (await itemOf(rig, ids[0]))!;
+      let master = await ews.Appointment.Bind(service, new ews.ItemId(weekly.itemId), props);
+      assert.deepEqual(Array.from({ length: master.DeletedOccurrences.Count }, (_, k) => master.DeletedOccurrences._getItem(k).OriginalStart.TotalMilliSeconds), [Date.parse('2026-12-14T08:00:00Z')], 'the EXDATE is a deleted occurrence');
+
+      // a user moves the 21 December occurrence in Outlook → an exception row in the CRM
+      const occurrence = await ews.Appointment.BindToOccurrence(service, new ews.ItemId(weekly.itemId), 3);
+      assert.equal(occurrence.Start.TotalMilliSeconds, Date.parse('2026-12-21T08:00:00Z'));
+      occurrence.Start = new ews.DateTime(Date.parse('2026-12-21T10:00:00Z'));
+      occurrence.End = new ews.DateTime(Date.parse('2026-12-21T11:00:00Z'));
+      await occurrence.Update(ews.ConflictResolutionMode.AlwaysOverwrite, ews.SendInvitationsOrCancellationsMode.SendToNone);
+      type ExceptionRow = { appointment_id: number; series_id: number; original_start: Date; start_at: Date; title: string; associate_id: number };
+      const exceptionRows = async (): Promise<ExceptionRow[]> => (await rig.db.query<ExceptionRow>(`select appointment_id, series_id, original_start, start_at, title, associate_id from ${rig.crmSchema}.appointment where series_id = $1`, [ids[0]])).rows;
+      await waitUntil(async () => (await exceptionRows()).length === 1 && (await rig.drained()), 20_000, 'the exception row');
+      const [exception] = await exceptionRows();
+      assert.equal(exception.original_start.toISOString(), '2026-12-21T08:00:00.000Z');
+      assert.equal(exception.start_at.toISOString(), '2026-12-21T10:00:00.000Z');
+      assert.equal(exception.associate_id, 1);
+
+      // the CRM user renames and moves that exception → the occurrence in Exchange follows
+      await rig.db.query(`update ${rig.crmSchema}.appointment set title = 'Moved again', start_at = '2026-12-21T12:00:00Z', end_at = '2026-12-21T13:00:00Z' where appointment_id = $1`, [exception.appointment_id]);
+      await waitUntil(async () => {
+        const o = await ews.Appointment.BindToOccurrence(service, new ews.ItemId(weekly.itemId), 3);
+        return o.Subject === 'Moved again' && o.Start.TotalMilliSeconds === Date.parse('2026-12-21T12:00:00Z');
+      }, 20_000, 'the occurrence changed in Exchange');
+      await waitUntil(() => rig.drained(), 20_000, 'quiet');
+      await settle(1_000);
+      assert.equal((await exceptionRows()).length, 1, 'still one exception row');
+      assert.equal((await exceptionRows())[0].title, 'Moved again');
+
+      // the CRM user deletes the exception row → the occurrence is deleted, the series' rule gets the EXDATE
+      await rig.db.query(`delete from ${rig.crmSchema}.appointment where appointment_id = $1`, [exception.appointment_id]);
+      await waitUntil(async () => String((await row(rig, ids[0]))!.recurrence_rule).includes('20261221T080000Z') && (await rig.drained()), 20_000, 'the EXDATE in the series row');
+      master = await ews.Appointment.Bind(service, new ews.ItemId(weekly.itemId), props);
+      assert.equal(master.DeletedOccurrences.Count, 2);
+      assert.equal(master.ModifiedOccurrences?.Count ?? 0, 0);
+      assert.equal((await exceptionRows()).length, 0);
+
+      // made in Exchange: a Tokyo appointment and an all-day event keep their zone and day
+      for (const [subject, zone, allDay] of [['Tokyo call', 'Tokyo Standard Time', false], ['Offsite', 'W. Europe Standard Time', true]] as const) {
+        const item = new ews.Appointment(service);
+        item.Subject = subject;
+        item.StartTimeZone = ews.TimeZoneInfo.FindSystemTimeZoneById(zone);
+        item.Start = new ews.DateTime(Date.parse(allDay ? '2026-12-09T23:00:00Z' : '2026-12-10T01:00:00Z'));
+        item.End = new ews.DateTime(Date.parse(allDay ? '2026-12-10T23:00:00Z' : '2026-12-10T02:00:00Z'));
+        item.IsAllDayEvent = allDay;
+        await item.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToNone);
+      }
+      type ZoneRow = { title: string; time_zone: string; all_day: boolean; start_at: Date };
+      let zoned: ZoneRow[] = [];
+      await waitUntil(async () => {
+        zoned = (await rig.db.query<ZoneRow>(`select title, time_zone, all_day, start_at from ${rig.crmSchema}.appointment where title in ('Tokyo call', 'Offsite') order by title`)).rows;
+        return zoned.length === 2;
+      }, 20_000, 'the two rows');
+      assert.deepEqual(zoned.map((r) => [r.title, r.time_zone, r.all_day, r.start_at.toISOString()]), [
+        ['Offsite', 'Europe/Berlin', true, '2026-12-09T23:00:00.000Z'],
+        ['Tokyo call', 'Asia/Tokyo', false, '2026-12-10T01:00:00.000Z'],
+      ]);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  it('private items with private="skip": neither side sends them; made private later, the other side\'s copy goes', { timeout: 90_000 }, async () => {
+    const rig = await startTwoWayRig({ mailboxes: 2, seed: 95, privateItems: 'skip' });
+    try {
+      const mailbox = rig.sandbox.store.byIndex(1)!.address;
+      const service = ewsService(rig.sandbox.url, mailbox);
+      const secret = new ews.Appointment(service);
+      secret.Subject = 'Doctor';
+      secret.Sensitivity = ews.Sensitivity.Private;
+      secret.Start = new ews.DateTime(Date.parse('2026-12-11T08:00:00Z'));
+      secret.End = new ews.DateTime(Date.parse('2026-12-11T09:00:00Z'));
+      await secret.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToNone);
+      const privateRow = await insertRow(rig, 1, 'Private in the CRM', { private: true });
+      const shared = await syncedRow(rig, 'Shared at first');
+      await settle(1_000);
+      await waitUntil(() => rig.drained(), 20_000, 'quiet');
+      const titles = (await rig.db.query<{ title: string }>(`select title from ${rig.crmSchema}.appointment order by title`)).rows.map((r) => r.title);
+      assert.ok(!titles.includes('Doctor'), 'the private Exchange item has no row');
+      assert.equal(await itemOf(rig, privateRow), undefined, 'the private row has no item');
+      const subjects = rig.sandbox.store.itemsIn(rig.sandbox.store.byEmail(mailbox)!, 'calendar').map((i) => String(i.props.Subject));
+      assert.ok(!subjects.includes('Private in the CRM'));
+      // made private in the CRM: the mailbox copy goes
+      await rig.db.query(`update ${rig.crmSchema}.appointment set private = true where appointment_id = $1`, [shared.id]);
+      await waitUntil(async () => (await exchangeSubject(rig, shared.mailbox, shared.itemId)) === undefined, 20_000, 'the item gone');
+      // and public again: it comes back
+      await rig.db.query(`update ${rig.crmSchema}.appointment set private = false where appointment_id = $1`, [shared.id]);
+      await waitUntil(async () => !!(await itemOf(rig, shared.id)), 20_000, 'the item back');
+    } finally {
+      await rig.close();
+    }
+  });
+
+  it('a create cut short after CreateItem (the process died before the mapping was saved) is finished, not done twice', { timeout: 60_000 }, async () => {
+    const rig = await startTwoWayRig({ mailboxes: 2, seed: 96 });
+    try {
+      await rig.pauseHandlers();
+      const id = await insertRow(rig, 1, 'Created once');
+      const mailbox = rig.sandbox.store.byIndex(1)!;
+      // what the interrupted attempt left: its note, and the stamped item in the mailbox
+      await rig.db.query(`insert into ${rig.stateSchema}.create_intent (crm_id, mailbox) values ($1, $2)`, [id, mailbox.address]);
+      const { EwsClient } = await import('../../../src/ews/ews-client.js');
+      const { BackoffGate } = await import('../../../src/ews/backoff-gate.js');
+      const client = new EwsClient({ settings: { url: rig.sandbox.url, user: rig.sandbox.serviceAccount, passwordEnv: 'X', password: 'sandbox', impersonation: true, version: 'Exchange2016', tlsVerify: true, requestTimeoutMs: 10_000 }, gate: new BackoffGate(), maxSockets: 4 });
+      await client.createItem(mailbox.address, 'calendar', { subject: 'Created once (half written)', start: '2026-12-03T09:00:00Z', end: '2026-12-03T10:00:00Z' }, `appointment:${id}`);
+      await client.close();
+      await rig.resumeHandlers();
+      await waitUntil(async () => !!(await itemOf(rig, id)) && (await rig.drained()), 20_000, 'the row mapped');
+      await settle(1_000);
+      const stamped = rig.sandbox.store.itemsIn(mailbox, 'calendar').filter((i) => [...i.extended.values()].some((v) => v.value === `appointment:${id}`));
+      assert.equal(stamped.length, 1, 'one item for the row');
+      // whichever direction reached the item first (the to-crm handler may link the stamped item
+      // to its row before the to-exchange handler adopts it), both sides end the same
+      assert.equal(stamped[0].props.Subject, (await row(rig, id))!.title, 'the item and the row agree');
+      assert.equal((await rig.db.query(`select 1 from ${rig.stateSchema}.create_intent where crm_id = $1`, [id])).rows.length, 0, 'the note is gone once the mapping is saved');
+    } finally {
+      await rig.close();
+    }
+  });
+
+  it('an item the sync created and a user deleted before any sync saw it: its row is deleted by the check of unconfirmed items', { timeout: 60_000 }, async () => {
+    const rig = await startTwoWayRig({ mailboxes: 2, seed: 97 });
+    try {
+      const target = await syncedRow(rig, 'Deleted unseen');
+      await rig.pauseHandlers();
+      await deleteInExchange(rig, target.mailbox, target.itemId);
+      // as if no sync had listed the item before the delete: never confirmed, and old enough
+      await rig.db.query(`update ${rig.stateSchema}.item_map set log_partition = -1, log_offset = -1, updated = now() - interval '1 minute' where crm_id = $1`, [target.id]);
+      const { UnconfirmedItems } = await import('../../../src/handlers/index.js');
+      const { silentLogger } = await import('../../../src/shared/logger.js');
+      const check = new UnconfirmedItems({ db: rig.db, crmSchema: rig.crmSchema, stateSchema: rig.stateSchema, exchange: rig.exchange, logger: silentLogger(), minAgeMs: 10_000, intervalMs: 60_000 });
+      const another = await insertRow(rig, 1, 'Not created yet'); // no mapping: not checked
+      assert.equal(await check.checkOnce(), 1);
+      assert.equal(await row(rig, target.id), undefined, 'the row is gone');
+      assert.ok(await row(rig, another));
+      assert.equal(await check.checkOnce(), 0, 'nothing left to check');
+      await rig.resumeHandlers();
+      await waitUntil(() => rig.drained(), 20_000, 'drained');
+      assert.equal(await row(rig, target.id), undefined, 'the delete event afterwards changes nothing');
+    } finally {
+      await rig.close();
+    }
+  });
 });
