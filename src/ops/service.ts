@@ -2,7 +2,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { SyncConfig } from '../config/index.js';
 import { initReferenceCrm, seedDemoAssociates, SqlCrm } from '../crm-adapter/index.js';
 import { BackoffGate, EwsClient, EwsMetrics, type ExchangePort } from '../ews/index.js';
-import { startSandbox } from '../sandbox/index.js';
+import { startSandbox, type Sandbox } from '../sandbox/index.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { openDatabase, SqlPositionStore, type Database } from '../state/index.js';
@@ -18,6 +18,7 @@ import { LagHistory } from './lag-history.js';
 import { LatencyWindow } from './latency-window.js';
 import { MailboxBacklog } from './mailbox-backlog.js';
 import { statusRoutes } from './status-routes.js';
+import { demoRoutes } from './demo-routes.js';
 import type { StatusSources } from './status-report.js';
 import { PACKAGE_VERSION } from './package-version.js';
 
@@ -56,10 +57,12 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     if (config.crm.type === 'embedded') await initReferenceCrm(database, config.crm.schema);
 
     let ewsSettings = config.exchange.ews;
+    let demo: Sandbox | undefined;
     if (ewsSettings.url === null) {
       // No <ews>: the built-in sandbox with demo mailboxes stands in for Exchange.
       const sandbox = await startSandbox({ mailboxes: config.sandbox.mailboxes, itemsPerMailbox: 5, seed: config.sandbox.seed, activity: config.sandbox.activity });
       lifecycle.add('ews-sandbox', () => sandbox.close());
+      demo = sandbox;
       logger.info({ event: 'sandbox.started', url: sandbox.url, mailboxes: config.sandbox.mailboxes, activity: config.sandbox.activity }, `built-in EWS sandbox on ${sandbox.url}`);
       ewsSettings = { ...ewsSettings, url: sandbox.url, user: sandbox.serviceAccount, password: 'sandbox', impersonation: true };
       if (config.exchange.mailboxes.source === 'crm') {
@@ -163,7 +166,11 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
       instance: `${hostname()}/${process.pid}`, version: PACKAGE_VERSION, startedAt, advise: config.exchange.mode, transport: transport.kind,
       mailboxes: () => source.mailboxes.all(), partitions: () => ownership.partitions, readiness, lag: lagHistory, latency, backlog, registry, dlqSizes: () => dlqGauge.read(),
     };
-    const ops = await startOpsServer({ host: config.ops.listen.host, port: config.ops.listen.port, registry, logger, readiness, routes: statusRoutes(statusSources, source, backlog) });
+    const ops = await startOpsServer({ host: config.ops.listen.host, port: config.ops.listen.port, registry, logger, readiness, routes: {
+      ...statusRoutes(statusSources, source, backlog),
+      // both sides of the demo are ours only with the built-in sandbox and the embedded CRM
+      ...(demo && config.crm.type === 'embedded' ? demoRoutes(database, config.crm.schema, demo) : {}),
+    } });
     lifecycle.add('ops-http', () => ops.close());
     logger.info({ event: 'ops.listening', url: ops.url }, `metrics and health on ${ops.url}`);
     return { lifecycle, opsUrl: ops.url, registry, source, database, ewsUrl: ewsSettings.url!, transport, lag, exchangeToLog, ownership };

@@ -25,6 +25,25 @@ describe('exchange-crm-sync start', () => {
     assert.match(metrics, /kafka_consumergroup_lag_sum\{consumergroup="ecs.to-crm",topic="ecs.exchange.changes"\} \d+/);
     assert.match(metrics, /ecs_mailboxes\{state="active"\} \d+/);
 
+    // both ways, by hand as a demo user would (README: "Trying it"): a mailbox item → a CRM row, a CRM row → an item
+    const post = (path: string, body: unknown): Promise<Response> => fetch(`${opsUrl}${path}`, { method: 'POST', body: JSON.stringify(body) });
+    const mailbox = 'user0002@contoso.test';
+    const made = Date.now();
+    assert.equal((await post('/demo/exchange-appointments', { mailbox, subject: 'Made in Outlook' })).status, 201);
+    assert.equal((await post('/demo/crm-appointments', { mailbox, title: 'Made in the CRM' })).status, 201);
+    const arrived = async (path: string, field: string, value: string): Promise<number> => {
+      while (Date.now() - made < 30_000) {
+        const list = (await (await fetch(`${opsUrl}${path}?mailbox=${mailbox}`)).json()) as Array<Record<string, unknown>>;
+        if (list.some((x) => x[field] === value)) return Date.now() - made;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`${value} did not arrive`);
+    };
+    const toCrm = await arrived('/demo/crm-appointments', 'title', 'Made in Outlook');
+    const toExchange = await arrived('/demo/exchange-appointments', 'subject', 'Made in the CRM');
+    console.log(`# npm start demo: a mailbox item in the CRM after ${toCrm} ms, a CRM row in the mailbox after ${toExchange} ms`);
+    assert.equal((await post('/demo/crm-appointments', { mailbox: 'nobody@contoso.test' })).status, 404);
+
     assert.equal(await service.stop('SIGINT'), 0, service.stderr());
     assert.deepEqual(lines.filter((l) => 'raw' in l), [], 'every line on stdout is JSON');
     const events = lines.map((l) => l.event);
