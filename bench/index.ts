@@ -47,7 +47,8 @@ const plan = quick
         { mailboxes: 1_000, mode: 'EwsStream', rate: 100, seconds: 60, pollers: [60, 300] },
         { mailboxes: 1_000, mode: 'EwsPull', rate: 100, seconds: 60, pollers: [] },
         { mailboxes: 1_000, mode: 'EwsStream', rate: 500, seconds: 30, pollers: [] },
-        { mailboxes: 10_000, mode: 'EwsStream', rate: 100, seconds: 60, pollers: [] },
+        // the targets are for 10,000 mailboxes: the 60 s polling peer runs beside it (both share the 2 cores)
+        { mailboxes: 10_000, mode: 'EwsStream', rate: 100, seconds: 60, pollers: [60] },
         // EwsPull at 10,000 mailboxes (1,000 GetEvents/s at a 10 s interval) saturates both
         // cores of the reference machine: its initial sync alone did not finish in 10 minutes.
         // Run it on purpose with --scenarios exchange-to-crm --pull10k.

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 // The peer we compare with: a polling synchroniser as today's products work — every N
 // seconds each mailbox's calendar and tasks are asked for changes (SyncFolderItems) and
 // changed items fetched (GetItem). It writes nothing: its latency ends when it has the
@@ -14,7 +15,8 @@ interface PollerOptions {
   concurrency: number;
 }
 
-const options = JSON.parse(process.argv[2]) as PollerOptions;
+// the options, or @FILE holding them (10,000 addresses do not fit in a command line)
+const options = JSON.parse(process.argv[2].startsWith('@') ? readFileSync(process.argv[2].slice(1), 'utf8') : process.argv[2]) as PollerOptions;
 const send = (message: SyncProcessReply): void => void process.send!(message);
 const exchange = new EwsClient({
   settings: { url: options.url, user: 'svc-sync@contoso.test', passwordEnv: 'X', password: 'sandbox', impersonation: true, version: 'Exchange2016', tlsVerify: true, requestTimeoutMs: 60_000 },

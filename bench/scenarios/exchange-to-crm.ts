@@ -2,6 +2,9 @@
 // fixed rate; the sync (stream or pull) carries them through Kafka into the PostgreSQL CRM.
 // Latency is from the generator's journal time to the handler's commit; polling peers, if
 // asked for, watch the same sandbox and the same activity side by side.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { checkAgreement, fetchInventory, type Agreement } from '../lib/agreement.js';
 import { uniqueName, writeSyncConfig, type BenchEnvironment } from '../lib/environment.js';
 import { matchArrivals, percentile, type ArrivedChange, type MadeChange } from '../lib/latency.js';
@@ -83,7 +86,9 @@ export async function exchangeToCrm(params: ExchangeToCrmParams, env: BenchEnvir
     const warmupMs = Date.now() - started;
     const pollers: BenchProcess[] = [];
     for (const interval of params.pollers) {
-      const p = await BenchProcess.start('./polling-baseline.ts', [JSON.stringify({ url: sandbox.url, mailboxes: addresses, intervalMs: interval * 1000, concurrency: 16 })]);
+      const file = join(mkdtempSync(join(tmpdir(), 'ecs-poller-')), 'options.json');
+      writeFileSync(file, JSON.stringify({ url: sandbox.url, mailboxes: addresses, intervalMs: interval * 1000, concurrency: 16 }));
+      const p = await BenchProcess.start('./polling-baseline.ts', [`@${file}`]);
       processes.push(p);
       pollers.push(p);
     }
