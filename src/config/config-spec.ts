@@ -230,7 +230,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     key: 'ops.heapGrowingPercent', element: 'ops', attribute: 'heapGrowingPercent', env: 'ECS_HEAP_GROWING_PERCENT',
     kind: k.integer(0, 300), default: 50,
-    doc: 'How far V8 lets the heap grow past the live data before collecting (0 = V8\'s own, up to 4×). 50 keeps a 10,000-mailbox start-up under 0.5 GB RSS for ~10 % more CPU.',
+    doc: 'How far V8 lets the heap grow past the live data before collecting (0 = V8\'s own, up to 4×). 50 keeps a 10,000-mailbox start-up under 0.5 GB RSS for 5–9 % more CPU.',
   },
   // <sandbox> (only without <ews>)
   {

@@ -105,12 +105,13 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
       },
     });
     lifecycle.add('mailbox-ownership', () => owners.stop());
+    // migrations first: ALTER TABLE takes an exclusive lock the CRM poller's reads would wait on
+    await ItemMappingStore.migrate(database, config.crm.stateSchema);
+    if (config.crm.type !== 'embedded') await initReferenceCrm(database, config.crm.schema);
     const crmPoller = followLeadership(ownership, () =>
       new CrmToLog({ crm: new SqlCrm(database, config.crm.schema), positions, transport, topic: topics.crmChanges, logger: logger.child({ component: 'crm-poller' }), metrics, pollIntervalMs: config.crm.pollIntervalMs }), logger);
     lifecycle.add('crm-poller', () => crmPoller.stop());
 
-    await ItemMappingStore.migrate(database, config.crm.stateSchema);
-    if (config.crm.type !== 'embedded') await initReferenceCrm(database, config.crm.schema);
     const backlog = new MailboxBacklog();
     const latency = { toCrm: new LatencyWindow(), toExchange: new LatencyWindow(), windowMinutes: 10 };
     const observe = (direction: 'to-crm' | 'to-exchange', e: ChangeEnvelope, at: number): void => {
