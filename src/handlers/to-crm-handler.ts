@@ -117,6 +117,7 @@ export class ToCrmHandler {
       if (linked && !linked.deleted && linked.mailbox === mailbox && linked.itemId === envelope.subject && linked.changeKey === changeKey) return 'unchanged';
       const version = await crm.update(stamped, fields);
       await mappings.save({ mailbox, itemId: envelope.subject, crmId: stamped, changeKey, crmVersion: version ?? 0, ...position, deleted: false, iCalUid: after.iCalUid });
+      await mappings.endCreate(stamped); // a create cut short is finished: its item is linked
       await this.syncExceptions(crm, mappings, mailbox, envelope.subject, stamped, associateId, fields);
       return 'applied';
     }

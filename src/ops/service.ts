@@ -109,7 +109,7 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     await ItemMappingStore.migrate(database, config.crm.stateSchema);
     if (config.crm.type !== 'embedded') await initReferenceCrm(database, config.crm.schema);
     const crmPoller = followLeadership(ownership, () =>
-      new CrmToLog({ crm: new SqlCrm(database, config.crm.schema), positions, transport, topic: topics.crmChanges, logger: logger.child({ component: 'crm-poller' }), metrics, pollIntervalMs: config.crm.pollIntervalMs }), logger);
+      new CrmToLog({ crm: new SqlCrm(database, config.crm.schema), positions, transport, topic: topics.crmChanges, dlqTopic: topics.dlq(topics.crmChanges), logger: logger.child({ component: 'crm-poller' }), metrics, pollIntervalMs: config.crm.pollIntervalMs }), logger);
     lifecycle.add('crm-poller', () => crmPoller.stop());
 
     const backlog = new MailboxBacklog();

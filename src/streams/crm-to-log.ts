@@ -16,6 +16,8 @@ export interface CrmToLogOptions {
   positions: PositionStore;
   transport: Transport;
   topic: string;
+  /** Where a change that cannot become a valid envelope is parked (else it stops the feed until fixed). */
+  dlqTopic?: string;
   logger: Logger;
   metrics?: PipelineMetrics;
   pollIntervalMs?: number;
@@ -109,11 +111,28 @@ export class CrmToLog {
     const changes = await this.options.crm.changesAfter(this.position, limit);
     const usable = this.untilGap(changes);
     if (!usable.length) return false;
-    const messages = usable.filter((c) => c.table === 'appointment' && c.origin !== 'sync').map((c) => this.toMessage(c));
-    if (messages.length) {
-      await this.options.transport.publish(this.options.topic, messages);
-      this.published += messages.length;
-      this.options.metrics?.published.inc({ topic: this.options.topic }, messages.length);
+    const messages: OutgoingMessage[] = [];
+    const parked: OutgoingMessage[] = [];
+    for (const c of usable.filter((x) => x.table === 'appointment' && x.origin !== 'sync')) {
+      try {
+        messages.push(this.toMessage(c));
+      } catch (err) {
+        // a row the envelope cannot carry: parked with why and where, so the rows after it still flow
+        if (!this.options.dlqTopic) throw err;
+        const e = err as { code?: string; message?: string };
+        this.options.logger.error({ err, changeId: c.changeId, recordId: c.recordId, event: 'crm.unreadable' }, `CRM change ${c.changeId} cannot be sent; parked in ${this.options.dlqTopic}`);
+        this.options.metrics?.unreadable.inc({ source: 'crm' });
+        parked.push({
+          key: c.ownerEmail ?? `associate:${c.ownerId ?? 'unknown'}`, value: JSON.stringify({ changeId: c.changeId, table: c.table, recordId: c.recordId, op: c.op, error: e.code ?? 'ERROR', message: e.message }),
+          headers: { 'ecs-error-code': String(e.code ?? 'ERROR'), 'ecs-error-message': String(e.message ?? err).slice(0, 500), 'ecs-stage': 'crm-read', 'ecs-crm-change-id': String(c.changeId) },
+        });
+      }
+    }
+    for (const [topic, batch] of [[this.options.topic, messages], [this.options.dlqTopic ?? '', parked]] as const) {
+      if (!batch.length) continue;
+      await this.options.transport.publish(topic, batch);
+      this.published += batch.length;
+      this.options.metrics?.published.inc({ topic }, batch.length);
     }
     // Saved only now that the log has the batch: a crash before this line publishes it again.
     const last = usable[usable.length - 1].changeId;

@@ -22,6 +22,22 @@ export function writeConfig(inner: string): { file: string; dir: string } {
   return { file, dir };
 }
 
+/**
+ * A configuration for a service on the real parts: the sandbox at `ewsUrl` (streaming, the
+ * mailboxes from the CRM's associates), PostgreSQL and Kafka. The EWS password comes from
+ * ECS_TEST_EWS_PASSWORD (pass { ECS_TEST_EWS_PASSWORD: 'sandbox' } to startServiceProcess).
+ */
+export function writeRealPartsConfig(o: { ewsUrl: string; serviceAccount: string; postgresUrl: string; crmSchema: string; stateSchema: string; brokers: string[]; topicPrefix: string; partitions: number; crmPollInterval: string; extra?: string }): { file: string; dir: string } {
+  return writeConfig(`
+    <exchange><events><advise Object="EwsStream"/></events>
+      <ews url="${o.ewsUrl}" user="${o.serviceAccount}" passwordEnv="ECS_TEST_EWS_PASSWORD"/>
+      <mailboxes source="crm" refresh="10s"/></exchange>
+    <crm type="postgres" url="${o.postgresUrl}" schema="${o.crmSchema}" stateSchema="${o.stateSchema}" pollInterval="${o.crmPollInterval}"/>
+    <transport type="kafka" brokers="${o.brokers.join(',')}" topicPrefix="${o.topicPrefix}" partitions="${o.partitions}"/>
+    ${o.extra ?? ''}
+    <ops listen="127.0.0.1:0"/>`);
+}
+
 export async function startServiceProcess(configFile: string, env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<ServiceProcess> {
   const child = spawnCli(['start', '--config', configFile], env, cwd);
   // a test that times out must not leave a service behind (it would stay in consumer groups)

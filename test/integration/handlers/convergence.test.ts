@@ -15,7 +15,7 @@ import { prng } from '../../../src/sandbox/prng.js';
 import { PgDatabase } from '../../../src/state/index.js';
 import { ews, ewsService } from '../../helpers/ews.js';
 import { kafkaBrokers, postgresUrl, uniqueName } from '../../helpers/services.js';
-import { startServiceProcess, writeConfig, type ServiceProcess } from '../../helpers/service-process.js';
+import { startServiceProcess, writeRealPartsConfig, type ServiceProcess } from '../../helpers/service-process.js';
 import { waitUntil } from '../../helpers/source-harness.js';
 
 const MAILBOXES = 24;
@@ -172,14 +172,10 @@ describe('convergence of both directions', () => {
     try {
       await initReferenceCrm(db, crmSchema);
       await seedDemoAssociates(db, crmSchema, sandbox.store.all().map((m) => m.address));
-      const { file } = writeConfig(`
-        <exchange><events><advise Object="EwsStream"/></events>
-          <ews url="${sandbox.url}" user="${sandbox.serviceAccount}" passwordEnv="ECS_TEST_EWS_PASSWORD"/>
-          <mailboxes source="crm" refresh="10s"/></exchange>
-        <crm type="postgres" url="${postgresUrl()}" schema="${crmSchema}" stateSchema="${stateSchema}" pollInterval="200ms"/>
-        <transport type="kafka" brokers="${kafkaBrokers().join(',')}" topicPrefix="${prefix}" partitions="4"/>
-        <sync conflict="last-writer-wins"/>
-        <ops listen="127.0.0.1:0"/>`);
+      const { file } = writeRealPartsConfig({
+        ewsUrl: sandbox.url, serviceAccount: sandbox.serviceAccount, postgresUrl: postgresUrl(), crmSchema, stateSchema, brokers: kafkaBrokers(),
+        topicPrefix: prefix, partitions: 4, crmPollInterval: '200ms', extra: '<sync conflict="last-writer-wins"/>',
+      });
       const start = (): Promise<ServiceProcess> => startServiceProcess(file, { ECS_TEST_EWS_PASSWORD: 'sandbox' });
       service = await start();
       const inventory = (): ReturnType<typeof fetchInventory> => fetchInventory(sandbox.url.replace('/EWS/Exchange.asmx', ''));

@@ -9,7 +9,7 @@ import { initReferenceCrm, seedDemoAssociates } from '../../../src/crm-adapter/i
 import { startSandbox } from '../../../src/sandbox/index.js';
 import { PgDatabase } from '../../../src/state/index.js';
 import { kafkaBrokers, postgresUrl, uniqueName } from '../../helpers/services.js';
-import { startServiceProcess, writeConfig, type ServiceProcess } from '../../helpers/service-process.js';
+import { startServiceProcess, writeRealPartsConfig, type ServiceProcess } from '../../helpers/service-process.js';
 import { waitUntil } from '../../helpers/source-harness.js';
 
 interface Status {
@@ -33,13 +33,10 @@ describe('scale-out across instances', () => {
     try {
       await initReferenceCrm(db, crmSchema);
       await seedDemoAssociates(db, crmSchema, sandbox.store.all().map((m) => m.address));
-      const { file } = writeConfig(`
-        <exchange><events><advise Object="EwsStream"/></events>
-          <ews url="${sandbox.url}" user="${sandbox.serviceAccount}" passwordEnv="ECS_TEST_EWS_PASSWORD"/>
-          <mailboxes source="crm" refresh="10s"/></exchange>
-        <crm type="postgres" url="${postgresUrl()}" schema="${crmSchema}" stateSchema="${stateSchema}" pollInterval="500ms"/>
-        <transport type="kafka" brokers="${kafkaBrokers().join(',')}" topicPrefix="${uniqueName('scale')}." partitions="12"/>
-        <ops listen="127.0.0.1:0"/>`);
+      const { file } = writeRealPartsConfig({
+        ewsUrl: sandbox.url, serviceAccount: sandbox.serviceAccount, postgresUrl: postgresUrl(), crmSchema, stateSchema, brokers: kafkaBrokers(),
+        topicPrefix: `${uniqueName('scale')}.`, partitions: 12, crmPollInterval: '500ms',
+      });
       for (let i = 0; i < 3; i++) instances.push(await startServiceProcess(file, { ECS_TEST_EWS_PASSWORD: 'sandbox' }));
       const statuses = async (alive: ServiceProcess[]): Promise<Status[]> => Promise.all(alive.map(async (s) => (await (await fetch(`${s.opsUrl}/status`)).json()) as Status));
       const shared = async (alive: ServiceProcess[]): Promise<boolean> => {

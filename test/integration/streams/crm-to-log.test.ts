@@ -66,4 +66,39 @@ describe('CRM → log (PostgreSQL change log → Kafka)', () => {
       await db.close();
     }
   });
+
+  it('a row no envelope can carry is parked in the dead-letter topic with why, and the rows after it still flow', async () => {
+    const db = new PgDatabase(postgresUrl());
+    const schema = uniqueName('crm');
+    const state = uniqueName('state');
+    const topic = uniqueName('crm.changes');
+    const transport = new KafkaTransport({ type: 'kafka', brokers: kafkaBrokers(), topicPrefix: '', partitions: 1, replicationFactor: 1, clientId: 'ecs-test', ssl: false, tlsVerify: true, sasl: null, compression: 'none' as const, path: '' }, silentLogger());
+    await initReferenceCrm(db, schema);
+    const positions = await SqlPositionStore.open(db, state);
+    await transport.ensureTopics([topic, `${topic}.dlq`]);
+    const poller = new CrmToLog({ crm: new SqlCrm(db, schema), positions, transport, topic, dlqTopic: `${topic}.dlq`, logger: silentLogger(), pollIntervalMs: 200 });
+    try {
+      await poller.start();
+      await db.query(`insert into ${schema}.associate (name, email) values ('Ann', 'ann@contoso.test')`);
+      // a start in the year 10000 has no ISO 8601 form the envelope accepts
+      await db.query(`insert into ${schema}.appointment (associate_id, type, title, start_at, end_at) values (1, 1, 'Far away', '10000-01-01T09:00:00Z', '10000-01-01T10:00:00Z'), (1, 1, 'Next week', '2026-12-01T09:00:00Z', '2026-12-01T10:00:00Z')`);
+      let parked: Awaited<ReturnType<typeof transport.browse>> = [];
+      let sent: Awaited<ReturnType<typeof transport.browse>> = [];
+      await waitUntil(async () => {
+        parked = await transport.browse(`${topic}.dlq`, 10);
+        sent = await transport.browse(topic, 10);
+        return parked.length === 1 && sent.length === 1;
+      }, 15_000, 'one parked, one sent');
+      assert.equal(parseEnvelope(sent[0].value).after!.subject, 'Next week');
+      assert.equal(parked[0].headers['ecs-stage'], 'crm-read');
+      assert.equal(parked[0].headers['ecs-error-code'], 'POISON_MESSAGE');
+      assert.match(String(parked[0].headers['ecs-error-message']), /start/);
+      assert.equal(JSON.parse(parked[0].value).recordId, 1);
+    } finally {
+      await poller.stop();
+      await transport.close();
+      await db.query(`drop schema ${schema} cascade; drop schema ${state} cascade`);
+      await db.close();
+    }
+  });
 });
