@@ -48,10 +48,10 @@ export function demoRoutes(db: Database, crmSchema: string, sandbox: Sandbox): R
         return json(res, 201, { appointmentId: rows[0].appointment_id, start, end });
       }
       const mailbox = new URL(req.url ?? '/', 'http://ops').searchParams.get('mailbox') ?? '';
-      const { rows } = await db.query<{ appointment_id: number; title: string; start_at: Date }>(
-        `select a.appointment_id, a.title, a.start_at from ${s}.appointment a join ${s}.associate p on p.associate_id = a.associate_id where lower(p.email) = lower($1) order by a.appointment_id`, [mailbox],
+      const { rows } = await db.query<{ appointment_id: number; type: number; title: string; start_at: Date }>(
+        `select a.appointment_id, a.type, a.title, a.start_at from ${s}.appointment a join ${s}.associate p on p.associate_id = a.associate_id where lower(p.email) = lower($1) order by a.appointment_id`, [mailbox],
       );
-      return json(res, 200, rows.map((r) => ({ appointmentId: r.appointment_id, title: r.title, start: r.start_at })));
+      return json(res, 200, rows.map((r) => ({ appointmentId: r.appointment_id, type: r.type === 2 ? 'task' : 'appointment', title: r.title, start: r.start_at })));
     },
     '/demo/exchange-appointments': async (req, res) => {
       if (req.method === 'POST') {
@@ -73,7 +73,7 @@ export function demoRoutes(db: Database, crmSchema: string, sandbox: Sandbox): R
       }
       const mailbox = sandbox.store.byEmail(new URL(req.url ?? '/', 'http://ops').searchParams.get('mailbox') ?? '');
       if (!mailbox) return json(res, 404, { error: 'give ?mailbox=<a sandbox mailbox>' });
-      return json(res, 200, sandbox.store.itemsIn(mailbox, 'calendar').map((i) => ({ subject: i.props.Subject, start: i.props.Start })));
+      return json(res, 200, (['calendar', 'tasks'] as const).flatMap((folder) => sandbox.store.itemsIn(mailbox, folder).map((i) => ({ folder, subject: i.props.Subject, start: i.props.Start ?? i.props.DueDate }))));
     },
   };
 }
