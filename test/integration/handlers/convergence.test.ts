@@ -100,7 +100,8 @@ class Users {
       return 'move-occurrence';
     }
     const item = await ews.Appointment.Bind(service, new ews.ItemId(itemId));
-    item.Subject = `E${n} (was ${item.Subject})`.slice(0, 60);
+    // trimmed: the subject read back from Exchange loses trailing blanks (ews-javascript-api trims element text)
+    item.Subject = `E${n} (was ${item.Subject})`.slice(0, 60).trimEnd();
     await item.Update(ews.ConflictResolutionMode.AlwaysOverwrite, ews.SendInvitationsOrCancellationsMode.SendToNone);
     return 'edit';
   }
