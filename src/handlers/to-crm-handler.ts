@@ -69,8 +69,8 @@ export class ToCrmHandler {
     // mailbox even when the series' fields do not (our own write, an overruled version).
     const occurrencesOnly = async (m: ItemMapping): Promise<void> => {
       if (after.recurrence) {
-        const associate = await crm.get(m.crmId);
-        if (associate) await this.syncExceptions(crm, mappings, mailbox, envelope.subject, m.crmId, associate.associateId, { ...associate.fields, recurrence: after.recurrence });
+        const row = await crm.get(m.crmId);
+        if (row) await this.syncExceptions(crm, mappings, mailbox, envelope.subject, m.crmId, row.associateId, { ...row.fields, recurrence: after.recurrence });
       }
     };
     if (mapping && (mapping.changeKey === changeKey || mapping.knownKeys?.includes(changeKey))) {
