@@ -387,6 +387,8 @@ function applyFields(item: ews.Appointment | ews.Task, f: ItemFields): void {
     // Writing Recurrence resets a series (its exceptions and deleted occurrences go), so
     // only a changed rule is written.
     const recurrence = recurrenceOf(f);
+    // a series written as a single appointment would lose its other occurrences: refused (parked)
+    if (f.recurrence?.rrule && !recurrence) throw ewsError('ErrorUnsupportedRecurrence', `EWS cannot express the recurrence rule ${f.recurrence.rrule}`);
     const current = safeRead(() => item.Recurrence);
     const currentPattern = current ? patternOf(current) : undefined;
     const currentRule = currentPattern ? `${toRrule(currentPattern)}|${currentPattern.startDate}` : undefined;

@@ -12,7 +12,7 @@ import { createLogger, silentLogger } from '../../src/shared/logger.js';
 import { PgDatabase, SqlPositionStore } from '../../src/state/index.js';
 import { CrmToLog } from '../../src/streams/crm-to-log.js';
 import { ExchangeToLog } from '../../src/streams/exchange-to-log.js';
-import type { RunningConsumer } from '../../src/streams/transport/transport.js';
+import type { RunningConsumer, Transport } from '../../src/streams/transport/transport.js';
 import { EmbeddedTransport } from '../../src/streams/transport/embedded-transport.js';
 import { postgresUrl, uniqueName } from './services.js';
 import { createSource, MutableDirectory, waitUntil } from './source-harness.js';
@@ -24,6 +24,7 @@ export interface TwoWayRig {
   readonly stateSchema: string;
   readonly conflicts: ConflictReport[];
   readonly exchange: ExchangePort;
+  readonly transport: Transport;
   /** Messages written to each topic so far. */
   published(topic: 'exchange.changes' | 'crm.changes'): Promise<number>;
   /** Stops the two handler groups (the sources keep publishing). */
@@ -68,7 +69,7 @@ export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailb
   await crmToLog.start();
   await waitUntil(() => source.stats().initialSyncDone === options.mailboxes, 30_000, 'initial sync');
   return {
-    sandbox, db, crmSchema, stateSchema, conflicts, exchange,
+    sandbox, db, crmSchema, stateSchema, conflicts, exchange, transport,
     published,
     pauseHandlers: async () => {
       for (const c of consumers.splice(0)) await c.stop();

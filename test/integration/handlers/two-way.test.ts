@@ -364,4 +364,20 @@ describe('both directions at once', () => {
       await rig.close();
     }
   });
+
+  it('a CRM series whose rule EWS cannot express is parked in the dead-letter topic, not written as a single appointment', { timeout: 60_000 }, async () => {
+    const rig = await startTwoWayRig({ mailboxes: 2, seed: 98 });
+    try {
+      const id = await insertRow(rig, 1, 'Every hour', { recurrence_rule: 'RRULE:FREQ=HOURLY;COUNT=3' });
+      const fine = await insertRow(rig, 1, 'After it');
+      await waitUntil(async () => !!(await itemOf(rig, fine)) && (await rig.drained()), 20_000, 'the next row written');
+      assert.equal(await itemOf(rig, id), undefined, 'no item for the hourly series');
+      const parked = await rig.transport.browse('crm.changes.dlq', 10);
+      assert.equal(parked.length, 1);
+      assert.equal(parked[0].headers['ecs-error-code'], 'EWS_ErrorUnsupportedRecurrence');
+      assert.match(String(parked[0].headers['ecs-error-message']), /FREQ=HOURLY/);
+    } finally {
+      await rig.close();
+    }
+  });
 });
