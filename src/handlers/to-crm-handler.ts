@@ -74,7 +74,8 @@ export class ToCrmHandler {
       }
     };
     if (mapping && (mapping.changeKey === changeKey || mapping.knownKeys?.includes(changeKey))) {
-      await mappings.save({ ...mapping, ...position });
+      const own = mapping.changeKey === changeKey ? await this.deletedOccurrencesFollow(crm, mapping, after) : undefined;
+      await mappings.save({ ...mapping, ...position, ...(own !== undefined ? { crmVersion: own } : {}) });
       await occurrencesOnly(mapping);
       return 'unchanged'; // this version again (our own write coming back, or a version since overruled)
     }
@@ -126,6 +127,20 @@ export class ToCrmHandler {
     await mappings.save({ mailbox, itemId: envelope.subject, crmId: created.id, changeKey, crmVersion: created.version, ...position, deleted: false, iCalUid: after.iCalUid });
     await this.syncExceptions(crm, mappings, mailbox, envelope.subject, created.id, associateId, fields);
     return 'applied';
+  }
+
+  /**
+   * Our own write of a series coming back: Exchange may have discarded deleted occurrences
+   * the series' new times orphaned. The row's EXDATEs follow (a write of the sync's own), but
+   * only while no CRM edit of the row is pending. Returns the row's new version, if written.
+   */
+  private async deletedOccurrencesFollow(crm: SqlCrm, mapping: ItemMapping, after: ItemFields): Promise<number | undefined> {
+    if (!after.recurrence) return undefined;
+    const row = await crm.get(mapping.crmId);
+    if (!row?.fields.recurrence || row.version !== mapping.crmVersion) return undefined;
+    const same = [...row.fields.recurrence.exdates].sort().join() === [...after.recurrence.exdates].sort().join();
+    if (same) return undefined;
+    return crm.update(row.id, { ...row.fields, recurrence: { ...row.fields.recurrence, exdates: after.recurrence.exdates } });
   }
 
   /**

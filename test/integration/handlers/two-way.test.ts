@@ -380,4 +380,25 @@ describe('both directions at once', () => {
       await rig.close();
     }
   });
+
+  it('a series moved in the CRM: Exchange discards the deleted occurrences its new times orphan, and the row\'s EXDATE goes too', { timeout: 60_000 }, async () => {
+    const rig = await startTwoWayRig({ mailboxes: 2, seed: 99 });
+    try {
+      const id = await insertRow(rig, 1, 'Weekly sync', { start_at: '2026-12-07T08:00:00Z', end_at: '2026-12-07T09:00:00Z', recurrence_rule: 'RRULE:FREQ=WEEKLY;COUNT=4\nEXDATE:20261214T080000Z' });
+      await waitUntil(async () => !!(await itemOf(rig, id)) && (await rig.drained()), 20_000, 'the series in the mailbox');
+      await settle(800);
+      const { itemId, mailbox } = (await itemOf(rig, id))!;
+      await rig.db.query(`update ${rig.crmSchema}.appointment set start_at = start_at + interval '1 hour', end_at = end_at + interval '1 hour' where appointment_id = $1`, [id]);
+      await waitUntil(async () => String((await row(rig, id))!.recurrence_rule) === 'RRULE:FREQ=WEEKLY;COUNT=4' && (await rig.drained()), 20_000, 'the EXDATE gone from the row');
+      const series = await ews.Appointment.Bind(ewsService(rig.sandbox.url, mailbox), new ews.ItemId(itemId), new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.AppointmentSchema.DeletedOccurrences, ews.AppointmentSchema.Start]));
+      assert.equal(series.DeletedOccurrences?.Count ?? 0, 0);
+      assert.equal(series.Start.TotalMilliSeconds, Date.parse('2026-12-07T09:00:00Z'));
+      // the row's new version is known: the next CRM edit is an edit, not a conflict
+      await rig.db.query(`update ${rig.crmSchema}.appointment set title = 'Weekly sync (renamed)' where appointment_id = $1`, [id]);
+      await waitUntil(async () => (await exchangeSubject(rig, mailbox, itemId)) === 'Weekly sync (renamed)', 20_000, 'the rename in Exchange');
+      assert.deepEqual(rig.conflicts, []);
+    } finally {
+      await rig.close();
+    }
+  });
 });
