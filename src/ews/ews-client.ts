@@ -7,7 +7,7 @@ import type { BackoffGate } from './backoff-gate.js';
 import { categoryOfError, ewsError, toEwsError } from './ews-error.js';
 import { EwsHttp, EwsTransport } from './ews-http.js';
 import type { EwsMetrics } from './ews-metrics.js';
-import { CRM_ID_PROPERTY, isoOf, normaliseItem, patternOf } from './normalise-item.js';
+import { CRM_ID_PROPERTY, isoOf, itemsOf, normaliseItem, patternOf, read } from './normalise-item.js';
 import type {
   AffinityGroup, ExchangePort, FetchedItem, FolderKind, NotificationEvent, NotificationType, PullEvents, StreamMessage, SyncChange, SyncPage, UpdateOutcome,
 } from './exchange-port.js';
@@ -246,7 +246,7 @@ export class EwsClient implements ExchangePort {
         throw err;
       }
       if (item instanceof ews.Appointment && fields.recurrence?.exdates.length) {
-        const deleted = new Set(itemsOf(safeRead(() => (item as ews.Appointment).DeletedOccurrences)).map((o) => isoOf(o.OriginalStart)));
+        const deleted = new Set(itemsOf(read(() => (item as ews.Appointment).DeletedOccurrences)).map((o) => isoOf(o.OriginalStart)));
         const changeKey = await this.deleteOccurrences(service, item.Id.UniqueId, fields.recurrence.exdates, deleted);
         if (changeKey) return { status: 'updated' as const, changeKey };
       }
@@ -281,7 +281,7 @@ export class EwsClient implements ExchangePort {
   private async findOccurrence(service: ews.ExchangeService, masterItemId: string, originalStart: string): Promise<ews.ItemId | undefined> {
     const master = await ews.Appointment.Bind(service, new ews.ItemId(masterItemId), new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.AppointmentSchema.ICalUid, ews.AppointmentSchema.ModifiedOccurrences]));
     const at = Date.parse(originalStart);
-    const modified = itemsOf(safeRead(() => master.ModifiedOccurrences)).find((o) => o.OriginalStart.TotalMilliSeconds === at);
+    const modified = itemsOf(read(() => master.ModifiedOccurrences)).find((o) => o.OriginalStart.TotalMilliSeconds === at);
     if (modified) return modified.ItemId;
     const view = new ews.CalendarView(new ews.DateTime(at), new ews.DateTime(at + 60_000));
     view.PropertySet = new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.AppointmentSchema.Start, ews.AppointmentSchema.ICalUid, ews.AppointmentSchema.AppointmentType]);
@@ -323,32 +323,12 @@ export class EwsClient implements ExchangePort {
   }
 }
 
-function safeRead<T>(read: () => T): T | undefined {
-  try {
-    return read() ?? undefined;
-  } catch {
-    return undefined; // the property was not in the response
-  }
-}
-
-/** The items of one of the library's collections (Count + _getItem). */
-function itemsOf<T>(c: { Count: number; _getItem(i: number): T } | undefined): T[] {
-  return c ? Array.from({ length: c.Count }, (_, i) => c._getItem(i)) : [];
-}
-
 function loadedDates(item: ews.Item & Partial<ews.Appointment> & Partial<ews.Task>): Partial<SyncChange> {
   const out: { start?: string; end?: string; recurring?: boolean } = {};
-  const safe = <T>(read: () => T): T | undefined => {
-    try {
-      return read();
-    } catch {
-      return undefined; // the property was not in the response
-    }
-  };
-  const start = safe(() => item.Start);
-  const end = safe(() => item.End);
-  const due = safe(() => item.DueDate);
-  const recurring = safe(() => item.IsRecurring);
+  const start = read(() => item.Start);
+  const end = read(() => item.End);
+  const due = read(() => item.DueDate);
+  const recurring = read(() => item.IsRecurring);
   if (start) out.start = start.ToISOString();
   if (end) out.end = end.ToISOString();
   if (!start && due) out.start = out.end = due.ToISOString();
@@ -389,7 +369,7 @@ function applyFields(item: ews.Appointment | ews.Task, f: ItemFields): void {
     const recurrence = recurrenceOf(f);
     // a series written as a single appointment would lose its other occurrences: refused (parked)
     if (f.recurrence?.rrule && !recurrence) throw ewsError('ErrorUnsupportedRecurrence', `EWS cannot express the recurrence rule ${f.recurrence.rrule}`);
-    const current = safeRead(() => item.Recurrence);
+    const current = read(() => item.Recurrence);
     const currentPattern = current ? patternOf(current) : undefined;
     const currentRule = currentPattern ? `${toRrule(currentPattern)}|${currentPattern.startDate}` : undefined;
     const rule = recurrence ? `${f.recurrence!.rrule}|${localDate(f.start!, f.timeZone)}` : undefined;

@@ -12,12 +12,12 @@ const iso = isoOf;
 const date = (d: ews.DateTime | null | undefined): string | undefined => iso(d)?.slice(0, 10);
 
 /** The items of one of the library's collections (Count + _getItem). */
-function itemsOf<T>(c: { Count: number; _getItem(i: number): T } | undefined): T[] {
+export function itemsOf<T>(c: { Count: number; _getItem(i: number): T } | undefined): T[] {
   return c ? Array.from({ length: c.Count }, (_, i) => c._getItem(i)) : [];
 }
 
 /** Reads a property that may not have been loaded (the library throws then). */
-function read<T>(get: () => T): T | undefined {
+export function read<T>(get: () => T): T | undefined {
   try {
     const v = get();
     return v === null ? undefined : v;

@@ -28,6 +28,9 @@ export interface ItemMapping {
   readonly iCalUid?: string;
 }
 
+/** The mapping key of a series' occurrence: no EWS ItemId contains "@". */
+export const exceptionKey = (masterItemId: string, originalStart: string): string => `${masterItemId}@${originalStart}`;
+
 /** How many earlier ChangeKeys a mapping remembers. */
 const KNOWN_KEYS = 8;
 
@@ -61,9 +64,11 @@ export function withKnownKeys(m: ItemMapping, ...keys: Array<string | undefined>
 /** EWS item ↔ CRM row, in the sync's state schema (never in the CRM's tables). */
 export class ItemMappingStore {
   private readonly table: string;
+  private readonly intents: string;
 
   constructor(private readonly db: Database, schema: string) {
     this.table = `${assertIdentifier(schema)}.item_map`;
+    this.intents = `${assertIdentifier(schema)}.create_intent`;
   }
 
   static async migrate(db: Database, schema: string): Promise<void> {
@@ -95,12 +100,12 @@ export class ItemMappingStore {
    * item and stopped before its mapping was saved.
    */
   async beginCreate(crmId: number, mailbox: string): Promise<boolean> {
-    const r = await this.db.query(`insert into ${this.table.replace(/item_map$/, 'create_intent')} (crm_id, mailbox) values ($1, $2) on conflict (crm_id) do nothing`, [crmId, mailbox]);
+    const r = await this.db.query(`insert into ${this.intents} (crm_id, mailbox) values ($1, $2) on conflict (crm_id) do nothing`, [crmId, mailbox]);
     return r.rowCount > 0;
   }
 
   async endCreate(crmId: number): Promise<void> {
-    await this.db.query(`delete from ${this.table.replace(/item_map$/, 'create_intent')} where crm_id = $1`, [crmId]);
+    await this.db.query(`delete from ${this.intents} where crm_id = $1`, [crmId]);
   }
 
   /** Holds a lock on a meeting's iCalUid until the transaction ends. */

@@ -1,4 +1,5 @@
 import type { ConflictPolicy } from '../config/index.js';
+import type { CrmActivity } from '../crm-adapter/crm-port.js';
 import { SqlCrm } from '../crm-adapter/sql-crm.js';
 import type { ExchangePort, FolderKind } from '../ews/exchange-port.js';
 import type { ItemFields } from '../shared/item-fields.js';
@@ -6,12 +7,9 @@ import type { Logger } from '../shared/logger.js';
 import type { Database } from '../state/database.js';
 import type { ChangeEnvelope } from '../streams/envelope.js';
 import { exchangeWins, reportConflict, type ConflictReport } from './conflict-policy.js';
-import { ItemMappingStore, withKnownKeys, type ItemMapping } from './item-mapping.js';
+import { exceptionKey, ItemMappingStore, withKnownKeys, type ItemMapping } from './item-mapping.js';
 
 export type Outcome = 'applied' | 'unchanged' | 'skipped';
-
-/** The mapping key of a series' occurrence: no EWS ItemId contains "@". */
-export const exceptionKey = (masterItemId: string, originalStart: string): string => `${masterItemId}@${originalStart}`;
 
 export interface ToCrmOptions {
   db: Database;
@@ -67,16 +65,17 @@ export class ToCrmHandler {
     const changeKey = after.version ?? '';
     // A series' modified occurrences are objects of their own in Exchange: they follow the
     // mailbox even when the series' fields do not (our own write, an overruled version).
-    const occurrencesOnly = async (m: ItemMapping): Promise<void> => {
+    const occurrencesOnly = async (m: ItemMapping, known?: CrmActivity): Promise<void> => {
       if (after.recurrence) {
-        const row = await crm.get(m.crmId);
+        const row = known ?? (await crm.get(m.crmId));
         if (row) await this.syncExceptions(crm, mappings, mailbox, envelope.subject, m.crmId, row.associateId, { ...row.fields, recurrence: after.recurrence });
       }
     };
     if (mapping && (mapping.changeKey === changeKey || mapping.knownKeys?.includes(changeKey))) {
-      const own = mapping.changeKey === changeKey ? await this.deletedOccurrencesFollow(crm, mapping, after) : undefined;
+      const row = after.recurrence ? await crm.get(mapping.crmId) : undefined;
+      const own = row && mapping.changeKey === changeKey ? await this.deletedOccurrencesFollow(crm, mapping, row, after) : undefined;
       await mappings.save({ ...mapping, ...position, ...(own !== undefined ? { crmVersion: own } : {}) });
-      await occurrencesOnly(mapping);
+      await occurrencesOnly(mapping, row);
       return 'unchanged'; // this version again (our own write coming back, or a version since overruled)
     }
     if (mapping && (await this.overruled(mapping, envelope))) {
@@ -134,10 +133,8 @@ export class ToCrmHandler {
    * the series' new times orphaned. The row's EXDATEs follow (a write of the sync's own), but
    * only while no CRM edit of the row is pending. Returns the row's new version, if written.
    */
-  private async deletedOccurrencesFollow(crm: SqlCrm, mapping: ItemMapping, after: ItemFields): Promise<number | undefined> {
-    if (!after.recurrence) return undefined;
-    const row = await crm.get(mapping.crmId);
-    if (!row?.fields.recurrence || row.version !== mapping.crmVersion) return undefined;
+  private async deletedOccurrencesFollow(crm: SqlCrm, mapping: ItemMapping, row: CrmActivity, after: ItemFields): Promise<number | undefined> {
+    if (!after.recurrence || !row.fields.recurrence || row.version !== mapping.crmVersion) return undefined;
     const same = [...row.fields.recurrence.exdates].sort().join() === [...after.recurrence.exdates].sort().join();
     if (same) return undefined;
     return crm.update(row.id, { ...row.fields, recurrence: { ...row.fields.recurrence, exdates: after.recurrence.exdates } });

@@ -5,8 +5,8 @@ import type { Logger } from '../shared/logger.js';
 import type { Database } from '../state/database.js';
 import type { ChangeEnvelope } from '../streams/envelope.js';
 import { exchangeWins, reportConflict, type ConflictReport } from './conflict-policy.js';
-import { ItemMappingStore, withKnownKeys, type ItemMapping } from './item-mapping.js';
-import { exceptionKey, type Outcome } from './to-crm-handler.js';
+import { exceptionKey, ItemMappingStore, withKnownKeys, type ItemMapping } from './item-mapping.js';
+import type { Outcome } from './to-crm-handler.js';
 
 export interface ToExchangeOptions {
   db: Database;
@@ -48,9 +48,10 @@ export class ToExchangeHandler {
    */
   private async begin(envelope: ChangeEnvelope, crmId: number): Promise<boolean> {
     if (envelope.op === 'd' || !envelope.after || envelope.after.seriesId) return true;
-    const existing = await new ItemMappingStore(this.options.db, this.options.stateSchema).getByCrmId(crmId);
+    const mappings = new ItemMappingStore(this.options.db, this.options.stateSchema);
+    const existing = await mappings.getByCrmId(crmId);
     if (existing && !existing.deleted) return true;
-    return new ItemMappingStore(this.options.db, this.options.stateSchema).beginCreate(crmId, envelope.after.associateEmail ?? '');
+    return mappings.beginCreate(crmId, envelope.after.associateEmail ?? '');
   }
 
   private async apply(mappings: ItemMappingStore, envelope: ChangeEnvelope, crmId: number, key: string, firstAttempt: boolean): Promise<Outcome> {

@@ -1,14 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Sandbox } from '../sandbox/index.js';
 import { escapeXml } from '../shared/xml-escape.js';
 import { assertIdentifier, type Database } from '../state/database.js';
+import { json, queryOf, type Route } from './http-reply.js';
 
-type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  res.end(JSON.stringify(body));
-}
 
 async function bodyOf(req: IncomingMessage): Promise<Record<string, unknown>> {
   let text = '';
@@ -47,7 +42,7 @@ export function demoRoutes(db: Database, crmSchema: string, sandbox: Sandbox): R
         );
         return json(res, 201, { appointmentId: rows[0].appointment_id, start, end });
       }
-      const mailbox = new URL(req.url ?? '/', 'http://ops').searchParams.get('mailbox') ?? '';
+      const mailbox = queryOf(req).get('mailbox') ?? '';
       const { rows } = await db.query<{ appointment_id: number; type: number; title: string; start_at: Date }>(
         `select a.appointment_id, a.type, a.title, a.start_at from ${s}.appointment a join ${s}.associate p on p.associate_id = a.associate_id where lower(p.email) = lower($1) order by a.appointment_id`, [mailbox],
       );
@@ -71,7 +66,7 @@ export function demoRoutes(db: Database, crmSchema: string, sandbox: Sandbox): R
         const itemId = /<t:ItemId Id="([^"]+)"/.exec(answer)?.[1];
         return itemId ? json(res, 201, { itemId, start, end }) : json(res, 502, { error: 'the sandbox refused the item', answer: answer.slice(0, 500) });
       }
-      const mailbox = sandbox.store.byEmail(new URL(req.url ?? '/', 'http://ops').searchParams.get('mailbox') ?? '');
+      const mailbox = sandbox.store.byEmail(queryOf(req).get('mailbox') ?? '');
       if (!mailbox) return json(res, 404, { error: 'give ?mailbox=<a sandbox mailbox>' });
       return json(res, 200, (['calendar', 'tasks'] as const).flatMap((folder) => sandbox.store.itemsIn(mailbox, folder).map((i) => ({ folder, subject: i.props.Subject, start: i.props.Start ?? i.props.DueDate }))));
     },

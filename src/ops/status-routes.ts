@@ -1,17 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MailboxChangeSource } from '../subscriptions/index.js';
+import { json, queryOf, type Route } from './http-reply.js';
 import type { MailboxBacklog } from './mailbox-backlog.js';
 import { STATUS_PAGE } from './status-page.js';
 import { buildStatusReport, mailboxView, type StatusSources } from './status-report.js';
 
-type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  res.end(JSON.stringify(body));
-}
-
-const queryOf = (req: IncomingMessage): URLSearchParams => new URL(req.url ?? '/', 'http://ops').searchParams;
 
 /**
  * The status page, /status, one mailbox's status, and the operator's controls (pause,

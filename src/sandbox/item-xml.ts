@@ -176,6 +176,18 @@ function computedProperties(mailbox: Mailbox, item: StoredItem): Record<string, 
  * without them. Ours has the zone's standard period only: clients look the zone up by Id.
  */
 function timeZoneDefinition(element: string, id: string): string {
+  const key = `${element}|${id}`;
+  let xml = ZONE_DEFINITIONS.get(key);
+  if (xml === undefined) {
+    xml = writeZoneDefinition(element, id);
+    ZONE_DEFINITIONS.set(key, xml); // a few dozen zones at most; written for every calendar item read
+  }
+  return xml;
+}
+
+const ZONE_DEFINITIONS = new Map<string, string>();
+
+function writeZoneDefinition(element: string, id: string): string {
   const offsetMinutes = Math.round(zoneOffsetMs(Date.UTC(new Date().getUTCFullYear(), 0, 15), ianaFromWindows(id) ?? 'UTC') / 60_000);
   const bias = -offsetMinutes; // EWS: UTC = local time + bias
   const period = `trule:Microsoft/Registry/${id}/Standard`;

@@ -1,6 +1,7 @@
 import { CompressionTypes, Kafka, logLevel, Partitioners, type Admin, type Consumer, type KafkaConfig, type LogEntry, type Producer, type SASLOptions } from 'kafkajs';
 import type { TransportSettings } from '../../config/index.js';
 import { TransportError } from '../../shared/errors.js';
+import { withTimeout } from '../../shared/with-timeout.js';
 import type { Logger } from '../../shared/logger.js';
 import { handleWithRetries } from './handle-with-retries.js';
 import type { ConsumerOptions, IncomingMessage, OutgoingMessage, PartitionLag, RunningConsumer, Transport } from './transport.js';
@@ -267,27 +268,19 @@ export class KafkaTransport implements Transport {
   }
 
   async healthy(): Promise<boolean> {
-    // Connecting is inside the time limit too: kafkajs retries a connect for far longer
-    // than a readiness probe may take.
-    const check = (async () => {
-      const admin = await this.getAdmin();
-      await admin.listTopics(); // a Metadata round trip (describeCluster answers from the cache)
-    })();
-    check.catch(() => undefined);
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([check, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), 3_000)))]);
+      // Connecting is inside the time limit too: kafkajs retries a connect for far longer
+      // than a readiness probe may take. listTopics is a Metadata round trip (describeCluster
+      // answers from the cache).
+      await withTimeout(this.getAdmin().then((admin) => admin.listTopics()), 3_000, 'timeout');
       return true;
     } catch {
       const old = this.admin;
       this.admin = undefined;
       void old?.then((a) => a.disconnect()).catch(() => undefined);
       return false;
-    } finally {
-      clearTimeout(timer);
     }
   }
-
 
   async close(): Promise<void> {
     for (const c of [...this.consumers]) await c.disconnect().catch(() => undefined);

@@ -9,13 +9,16 @@ import { KafkaTransport } from '../../../src/streams/transport/kafka-transport.j
 import { postgresUrl, kafkaBrokers, uniqueName } from '../../helpers/services.js';
 import { waitUntil } from '../../helpers/source-harness.js';
 
+const kafkaTransport = (partitions: number): KafkaTransport =>
+  new KafkaTransport({ type: 'kafka', brokers: kafkaBrokers(), topicPrefix: '', partitions, replicationFactor: 1, clientId: 'ecs-test', ssl: false, tlsVerify: true, sasl: null, compression: 'none', path: '' }, silentLogger());
+
 describe('CRM → log (PostgreSQL change log → Kafka)', () => {
   it('publishes users\' appointment and task changes keyed by associate, skips the sync\'s own, saves the position after the log has them', async () => {
     const db = new PgDatabase(postgresUrl());
     const schema = uniqueName('crm');
     const state = uniqueName('state');
     const topic = uniqueName('crm.changes');
-    const transport = new KafkaTransport({ type: 'kafka', brokers: kafkaBrokers(), topicPrefix: '', partitions: 3, replicationFactor: 1, clientId: 'ecs-test', ssl: false, tlsVerify: true, sasl: null, compression: 'none' as const, path: '' }, silentLogger());
+    const transport = kafkaTransport(3);
     await initReferenceCrm(db, schema);
     const positions = await SqlPositionStore.open(db, state);
     await transport.ensureTopics([topic]);
@@ -72,7 +75,7 @@ describe('CRM → log (PostgreSQL change log → Kafka)', () => {
     const schema = uniqueName('crm');
     const state = uniqueName('state');
     const topic = uniqueName('crm.changes');
-    const transport = new KafkaTransport({ type: 'kafka', brokers: kafkaBrokers(), topicPrefix: '', partitions: 1, replicationFactor: 1, clientId: 'ecs-test', ssl: false, tlsVerify: true, sasl: null, compression: 'none' as const, path: '' }, silentLogger());
+    const transport = kafkaTransport(1);
     await initReferenceCrm(db, schema);
     const positions = await SqlPositionStore.open(db, state);
     await transport.ensureTopics([topic, `${topic}.dlq`]);
