@@ -1,18 +1,28 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Sandbox } from '../sandbox/index.js';
 import { escapeXml } from '../shared/xml-escape.js';
 import { assertIdentifier, type Database } from '../state/database.js';
 import { json, queryOf, type Route } from './http-reply.js';
 
 
-async function bodyOf(req: IncomingMessage): Promise<Record<string, unknown>> {
+/** The request's JSON object, or a reply saying what is wrong with it (then undefined). */
+async function bodyOf(req: IncomingMessage, res: ServerResponse): Promise<Record<string, unknown> | undefined> {
   let text = '';
   for await (const chunk of req) {
     text += String(chunk);
-    if (text.length > 10_000) throw new Error('body too large');
+    if (text.length > 10_000) {
+      json(res, 413, { error: 'the body is over 10,000 characters' });
+      return undefined;
+    }
   }
-  const parsed: unknown = JSON.parse(text || '{}');
-  return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
+  try {
+    const parsed: unknown = JSON.parse(text || '{}');
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+  } catch {
+    // answered below
+  }
+  json(res, 400, { error: 'the body must be a JSON object, e.g. {"mailbox":"user0002@contoso.test","title":"…"}' });
+  return undefined;
 }
 
 const text = (v: unknown, fallback = ''): string => (typeof v === 'string' ? v : fallback);
@@ -32,7 +42,8 @@ export function demoRoutes(db: Database, crmSchema: string, sandbox: Sandbox): R
   return {
     '/demo/crm-appointments': async (req, res) => {
       if (req.method === 'POST') {
-        const body = await bodyOf(req);
+        const body = await bodyOf(req, res);
+        if (!body) return;
         const { rows: who } = await db.query<{ associate_id: number }>(`select associate_id from ${s}.associate where lower(email) = lower($1)`, [text(body.mailbox)]);
         if (!who[0]) return json(res, 404, { error: `no associate with the e-mail ${text(body.mailbox)}` });
         const { start, end } = when(body);
@@ -50,7 +61,8 @@ export function demoRoutes(db: Database, crmSchema: string, sandbox: Sandbox): R
     },
     '/demo/exchange-appointments': async (req, res) => {
       if (req.method === 'POST') {
-        const body = await bodyOf(req);
+        const body = await bodyOf(req, res);
+        if (!body) return;
         const mailbox = text(body.mailbox);
         if (!sandbox.store.byEmail(mailbox)) return json(res, 404, { error: `no sandbox mailbox ${mailbox}` });
         const { start, end } = when(body);

@@ -43,6 +43,9 @@ describe('exchange-crm-sync start', () => {
     const toExchange = await arrived('/demo/exchange-appointments', 'subject', 'Made in the CRM');
     console.log(`# npm start demo: a mailbox item in the CRM after ${toCrm} ms, a CRM row in the mailbox after ${toExchange} ms`);
     assert.equal((await post('/demo/crm-appointments', { mailbox: 'nobody@contoso.test' })).status, 404);
+    const malformed = await fetch(`${opsUrl}/demo/exchange-appointments`, { method: 'POST', body: '{"mailbox": ' });
+    assert.equal(malformed.status, 400);
+    assert.match(((await malformed.json()) as { error: string }).error, /JSON object/);
 
     assert.equal(await service.stop('SIGINT'), 0, service.stderr());
     assert.deepEqual(lines.filter((l) => 'raw' in l), [], 'every line on stdout is JSON');
