@@ -39,7 +39,7 @@ function makeEnvelopes(n: number): Array<{ key: string; value: string }> {
     const mailbox = `user${String(i % 1000).padStart(4, '0')}@contoso.test`;
     const itemId = `AAMkI${Buffer.from(`${mailbox}:${i}`).toString('base64')}`;
     const e: ChangeEnvelope = {
-      specversion: '1.0', v: 1, id: envelopeId(`exchange:${mailbox}`, itemId, String(i), 'u'), source: `exchange:${mailbox}`, type: 'appointment', op: 'u',
+      specversion: '1.0', v: 2, id: envelopeId(`exchange:${mailbox}`, itemId, String(i), 'u'), source: `exchange:${mailbox}`, type: 'appointment', op: 'u',
       time: new Date().toISOString(), position: { kind: 'ews-syncstate', value: 'H4sIAAAAAAAEAO29B2AcSZYlJi9tynt/SvVK1+B0oQiAYBMk2JBAEOzBiM3mkuwdaUcjKasqgcplVmVdZhZAzO2dvPfee+', scope: `${mailbox}:calendar` },
       subject: itemId, before: null,
       after: { subject: `Quarterly review #${i}`, start: '2026-12-01T09:00:00Z', end: '2026-12-01T10:00:00Z', timeZone: 'Europe/Berlin', location: 'Room 101', version: 'CQAAABYAAAA=' },

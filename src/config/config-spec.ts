@@ -135,6 +135,29 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: 'crm.path', element: 'crm', attribute: 'path', env: 'ECS_CRM_PATH',
     kind: k.text(undefined, 'a folder path'), default: 'data/crm', doc: 'embedded: the data folder, relative to the working directory.',
   },
+  // <state>
+  {
+    key: 'state.type', element: 'state', attribute: 'type', env: 'ECS_STATE_TYPE',
+    kind: k.oneOf(['shared', 'embedded', 'postgres'] as const), default: 'shared',
+    doc: "Where the sync keeps its own state (mappings, positions): shared (in the reference CRM's database, in crm@stateSchema), embedded (PGlite in state@path) or postgres (state@url).",
+  },
+  {
+    key: 'state.url', element: 'state', attribute: 'url', env: 'ECS_STATE_URL',
+    kind: k.url(['postgres', 'postgresql']), default: '', sensitive: true, doc: 'postgres: connection URL of the state database. A password belongs in passwordEnv or PGPASSWORD, not here.',
+  },
+  {
+    key: 'state.passwordEnv', element: 'state', attribute: 'passwordEnv', env: 'ECS_STATE_PASSWORD_ENV',
+    kind: k.envName, default: '', doc: 'postgres: name of the environment variable holding the state database password.',
+  },
+  {
+    key: 'state.path', element: 'state', attribute: 'path', env: 'ECS_STATE_PATH',
+    kind: k.text(undefined, 'a folder path'), default: 'data/state', doc: 'embedded: the data folder of the state database, relative to the working directory.',
+  },
+  {
+    key: 'state.poolSize', element: 'state', attribute: 'poolSize', env: 'ECS_STATE_POOL_SIZE',
+    kind: k.integer(1, 500), default: 10,
+    doc: 'PostgreSQL connections the sync opens (to the CRM database when the state is shared). A handler holds one only for a statement, never while it waits for Exchange or the CRM.',
+  },
   // <transport>
   {
     key: 'transport.type', element: 'transport', attribute: 'type', env: 'ECS_TRANSPORT',

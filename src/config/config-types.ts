@@ -51,6 +51,24 @@ export interface CrmSettings {
   readonly path: string;
 }
 
+/** A database the sync opens: PostgreSQL, or PGlite in a folder. */
+export interface DatabaseSettings {
+  readonly type: 'embedded' | 'postgres';
+  /** postgres: the connection URL (may hold a password: sensitive). */
+  readonly url: string | null;
+  /** embedded: the PGlite data folder, absolute. */
+  readonly path: string;
+  /** postgres: connections in the pool. */
+  readonly poolSize: number;
+}
+
+/** The sync's own state: mappings, positions. */
+export interface StateSettings extends DatabaseSettings {
+  /** In the reference CRM's own database (then type, url and path are the CRM's). */
+  readonly shared: boolean;
+  readonly schema: string;
+}
+
 export interface TransportSettings {
   readonly type: 'embedded' | 'kafka';
   readonly brokers: readonly string[];
@@ -95,6 +113,7 @@ export interface SyncConfig {
   readonly file: string;
   readonly exchange: ExchangeSettings;
   readonly crm: CrmSettings;
+  readonly state: StateSettings;
   readonly transport: TransportSettings;
   readonly sync: SyncSettings;
   readonly ops: OpsSettings;

@@ -49,7 +49,7 @@ function buildSchema(): convict.Schema<Record<string, unknown>> {
     put(s.key, { doc: s.doc, format: formatName(s), default: s.default, env: s.env, sensitive: s.sensitive === true });
   }
   // Secrets are read from the variables the file names; convict masks them in toString().
-  for (const key of ['exchange.ews.password', 'crm.password', 'transport.saslPassword']) {
+  for (const key of ['exchange.ews.password', 'crm.password', 'state.password', 'transport.saslPassword']) {
     put(key, { doc: 'secret read from the environment variable named by passwordEnv', format: 'ecs:secret', default: '', sensitive: true });
   }
   return schema as convict.Schema<Record<string, unknown>>;
@@ -136,6 +136,12 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
   }
   secret('crm.passwordEnv', 'crm.password', crmType === 'postgres' && get<string>('crm.passwordEnv') !== '');
 
+  const stateType = get<'shared' | 'embedded' | 'postgres'>('state.type');
+  if (stateType === 'postgres' && !get<string>('state.url')) {
+    problems.push(`${displayPath('state', 'url')}: missing; <state type="postgres"> needs url="postgres://host:5432/database"`);
+  }
+  secret('state.passwordEnv', 'state.password', stateType === 'postgres' && get<string>('state.passwordEnv') !== '');
+
   const transportType = get<'embedded' | 'kafka'>('transport.type');
   if (transportType === 'kafka' && get<string[]>('transport.brokers').length === 0) {
     problems.push(`${displayPath('transport', 'brokers')}: missing; <transport type="kafka"> needs brokers="host:port[,host:port…]" (or ECS_KAFKA_BROKERS)`);
@@ -164,6 +170,9 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
 
   const cwd = options.cwd ?? process.cwd();
   const [listenHost, listenPort] = splitHostPort(get<string>('ops.listen'));
+  const crmUrl = crmType === 'postgres' ? withPassword(get<string>('crm.url'), conf.get('crm.password' as never) as string) : null;
+  const crmPath = resolve(cwd, get<string>('crm.path'));
+  const poolSize = get<number>('state.poolSize');
   const config: SyncConfig = {
     file: resolve(file),
     exchange: {
@@ -197,12 +206,18 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
     },
     crm: {
       type: crmType,
-      url: crmType === 'postgres' ? withPassword(get<string>('crm.url'), conf.get('crm.password' as never) as string) : null,
+      url: crmUrl,
       schema: get('crm.schema'),
       stateSchema: get('crm.stateSchema'),
       pollIntervalMs: get('crm.pollInterval'),
-      path: resolve(cwd, get<string>('crm.path')),
+      path: crmPath,
     },
+    state: stateType === 'shared'
+      ? { shared: true, type: crmType, url: crmUrl, path: crmPath, poolSize, schema: get('crm.stateSchema') }
+      : {
+        shared: false, type: stateType, poolSize, schema: get('crm.stateSchema'), path: resolve(cwd, get<string>('state.path')),
+        url: stateType === 'postgres' ? withPassword(get<string>('state.url'), conf.get('state.password' as never) as string) : null,
+      },
     transport: {
       type: transportType,
       brokers: get('transport.brokers'),

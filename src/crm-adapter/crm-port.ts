@@ -1,45 +1,128 @@
 import type { ItemFields } from '../shared/item-fields.js';
 
-/** An appointment (type 1) or task (type 2) row of the CRM, as the handlers see it. */
+/**
+ * The CRM as the rest of the sync sees it. Two adapters implement it: the reference CRM
+ * (SQL tables, src/crm-adapter/reference-crm.ts) and SuperOffice's Web API. Handlers,
+ * streams and subscriptions use only these interfaces; every failure is a CrmError whose
+ * `retriable` says whether the same call may succeed later.
+ */
+
+/** The kinds of CRM record the sync knows. */
+export type CrmEntity = 'appointment' | 'associate' | 'person' | 'contact' | 'selection';
+
+/**
+ * A CRM record's identity: the entity and its id in that CRM, "appointment:42". Ids of
+ * different entities never collide, and an adapter whose ids are not numbers fits too.
+ */
+export type CrmRef = string;
+
+export const crmRef = (entity: CrmEntity, id: string | number): CrmRef => `${entity}:${id}`;
+
+/** "appointment:42" → { entity: 'appointment', id: '42' }; undefined for anything else. */
+export function parseCrmRef(ref: string | null | undefined): { entity: CrmEntity; id: string } | undefined {
+  const m = /^(appointment|associate|person|contact|selection):(.+)$/.exec(ref ?? '');
+  return m ? { entity: m[1] as CrmEntity, id: m[2] } : undefined;
+}
+
+/** A diary appointment or a task (SuperOffice: an appointment in the checklist). */
+export type ActivityKind = 'appointment' | 'task';
+
+/** A CRM user: the owner of activities, whose e-mail address is a mailbox. */
+export interface CrmAssociate {
+  readonly ref: CrmRef;
+  readonly email: string;
+}
+
+/** One appointment or task of the CRM, in the normalised fields both sides share. */
 export interface CrmActivity {
-  readonly id: number;
-  readonly associateId: number;
-  readonly type: 1 | 2;
+  readonly ref: CrmRef;
+  readonly kind: ActivityKind;
+  readonly owner: CrmRef;
+  readonly ownerEmail?: string;
   readonly fields: ItemFields;
-  /** updated_count: the row's version. */
-  readonly version: number;
+  /** The record's version: an opaque token only the adapter orders (compareVersions). */
+  readonly version: string;
+  /** The current version was written by the sync itself (not a user's edit). */
+  readonly writtenBySync: boolean;
 }
 
-/** What the handlers need from the CRM. Writes are marked as the sync's own (origin "sync"). */
+/** What a conditional write did. */
+export type CrmWriteOutcome =
+  | { readonly status: 'written'; readonly version: string }
+  /** The record is no longer at the version asked for: nothing was written. */
+  | { readonly status: 'conflict'; readonly current: CrmActivity }
+  | { readonly status: 'missing' };
+
+/** A CRM person an attendee's address belongs to, and their company. */
+export interface CrmPersonLink {
+  readonly personRef: CrmRef;
+  readonly contactRef: CrmRef | null;
+}
+
+/** What the handlers need from the CRM. Writes are the sync's own (never sent back). */
 export interface CrmPort {
-  associateIdByEmail(email: string): Promise<number | undefined>;
-  get(id: number): Promise<CrmActivity | undefined>;
-  /** Inserts a row for the associate; returns its id and version. */
-  insert(associateId: number, type: 1 | 2, fields: ItemFields): Promise<{ id: number; version: number }>;
-  /** Updates a row; returns the new version, or undefined when the row is gone. */
-  update(id: number, fields: ItemFields): Promise<number | undefined>;
-  delete(id: number): Promise<boolean>;
+  /** Which CRM this is (a database schema, a tenant URL): the sync's state belongs to it. */
+  readonly identity: string;
+  associateByEmail(email: string): Promise<CrmAssociate | undefined>;
+  get(ref: CrmRef): Promise<CrmActivity | undefined>;
+  /**
+   * Creates an activity of the owner, stamped with `stamp` (the sync's own key on the
+   * record: a column, a SuperOffice foreign key), so a create cut short can be found again.
+   * A series' exception is created with fields.seriesRef and fields.originalStart.
+   */
+  create(owner: CrmRef, kind: ActivityKind, fields: ItemFields, stamp: string): Promise<{ ref: CrmRef; version: string }>;
+  /** The activity an earlier create stamped with `stamp`, if it exists. */
+  findStamped(stamp: string): Promise<CrmActivity | undefined>;
+  /** Overwrites the synced fields; with `ifVersion`, only if the record is still at that version. */
+  update(ref: CrmRef, fields: ItemFields, ifVersion?: string): Promise<CrmWriteOutcome>;
+  /** Deletes the activity (a series with its exceptions); false when it was gone already. */
+  delete(ref: CrmRef): Promise<boolean>;
+  /** A series' exceptions (modified occurrences), by original start (UTC). */
+  exceptions(seriesRef: CrmRef): Promise<Map<string, CrmActivity>>;
+  /** Joins an activity to a meeting's mother record; returns its new version (undefined: gone). */
+  setMother(ref: CrmRef, motherRef: CrmRef): Promise<string | undefined>;
+  /** The first CRM person with one of these e-mail addresses, in their order. */
+  personByEmail(emails: readonly string[]): Promise<CrmPersonLink | undefined>;
+  /** < 0 when version a is older than b, 0 when the same, > 0 when newer. */
+  compareVersions(a: string, b: string): number;
 }
 
-/** One row of the CRM's change log, with the activity as it is now (absent when deleted). */
+/** One change of the CRM, with the activity as it is now (absent when deleted). */
 export interface CrmChange {
-  readonly changeId: number;
-  /** When it was logged (ms). */
-  readonly time: number;
-  readonly table: string;
-  readonly recordId: number;
+  readonly ref: CrmRef;
+  readonly kind: ActivityKind;
   readonly op: 'c' | 'u' | 'd';
-  /** 'sync' for the sync's own writes, 'user' otherwise. */
-  readonly origin: string;
-  readonly ownerId: number | null;
+  /** When the CRM made the change (ms). */
+  readonly time: number;
+  /** The sync wrote this change itself: it advances the position but is not sent back. */
+  readonly bySync: boolean;
+  readonly owner: CrmRef | null;
   readonly ownerEmail: string | null;
+  /** The feed's position just after this change. */
+  readonly position: string;
   readonly activity?: CrmActivity;
 }
 
-/** The CRM's change log, read in order after a position. */
+/** A batch of changes and where the feed stands after it. */
+export interface CrmChangeBatch {
+  readonly changes: readonly CrmChange[];
+  /** Save this once the changes are in the log (undefined: nothing new was read). */
+  readonly position: string | undefined;
+  /** More changes wait: read again at once. */
+  readonly more: boolean;
+}
+
+/** The CRM's changes, read in order after a saved position. */
 export interface CrmChangeFeed {
+  /** Names the feed in positions and in envelopes' source (`crm:<name>`). */
   readonly name: string;
-  changesAfter(changeId: number, limit: number): Promise<CrmChange[]>;
-  /** Calls `wake` when the CRM announces a change (LISTEN/NOTIFY); resolves to a stop function. */
+  read(after: string | undefined, limit: number): Promise<CrmChangeBatch>;
+  /** Calls `wake` when the CRM announces a change (NOTIFY, a webhook); resolves to a stop function. */
   onChange(wake: () => void): Promise<() => Promise<void>>;
+}
+
+/** The CRM's users whose mailboxes are synced (`<mailboxes source="crm"/>`). */
+export interface CrmDirectory {
+  readonly description: string;
+  activeAssociateEmails(): Promise<string[]>;
 }

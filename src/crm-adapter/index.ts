@@ -1,5 +1,8 @@
-// The CRM adapter's port (grows with the handlers).
+// The CRM behind its port: the reference CRM (SQL) and, next to it, SuperOffice's Web API.
 export { initReferenceCrm, seedDemoAssociates } from './crm-init.js';
 export { referenceSchemaSql } from './reference-schema.js';
-export { SqlCrm } from './sql-crm.js';
-export type { CrmPort, CrmActivity, CrmChange, CrmChangeFeed } from './crm-port.js';
+export { ReferenceCrm } from './reference-crm.js';
+export { crmRef, parseCrmRef } from './crm-port.js';
+export type {
+  ActivityKind, CrmActivity, CrmAssociate, CrmChange, CrmChangeBatch, CrmChangeFeed, CrmDirectory, CrmEntity, CrmPersonLink, CrmPort, CrmRef, CrmWriteOutcome,
+} from './crm-port.js';

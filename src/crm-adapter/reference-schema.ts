@@ -68,6 +68,12 @@ alter table ${s}.appointment add column if not exists series_id int references $
 alter table ${s}.appointment add column if not exists original_start timestamptz;
 create index if not exists appointment_series on ${s}.appointment (series_id) where series_id is not null;
 
+-- the sync's own key on a row it created (a create cut short is found by it), and who wrote
+-- the row's current version ('sync' or 'user'), as SuperOffice has UpdatedBy
+alter table ${s}.appointment add column if not exists sync_stamp text;
+alter table ${s}.appointment add column if not exists updated_by text not null default 'user';
+create index if not exists appointment_sync_stamp on ${s}.appointment (sync_stamp) where sync_stamp is not null;
+
 create table if not exists ${s}.change_log (
   change_id bigserial primary key,
   ttime timestamptz not null default clock_timestamp(),
@@ -85,6 +91,12 @@ begin
   if tg_table_name = 'appointment' then
     new.updated_count := coalesce(old.updated_count, 0) + 1;
   end if;
+  return new;
+end $$;
+
+create or replace function ${s}.mark_writer() returns trigger language plpgsql as $$
+begin
+  new.updated_by := coalesce(nullif(current_setting('ecs.origin', true), ''), 'user');
   return new;
 end $$;
 
@@ -108,6 +120,9 @@ drop trigger if exists contact_touch on ${s}.contact;
 create trigger contact_touch before update on ${s}.contact for each row execute function ${s}.touch_row();
 drop trigger if exists person_touch on ${s}.person;
 create trigger person_touch before update on ${s}.person for each row execute function ${s}.touch_row();
+
+drop trigger if exists appointment_writer on ${s}.appointment;
+create trigger appointment_writer before insert or update on ${s}.appointment for each row execute function ${s}.mark_writer();
 
 drop trigger if exists appointment_log on ${s}.appointment;
 create trigger appointment_log after insert or update or delete on ${s}.appointment for each row execute function ${s}.log_change('appointment_id');

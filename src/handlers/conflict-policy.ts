@@ -9,7 +9,7 @@ export interface ConflictReport {
   readonly detectedBy: 'to-crm' | 'to-exchange';
   readonly mailbox: string;
   readonly itemId: string;
-  readonly crmId: number;
+  readonly crmId: string;
   readonly exchangeModified?: string;
   readonly crmModified?: string;
 }

@@ -1,3 +1,7 @@
+import { randomUUID } from 'node:crypto';
+import type { CrmRef } from '../crm-adapter/crm-port.js';
+import type { FolderKind } from '../ews/exchange-port.js';
+import { SyncError } from '../shared/errors.js';
 import { assertIdentifier, type Database } from '../state/database.js';
 
 /** Who deleted the item a tombstone stands for. */
@@ -6,11 +10,12 @@ export type DeletedBy = 'exchange' | 'crm' | 'private';
 export interface ItemMapping {
   readonly mailbox: string;
   readonly itemId: string;
-  readonly crmId: number;
+  /** The CRM record ("appointment:42"). */
+  readonly crmId: CrmRef;
   /** The EWS ChangeKey last applied (or written). */
   readonly changeKey: string;
-  /** The CRM row's updated_count after the last write. */
-  readonly crmVersion: number;
+  /** The CRM record's version token after the last write. */
+  readonly crmVersion: string;
   /** Where in the log the last applied change of this item was (partition and offset). */
   readonly logPartition: number;
   readonly logOffset: number;
@@ -24,8 +29,10 @@ export interface ItemMapping {
    * envelopes of versions not newer than that are stale.
    */
   readonly overruledUpTo?: number;
-  /** The meeting's iCalUid, to join the rows of one meeting in several mailboxes (mother_id). */
+  /** The meeting's iCalUid, to join the records of one meeting in several mailboxes (mother). */
   readonly iCalUid?: string;
+  /** The item's folder (calendar or tasks). */
+  readonly folder?: FolderKind;
 }
 
 /** The mapping key of a series' occurrence: no EWS ItemId contains "@". */
@@ -33,13 +40,16 @@ export const exceptionKey = (masterItemId: string, originalStart: string): strin
 
 /** How many earlier ChangeKeys a mapping remembers. */
 const KNOWN_KEYS = 8;
+/** A handler holds an item this long, renewed while it works; a crashed holder's lease runs out. */
+const LEASE_MS = 20_000;
+const RENEW_MS = 5_000;
 
 interface MappingRow {
   mailbox: string;
   item_id: string;
-  crm_id: number;
+  crm_id: string;
   change_key: string;
-  crm_version: number;
+  crm_version: string;
   log_partition: number;
   log_offset: string;
   deleted: boolean;
@@ -47,12 +57,13 @@ interface MappingRow {
   known_keys: string[] | null;
   overruled_up_to: Date | null;
   ical_uid: string | null;
+  folder: FolderKind | null;
 }
 
 const mappingOf = (r: MappingRow): ItemMapping => ({
   mailbox: r.mailbox, itemId: r.item_id, crmId: r.crm_id, changeKey: r.change_key, crmVersion: r.crm_version, logPartition: r.log_partition,
   logOffset: Number(r.log_offset), deleted: r.deleted, deletedBy: r.deleted_by ?? undefined, knownKeys: r.known_keys ?? [],
-  overruledUpTo: r.overruled_up_to ? new Date(r.overruled_up_to).getTime() : undefined, iCalUid: r.ical_uid ?? undefined,
+  overruledUpTo: r.overruled_up_to ? new Date(r.overruled_up_to).getTime() : undefined, iCalUid: r.ical_uid ?? undefined, folder: r.folder ?? undefined,
 });
 
 /** The mapping's known keys with `keys` added (newest last, bounded). */
@@ -61,83 +72,164 @@ export function withKnownKeys(m: ItemMapping, ...keys: Array<string | undefined>
   return [...new Set(all.reverse())].reverse().slice(-KNOWN_KEYS);
 }
 
-/** EWS item ↔ CRM row, in the sync's state schema (never in the CRM's tables). */
+/** The other direction is writing this item right now: try again shortly. */
+export class ItemBusyError extends SyncError {
+  constructor(mailbox: string, itemId: string) {
+    super('ITEM_BUSY', `the item ${itemId} of ${mailbox} is being written by the other direction`, { retriable: true, context: { mailbox } });
+  }
+}
+
+/** One handling's hold on an item (see ItemMappingStore.holding). */
+export interface ItemLease {
+  readonly token: string;
+}
+
+/**
+ * EWS item ↔ CRM record, in the sync's state schema (never in the CRM). The CRM is written
+ * outside any transaction of ours (a REST CRM has none to share), so the two directions are
+ * kept apart on one item by a lease on its mapping row — a row, not a held connection: a
+ * handler waiting on Exchange or the CRM holds no database connection.
+ */
 export class ItemMappingStore {
   private readonly table: string;
-  private readonly intents: string;
+  private readonly notes: string;
 
   constructor(private readonly db: Database, schema: string) {
     this.table = `${assertIdentifier(schema)}.item_map`;
-    this.intents = `${assertIdentifier(schema)}.create_intent`;
+    this.notes = `${assertIdentifier(schema)}.create_note`;
   }
 
   static async migrate(db: Database, schema: string): Promise<void> {
     const s = assertIdentifier(schema);
     await db.query(`create schema if not exists ${s}`);
-    await db.query(`create table if not exists ${s}.item_map (mailbox text not null, item_id text not null, crm_id int not null, change_key text not null, crm_version int not null, updated timestamptz not null default now(), primary key (mailbox, item_id))`);
-    await db.query(`create index if not exists item_map_crm on ${s}.item_map (crm_id)`);
+    await db.query(`create table if not exists ${s}.item_map (mailbox text not null, item_id text not null, crm_id text not null, change_key text not null, crm_version text not null, updated timestamptz not null default now(), primary key (mailbox, item_id))`);
     await db.query(`alter table ${s}.item_map add column if not exists log_partition int not null default -1, add column if not exists log_offset bigint not null default -1, add column if not exists deleted boolean not null default false`);
     await db.query(`alter table ${s}.item_map add column if not exists deleted_by text, add column if not exists known_keys text[], add column if not exists overruled_up_to timestamptz, add column if not exists ical_uid text`);
-    await db.query(`create table if not exists ${s}.create_intent (crm_id int primary key, mailbox text not null, started timestamptz not null default now())`);
+    // before typed CRM ids, crm_id and crm_version were integers of the reference CRM's appointments
+    await db.query(`do $$ begin
+      if (select data_type from information_schema.columns where table_schema = '${s}' and table_name = 'item_map' and column_name = 'crm_id') = 'integer' then
+        alter table ${s}.item_map alter column crm_id type text using 'appointment:' || crm_id, alter column crm_version type text using crm_version::text;
+      end if;
+    end $$`);
+    await db.query(`alter table ${s}.item_map add column if not exists folder text, add column if not exists created timestamptz not null default now(),
+      add column if not exists lease_owner text, add column if not exists lease_until timestamptz`);
+    await db.query(`create index if not exists item_map_crm on ${s}.item_map (crm_id)`);
     await db.query(`create index if not exists item_map_ical_uid on ${s}.item_map (ical_uid) where ical_uid is not null and not deleted`);
+    await db.query(`create table if not exists ${s}.create_note (side text not null, key text not null, mailbox text not null, started timestamptz not null default now(), primary key (side, key))`);
+    await db.query(`do $$ begin
+      if exists (select 1 from information_schema.tables where table_schema = '${s}' and table_name = 'create_intent') then
+        insert into ${s}.create_note (side, key, mailbox, started) select 'exchange', 'appointment:' || crm_id, mailbox, started from ${s}.create_intent on conflict do nothing;
+        drop table ${s}.create_intent;
+      end if;
+    end $$`);
   }
 
-  /** `lock`: hold the mapping's row until the transaction ends (the handlers of both directions may touch one item). */
-  async get(mailbox: string, itemId: string, lock = false): Promise<ItemMapping | undefined> {
-    const { rows } = await this.db.query<MappingRow>(`select * from ${this.table} where mailbox = $1 and item_id = $2${lock ? ' for update' : ''}`, [mailbox, itemId]);
+  async get(mailbox: string, itemId: string): Promise<ItemMapping | undefined> {
+    const { rows } = await this.db.query<MappingRow>(`select * from ${this.table} where mailbox = $1 and item_id = $2`, [mailbox, itemId]);
     return rows[0] ? mappingOf(rows[0]) : undefined;
   }
 
-  /** The live (not deleted) mapping of a CRM row, or else its newest tombstone. */
-  async getByCrmId(crmId: number, lock = false): Promise<ItemMapping | undefined> {
-    const { rows } = await this.db.query<MappingRow>(`select * from ${this.table} where crm_id = $1 order by deleted, updated desc limit 1${lock ? ' for update' : ''}`, [crmId]);
+  /** The live (not deleted) mapping of a CRM record, or else its newest tombstone. */
+  async getByCrmId(crmId: CrmRef): Promise<ItemMapping | undefined> {
+    const { rows } = await this.db.query<MappingRow>(`select * from ${this.table} where crm_id = $1 order by deleted, updated desc limit 1`, [crmId]);
     return rows[0] ? mappingOf(rows[0]) : undefined;
   }
 
   /**
-   * Notes, committed before the item is created, that the CRM row is being created in a
-   * mailbox. False when a note was there already: an earlier attempt may have created the
-   * item and stopped before its mapping was saved.
+   * Runs `work` holding the item's mapping (undefined when the item has none yet): the other
+   * direction waits (ItemBusyError, retried) until it is done. The lease is renewed while
+   * `work` runs and given back after; a holder that died loses it after LEASE_MS.
    */
-  async beginCreate(crmId: number, mailbox: string): Promise<boolean> {
-    const r = await this.db.query(`insert into ${this.intents} (crm_id, mailbox) values ($1, $2) on conflict (crm_id) do nothing`, [crmId, mailbox]);
+  async holding<T>(mailbox: string, itemId: string, work: (mapping: ItemMapping | undefined, lease: ItemLease) => Promise<T>): Promise<T> {
+    const lease: ItemLease = { token: randomUUID() };
+    const { rows } = await this.db.query<MappingRow>(
+      `update ${this.table} set lease_owner = $3, lease_until = clock_timestamp() + make_interval(secs => $4)
+        where mailbox = $1 and item_id = $2 and (lease_owner is null or lease_until < clock_timestamp()) returning *`,
+      [mailbox, itemId, lease.token, LEASE_MS / 1000],
+    );
+    if (!rows[0] && (await this.get(mailbox, itemId))) throw new ItemBusyError(mailbox, itemId);
+    const renew = rows[0] ? setInterval(() => void this.renew(mailbox, itemId, lease).catch(() => undefined), RENEW_MS) : undefined;
+    try {
+      return await work(rows[0] ? mappingOf(rows[0]) : undefined, lease);
+    } finally {
+      clearInterval(renew);
+      if (rows[0]) await this.db.query(`update ${this.table} set lease_owner = null, lease_until = null where mailbox = $1 and item_id = $2 and lease_owner = $3`, [mailbox, itemId, lease.token]).catch(() => undefined);
+    }
+  }
+
+  /** `holding` for the item a CRM record is mapped to (the live mapping, or else the newest tombstone, unheld). */
+  async holdingByCrmId<T>(crmId: CrmRef, work: (found: ItemMapping | undefined, lease: ItemLease | undefined) => Promise<T>): Promise<T> {
+    const found = await this.getByCrmId(crmId);
+    if (!found || found.deleted) return work(found, undefined);
+    return this.holding(found.mailbox, found.itemId, (held, lease) => work(held && held.crmId === crmId ? held : found, lease));
+  }
+
+  private async renew(mailbox: string, itemId: string, lease: ItemLease): Promise<void> {
+    await this.db.query(`update ${this.table} set lease_until = clock_timestamp() + make_interval(secs => $4) where mailbox = $1 and item_id = $2 and lease_owner = $3`,
+      [mailbox, itemId, lease.token, LEASE_MS / 1000]);
+  }
+
+  /**
+   * Notes, committed before a record is created on the other side, what is being created:
+   * `side` is where the new record goes ('exchange': an item for CRM record `key`; 'crm': a
+   * record for the Exchange item stamped `key`). False when a note was there already: an
+   * earlier attempt may have created it and stopped before its mapping was saved.
+   */
+  async beginCreate(side: 'exchange' | 'crm', key: string, mailbox: string): Promise<boolean> {
+    const r = await this.db.query(`insert into ${this.notes} (side, key, mailbox) values ($1, $2, $3) on conflict (side, key) do nothing`, [side, key, mailbox]);
     return r.rowCount > 0;
   }
 
-  async endCreate(crmId: number): Promise<void> {
-    await this.db.query(`delete from ${this.intents} where crm_id = $1`, [crmId]);
+  async endCreate(side: 'exchange' | 'crm', key: string): Promise<void> {
+    await this.db.query(`delete from ${this.notes} where side = $1 and key = $2`, [side, key]);
   }
 
-  /** Holds a lock on a meeting's iCalUid until the transaction ends. */
-  async lockMeeting(iCalUid: string): Promise<void> {
-    await this.db.query(`select pg_advisory_xact_lock(hashtext('ecs.meeting:' || $1))`, [iCalUid]);
-  }
-
-  /** Live mappings of a meeting (same iCalUid) in other mailboxes. */
-  async meetingRows(iCalUid: string, exceptMailbox: string): Promise<ItemMapping[]> {
-    const { rows } = await this.db.query<MappingRow>(`select * from ${this.table} where ical_uid = $1 and mailbox <> $2 and not deleted order by crm_id`, [iCalUid, exceptMailbox]);
+  /** Live mappings of a meeting (same iCalUid), the first mapped first. */
+  async meetingRows(iCalUid: string): Promise<ItemMapping[]> {
+    const { rows } = await this.db.query<MappingRow>(`select * from ${this.table} where ical_uid = $1 and not deleted and position('@' in item_id) = 0 order by created, crm_id`, [iCalUid]);
     return rows.map(mappingOf);
   }
 
-  async save(m: ItemMapping): Promise<void> {
-    await this.db.query(
-      `insert into ${this.table} (mailbox, item_id, crm_id, change_key, crm_version, log_partition, log_offset, deleted, deleted_by, known_keys, overruled_up_to, ical_uid, updated)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, clock_timestamp())
+  /**
+   * Saves a mapping. An item another handling holds is not written (ItemBusyError, so the
+   * work is done again): pass the lease when this handling holds the item.
+   */
+  async save(m: ItemMapping, lease?: ItemLease): Promise<void> {
+    const r = await this.db.query(
+      `insert into ${this.table} (mailbox, item_id, crm_id, change_key, crm_version, log_partition, log_offset, deleted, deleted_by, known_keys, overruled_up_to, ical_uid, folder, updated)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, clock_timestamp())
        on conflict (mailbox, item_id) do update set crm_id = excluded.crm_id, change_key = excluded.change_key, crm_version = excluded.crm_version,
          log_partition = excluded.log_partition, log_offset = excluded.log_offset, deleted = excluded.deleted, deleted_by = excluded.deleted_by,
-         known_keys = excluded.known_keys, overruled_up_to = excluded.overruled_up_to, ical_uid = excluded.ical_uid, updated = clock_timestamp()`,
+         known_keys = excluded.known_keys, overruled_up_to = excluded.overruled_up_to, ical_uid = excluded.ical_uid, folder = coalesce(excluded.folder, ${this.table}.folder), updated = clock_timestamp()
+       where ${this.table}.lease_owner is null or ${this.table}.lease_owner = $14 or ${this.table}.lease_until < clock_timestamp()`,
       [m.mailbox, m.itemId, m.crmId, m.changeKey, m.crmVersion, m.logPartition, m.logOffset, m.deleted, m.deleted ? (m.deletedBy ?? null) : null,
-        [...(m.knownKeys ?? [])], m.overruledUpTo !== undefined ? new Date(m.overruledUpTo) : null, m.iCalUid ?? null],
+        [...(m.knownKeys ?? [])], m.overruledUpTo !== undefined ? new Date(m.overruledUpTo) : null, m.iCalUid ?? null, m.folder ?? null, lease?.token ?? null],
     );
+    if (r.rowCount === 0) throw new ItemBusyError(m.mailbox, m.itemId);
   }
 
-  /** Tombstones the mappings of a series' exception rows (the series is gone). */
+  /** Tombstones the mappings of a series' exceptions (the series is gone). */
   async tombstoneExceptions(mailbox: string, masterItemId: string): Promise<void> {
     await this.db.query(`update ${this.table} set deleted = true, deleted_by = 'exchange', updated = clock_timestamp() where mailbox = $1 and starts_with(item_id, $2) and not deleted`, [mailbox, `${masterItemId}@`]);
   }
 
-  /** Records the CRM row's new version after a write of the sync's own that the item does not see (e.g. mother_id). */
-  async setCrmVersion(crmId: number, version: number): Promise<void> {
-    await this.db.query(`update ${this.table} set crm_version = $2, updated = clock_timestamp() where crm_id = $1 and not deleted`, [crmId, version]);
+  /**
+   * Records a CRM record's new version after a write of the sync's own that its item does not
+   * see (the meeting's mother), if the mapping still holds the version before that write.
+   */
+  async setCrmVersion(crmId: CrmRef, from: string, to: string): Promise<void> {
+    await this.db.query(`update ${this.table} set crm_version = $3, updated = clock_timestamp() where crm_id = $1 and crm_version = $2 and not deleted`, [crmId, from, to]);
+  }
+
+  /**
+   * Mappings of items the sync created in Exchange and has not yet seen come back (no log
+   * position), saved longer ago than `minAgeMs`.
+   */
+  async unconfirmed(minAgeMs: number, limit: number): Promise<ItemMapping[]> {
+    const { rows } = await this.db.query<MappingRow>(
+      `select * from ${this.table} where not deleted and log_partition = -1 and position('@' in item_id) = 0 and updated < clock_timestamp() - make_interval(secs => $1)
+        order by mailbox limit ${Math.max(1, Math.floor(limit))}`, [minAgeMs / 1000],
+    );
+    return rows.map(mappingOf);
   }
 }

@@ -4,14 +4,6 @@ import { parseEnvelope, type ChangeEnvelope } from '../streams/envelope.js';
 import type { PipelineMetrics } from '../streams/pipeline-metrics.js';
 import type { IncomingMessage, RunningConsumer, Transport } from '../streams/transport/transport.js';
 
-/** SQLSTATEs worth retrying: connection trouble, serialization failures, deadlocks, shutdowns. */
-const TRANSIENT_SQLSTATE = /^(08|40001|40P01|53|57P0[1-3])/;
-
-export function isTransient(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return isRetriable(err) || (typeof code === 'string' && TRANSIENT_SQLSTATE.test(code));
-}
-
 /** Headers of a replayed dead letter: where the change first was in the log. */
 export const REPLAY_HEADERS = { partition: 'ecs-replay-of-partition', offset: 'ecs-replay-of-offset' } as const;
 
@@ -81,7 +73,7 @@ export async function runHandler(options: RunHandlerOptions): Promise<RunningCon
           options.onApplied?.(envelope, now);
         }
       } catch (err) {
-        if (isTransient(err)) throw err;
+        if (isRetriable(err)) throw err;
         await deadLetter(m, err);
       }
       options.onHandled?.(m.key);

@@ -1,20 +1,19 @@
 import type { ConflictPolicy } from '../config/index.js';
-import type { CrmActivity } from '../crm-adapter/crm-port.js';
-import { SqlCrm } from '../crm-adapter/sql-crm.js';
+import type { CrmActivity, CrmPort, CrmRef } from '../crm-adapter/crm-port.js';
 import type { ExchangePort, FolderKind } from '../ews/exchange-port.js';
+import { SyncError } from '../shared/errors.js';
 import type { ItemFields } from '../shared/item-fields.js';
 import type { Logger } from '../shared/logger.js';
-import type { Database } from '../state/database.js';
 import type { ChangeEnvelope } from '../streams/envelope.js';
 import { exchangeWins, reportConflict, type ConflictReport } from './conflict-policy.js';
-import { exceptionKey, ItemMappingStore, withKnownKeys, type ItemMapping } from './item-mapping.js';
+import { exchangeStamp } from './exchange-stamp.js';
+import { exceptionKey, withKnownKeys, type ItemLease, type ItemMapping, type ItemMappingStore } from './item-mapping.js';
 
 export type Outcome = 'applied' | 'unchanged' | 'skipped';
 
 export interface ToCrmOptions {
-  db: Database;
-  crmSchema: string;
-  stateSchema: string;
+  crm: CrmPort;
+  mappings: ItemMappingStore;
   logger: Logger;
   /** Private items: sync them (marked private) or skip them. */
   privateItems: 'sync' | 'skip';
@@ -25,16 +24,18 @@ export interface ToCrmOptions {
 }
 
 /**
- * Exchange → CRM: an appointment or task change of a mailbox becomes the matching row of
- * the associate whose e-mail is that mailbox. The CRM write and the mapping are one
- * transaction, and a change whose ChangeKey was already applied changes nothing — so a
- * redelivered message (crash, rebalance) is harmless. Writes are marked origin "sync"
- * and are therefore not sent back.
+ * Exchange → CRM: an appointment or task change of a mailbox becomes the matching record of
+ * the associate whose e-mail is that mailbox. The CRM is written first, then the mapping; a
+ * change whose ChangeKey or log place was already applied changes nothing, and a write the
+ * mapping missed (a crash in between) is recognised as the sync's own, so a redelivered
+ * message (crash, rebalance) is harmless. A create is noted first and stamps the record,
+ * so a create cut short is finished instead of done twice. The CRM does not send the
+ * sync's own writes back.
  *
- * If the row was also edited in the CRM since the last sync, both sides changed: the
+ * If the record was also edited in the CRM since the last sync, both sides changed: the
  * conflict policy decides. A delete on either side wins over an edit on the other. A
- * meeting in several synced mailboxes (one iCalUid) becomes one row per attending
- * associate, joined by mother_id; an attendee who is a CRM person links the row to them.
+ * meeting in several synced mailboxes (one iCalUid) becomes one record per attending
+ * associate, joined to a mother record; an attendee who is a CRM person links the record.
  */
 export class ToCrmHandler {
   constructor(private readonly options: ToCrmOptions) {}
@@ -43,101 +44,118 @@ export class ToCrmHandler {
   handle(envelope: ChangeEnvelope, at: { partition: number; offset: number }): Promise<Outcome> {
     if (!envelope.source.startsWith('exchange:') || (envelope.type !== 'appointment' && envelope.type !== 'task')) return Promise.resolve('skipped');
     const mailbox = envelope.source.slice('exchange:'.length);
-    return this.options.db.transaction((tx) => this.apply(tx, mailbox, envelope, at));
+    return this.options.mappings.holding(mailbox, envelope.subject, (mapping, lease) => this.apply(mailbox, envelope, at, mapping, lease));
   }
 
-  private async apply(tx: Database, mailbox: string, envelope: ChangeEnvelope, at: { partition: number; offset: number }): Promise<Outcome> {
-    const crm = new SqlCrm(tx, this.options.crmSchema);
-    const mappings = new ItemMappingStore(tx, this.options.stateSchema);
-    const mapping = await mappings.get(mailbox, envelope.subject, true);
+  private async apply(mailbox: string, envelope: ChangeEnvelope, at: { partition: number; offset: number }, mapping: ItemMapping | undefined, lease: ItemLease): Promise<Outcome> {
+    const { crm, mappings } = this.options;
     const position = { logPartition: at.partition, logOffset: at.offset };
     // Already applied this change or a later one (a redelivery, or a replay of the log).
     if (mapping && mapping.logPartition === at.partition && at.offset <= mapping.logOffset) return 'unchanged';
     if (mapping?.deleted) return 'unchanged'; // an ItemId never comes back once deleted
     if (envelope.op === 'd' || (envelope.after?.private && this.options.privateItems === 'skip')) {
       if (!mapping) return 'unchanged';
-      await crm.delete(mapping.crmId); // a series' exception rows go with it
-      await mappings.save({ ...mapping, ...position, deleted: true, deletedBy: envelope.op === 'd' ? 'exchange' : 'private' });
+      await crm.delete(mapping.crmId); // a series' exceptions go with it
+      await mappings.save({ ...mapping, ...position, deleted: true, deletedBy: envelope.op === 'd' ? 'exchange' : 'private' }, lease);
       await mappings.tombstoneExceptions(mailbox, mapping.itemId);
       return 'applied';
     }
     const after = envelope.after!;
     const changeKey = after.version ?? '';
+    const folder: FolderKind = envelope.type === 'task' ? 'tasks' : 'calendar';
     // A series' modified occurrences are objects of their own in Exchange: they follow the
     // mailbox even when the series' fields do not (our own write, an overruled version).
     const occurrencesOnly = async (m: ItemMapping, known?: CrmActivity): Promise<void> => {
-      if (after.recurrence) {
-        const row = known ?? (await crm.get(m.crmId));
-        if (row) await this.syncExceptions(crm, mappings, mailbox, envelope.subject, m.crmId, row.associateId, { ...row.fields, recurrence: after.recurrence });
-      }
+      if (!after.recurrence) return;
+      const record = known ?? (await crm.get(m.crmId));
+      if (record) await this.syncExceptions(mailbox, envelope.subject, m.crmId, record.owner, { ...record.fields, recurrence: after.recurrence });
     };
     if (mapping && (mapping.changeKey === changeKey || mapping.knownKeys?.includes(changeKey))) {
-      const row = after.recurrence ? await crm.get(mapping.crmId) : undefined;
-      const own = row && mapping.changeKey === changeKey ? await this.deletedOccurrencesFollow(crm, mapping, row, after) : undefined;
-      await mappings.save({ ...mapping, ...position, ...(own !== undefined ? { crmVersion: own } : {}) });
-      await occurrencesOnly(mapping, row);
+      const record = after.recurrence ? await crm.get(mapping.crmId) : undefined;
+      const own = record && mapping.changeKey === changeKey ? await this.deletedOccurrencesFollow(mapping, record, after) : undefined;
+      await mappings.save({ ...mapping, ...position, ...(own !== undefined ? { crmVersion: own } : {}) }, lease);
+      await occurrencesOnly(mapping, record);
       return 'unchanged'; // this version again (our own write coming back, or a version since overruled)
     }
     if (mapping && (await this.overruled(mapping, envelope))) {
-      await mappings.save({ ...mapping, ...position, knownKeys: withKnownKeys(mapping, changeKey) });
+      await mappings.save({ ...mapping, ...position, knownKeys: withKnownKeys(mapping, changeKey) }, lease);
       await occurrencesOnly(mapping);
       return 'unchanged';
     }
-    const associateId = await crm.associateIdByEmail(mailbox);
-    if (associateId === undefined) {
+    const associate = await crm.associateByEmail(mailbox);
+    if (!associate) {
       this.options.logger.debug({ mailbox, event: 'to-crm.no-associate' }, 'the mailbox is not an active associate; change skipped');
       return 'skipped';
     }
-    const fields: ItemFields = { ...after, ...(envelope.type === 'appointment' ? await this.links(crm, after) : {}) };
+    const fields: ItemFields = { ...after, ...(envelope.type === 'appointment' ? await this.links(after) : {}) };
+    const saved = { changeKey, ...position, deleted: false, iCalUid: after.iCalUid, folder };
     if (mapping) {
-      const row = await crm.get(mapping.crmId);
+      const record = await crm.get(mapping.crmId);
       // deleted in the CRM meanwhile: that delete wins (it is on its way to the mailbox)
-      if (!row) return 'unchanged';
-      if (row.version > mapping.crmVersion) {
+      if (!record) return 'unchanged';
+      // edited in the CRM since the last sync (a version the sync wrote itself is no edit: a
+      // write whose mapping a crash kept from being saved)
+      if (record.version !== mapping.crmVersion && !record.writtenBySync) {
         const policy = this.options.conflict ?? 'last-writer-wins';
-        const exchangeFirst = exchangeWins(policy, after.modified, row.fields.modified);
-        reportConflict(this.options.logger, { policy, winner: exchangeFirst ? 'exchange' : 'crm', detectedBy: 'to-crm', mailbox, itemId: envelope.subject, crmId: row.id, exchangeModified: after.modified, crmModified: row.fields.modified }, this.options.onConflict);
+        const exchangeFirst = exchangeWins(policy, after.modified, record.fields.modified);
+        reportConflict(this.options.logger, { policy, winner: exchangeFirst ? 'exchange' : 'crm', detectedBy: 'to-crm', mailbox, itemId: envelope.subject, crmId: record.ref, exchangeModified: after.modified, crmModified: record.fields.modified }, this.options.onConflict);
         if (!exchangeFirst) {
           // the CRM edit is on its way to the mailbox and will overwrite this version
-          await mappings.save({ ...mapping, ...position, knownKeys: withKnownKeys(mapping, changeKey) });
+          await mappings.save({ ...mapping, ...position, knownKeys: withKnownKeys(mapping, changeKey) }, lease);
           await occurrencesOnly(mapping);
           return 'unchanged';
         }
       }
-      const version = await crm.update(mapping.crmId, fields);
-      await mappings.save({ ...mapping, ...position, changeKey, crmVersion: version ?? mapping.crmVersion, knownKeys: withKnownKeys(mapping), iCalUid: after.iCalUid });
-      await this.syncExceptions(crm, mappings, mailbox, envelope.subject, mapping.crmId, associateId, fields);
+      const written = await crm.update(mapping.crmId, fields, record.version);
+      if (written.status === 'missing') return 'unchanged';
+      // changed again between our read and our write: try the whole decision again
+      if (written.status === 'conflict') throw new SyncError('CRM_RECORD_CHANGED', `${mapping.crmId} changed while it was written`, { retriable: true });
+      await mappings.save({ ...mapping, ...saved, crmVersion: written.version, knownKeys: withKnownKeys(mapping) }, lease);
+      await this.syncExceptions(mailbox, envelope.subject, mapping.crmId, associate.ref, fields);
       return 'applied';
     }
     // Created by the sync from the CRM (stamped with the CRM id) and its mapping not seen
-    // yet, or the mapping store was lost: link to that row instead of creating another.
-    const stamped = Number(/^appointment:(\d+)$/.exec(after.crmId ?? '')?.[1]);
-    if (Number.isInteger(stamped) && (await crm.get(stamped))) {
-      const linked = await mappings.getByCrmId(stamped);
+    // yet, or the mapping store was lost: link to that record instead of creating another.
+    const stamped = after.crmId ? await crm.get(after.crmId) : undefined;
+    if (stamped) {
+      const linked = await mappings.getByCrmId(stamped.ref);
       if (linked && !linked.deleted && linked.mailbox === mailbox && linked.itemId === envelope.subject && linked.changeKey === changeKey) return 'unchanged';
-      const version = await crm.update(stamped, fields);
-      await mappings.save({ mailbox, itemId: envelope.subject, crmId: stamped, changeKey, crmVersion: version ?? 0, ...position, deleted: false, iCalUid: after.iCalUid });
-      await mappings.endCreate(stamped); // a create cut short is finished: its item is linked
-      await this.syncExceptions(crm, mappings, mailbox, envelope.subject, stamped, associateId, fields);
+      const written = await crm.update(stamped.ref, fields);
+      await mappings.save({ mailbox, itemId: envelope.subject, crmId: stamped.ref, crmVersion: written.status === 'written' ? written.version : stamped.version, ...saved }, lease);
+      await mappings.endCreate('exchange', stamped.ref); // a create cut short is finished: its item is linked
+      await this.syncExceptions(mailbox, envelope.subject, stamped.ref, associate.ref, fields);
       return 'applied';
     }
-    const motherId = after.iCalUid ? await this.meetingMother(crm, mappings, after.iCalUid, mailbox) : undefined;
-    const created = await crm.insert(associateId, envelope.type === 'task' ? 2 : 1, { ...fields, ...(motherId !== undefined ? { motherId } : {}) });
-    await mappings.save({ mailbox, itemId: envelope.subject, crmId: created.id, changeKey, crmVersion: created.version, ...position, deleted: false, iCalUid: after.iCalUid });
-    await this.syncExceptions(crm, mappings, mailbox, envelope.subject, created.id, associateId, fields);
+    // A new record: noted first, stamped, so a create cut short is found, not done twice.
+    const stamp = exchangeStamp(mailbox, envelope.subject);
+    const firstAttempt = await mappings.beginCreate('crm', stamp, mailbox);
+    const earlier = firstAttempt ? undefined : await crm.findStamped(stamp);
+    let created: { ref: CrmRef; version: string };
+    if (earlier) {
+      const written = await crm.update(earlier.ref, fields);
+      created = { ref: earlier.ref, version: written.status === 'written' ? written.version : earlier.version };
+      this.options.logger.debug({ mailbox, crmId: earlier.ref, event: 'to-crm.adopted' }, 'found the record an interrupted attempt created');
+    } else {
+      created = await crm.create(associate.ref, envelope.type === 'task' ? 'task' : 'appointment', fields, stamp);
+    }
+    await mappings.save({ mailbox, itemId: envelope.subject, crmId: created.ref, crmVersion: created.version, ...saved }, lease);
+    await mappings.endCreate('crm', stamp);
+    await this.syncExceptions(mailbox, envelope.subject, created.ref, associate.ref, fields);
+    if (after.iCalUid) await this.joinMeeting(after.iCalUid);
     return 'applied';
   }
 
   /**
    * Our own write of a series coming back: Exchange may have discarded deleted occurrences
-   * the series' new times orphaned. The row's EXDATEs follow (a write of the sync's own), but
-   * only while no CRM edit of the row is pending. Returns the row's new version, if written.
+   * the series' new times orphaned. The record's EXDATEs follow (a write of the sync's own),
+   * but only while no CRM edit of it is pending. Returns the record's new version, if written.
    */
-  private async deletedOccurrencesFollow(crm: SqlCrm, mapping: ItemMapping, row: CrmActivity, after: ItemFields): Promise<number | undefined> {
-    if (!after.recurrence || !row.fields.recurrence || row.version !== mapping.crmVersion) return undefined;
-    const same = [...row.fields.recurrence.exdates].sort().join() === [...after.recurrence.exdates].sort().join();
+  private async deletedOccurrencesFollow(mapping: ItemMapping, record: CrmActivity, after: ItemFields): Promise<string | undefined> {
+    if (!after.recurrence || !record.fields.recurrence || record.version !== mapping.crmVersion) return undefined;
+    const same = [...record.fields.recurrence.exdates].sort().join() === [...after.recurrence.exdates].sort().join();
     if (same) return undefined;
-    return crm.update(row.id, { ...row.fields, recurrence: { ...row.fields.recurrence, exdates: after.recurrence.exdates } });
+    const written = await this.options.crm.update(record.ref, { ...record.fields, recurrence: { ...record.fields.recurrence, exdates: after.recurrence.exdates } }, record.version);
+    return written.status === 'written' ? written.version : undefined;
   }
 
   /**
@@ -157,57 +175,67 @@ export class ToCrmHandler {
   }
 
   /**
-   * A series' modified occurrences as exception rows (series_id, original_start), one per
+   * A series' modified occurrences as exception records (seriesRef, originalStart), one per
    * occurrence, each with a mapping keyed "<series ItemId>@<original start>" so the CRM's
-   * edits of them find the occurrence and their versions are known; rows of occurrences no
-   * longer modified go.
+   * edits of them find the occurrence and their versions are known; records of occurrences
+   * no longer modified go. Found again by the series, so a crash in between repeats nothing.
    */
-  private async syncExceptions(crm: SqlCrm, mappings: ItemMappingStore, mailbox: string, masterItemId: string, seriesId: number, associateId: number, master: ItemFields): Promise<void> {
+  private async syncExceptions(mailbox: string, masterItemId: string, seriesRef: CrmRef, owner: CrmRef, master: ItemFields): Promise<void> {
+    const { crm, mappings } = this.options;
     const wanted = master.recurrence?.exceptions ?? [];
-    const existing = await crm.exceptionRows(seriesId);
+    const existing = await crm.exceptions(seriesRef);
     if (!wanted.length && !existing.size) return;
-    const base: ItemFields = { ...master, recurrence: null, iCalUid: undefined, crmId: undefined, seriesId };
+    const base: ItemFields = { ...master, recurrence: null, iCalUid: undefined, crmId: undefined, seriesRef };
     for (const occurrence of wanted) {
       const fields: ItemFields = {
         ...base, subject: occurrence.subject ?? master.subject, location: occurrence.location ?? master.location, start: occurrence.start, end: occurrence.end, originalStart: occurrence.originalStart,
       };
       const itemId = exceptionKey(masterItemId, occurrence.originalStart);
-      const row = existing.get(occurrence.originalStart);
+      const record = existing.get(occurrence.originalStart);
       existing.delete(occurrence.originalStart);
-      // EWS names a modified occurrence's times, not its subject: a row's title and place
-      // are the CRM's once the row exists
-      if (row && row.fields.start === fields.start && row.fields.end === fields.end) continue;
-      const written = row ? { id: row.id, version: await crm.update(row.id, { ...row.fields, start: fields.start, end: fields.end }) } : await crm.insert(associateId, 1, fields);
-      await mappings.save({ mailbox, itemId, crmId: written.id, changeKey: master.version ?? '', crmVersion: written.version ?? 0, logPartition: -1, logOffset: -1, deleted: false });
+      // EWS names a modified occurrence's times, not its subject: a record's title and place
+      // are the CRM's once the record exists
+      if (record && record.fields.start === fields.start && record.fields.end === fields.end) continue;
+      let written: { ref: CrmRef; version: string };
+      if (record) {
+        const w = await crm.update(record.ref, { ...record.fields, start: fields.start, end: fields.end });
+        written = { ref: record.ref, version: w.status === 'written' ? w.version : record.version };
+      } else {
+        written = await crm.create(owner, 'appointment', fields, exchangeStamp(mailbox, itemId));
+      }
+      await mappings.save({ mailbox, itemId, crmId: written.ref, changeKey: master.version ?? '', crmVersion: written.version, logPartition: -1, logOffset: -1, deleted: false, folder: 'calendar' });
     }
-    for (const [originalStart, row] of existing) {
-      await crm.delete(row.id);
+    for (const [originalStart, record] of existing) {
+      await crm.delete(record.ref);
       const m = await mappings.get(mailbox, exceptionKey(masterItemId, originalStart));
       if (m) await mappings.save({ ...m, deleted: true, deletedBy: 'exchange' });
     }
   }
 
-  /** person_id/contact_id from the first attendee (or the organizer) who is a CRM person. */
-  private async links(crm: SqlCrm, after: ItemFields): Promise<Partial<ItemFields>> {
+  /** The person and company of the first attendee (or the organizer) who is a CRM person. */
+  private async links(after: ItemFields): Promise<Partial<ItemFields>> {
     const emails = [...(after.attendees ?? []).map((a) => a.email), ...(after.organizer ? [after.organizer] : [])];
     if (!emails.length) return {};
-    const person = await crm.personByEmail(emails);
-    return person ? { personId: person.personId, contactId: person.contactId } : {};
+    const person = await this.options.crm.personByEmail(emails);
+    return person ? { personRef: person.personRef, contactRef: person.contactRef } : {};
   }
 
-  /** The mother row of a meeting other synced mailboxes already hold (made the mother if it was alone). */
-  private async meetingMother(crm: SqlCrm, mappings: ItemMappingStore, iCalUid: string, mailbox: string): Promise<number | undefined> {
-    // the attendees' copies arrive on different partitions at once: one at a time per meeting
-    await mappings.lockMeeting(iCalUid);
-    for (const other of await mappings.meetingRows(iCalUid, mailbox)) {
-      const row = await crm.get(other.crmId);
-      if (!row) continue;
-      if (row.fields.motherId) return row.fields.motherId;
-      const version = await crm.setMother(row.id, row.id);
-      // the sync's own write: the item did not change, so the mapping moves on with the row
-      if (version !== undefined) await mappings.setCrmVersion(row.id, version);
-      return row.id;
+  /**
+   * The copies of one meeting (same iCalUid) in several synced mailboxes: every record gets
+   * the first mapped one as its mother. Run after each new mapping is saved, so whichever
+   * copy is saved last sees them all, and copies saved at the same moment end alike.
+   */
+  private async joinMeeting(iCalUid: string): Promise<void> {
+    const { crm, mappings } = this.options;
+    const copies = await mappings.meetingRows(iCalUid);
+    if (copies.length < 2) return;
+    const mother = copies[0].crmId;
+    for (const copy of copies) {
+      const record = await crm.get(copy.crmId);
+      if (!record || record.fields.motherRef === mother) continue;
+      const version = await crm.setMother(copy.crmId, mother);
+      // the sync's own write: the item did not change, so the mapping moves on with the record
+      if (version !== undefined) await mappings.setCrmVersion(copy.crmId, record.version, version);
     }
-    return undefined;
   }
 }

@@ -1,16 +1,17 @@
 import type { ConflictPolicy } from '../config/index.js';
+import { parseCrmRef, type CrmPort, type CrmRef } from '../crm-adapter/crm-port.js';
 import type { ExchangePort, FolderKind } from '../ews/exchange-port.js';
 import { SyncError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import type { Database } from '../state/database.js';
 import type { ChangeEnvelope } from '../streams/envelope.js';
 import { exchangeWins, reportConflict, type ConflictReport } from './conflict-policy.js';
-import { exceptionKey, ItemMappingStore, withKnownKeys, type ItemMapping } from './item-mapping.js';
+import { exceptionKey, withKnownKeys, type ItemLease, type ItemMapping, type ItemMappingStore } from './item-mapping.js';
 import type { Outcome } from './to-crm-handler.js';
 
 export interface ToExchangeOptions {
-  db: Database;
-  stateSchema: string;
+  mappings: ItemMappingStore;
+  /** The CRM's versions are opaque: only the adapter orders them. */
+  crm: Pick<CrmPort, 'compareVersions'>;
   exchange: ExchangePort;
   logger: Logger;
   privateItems: 'sync' | 'skip';
@@ -19,71 +20,78 @@ export interface ToExchangeOptions {
 }
 
 /**
- * CRM → Exchange: a user's change to an appointment or task row is created, updated or
- * deleted in the associate's mailbox (through impersonation); a created item is stamped
- * with the CRM id, so the mapping can be rebuilt from Exchange. A row version
- * (updated_count) already written changes nothing, so repeats are harmless; the item's new
- * ChangeKey is recorded, so when the change comes back from Exchange it is recognised.
+ * CRM → Exchange: a user's change to an appointment or task is created, updated or deleted
+ * in the associate's mailbox (through impersonation); a created item is stamped with the
+ * CRM id, so the mapping can be rebuilt from Exchange. A CRM version already written
+ * changes nothing, so repeats are harmless; the item's new ChangeKey is recorded, so when
+ * the change comes back from Exchange it is recognised.
  *
  * An update is written only if the item is still at the version the sync last knew; if a
  * user changed it meanwhile, both sides were edited and the conflict policy decides. A
- * delete wins over a concurrent edit on the other side. The item's mapping row is locked
- * while the item is written, so the two directions never interleave on one item.
+ * delete wins over a concurrent edit on the other side. The item is held (a lease on its
+ * mapping, no database connection) while it is written, so the two directions never
+ * interleave on one item.
  */
 export class ToExchangeHandler {
   constructor(private readonly options: ToExchangeOptions) {}
 
-  handle(envelope: ChangeEnvelope, key: string): Promise<Outcome> {
-    if (!envelope.source.startsWith('crm:') || (envelope.type !== 'appointment' && envelope.type !== 'task')) return Promise.resolve('skipped');
-    const crmId = Number(/^appointment:(\d+)$/.exec(envelope.subject)?.[1]);
-    if (!Number.isInteger(crmId)) return Promise.resolve('skipped');
-    return this.begin(envelope, crmId).then((firstAttempt) =>
-      this.options.db.transaction((tx) => this.apply(new ItemMappingStore(tx, this.options.stateSchema), envelope, crmId, key, firstAttempt)));
+  async handle(envelope: ChangeEnvelope, key: string): Promise<Outcome> {
+    if (!envelope.source.startsWith('crm:') || (envelope.type !== 'appointment' && envelope.type !== 'task')) return 'skipped';
+    const crmId = envelope.subject;
+    if (parseCrmRef(crmId)?.entity !== 'appointment') return 'skipped';
+    const { mappings } = this.options;
+    const found = await mappings.getByCrmId(crmId);
+    if (envelope.after?.seriesRef || found?.itemId.includes('@')) return this.applyException(envelope, crmId, found && !found.deleted ? found : undefined);
+    const firstAttempt = await this.begin(envelope, crmId);
+    return mappings.holdingByCrmId(crmId, (held, lease) => this.apply(envelope, crmId, key, firstAttempt, held, lease));
   }
 
   /**
-   * A row that may be created in a mailbox gets a note first, committed on its own: if the
+   * A record that may be created in a mailbox gets a note first, committed on its own: if the
    * process dies between CreateItem and saving the mapping, the next attempt looks for the
    * stamped item instead of creating a second one. False when such a note was there.
    */
-  private async begin(envelope: ChangeEnvelope, crmId: number): Promise<boolean> {
-    if (envelope.op === 'd' || !envelope.after || envelope.after.seriesId) return true;
-    const mappings = new ItemMappingStore(this.options.db, this.options.stateSchema);
-    const existing = await mappings.getByCrmId(crmId);
+  private async begin(envelope: ChangeEnvelope, crmId: CrmRef): Promise<boolean> {
+    if (envelope.op === 'd' || !envelope.after) return true;
+    const existing = await this.options.mappings.getByCrmId(crmId);
     if (existing && !existing.deleted) return true;
-    return mappings.beginCreate(crmId, envelope.after.associateEmail ?? '');
+    return this.options.mappings.beginCreate('exchange', crmId, envelope.after.associateEmail ?? '');
   }
 
-  private async apply(mappings: ItemMappingStore, envelope: ChangeEnvelope, crmId: number, key: string, firstAttempt: boolean): Promise<Outcome> {
-    const { exchange } = this.options;
+  /** This version (or a newer one) of the record was written to Exchange already. */
+  private written(mapping: ItemMapping, version: string): boolean {
+    return mapping.crmVersion !== '' && this.options.crm.compareVersions(mapping.crmVersion, version) >= 0;
+  }
+
+  private async apply(envelope: ChangeEnvelope, crmId: CrmRef, key: string, firstAttempt: boolean, found: ItemMapping | undefined, lease: ItemLease | undefined): Promise<Outcome> {
+    const { exchange, mappings } = this.options;
     const folder: FolderKind = envelope.type === 'task' ? 'tasks' : 'calendar';
-    const found = await mappings.getByCrmId(crmId, true);
     const mapping = found && !found.deleted ? found : undefined;
     const after = envelope.after;
-    if (after?.seriesId || mapping?.itemId.includes('@')) return this.applyException(mappings, envelope, crmId, mapping);
     const hidden = !!after?.private && this.options.privateItems === 'skip';
     if (envelope.op === 'd' || hidden) {
       if (!mapping) return 'unchanged';
       await exchange.deleteItem(mapping.mailbox, mapping.itemId);
-      await mappings.save({ ...mapping, deleted: true, deletedBy: hidden ? 'private' : 'crm' });
+      await mappings.save({ ...mapping, deleted: true, deletedBy: hidden ? 'private' : 'crm' }, lease);
       return 'applied';
     }
-    // the item was deleted in Exchange: that delete wins over this edit (the row goes too)
+    // the item was deleted in Exchange: that delete wins over this edit (the record goes too)
     if (found?.deleted && found.deletedBy === 'exchange') return 'unchanged';
     const mailbox = after?.associateEmail ?? key;
     if (!after || !mailbox.includes('@')) return 'skipped';
-    const version = Number(after.version ?? 0);
-    if (mapping && mapping.crmVersion >= version) return 'unchanged'; // written already (a repeat, or our own write)
+    const version = after.version ?? '';
+    if (mapping && this.written(mapping, version)) return 'unchanged'; // a repeat, or our own write
     if (!mapping) {
-      const earlier = firstAttempt ? undefined : await exchange.findStamped(mailbox, folder, envelope.subject);
-      const created = earlier ?? (await exchange.createItem(mailbox, folder, after, envelope.subject));
-      await mappings.save({
-        mailbox, itemId: created.itemId, crmId, changeKey: created.changeKey, crmVersion: earlier ? -1 : version, logPartition: -1, logOffset: -1, deleted: false,
-      });
-      await mappings.endCreate(crmId);
+      const earlier = firstAttempt ? undefined : await exchange.findStamped(mailbox, folder, crmId);
+      const created = earlier ?? (await exchange.createItem(mailbox, folder, after, crmId));
+      const saved: ItemMapping = {
+        // an adopted item may lack this version's fields: no version known, so it is written next
+        mailbox, itemId: created.itemId, crmId, changeKey: created.changeKey, crmVersion: earlier ? '' : version, logPartition: -1, logOffset: -1, deleted: false, folder,
+      };
+      await mappings.save(saved);
+      await mappings.endCreate('exchange', crmId);
       this.options.logger.debug({ mailbox, crmId, adopted: !!earlier, event: 'to-exchange.created' }, earlier ? 'found the item an interrupted attempt created' : 'created in the mailbox');
-      // an adopted item may lack this version's fields: written now, as an update
-      return earlier ? this.apply(mappings, envelope, crmId, key, true) : 'applied';
+      return earlier ? this.apply(envelope, crmId, key, true, saved, undefined) : 'applied';
     }
     let outcome = await exchange.updateItem(mapping.mailbox, folder, mapping.itemId, after, mapping.changeKey);
     if (outcome.status === 'missing') return 'unchanged'; // deleted in Exchange meanwhile: the delete wins
@@ -94,8 +102,8 @@ export class ToExchangeHandler {
       // already overruled when the to-crm handler met this conflict first: reported there
       if (!mapping.knownKeys?.includes(current.changeKey)) reportConflict(this.options.logger, { policy, winner: exchangeFirst ? 'exchange' : 'crm', detectedBy: 'to-exchange', mailbox: mapping.mailbox, itemId: mapping.itemId, crmId, exchangeModified: current.modified, crmModified: after.modified }, this.options.onConflict);
       if (exchangeFirst) {
-        // the Exchange edit is on its way to the CRM and will overwrite this row version
-        await mappings.save({ ...mapping, crmVersion: version });
+        // the Exchange edit is on its way to the CRM and will overwrite this record version
+        await mappings.save({ ...mapping, crmVersion: version }, lease);
         return 'unchanged';
       }
       outcome = await exchange.updateItem(mapping.mailbox, folder, mapping.itemId, after, current.changeKey);
@@ -103,7 +111,7 @@ export class ToExchangeHandler {
         await mappings.save({
           ...mapping, changeKey: outcome.changeKey, crmVersion: version, knownKeys: withKnownKeys(mapping, current.changeKey),
           overruledUpTo: Math.max(mapping.overruledUpTo ?? 0, current.modified ? Date.parse(current.modified) : 0) || undefined,
-        });
+        }, lease);
         return 'applied';
       }
     }
@@ -112,32 +120,39 @@ export class ToExchangeHandler {
       // changed again between our read and our write: try the whole decision again
       throw new SyncError('ItemChangedDuringUpdate', `the item ${mapping.itemId} of ${mapping.mailbox} changed while it was written`, { retriable: true });
     }
-    await mappings.save({ ...mapping, changeKey: outcome.changeKey, crmVersion: version, knownKeys: withKnownKeys(mapping) });
+    await mappings.save({ ...mapping, changeKey: outcome.changeKey, crmVersion: version, knownKeys: withKnownKeys(mapping), folder }, lease);
     return 'applied';
   }
 
-  /** An exception row of a series: its occurrence in the series is changed, or deleted with the row. */
-  private async applyException(mappings: ItemMappingStore, envelope: ChangeEnvelope, crmId: number, mapping: ItemMapping | undefined): Promise<Outcome> {
+  /**
+   * An exception record of a series: its occurrence in the series is changed, or deleted with
+   * the record. The series' item is held while its occurrence is written.
+   */
+  private async applyException(envelope: ChangeEnvelope, crmId: CrmRef, mapping: ItemMapping | undefined): Promise<Outcome> {
+    const { mappings } = this.options;
     const after = envelope.after;
     const at = mapping?.itemId.lastIndexOf('@') ?? -1;
     const seriesItemId = mapping && at > 0 ? mapping.itemId.slice(0, at) : undefined;
-    const series = seriesItemId !== undefined ? await mappings.get(mapping!.mailbox, seriesItemId, true) : await mappings.getByCrmId(after!.seriesId!, true);
-    if (!series || series.deleted) return 'unchanged'; // the series is gone, and its occurrences with it
-    const originalStart = mapping ? mapping.itemId.slice(at + 1) : after!.originalStart;
-    if (!originalStart) return 'skipped';
-    const version = Number(after?.version ?? 0);
-    if (envelope.op !== 'd' && mapping && mapping.crmVersion >= version) return 'unchanged';
-    const changeKey = await this.options.exchange.updateOccurrence(series.mailbox, series.itemId, originalStart, envelope.op === 'd' ? null : after!);
-    if (changeKey === undefined) return 'unchanged'; // that occurrence no longer exists
-    if (envelope.op === 'd') {
-      // the series now has one more deleted occurrence: left to come back from Exchange, so
-      // the series' row gets the EXDATE
-      if (mapping) await mappings.save({ ...mapping, deleted: true, deletedBy: 'crm' });
+    const seriesFound = seriesItemId !== undefined ? await mappings.get(mapping!.mailbox, seriesItemId) : after?.seriesRef ? await mappings.getByCrmId(after.seriesRef) : undefined;
+    if (!seriesFound || seriesFound.deleted) return 'unchanged'; // the series is gone, and its occurrences with it
+    return mappings.holding(seriesFound.mailbox, seriesFound.itemId, async (series, lease) => {
+      if (!series || series.deleted) return 'unchanged';
+      const originalStart = mapping ? mapping.itemId.slice(at + 1) : after?.originalStart;
+      if (!originalStart) return 'skipped';
+      const version = after?.version ?? '';
+      if (envelope.op !== 'd' && mapping && this.written(mapping, version)) return 'unchanged';
+      const changeKey = await this.options.exchange.updateOccurrence(series.mailbox, series.itemId, originalStart, envelope.op === 'd' ? null : after!);
+      if (changeKey === undefined) return 'unchanged'; // that occurrence no longer exists
+      if (envelope.op === 'd') {
+        // the series now has one more deleted occurrence: left to come back from Exchange, so
+        // the series' record gets the EXDATE
+        if (mapping) await mappings.save({ ...mapping, deleted: true, deletedBy: 'crm' });
+        return 'applied';
+      }
+      // the series' new version is our own write and changes nothing in the CRM: recognised when it comes back
+      await mappings.save({ ...series, changeKey, knownKeys: withKnownKeys(series) }, lease);
+      await mappings.save({ mailbox: series.mailbox, itemId: exceptionKey(series.itemId, originalStart), crmId, changeKey, crmVersion: version, logPartition: -1, logOffset: -1, deleted: false, folder: 'calendar' });
       return 'applied';
-    }
-    // the series' new version is our own write and changes nothing in the CRM: recognised when it comes back
-    await mappings.save({ ...series, changeKey, knownKeys: withKnownKeys(series) });
-    await mappings.save({ mailbox: series.mailbox, itemId: exceptionKey(series.itemId, originalStart), crmId, changeKey, crmVersion: version, logPartition: -1, logOffset: -1, deleted: false });
-    return 'applied';
+    });
   }
 }

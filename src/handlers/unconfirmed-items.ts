@@ -1,13 +1,11 @@
-import { SqlCrm } from '../crm-adapter/sql-crm.js';
-import type { ExchangePort } from '../ews/exchange-port.js';
+import type { CrmPort } from '../crm-adapter/crm-port.js';
+import type { ExchangePort, FolderKind } from '../ews/exchange-port.js';
 import type { Logger } from '../shared/logger.js';
-import { assertIdentifier, type Database } from '../state/database.js';
-import { ItemMappingStore } from './item-mapping.js';
+import type { ItemMappingStore } from './item-mapping.js';
 
 export interface UnconfirmedItemsOptions {
-  db: Database;
-  crmSchema: string;
-  stateSchema: string;
+  crm: Pick<CrmPort, 'get' | 'delete'>;
+  mappings: ItemMappingStore;
   exchange: Pick<ExchangePort, 'getItems'>;
   logger: Logger;
   /** Items the sync created this long ago and never saw come back are checked. */
@@ -44,41 +42,40 @@ export class UnconfirmedItems {
     await this.running;
   }
 
-  /** One round; returns how many rows were deleted. */
+  /** One round; returns how many CRM records were deleted. */
   async checkOnce(): Promise<number> {
-    const s = assertIdentifier(this.options.stateSchema);
-    const { rows } = await this.options.db.query<{ mailbox: string; item_id: string; folder: string }>(
-      `select m.mailbox, m.item_id, case when a.type = 2 then 'tasks' else 'calendar' end as folder
-         from ${s}.item_map m join ${assertIdentifier(this.options.crmSchema)}.appointment a on a.appointment_id = m.crm_id
-        where not m.deleted and m.log_partition = -1 and position('@' in m.item_id) = 0 and m.updated < now() - make_interval(secs => $1)
-        order by m.mailbox limit 1000`,
-      [this.options.minAgeMs / 1000],
-    );
     const groups = new Map<string, string[]>();
-    for (const r of rows) {
-      const key = `${r.mailbox}\n${r.folder}`;
-      groups.set(key, [...(groups.get(key) ?? []), r.item_id]);
+    for (const m of await this.options.mappings.unconfirmed(this.options.minAgeMs, 1_000)) {
+      // mappings saved before the folder was recorded: the record says what it is
+      const folder: FolderKind | undefined = m.folder ?? (await this.kindOf(m.crmId));
+      if (!folder) continue;
+      const key = `${m.mailbox}\n${folder}`;
+      groups.set(key, [...(groups.get(key) ?? []), m.itemId]);
     }
     let deleted = 0;
     for (const [key, ids] of groups) {
-      const [mailbox, folder] = key.split('\n') as [string, 'calendar' | 'tasks'];
+      const [mailbox, folder] = key.split('\n') as [string, FolderKind];
       for (let i = 0; i < ids.length; i += 100) {
         const fetched = await this.options.exchange.getItems(mailbox, folder, ids.slice(i, i + 100));
-        for (const gone of fetched.filter((f) => f.missing)) deleted += await this.deleteRow(mailbox, gone.itemId);
+        for (const gone of fetched.filter((f) => f.missing)) deleted += await this.deleteRecord(mailbox, gone.itemId);
       }
     }
-    if (deleted) this.options.logger.info({ event: 'unconfirmed.deleted', rows: deleted }, 'items deleted in Exchange before a sync saw them: their CRM rows deleted');
+    if (deleted) this.options.logger.info({ event: 'unconfirmed.deleted', records: deleted }, 'items deleted in Exchange before a sync saw them: their CRM records deleted');
     return deleted;
   }
 
-  private deleteRow(mailbox: string, itemId: string): Promise<number> {
-    return this.options.db.transaction(async (tx) => {
-      const mappings = new ItemMappingStore(tx, this.options.stateSchema);
-      const mapping = await mappings.get(mailbox, itemId, true);
+  private async kindOf(crmId: string): Promise<FolderKind | undefined> {
+    const record = await this.options.crm.get(crmId);
+    return record ? (record.kind === 'task' ? 'tasks' : 'calendar') : undefined;
+  }
+
+  private deleteRecord(mailbox: string, itemId: string): Promise<number> {
+    const { mappings } = this.options;
+    return mappings.holding(mailbox, itemId, async (mapping, lease) => {
       // seen since (an envelope confirmed it) or gone already: the normal path has it
       if (!mapping || mapping.deleted || mapping.logPartition !== -1) return 0;
-      await new SqlCrm(tx, this.options.crmSchema).delete(mapping.crmId);
-      await mappings.save({ ...mapping, deleted: true, deletedBy: 'exchange' });
+      await this.options.crm.delete(mapping.crmId);
+      await mappings.save({ ...mapping, deleted: true, deletedBy: 'exchange' }, lease);
       await mappings.tombstoneExceptions(mailbox, itemId);
       return 1;
     });

@@ -1,7 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { SyncConfig } from '../config/index.js';
-import { initReferenceCrm, seedDemoAssociates, SqlCrm } from '../crm-adapter/index.js';
+import { initReferenceCrm, ReferenceCrm, seedDemoAssociates } from '../crm-adapter/index.js';
 import { BackoffGate, EwsClient, EwsMetrics, type ExchangePort } from '../ews/index.js';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
 import { Lifecycle } from '../shared/lifecycle.js';
@@ -56,10 +56,12 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
   if (config.ops.heapGrowingPercent > 0 && !/heap-growing-percent/.test(process.env.NODE_OPTIONS ?? '')) setFlagsFromString(`--heap-growing-percent=${config.ops.heapGrowingPercent}`);
   const readiness: ReadinessCheck[] = [];
   try {
-    const database = await openDatabase(config.crm);
-    lifecycle.add('database', () => database.close());
-    logger.info({ event: 'database.open', kind: database.kind }, `database: ${database.kind}`);
-    if (config.crm.type === 'embedded') await initReferenceCrm(database, config.crm.schema);
+    const crmDatabase = await openDatabase({ type: config.crm.type, url: config.crm.url, path: config.crm.path, poolSize: config.state.poolSize });
+    lifecycle.add('crm-database', () => crmDatabase.close());
+    const database = config.state.shared ? crmDatabase : await openDatabase(config.state);
+    if (!config.state.shared) lifecycle.add('state-database', () => database.close());
+    logger.info({ event: 'database.open', kind: database.kind, shared: config.state.shared }, `state database: ${database.kind}${config.state.shared ? ' (the CRM\'s)' : ''}`);
+    if (config.crm.type === 'embedded') await initReferenceCrm(crmDatabase, config.crm.schema);
 
     let ewsSettings = config.exchange.ews;
     let demo: Sandbox | undefined;
@@ -71,12 +73,12 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
       logger.info({ event: 'sandbox.started', url: sandbox.url, mailboxes: config.sandbox.mailboxes, activity: config.sandbox.activity }, `built-in EWS sandbox on ${sandbox.url}`);
       ewsSettings = { ...ewsSettings, url: sandbox.url, user: sandbox.serviceAccount, password: 'sandbox', impersonation: true };
       if (config.exchange.mailboxes.source === 'crm') {
-        const added = await seedDemoAssociates(database, config.crm.schema, sandbox.store.all().map((m) => m.address));
+        const added = await seedDemoAssociates(crmDatabase, config.crm.schema, sandbox.store.all().map((m) => m.address));
         if (added) logger.info({ event: 'crm.demo-associates', added }, `added ${added} demo associates matching the sandbox mailboxes`);
       }
     }
 
-    const positions = await SqlPositionStore.open(database, config.crm.stateSchema);
+    const positions = await SqlPositionStore.open(database, config.state.schema);
     const exchange: ExchangePort = new EwsClient({
       settings: ewsSettings, gate: new BackoffGate(), metrics: new EwsMetrics(registry), maxSockets: config.exchange.pull.concurrency + 16,
     });
@@ -106,10 +108,12 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     });
     lifecycle.add('mailbox-ownership', () => owners.stop());
     // migrations first: ALTER TABLE takes an exclusive lock the CRM poller's reads would wait on
-    await ItemMappingStore.migrate(database, config.crm.stateSchema);
-    if (config.crm.type !== 'embedded') await initReferenceCrm(database, config.crm.schema);
+    await ItemMappingStore.migrate(database, config.state.schema);
+    if (config.crm.type !== 'embedded') await initReferenceCrm(crmDatabase, config.crm.schema);
+    const crm = new ReferenceCrm(crmDatabase, config.crm.schema);
+    const mappings = new ItemMappingStore(database, config.state.schema);
     const crmPoller = followLeadership(ownership, () =>
-      new CrmToLog({ crm: new SqlCrm(database, config.crm.schema), positions, transport, topic: topics.crmChanges, dlqTopic: topics.dlq(topics.crmChanges), logger: logger.child({ component: 'crm-poller' }), metrics, pollIntervalMs: config.crm.pollIntervalMs }), logger);
+      new CrmToLog({ crm, positions, transport, topic: topics.crmChanges, dlqTopic: topics.dlq(topics.crmChanges), logger: logger.child({ component: 'crm-poller' }), metrics, pollIntervalMs: config.crm.pollIntervalMs }), logger);
     lifecycle.add('crm-poller', () => crmPoller.stop());
 
     const backlog = new MailboxBacklog();
@@ -119,29 +123,25 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
       hooks.onApplied?.(direction, e, at);
     };
     const conflicts = { conflict: config.sync.conflict, onConflict: (r: ConflictReport) => metrics.conflicts.inc({ policy: r.policy, winner: r.winner }) };
-    const toCrm = new ToCrmHandler({
-      db: database, crmSchema: config.crm.schema, stateSchema: config.crm.stateSchema, logger: logger.child({ component: 'to-crm' }), privateItems: config.sync.private, exchange, ...conflicts,
-    });
+    const toCrm = new ToCrmHandler({ crm, mappings, logger: logger.child({ component: 'to-crm' }), privateItems: config.sync.private, exchange, ...conflicts });
     const toCrmConsumer = await runHandler({
       transport, groupId: groups.toCrm, topic: topics.exchangeChanges, dlqTopic: topics.dlq(topics.exchangeChanges), concurrency: config.sync.parallelism,
       direction: 'to-crm', handle: (e, at) => toCrm.handle(e, at), logger: logger.child({ component: 'to-crm' }), metrics,
       onApplied: (e, at) => observe('to-crm', e, at), onHandled: (key) => backlog.handled(key),
     });
     lifecycle.add('to-crm', () => toCrmConsumer.stop());
-    const toExchange = new ToExchangeHandler({ db: database, stateSchema: config.crm.stateSchema, exchange, logger: logger.child({ component: 'to-exchange' }), privateItems: config.sync.private, ...conflicts });
+    const toExchange = new ToExchangeHandler({ mappings, crm, exchange, logger: logger.child({ component: 'to-exchange' }), privateItems: config.sync.private, ...conflicts });
     const toExchangeConsumer = await runHandler({
       transport, groupId: groups.toExchange, topic: topics.crmChanges, dlqTopic: topics.dlq(topics.crmChanges), concurrency: config.sync.parallelism,
       direction: 'to-exchange', handle: (e, at) => toExchange.handle(e, at.key), logger: logger.child({ component: 'to-exchange' }), metrics,
       onApplied: (e, at) => observe('to-exchange', e, at),
     });
     lifecycle.add('to-exchange', () => toExchangeConsumer.stop());
-    const unconfirmed = new UnconfirmedItems({
-      db: database, crmSchema: config.crm.schema, stateSchema: config.crm.stateSchema, exchange, logger: logger.child({ component: 'to-crm' }), minAgeMs: 15_000, intervalMs: 15_000,
-    });
+    const unconfirmed = new UnconfirmedItems({ crm, mappings, exchange, logger: logger.child({ component: 'to-crm' }), minAgeMs: 15_000, intervalMs: 15_000 });
     unconfirmed.start();
     lifecycle.add('unconfirmed-items', () => unconfirmed.stop());
 
-    const source = createMailboxChangeSource(config, { exchange, positions, logger, metrics: registry, directory: new OwnedDirectory(directoryFor(config, database), ownership) });
+    const source = createMailboxChangeSource(config, { exchange, positions, logger, metrics: registry, directory: new OwnedDirectory(directoryFor(config, crm), ownership) });
     lifecycle.add('subscriptions', () => source.stop());
     const changeLog = logger.child({ component: 'exchange' });
     const exchangeToLog = new ExchangeToLog({
@@ -175,7 +175,7 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     const ops = await startOpsServer({ host: config.ops.listen.host, port: config.ops.listen.port, registry, logger, readiness, routes: {
       ...statusRoutes(statusSources, source, backlog),
       // both sides of the demo are ours only with the built-in sandbox and the embedded CRM
-      ...(demo && config.crm.type === 'embedded' ? demoRoutes(database, config.crm.schema, demo) : {}),
+      ...(demo && config.crm.type === 'embedded' ? demoRoutes(crmDatabase, config.crm.schema, demo) : {}),
     } });
     lifecycle.add('ops-http', () => ops.close());
     logger.info({ event: 'ops.listening', url: ops.url }, `metrics and health on ${ops.url}`);

@@ -39,19 +39,19 @@ export interface ItemFields {
   categories?: string[];
   /** Last modification time at the source (UTC). */
   modified?: string;
-  /** EWS ChangeKey or CRM updated_count: the source's version. */
+  /** EWS ChangeKey or the CRM record's version token: the source's version. */
   version?: string;
-  /** CRM side: owning associate and links. */
-  associateId?: number;
+  /** CRM side: the owning associate ("associate:5") and its e-mail address. */
+  owner?: string;
   associateEmail?: string;
-  contactId?: number | null;
-  personId?: number | null;
-  motherId?: number | null;
-  /** An exception row of a series: the series' row and the occurrence's original start (UTC). */
-  seriesId?: number | null;
+  /** CRM side: links to a company, a person, a meeting's mother record ("contact:7", …). */
+  contactRef?: string | null;
+  personRef?: string | null;
+  motherRef?: string | null;
+  /** An exception of a recurring series: the series' record and the occurrence's original start (UTC). */
+  seriesRef?: string | null;
   originalStart?: string;
   /** Exchange side: the item's id and folder. */
   itemId?: string;
   folder?: string;
 }
-

@@ -1,7 +1,11 @@
 import pg from 'pg';
 import type { Database, QueryResult } from './database.js';
+import { databaseError } from './database-error.js';
 
-/** Database on a PostgreSQL server (pg.Pool). */
+/**
+ * Database on a PostgreSQL server (pg.Pool of `max` connections). Every failure is a
+ * DatabaseError saying whether it is worth retrying.
+ */
 export class PgDatabase implements Database {
   readonly kind = 'postgres' as const;
   private readonly pool: pg.Pool;
@@ -14,26 +18,41 @@ export class PgDatabase implements Database {
   }
 
   async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
-    const result = await this.pool.query(sql, params as unknown[]);
-    return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+    try {
+      const result = await this.pool.query(sql, params as unknown[]);
+      return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+    } catch (err) {
+      throw databaseError(err);
+    }
+  }
+
+  /** Connections open, idle and asked for (a connection checked out = total − idle). */
+  poolStats(): { total: number; idle: number; waiting: number } {
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
   }
 
   async transaction<T>(work: (tx: Database) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await this.pool.connect().catch((err: unknown) => {
+      throw databaseError(err);
+    });
     const tx: Database = {
       kind: 'postgres',
       query: async <R>(sql: string, params: readonly unknown[] = []) => {
-        const r = await client.query(sql, params as unknown[]);
-        return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+        try {
+          const r = await client.query(sql, params as unknown[]);
+          return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+        } catch (err) {
+          throw databaseError(err);
+        }
       },
       transaction: (inner) => inner(tx),
       listen: () => Promise.reject(new Error('LISTEN inside a transaction is not supported')),
       close: async () => undefined,
     };
     try {
-      await client.query('begin');
+      await tx.query('begin');
       const result = await work(tx);
-      await client.query('commit');
+      await tx.query('commit');
       return result;
     } catch (err) {
       await client.query('rollback').catch(() => undefined);

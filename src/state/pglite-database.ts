@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import type { Database, QueryResult } from './database.js';
+import { databaseError } from './database-error.js';
 
 /** Embedded PostgreSQL (PGlite) in a local folder: the `npm start` default; no server to install. */
 export class PgliteDatabase implements Database {
@@ -15,19 +16,15 @@ export class PgliteDatabase implements Database {
     return new PgliteDatabase(db);
   }
 
-  async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
-    const r = params.length ? await this.db.query<R>(sql, params as unknown[]) : await this.db.exec(sql).then((results) => results[results.length - 1] ?? { rows: [], affectedRows: 0 });
-    return { rows: r.rows as R[], rowCount: (r as { affectedRows?: number }).affectedRows ?? r.rows.length };
+  query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+    return run<R>(this.db, sql, params);
   }
 
   async transaction<T>(work: (tx: Database) => Promise<T>): Promise<T> {
     return this.db.transaction(async (t: Transaction) => {
       const tx: Database = {
         kind: 'pglite',
-        query: async <R>(sql: string, params: readonly unknown[] = []) => {
-          const r = params.length ? await t.query<R>(sql, params as unknown[]) : await t.exec(sql).then((results) => results[results.length - 1] ?? { rows: [], affectedRows: 0 });
-          return { rows: r.rows as R[], rowCount: (r as { affectedRows?: number }).affectedRows ?? r.rows.length };
-        },
+        query: <R>(sql: string, params: readonly unknown[] = []) => run<R>(t, sql, params),
         transaction: (inner) => inner(tx),
         listen: () => Promise.reject(new Error('LISTEN inside a transaction is not supported')),
         close: async () => undefined,
@@ -43,5 +40,15 @@ export class PgliteDatabase implements Database {
 
   async close(): Promise<void> {
     await this.db.close();
+  }
+}
+
+/** One statement (with parameters) or a script (without), its failure a DatabaseError. */
+async function run<R>(on: PGlite | Transaction, sql: string, params: readonly unknown[]): Promise<QueryResult<R>> {
+  try {
+    const r = params.length ? await on.query<R>(sql, params as unknown[]) : await on.exec(sql).then((results) => results[results.length - 1] ?? { rows: [], affectedRows: 0 });
+    return { rows: r.rows as R[], rowCount: (r as { affectedRows?: number }).affectedRows ?? r.rows.length };
+  } catch (err) {
+    throw databaseError(err);
   }
 }

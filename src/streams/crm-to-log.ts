@@ -8,8 +8,6 @@ import type { PipelineMetrics } from './pipeline-metrics.js';
 import type { OutgoingMessage, Transport } from './transport/transport.js';
 
 const RETRY = backoffPolicy({ initialMs: 250, maxMs: 30_000 });
-/** A gap in change ids younger than this may be a transaction still committing: wait for it. */
-const GAP_GRACE_MS = 5_000;
 
 export interface CrmToLogOptions {
   crm: CrmChangeFeed;
@@ -25,12 +23,11 @@ export interface CrmToLogOptions {
 }
 
 /**
- * CRM → log: reads the CRM's change log (through the CRM port) after the saved position,
- * in order and in batches, publishes appointment and task changes with the owning
- * associate as key, and saves the position only after the log has the batch. A
- * LISTEN/NOTIFY wake-up makes a change show in well under a second; polling every
- * `pollIntervalMs` is the fallback. The sync's own writes (origin "sync") advance the
- * position but are not sent back.
+ * CRM → log: reads the CRM's changes (through its change feed) after the saved position,
+ * in order and in batches, publishes them with the owning associate as key, and saves the
+ * position only after the log has the batch. The feed's wake-up (NOTIFY, a webhook) makes
+ * a change show in well under a second; polling every `pollIntervalMs` is the fallback.
+ * The sync's own writes advance the position but are not sent back.
  */
 export class CrmToLog {
   private readonly positionKey: string;
@@ -41,15 +38,15 @@ export class CrmToLog {
   private unlisten: (() => Promise<void>) | undefined;
   private loop: Promise<void> | undefined;
   published = 0;
-  /** The last change id published (or skipped), for tests and /status. */
-  position = 0;
+  /** The feed's position after the last batch published, for tests and /status. */
+  position: string | undefined;
 
   constructor(private readonly options: CrmToLogOptions) {
     this.positionKey = `crm:${options.crm.name}:change_log`;
   }
 
   async start(): Promise<void> {
-    this.position = Number((await this.options.positions.get(this.positionKey)) ?? 0);
+    this.position = await this.options.positions.get(this.positionKey);
     try {
       this.unlisten = await this.options.crm.onChange(() => this.notified());
     } catch (err) {
@@ -105,65 +102,53 @@ export class CrmToLog {
     });
   }
 
-  /** One batch; true when the batch was full (more may be waiting). */
+  /** One batch; true when more may be waiting. */
   async pollOnce(): Promise<boolean> {
-    const limit = this.options.batchSize ?? 500;
-    const changes = await this.options.crm.changesAfter(this.position, limit);
-    const usable = this.untilGap(changes);
-    if (!usable.length) return false;
+    const batch = await this.options.crm.read(this.position, this.options.batchSize ?? 500);
+    if (batch.position === undefined || batch.position === this.position) return false;
     const messages: OutgoingMessage[] = [];
     const parked: OutgoingMessage[] = [];
-    for (const c of usable.filter((x) => x.table === 'appointment' && x.origin !== 'sync')) {
+    for (const c of batch.changes.filter((x) => !x.bySync)) {
       try {
         messages.push(this.toMessage(c));
       } catch (err) {
-        // a row the envelope cannot carry: parked with why and where, so the rows after it still flow
+        // a record the envelope cannot carry: parked with why and where, so the records after it still flow
         if (!this.options.dlqTopic) throw err;
         const e = err as { code?: string; message?: string };
-        this.options.logger.error({ err, changeId: c.changeId, recordId: c.recordId, event: 'crm.unreadable' }, `CRM change ${c.changeId} cannot be sent; parked in ${this.options.dlqTopic}`);
+        this.options.logger.error({ err, position: c.position, record: c.ref, event: 'crm.unreadable' }, `CRM change of ${c.ref} at ${c.position} cannot be sent; parked in ${this.options.dlqTopic}`);
         this.options.metrics?.unreadable.inc({ source: 'crm' });
         parked.push({
-          key: c.ownerEmail ?? `associate:${c.ownerId ?? 'unknown'}`, value: JSON.stringify({ changeId: c.changeId, table: c.table, recordId: c.recordId, op: c.op, error: e.code ?? 'ERROR', message: e.message }),
-          headers: { 'ecs-error-code': String(e.code ?? 'ERROR'), 'ecs-error-message': String(e.message ?? err).slice(0, 500), 'ecs-stage': 'crm-read', 'ecs-crm-change-id': String(c.changeId) },
+          key: keyOf(c), value: JSON.stringify({ position: c.position, record: c.ref, op: c.op, error: e.code ?? 'ERROR', message: e.message }),
+          headers: { 'ecs-error-code': String(e.code ?? 'ERROR'), 'ecs-error-message': String(e.message ?? err).slice(0, 500), 'ecs-stage': 'crm-read', 'ecs-crm-position': c.position },
         });
       }
     }
-    for (const [topic, batch] of [[this.options.topic, messages], [this.options.dlqTopic ?? '', parked]] as const) {
-      if (!batch.length) continue;
-      await this.options.transport.publish(topic, batch);
-      this.published += batch.length;
-      this.options.metrics?.published.inc({ topic }, batch.length);
+    for (const [topic, messagesOfTopic] of [[this.options.topic, messages], [this.options.dlqTopic ?? '', parked]] as const) {
+      if (!messagesOfTopic.length) continue;
+      await this.options.transport.publish(topic, messagesOfTopic);
+      this.published += messagesOfTopic.length;
+      this.options.metrics?.published.inc({ topic }, messagesOfTopic.length);
     }
     // Saved only now that the log has the batch: a crash before this line publishes it again.
-    const last = usable[usable.length - 1].changeId;
-    await this.options.positions.save(this.positionKey, String(last));
-    this.position = last;
-    return changes.length === limit && usable.length === changes.length;
-  }
-
-  /** Change ids come from a sequence, and transactions commit out of order: stop before a fresh gap. */
-  private untilGap(changes: CrmChange[]): CrmChange[] {
-    let expected = this.position + 1;
-    for (let i = 0; i < changes.length; i++) {
-      if (changes[i].changeId !== expected && Date.now() - changes[i].time < GAP_GRACE_MS) return changes.slice(0, i);
-      expected = changes[i].changeId + 1;
-    }
-    return changes;
+    await this.options.positions.save(this.positionKey, batch.position);
+    this.position = batch.position;
+    return batch.more;
   }
 
   private toMessage(c: CrmChange): OutgoingMessage {
     const deleted = c.op === 'd' || !c.activity;
     const op = deleted ? 'd' : c.op;
-    const type = c.activity?.type === 2 ? 'task' : 'appointment';
-    const subject = `appointment:${c.recordId}`;
+    const type = c.kind;
     const source = `crm:${this.options.crm.name}`;
     const envelope: ChangeEnvelope = {
-      specversion: '1.0', v: 1, id: envelopeId(source, subject, String(c.changeId), op), source, type, op, time: formatUtc(c.time),
-      position: { kind: 'crm-change-log', value: String(c.changeId), scope: this.options.crm.name }, subject, before: null,
+      specversion: '1.0', v: 2, id: envelopeId(source, c.ref, c.position, op), source, type, op, time: formatUtc(c.time),
+      position: { kind: 'crm-change-log', value: c.position, scope: this.options.crm.name }, subject: c.ref, before: null,
       after: deleted ? null : c.activity!.fields, origin: 'crm', detectedAt: c.time,
     };
     assertEnvelope(envelope);
-    const key = c.ownerEmail ?? `associate:${c.ownerId ?? 'unknown'}`;
-    return { key, value: JSON.stringify(envelope), headers: { 'ecs-id': envelope.id, 'ecs-type': type, 'ecs-op': op, 'ecs-origin': 'crm' } };
+    return { key: keyOf(c), value: JSON.stringify(envelope), headers: { 'ecs-id': envelope.id, 'ecs-type': type, 'ecs-op': op, 'ecs-origin': 'crm' } };
   }
 }
+
+/** The owning associate's mailbox: one associate's changes stay in order on one partition. */
+const keyOf = (c: CrmChange): string => c.ownerEmail ?? c.owner ?? 'associate:unknown';

@@ -21,7 +21,8 @@ export interface Position {
 
 export interface ChangeEnvelope {
   specversion: '1.0';
-  v: 1;
+  /** 2: CRM ids are typed strings ("person:7"). Version 1 messages are read as 2 (upcastV1). */
+  v: 2;
   /** Deterministic: source + object + version, so a repeat has the same id. */
   id: string;
   source: string;
@@ -62,7 +63,35 @@ export function parseEnvelope(bytes: Buffer | string | null): ChangeEnvelope {
   } catch (err) {
     throw new PoisonMessageError(`the message is not JSON: ${(err as Error).message}`, { cause: err });
   }
-  return assertEnvelope(value);
+  return assertEnvelope(upcastV1(value));
+}
+
+/** v1 → v2 fields: numeric CRM ids become typed refs; the rest stayed the same. */
+const V1_LINKS: ReadonlyArray<[string, string, string]> = [
+  ['associateId', 'owner', 'associate'], ['contactId', 'contactRef', 'contact'], ['personId', 'personRef', 'person'],
+  ['motherId', 'motherRef', 'appointment'], ['seriesId', 'seriesRef', 'appointment'],
+];
+
+/**
+ * Messages written by a version before typed CRM ids (still in the log or parked in a
+ * dead-letter topic after an upgrade) are read as version 2, so none of them is lost.
+ */
+export function upcastV1(value: unknown): unknown {
+  const e = value as { v?: unknown; before?: Record<string, unknown> | null; after?: Record<string, unknown> | null } | null;
+  if (!e || typeof e !== 'object' || e.v !== 1) return value;
+  const fields = (f: Record<string, unknown> | null | undefined): Record<string, unknown> | null | undefined => {
+    if (!f || typeof f !== 'object') return f;
+    const out = { ...f };
+    for (const [from, to, entity] of V1_LINKS) {
+      if (!(from in out)) continue;
+      const id = out[from];
+      delete out[from];
+      out[to] = typeof id === 'number' ? `${entity}:${id}` : null;
+    }
+    if (out.owner === null) delete out.owner;
+    return out;
+  };
+  return { ...e, v: 2, before: fields(e.before), after: fields(e.after) };
 }
 
 export { envelopeSchema };

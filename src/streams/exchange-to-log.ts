@@ -103,7 +103,7 @@ export class ExchangeToLog {
         const source = `exchange:${mailbox}`;
         const version = deleted ? (s.changeKey ?? 'deleted') : (f?.item?.version ?? s.changeKey ?? '');
         const envelope: ChangeEnvelope = {
-          specversion: '1.0', v: 1, id: envelopeId(source, s.itemId, version, op), source, type: TYPE_OF[folder], op,
+          specversion: '1.0', v: 2, id: envelopeId(source, s.itemId, version, op), source, type: TYPE_OF[folder], op,
           time: new Date(Math.min(s.detectedAt, now)).toISOString().replace(/\.\d{3}Z$/, 'Z'),
           position: { kind: 'ews-syncstate', value: s.position, scope: `${mailbox}:${folder}` },
           subject: s.itemId, before: null, after: deleted ? null : f!.item!, origin: 'exchange', detectedAt: s.detectedAt,

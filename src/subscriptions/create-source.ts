@@ -3,7 +3,7 @@ import type { SyncConfig } from '../config/index.js';
 import type { ExchangePort, FolderKind } from '../ews/exchange-port.js';
 import { backoffPolicy } from '../shared/backoff.js';
 import type { Logger } from '../shared/logger.js';
-import type { Database } from '../state/database.js';
+import type { CrmDirectory } from '../crm-adapter/crm-port.js';
 import type { PositionStore } from '../state/position-store.js';
 import type { MailboxChangeSource } from './mailbox-change-source.js';
 import { CrmAssociateDirectory, CsvFileDirectory, StaticDirectory, type MailboxDirectory } from './mailbox-directory.js';
@@ -17,8 +17,8 @@ export interface SourceDependencies {
   positions: PositionStore;
   logger: Logger;
   metrics?: Registry;
-  /** For mailbox source "crm": the CRM's database. */
-  crmDatabase?: Database;
+  /** For mailbox source "crm": the CRM's associates. */
+  crmDirectory?: CrmDirectory;
   /** Overrides the configured directory (tests). */
   directory?: MailboxDirectory;
   /** Tests shorten the long waits. */
@@ -26,12 +26,12 @@ export interface SourceDependencies {
   coalesceMs?: number;
 }
 
-export function directoryFor(config: SyncConfig, crmDatabase?: Database): MailboxDirectory {
+export function directoryFor(config: SyncConfig, crmDirectory?: CrmDirectory): MailboxDirectory {
   const m = config.exchange.mailboxes;
   if (m.source === 'list') return new StaticDirectory(m.list);
   if (m.source === 'file') return new CsvFileDirectory(m.file!);
-  if (!crmDatabase) throw new Error('mailbox source "crm" needs the CRM database');
-  return new CrmAssociateDirectory(crmDatabase, config.crm.schema);
+  if (!crmDirectory) throw new Error('mailbox source "crm" needs the CRM');
+  return new CrmAssociateDirectory(crmDirectory);
 }
 
 /** The MailboxChangeSource that <advise Object="…"/> asks for. */
@@ -39,7 +39,7 @@ export function createMailboxChangeSource(config: SyncConfig, deps: SourceDepend
   const common = {
     exchange: deps.exchange,
     positions: deps.positions,
-    directory: deps.directory ?? directoryFor(config, deps.crmDatabase),
+    directory: deps.directory ?? directoryFor(config, deps.crmDirectory),
     logger: deps.logger.child({ component: 'subscriptions' }),
     metrics: deps.metrics,
     folders: config.sync.items.map((i) => FOLDER_OF_ITEM[i]),

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { defer, distinctUntilChanged, map, merge, Observable, timer, switchMap, from, catchError, EMPTY } from 'rxjs';
+import type { CrmDirectory } from '../crm-adapter/crm-port.js';
 import type { Logger } from '../shared/logger.js';
-import { assertIdentifier, type Database } from '../state/database.js';
 
 /** Where the list of mailboxes to sync comes from. */
 export interface MailboxDirectory {
@@ -35,15 +35,14 @@ export class CsvFileDirectory implements MailboxDirectory {
   }
 }
 
-/** The CRM's active associates' e-mail addresses (reference CRM: table associate). */
+/** The CRM's active associates' e-mail addresses, whichever CRM it is. */
 export class CrmAssociateDirectory implements MailboxDirectory {
   readonly description: string;
-  constructor(private readonly db: Database, private readonly schema: string) {
-    this.description = `active associates in ${schema}.associate`;
+  constructor(private readonly crm: CrmDirectory) {
+    this.description = crm.description;
   }
   async list(): Promise<string[]> {
-    const { rows } = await this.db.query<{ email: string }>(`select email from ${assertIdentifier(this.schema)}.associate where active and email is not null`);
-    return normalise(rows.map((r) => r.email));
+    return normalise(await this.crm.activeAssociateEmails());
   }
 }
 

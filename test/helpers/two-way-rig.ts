@@ -3,7 +3,7 @@
 // The handlers' consumers can be stopped and started again, so a test can make edits on both
 // sides while neither is applied: a conflict, made on purpose.
 import type { ConflictPolicy } from '../../src/config/index.js';
-import { initReferenceCrm, seedDemoAssociates, SqlCrm } from '../../src/crm-adapter/index.js';
+import { initReferenceCrm, ReferenceCrm, seedDemoAssociates } from '../../src/crm-adapter/index.js';
 import { ItemMappingStore, runHandler, ToCrmHandler, ToExchangeHandler, type ConflictReport } from '../../src/handlers/index.js';
 import type { ExchangePort } from '../../src/ews/exchange-port.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
@@ -25,6 +25,8 @@ export interface TwoWayRig {
   readonly conflicts: ConflictReport[];
   readonly exchange: ExchangePort;
   readonly transport: Transport;
+  readonly crm: ReferenceCrm;
+  readonly mappings: ItemMappingStore;
   /** Messages written to each topic so far. */
   published(topic: 'exchange.changes' | 'crm.changes'): Promise<number>;
   /** Stops the two handler groups (the sources keep publishing). */
@@ -50,10 +52,12 @@ export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailb
   const { source, exchange } = createSource('stream', sandbox, positions as never, new MutableDirectory(sandbox.store.all().map((m) => m.address)), {}, { ack: false });
   const toLog = new ExchangeToLog({ source, exchange, transport, topic: 'exchange.changes', dlqTopic: 'exchange.changes.dlq', limiter: new Limiter(4), logger: silentLogger() });
   const logger = createLogger({ level: (process.env.ECS_TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent' });
-  const crmToLog = new CrmToLog({ crm: new SqlCrm(db, crmSchema), positions, transport, topic: 'crm.changes', logger, pollIntervalMs: 200 });
+  const crm = new ReferenceCrm(db, crmSchema);
+  const mappings = new ItemMappingStore(db, stateSchema);
+  const crmToLog = new CrmToLog({ crm, positions, transport, topic: 'crm.changes', logger, pollIntervalMs: 200 });
   const conflicts: ConflictReport[] = [];
-  const common = { db, stateSchema, logger, privateItems: options.privateItems ?? 'sync', conflict: options.conflict, onConflict: (r: ConflictReport) => conflicts.push(r) };
-  const toCrm = new ToCrmHandler({ ...common, crmSchema, exchange });
+  const common = { crm, mappings, logger, privateItems: options.privateItems ?? 'sync', conflict: options.conflict, onConflict: (r: ConflictReport) => conflicts.push(r) };
+  const toCrm = new ToCrmHandler({ ...common, exchange });
   const toExchange = new ToExchangeHandler({ ...common, exchange });
   let consumers: RunningConsumer[] = [];
   const resumeHandlers = async (): Promise<void> => {
@@ -69,7 +73,7 @@ export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailb
   await crmToLog.start();
   await waitUntil(() => source.stats().initialSyncDone === options.mailboxes, 30_000, 'initial sync');
   return {
-    sandbox, db, crmSchema, stateSchema, conflicts, exchange, transport,
+    sandbox, db, crmSchema, stateSchema, conflicts, exchange, transport, crm, mappings,
     published,
     pauseHandlers: async () => {
       for (const c of consumers.splice(0)) await c.stop();

@@ -11,6 +11,7 @@ import { startService } from '../service.js';
 import { startSandbox } from '../../sandbox/index.js';
 import { initReferenceCrm } from '../../crm-adapter/index.js';
 import { openDatabase, SqlPositionStore } from '../../state/index.js';
+import { ItemMappingStore } from '../../handlers/index.js';
 
 export interface CliIo {
   out: (line: string) => void;
@@ -90,12 +91,15 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
       const loaded = loadForRun(opts.config);
       if (!loaded) return;
       const { config } = loaded;
-      const database = await openDatabase(config.crm);
+      const database = await openDatabase({ type: config.crm.type, url: config.crm.url, path: config.crm.path, poolSize: 2 });
+      const state = config.state.shared ? database : await openDatabase({ ...config.state, poolSize: 2 });
       try {
         await initReferenceCrm(database, config.crm.schema);
-        await SqlPositionStore.open(database, config.crm.stateSchema);
-        io.out(`CRM schema "${config.crm.schema}" and state schema "${config.crm.stateSchema}" are ready (${database.kind})`);
+        await SqlPositionStore.open(state, config.state.schema);
+        await ItemMappingStore.migrate(state, config.state.schema);
+        io.out(`CRM schema "${config.crm.schema}" and state schema "${config.state.schema}" are ready (${database.kind}${config.state.shared ? '' : `; state: ${state.kind}`})`);
       } finally {
+        if (state !== database) await state.close();
         await database.close();
       }
     });

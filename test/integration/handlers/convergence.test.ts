@@ -144,7 +144,7 @@ class Users {
 /** Items whose CRM row disagrees in subject or times. */
 async function contentMismatches(sandbox: Sandbox, db: PgDatabase, crm: string, state: string): Promise<string[]> {
   const { rows } = await db.query<{ mailbox: string; item_id: string; title: string; start_at: Date; end_at: Date }>(
-    `select m.mailbox, m.item_id, a.title, a.start_at, a.end_at from ${state}.item_map m join ${crm}.appointment a on a.appointment_id = m.crm_id
+    `select m.mailbox, m.item_id, a.title, a.start_at, a.end_at from ${state}.item_map m join ${crm}.appointment a on 'appointment:' || a.appointment_id = m.crm_id
       where not m.deleted and position('@' in m.item_id) = 0`,
   );
   const bad: string[] = [];
@@ -226,12 +226,12 @@ describe('convergence of both directions', () => {
         return a.missing + a.stale + a.ghosts + a.unlinkedRows === 0 && content.length === 0 && Date.now() - quietSince >= 3_000;
       }, 180_000, 'the CRM and the mailboxes to agree').catch(async (err: Error) => {
         const inv = await inventory();
-        const { rows: ghostRows } = await db.query<{ mailbox: string; item_id: string }>(`select m.*, (select count(*) from ${crmSchema}.appointment a where a.appointment_id = m.crm_id) as row_exists from ${stateSchema}.item_map m where not deleted and position('@' in item_id) = 0`);
+        const { rows: ghostRows } = await db.query<{ mailbox: string; item_id: string }>(`select m.*, (select count(*) from ${crmSchema}.appointment a where 'appointment:' || a.appointment_id = m.crm_id) as row_exists from ${stateSchema}.item_map m where not deleted and position('@' in item_id) = 0`);
         console.log('# DEBUG ghosts', JSON.stringify(ghostRows.filter((g) => inv[g.mailbox] && !(g.item_id in inv[g.mailbox])).map((g) => ({ ...g, deletedByTest: users.deletedItems.has(g.item_id) }))));
         const { rows } = await db.query(`select a.appointment_id, a.associate_id, a.title, a.series_id, a.original_start, a.recurrence_rule,
             (select string_agg(l.op || ':' || l.origin, ',' order by l.change_id) from ${crmSchema}.change_log l where l.record_id = a.appointment_id and l.table_name = 'appointment') as log,
-            (select string_agg(m.item_id || ':' || m.deleted, ',') from ${stateSchema}.item_map m where m.crm_id = a.appointment_id) as maps
-          from ${crmSchema}.appointment a where not exists (select 1 from ${stateSchema}.item_map m where m.crm_id = a.appointment_id and not m.deleted)`);
+            (select string_agg(m.item_id || ':' || m.deleted, ',') from ${stateSchema}.item_map m where m.crm_id = 'appointment:' || a.appointment_id) as maps
+          from ${crmSchema}.appointment a where not exists (select 1 from ${stateSchema}.item_map m where m.crm_id = 'appointment:' || a.appointment_id and not m.deleted)`);
         throw new Error(`${err.message}: ${last} ${JSON.stringify(rows)}`);
       });
       phase(`agreed and quiet: ${last}`);
@@ -243,13 +243,13 @@ describe('convergence of both directions', () => {
       const stamped = new Set(sandbox.store.all().flatMap((m) => sandbox.store.itemsIn(m, 'calendar').flatMap((i) => [...i.extended.values()].map((v) => String(v.value)))));
       const resurrected = [...users.deletedRows].filter((id) => stamped.has(`appointment:${id}`));
       assert.deepEqual(resurrected, [], 'rows deleted in the CRM have no item');
-      const { rows: liveRows } = await db.query<{ item_id: string }>(`select m.item_id from ${stateSchema}.item_map m join ${crmSchema}.appointment a on a.appointment_id = m.crm_id where not m.deleted`);
+      const { rows: liveRows } = await db.query<{ item_id: string }>(`select m.item_id from ${stateSchema}.item_map m join ${crmSchema}.appointment a on 'appointment:' || a.appointment_id = m.crm_id where not m.deleted`);
       assert.deepEqual(liveRows.filter((r) => users.deletedItems.has(r.item_id)), [], 'items deleted in Exchange have no row');
       // a series' modified occurrences are its exception rows
       for (const m of sandbox.store.all()) {
         for (const item of sandbox.store.itemsIn(m, 'calendar').filter((i) => i.modifiedOccurrences?.size)) {
           const { rows } = await db.query<{ n: number }>(
-            `select count(*)::int as n from ${crmSchema}.appointment e join ${stateSchema}.item_map s on s.crm_id = e.series_id and not s.deleted where s.item_id = $1`, [itemIdOf(m.index, item.seq)],
+            `select count(*)::int as n from ${crmSchema}.appointment e join ${stateSchema}.item_map s on s.crm_id = 'appointment:' || e.series_id and not s.deleted where s.item_id = $1`, [itemIdOf(m.index, item.seq)],
           );
           if (rows[0].n !== item.modifiedOccurrences!.size) {
             const { rows: info } = await db.query(`select s.*, a.title, a.recurrence_rule, a.appointment_id, (select string_agg(l.op || ':' || l.origin, ',' order by l.change_id) from ${crmSchema}.change_log l where l.record_id = a.appointment_id and l.table_name = 'appointment') as log from ${stateSchema}.item_map s left join ${crmSchema}.appointment a on a.appointment_id = s.crm_id where s.item_id like $1`, [`${itemIdOf(m.index, item.seq)}%`]);

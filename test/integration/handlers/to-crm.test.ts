@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { initReferenceCrm, seedDemoAssociates } from '../../../src/crm-adapter/index.js';
+import { initReferenceCrm, ReferenceCrm, seedDemoAssociates } from '../../../src/crm-adapter/index.js';
 import { ItemMappingStore, runHandler, ToCrmHandler } from '../../../src/handlers/index.js';
 import { startSandbox } from '../../../src/sandbox/index.js';
 import { Limiter } from '../../../src/shared/limiter.js';
@@ -25,7 +25,7 @@ describe('Exchange → CRM (to-crm handler)', () => {
     const positions = await SqlPositionStore.open(db, stateSchema);
     const { source, exchange } = createSource('stream', sandbox, positions as never, new MutableDirectory(sandbox.store.all().map((m) => m.address)), {}, { ack: false });
     const pipeline = new ExchangeToLog({ source, exchange, transport, topic: 'exchange.changes', dlqTopic: 'exchange.changes.dlq', limiter: new Limiter(8), logger: silentLogger() });
-    const handler = new ToCrmHandler({ db, crmSchema, stateSchema, logger: silentLogger(), privateItems: 'sync' });
+    const handler = new ToCrmHandler({ crm: new ReferenceCrm(db, crmSchema), mappings: new ItemMappingStore(db, stateSchema), logger: silentLogger(), privateItems: 'sync' });
     const outcomes: string[] = [];
     const consumer = await runHandler({
       transport, groupId: 'to-crm', topic: 'exchange.changes', dlqTopic: 'exchange.changes.dlq', concurrency: 4, direction: 'to-crm',

@@ -25,7 +25,7 @@ async function row(rig: TwoWayRig, id: number): Promise<Record<string, unknown> 
 
 /** The mailbox item a CRM row is mapped to. */
 async function itemOf(rig: TwoWayRig, crmId: number): Promise<{ mailbox: string; itemId: string } | undefined> {
-  const { rows } = await rig.db.query<{ mailbox: string; item_id: string }>(`select mailbox, item_id from ${rig.stateSchema}.item_map where crm_id = $1 and not deleted`, [crmId]);
+  const { rows } = await rig.db.query<{ mailbox: string; item_id: string }>(`select mailbox, item_id from ${rig.stateSchema}.item_map where crm_id = $1 and not deleted`, [`appointment:${crmId}`]);
   return rows[0] ? { mailbox: rows[0].mailbox, itemId: rows[0].item_id } : undefined;
 }
 
@@ -321,7 +321,7 @@ describe('both directions at once', () => {
       const id = await insertRow(rig, 1, 'Created once');
       const mailbox = rig.sandbox.store.byIndex(1)!;
       // what the interrupted attempt left: its note, and the stamped item in the mailbox
-      await rig.db.query(`insert into ${rig.stateSchema}.create_intent (crm_id, mailbox) values ($1, $2)`, [id, mailbox.address]);
+      await rig.db.query(`insert into ${rig.stateSchema}.create_note (side, key, mailbox) values ('exchange', $1, $2)`, [`appointment:${id}`, mailbox.address]);
       const { EwsClient } = await import('../../../src/ews/ews-client.js');
       const { BackoffGate } = await import('../../../src/ews/backoff-gate.js');
       const client = new EwsClient({ settings: { url: rig.sandbox.url, user: rig.sandbox.serviceAccount, passwordEnv: 'X', password: 'sandbox', impersonation: true, version: 'Exchange2016', tlsVerify: true, requestTimeoutMs: 10_000 }, gate: new BackoffGate(), maxSockets: 4 });
@@ -335,7 +335,7 @@ describe('both directions at once', () => {
       // whichever direction reached the item first (the to-crm handler may link the stamped item
       // to its row before the to-exchange handler adopts it), both sides end the same
       assert.equal(stamped[0].props.Subject, (await row(rig, id))!.title, 'the item and the row agree');
-      assert.equal((await rig.db.query(`select 1 from ${rig.stateSchema}.create_intent where crm_id = $1`, [id])).rows.length, 0, 'the note is gone once the mapping is saved');
+      assert.equal((await rig.db.query(`select 1 from ${rig.stateSchema}.create_note where key = $1`, [`appointment:${id}`])).rows.length, 0, 'the note is gone once the mapping is saved');
     } finally {
       await rig.close();
     }
@@ -348,10 +348,10 @@ describe('both directions at once', () => {
       await rig.pauseHandlers();
       await deleteInExchange(rig, target.mailbox, target.itemId);
       // as if no sync had listed the item before the delete: never confirmed, and old enough
-      await rig.db.query(`update ${rig.stateSchema}.item_map set log_partition = -1, log_offset = -1, updated = now() - interval '1 minute' where crm_id = $1`, [target.id]);
+      await rig.db.query(`update ${rig.stateSchema}.item_map set log_partition = -1, log_offset = -1, updated = now() - interval '1 minute' where crm_id = $1`, [`appointment:${target.id}`]);
       const { UnconfirmedItems } = await import('../../../src/handlers/index.js');
       const { silentLogger } = await import('../../../src/shared/logger.js');
-      const check = new UnconfirmedItems({ db: rig.db, crmSchema: rig.crmSchema, stateSchema: rig.stateSchema, exchange: rig.exchange, logger: silentLogger(), minAgeMs: 10_000, intervalMs: 60_000 });
+      const check = new UnconfirmedItems({ crm: rig.crm, mappings: rig.mappings, exchange: rig.exchange, logger: silentLogger(), minAgeMs: 10_000, intervalMs: 60_000 });
       const another = await insertRow(rig, 1, 'Not created yet'); // no mapping: not checked
       assert.equal(await check.checkOnce(), 1);
       assert.equal(await row(rig, target.id), undefined, 'the row is gone');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { initReferenceCrm, SqlCrm } from '../../../src/crm-adapter/index.js';
+import { initReferenceCrm, ReferenceCrm } from '../../../src/crm-adapter/index.js';
 import { createLogger, silentLogger } from '../../../src/shared/logger.js';
 import { PgDatabase, SqlPositionStore } from '../../../src/state/index.js';
 import { CrmToLog } from '../../../src/streams/crm-to-log.js';
@@ -24,7 +24,7 @@ describe('CRM → log (PostgreSQL change log → Kafka)', () => {
     await transport.ensureTopics([topic]);
     const received: Array<{ key: string; e: ChangeEnvelope }> = [];
     const consumer = await transport.consume({ groupId: uniqueName('g'), topics: [topic], concurrency: 3, handle: async (m) => void received.push({ key: m.key, e: parseEnvelope(m.value) }) });
-    let poller = new CrmToLog({ crm: new SqlCrm(db, schema), positions, transport, topic, logger: createLogger({ level: 'warn' }), pollIntervalMs: 60_000 });
+    let poller = new CrmToLog({ crm: new ReferenceCrm(db, schema), positions, transport, topic, logger: createLogger({ level: 'warn' }), pollIntervalMs: 60_000 });
     try {
       await poller.start();
       await db.query(`insert into ${schema}.associate (name, email) values ('Ann', 'ann@contoso.test'), ('Bob', 'bob@contoso.test')`);
@@ -55,7 +55,7 @@ describe('CRM → log (PostgreSQL change log → Kafka)', () => {
       assert.ok(saved >= 7, `position saved (${saved})`);
       // a restarted poller goes on from the saved position: nothing again
       await poller.stop();
-      poller = new CrmToLog({ crm: new SqlCrm(db, schema), positions, transport, topic, logger: silentLogger(), pollIntervalMs: 200 });
+      poller = new CrmToLog({ crm: new ReferenceCrm(db, schema), positions, transport, topic, logger: silentLogger(), pollIntervalMs: 200 });
       await poller.start();
       await db.query(`insert into ${schema}.appointment (associate_id, type, title) values (1, 1, 'After restart')`);
       await waitUntil(() => received.length >= 5, 15_000, 'the new change');
@@ -79,7 +79,7 @@ describe('CRM → log (PostgreSQL change log → Kafka)', () => {
     await initReferenceCrm(db, schema);
     const positions = await SqlPositionStore.open(db, state);
     await transport.ensureTopics([topic, `${topic}.dlq`]);
-    const poller = new CrmToLog({ crm: new SqlCrm(db, schema), positions, transport, topic, dlqTopic: `${topic}.dlq`, logger: silentLogger(), pollIntervalMs: 200 });
+    const poller = new CrmToLog({ crm: new ReferenceCrm(db, schema), positions, transport, topic, dlqTopic: `${topic}.dlq`, logger: silentLogger(), pollIntervalMs: 200 });
     try {
       await poller.start();
       await db.query(`insert into ${schema}.associate (name, email) values ('Ann', 'ann@contoso.test')`);
@@ -96,7 +96,7 @@ describe('CRM → log (PostgreSQL change log → Kafka)', () => {
       assert.equal(parked[0].headers['ecs-stage'], 'crm-read');
       assert.equal(parked[0].headers['ecs-error-code'], 'POISON_MESSAGE');
       assert.match(String(parked[0].headers['ecs-error-message']), /start/);
-      assert.equal(JSON.parse(parked[0].value).recordId, 1);
+      assert.equal(JSON.parse(parked[0].value).record, 'appointment:1');
     } finally {
       await poller.stop();
       await transport.close();

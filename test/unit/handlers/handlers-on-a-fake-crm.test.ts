@@ -1,0 +1,164 @@
+// The handlers against a fake of the CRM port (the contract suite holds the real adapters to
+// the same behaviour) and the real mapping store on in-memory PGlite.
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import type { ExchangePort } from '../../../src/ews/exchange-port.js';
+import { ItemBusyError, ItemMappingStore, ToCrmHandler, ToExchangeHandler, type ConflictReport } from '../../../src/handlers/index.js';
+import { CrmError, isRetriable } from '../../../src/shared/errors.js';
+import type { ItemFields } from '../../../src/shared/item-fields.js';
+import { silentLogger } from '../../../src/shared/logger.js';
+import { PgliteDatabase } from '../../../src/state/index.js';
+import type { ChangeEnvelope } from '../../../src/streams/envelope.js';
+import { FakeCrm } from '../../helpers/fake-crm.js';
+
+const MAILBOX = 'ann@contoso.test';
+let db: PgliteDatabase;
+let n = 0;
+let mappings: ItemMappingStore;
+let crm: FakeCrm;
+let conflicts: ConflictReport[];
+
+before(async () => {
+  db = await PgliteDatabase.open(null);
+});
+after(() => db.close());
+beforeEach(async () => {
+  const schema = `state_${++n}`;
+  await ItemMappingStore.migrate(db, schema);
+  mappings = new ItemMappingStore(db, schema);
+  crm = new FakeCrm([MAILBOX]);
+  conflicts = [];
+});
+
+let offset = 0;
+/** An Exchange change of item `itemId` at ChangeKey `version`, as the next message in partition 0. */
+function fromExchange(itemId: string, version: string, fields: Partial<ItemFields> = {}, op: 'c' | 'u' | 'd' = 'u'): [ChangeEnvelope, { partition: number; offset: number }] {
+  const after: ItemFields | null = op === 'd' ? null : { subject: 'Planning', start: '2026-12-14T09:00:00Z', end: '2026-12-14T10:00:00Z', version, modified: '2026-12-01T10:00:00Z', ...fields };
+  return [{
+    specversion: '1.0', v: 2, id: `id-${itemId}-${version}-${op}`, source: `exchange:${MAILBOX}`, type: 'appointment', op, time: '2026-12-01T10:00:00Z',
+    position: { kind: 'ews-syncstate', value: 's', scope: `${MAILBOX}:calendar` }, subject: itemId, before: null, after, origin: 'exchange', detectedAt: 0,
+  }, { partition: 0, offset: ++offset }];
+}
+
+function fromCrm(ref: string, version: string, fields: Partial<ItemFields> = {}): ChangeEnvelope {
+  return {
+    specversion: '1.0', v: 2, id: `id-${ref}-${version}`, source: 'crm:fake', type: 'appointment', op: 'u', time: '2026-12-01T10:00:00Z',
+    position: { kind: 'crm-change-log', value: version, scope: 'fake' }, subject: ref, before: null,
+    after: { subject: 'From the CRM', start: '2026-12-14T09:00:00Z', end: '2026-12-14T10:00:00Z', version, associateEmail: MAILBOX, owner: 'associate:1', ...fields }, origin: 'crm', detectedAt: 0,
+  };
+}
+
+const toCrm = (policy: 'crm-wins' | 'exchange-wins' | 'last-writer-wins' = 'last-writer-wins'): ToCrmHandler =>
+  new ToCrmHandler({ crm, mappings, logger: silentLogger(), privateItems: 'sync', conflict: policy, onConflict: (r) => conflicts.push(r) });
+
+/** Only what the to-exchange handler calls; each call recorded. */
+function fakeExchange(calls: string[]): ExchangePort {
+  let key = 0;
+  return {
+    createItem: async () => (calls.push('createItem'), { itemId: `item-${++key}`, changeKey: `ck-${key}` }),
+    updateItem: async () => (calls.push('updateItem'), { status: 'updated', changeKey: `ck-${++key}` }),
+    deleteItem: async () => (calls.push('deleteItem'), true),
+    findStamped: async () => (calls.push('findStamped'), undefined),
+  } as unknown as ExchangePort;
+}
+
+describe('to-crm handler on a fake CRM', () => {
+  it('a new item becomes one record, stamped; the same message again changes nothing; an edit is written at the version read', async () => {
+    const handler = toCrm();
+    const [created, at] = fromExchange('AAA1', 'ck1');
+    assert.equal(await handler.handle(created, at), 'applied');
+    assert.equal(crm.records.size, 1);
+    const [record] = crm.records.values();
+    assert.match(record.stamp ?? '', /^ews:/);
+    assert.equal(await handler.handle(created, at), 'unchanged', 'a redelivery');
+    assert.equal(record.n, 1);
+    assert.equal(await handler.handle(...fromExchange('AAA1', 'ck2', { subject: 'Planning (moved)' })), 'applied');
+    assert.equal(record.fields.subject, 'Planning (moved)');
+    assert.equal(crm.records.size, 1);
+    assert.deepEqual(conflicts, []);
+  });
+
+  it('a crash between the CRM write and the mapping: the next attempt finds the stamped record instead of creating a second', async () => {
+    const handler = toCrm();
+    const [created, at] = fromExchange('AAA2', 'ck1');
+    crm.crashAfterNextWrite = new Error('the process died');
+    await assert.rejects(handler.handle(created, at), /process died/);
+    assert.equal(crm.records.size, 1, 'the record was written, its mapping was not');
+    assert.equal(await handler.handle(created, at), 'applied', 'the redelivery');
+    assert.equal(crm.records.size, 1, 'no second record');
+    assert.ok(crm.calls.includes('findStamped'));
+    assert.equal((await mappings.get(MAILBOX, 'AAA2'))?.crmId, [...crm.records.keys()][0]);
+  });
+
+  it('an update whose mapping a crash kept from being saved is the sync\'s own write, not a user\'s edit: no conflict', async () => {
+    const handler = toCrm('crm-wins');
+    await handler.handle(...fromExchange('AAA3', 'ck1'));
+    const [edit, at] = fromExchange('AAA3', 'ck2', { subject: 'Edited in Outlook' });
+    crm.crashAfterNextWrite = new Error('the process died');
+    await assert.rejects(handler.handle(edit, at));
+    assert.equal(await handler.handle(edit, at), 'applied');
+    assert.deepEqual(conflicts, [], 'crm-wins would have kept the old subject had this been taken for a CRM edit');
+    assert.equal([...crm.records.values()][0].fields.subject, 'Edited in Outlook');
+  });
+
+  it('a user\'s CRM edit since the last sync is a conflict the policy decides, reported once', async () => {
+    for (const [policy, subject] of [['crm-wins', 'Edited in the CRM'], ['exchange-wins', 'Edited in Outlook']] as const) {
+      crm = new FakeCrm([MAILBOX]);
+      conflicts = [];
+      const handler = toCrm(policy);
+      await handler.handle(...fromExchange(`AAA4-${policy}`, 'ck1'));
+      const ref = [...crm.records.keys()][0];
+      crm.userEdit(ref, { subject: 'Edited in the CRM' });
+      assert.equal(await handler.handle(...fromExchange(`AAA4-${policy}`, 'ck2', { subject: 'Edited in Outlook' })), policy === 'crm-wins' ? 'unchanged' : 'applied');
+      assert.equal(crm.records.get(ref)!.fields.subject, subject);
+      assert.deepEqual(conflicts.map((c) => [c.winner, c.crmId]), [[policy === 'crm-wins' ? 'crm' : 'exchange', ref]]);
+    }
+  });
+
+  it('a retriable CrmError leaves the change to be tried again (nothing saved); a refusal is not retriable', async () => {
+    const handler = toCrm();
+    const [created, at] = fromExchange('AAA5', 'ck1');
+    crm.failNext = new CrmError('UNAVAILABLE', 'the CRM answered 503', { retriable: true });
+    const err = await handler.handle(created, at).catch((e: unknown) => e);
+    assert.ok(isRetriable(err));
+    assert.equal(await mappings.get(MAILBOX, 'AAA5'), undefined);
+    assert.equal(await handler.handle(created, at), 'applied');
+    crm.failNext = new CrmError('REFUSED', 'a required field is missing');
+    assert.equal(isRetriable(await handler.handle(...fromExchange('AAA5', 'ck2')).catch((e: unknown) => e)), false);
+  });
+
+  it('a delete in Exchange deletes the record and leaves a tombstone: a late copy of an older change cannot bring it back', async () => {
+    const handler = toCrm();
+    await handler.handle(...fromExchange('AAA6', 'ck1'));
+    assert.equal(await handler.handle(...fromExchange('AAA6', '', {}, 'd')), 'applied');
+    assert.equal(crm.records.size, 0);
+    assert.equal(await handler.handle(...fromExchange('AAA6', 'ck1')), 'unchanged');
+    assert.equal(crm.records.size, 0);
+  });
+});
+
+describe('to-exchange handler with the fake CRM\'s opaque versions', () => {
+  it('a version written already (by the adapter\'s order, not the text\'s) changes nothing; a newer one is written', async () => {
+    const calls: string[] = [];
+    const handler = new ToExchangeHandler({ mappings, crm, exchange: fakeExchange(calls), logger: silentLogger(), privateItems: 'sync' });
+    assert.equal(await handler.handle(fromCrm('appointment:7', 'v9'), MAILBOX), 'applied');
+    assert.deepEqual(calls, ['createItem']);
+    assert.equal(await handler.handle(fromCrm('appointment:7', 'v9'), MAILBOX), 'unchanged', 'a repeat');
+    assert.equal(await handler.handle(fromCrm('appointment:7', 'v10'), MAILBOX), 'applied', '"v10" sorts before "v9" as text, yet it is newer');
+    assert.equal(await handler.handle(fromCrm('appointment:7', 'v8'), MAILBOX), 'unchanged', 'an older version comes too late');
+    assert.deepEqual(calls, ['createItem', 'updateItem']);
+  });
+
+  it('while one direction holds an item, the other is told to try again (never interleaved)', async () => {
+    const calls: string[] = [];
+    const handler = new ToExchangeHandler({ mappings, crm, exchange: fakeExchange(calls), logger: silentLogger(), privateItems: 'sync' });
+    await handler.handle(fromCrm('appointment:8', 'v1'), MAILBOX);
+    const mapping = (await mappings.getByCrmId('appointment:8'))!;
+    await mappings.holding(mapping.mailbox, mapping.itemId, async () => {
+      const err = await handler.handle(fromCrm('appointment:8', 'v2'), MAILBOX).catch((e: unknown) => e);
+      assert.ok(err instanceof ItemBusyError && isRetriable(err));
+    });
+    assert.equal(await handler.handle(fromCrm('appointment:8', 'v2'), MAILBOX), 'applied', 'once the other is done');
+    assert.deepEqual(calls, ['createItem', 'updateItem']);
+  });
+});
