@@ -9,6 +9,7 @@ import { EXIT } from '../exit-codes.js';
 import { addOpsCommands } from './ops-commands.js';
 import { startService } from '../service.js';
 import { startSandbox } from '../../sandbox/index.js';
+import { DEFAULT_API_USER, startSuperOfficeSandbox } from '../../superoffice-sandbox/index.js';
 import { initReferenceCrm } from '../../crm-adapter/index.js';
 import { openDatabase, SqlPositionStore } from '../../state/index.js';
 import { ItemMappingStore } from '../../handlers/index.js';
@@ -131,14 +132,28 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
         io.out(`activity: ${c.total} changes (${c.created} created, ${c.updated} updated, ${c.deleted} deleted); ${sandbox.stats.totalRequests()} EWS requests; ${sandbox.openConnections.size} streaming connections`);
       }, 10_000);
       report.unref();
-      await new Promise<void>((resolve) => {
-        const stop = (): void => resolve();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      await untilSignal();
       clearInterval(report);
       await sandbox.close();
       io.out('sandbox stopped');
+    });
+
+  program
+    .command('superoffice-sandbox')
+    .description('serve the SuperOffice Web API simulator (the subset of /api/v1 the SuperOffice adapter uses) on 127.0.0.1, for demos, tests and load')
+    .addOption(new Option('-p, --port <port>', 'TCP port (0: any free port)').default(8081).argParser(wholeNumber('--port', 0, 65_535)))
+    .addOption(new Option('-a, --associates <n>', 'CRM users user0001@contoso.test … (the EWS sandbox\'s mailboxes)').default(50).argParser(wholeNumber('--associates', 0, 1_000_000)))
+    .addOption(new Option('--api-user <name>', 'the integration user the sync logs in as').default(DEFAULT_API_USER))
+    .addOption(new Option('--password <password>', 'every user\'s password (default: $ECS_SUPEROFFICE_SANDBOX_PASSWORD or "sandbox")'))
+    .addOption(new Option('--seed <n>', 'seed of injected faults').default(1).argParser(wholeNumber('--seed', 0, 2 ** 31 - 1)))
+    .action(async (opts: { port: number; associates: number; apiUser: string; password?: string; seed: number }) => {
+      const sandbox = await startSuperOfficeSandbox({ port: opts.port, associates: opts.associates, apiUser: opts.apiUser, password: opts.password ?? io.env.ECS_SUPEROFFICE_SANDBOX_PASSWORD, seed: opts.seed });
+      io.out(`SuperOffice Web API: ${sandbox.apiUrl}`);
+      io.out(`API user: ${sandbox.apiUser.userName} (Basic, SOTICKET or Bearer; associate id ${sandbox.apiUser.id}); users user0001 … (${opts.associates}), e-mail user0001@contoso.test …`);
+      io.out(`control API: ${sandbox.url}/sandbox/stats (faults, latency, webhooks/drop, restart, tickets, journal)`);
+      await untilSignal();
+      await sandbox.close();
+      io.out('SuperOffice sandbox stopped');
     });
 
   addOpsCommands(program, { io, setCode: (c) => (code = c), loadForRun });
@@ -165,6 +180,15 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     });
 
   return { program, exitCode: () => code };
+}
+
+/** Resolves on Ctrl-C or SIGTERM. */
+function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
 }
 
 interface SandboxCliOptions {

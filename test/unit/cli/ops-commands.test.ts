@@ -12,7 +12,7 @@ const dir = mkdtempSync(join(tmpdir(), 'ecs-ops-cli-'));
 
 describe('operator commands: usage and configuration failures', () => {
   it('every command answers --help', async () => {
-    for (const command of [['start'], ['validate-config'], ['crm', 'init'], ['status'], ['pause'], ['resume'], ['resync'], ['test-mailbox'], ['dlq', 'list'], ['dlq', 'replay'], ['sandbox'], ['bench']]) {
+    for (const command of [['start'], ['validate-config'], ['crm', 'init'], ['status'], ['pause'], ['resume'], ['resync'], ['test-mailbox'], ['dlq', 'list'], ['dlq', 'replay'], ['sandbox'], ['superoffice-sandbox'], ['bench']]) {
       const r = await runCli([...command, '--help']);
       assert.equal(r.code, 0, `${command.join(' ')} --help`);
       assert.match(r.stdout, /Usage: exchange-crm-sync/, command.join(' '));

@@ -1,0 +1,165 @@
+import type { RecurrenceRule, Weekday, WeekOfMonth } from './recurrence.js';
+import { expand } from './recurrence.js';
+import { Refused, type SoAppointment, type SoAssociate, type SoContact, type SoParticipant, type SoPerson, type SuperOfficeStore } from './store.js';
+import { tzLocation } from './time-zones.js';
+
+/** JSON as the Web API writes and reads it (AppointmentEntity, PersonEntity, …). */
+export type Json = Record<string, unknown>;
+
+/** SuperOffice dates: UTC; a date without an offset is read as UTC (the adapter asks for UTC). */
+export const soDate = (ms: number): string => new Date(ms).toISOString();
+export function parseSoDate(value: unknown, field: string): number {
+  if (typeof value !== 'string' || !value) throw new Refused(`${field} is not a date`);
+  const ms = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(value) ? value : `${value}Z`);
+  if (Number.isNaN(ms)) throw new Refused(`${field}: "${value}" is not a date`);
+  return ms;
+}
+
+export function associateJson(store: SuperOfficeStore, id: number): Json | null {
+  const a = store.associates.get(id);
+  if (!a) return null;
+  const p = store.persons.get(a.personId);
+  return {
+    AssociateId: a.id, Name: a.userName, PersonId: a.personId, Rank: a.id, Tooltip: '', Type: a.type, GroupIdx: 1,
+    FullName: `${p?.firstname ?? ''} ${p?.lastname ?? ''}`.trim(), FormalName: `${p?.lastname ?? ''}, ${p?.firstname ?? ''}`, Deleted: a.deleted, EjUserId: 0, UserName: a.userName,
+  };
+}
+
+function contactRef(store: SuperOfficeStore, id: number): Json | null {
+  const c = store.contacts.get(id);
+  return c ? { ContactId: c.id, Name: c.name, Department: c.department, FullName: c.name } : null;
+}
+
+function personRef(store: SuperOfficeStore, id: number): Json | null {
+  const p = store.persons.get(id);
+  return p ? { PersonId: p.id, Firstname: p.firstname, Lastname: p.lastname, FullName: `${p.firstname} ${p.lastname}`.trim(), Email: p.email, ContactId: p.contactId, ContactName: store.contacts.get(p.contactId)?.name ?? '' } : null;
+}
+
+/** A RecurrenceInfo as SuperOffice writes it for one row of a series. */
+function recurrenceJson(store: SuperOfficeStore, a: SoAppointment): Json | null {
+  if (!a.recurrenceRuleId) return null;
+  const r = store.rules.get(a.recurrenceRuleId);
+  if (!r) return null;
+  const rule = r.rule;
+  const dates = store.seriesRows(r.id, a.associateId).map((row) => ({ Date: soDate(row.start), IsConflict: false, Description: '', DescriptionStyleHint: '', Tooltip: '' }));
+  return {
+    RecurrenceId: r.id, StartDate: soDate(r.start), EndDate: soDate(rule.endType === 'EndDate' ? (rule.endDate ?? r.start) : (expand(rule, r.start).at(-1) ?? r.start)),
+    RecurrenceCounter: rule.endType === 'Counter' ? (rule.counter ?? 0) : 0, RecurrenceEndType: rule.endType, Pattern: rule.pattern,
+    DayPattern: rule.day ? { Pattern: rule.day.pattern, Cycle: rule.day.cycle } : null,
+    WeekPattern: rule.week ? { Weekdays: rule.week.weekdays.join(', '), Cycle: rule.week.cycle } : null,
+    MonthPattern: rule.month ? { Pattern: rule.month.pattern, Cycle: rule.month.cycle, Day: rule.month.day, Weekday: rule.month.weekday ?? 'Unknown', WeekOfMonth: rule.month.weekOfMonth ?? 'Unknown' } : null,
+    YearPattern: rule.year ? { Pattern: rule.year.pattern, Cycle: rule.year.month, Day: rule.year.day, Weekday: rule.year.weekday ?? 'Unknown', WeekOfMonth: rule.year.weekOfMonth ?? 'Unknown' } : null,
+    Dates: dates, IsRecurrence: true,
+  };
+}
+
+/** AppointmentEntity (with `_Links` for the REST carriers). */
+export function appointmentJson(store: SuperOfficeStore, a: SoAppointment, base: string, links = true): Json {
+  const tz = tzLocation(a.tzLocationId);
+  return {
+    Associate: associateJson(store, a.associateId), Contact: contactRef(store, a.contactId), CreatedBy: associateJson(store, a.registeredBy), UpdatedBy: associateJson(store, a.updatedBy),
+    CreatedDate: soDate(a.registered), AppointmentId: a.id, Description: a.description, Title: a.title, Agenda: '', InternalNotes: '',
+    StartDate: soDate(a.start), EndDate: soDate(a.end), InvitedPerson: null, Person: personRef(store, a.personId), MotherId: a.motherId, Priority: null,
+    Private: a.private, Project: null, Type: a.type, UpdatedDate: soDate(a.updated), Completed: a.completed, ActiveLinks: 0, Links: [], AlarmLeadTime: '00:00:00',
+    HasAlarm: false, ColorIndex: 0, IsFree: a.isFree, IsAlldayEvent: a.allDay, LagTime: '00:00:00', LeadTime: '00:00:00', Location: a.location, RejectCounter: 0, RejectReason: '',
+    Recurrence: recurrenceJson(store, a), Participants: a.participants.map(participantJson), AssignmentStatus: 'None', InvitationStatus: 'None', BookingType: a.bookingType,
+    ActiveDate: soDate(a.start), HasConflict: false, AssignedBy: null, MotherAssociate: a.motherId ? associateJson(store, store.appointments.get(a.motherId)?.associateId ?? 0) : null,
+    Task: { TaskListItemId: a.type === 'inChecklist' ? 6 : 1, Value: a.type === 'inChecklist' ? 'To do' : 'Meeting', Direction: 'Unknown', Type: a.type === 'inChecklist' ? 'ToDo' : 'Appointment', Tooltip: '', Deleted: false, IntentId: 0, Rank: 1 },
+    PreferredTZLocation: a.tzLocationId, PreferredTZLocationData: tz ? { TZLocationID: tz.id, Name: tz.name, TZLocationCode: tz.code, TZLocationCities: tz.cities, IsoNumber: 0 } : null,
+    Sale: null, SuggestedAppointmentId: 0, IsMileStone: false, CautionWarning: 'OK', OwnedExternally: 'None', JoinVideomeetUrl: '', CentralserviceVideomeetId: '',
+    CustomFields: {}, IsPublished: false, VisibleFor: [],
+    ...(links ? { _Links: { Self: `${base}/api/v1/Appointment/${a.id}` } } : {}),
+  };
+}
+
+function participantJson(p: SoParticipant): Json {
+  return {
+    AssociateId: p.associateId, PersonId: p.personId, ContactId: p.contactId, EmailId: 0, SendEmail: false, InvitationStatus: p.invitationStatus,
+    EmailAddress: p.emailAddress, Description: '', ExternallyOwnedType: 'Required', ExternallyOwnedStatus: 'Accepted',
+  };
+}
+
+const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+const idIn = (v: unknown, key: string): number => (v && typeof v === 'object' && typeof (v as Json)[key] === 'number' ? ((v as Json)[key] as number) : 0);
+
+/** An AppointmentEntity body → the row fields it sets (PUT: all of them; the Web API has no partial PUT). */
+export function appointmentFields(store: SuperOfficeStore, body: Json, writer: SoAssociate): { fields: Omit<SoAppointment, 'id' | 'registered' | 'registeredBy' | 'updated' | 'updatedBy' | 'recurrenceRuleId'>; rule?: RecurrenceRule } {
+  const start = body.StartDate !== undefined && body.StartDate !== null ? parseSoDate(body.StartDate, 'StartDate') : store.now();
+  const end = body.EndDate !== undefined && body.EndDate !== null ? parseSoDate(body.EndDate, 'EndDate') : start;
+  const type = (['inDiary', 'inChecklist', 'BookingForDiary', 'BookingForChecklist'] as const).find((t) => t === body.Type) ?? 'inDiary';
+  const priv = (['Public', 'PrivateUser', 'PrivateGroup'] as const).find((t) => t === body.Private) ?? 'Public';
+  const completed = (['NotStarted', 'Started', 'Completed'] as const).find((t) => t === body.Completed) ?? 'NotStarted';
+  const associateId = idIn(body.Associate, 'AssociateId') || writer.id;
+  const participants: SoParticipant[] = Array.isArray(body.Participants) ? (body.Participants as Json[]).map((p) => ({
+    associateId: typeof p.AssociateId === 'number' ? p.AssociateId : 0, personId: typeof p.PersonId === 'number' ? p.PersonId : 0, contactId: typeof p.ContactId === 'number' ? p.ContactId : 0,
+    emailAddress: text(p.EmailAddress), invitationStatus: text(p.InvitationStatus) || 'Accepted',
+  })) : [];
+  const tz = typeof body.PreferredTZLocation === 'number' ? body.PreferredTZLocation : 0;
+  if (tz && !tzLocation(tz)) throw new Refused(`PreferredTZLocation ${tz} is not a time zone location`);
+  const fields = {
+    associateId, type, title: text(body.Title), description: text(body.Description), location: text(body.Location), start, end,
+    allDay: body.IsAlldayEvent === true, isFree: body.IsFree === true, private: priv, completed,
+    contactId: idIn(body.Contact, 'ContactId'), personId: idIn(body.Person, 'PersonId'), motherId: typeof body.MotherId === 'number' ? body.MotherId : 0,
+    bookingType: (['None', 'Owner', 'Participant'] as const).find((t) => t === body.BookingType) ?? 'None', participants, tzLocationId: tz,
+  };
+  const r = body.Recurrence as Json | null | undefined;
+  return { fields, rule: r && r.IsRecurrence === true ? ruleOf(r) : undefined };
+}
+
+const WEEKDAY_NAMES = new Set(['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday']);
+
+/** RecurrenceInfo → a rule; a pattern SuperOffice cannot run (no end, Custom, Unknown) is refused. */
+export function ruleOf(r: Json): RecurrenceRule {
+  const pattern = r.Pattern;
+  if (pattern !== 'Daily' && pattern !== 'Weekly' && pattern !== 'Monthly' && pattern !== 'Yearly') throw new Refused(`Recurrence.Pattern "${String(pattern)}" is not supported`);
+  const endType = r.RecurrenceEndType;
+  if (endType !== 'EndDate' && endType !== 'Counter') throw new Refused('a recurrence needs an end: RecurrenceEndType EndDate or Counter');
+  const int = (v: unknown, min: number): number => (typeof v === 'number' && Number.isInteger(v) && v >= min ? v : min);
+  const weekdays = (v: unknown): Weekday[] => String(v ?? '').split(/\s*,\s*/).filter((w) => WEEKDAY_NAMES.has(w)) as Weekday[];
+  const sub = (key: string): Json => (r[key] && typeof r[key] === 'object' ? (r[key] as Json) : {});
+  const rule: RecurrenceRule = {
+    pattern, endType,
+    ...(endType === 'Counter' ? { counter: int(r.RecurrenceCounter, 1) } : { endDate: parseSoDate(r.EndDate, 'Recurrence.EndDate') }),
+    ...(pattern === 'Daily' ? { day: { pattern: (['EveryWorkday', 'EveryWeekday', 'EveryCyclicDay'] as const).find((p) => p === sub('DayPattern').Pattern) ?? 'EveryCyclicDay', cycle: int(sub('DayPattern').Cycle, 1) } } : {}),
+    ...(pattern === 'Weekly' ? { week: { weekdays: weekdays(sub('WeekPattern').Weekdays), cycle: int(sub('WeekPattern').Cycle, 1) } } : {}),
+    ...(pattern === 'Monthly' ? { month: monthLike(sub('MonthPattern'), int(sub('MonthPattern').Cycle, 1)) } : {}),
+    ...(pattern === 'Yearly' ? { year: { ...monthLike(sub('YearPattern'), 12), month: int(sub('YearPattern').Cycle, 1) } } : {}),
+  };
+  if (rule.week && !rule.week.weekdays.length) throw new Refused('WeekPattern.Weekdays names no weekday');
+  return rule;
+}
+
+function monthLike(m: Json, cycle: number): { pattern: 'DayOfMonth' | 'WeekdayOfMonth'; cycle: number; day: number; weekday?: Weekday; weekOfMonth?: WeekOfMonth } {
+  const pattern = m.Pattern === 'WeekdayOfMonth' ? 'WeekdayOfMonth' : 'DayOfMonth';
+  return {
+    pattern, cycle, day: typeof m.Day === 'number' ? m.Day : 1,
+    ...(pattern === 'WeekdayOfMonth' ? { weekday: (WEEKDAY_NAMES.has(String(m.Weekday)) ? m.Weekday : 'Monday') as Weekday, weekOfMonth: (['First', 'Second', 'Third', 'Fourth', 'Last'] as const).find((w) => w === m.WeekOfMonth) ?? 'First' } : {}),
+  };
+}
+
+export function personJson(store: SuperOfficeStore, p: SoPerson, base: string): Json {
+  const c = store.contacts.get(p.contactId);
+  return {
+    PersonId: p.id, Firstname: p.firstname, Lastname: p.lastname, MiddleName: '', Title: '', Mrmrs: '', Description: '',
+    Contact: c ? { ContactId: c.id, Name: c.name, Department: c.department, FullName: c.name } : null,
+    Emails: p.email ? [{ Value: p.email, StrippedValue: p.email, Description: '' }] : [],
+    CreatedDate: soDate(p.registered), UpdatedDate: soDate(p.updated), UpdatedBy: associateJson(store, p.updatedBy), Retired: false,
+    _Links: { Self: `${base}/api/v1/Person/${p.id}` },
+  };
+}
+
+export function contactJson(store: SuperOfficeStore, c: SoContact, base: string): Json {
+  return {
+    ContactId: c.id, Name: c.name, Department: c.department, CreatedDate: soDate(c.registered), UpdatedDate: soDate(c.updated), UpdatedBy: associateJson(store, c.updatedBy),
+    Deleted: false, _Links: { Self: `${base}/api/v1/Contact/${c.id}` },
+  };
+}
+
+export function userJson(store: SuperOfficeStore, a: SoAssociate, base: string): Json {
+  const p = store.persons.get(a.personId);
+  return {
+    AssociateId: a.id, Name: a.userName, Rank: a.id, Tooltip: '', Deleted: a.deleted, Type: a.type, UserName: a.userName, IsPersonRetired: false, IsOnTravel: false,
+    Person: p ? { PersonId: p.id, Firstname: p.firstname, Lastname: p.lastname, FullName: `${p.firstname} ${p.lastname}`.trim(), Email: p.email, ContactId: p.contactId } : null,
+    _Links: { Self: `${base}/api/v1/User/${a.id}` },
+  };
+}
