@@ -109,15 +109,57 @@ export const SETTINGS: readonly SettingSpec[] = [
   // <crm>
   {
     key: 'crm.type', element: 'crm', attribute: 'type', env: 'ECS_CRM_TYPE',
-    kind: k.oneOf(['embedded', 'postgres'] as const), default: 'embedded', doc: 'embedded (PGlite in a local folder, the npm start default) or postgres (a PostgreSQL server).',
+    kind: k.oneOf(['embedded', 'postgres', 'superoffice'] as const), default: 'embedded',
+    doc: 'embedded (the reference CRM in PGlite in a local folder, the npm start default), postgres (the reference CRM on a PostgreSQL server) or superoffice (SuperOffice CRM\'s Web API; without url, the built-in SuperOffice simulator).',
   },
   {
     key: 'crm.url', element: 'crm', attribute: 'url', env: 'ECS_CRM_URL',
-    kind: k.url(['postgres', 'postgresql']), default: '', sensitive: true, doc: 'postgres: connection URL. A password belongs in passwordEnv or PGPASSWORD, not here.',
+    kind: k.url(['postgres', 'postgresql', 'https', 'http']), default: '', sensitive: true,
+    doc: 'postgres: connection URL (a password belongs in passwordEnv or PGPASSWORD, not here). superoffice: the tenant\'s Web API, https://…/api/v1.',
   },
   {
     key: 'crm.passwordEnv', element: 'crm', attribute: 'passwordEnv', env: 'ECS_CRM_PASSWORD_ENV',
-    kind: k.envName, default: '', doc: 'postgres: name of the environment variable holding the database password.',
+    kind: k.envName, default: '', doc: "postgres: name of the environment variable holding the database password. superoffice: the one holding the API user's password (Basic authentication).",
+  },
+  {
+    key: 'crm.user', element: 'crm', attribute: 'user', env: 'ECS_CRM_USER',
+    kind: k.text(/^\S+$/, 'a user name without spaces'), default: '', doc: 'superoffice: the API user (a system user of its own; its associate id tells the sync\'s own writes from users\' ones).',
+  },
+  {
+    key: 'crm.ticketEnv', element: 'crm', attribute: 'ticketEnv', env: 'ECS_CRM_TICKET_ENV',
+    kind: k.envName, default: '', doc: 'superoffice: instead of user and password, the environment variable holding a SOTICKET credential (7T:…).',
+  },
+  {
+    key: 'crm.tokenEnv', element: 'crm', attribute: 'tokenEnv', env: 'ECS_CRM_TOKEN_ENV',
+    kind: k.envName, default: '', doc: 'superoffice: instead of user and password, the environment variable holding a SuperId access token (Bearer 7A:…, SuperOffice Online).',
+  },
+  {
+    key: 'crm.appTokenEnv', element: 'crm', attribute: 'appTokenEnv', env: 'ECS_CRM_APP_TOKEN_ENV',
+    kind: k.envName, default: '', doc: 'superoffice: the environment variable holding the application token sent as SO-AppToken (SuperOffice Online, server to server).',
+  },
+  {
+    key: 'crm.webhookListen', element: 'crm', attribute: 'webhookListen', env: 'ECS_CRM_WEBHOOK_LISTEN',
+    kind: k.optional(k.hostPort), default: '', doc: 'superoffice: where this instance receives SuperOffice\'s webhooks (host:port). Without it changes are found by polling only.',
+  },
+  {
+    key: 'crm.webhookUrl', element: 'crm', attribute: 'webhookUrl', env: 'ECS_CRM_WEBHOOK_URL',
+    kind: k.url(['https', 'http']), default: '', doc: 'superoffice: the address SuperOffice POSTs webhooks to — reachable from SuperOffice, forwarded to webhookListen (default: webhookListen itself).',
+  },
+  {
+    key: 'crm.webhookSecretEnv', element: 'crm', attribute: 'webhookSecretEnv', env: 'ECS_CRM_WEBHOOK_SECRET_ENV',
+    kind: k.envName, default: 'ECS_SUPEROFFICE_WEBHOOK_SECRET', doc: 'superoffice: the environment variable holding the webhook secret (every webhook is checked with HMAC-SHA256 of it; a bad signature is refused).',
+  },
+  {
+    key: 'crm.reconcileInterval', element: 'crm', attribute: 'reconcileInterval', env: 'ECS_CRM_RECONCILE_INTERVAL',
+    kind: k.duration(5_000, 24 * 60 * MINUTE), default: 5 * MINUTE, doc: 'superoffice: how often the records the sync has mapped are checked against the CRM, so a delete whose webhook was lost is still seen.',
+  },
+  {
+    key: 'crm.foreignApp', element: 'crm', attribute: 'foreignApp', env: 'ECS_CRM_FOREIGN_APP',
+    kind: k.text(/^[A-Za-z0-9._-]+$/, 'a name (letters, digits, . _ -)'), default: 'ExchangeCrmSync', doc: 'superoffice: the foreign application name of the keys the sync stamps on records it creates.',
+  },
+  {
+    key: 'crm.tlsVerify', element: 'crm', attribute: 'tlsVerify', env: 'ECS_CRM_TLS_VERIFY',
+    kind: k.boolean, default: true, doc: "superoffice: verify the server's TLS certificate. Turn off only for a test server, explicitly.",
   },
   {
     key: 'crm.schema', element: 'crm', attribute: 'schema', env: 'ECS_CRM_SCHEMA',
@@ -129,7 +171,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
   {
     key: 'crm.pollInterval', element: 'crm', attribute: 'pollInterval', env: 'ECS_CRM_POLL_INTERVAL',
-    kind: k.duration(100, 10 * MINUTE), default: 1_000, doc: "How often the CRM's change log is read when no NOTIFY wakes the reader (PostgreSQL and PGlite send one on every change).",
+    kind: k.duration(100, 10 * MINUTE), default: 1_000, doc: "How often the CRM's changes are read when nothing wakes the reader (PostgreSQL and PGlite NOTIFY on every change; SuperOffice sends webhooks). With SuperOffice, a dropped webhook delays a change by at most this.",
   },
   {
     key: 'crm.path', element: 'crm', attribute: 'path', env: 'ECS_CRM_PATH',

@@ -39,8 +39,25 @@ export interface ExchangeSettings {
   };
 }
 
+/** SuperOffice's Web API (`<crm type="superoffice">`). */
+export interface SuperOfficeSettings {
+  /** The tenant's …/api/v1; null: the built-in SuperOffice simulator. */
+  readonly url: string | null;
+  /** Sensitive: read from the environment variables the file names. */
+  readonly credentials:
+    | { readonly kind: 'basic'; readonly user: string; readonly password: string }
+    | { readonly kind: 'ticket'; readonly ticket: string }
+    | { readonly kind: 'bearer'; readonly token: string };
+  /** SO-AppToken (sensitive); '' when none. */
+  readonly appToken: string;
+  readonly webhook: { readonly listen: { readonly host: string; readonly port: number }; readonly url: string | null; readonly secret: string } | null;
+  readonly reconcileIntervalMs: number;
+  readonly foreignApp: string;
+  readonly tlsVerify: boolean;
+}
+
 export interface CrmSettings {
-  readonly type: 'embedded' | 'postgres';
+  readonly type: 'embedded' | 'postgres' | 'superoffice';
   /** postgres: the connection URL (may hold a password: sensitive). */
   readonly url: string | null;
   readonly schema: string;
@@ -49,6 +66,8 @@ export interface CrmSettings {
   readonly pollIntervalMs: number;
   /** embedded: the PGlite data folder, absolute. */
   readonly path: string;
+  /** superoffice: the Web API and how to reach it; null for the reference CRM. */
+  readonly superoffice: SuperOfficeSettings | null;
 }
 
 /** A database the sync opens: PostgreSQL, or PGlite in a folder. */

@@ -18,7 +18,14 @@ export function describeConfig(config: SyncConfig): string[] {
       : exchange.mailboxes.source === 'file'
         ? `file ${exchange.mailboxes.file}`
         : "CRM associates' e-mail addresses";
-  const crmLine = crm.type === 'postgres' ? `postgres ${redactUrl(crm.url ?? '')} schema ${crm.schema}` : `embedded (${crm.path}) schema ${crm.schema}`;
+  const so = crm.superoffice;
+  const soLogin = so && (so.credentials.kind === 'basic' ? `as ${so.credentials.user} (password ${so.credentials.password ? '*****' : 'not set'})` : `with a ${so.credentials.kind === 'ticket' ? 'SOTICKET' : 'Bearer token'} (${(so.credentials.kind === 'ticket' ? so.credentials.ticket : so.credentials.token) ? '*****' : 'not set'})`);
+  const crmLine = so
+    ? (so.url ? `superoffice ${so.url} ${soLogin}${so.appToken ? ', SO-AppToken *****' : ''}${so.tlsVerify ? '' : ', TLS NOT VERIFIED'}` : 'superoffice: the built-in SuperOffice simulator') +
+      `; webhooks ${so.webhook ? `on ${so.webhook.listen.host}:${so.webhook.listen.port}${so.webhook.url ? ` via ${so.webhook.url}` : ''}` : 'off (polling only)'}; deletes checked every ${seconds(so.reconcileIntervalMs)}`
+    : crm.type === 'postgres' ? `postgres ${redactUrl(crm.url ?? '')} schema ${crm.schema}` : `embedded (${crm.path}) schema ${crm.schema}`;
+  const state = config.state;
+  const stateLine = state.shared ? `in the CRM's database, schema ${state.schema}` : `${state.type === 'postgres' ? `postgres ${redactUrl(state.url ?? '')}` : `embedded (${state.path})`} schema ${state.schema}`;
   const transportLine =
     transport.type === 'kafka'
       ? `kafka ${transport.brokers.join(',')} topics ${transport.topicPrefix}* (${transport.partitions} partitions)` +
@@ -30,6 +37,7 @@ export function describeConfig(config: SyncConfig): string[] {
     `mailboxes: ${mailboxes} (re-read every ${seconds(exchange.mailboxes.refreshMs)})`,
     `transport: ${transportLine}`,
     `crm: ${crmLine}`,
+    `state: ${stateLine}`,
     `items: ${sync.items.join(', ')}; conflict ${sync.conflict}; window -${sync.windowPastDays}/+${sync.windowFutureDays} days; private ${sync.private}`,
     `ops: http://${ops.listen.host}:${ops.listen.port}/`,
   ];

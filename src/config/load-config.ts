@@ -49,7 +49,7 @@ function buildSchema(): convict.Schema<Record<string, unknown>> {
     put(s.key, { doc: s.doc, format: formatName(s), default: s.default, env: s.env, sensitive: s.sensitive === true });
   }
   // Secrets are read from the variables the file names; convict masks them in toString().
-  for (const key of ['exchange.ews.password', 'crm.password', 'state.password', 'transport.saslPassword']) {
+  for (const key of ['exchange.ews.password', 'crm.password', 'crm.ticket', 'crm.token', 'crm.appToken', 'crm.webhookSecret', 'state.password', 'transport.saslPassword']) {
     put(key, { doc: 'secret read from the environment variable named by passwordEnv', format: 'ecs:secret', default: '', sensitive: true });
   }
   return schema as convict.Schema<Record<string, unknown>>;
@@ -114,7 +114,8 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
     const value = name ? env[name] : undefined;
     if (needed && (value === undefined || value === '')) {
       const spec = SETTINGS.find((s) => s.key === passwordEnvKey)!;
-      const msg = `${displayPath(spec.element, spec.attribute)}: environment variable ${name} is not set (it must hold the password)`;
+      const holds = /password/i.test(spec.attribute ?? '') ? 'the password' : /token/i.test(spec.attribute ?? '') ? 'the token' : /ticket/i.test(spec.attribute ?? '') ? 'the ticket' : 'the secret';
+      const msg = `${displayPath(spec.element, spec.attribute)}: environment variable ${name} is not set (it must hold ${holds})`;
       if (options.requireSecrets) problems.push(msg);
       else warnings.push(`${shownFile}: ${msg}`);
     }
@@ -130,11 +131,30 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
   }
   const ewsPassword = secret('exchange.ews.passwordEnv', 'exchange.ews.password', ewsPresent);
 
-  const crmType = get<'embedded' | 'postgres'>('crm.type');
-  if (crmType === 'postgres' && !get<string>('crm.url')) {
+  const crmType = get<'embedded' | 'postgres' | 'superoffice'>('crm.type');
+  const crmUrlText = get<string>('crm.url');
+  const crmUrlProtocol = crmUrlText ? (/^([a-z]+):/i.exec(crmUrlText)?.[1] ?? '').toLowerCase() : '';
+  if (crmType === 'postgres' && !crmUrlText) {
     problems.push(`${displayPath('crm', 'url')}: missing; <crm type="postgres"> needs url="postgres://host:5432/database"`);
   }
-  secret('crm.passwordEnv', 'crm.password', crmType === 'postgres' && get<string>('crm.passwordEnv') !== '');
+  if (crmType === 'postgres' && crmUrlText && !crmUrlProtocol.startsWith('postgres')) problems.push(`${displayPath('crm', 'url')}: <crm type="postgres"> needs a postgres:// URL`);
+  if (crmType === 'superoffice' && crmUrlText && !/^https?$/.test(crmUrlProtocol)) problems.push(`${displayPath('crm', 'url')}: <crm type="superoffice"> needs the Web API's https:// URL, e.g. https://online.superoffice.com/Cust12345/api/v1`);
+  if (crmType === 'embedded' && crmUrlText) problems.push(`${displayPath('crm', 'url')}: <crm type="embedded"> takes no url (use type="postgres" or type="superoffice")`);
+  const superofficeRemote = crmType === 'superoffice' && !!crmUrlText;
+  const soAuth = { user: get<string>('crm.user'), ticketEnv: get<string>('crm.ticketEnv'), tokenEnv: get<string>('crm.tokenEnv') };
+  const soAuthKinds = [soAuth.user ? 'user' : '', soAuth.ticketEnv ? 'ticketEnv' : '', soAuth.tokenEnv ? 'tokenEnv' : ''].filter(Boolean);
+  if (superofficeRemote && soAuthKinds.length !== 1) {
+    problems.push(`${displayPath('crm', soAuthKinds[1] ?? 'user')}: <crm type="superoffice"> needs exactly one way to log in: user (with passwordEnv), ticketEnv (SOTICKET) or tokenEnv (Bearer)${soAuthKinds.length ? `; found ${soAuthKinds.join(', ')}` : ''}`);
+  }
+  if (superofficeRemote && soAuth.user && !get<string>('crm.passwordEnv')) problems.push(`${displayPath('crm', 'passwordEnv')}: missing; user="${soAuth.user}" needs passwordEnv naming the variable that holds the password`);
+  const crmPassword = secret('crm.passwordEnv', 'crm.password', (crmType === 'postgres' || (superofficeRemote && !!soAuth.user)) && get<string>('crm.passwordEnv') !== '');
+  const soTicket = secret('crm.ticketEnv', 'crm.ticket', superofficeRemote && !!soAuth.ticketEnv);
+  const soToken = secret('crm.tokenEnv', 'crm.token', superofficeRemote && !!soAuth.tokenEnv);
+  const soAppToken = secret('crm.appTokenEnv', 'crm.appToken', crmType === 'superoffice' && get<string>('crm.appTokenEnv') !== '');
+  const webhookListen = get<string>('crm.webhookListen');
+  if (crmType !== 'superoffice' && (webhookListen || get<string>('crm.webhookUrl'))) problems.push(`${displayPath('crm', webhookListen ? 'webhookListen' : 'webhookUrl')}: webhooks are for <crm type="superoffice">`);
+  if (get<string>('crm.webhookUrl') && !webhookListen) problems.push(`${displayPath('crm', 'webhookUrl')}: needs webhookListen, where this instance receives what SuperOffice sends to that URL`);
+  const webhookSecret = secret('crm.webhookSecretEnv', 'crm.webhookSecret', crmType === 'superoffice' && webhookListen !== '');
 
   const stateType = get<'shared' | 'embedded' | 'postgres'>('state.type');
   if (stateType === 'postgres' && !get<string>('state.url')) {
@@ -170,7 +190,8 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
 
   const cwd = options.cwd ?? process.cwd();
   const [listenHost, listenPort] = splitHostPort(get<string>('ops.listen'));
-  const crmUrl = crmType === 'postgres' ? withPassword(get<string>('crm.url'), conf.get('crm.password' as never) as string) : null;
+  const crmUrl = crmType === 'postgres' ? withPassword(get<string>('crm.url'), crmPassword) : null;
+  const [webhookHost, webhookPort] = webhookListen ? splitHostPort(webhookListen) : ['', 0];
   const crmPath = resolve(cwd, get<string>('crm.path'));
   const poolSize = get<number>('state.poolSize');
   const config: SyncConfig = {
@@ -211,11 +232,21 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
       stateSchema: get('crm.stateSchema'),
       pollIntervalMs: get('crm.pollInterval'),
       path: crmPath,
+      superoffice: crmType !== 'superoffice' ? null : {
+        url: crmUrlText || null,
+        credentials: soAuth.ticketEnv ? { kind: 'ticket', ticket: soTicket } : soAuth.tokenEnv ? { kind: 'bearer', token: soToken } : { kind: 'basic', user: soAuth.user, password: crmPassword },
+        appToken: soAppToken,
+        webhook: webhookListen ? { listen: { host: webhookHost, port: webhookPort }, url: get<string>('crm.webhookUrl') || null, secret: webhookSecret } : null,
+        reconcileIntervalMs: get('crm.reconcileInterval'),
+        foreignApp: get('crm.foreignApp'),
+        tlsVerify: get('crm.tlsVerify'),
+      },
     },
-    state: stateType === 'shared'
+    state: stateType === 'shared' && crmType !== 'superoffice'
       ? { shared: true, type: crmType, url: crmUrl, path: crmPath, poolSize, schema: get('crm.stateSchema') }
       : {
-        shared: false, type: stateType, poolSize, schema: get('crm.stateSchema'), path: resolve(cwd, get<string>('state.path')),
+        // SuperOffice has no database of ours: the state is embedded unless <state> says otherwise
+        shared: false, type: stateType === 'postgres' ? 'postgres' : 'embedded', poolSize, schema: get('crm.stateSchema'), path: resolve(cwd, get<string>('state.path')),
         url: stateType === 'postgres' ? withPassword(get<string>('state.url'), conf.get('state.password' as never) as string) : null,
       },
     transport: {

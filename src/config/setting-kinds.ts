@@ -163,6 +163,15 @@ export const hostPort: SettingKind<string> = {
   },
 };
 
+/** The same kind, or nothing (''). */
+export function optional<T>(kind: SettingKind<T>): SettingKind<T | ''> {
+  return {
+    describe: `${kind.describe}, or nothing`,
+    coerce: (t) => (t.trim() === '' ? '' : kind.coerce(t)),
+    validate: (value) => (value === '' ? undefined : kind.validate(value)),
+  };
+}
+
 function isHostPort(value: string): boolean {
   const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
   return match !== null && Number(match[2]) >= 0 && Number(match[2]) < 65536;

@@ -71,8 +71,12 @@ export interface CrmPort {
    * A series' exception is created with fields.seriesRef and fields.originalStart.
    */
   create(owner: CrmRef, kind: ActivityKind, fields: ItemFields, stamp: string): Promise<{ ref: CrmRef; version: string }>;
-  /** The activity an earlier create stamped with `stamp`, if it exists. */
-  findStamped(stamp: string): Promise<CrmActivity | undefined>;
+  /**
+   * The activity an earlier create stamped with `stamp`, if it exists. A CRM that stamps in a
+   * second write (SuperOffice: a foreign key after the POST) also looks for the record that
+   * create made for `expected` and never stamped (the process died between the two writes).
+   */
+  findStamped(stamp: string, expected?: { owner: CrmRef; kind: ActivityKind; fields: ItemFields }): Promise<CrmActivity | undefined>;
   /** Overwrites the synced fields; with `ifVersion`, only if the record is still at that version. */
   update(ref: CrmRef, fields: ItemFields, ifVersion?: string): Promise<CrmWriteOutcome>;
   /** Deletes the activity (a series with its exceptions); false when it was gone already. */
@@ -101,6 +105,8 @@ export interface CrmChange {
   /** The feed's position just after this change. */
   readonly position: string;
   readonly activity?: CrmActivity;
+  /** The record cannot be carried (the adapter says why): it is parked, and the changes after it flow. */
+  readonly refused?: Error;
 }
 
 /** A batch of changes and where the feed stands after it. */
@@ -119,6 +125,17 @@ export interface CrmChangeFeed {
   read(after: string | undefined, limit: number): Promise<CrmChangeBatch>;
   /** Calls `wake` when the CRM announces a change (NOTIFY, a webhook); resolves to a stop function. */
   onChange(wake: () => void): Promise<() => Promise<void>>;
+}
+
+/**
+ * The CRM records the sync has mapped, from its own state: what a feed that cannot list
+ * deletions (SuperOffice's archive shows only what exists) checks, and where it routes a
+ * delete whose record is gone.
+ */
+export interface MappedRecords {
+  /** Live mapped records of `entity` after `after` (in id order), each with its mailbox. */
+  page(entity: CrmEntity, after: CrmRef | undefined, limit: number): Promise<Array<{ ref: CrmRef; mailbox: string }>>;
+  mailboxOf(ref: CrmRef): Promise<string | undefined>;
 }
 
 /** The CRM's users whose mailboxes are synced (`<mailboxes source="crm"/>`). */

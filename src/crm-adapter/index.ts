@@ -6,3 +6,5 @@ export { crmRef, parseCrmRef } from './crm-port.js';
 export type {
   ActivityKind, CrmActivity, CrmAssociate, CrmChange, CrmChangeBatch, CrmChangeFeed, CrmDirectory, CrmEntity, CrmPersonLink, CrmPort, CrmRef, CrmWriteOutcome,
 } from './crm-port.js';
+export { SuperOfficeCrm, SuperOfficeHttp, type SuperOfficeCredentials, type SuperOfficeCrmOptions } from './superoffice/index.js';
+export type { MappedRecords } from './crm-port.js';

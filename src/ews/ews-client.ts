@@ -3,7 +3,7 @@ import ews from 'ews-javascript-api';
 import type { Observable } from 'rxjs';
 import type { EwsSettings } from '../config/index.js';
 import { childNamed, childrenNamed, parseXml } from '../shared/safe-xml.js';
-import type { BackoffGate } from './backoff-gate.js';
+import type { BackoffGate } from '../shared/backoff-gate.js';
 import { categoryOfError, ewsError, toEwsError } from './ews-error.js';
 import { EwsHttp, EwsTransport } from './ews-http.js';
 import type { EwsMetrics } from './ews-metrics.js';

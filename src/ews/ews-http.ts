@@ -1,7 +1,7 @@
 import { responseCodeIn } from './ews-response-codes.js';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { BackoffGate } from './backoff-gate.js';
+import type { BackoffGate } from '../shared/backoff-gate.js';
 import type { EwsMetrics } from './ews-metrics.js';
 
 /** The request options ews-javascript-api hands its XHR implementation. */

@@ -1,7 +1,7 @@
 // The EWS side's port.
 export type { ExchangePort, FolderKind, NotificationEvent, StreamMessage, SyncChange, SyncPage, PullEvents, AffinityGroup } from './exchange-port.js';
 export { EwsClient } from './ews-client.js';
-export { BackoffGate } from './backoff-gate.js';
+export { BackoffGate } from '../shared/backoff-gate.js';
 export { EwsMetrics } from './ews-metrics.js';
 export { toEwsError, categoryOfError } from './ews-error.js';
 export { escapeXml } from '../shared/xml-escape.js';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { CrmRef } from '../crm-adapter/crm-port.js';
+import type { CrmEntity, CrmRef, MappedRecords } from '../crm-adapter/crm-port.js';
 import type { FolderKind } from '../ews/exchange-port.js';
 import { SyncError } from '../shared/errors.js';
 import { assertIdentifier, type Database } from '../state/database.js';
@@ -90,7 +90,7 @@ export interface ItemLease {
  * kept apart on one item by a lease on its mapping row — a row, not a held connection: a
  * handler waiting on Exchange or the CRM holds no database connection.
  */
-export class ItemMappingStore {
+export class ItemMappingStore implements MappedRecords {
   private readonly table: string;
   private readonly notes: string;
 
@@ -219,6 +219,19 @@ export class ItemMappingStore {
    */
   async setCrmVersion(crmId: CrmRef, from: string, to: string): Promise<void> {
     await this.db.query(`update ${this.table} set crm_version = $3, updated = clock_timestamp() where crm_id = $1 and crm_version = $2 and not deleted`, [crmId, from, to]);
+  }
+
+  async page(entity: CrmEntity, after: CrmRef | undefined, limit: number): Promise<Array<{ ref: CrmRef; mailbox: string }>> {
+    // ids of one entity differ in length before they differ in order: (length, text) is id order
+    const { rows } = await this.db.query<{ crm_id: string; mailbox: string }>(
+      `select crm_id, mailbox from ${this.table} where not deleted and starts_with(crm_id, $1) and ($2::text is null or (length(crm_id), crm_id) > (length($2), $2))
+        order by length(crm_id), crm_id limit ${Math.max(1, Math.floor(limit))}`, [`${entity}:`, after ?? null],
+    );
+    return rows.map((r) => ({ ref: r.crm_id, mailbox: r.mailbox }));
+  }
+
+  async mailboxOf(ref: CrmRef): Promise<string | undefined> {
+    return (await this.getByCrmId(ref))?.mailbox;
   }
 
   /**

@@ -129,14 +129,15 @@ export class ToCrmHandler {
     // A new record: noted first, stamped, so a create cut short is found, not done twice.
     const stamp = exchangeStamp(mailbox, envelope.subject);
     const firstAttempt = await mappings.beginCreate('crm', stamp, mailbox);
-    const earlier = firstAttempt ? undefined : await crm.findStamped(stamp);
+    const kind = envelope.type === 'task' ? 'task' : 'appointment';
+    const earlier = firstAttempt ? undefined : await crm.findStamped(stamp, { owner: associate.ref, kind, fields });
     let created: { ref: CrmRef; version: string };
     if (earlier) {
       const written = await crm.update(earlier.ref, fields);
       created = { ref: earlier.ref, version: written.status === 'written' ? written.version : earlier.version };
       this.options.logger.debug({ mailbox, crmId: earlier.ref, event: 'to-crm.adopted' }, 'found the record an interrupted attempt created');
     } else {
-      created = await crm.create(associate.ref, envelope.type === 'task' ? 'task' : 'appointment', fields, stamp);
+      created = await crm.create(associate.ref, kind, fields, stamp);
     }
     await mappings.save({ mailbox, itemId: envelope.subject, crmId: created.ref, crmVersion: created.version, ...saved }, lease);
     await mappings.endCreate('crm', stamp);

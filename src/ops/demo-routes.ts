@@ -1,8 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Sandbox } from '../sandbox/index.js';
 import { escapeXml } from '../shared/xml-escape.js';
-import { assertIdentifier, type Database } from '../state/database.js';
 import { json, queryOf, type Route } from './http-reply.js';
+
+/** A CRM user's hands in the demo: appointments of the user whose e-mail is `mailbox`. */
+export interface DemoCrmUser {
+  /** Undefined: no CRM user has that e-mail address. */
+  create(mailbox: string, title: string, start: string, end: string): Promise<{ appointmentId: number } | undefined>;
+  list(mailbox: string): Promise<Array<{ appointmentId: number; type: 'appointment' | 'task'; title: string; start: string }>>;
+}
 
 
 /** The request's JSON object, or a reply saying what is wrong with it (then undefined). */
@@ -28,13 +34,13 @@ async function bodyOf(req: IncomingMessage, res: ServerResponse): Promise<Record
 const text = (v: unknown, fallback = ''): string => (typeof v === 'string' ? v : fallback);
 
 /**
- * Only with the built-in sandbox and the embedded CRM (`npm start`): a user's hands on both
- * sides, so the demo can be tried without Outlook or SQL access to the embedded database.
- * A CRM row is inserted as a user's write (origin "user"); a mailbox item is created through
- * the sandbox's EWS endpoint, impersonating the mailbox, as Outlook would.
+ * Only with the built-in sandbox and a CRM of the demo's own (the embedded reference CRM or
+ * the built-in SuperOffice simulator): a user's hands on both sides, so the demo can be tried
+ * without Outlook or access to the CRM. A CRM appointment is written as a user's change; a
+ * mailbox item is created through the sandbox's EWS endpoint, impersonating the mailbox, as
+ * Outlook would.
  */
-export function demoRoutes(db: Database, crmSchema: string, sandbox: Sandbox): Record<string, Route> {
-  const s = assertIdentifier(crmSchema);
+export function demoRoutes(crmUser: DemoCrmUser, sandbox: Sandbox): Record<string, Route> {
   const when = (body: Record<string, unknown>): { start: string; end: string } => {
     const start = Date.parse(text(body.start)) || Math.ceil(Date.now() / 3_600_000 + 24) * 3_600_000;
     return { start: new Date(start).toISOString(), end: new Date(start + 3_600_000).toISOString() };
@@ -44,20 +50,12 @@ export function demoRoutes(db: Database, crmSchema: string, sandbox: Sandbox): R
       if (req.method === 'POST') {
         const body = await bodyOf(req, res);
         if (!body) return;
-        const { rows: who } = await db.query<{ associate_id: number }>(`select associate_id from ${s}.associate where lower(email) = lower($1)`, [text(body.mailbox)]);
-        if (!who[0]) return json(res, 404, { error: `no associate with the e-mail ${text(body.mailbox)}` });
         const { start, end } = when(body);
-        const { rows } = await db.query<{ appointment_id: number }>(
-          `insert into ${s}.appointment (associate_id, type, title, start_at, end_at, time_zone) values ($1, 1, $2, $3, $4, 'UTC') returning appointment_id`,
-          [who[0].associate_id, text(body.title, 'Demo appointment'), start, end],
-        );
-        return json(res, 201, { appointmentId: rows[0].appointment_id, start, end });
+        const made = await crmUser.create(text(body.mailbox), text(body.title, 'Demo appointment'), start, end);
+        if (!made) return json(res, 404, { error: `no associate with the e-mail ${text(body.mailbox)}` });
+        return json(res, 201, { appointmentId: made.appointmentId, start, end });
       }
-      const mailbox = queryOf(req).get('mailbox') ?? '';
-      const { rows } = await db.query<{ appointment_id: number; type: number; title: string; start_at: Date }>(
-        `select a.appointment_id, a.type, a.title, a.start_at from ${s}.appointment a join ${s}.associate p on p.associate_id = a.associate_id where lower(p.email) = lower($1) order by a.appointment_id`, [mailbox],
-      );
-      return json(res, 200, rows.map((r) => ({ appointmentId: r.appointment_id, type: r.type === 2 ? 'task' : 'appointment', title: r.title, start: r.start_at })));
+      return json(res, 200, await crmUser.list(queryOf(req).get('mailbox') ?? ''));
     },
     '/demo/exchange-appointments': async (req, res) => {
       if (req.method === 'POST') {

@@ -1,7 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { SyncConfig } from '../config/index.js';
-import { initReferenceCrm, ReferenceCrm, seedDemoAssociates } from '../crm-adapter/index.js';
 import { BackoffGate, EwsClient, EwsMetrics, type ExchangePort } from '../ews/index.js';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
 import { Lifecycle } from '../shared/lifecycle.js';
@@ -20,6 +19,8 @@ import { LatencyWindow } from './latency-window.js';
 import { MailboxBacklog } from './mailbox-backlog.js';
 import { statusRoutes } from './status-routes.js';
 import { demoRoutes } from './demo-routes.js';
+import { openCrm } from './open-crm.js';
+import { referenceDemoUser, superOfficeDemoUser } from './demo-crm-users.js';
 import type { StatusSources } from './status-report.js';
 import { PACKAGE_VERSION } from './package-version.js';
 
@@ -56,12 +57,11 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
   if (config.ops.heapGrowingPercent > 0 && !/heap-growing-percent/.test(process.env.NODE_OPTIONS ?? '')) setFlagsFromString(`--heap-growing-percent=${config.ops.heapGrowingPercent}`);
   const readiness: ReadinessCheck[] = [];
   try {
-    const crmDatabase = await openDatabase({ type: config.crm.type, url: config.crm.url, path: config.crm.path, poolSize: config.state.poolSize });
-    lifecycle.add('crm-database', () => crmDatabase.close());
-    const database = config.state.shared ? crmDatabase : await openDatabase(config.state);
-    if (!config.state.shared) lifecycle.add('state-database', () => database.close());
-    logger.info({ event: 'database.open', kind: database.kind, shared: config.state.shared }, `state database: ${database.kind}${config.state.shared ? ' (the CRM\'s)' : ''}`);
-    if (config.crm.type === 'embedded') await initReferenceCrm(crmDatabase, config.crm.schema);
+    const crmDatabase = config.crm.type === 'superoffice' ? undefined : await openDatabase({ type: config.crm.type, url: config.crm.url, path: config.crm.path, poolSize: config.state.poolSize });
+    if (crmDatabase) lifecycle.add('crm-database', () => crmDatabase.close());
+    const database = config.state.shared && crmDatabase ? crmDatabase : await openDatabase(config.state);
+    if (database !== crmDatabase) lifecycle.add('state-database', () => database.close());
+    logger.info({ event: 'database.open', kind: database.kind, shared: database === crmDatabase }, `state database: ${database.kind}${database === crmDatabase ? ' (the CRM\'s)' : ''}`);
 
     let ewsSettings = config.exchange.ews;
     let demo: Sandbox | undefined;
@@ -72,10 +72,6 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
       demo = sandbox;
       logger.info({ event: 'sandbox.started', url: sandbox.url, mailboxes: config.sandbox.mailboxes, activity: config.sandbox.activity }, `built-in EWS sandbox on ${sandbox.url}`);
       ewsSettings = { ...ewsSettings, url: sandbox.url, user: sandbox.serviceAccount, password: 'sandbox', impersonation: true };
-      if (config.exchange.mailboxes.source === 'crm') {
-        const added = await seedDemoAssociates(crmDatabase, config.crm.schema, sandbox.store.all().map((m) => m.address));
-        if (added) logger.info({ event: 'crm.demo-associates', added }, `added ${added} demo associates matching the sandbox mailboxes`);
-      }
     }
 
     const positions = await SqlPositionStore.open(database, config.state.schema);
@@ -83,9 +79,9 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
       settings: ewsSettings, gate: new BackoffGate(), metrics: new EwsMetrics(registry), maxSockets: config.exchange.pull.concurrency + 16,
     });
     lifecycle.add('ews-client', () => exchange.close());
-    const opened = await openTransport(config, logger);
-    const transport = opened.transport;
-    lifecycle.add('transport', () => opened.close());
+    const log = await openTransport(config, logger);
+    const transport = log.transport;
+    lifecycle.add('transport', () => log.close());
     const topics = topicsOf(config.transport.topicPrefix);
     const groups = groupsOf(config.transport.topicPrefix);
     await transport.ensureTopics([topics.exchangeChanges, topics.crmChanges, topics.dlq(topics.exchangeChanges), topics.dlq(topics.crmChanges), topics.mailboxes]);
@@ -109,9 +105,13 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     lifecycle.add('mailbox-ownership', () => owners.stop());
     // migrations first: ALTER TABLE takes an exclusive lock the CRM poller's reads would wait on
     await ItemMappingStore.migrate(database, config.state.schema);
-    if (config.crm.type !== 'embedded') await initReferenceCrm(crmDatabase, config.crm.schema);
-    const crm = new ReferenceCrm(crmDatabase, config.crm.schema);
     const mappings = new ItemMappingStore(database, config.state.schema);
+    const opened = await openCrm(config, { referenceDatabase: crmDatabase, mapped: mappings, demoMailboxes: demo?.store.all().map((m) => m.address), registry, logger });
+    lifecycle.add('crm', () => opened.close());
+    const { crm } = opened;
+    // the demo's hands on the CRM side: only on a CRM of the demo's own
+    const demoCrmUser = opened.simulator ? superOfficeDemoUser(opened.simulator) : opened.referenceDatabase && config.crm.type === 'embedded' ? referenceDemoUser(opened.referenceDatabase, config.crm.schema) : undefined;
+    logger.info({ event: 'crm.open', crm: crm.identity }, `CRM: ${crm.identity}`);
     const crmPoller = followLeadership(ownership, () =>
       new CrmToLog({ crm, positions, transport, topic: topics.crmChanges, dlqTopic: topics.dlq(topics.crmChanges), logger: logger.child({ component: 'crm-poller' }), metrics, pollIntervalMs: config.crm.pollIntervalMs }), logger);
     lifecycle.add('crm-poller', () => crmPoller.stop());
@@ -175,7 +175,7 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     const ops = await startOpsServer({ host: config.ops.listen.host, port: config.ops.listen.port, registry, logger, readiness, routes: {
       ...statusRoutes(statusSources, source, backlog),
       // both sides of the demo are ours only with the built-in sandbox and the embedded CRM
-      ...(demo && config.crm.type === 'embedded' ? demoRoutes(crmDatabase, config.crm.schema, demo) : {}),
+      ...(demo && demoCrmUser ? demoRoutes(demoCrmUser, demo) : {}),
     } });
     lifecycle.add('ops-http', () => ops.close());
     logger.info({ event: 'ops.listening', url: ops.url }, `metrics and health on ${ops.url}`);

@@ -110,6 +110,7 @@ export class CrmToLog {
     const parked: OutgoingMessage[] = [];
     for (const c of batch.changes.filter((x) => !x.bySync)) {
       try {
+        if (c.refused) throw c.refused;
         messages.push(this.toMessage(c));
       } catch (err) {
         // a record the envelope cannot carry: parked with why and where, so the records after it still flow

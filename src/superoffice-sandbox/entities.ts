@@ -151,7 +151,7 @@ export function personJson(store: SuperOfficeStore, p: SoPerson, base: string): 
 export function contactJson(store: SuperOfficeStore, c: SoContact, base: string): Json {
   return {
     ContactId: c.id, Name: c.name, Department: c.department, CreatedDate: soDate(c.registered), UpdatedDate: soDate(c.updated), UpdatedBy: associateJson(store, c.updatedBy),
-    Deleted: false, _Links: { Self: `${base}/api/v1/Contact/${c.id}` },
+    Deleted: 0, _Links: { Self: `${base}/api/v1/Contact/${c.id}` },
   };
 }
 

@@ -22,6 +22,8 @@ export interface CrmUnderTest {
   readonly user: CrmUser;
   /** Two or more active associates (their e-mail addresses). */
   readonly associates: readonly string[];
+  /** Parts of the contract this adapter does not keep yet, each with the reason (the test says it). */
+  readonly notYet?: { readonly recurrence?: string };
   close(): Promise<void>;
 }
 
@@ -113,7 +115,8 @@ export function describeCrmPortContract(name: string, setup: () => Promise<CrmUn
       assert.ok(crm.port.compareVersions(read.version, created.version) > 0);
     });
 
-    it('a weekly series with a deleted occurrence keeps its rule, and an exception is listed by its original start', async () => {
+    it('a weekly series with a deleted occurrence keeps its rule, and an exception is listed by its original start', async (t) => {
+      if (crm.notYet?.recurrence) return t.skip(crm.notYet.recurrence);
       const series = await crm.port.create(owner.ref, 'appointment', appointment('Weekly', {
         start: '2026-12-07T08:00:00Z', end: '2026-12-07T09:00:00Z', recurrence: { rrule: 'FREQ=WEEKLY;BYDAY=MO;COUNT=5', exdates: ['2026-12-14T08:00:00Z'], exceptions: [] },
       }), 'ews:contract-5');

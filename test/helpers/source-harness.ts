@@ -1,4 +1,4 @@
-import { BackoffGate } from '../../src/ews/backoff-gate.js';
+import { BackoffGate } from '../../src/shared/backoff-gate.js';
 import { EwsClient } from '../../src/ews/ews-client.js';
 import { parseChangeKey } from '../../src/sandbox/ids.js';
 import type { ActivityRecord, Sandbox } from '../../src/sandbox/index.js';

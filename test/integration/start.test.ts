@@ -6,12 +6,39 @@ import { describe, it } from 'node:test';
 import { spawnCli } from '../helpers/cli.js';
 import { startServiceProcess } from '../helpers/service-process.js';
 
+/**
+ * npm start's demo both ways, by hand as a demo user would (README: "Trying it"). The demo
+ * sandbox's own activity is off here: it deletes random items, now and then the one made here.
+ */
+async function demoBothWays(opsUrl: string): Promise<void> {
+  const post = (path: string, body: unknown): Promise<Response> => fetch(`${opsUrl}${path}`, { method: 'POST', body: JSON.stringify(body) });
+  const mailbox = 'user0002@contoso.test';
+  const made = Date.now();
+  assert.equal((await post('/demo/exchange-appointments', { mailbox, subject: 'Made in Outlook' })).status, 201);
+  assert.equal((await post('/demo/crm-appointments', { mailbox, title: 'Made in the CRM' })).status, 201);
+  const arrived = async (path: string, field: string, value: string): Promise<number> => {
+    while (Date.now() - made < 30_000) {
+      const list = (await (await fetch(`${opsUrl}${path}?mailbox=${mailbox}`)).json()) as Array<Record<string, unknown>>;
+      if (list.some((x) => x[field] === value)) return Date.now() - made;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${value} did not arrive`);
+  };
+  const toCrm = await arrived('/demo/crm-appointments', 'title', 'Made in Outlook');
+  const toExchange = await arrived('/demo/exchange-appointments', 'subject', 'Made in the CRM');
+  console.log(`# npm start demo: a mailbox item in the CRM after ${toCrm} ms, a CRM appointment in the mailbox after ${toExchange} ms`);
+  assert.equal((await post('/demo/crm-appointments', { mailbox: 'nobody@contoso.test' })).status, 404);
+  const malformed = await fetch(`${opsUrl}/demo/exchange-appointments`, { method: 'POST', body: '{"mailbox": ' });
+  assert.equal(malformed.status, 400);
+  assert.match(((await malformed.json()) as { error: string }).error, /JSON object/);
+}
+
 describe('exchange-crm-sync start', () => {
   it('starts, logs JSON with pino, serves /healthz, and stops cleanly on SIGINT', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ecs-start-'));
     const configFile = join(dir, 'CalendarSyncExchange.config.xml');
     writeFileSync(configFile, `<configuration><calendar_sync><exchange><events><advise Object="EwsStream"/></events></exchange>
-      <ops listen="127.0.0.1:0"/><crm path="${dir}/crm"/><transport path="${dir}/log"/></calendar_sync></configuration>`);
+      <ops listen="127.0.0.1:0"/><crm path="${dir}/crm"/><transport path="${dir}/log"/><sandbox activity="0"/></calendar_sync></configuration>`);
     const service = await startServiceProcess(configFile, {}, dir);
     const { lines, opsUrl } = service;
     // the built-in sandbox's mailboxes are synced through the embedded log: changes show up in the log
@@ -24,28 +51,7 @@ describe('exchange-crm-sync start', () => {
     assert.match(metrics, /process_resident_memory_bytes/);
     assert.match(metrics, /kafka_consumergroup_lag_sum\{consumergroup="ecs.to-crm",topic="ecs.exchange.changes"\} \d+/);
     assert.match(metrics, /ecs_mailboxes\{state="active"\} \d+/);
-
-    // both ways, by hand as a demo user would (README: "Trying it"): a mailbox item → a CRM row, a CRM row → an item
-    const post = (path: string, body: unknown): Promise<Response> => fetch(`${opsUrl}${path}`, { method: 'POST', body: JSON.stringify(body) });
-    const mailbox = 'user0002@contoso.test';
-    const made = Date.now();
-    assert.equal((await post('/demo/exchange-appointments', { mailbox, subject: 'Made in Outlook' })).status, 201);
-    assert.equal((await post('/demo/crm-appointments', { mailbox, title: 'Made in the CRM' })).status, 201);
-    const arrived = async (path: string, field: string, value: string): Promise<number> => {
-      while (Date.now() - made < 30_000) {
-        const list = (await (await fetch(`${opsUrl}${path}?mailbox=${mailbox}`)).json()) as Array<Record<string, unknown>>;
-        if (list.some((x) => x[field] === value)) return Date.now() - made;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new Error(`${value} did not arrive`);
-    };
-    const toCrm = await arrived('/demo/crm-appointments', 'title', 'Made in Outlook');
-    const toExchange = await arrived('/demo/exchange-appointments', 'subject', 'Made in the CRM');
-    console.log(`# npm start demo: a mailbox item in the CRM after ${toCrm} ms, a CRM row in the mailbox after ${toExchange} ms`);
-    assert.equal((await post('/demo/crm-appointments', { mailbox: 'nobody@contoso.test' })).status, 404);
-    const malformed = await fetch(`${opsUrl}/demo/exchange-appointments`, { method: 'POST', body: '{"mailbox": ' });
-    assert.equal(malformed.status, 400);
-    assert.match(((await malformed.json()) as { error: string }).error, /JSON object/);
+    await demoBothWays(opsUrl);
 
     assert.equal(await service.stop('SIGINT'), 0, service.stderr());
     assert.deepEqual(lines.filter((l) => 'raw' in l), [], 'every line on stdout is JSON');
@@ -55,6 +61,23 @@ describe('exchange-crm-sync start', () => {
     assert.ok(events.includes('shutdown.begin'));
     assert.ok(events.includes('shutdown.end'));
     assert.ok(lines.every((l) => typeof l.level === 'number' && typeof l.time === 'string'));
+  });
+
+  it('with <crm type="superoffice"/> (the built-in SuperOffice simulator) the demo syncs both ways too, webhooks signed and accepted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ecs-start-'));
+    const configFile = join(dir, 'CalendarSyncExchange.config.xml');
+    writeFileSync(configFile, `<configuration><calendar_sync><exchange><events><advise Object="EwsStream"/></events></exchange>
+      <ops listen="127.0.0.1:0"/><crm type="superoffice"/><state path="${dir}/state"/><transport path="${dir}/log"/><sandbox activity="0"/></calendar_sync></configuration>`);
+    const service = await startServiceProcess(configFile, {}, dir);
+    try {
+      assert.ok(service.lines.some((l) => l.event === 'crm.open' && String(l.crm).startsWith('superoffice:')));
+      await demoBothWays(service.opsUrl);
+      const metrics = await (await fetch(`${service.opsUrl}/metrics`)).text();
+      assert.match(metrics, /ecs_crm_webhooks_total\{outcome="accepted"\} [1-9]/, 'the appointment made in SuperOffice came with a signed webhook');
+      assert.match(metrics, /ecs_crm_requests_total\{method="GET",status="200"\} [1-9]/);
+    } finally {
+      assert.equal(await service.stop('SIGINT'), 0, service.stderr());
+    }
   });
 
   it('refuses to start with an invalid configuration: exit 2', async () => {

@@ -92,16 +92,18 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
       const loaded = loadForRun(opts.config);
       if (!loaded) return;
       const { config } = loaded;
-      const database = await openDatabase({ type: config.crm.type, url: config.crm.url, path: config.crm.path, poolSize: 2 });
-      const state = config.state.shared ? database : await openDatabase({ ...config.state, poolSize: 2 });
+      const database = config.crm.type === 'superoffice' ? undefined : await openDatabase({ type: config.crm.type, url: config.crm.url, path: config.crm.path, poolSize: 2 });
+      const state = config.state.shared && database ? database : await openDatabase({ ...config.state, poolSize: 2 });
       try {
-        await initReferenceCrm(database, config.crm.schema);
+        if (database) await initReferenceCrm(database, config.crm.schema);
         await SqlPositionStore.open(state, config.state.schema);
         await ItemMappingStore.migrate(state, config.state.schema);
-        io.out(`CRM schema "${config.crm.schema}" and state schema "${config.state.schema}" are ready (${database.kind}${config.state.shared ? '' : `; state: ${state.kind}`})`);
+        io.out(database
+          ? `CRM schema "${config.crm.schema}" and state schema "${config.state.schema}" are ready (${database.kind}${state === database ? '' : `; state: ${state.kind}`})`
+          : `SuperOffice needs no schema; state schema "${config.state.schema}" is ready (${state.kind})`);
       } finally {
         if (state !== database) await state.close();
-        await database.close();
+        await database?.close();
       }
     });
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { initReferenceCrm, ReferenceCrm, seedDemoAssociates, type CrmPort } from '../../../src/crm-adapter/index.js';
-import { BackoffGate } from '../../../src/ews/backoff-gate.js';
+import { BackoffGate } from '../../../src/shared/backoff-gate.js';
 import { EwsClient } from '../../../src/ews/ews-client.js';
 import type { ExchangePort } from '../../../src/ews/exchange-port.js';
 import { ItemMappingStore, ToCrmHandler, ToExchangeHandler } from '../../../src/handlers/index.js';

@@ -323,7 +323,7 @@ describe('both directions at once', () => {
       // what the interrupted attempt left: its note, and the stamped item in the mailbox
       await rig.db.query(`insert into ${rig.stateSchema}.create_note (side, key, mailbox) values ('exchange', $1, $2)`, [`appointment:${id}`, mailbox.address]);
       const { EwsClient } = await import('../../../src/ews/ews-client.js');
-      const { BackoffGate } = await import('../../../src/ews/backoff-gate.js');
+      const { BackoffGate } = await import('../../../src/shared/backoff-gate.js');
       const client = new EwsClient({ settings: { url: rig.sandbox.url, user: rig.sandbox.serviceAccount, passwordEnv: 'X', password: 'sandbox', impersonation: true, version: 'Exchange2016', tlsVerify: true, requestTimeoutMs: 10_000 }, gate: new BackoffGate(), maxSockets: 4 });
       await client.createItem(mailbox.address, 'calendar', { subject: 'Created once (half written)', start: '2026-12-03T09:00:00Z', end: '2026-12-03T10:00:00Z' }, `appointment:${id}`);
       await client.close();

@@ -1,8 +1,8 @@
 /**
- * Shared by every request to one EWS server: after an ErrorServerBusy, nobody sends
- * anything until the BackOffMilliseconds it gave have passed — not only the caller that
- * got the answer. Throttling is per account on Exchange, so hammering from another
- * connection would only extend it.
+ * Shared by every request to one server: after a busy answer (EWS ErrorServerBusy with
+ * BackOffMilliseconds, HTTP 429/503 with Retry-After), nobody sends anything until the wait
+ * it asked for has passed — not only the caller that got the answer. Throttling is per
+ * account, so hammering from another connection would only extend it.
  */
 export class BackoffGate {
   private until = 0;

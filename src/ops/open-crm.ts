@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto';
+import { Counter, type Registry } from 'prom-client';
+import type { SyncConfig } from '../config/index.js';
+import { initReferenceCrm, ReferenceCrm, seedDemoAssociates, SuperOfficeCrm, SuperOfficeHttp, type CrmChangeFeed, type CrmDirectory, type CrmPort, type MappedRecords } from '../crm-adapter/index.js';
+import type { Logger } from '../shared/logger.js';
+import type { Database } from '../state/index.js';
+import { startSuperOfficeSandbox, type SuperOfficeSandbox } from '../superoffice-sandbox/index.js';
+
+export type Crm = CrmPort & CrmChangeFeed & CrmDirectory;
+
+export interface OpenedCrm {
+  readonly crm: Crm;
+  /** The reference CRM's database (the demo writes rows in it as a user would). */
+  readonly referenceDatabase?: Database;
+  /** The built-in SuperOffice simulator (`<crm type="superoffice">` without url). */
+  readonly simulator?: SuperOfficeSandbox;
+  close(): Promise<void>;
+}
+
+export interface OpenCrmOptions {
+  /** The reference CRM's database, opened by the caller (the state may share it). */
+  readonly referenceDatabase?: Database;
+  /** The sync's mapped records: SuperOffice's deletes are found against them. */
+  readonly mapped: MappedRecords;
+  /** The built-in EWS sandbox's mailboxes: the demo CRM's users are they. */
+  readonly demoMailboxes?: readonly string[];
+  readonly registry: Registry;
+  readonly logger: Logger;
+}
+
+/**
+ * The CRM the configuration names, behind its port: the reference CRM (its schema created or
+ * migrated), or SuperOffice's Web API — a tenant's, or the built-in simulator's when no url is
+ * configured (its users are the built-in EWS sandbox's mailboxes).
+ */
+export async function openCrm(config: SyncConfig, options: OpenCrmOptions): Promise<OpenedCrm> {
+  const { logger } = options;
+  const so = config.crm.superoffice;
+  if (!so) {
+    const db = options.referenceDatabase!;
+    await initReferenceCrm(db, config.crm.schema);
+    if (options.demoMailboxes && config.exchange.mailboxes.source === 'crm') {
+      const added = await seedDemoAssociates(db, config.crm.schema, options.demoMailboxes);
+      if (added) logger.info({ event: 'crm.demo-associates', added }, `added ${added} demo associates matching the sandbox mailboxes`);
+    }
+    return { crm: new ReferenceCrm(db, config.crm.schema), referenceDatabase: db, close: async () => undefined };
+  }
+  let simulator: SuperOfficeSandbox | undefined;
+  let url = so.url;
+  let credentials = so.credentials;
+  if (url === null) {
+    simulator = await startSuperOfficeSandbox({ associates: options.demoMailboxes?.length ?? 20 });
+    url = simulator.apiUrl;
+    credentials = { kind: 'basic', user: simulator.apiUser.userName, password: simulator.password };
+    logger.info({ event: 'superoffice-sandbox.started', url }, `built-in SuperOffice simulator on ${url}`);
+  }
+  // the built-in simulator sends its webhooks to this process, on a port of its own
+  const webhook = so.webhook ?? (simulator ? { listen: { host: '127.0.0.1', port: 0 }, url: null, secret: randomBytes(24).toString('base64') } : null);
+  const requests = new Counter({ name: 'ecs_crm_requests_total', help: 'Requests to the CRM\'s Web API, by method and HTTP status', labelNames: ['method', 'status'], registers: [options.registry] });
+  const webhooks = new Counter({ name: 'ecs_crm_webhooks_total', help: 'Webhook requests from the CRM: accepted, or refused (bad signature, not JSON)', labelNames: ['outcome'], registers: [options.registry] });
+  const http = new SuperOfficeHttp({
+    url, credentials, appToken: so.appToken || undefined, tlsVerify: so.tlsVerify, timeoutMs: 60_000, maxSockets: config.sync.parallelism * 2 + 4,
+    onRequest: (method, status) => requests.inc({ method, status: String(status) }),
+  });
+  try {
+    const crm = await SuperOfficeCrm.open({
+      http, tenant: url, application: so.foreignApp, device: 'Exchange', mapped: options.mapped, reconcileIntervalMs: so.reconcileIntervalMs, settleMs: 2_000,
+      webhook: webhook ? { listen: webhook.listen, url: webhook.url ?? undefined, secret: webhook.secret } : undefined,
+      logger: logger.child({ component: 'superoffice' }), onWebhook: (outcome) => webhooks.inc({ outcome }),
+    });
+    return { crm, simulator, close: async () => {
+      crm.close();
+      await simulator?.close();
+    } };
+  } catch (err) {
+    http.close();
+    await simulator?.close();
+    throw err;
+  }
+}

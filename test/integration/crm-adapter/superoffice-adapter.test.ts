@@ -1,0 +1,198 @@
+// What the SuperOffice adapter does beyond the port contract, against the simulator: signed
+// webhooks as the fast path and the archive poll as the truth (a dropped webhook delays a
+// change by at most one poll, never loses it), deletes whose webhook was lost, echoes told by
+// the API user's associate id, 429 with Retry-After, and a create cut short before its stamp.
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { crmRef, SuperOfficeCrm, SuperOfficeHttp, type CrmRef, type MappedRecords } from '../../../src/crm-adapter/index.js';
+import { isRetriable } from '../../../src/shared/errors.js';
+import { silentLogger } from '../../../src/shared/logger.js';
+import { MemoryPositionStore, PgliteDatabase } from '../../../src/state/index.js';
+import { CrmToLog } from '../../../src/streams/crm-to-log.js';
+import { parseEnvelope } from '../../../src/streams/envelope.js';
+import { EmbeddedTransport } from '../../../src/streams/transport/embedded-transport.js';
+import type { SuperOfficeSandbox } from '../../../src/superoffice-sandbox/index.js';
+import { waitUntil } from '../../helpers/source-harness.js';
+import { soClient, startCheckedSuperOffice, swaggerMissing } from '../../helpers/superoffice.js';
+
+describe('SuperOffice adapter', () => {
+  let so: SuperOfficeSandbox;
+  let db: PgliteDatabase;
+  let user: ReturnType<typeof soClient>;
+  const known = new Map<CrmRef, string>();
+  const mapped: MappedRecords = {
+    page: async (_e, afterRef, limit) => [...known].filter(([ref]) => afterRef === undefined || ref.length > afterRef.length || (ref.length === afterRef.length && ref > afterRef))
+      .sort(([a], [b]) => a.length - b.length || a.localeCompare(b)).slice(0, limit).map(([ref, mailbox]) => ({ ref, mailbox })),
+    mailboxOf: async (ref) => known.get(ref),
+  };
+  const webhookOutcomes: string[] = [];
+  const open = (overrides: Partial<Parameters<typeof SuperOfficeCrm.open>[0]> = {}): Promise<SuperOfficeCrm> => SuperOfficeCrm.open({
+    http: new SuperOfficeHttp({ url: so.apiUrl, credentials: { kind: 'basic', user: 'ecs-sync', password: so.password }, tlsVerify: true, timeoutMs: 10_000, maxSockets: 8 }),
+    tenant: so.apiUrl, application: 'ExchangeCrmSync', device: 'adapter-test', mapped, reconcileIntervalMs: 60_000, settleMs: 300, logger: silentLogger(),
+    onWebhook: (o) => webhookOutcomes.push(o), ...overrides,
+  });
+
+  before(async () => {
+    so = await startCheckedSuperOffice({ associates: 3 });
+    db = await PgliteDatabase.open(null);
+    user = soClient(so, 'user0001');
+  });
+  after(async () => {
+    await db.close();
+    await so.close();
+  });
+
+  /** A CRM → log reader on this adapter, and what it published. */
+  async function reader(crm: SuperOfficeCrm, pollIntervalMs: number) {
+    const schema = `log_${Math.random().toString(36).slice(2, 8)}`;
+    const transport = await EmbeddedTransport.open(db, schema, 1, silentLogger());
+    await transport.ensureTopics(['crm.changes', 'crm.changes.dlq']);
+    const poller = new CrmToLog({ crm, positions: new MemoryPositionStore(), transport, topic: 'crm.changes', dlqTopic: 'crm.changes.dlq', logger: silentLogger(), pollIntervalMs });
+    await poller.start();
+    return {
+      published: async () => (await transport.browse('crm.changes', 1_000)).map((m) => parseEnvelope(m.value)).map((e) => ({ subject: e.subject, op: e.op, title: e.after?.subject })),
+      parked: async () => (await transport.browse('crm.changes.dlq', 1_000)).map((m) => ({ code: m.headers['ecs-error-code'], message: m.headers['ecs-error-message'], record: (JSON.parse(m.value) as { record: string }).record })),
+      stop: async () => {
+        await poller.stop();
+        await transport.close();
+      },
+    };
+  }
+
+  it('a webhook wakes the reader at once; with webhooks dropped, the archive poll still delivers the change within a poll', { timeout: 60_000 }, async () => {
+    const crm = await open({ webhook: { listen: { host: '127.0.0.1', port: 0 }, secret: 'test-secret' } });
+    // a poll interval of a minute: only the webhook can bring the first change in time
+    const log = await reader(crm, 60_000);
+    try {
+      const made = await user('POST', '/Appointment', { Associate: { AssociateId: 2 }, Title: 'Woken by a webhook', StartDate: '2026-12-21T09:00:00Z', EndDate: '2026-12-21T10:00:00Z' });
+      const ref = crmRef('appointment', made.body.AppointmentId);
+      await waitUntil(async () => (await log.published()).some((p) => p.subject === ref), 10_000, 'the change, woken by its webhook');
+      assert.ok(webhookOutcomes.includes('accepted'));
+    } finally {
+      await log.stop();
+    }
+    so.dropWebhooks(1);
+    const polling = await reader(crm, 1_000);
+    try {
+      const lost = await user('POST', '/Appointment', { Associate: { AssociateId: 2 }, Title: 'Its webhook was dropped', StartDate: '2026-12-22T09:00:00Z', EndDate: '2026-12-22T10:00:00Z' });
+      await waitUntil(async () => (await polling.published()).some((p) => p.subject === crmRef('appointment', lost.body.AppointmentId)), 10_000, 'the change, found by the poll');
+    } finally {
+      so.dropWebhooks(0);
+      await polling.stop();
+      crm.close();
+    }
+  });
+
+  it('a webhook with a bad signature, or none, is refused and counted, and wakes nothing', async () => {
+    const crm = await open({ webhook: { listen: { host: '127.0.0.1', port: 0 }, secret: 'right-secret' } });
+    let woken = 0;
+    const stop = await crm.onChange(() => woken++);
+    try {
+      const hook = ((await soClient(so, 'ecs-sync')('GET', '/Webhook?nameFilter=exchange-crm-sync%20adapter-test')).body as Array<{ TargetUrl: string }>)[0];
+      const body = JSON.stringify({ EventId: 'x', Event: 'activity.changed', PrimaryKey: 1, ChangedByAssociateId: 2 });
+      const before = webhookOutcomes.filter((o) => o === 'refused').length;
+      for (const signature of [createHmac('sha256', 'wrong-secret').update(body).digest('base64'), undefined]) {
+        const r = await fetch(hook.TargetUrl, { method: 'POST', body, headers: { 'content-type': 'application/json', ...(signature ? { 'x-superoffice-signature': signature } : {}) } });
+        assert.equal(r.status, 401);
+      }
+      assert.equal(webhookOutcomes.filter((o) => o === 'refused').length, before + 2);
+      const good = await fetch(hook.TargetUrl, { method: 'POST', body, headers: { 'x-superoffice-signature': createHmac('sha256', 'right-secret').update(body).digest('base64') } });
+      assert.equal(good.status, 200);
+      assert.equal(woken, 1, 'only the signed request woke the reader');
+    } finally {
+      await stop();
+      crm.close();
+    }
+  });
+
+  it('the sync\'s own writes (UpdatedBy = the API user) are never sent back; a user\'s are', async () => {
+    const crm = await open();
+    const log = await reader(crm, 200);
+    try {
+      const ours = await crm.create(crmRef('associate', 2), 'appointment', { subject: 'Written by the sync', start: '2026-12-23T09:00:00Z', end: '2026-12-23T10:00:00Z' }, 'ews:echo-1');
+      const theirs = await user('POST', '/Appointment', { Associate: { AssociateId: 2 }, Title: 'Written by a user', StartDate: '2026-12-23T11:00:00Z', EndDate: '2026-12-23T12:00:00Z' });
+      await waitUntil(async () => (await log.published()).some((p) => p.subject === crmRef('appointment', theirs.body.AppointmentId)), 10_000, 'the user\'s change');
+      await new Promise((r) => setTimeout(r, 800));
+      assert.ok(!(await log.published()).some((p) => p.subject === ours.ref), 'the sync\'s own create is not in the log');
+    } finally {
+      await log.stop();
+      crm.close();
+    }
+  });
+
+  it('a series made in SuperOffice is parked with the reason (series are not synced yet), and the changes after it flow', async () => {
+    const crm = await open();
+    const log = await reader(crm, 200);
+    try {
+      const series = await user('POST', '/Appointment', {
+        Associate: { AssociateId: 2 }, Title: 'Weekly in SuperOffice', StartDate: '2026-12-07T08:00:00Z', EndDate: '2026-12-07T09:00:00Z',
+        Recurrence: { IsRecurrence: true, Pattern: 'Weekly', WeekPattern: { Weekdays: 'Monday', Cycle: 1 }, RecurrenceEndType: 'Counter', RecurrenceCounter: 3 },
+      });
+      const next = await user('POST', '/Appointment', { Associate: { AssociateId: 2 }, Title: 'After the series', StartDate: '2026-12-25T09:00:00Z', EndDate: '2026-12-25T10:00:00Z' });
+      await waitUntil(async () => (await log.published()).some((p) => p.subject === crmRef('appointment', next.body.AppointmentId)), 10_000, 'the change after the series');
+      const parked = await log.parked();
+      assert.equal(parked.length, 3, 'each occurrence row is parked');
+      assert.ok(parked.some((p) => p.record === crmRef('appointment', series.body.AppointmentId)));
+      assert.ok(parked.every((p) => p.code === 'CRM_RECURRENCE_NOT_SUPPORTED' && /recurring series/.test(String(p.message))));
+      assert.ok(!(await log.published()).some((p) => p.title === 'Weekly in SuperOffice'), 'no occurrence went out as a single appointment');
+    } finally {
+      await log.stop();
+      crm.close();
+    }
+  });
+
+  it('a delete whose webhook was lost is found by the check of mapped records', { timeout: 30_000 }, async () => {
+    const crm = await open({ reconcileIntervalMs: 500 });
+    const made = await user('POST', '/Appointment', { Associate: { AssociateId: 2 }, Title: 'Deleted quietly', StartDate: '2026-12-24T09:00:00Z', EndDate: '2026-12-24T10:00:00Z' });
+    const ref = crmRef('appointment', made.body.AppointmentId);
+    known.set(ref, 'user0001@contoso.test');
+    const log = await reader(crm, 200);
+    try {
+      await user('DELETE', `/Appointment/${made.body.AppointmentId}`);
+      await waitUntil(async () => (await log.published()).some((p) => p.subject === ref && p.op === 'd'), 15_000, 'the delete');
+      known.delete(ref);
+    } finally {
+      await log.stop();
+      crm.close();
+    }
+  });
+
+  it('429 with Retry-After: the call fails as retriable and nothing is sent until the wait is over', async () => {
+    const http = new SuperOfficeHttp({ url: so.apiUrl, credentials: { kind: 'basic', user: 'ecs-sync', password: so.password }, tlsVerify: true, timeoutMs: 10_000, maxSockets: 2 });
+    try {
+      so.setFaults({ status: 429, probability: 1, retryAfterSeconds: 1 });
+      const err = await http.request('GET', '/Appointment/default').catch((e: unknown) => e);
+      assert.ok(isRetriable(err), String(err));
+      assert.ok(http.gate.waitMs > 500, 'the gate holds back the next request');
+      so.setFaults({ status: 429, probability: 0 });
+      const before = so.stats.statuses['200'] ?? 0;
+      const t0 = Date.now();
+      assert.equal((await http.request('GET', '/Appointment/default')).status, 200);
+      assert.ok(Date.now() - t0 >= 500, 'the next request waited for Retry-After');
+      assert.equal((so.stats.statuses['200'] ?? 0) - before, 1);
+    } finally {
+      so.setFaults({ status: 429, probability: 0 });
+      http.close();
+    }
+  });
+
+  it('a create cut short between the POST and its stamp is found by what it holds and stamped, not made twice', async () => {
+    const crm = await open();
+    try {
+      const fields = { subject: 'Half made', start: '2026-12-28T09:00:00Z', end: '2026-12-28T10:00:00Z' };
+      // what the crashed attempt left: the appointment, created by the API user, without a key
+      const half = await soClient(so, 'ecs-sync')('POST', '/Appointment', { Associate: { AssociateId: 2 }, Title: 'Half made', StartDate: fields.start, EndDate: fields.end, Type: 'inDiary' });
+      const found = await crm.findStamped('ews:cut-short', { owner: crmRef('associate', 2), kind: 'appointment', fields });
+      assert.equal(found?.ref, crmRef('appointment', half.body.AppointmentId));
+      assert.equal((await crm.findStamped('ews:cut-short'))?.ref, found!.ref, 'stamped now');
+      assert.equal(await crm.findStamped('ews:other', { owner: crmRef('associate', 2), kind: 'appointment', fields }), undefined, 'a stamped record is not adopted twice');
+    } finally {
+      crm.close();
+    }
+  });
+
+  it('every request and answer matched SuperOffice\'s Swagger definitions', { skip: swaggerMissing }, () => {
+    assert.deepEqual(so.validator?.problems ?? ['no validator'], []);
+  });
+});
