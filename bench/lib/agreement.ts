@@ -22,12 +22,15 @@ export async function fetchInventory(sandboxBase: string): Promise<Inventory> {
   return (await (await fetch(`${sandboxBase}/sandbox/inventory`)).json()) as Inventory;
 }
 
-export async function checkAgreement(db: Database, crmSchema: string, stateSchema: string, inventory: Inventory): Promise<Agreement> {
+/**
+ * `crmRecords`: every appointment record of the CRM (its typed id, "appointment:42"), however
+ * the CRM is read (SQL, the SuperOffice simulator's database).
+ */
+export async function checkAgreement(db: Database, stateSchema: string, crmRecords: readonly string[], inventory: Inventory): Promise<Agreement> {
   const { rows: mappings } = await db.query<{ mailbox: string; item_id: string; crm_id: string; change_key: string }>(
     `select mailbox, item_id, crm_id, change_key from ${stateSchema}.item_map where not deleted`,
   );
-  const { rows: crmRows } = await db.query<{ appointment_id: number }>(`select appointment_id from ${crmSchema}.appointment`);
-  const rowIds = new Set(crmRows.map((r) => `appointment:${r.appointment_id}`));
+  const rowIds = new Set(crmRecords);
   const byItem = new Map(mappings.filter((m) => !m.item_id.includes('@')).map((m) => [`${m.mailbox}|${m.item_id}`, m]));
   let items = 0;
   let missing = 0;
@@ -43,6 +46,11 @@ export async function checkAgreement(db: Database, crmSchema: string, stateSchem
   // a series' exception rows are mapped as "<series ItemId>@<original start>": not items of their own
   const ghosts = mappings.filter((m) => inventory[m.mailbox] && !m.item_id.includes('@') && !(m.item_id in inventory[m.mailbox])).length;
   const linked = new Set(mappings.map((m) => m.crm_id));
-  const unlinkedRows = crmRows.filter((r) => !linked.has(`appointment:${r.appointment_id}`)).length;
-  return { items, rows: crmRows.length, missing, stale, ghosts, unlinkedRows };
+  const unlinkedRows = crmRecords.filter((r) => !linked.has(r)).length;
+  return { items, rows: crmRecords.length, missing, stale, ghosts, unlinkedRows };
+}
+
+/** Every appointment record of a reference CRM schema, as typed ids. */
+export async function referenceRecords(db: Database, crmSchema: string): Promise<string[]> {
+  return (await db.query<{ appointment_id: number }>(`select appointment_id from ${crmSchema}.appointment`)).rows.map((r) => `appointment:${r.appointment_id}`);
 }

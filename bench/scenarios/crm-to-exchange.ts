@@ -2,7 +2,7 @@
 // 10 % deletes of rows written earlier) at a fixed rate; latency from the write's commit
 // to the moment the item was created, updated or deleted in the mailbox.
 import { prng } from '../../src/sandbox/prng.js';
-import { checkAgreement, fetchInventory, type Agreement } from '../lib/agreement.js';
+import { checkAgreement, fetchInventory, referenceRecords, type Agreement } from '../lib/agreement.js';
 import { uniqueName, writeSyncConfig, type BenchEnvironment } from '../lib/environment.js';
 import { matchArrivals, type ArrivedChange, type MadeChange } from '../lib/latency.js';
 import { startBenchWorld } from '../lib/bench-world.js';
@@ -78,7 +78,7 @@ export async function crmToExchange(params: CrmToExchangeParams, env: BenchEnvir
     await sleep(2_000); // the echoes of our own writes come back through to-crm and must change nothing
     const after = await sync.stats();
     const arrival = matchArrivals(made, arrived());
-    const agreement = await checkAgreement(db, crmSchema, stateSchema, await fetchInventory(sandbox.base));
+    const agreement = await checkAgreement(db, stateSchema, await referenceRecords(db, crmSchema), await fetchInventory(sandbox.base));
     return {
       params,
       sync: { ...figures(made, arrival, seconds, after.ewsRequests - before.ewsRequests), peakRssMiB: mib(after.peakRss), cpuSecondsPer1000Changes: cpuPer1000(before, after, made.length) },

@@ -5,7 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkAgreement, fetchInventory, type Agreement } from '../lib/agreement.js';
+import { checkAgreement, fetchInventory, referenceRecords, type Agreement } from '../lib/agreement.js';
 import { uniqueName, writeSyncConfig, type BenchEnvironment } from '../lib/environment.js';
 import { matchArrivals, percentile, type ArrivedChange, type MadeChange } from '../lib/latency.js';
 import { startBenchWorld } from '../lib/bench-world.js';
@@ -112,7 +112,7 @@ export async function exchangeToCrm(params: ExchangeToCrmParams, env: BenchEnvir
     const after = await sync.stats();
     const ours = matchArrivals(made, arrivedAt(sync, handledStart));
     const inventory = await fetchInventory(sandbox.base);
-    const agreement = await checkAgreement(db, crmSchema, stateSchema, inventory);
+    const agreement = await checkAgreement(db, stateSchema, await referenceRecords(db, crmSchema), inventory);
 
     const pollerFigures: ExchangeToCrmResult['pollers'] = [];
     for (const [i, p] of pollers.entries()) {

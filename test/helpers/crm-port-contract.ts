@@ -10,8 +10,13 @@ import { waitUntil } from './source-harness.js';
 
 /** A CRM user's hands: the changes the sync must learn of. */
 export interface CrmUser {
-  createAppointment(ownerEmail: string, title: string, start: string, end: string): Promise<CrmRef>;
+  createAppointment(ownerEmail: string, title: string, start: string, end: string, options?: { private?: boolean }): Promise<CrmRef>;
   rename(ref: CrmRef, title: string): Promise<void>;
+  /** Renames and moves by `deltaMs` in one edit. */
+  move(ref: CrmRef, title: string, deltaMs: number): Promise<void>;
+  setPrivate(ref: CrmRef, value: boolean): Promise<void>;
+  /** Every appointment and task, as the CRM's own list shows it (times in UTC). */
+  list(): Promise<Array<{ ref: CrmRef; ownerEmail: string; title: string; start: string; end: string }>>;
   delete(ref: CrmRef): Promise<void>;
   /** A person with this e-mail address at a new company. */
   addPerson(email: string, company: string): Promise<{ personRef: CrmRef; contactRef: CrmRef }>;
@@ -143,6 +148,7 @@ export function describeCrmPortContract(name: string, setup: () => Promise<CrmUn
       const second = await crm.user.addPerson('bo.berg@other.test', 'Other AB');
       assert.deepEqual(await crm.port.personByEmail(['nobody@x.test', 'BO.BERG@other.test', 'anna.kunde@customer.test']), second);
       assert.deepEqual(await crm.port.personByEmail(['anna.kunde@customer.test']), first);
+      assert.deepEqual(await crm.port.personByEmail([crm.associates[1], 'anna.kunde@customer.test']), first, 'a colleague (an associate) is not a person to link');
       assert.equal(await crm.port.personByEmail(['nobody@x.test']), undefined);
     });
 

@@ -8,11 +8,23 @@ const idOf = (ref: CrmRef): number => Number(parseCrmRef(ref)!.id);
 
 export function referenceCrmUser(db: Database, schema: string): CrmUser {
   return {
-    async createAppointment(ownerEmail, title, start, end) {
+    async createAppointment(ownerEmail, title, start, end, options = {}) {
       const { rows } = await db.query<{ appointment_id: number }>(
-        `insert into ${schema}.appointment (associate_id, type, title, start_at, end_at, time_zone)
-         select associate_id, 1, $2, $3, $4, 'Europe/Berlin' from ${schema}.associate where lower(email) = lower($1) returning appointment_id`, [ownerEmail, title, start, end]);
+        `insert into ${schema}.appointment (associate_id, type, title, start_at, end_at, time_zone, private)
+         select associate_id, 1, $2, $3, $4, 'Europe/Berlin', $5 from ${schema}.associate where lower(email) = lower($1) returning appointment_id`, [ownerEmail, title, start, end, options.private ?? false]);
       return crmRef('appointment', rows[0].appointment_id);
+    },
+    async move(ref, title, deltaMs) {
+      await db.query(`update ${schema}.appointment set title = $2, start_at = start_at + make_interval(secs => $3), end_at = end_at + make_interval(secs => $3) where appointment_id = $1`, [idOf(ref), title, deltaMs / 1000]);
+    },
+    async list() {
+      const { rows } = await db.query<{ appointment_id: number; email: string; title: string; start_at: Date; end_at: Date }>(
+        `select a.appointment_id, s.email, a.title, a.start_at, a.end_at from ${schema}.appointment a join ${schema}.associate s using (associate_id) order by a.appointment_id`);
+      const iso = (d: Date): string => new Date(d).toISOString().replace('.000Z', 'Z');
+      return rows.map((r) => ({ ref: crmRef('appointment', r.appointment_id), ownerEmail: r.email, title: r.title, start: iso(r.start_at), end: iso(r.end_at) }));
+    },
+    async setPrivate(ref, value) {
+      await db.query(`update ${schema}.appointment set private = $2 where appointment_id = $1`, [idOf(ref), value]);
     },
     async rename(ref, title) {
       await db.query(`update ${schema}.appointment set title = $2 where appointment_id = $1`, [idOf(ref), title]);

@@ -18,9 +18,23 @@ export function superOfficeCrmUser(so: SuperOfficeSandbox, userName = 'user0001'
     throw new Error(`no SuperOffice user has the e-mail ${email}`);
   };
   return {
-    async createAppointment(ownerEmail, title, start, end) {
-      const r = ok(await call('POST', '/Appointment', { Associate: { AssociateId: associateOf(ownerEmail) }, Title: title, StartDate: start, EndDate: end, Type: 'inDiary' }), 'create');
+    async createAppointment(ownerEmail, title, start, end, options = {}) {
+      const r = ok(await call('POST', '/Appointment', { Associate: { AssociateId: associateOf(ownerEmail) }, Title: title, StartDate: start, EndDate: end, Type: 'inDiary', Private: options.private ? 'PrivateUser' : 'Public' }), 'create');
       return crmRef('appointment', r.body.AppointmentId);
+    },
+    async move(ref, title, deltaMs) {
+      const current = so.store.appointments.get(idOf(ref));
+      if (!current) throw new Error(`${ref} is gone`);
+      ok(await call('PATCH', `/Appointment/${idOf(ref)}`, { Title: title, StartDate: new Date(current.start + deltaMs).toISOString(), EndDate: new Date(current.end + deltaMs).toISOString() }), 'move');
+    },
+    async list() {
+      // the database as SuperOffice's own list would show it (read directly: a test's eyes, not the sync's)
+      const iso = (ms: number): string => new Date(ms).toISOString().replace('.000Z', 'Z');
+      return [...so.store.appointments.values()].sort((a, b) => a.id - b.id)
+        .map((a) => ({ ref: crmRef('appointment', a.id), ownerEmail: so.store.emailOf(a.associateId), title: a.title, start: iso(a.start), end: iso(a.end) }));
+    },
+    async setPrivate(ref, value) {
+      ok(await call('PATCH', `/Appointment/${idOf(ref)}`, { Private: value ? 'PrivateUser' : 'Public' }), 'private');
     },
     async rename(ref, title) {
       ok(await call('PATCH', `/Appointment/${idOf(ref)}`, { Title: title }), 'rename');

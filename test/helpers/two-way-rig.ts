@@ -1,9 +1,11 @@
 // Both directions wired as the service wires them (stream source → log → to-crm; CRM change
-// log → log → to-exchange), on PostgreSQL with the log in it, against an in-process sandbox.
-// The handlers' consumers can be stopped and started again, so a test can make edits on both
-// sides while neither is applied: a conflict, made on purpose.
+// feed → log → to-exchange), with the state and the log on PostgreSQL, against an in-process
+// EWS sandbox and either CRM: the reference CRM on PostgreSQL, or SuperOffice's Web API (the
+// simulator, with webhooks to the rig). The handlers' consumers can be stopped and started
+// again, so a test can make edits on both sides while neither is applied: a conflict, made on
+// purpose.
 import type { ConflictPolicy } from '../../src/config/index.js';
-import { initReferenceCrm, ReferenceCrm, seedDemoAssociates } from '../../src/crm-adapter/index.js';
+import { initReferenceCrm, ReferenceCrm, seedDemoAssociates, SuperOfficeCrm, SuperOfficeHttp, type CrmChangeFeed, type CrmDirectory, type CrmPort, type CrmRef } from '../../src/crm-adapter/index.js';
 import { ItemMappingStore, runHandler, ToCrmHandler, ToExchangeHandler, type ConflictReport } from '../../src/handlers/index.js';
 import type { ExchangePort } from '../../src/ews/exchange-port.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
@@ -14,21 +16,37 @@ import { CrmToLog } from '../../src/streams/crm-to-log.js';
 import { ExchangeToLog } from '../../src/streams/exchange-to-log.js';
 import type { RunningConsumer, Transport } from '../../src/streams/transport/transport.js';
 import { EmbeddedTransport } from '../../src/streams/transport/embedded-transport.js';
+import type { SuperOfficeSandbox } from '../../src/superoffice-sandbox/index.js';
+import type { CrmUser } from './crm-port-contract.js';
+import { referenceCrmUser } from './reference-crm-user.js';
 import { postgresUrl, uniqueName } from './services.js';
 import { createSource, MutableDirectory, waitUntil } from './source-harness.js';
+import { startCheckedSuperOffice } from './superoffice.js';
+import { superOfficeCrmUser } from './superoffice-crm-user.js';
+
+export type CrmKind = 'reference' | 'superoffice';
+export const CRM_KINDS: readonly CrmKind[] = ['reference', 'superoffice'];
 
 export interface TwoWayRig {
+  readonly crmKind: CrmKind;
   readonly sandbox: Sandbox;
   readonly db: PgDatabase;
+  /** The reference CRM's schema (reference CRM only). */
   readonly crmSchema: string;
   readonly stateSchema: string;
   readonly conflicts: ConflictReport[];
   readonly exchange: ExchangePort;
   readonly transport: Transport;
-  readonly crm: ReferenceCrm;
+  readonly crm: CrmPort & CrmChangeFeed & CrmDirectory;
+  /** A CRM user's hands (SQL on the reference CRM, REST as that user on SuperOffice). */
+  readonly user: CrmUser;
   readonly mappings: ItemMappingStore;
+  /** The SuperOffice simulator (SuperOffice only). */
+  readonly superoffice?: SuperOfficeSandbox;
   /** Messages written to each topic so far. */
   published(topic: 'exchange.changes' | 'crm.changes'): Promise<number>;
+  /** The mailbox item a CRM record is mapped to. */
+  itemOf(ref: CrmRef): Promise<{ mailbox: string; itemId: string } | undefined>;
   /** Stops the two handler groups (the sources keep publishing). */
   pauseHandlers(): Promise<void>;
   resumeHandlers(): Promise<void>;
@@ -37,24 +55,40 @@ export interface TwoWayRig {
   close(): Promise<void>;
 }
 
-export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailbox?: number; seed: number; conflict?: ConflictPolicy; privateItems?: 'sync' | 'skip' }): Promise<TwoWayRig> {
+export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailbox?: number; seed: number; conflict?: ConflictPolicy; privateItems?: 'sync' | 'skip'; crm?: CrmKind }): Promise<TwoWayRig> {
+  const crmKind = options.crm ?? 'reference';
   const db = new PgDatabase(postgresUrl());
   const crmSchema = uniqueName('crm');
   const stateSchema = uniqueName('state');
   const sandbox = await startSandbox({ mailboxes: options.mailboxes, itemsPerMailbox: options.itemsPerMailbox ?? 0, seed: options.seed, limits: { heartbeatMs: 500 } });
-  await initReferenceCrm(db, crmSchema);
-  await seedDemoAssociates(db, crmSchema, sandbox.store.all().map((m) => m.address));
   await ItemMappingStore.migrate(db, stateSchema);
+  const mappings = new ItemMappingStore(db, stateSchema);
+  const logger = createLogger({ level: (process.env.ECS_TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent' });
+  let crm: CrmPort & CrmChangeFeed & CrmDirectory;
+  let user: CrmUser;
+  let superoffice: SuperOfficeSandbox | undefined;
+  if (crmKind === 'reference') {
+    await initReferenceCrm(db, crmSchema);
+    await seedDemoAssociates(db, crmSchema, sandbox.store.all().map((m) => m.address));
+    crm = new ReferenceCrm(db, crmSchema);
+    user = referenceCrmUser(db, crmSchema);
+  } else {
+    // the simulator's users user0001 … are the sandbox's mailboxes
+    superoffice = await startCheckedSuperOffice({ associates: options.mailboxes });
+    crm = await SuperOfficeCrm.open({
+      http: new SuperOfficeHttp({ url: superoffice.apiUrl, credentials: { kind: 'basic', user: superoffice.apiUser.userName, password: superoffice.password }, tlsVerify: true, timeoutMs: 10_000, maxSockets: 16 }),
+      tenant: superoffice.apiUrl, application: 'ExchangeCrmSync', device: 'Exchange', mapped: mappings, reconcileIntervalMs: 2_000, settleMs: 300, logger,
+      webhook: { listen: { host: '127.0.0.1', port: 0 }, secret: 'rig-secret' },
+    });
+    user = superOfficeCrmUser(superoffice);
+  }
   const transport = await EmbeddedTransport.open(db, stateSchema, 2, silentLogger());
   const topics = ['exchange.changes', 'exchange.changes.dlq', 'crm.changes', 'crm.changes.dlq'];
   await transport.ensureTopics(topics);
   const positions = await SqlPositionStore.open(db, stateSchema);
   const { source, exchange } = createSource('stream', sandbox, positions as never, new MutableDirectory(sandbox.store.all().map((m) => m.address)), {}, { ack: false });
   const toLog = new ExchangeToLog({ source, exchange, transport, topic: 'exchange.changes', dlqTopic: 'exchange.changes.dlq', limiter: new Limiter(4), logger: silentLogger() });
-  const logger = createLogger({ level: (process.env.ECS_TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent' });
-  const crm = new ReferenceCrm(db, crmSchema);
-  const mappings = new ItemMappingStore(db, stateSchema);
-  const crmToLog = new CrmToLog({ crm, positions, transport, topic: 'crm.changes', logger, pollIntervalMs: 200 });
+  const crmToLog = new CrmToLog({ crm, positions, transport, topic: 'crm.changes', dlqTopic: 'crm.changes.dlq', logger, pollIntervalMs: 200 });
   const conflicts: ConflictReport[] = [];
   const common = { crm, mappings, logger, privateItems: options.privateItems ?? 'sync', conflict: options.conflict, onConflict: (r: ConflictReport) => conflicts.push(r) };
   const toCrm = new ToCrmHandler({ ...common, exchange });
@@ -73,8 +107,12 @@ export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailb
   await crmToLog.start();
   await waitUntil(() => source.stats().initialSyncDone === options.mailboxes, 30_000, 'initial sync');
   return {
-    sandbox, db, crmSchema, stateSchema, conflicts, exchange, transport, crm, mappings,
+    crmKind, sandbox, db, crmSchema, stateSchema, conflicts, exchange, transport, crm, user, mappings, superoffice,
     published,
+    itemOf: async (ref) => {
+      const m = await mappings.getByCrmId(ref);
+      return m && !m.deleted ? { mailbox: m.mailbox, itemId: m.itemId } : undefined;
+    },
     pauseHandlers: async () => {
       for (const c of consumers.splice(0)) await c.stop();
     },
@@ -90,7 +128,9 @@ export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailb
       await source.stop();
       await exchange.close();
       await sandbox.close();
-      await db.query(`drop schema ${crmSchema} cascade; drop schema ${stateSchema} cascade`);
+      if (crm instanceof SuperOfficeCrm) crm.close();
+      await superoffice?.close();
+      await db.query(`drop schema if exists ${crmSchema} cascade; drop schema ${stateSchema} cascade`);
       await db.close();
     },
   };

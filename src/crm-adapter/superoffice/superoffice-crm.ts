@@ -78,6 +78,8 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
   readonly description: string;
   private users = new Map<string, number>();
   private emails = new Map<number, string>();
+  /** The persons that are the users themselves: an attendee who is one is a colleague, not a contact. */
+  private userPersons = new Set<number>();
   private usersRead = 0;
   private readonly pending: PendingDelete[] = [];
   private deleteSeq = 0;
@@ -106,9 +108,10 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
   // ── users ──
 
   private async readUsers(): Promise<void> {
-    const rows = await this.archive<{ associateId: number; email: string; type: string; deleted: boolean }>('/User?$select=associateId,email,type,deleted&$filter=deleted set 0');
+    const rows = await this.archive<{ associateId: number; personId: number; email: string; type: string; deleted: boolean }>('/User?$select=associateId,personId,email,type,deleted&$filter=deleted set 0');
     this.users = new Map(rows.filter((r) => r.type !== 'SystemAssociate' && r.email).map((r) => [r.email.toLowerCase(), r.associateId]));
     this.emails = new Map(rows.filter((r) => r.email).map((r) => [r.associateId, r.email]));
+    this.userPersons = new Set(rows.map((r) => r.personId).filter(Boolean));
     this.usersRead = Date.now();
   }
 
@@ -236,8 +239,10 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
 
   async personByEmail(emails: readonly string[]): Promise<CrmPersonLink | undefined> {
     for (const email of emails) {
-      const rows = await this.archive<{ personId: number; contactId: number }>(`/Person?$select=personId,contactId&$filter=${encodeURIComponent(`email is ${quote(email)}`)}&$orderBy=personId&$top=1`, 1);
-      if (rows[0]) return { personRef: crmRef('person', rows[0].personId), contactRef: rows[0].contactId ? crmRef('contact', rows[0].contactId) : null };
+      if (this.users.has(email.toLowerCase())) continue; // a colleague: not a person to link
+      const rows = await this.archive<{ personId: number; contactId: number }>(`/Person?$select=personId,contactId&$filter=${encodeURIComponent(`email is ${quote(email)}`)}&$orderBy=personId`);
+      const person = rows.find((r) => !this.userPersons.has(r.personId));
+      if (person) return { personRef: crmRef('person', person.personId), contactRef: person.contactId ? crmRef('contact', person.contactId) : null };
     }
     return undefined;
   }

@@ -1,34 +1,23 @@
-// Both directions at once, through the sandbox and PostgreSQL: conflicts under each policy,
-// a delete against an edit, meetings across mailboxes, attendees linked to CRM persons,
-// recurrence with deleted and modified occurrences, time zones, private items.
+// Both directions at once, through the sandbox and each CRM (the reference CRM on PostgreSQL,
+// SuperOffice's Web API on its simulator): conflicts under each policy, a delete against an
+// edit, meetings across mailboxes, attendees linked to CRM persons, private items, a create
+// cut short, an unseen delete; recurrence (reference CRM; SuperOffice series are not synced yet).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { CrmRef } from '../../../src/crm-adapter/index.js';
 import { ews, ewsService } from '../../helpers/ews.js';
 import { waitUntil } from '../../helpers/source-harness.js';
-import { startTwoWayRig, type TwoWayRig } from '../../helpers/two-way-rig.js';
+import { CRM_KINDS, startTwoWayRig, type CrmKind, type TwoWayRig } from '../../helpers/two-way-rig.js';
 import type { ConflictPolicy } from '../../../src/config/index.js';
 
 const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function insertRow(rig: TwoWayRig, associateId: number, title: string, extra: Record<string, unknown> = {}): Promise<number> {
-  const columns = { associate_id: associateId, type: 1, title, start_at: '2026-12-03T09:00:00Z', end_at: '2026-12-03T10:00:00Z', time_zone: 'Europe/Berlin', ...extra };
-  const names = Object.keys(columns);
-  const { rows } = await rig.db.query<{ appointment_id: number }>(
-    `insert into ${rig.crmSchema}.appointment (${names.join(', ')}) values (${names.map((_, i) => `$${i + 1}`).join(', ')}) returning appointment_id`, Object.values(columns),
-  );
-  return rows[0].appointment_id;
+/** A CRM user's new appointment in the first mailbox's diary. */
+async function newRecord(rig: TwoWayRig, title: string, options: { private?: boolean } = {}): Promise<CrmRef> {
+  return rig.user.createAppointment(rig.sandbox.store.byIndex(1)!.address, title, '2026-12-03T09:00:00Z', '2026-12-03T10:00:00Z', options);
 }
 
-async function row(rig: TwoWayRig, id: number): Promise<Record<string, unknown> | undefined> {
-  return (await rig.db.query<Record<string, unknown>>(`select * from ${rig.crmSchema}.appointment where appointment_id = $1`, [id])).rows[0];
-}
-
-/** The mailbox item a CRM row is mapped to. */
-async function itemOf(rig: TwoWayRig, crmId: number): Promise<{ mailbox: string; itemId: string } | undefined> {
-  const { rows } = await rig.db.query<{ mailbox: string; item_id: string }>(`select mailbox, item_id from ${rig.stateSchema}.item_map where crm_id = $1 and not deleted`, [`appointment:${crmId}`]);
-  return rows[0] ? { mailbox: rows[0].mailbox, itemId: rows[0].item_id } : undefined;
-}
-
+const titleOf = async (rig: TwoWayRig, ref: CrmRef): Promise<string | undefined> => (await rig.crm.get(ref))?.fields.subject;
 
 async function editInExchange(rig: TwoWayRig, mailbox: string, itemId: string, subject: string): Promise<void> {
   const service = ewsService(rig.sandbox.url, mailbox);
@@ -51,18 +40,18 @@ async function exchangeSubject(rig: TwoWayRig, mailbox: string, itemId: string):
   }
 }
 
-/** A row synced to its item, both sides quiet. */
-async function syncedRow(rig: TwoWayRig, title: string): Promise<{ id: number; mailbox: string; itemId: string }> {
-  const id = await insertRow(rig, 1, title);
+/** A CRM record synced to its item, both sides quiet. */
+async function syncedRecord(rig: TwoWayRig, title: string): Promise<{ ref: CrmRef; mailbox: string; itemId: string }> {
+  const ref = await newRecord(rig, title);
   let mapped: { mailbox: string; itemId: string } | undefined;
-  await waitUntil(async () => !!(mapped = await itemOf(rig, id)) && (await rig.drained()), 20_000, `row ${id} in the mailbox`);
+  await waitUntil(async () => !!(mapped = await rig.itemOf(ref)) && (await rig.drained()), 20_000, `${ref} in the mailbox`);
   await settle(500); // its echo from Exchange is in and recognised
   await waitUntil(() => rig.drained(), 20_000, 'quiet');
-  return { id, ...mapped! };
+  return { ref, ...mapped! };
 }
 
 /** Both sides edited while no handler runs: Exchange first, the CRM a second later (or the other way). */
-async function conflict(rig: TwoWayRig, target: { id: number; mailbox: string; itemId: string }, order: 'exchange-first' | 'crm-first'): Promise<void> {
+async function conflict(rig: TwoWayRig, target: { ref: CrmRef; mailbox: string; itemId: string }, order: 'exchange-first' | 'crm-first'): Promise<void> {
   await rig.pauseHandlers();
   const exchangeBefore = await rig.published('exchange.changes');
   const crmBefore = await rig.published('crm.changes');
@@ -71,7 +60,7 @@ async function conflict(rig: TwoWayRig, target: { id: number; mailbox: string; i
     await waitUntil(async () => (await rig.published('exchange.changes')) > exchangeBefore, 15_000, 'the Exchange edit in the log');
   };
   const editCrm = async (): Promise<void> => {
-    await rig.db.query(`update ${rig.crmSchema}.appointment set title = 'edited in the CRM' where appointment_id = $1`, [target.id]);
+    await rig.user.rename(target.ref, 'edited in the CRM');
     await waitUntil(async () => (await rig.published('crm.changes')) > crmBefore, 15_000, 'the CRM edit in the log');
   };
   // Exchange keeps modification times to the second: 1.1 s apart, the later one is later
@@ -90,113 +79,228 @@ async function conflict(rig: TwoWayRig, target: { id: number; mailbox: string; i
   await waitUntil(() => rig.drained(), 20_000, 'both handlers done after the echoes');
 }
 
-async function bothSides(rig: TwoWayRig, target: { id: number; mailbox: string; itemId: string }): Promise<{ crm: unknown; exchange: unknown }> {
-  return { crm: (await row(rig, target.id))?.title, exchange: await exchangeSubject(rig, target.mailbox, target.itemId) };
+async function bothSides(rig: TwoWayRig, target: { ref: CrmRef; mailbox: string; itemId: string }): Promise<{ crm: unknown; exchange: unknown }> {
+  return { crm: await titleOf(rig, target.ref), exchange: await exchangeSubject(rig, target.mailbox, target.itemId) };
 }
 
-describe('both directions at once', () => {
-  for (const [policy, order, winner] of [
-    ['exchange-wins', 'exchange-first', 'edited in Exchange'],
-    ['crm-wins', 'crm-first', 'edited in the CRM'],
-    ['last-writer-wins', 'exchange-first', 'edited in the CRM'],
-    ['last-writer-wins', 'crm-first', 'edited in Exchange'],
-  ] as Array<[ConflictPolicy, 'exchange-first' | 'crm-first', string]>) {
-    it(`conflict policy ${policy}, ${order === 'exchange-first' ? 'the CRM edited last' : 'Exchange edited last'}: both sides end as "${winner}", the conflict logged and counted once`, { timeout: 90_000 }, async () => {
-      const rig = await startTwoWayRig({ mailboxes: 2, seed: 91, conflict: policy });
+for (const crmKind of CRM_KINDS) {
+  describe(`both directions at once (${crmKind === 'reference' ? 'reference CRM' : 'SuperOffice'})`, () => {
+    const rigOf = (options: Omit<Parameters<typeof startTwoWayRig>[0], 'crm'>): Promise<TwoWayRig> => startTwoWayRig({ ...options, crm: crmKind });
+
+    for (const [policy, order, winner] of [
+      ['exchange-wins', 'exchange-first', 'edited in Exchange'],
+      ['crm-wins', 'crm-first', 'edited in the CRM'],
+      ['last-writer-wins', 'exchange-first', 'edited in the CRM'],
+      ['last-writer-wins', 'crm-first', 'edited in Exchange'],
+    ] as Array<[ConflictPolicy, 'exchange-first' | 'crm-first', string]>) {
+      it(`conflict policy ${policy}, ${order === 'exchange-first' ? 'the CRM edited last' : 'Exchange edited last'}: both sides end as "${winner}", the conflict logged and counted once`, { timeout: 90_000 }, async () => {
+        const rig = await rigOf({ mailboxes: 2, seed: 91, conflict: policy });
+        try {
+          const target = await syncedRecord(rig, 'before the conflict');
+          await conflict(rig, target, order);
+          assert.deepEqual(await bothSides(rig, target), { crm: winner, exchange: winner });
+          assert.equal(rig.conflicts.length, 1, JSON.stringify(rig.conflicts));
+          assert.equal(rig.conflicts[0].winner, winner.includes('Exchange') ? 'exchange' : 'crm');
+          assert.equal(rig.conflicts[0].policy, policy);
+          // quiet afterwards: no ping-pong between the two sides
+          const messages = (await rig.published('exchange.changes')) + (await rig.published('crm.changes'));
+          await settle(1_500);
+          assert.equal((await rig.published('exchange.changes')) + (await rig.published('crm.changes')), messages, 'no further messages once settled');
+        } finally {
+          await rig.close();
+        }
+      });
+    }
+
+    it('a delete on one side wins over an edit on the other, both ways', { timeout: 90_000 }, async () => {
+      const rig = await rigOf({ mailboxes: 2, seed: 92, conflict: 'crm-wins' });
       try {
-        const target = await syncedRow(rig, 'before the conflict');
-        await conflict(rig, target, order);
-        assert.deepEqual(await bothSides(rig, target), { crm: winner, exchange: winner });
-        assert.equal(rig.conflicts.length, 1, JSON.stringify(rig.conflicts));
-        assert.equal(rig.conflicts[0].winner, winner.includes('Exchange') ? 'exchange' : 'crm');
-        assert.equal(rig.conflicts[0].policy, policy);
-        // quiet afterwards: no ping-pong between the two sides
-        const messages = (await rig.published('exchange.changes')) + (await rig.published('crm.changes'));
-        await settle(1_500);
-        assert.equal((await rig.published('exchange.changes')) + (await rig.published('crm.changes')), messages, 'no further messages once settled');
+        // deleted in Exchange, edited in the CRM meanwhile
+        const a = await syncedRecord(rig, 'deleted in Exchange');
+        await rig.pauseHandlers();
+        await deleteInExchange(rig, a.mailbox, a.itemId);
+        await rig.user.rename(a.ref, 'edited');
+        await settle(1_000);
+        // deleted in the CRM, edited in Exchange meanwhile
+        const b = await (async () => {
+          await rig.resumeHandlers();
+          await waitUntil(() => rig.drained(), 20_000, 'drained');
+          return syncedRecord(rig, 'deleted in the CRM');
+        })();
+        await rig.pauseHandlers();
+        await rig.user.delete(b.ref);
+        await editInExchange(rig, b.mailbox, b.itemId, 'edited');
+        await settle(1_000);
+        await rig.resumeHandlers();
+        await waitUntil(() => rig.drained(), 20_000, 'drained');
+        await settle(1_000);
+        await waitUntil(() => rig.drained(), 20_000, 'drained after echoes');
+        assert.equal(await rig.crm.get(a.ref), undefined, 'the record of the item deleted in Exchange is gone');
+        assert.equal(await exchangeSubject(rig, a.mailbox, a.itemId), undefined, 'the item deleted in Exchange did not come back');
+        assert.equal(await rig.crm.get(b.ref), undefined, 'the record deleted in the CRM did not come back');
+        assert.equal(await exchangeSubject(rig, b.mailbox, b.itemId), undefined, 'the item of the record deleted in the CRM is gone');
+        const subjects = rig.sandbox.store.all().flatMap((m) => rig.sandbox.store.itemsIn(m, 'calendar').map((i) => String(i.props.Subject)));
+        assert.ok(!subjects.some((t) => ['edited', 'deleted in Exchange', 'deleted in the CRM'].includes(t)), 'no item was created again');
+        const live = await rig.db.query<{ crm_id: string }>(`select crm_id from ${rig.stateSchema}.item_map where not deleted`);
+        for (const { crm_id } of live.rows) assert.ok(!['edited', 'deleted in Exchange', 'deleted in the CRM'].includes((await titleOf(rig, crm_id)) ?? ''), 'no record was created again');
       } finally {
         await rig.close();
       }
     });
-  }
 
-  it('a delete on one side wins over an edit on the other, both ways', { timeout: 90_000 }, async () => {
-    const rig = await startTwoWayRig({ mailboxes: 2, seed: 92, conflict: 'crm-wins' });
-    try {
-      // deleted in Exchange, edited in the CRM meanwhile
-      const a = await syncedRow(rig, 'deleted in Exchange');
-      await rig.pauseHandlers();
-      await deleteInExchange(rig, a.mailbox, a.itemId);
-      await rig.db.query(`update ${rig.crmSchema}.appointment set title = 'edited' where appointment_id = $1`, [a.id]);
-      await settle(1_000);
-      // deleted in the CRM, edited in Exchange meanwhile
-      const b = await (async () => {
+    it('a meeting in two synced mailboxes becomes one record per associate joined to a mother; an attendee who is a CRM person links them', { timeout: 90_000 }, async () => {
+      const rig = await rigOf({ mailboxes: 3, seed: 93 });
+      try {
+        const [, organizer, attendee] = rig.sandbox.store.all().map((m) => m.address);
+        const person = await rig.user.addPerson('Anna.Kunde@customer.test', 'Customer Ltd');
+        const crmBefore = await rig.published('crm.changes');
+        const uid = 'meeting-7f3c2a@contoso.test';
+        for (const mailbox of [organizer, attendee]) {
+          const item = new ews.Appointment(ewsService(rig.sandbox.url, mailbox));
+          item.Subject = 'Quarterly review';
+          item.Start = new ews.DateTime(Date.parse('2026-12-08T13:00:00Z'));
+          item.End = new ews.DateTime(Date.parse('2026-12-08T14:00:00Z'));
+          item.ICalUid = uid;
+          item.RequiredAttendees.Add(attendee);
+          item.RequiredAttendees.Add('anna.kunde@customer.test');
+          await item.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToNone);
+        }
+        const records = async (): Promise<Array<{ ref: string; owner: string; mother: unknown; person: unknown; contact: unknown }>> => {
+          const { rows } = await rig.db.query<{ crm_id: string }>(`select crm_id from ${rig.stateSchema}.item_map where ical_uid = $1 and not deleted order by created`, [uid]);
+          const out = [];
+          for (const r of rows) {
+            const a = await rig.crm.get(r.crm_id);
+            if (a) out.push({ ref: a.ref, owner: a.owner, mother: a.fields.motherRef, person: a.fields.personRef, contact: a.fields.contactRef });
+          }
+          return out;
+        };
+        let found: Awaited<ReturnType<typeof records>> = [];
+        await waitUntil(async () => (found = await records()).length === 2 && found.every((r) => r.mother) && (await rig.drained()), 20_000, 'two records of the meeting, joined')
+          .catch((err: Error) => {
+            throw new Error(`${err.message}: ${JSON.stringify(found)}`);
+          });
+        await settle(1_000);
+        found = await records();
+        assert.equal(found.length, 2, 'one record per attending associate, no duplicate');
+        assert.notEqual(found[0].owner, found[1].owner);
+        assert.deepEqual(found.map((r) => r.mother), [found[0].ref, found[0].ref], 'both point at the first as their mother');
+        assert.deepEqual(found.map((r) => [r.person, r.contact]), [[person.personRef, person.contactRef], [person.personRef, person.contactRef]]);
+        // joining the first record to the meeting was the sync's own write: nothing went back to Exchange
+        assert.equal(await rig.published('crm.changes'), crmBefore);
+      } finally {
+        await rig.close();
+      }
+    });
+
+    it('private items with private="skip": neither side sends them; made private later, the other side\'s copy goes', { timeout: 90_000 }, async () => {
+      const rig = await rigOf({ mailboxes: 2, seed: 95, privateItems: 'skip' });
+      try {
+        const mailbox = rig.sandbox.store.byIndex(1)!.address;
+        const service = ewsService(rig.sandbox.url, mailbox);
+        const secret = new ews.Appointment(service);
+        secret.Subject = 'Doctor';
+        secret.Sensitivity = ews.Sensitivity.Private;
+        secret.Start = new ews.DateTime(Date.parse('2026-12-11T08:00:00Z'));
+        secret.End = new ews.DateTime(Date.parse('2026-12-11T09:00:00Z'));
+        await secret.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToNone);
+        const privateRecord = await newRecord(rig, 'Private in the CRM', { private: true });
+        const shared = await syncedRecord(rig, 'Shared at first');
+        await settle(1_000);
+        await waitUntil(() => rig.drained(), 20_000, 'quiet');
+        const { rows } = await rig.db.query<{ n: number }>(`select count(*)::int as n from ${rig.stateSchema}.item_map where mailbox = $1 and not deleted`, [mailbox]);
+        assert.equal(rows[0].n, 1, 'only the shared item is mapped: the private Exchange item has no record');
+        assert.equal(await rig.itemOf(privateRecord), undefined, 'the private record has no item');
+        const subjects = rig.sandbox.store.itemsIn(rig.sandbox.store.byEmail(mailbox)!, 'calendar').map((i) => String(i.props.Subject));
+        assert.ok(!subjects.includes('Private in the CRM'));
+        // made private in the CRM: the mailbox copy goes
+        await rig.user.setPrivate(shared.ref, true);
+        await waitUntil(async () => (await exchangeSubject(rig, shared.mailbox, shared.itemId)) === undefined, 20_000, 'the item gone');
+        // and public again: it comes back
+        await rig.user.setPrivate(shared.ref, false);
+        await waitUntil(async () => !!(await rig.itemOf(shared.ref)), 20_000, 'the item back');
+      } finally {
+        await rig.close();
+      }
+    });
+
+    it('a create cut short after CreateItem (the process died before the mapping was saved) is finished, not done twice', { timeout: 60_000 }, async () => {
+      const rig = await rigOf({ mailboxes: 2, seed: 96 });
+      try {
+        await rig.pauseHandlers();
+        const ref = await newRecord(rig, 'Created once');
+        const mailbox = rig.sandbox.store.byIndex(1)!;
+        // what the interrupted attempt left: its note, and the stamped item in the mailbox
+        await rig.db.query(`insert into ${rig.stateSchema}.create_note (side, key, mailbox) values ('exchange', $1, $2)`, [ref, mailbox.address]);
+        const { EwsClient } = await import('../../../src/ews/ews-client.js');
+        const { BackoffGate } = await import('../../../src/shared/backoff-gate.js');
+        const client = new EwsClient({ settings: { url: rig.sandbox.url, user: rig.sandbox.serviceAccount, passwordEnv: 'X', password: 'sandbox', impersonation: true, version: 'Exchange2016', tlsVerify: true, requestTimeoutMs: 10_000 }, gate: new BackoffGate(), maxSockets: 4 });
+        await client.createItem(mailbox.address, 'calendar', { subject: 'Created once (half written)', start: '2026-12-03T09:00:00Z', end: '2026-12-03T10:00:00Z' }, ref);
+        await client.close();
+        await rig.resumeHandlers();
+        await waitUntil(async () => !!(await rig.itemOf(ref)) && (await rig.drained()), 20_000, 'the record mapped');
+        await settle(1_000);
+        const stamped = rig.sandbox.store.itemsIn(mailbox, 'calendar').filter((i) => [...i.extended.values()].some((v) => v.value === ref));
+        assert.equal(stamped.length, 1, 'one item for the record');
+        // whichever direction reached the item first (the to-crm handler may link the stamped item
+        // to its record before the to-exchange handler adopts it), both sides end the same
+        assert.equal(stamped[0].props.Subject, await titleOf(rig, ref), 'the item and the record agree');
+        assert.equal((await rig.db.query(`select 1 from ${rig.stateSchema}.create_note where key = $1`, [ref])).rows.length, 0, 'the note is gone once the mapping is saved');
+      } finally {
+        await rig.close();
+      }
+    });
+
+    it('an item the sync created and a user deleted before any sync saw it: its record is deleted by the check of unconfirmed items', { timeout: 60_000 }, async () => {
+      const rig = await rigOf({ mailboxes: 2, seed: 97 });
+      try {
+        const target = await syncedRecord(rig, 'Deleted unseen');
+        await rig.pauseHandlers();
+        await deleteInExchange(rig, target.mailbox, target.itemId);
+        // as if no sync had listed the item before the delete: never confirmed, and old enough
+        await rig.db.query(`update ${rig.stateSchema}.item_map set log_partition = -1, log_offset = -1, updated = now() - interval '1 minute' where crm_id = $1`, [target.ref]);
+        const { UnconfirmedItems } = await import('../../../src/handlers/index.js');
+        const { silentLogger } = await import('../../../src/shared/logger.js');
+        const check = new UnconfirmedItems({ crm: rig.crm, mappings: rig.mappings, exchange: rig.exchange, logger: silentLogger(), minAgeMs: 10_000, intervalMs: 60_000 });
+        const another = await newRecord(rig, 'Not created yet'); // no mapping: not checked
+        assert.equal(await check.checkOnce(), 1);
+        assert.equal(await rig.crm.get(target.ref), undefined, 'the record is gone');
+        assert.ok(await rig.crm.get(another));
+        assert.equal(await check.checkOnce(), 0, 'nothing left to check');
         await rig.resumeHandlers();
         await waitUntil(() => rig.drained(), 20_000, 'drained');
-        return syncedRow(rig, 'deleted in the CRM');
-      })();
-      await rig.pauseHandlers();
-      await rig.db.query(`delete from ${rig.crmSchema}.appointment where appointment_id = $1`, [b.id]);
-      await editInExchange(rig, b.mailbox, b.itemId, 'edited');
-      await settle(1_000);
-      await rig.resumeHandlers();
-      await waitUntil(() => rig.drained(), 20_000, 'drained');
-      await settle(1_000);
-      await waitUntil(() => rig.drained(), 20_000, 'drained after echoes');
-      assert.equal(await row(rig, a.id), undefined, 'the row of the item deleted in Exchange is gone');
-      assert.equal(await exchangeSubject(rig, a.mailbox, a.itemId), undefined, 'the item deleted in Exchange did not come back');
-      assert.equal(await row(rig, b.id), undefined, 'the row deleted in the CRM did not come back');
-      assert.equal(await exchangeSubject(rig, b.mailbox, b.itemId), undefined, 'the item of the row deleted in the CRM is gone');
-      const { rows } = await rig.db.query<{ n: number }>(`select count(*)::int as n from ${rig.crmSchema}.appointment where title in ('edited', 'deleted in Exchange', 'deleted in the CRM')`);
-      assert.equal(rows[0].n, 0, 'no row was created again');
-    } finally {
-      await rig.close();
-    }
-  });
-
-  it('a meeting in two synced mailboxes becomes one row per associate joined by mother_id; an attendee who is a CRM person links the rows', { timeout: 90_000 }, async () => {
-    const rig = await startTwoWayRig({ mailboxes: 3, seed: 93 });
-    try {
-      const [, organizer, attendee] = rig.sandbox.store.all().map((m) => m.address);
-      const { rows: company } = await rig.db.query<{ contact_id: number }>(`insert into ${rig.crmSchema}.contact (name) values ('Customer Ltd') returning contact_id`);
-      const { rows: person } = await rig.db.query<{ person_id: number }>(
-        `insert into ${rig.crmSchema}.person (contact_id, firstname, lastname, email) values ($1, 'Anna', 'Kunde', 'Anna.Kunde@customer.test') returning person_id`, [company[0].contact_id],
-      );
-      const uid = 'meeting-7f3c2a@contoso.test';
-      for (const mailbox of [organizer, attendee]) {
-        const item = new ews.Appointment(ewsService(rig.sandbox.url, mailbox));
-        item.Subject = 'Quarterly review';
-        item.Start = new ews.DateTime(Date.parse('2026-12-08T13:00:00Z'));
-        item.End = new ews.DateTime(Date.parse('2026-12-08T14:00:00Z'));
-        item.ICalUid = uid;
-        item.RequiredAttendees.Add(attendee);
-        item.RequiredAttendees.Add('anna.kunde@customer.test');
-        await item.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToNone);
+        assert.equal(await rig.crm.get(target.ref), undefined, 'the delete event afterwards changes nothing');
+      } finally {
+        await rig.close();
       }
-      type MeetingRow = { appointment_id: number; associate_id: number; mother_id: number | null; person_id: number | null; contact_id: number | null };
-      let rows: MeetingRow[] = [];
-      await waitUntil(async () => {
-        rows = (await rig.db.query<MeetingRow>(`select appointment_id, associate_id, mother_id, person_id, contact_id from ${rig.crmSchema}.appointment where title = 'Quarterly review' order by appointment_id`)).rows;
-        return rows.length === 2 && rows.every((r) => r.mother_id !== null) && (await rig.drained());
-      }, 20_000, 'two rows of the meeting, joined').catch((err: Error) => {
-        throw new Error(`${err.message}: ${JSON.stringify(rows)}`);
-      });
-      await settle(1_000);
-      rows = (await rig.db.query<MeetingRow>(`select appointment_id, associate_id, mother_id, person_id, contact_id from ${rig.crmSchema}.appointment where title = 'Quarterly review' order by appointment_id`)).rows;
-      assert.equal(rows.length, 2, 'one row per attending associate, no duplicate');
-      assert.notEqual(rows[0].associate_id, rows[1].associate_id);
-      assert.deepEqual(rows.map((r) => r.mother_id), [rows[0].appointment_id, rows[0].appointment_id], 'both rows point at the first as their mother');
-      assert.deepEqual(rows.map((r) => [r.person_id, r.contact_id]), [[person[0].person_id, company[0].contact_id], [person[0].person_id, company[0].contact_id]]);
-      // joining the first row to the meeting was the sync's own write: nothing went back to Exchange
-      const { rows: userChanges } = await rig.db.query<{ n: number }>(`select count(*)::int as n from ${rig.crmSchema}.change_log where table_name = 'appointment' and origin = 'user'`);
-      assert.equal(userChanges[0].n, 0);
-    } finally {
-      await rig.close();
+    });
+
+    if (crmKind === 'superoffice') {
+      it('recurring series both ways', { skip: 'the SuperOffice adapter does not sync series yet: a series is parked with the reason (superoffice-adapter.test.ts)' }, () => undefined);
     }
   });
+}
 
+// ── the reference CRM only: recurrence (RRULE, EXDATE, exception rows) ──
+
+async function insertRow(rig: TwoWayRig, associateId: number, title: string, extra: Record<string, unknown> = {}): Promise<number> {
+  const columns = { associate_id: associateId, type: 1, title, start_at: '2026-12-03T09:00:00Z', end_at: '2026-12-03T10:00:00Z', time_zone: 'Europe/Berlin', ...extra };
+  const names = Object.keys(columns);
+  const { rows } = await rig.db.query<{ appointment_id: number }>(
+    `insert into ${rig.crmSchema}.appointment (${names.join(', ')}) values (${names.map((_, i) => `$${i + 1}`).join(', ')}) returning appointment_id`, Object.values(columns),
+  );
+  return rows[0].appointment_id;
+}
+
+async function row(rig: TwoWayRig, id: number): Promise<Record<string, unknown> | undefined> {
+  return (await rig.db.query<Record<string, unknown>>(`select * from ${rig.crmSchema}.appointment where appointment_id = $1`, [id])).rows[0];
+}
+
+const itemOf = (rig: TwoWayRig, id: number): Promise<{ mailbox: string; itemId: string } | undefined> => rig.itemOf(`appointment:${id}`);
+
+describe('recurrence both ways (reference CRM)', () => {
+  const startTwoWayRigReference = (options: Omit<Parameters<typeof startTwoWayRig>[0], 'crm'>): Promise<TwoWayRig> => startTwoWayRig({ ...options, crm: 'reference' as CrmKind });
   it('recurrence both ways: rules, deleted and modified occurrences, exception rows edited and deleted in the CRM, time zones and all-day kept', { timeout: 120_000 }, async () => {
-    const rig = await startTwoWayRig({ mailboxes: 2, seed: 94 });
+    const rig = await startTwoWayRigReference({ mailboxes: 2, seed: 94 });
     try {
       const mailbox = rig.sandbox.store.byIndex(1)!.address;
       const rules = [
@@ -283,90 +387,8 @@ describe('both directions at once', () => {
     }
   });
 
-  it('private items with private="skip": neither side sends them; made private later, the other side\'s copy goes', { timeout: 90_000 }, async () => {
-    const rig = await startTwoWayRig({ mailboxes: 2, seed: 95, privateItems: 'skip' });
-    try {
-      const mailbox = rig.sandbox.store.byIndex(1)!.address;
-      const service = ewsService(rig.sandbox.url, mailbox);
-      const secret = new ews.Appointment(service);
-      secret.Subject = 'Doctor';
-      secret.Sensitivity = ews.Sensitivity.Private;
-      secret.Start = new ews.DateTime(Date.parse('2026-12-11T08:00:00Z'));
-      secret.End = new ews.DateTime(Date.parse('2026-12-11T09:00:00Z'));
-      await secret.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToNone);
-      const privateRow = await insertRow(rig, 1, 'Private in the CRM', { private: true });
-      const shared = await syncedRow(rig, 'Shared at first');
-      await settle(1_000);
-      await waitUntil(() => rig.drained(), 20_000, 'quiet');
-      const titles = (await rig.db.query<{ title: string }>(`select title from ${rig.crmSchema}.appointment order by title`)).rows.map((r) => r.title);
-      assert.ok(!titles.includes('Doctor'), 'the private Exchange item has no row');
-      assert.equal(await itemOf(rig, privateRow), undefined, 'the private row has no item');
-      const subjects = rig.sandbox.store.itemsIn(rig.sandbox.store.byEmail(mailbox)!, 'calendar').map((i) => String(i.props.Subject));
-      assert.ok(!subjects.includes('Private in the CRM'));
-      // made private in the CRM: the mailbox copy goes
-      await rig.db.query(`update ${rig.crmSchema}.appointment set private = true where appointment_id = $1`, [shared.id]);
-      await waitUntil(async () => (await exchangeSubject(rig, shared.mailbox, shared.itemId)) === undefined, 20_000, 'the item gone');
-      // and public again: it comes back
-      await rig.db.query(`update ${rig.crmSchema}.appointment set private = false where appointment_id = $1`, [shared.id]);
-      await waitUntil(async () => !!(await itemOf(rig, shared.id)), 20_000, 'the item back');
-    } finally {
-      await rig.close();
-    }
-  });
-
-  it('a create cut short after CreateItem (the process died before the mapping was saved) is finished, not done twice', { timeout: 60_000 }, async () => {
-    const rig = await startTwoWayRig({ mailboxes: 2, seed: 96 });
-    try {
-      await rig.pauseHandlers();
-      const id = await insertRow(rig, 1, 'Created once');
-      const mailbox = rig.sandbox.store.byIndex(1)!;
-      // what the interrupted attempt left: its note, and the stamped item in the mailbox
-      await rig.db.query(`insert into ${rig.stateSchema}.create_note (side, key, mailbox) values ('exchange', $1, $2)`, [`appointment:${id}`, mailbox.address]);
-      const { EwsClient } = await import('../../../src/ews/ews-client.js');
-      const { BackoffGate } = await import('../../../src/shared/backoff-gate.js');
-      const client = new EwsClient({ settings: { url: rig.sandbox.url, user: rig.sandbox.serviceAccount, passwordEnv: 'X', password: 'sandbox', impersonation: true, version: 'Exchange2016', tlsVerify: true, requestTimeoutMs: 10_000 }, gate: new BackoffGate(), maxSockets: 4 });
-      await client.createItem(mailbox.address, 'calendar', { subject: 'Created once (half written)', start: '2026-12-03T09:00:00Z', end: '2026-12-03T10:00:00Z' }, `appointment:${id}`);
-      await client.close();
-      await rig.resumeHandlers();
-      await waitUntil(async () => !!(await itemOf(rig, id)) && (await rig.drained()), 20_000, 'the row mapped');
-      await settle(1_000);
-      const stamped = rig.sandbox.store.itemsIn(mailbox, 'calendar').filter((i) => [...i.extended.values()].some((v) => v.value === `appointment:${id}`));
-      assert.equal(stamped.length, 1, 'one item for the row');
-      // whichever direction reached the item first (the to-crm handler may link the stamped item
-      // to its row before the to-exchange handler adopts it), both sides end the same
-      assert.equal(stamped[0].props.Subject, (await row(rig, id))!.title, 'the item and the row agree');
-      assert.equal((await rig.db.query(`select 1 from ${rig.stateSchema}.create_note where key = $1`, [`appointment:${id}`])).rows.length, 0, 'the note is gone once the mapping is saved');
-    } finally {
-      await rig.close();
-    }
-  });
-
-  it('an item the sync created and a user deleted before any sync saw it: its row is deleted by the check of unconfirmed items', { timeout: 60_000 }, async () => {
-    const rig = await startTwoWayRig({ mailboxes: 2, seed: 97 });
-    try {
-      const target = await syncedRow(rig, 'Deleted unseen');
-      await rig.pauseHandlers();
-      await deleteInExchange(rig, target.mailbox, target.itemId);
-      // as if no sync had listed the item before the delete: never confirmed, and old enough
-      await rig.db.query(`update ${rig.stateSchema}.item_map set log_partition = -1, log_offset = -1, updated = now() - interval '1 minute' where crm_id = $1`, [`appointment:${target.id}`]);
-      const { UnconfirmedItems } = await import('../../../src/handlers/index.js');
-      const { silentLogger } = await import('../../../src/shared/logger.js');
-      const check = new UnconfirmedItems({ crm: rig.crm, mappings: rig.mappings, exchange: rig.exchange, logger: silentLogger(), minAgeMs: 10_000, intervalMs: 60_000 });
-      const another = await insertRow(rig, 1, 'Not created yet'); // no mapping: not checked
-      assert.equal(await check.checkOnce(), 1);
-      assert.equal(await row(rig, target.id), undefined, 'the row is gone');
-      assert.ok(await row(rig, another));
-      assert.equal(await check.checkOnce(), 0, 'nothing left to check');
-      await rig.resumeHandlers();
-      await waitUntil(() => rig.drained(), 20_000, 'drained');
-      assert.equal(await row(rig, target.id), undefined, 'the delete event afterwards changes nothing');
-    } finally {
-      await rig.close();
-    }
-  });
-
   it('a CRM series whose rule EWS cannot express is parked in the dead-letter topic, not written as a single appointment', { timeout: 60_000 }, async () => {
-    const rig = await startTwoWayRig({ mailboxes: 2, seed: 98 });
+    const rig = await startTwoWayRigReference({ mailboxes: 2, seed: 98 });
     try {
       const id = await insertRow(rig, 1, 'Every hour', { recurrence_rule: 'RRULE:FREQ=HOURLY;COUNT=3' });
       const fine = await insertRow(rig, 1, 'After it');
@@ -382,7 +404,7 @@ describe('both directions at once', () => {
   });
 
   it('a series moved in the CRM: Exchange discards the deleted occurrences its new times orphan, and the row\'s EXDATE goes too', { timeout: 60_000 }, async () => {
-    const rig = await startTwoWayRig({ mailboxes: 2, seed: 99 });
+    const rig = await startTwoWayRigReference({ mailboxes: 2, seed: 99 });
     try {
       const id = await insertRow(rig, 1, 'Weekly sync', { start_at: '2026-12-07T08:00:00Z', end_at: '2026-12-07T09:00:00Z', recurrence_rule: 'RRULE:FREQ=WEEKLY;COUNT=4\nEXDATE:20261214T080000Z' });
       await waitUntil(async () => !!(await itemOf(rig, id)) && (await rig.drained()), 20_000, 'the series in the mailbox');

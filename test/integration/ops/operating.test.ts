@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { checkAgreement, fetchInventory } from '../../../bench/lib/agreement.js';
+import { checkAgreement, fetchInventory, referenceRecords } from '../../../bench/lib/agreement.js';
 import { initReferenceCrm, seedDemoAssociates } from '../../../src/crm-adapter/index.js';
 import { startSandbox, type Sandbox } from '../../../src/sandbox/index.js';
 import { formatUtc } from '../../../src/shared/time-zones.js';
@@ -228,7 +228,7 @@ describe('operating the service', () => {
     await waitUntil(async () => {
       const inventory = await fetchInventory(sandbox.url.replace('/EWS/Exchange.asmx', ''));
       delete inventory['user0006@contoso.test']; // denied: never synced
-      const a = await checkAgreement(db, crmSchema, stateSchema, inventory);
+      const a = await checkAgreement(db, stateSchema, await referenceRecords(db, crmSchema), inventory);
       return a.missing + a.stale + a.ghosts + a.unlinkedRows === 0 ? a : undefined;
     }, 60_000, 'the CRM to agree with the mailboxes after the restart');
   });

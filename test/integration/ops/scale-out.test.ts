@@ -4,7 +4,7 @@
 // and at the end the CRM and the mailboxes agree item by item.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { checkAgreement, fetchInventory } from '../../../bench/lib/agreement.js';
+import { checkAgreement, fetchInventory, referenceRecords } from '../../../bench/lib/agreement.js';
 import { initReferenceCrm, seedDemoAssociates } from '../../../src/crm-adapter/index.js';
 import { startSandbox } from '../../../src/sandbox/index.js';
 import { PgDatabase } from '../../../src/state/index.js';
@@ -70,7 +70,7 @@ describe('scale-out across instances', () => {
       phase('the survivors hold every mailbox');
       let last = '';
       await waitUntil(async () => {
-        const a = await checkAgreement(db, crmSchema, stateSchema, await fetchInventory(sandbox.url.replace('/EWS/Exchange.asmx', '')));
+        const a = await checkAgreement(db, stateSchema, await referenceRecords(db, crmSchema), await fetchInventory(sandbox.url.replace('/EWS/Exchange.asmx', '')));
         last = JSON.stringify(a);
         return a.missing + a.stale + a.ghosts + a.unlinkedRows === 0;
       }, 120_000, 'the CRM and the mailboxes to agree').catch((err: Error) => {
