@@ -11,8 +11,9 @@ import { latencyChart, markdownTable, writeResults, type Row } from './lib/repor
 import { crmToExchange, type CrmToExchangeResult } from './scenarios/crm-to-exchange.js';
 import { exchangeToCrm, type ExchangeToCrmParams, type ExchangeToCrmResult } from './scenarios/exchange-to-crm.js';
 import { transportOverhead } from './scenarios/transport-overhead.js';
+import { superOffice } from './scenarios/superoffice.js';
 
-const SCENARIOS = ['transport', 'exchange-to-crm', 'crm-to-exchange', 'scale'] as const;
+const SCENARIOS = ['transport', 'exchange-to-crm', 'crm-to-exchange', 'scale', 'superoffice'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 let args: { quick: boolean; pull10k: boolean; scenarios: Scenario[]; seed: number; out: string };
@@ -40,6 +41,7 @@ const plan = quick
         { mailboxes: 300, mode: 'EwsPull', rate: 50, seconds: 12, pollers: [] },
       ],
       crmToExchange: { mailboxes: 200, rate: 20, seconds: 10 },
+      superoffice: { mailboxes: 200, rate: 20, seconds: 10 },
     }
   : {
       transport: { messages: 20_000, runs: 3 },
@@ -55,6 +57,7 @@ const plan = quick
         ...(pull10k ? [{ mailboxes: 10_000, mode: 'EwsPull', rate: 100, seconds: 60, pollers: [] as number[] }] : []),
       ],
       crmToExchange: { mailboxes: 1_000, rate: 50, seconds: 60 },
+      superoffice: { mailboxes: 1_000, rate: 50, seconds: 60 },
     };
 const PULL_INTERVAL = '10s';
 const date = new Date().toISOString().slice(0, 10);
@@ -154,6 +157,23 @@ try {
     const md = `${markdownTable(rows)}\n`;
     log(md);
     written.push(...writeResults(args.out, `${prefix}-crm-to-exchange`, { json: { ...header('crm-to-exchange'), ...r }, markdown: md }));
+  }
+
+  if (args.scenarios.includes('superoffice')) {
+    log('\n## SuperOffice: both directions against the SuperOffice simulator');
+    const p = plan.superoffice;
+    const r = await superOffice({ ...p, seed: args.seed }, env, log);
+    for (const [name, d] of [['Exchange → SuperOffice', r.exchangeToCrm], ['SuperOffice → Exchange', r.crmToExchange]] as const) if (d.lost > 0) failures.push(`${name}: ${d.lost} changes lost`);
+    const a = r.agreement;
+    if (a.missing + a.stale + a.ghosts + a.unlinkedRows > 0) failures.push(`SuperOffice: the mailboxes disagree with SuperOffice ${JSON.stringify(a)}`);
+    const rows: Row[] = ([['Exchange → SuperOffice', r.exchangeToCrm], ['SuperOffice → Exchange', r.crmToExchange]] as const).map(([name, d]) => ({
+      variant: `${name}, ${p.mailboxes} mb, ${p.rate}/s`, changes: d.changes, lost: d.lost, 'p50 ms': d.p50Ms, 'p95 ms': d.p95Ms, 'p99 ms': d.p99Ms, 'max ms': d.maxMs,
+      'applied/s': d.appliedPerSecond, 'EWS req/change': d.ewsRequestsPerChange, 'SuperOffice req/change': d.crmRequestsPerChange, 'CPU s/1k changes': d.cpuSecondsPer1000Changes,
+      'items = records': a.missing + a.stale + a.ghosts + a.unlinkedRows === 0 ? 'yes' : 'NO',
+    }));
+    const md = `${markdownTable(rows)}\nPeak RSS of the sync: ${r.peakRssMiB} MiB.\n`;
+    log(md);
+    written.push(...writeResults(args.out, `${prefix}-superoffice`, { json: { ...header('superoffice'), ...r }, markdown: md }));
   }
 } finally {
   env.close();

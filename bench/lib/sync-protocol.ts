@@ -19,6 +19,8 @@ export interface SyncStats {
   readonly peakRss: number;
   readonly heapUsed: number;
   readonly ewsRequests: number;
+  /** Requests to the CRM's Web API (SuperOffice); 0 for the reference CRM. */
+  readonly crmRequests: number;
   readonly mailboxes: number;
   readonly initialSyncDone: number;
   readonly active: number;

@@ -86,6 +86,12 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
   /** Unsettled changes handed out with a batch position; acknowledged when that position comes back. */
   private lastBatch: { position: string; keys: string[] } | undefined;
   private readonly acked = new Map<string, number>();
+  /**
+   * Owners of the records the feed handed out lately: SuperOffice's delete webhook names no
+   * owner, and a record deleted right after its create may not be mapped yet — its delete must
+   * still follow its create into the same partition.
+   */
+  private readonly owners = new Map<CrmRef, string>();
 
   private constructor(private readonly options: SuperOfficeCrmOptions, private readonly apiAssociateId: number, private readonly zones: TimeZoneLocations) {
     this.identity = `superoffice:${options.tenant}`;
@@ -315,6 +321,7 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
       const entity = await this.entity(row.appointmentId);
       if (!entity) continue; // deleted since: its delete comes from the webhook or the check of mapped records
       const activity = await this.activityOf(entity);
+      if (activity.ownerEmail) this.remember(ref, activity.ownerEmail);
       changes.push({ ref, kind: activity.kind, op, time: t, bySync, owner: activity.owner, ownerEmail: activity.ownerEmail ?? null, position, activity });
     }
     for (const [key, when] of this.acked) if (Date.now() - when > 10 * this.options.settleMs + 60_000) this.acked.delete(key);
@@ -364,10 +371,18 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     if (e.ChangedByAssociateId === this.apiAssociateId) return; // the sync's own write
     if (e.Event === 'activity.deleted') {
       const ref = crmRef('appointment', e.PrimaryKey);
-      const mailbox = await this.options.mapped?.mailboxOf(ref);
+      // a record never handed out (made and deleted between two reads) needs no delete
+      const mailbox = this.owners.get(ref) ?? (await this.options.mapped?.mailboxOf(ref));
       if (mailbox) this.queueDelete(ref, mailbox);
     }
     wake();
+  }
+
+  private remember(ref: CrmRef, ownerEmail: string): void {
+    this.owners.delete(ref);
+    this.owners.set(ref, ownerEmail);
+    // the newest 100,000 are enough: older records are mapped by now
+    if (this.owners.size > 100_000) this.owners.delete(this.owners.keys().next().value!);
   }
 
   private queueDelete(ref: CrmRef, mailbox: string): void {

@@ -142,6 +142,30 @@ describe('SuperOffice adapter', () => {
     }
   });
 
+  it('a record deleted right after its create (before any mapping) still has its delete sent, to its owner', async () => {
+    const crm = await open({ webhook: { listen: { host: '127.0.0.1', port: 0 }, secret: 'quick-delete' } });
+    const schema = `log_${Math.random().toString(36).slice(2, 8)}`;
+    const transport = await EmbeddedTransport.open(db, schema, 1, silentLogger());
+    await transport.ensureTopics(['crm.changes', 'crm.changes.dlq']);
+    // the earlier tests' series are parked: without a dead-letter topic they would stop the feed
+    const poller = new CrmToLog({ crm, positions: new MemoryPositionStore(), transport, topic: 'crm.changes', dlqTopic: 'crm.changes.dlq', logger: silentLogger(), pollIntervalMs: 60_000 });
+    await poller.start();
+    try {
+      const made = await user('POST', '/Appointment', { Associate: { AssociateId: 2 }, Title: 'Gone at once', StartDate: '2026-12-26T09:00:00Z', EndDate: '2026-12-26T10:00:00Z' });
+      const ref = crmRef('appointment', made.body.AppointmentId);
+      const sent = async (): Promise<Array<{ key: string; op: string }>> => (await transport.browse('crm.changes', 100)).filter((m) => parseEnvelope(m.value).subject === ref).map((m) => ({ key: m.key, op: parseEnvelope(m.value).op }));
+      await waitUntil(async () => (await sent()).length === 1, 10_000, 'the create').catch(async (e: Error) => { throw new Error(`${e.message}: ${JSON.stringify(await sent())}`); });
+      assert.equal(await mapped.mailboxOf(ref), undefined, 'not mapped: the handlers have not seen it yet');
+      await user('DELETE', `/Appointment/${made.body.AppointmentId}`);
+      await waitUntil(async () => (await sent()).length === 2, 10_000, 'the delete');
+      assert.deepEqual(await sent(), [{ key: 'user0001@contoso.test', op: 'c' }, { key: 'user0001@contoso.test', op: 'd' }], 'the delete follows its create on the owner\'s key');
+    } finally {
+      await poller.stop();
+      await transport.close();
+      crm.close();
+    }
+  });
+
   it('a delete whose webhook was lost is found by the check of mapped records', { timeout: 30_000 }, async () => {
     const crm = await open({ reconcileIntervalMs: 500 });
     const made = await user('POST', '/Appointment', { Associate: { AssociateId: 2 }, Title: 'Deleted quietly', StartDate: '2026-12-24T09:00:00Z', EndDate: '2026-12-24T10:00:00Z' });
