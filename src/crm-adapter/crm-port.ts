@@ -83,6 +83,12 @@ export interface CrmPort {
   delete(ref: CrmRef): Promise<boolean>;
   /** A series' exceptions (modified occurrences), by original start (UTC). */
   exceptions(seriesRef: CrmRef): Promise<Map<string, CrmActivity>>;
+  /**
+   * An exception that is no longer one: its occurrence is as the series again (a CRM that keeps
+   * exceptions as records of their own deletes it; one that keeps a row per occurrence sets the
+   * row back). False when it was gone.
+   */
+  restoreOccurrence(exceptionRef: CrmRef): Promise<boolean>;
   /** Joins an activity to a meeting's mother record; returns its new version (undefined: gone). */
   setMother(ref: CrmRef, motherRef: CrmRef): Promise<string | undefined>;
   /** The first CRM person with one of these e-mail addresses, in their order. */

@@ -201,6 +201,11 @@ export class ReferenceCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     });
   }
 
+  /** An exception row of the reference CRM is a record of its own: the series covers the occurrence without it. */
+  restoreOccurrence(r: CrmRef): Promise<boolean> {
+    return this.delete(r);
+  }
+
   setMother(r: CrmRef, motherRef: CrmRef): Promise<string | undefined> {
     const id = idOf(r, 'appointment');
     const mother = idOf(motherRef, 'appointment');

@@ -207,7 +207,7 @@ export class ToCrmHandler {
       await mappings.save({ mailbox, itemId, crmId: written.ref, changeKey: master.version ?? '', crmVersion: written.version, logPartition: -1, logOffset: -1, deleted: false, folder: 'calendar' });
     }
     for (const [originalStart, record] of existing) {
-      await crm.delete(record.ref);
+      await crm.restoreOccurrence(record.ref);
       const m = await mappings.get(mailbox, exceptionKey(masterItemId, originalStart));
       if (m) await mappings.save({ ...m, deleted: true, deletedBy: 'exchange' });
     }

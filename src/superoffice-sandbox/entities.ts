@@ -1,5 +1,4 @@
-import type { RecurrenceRule, Weekday, WeekOfMonth } from './recurrence.js';
-import { expand } from './recurrence.js';
+import { infoFromRule, ruleFromInfo, type RecurrenceRule } from '../shared/superoffice-recurrence.js';
 import { Refused, type SoAppointment, type SoAssociate, type SoContact, type SoParticipant, type SoPerson, type SuperOfficeStore } from './store.js';
 import { tzLocation } from './time-zones.js';
 
@@ -40,17 +39,8 @@ function recurrenceJson(store: SuperOfficeStore, a: SoAppointment): Json | null 
   if (!a.recurrenceRuleId) return null;
   const r = store.rules.get(a.recurrenceRuleId);
   if (!r) return null;
-  const rule = r.rule;
   const dates = store.seriesRows(r.id, a.associateId).map((row) => ({ Date: soDate(row.start), IsConflict: false, Description: '', DescriptionStyleHint: '', Tooltip: '' }));
-  return {
-    RecurrenceId: r.id, StartDate: soDate(r.start), EndDate: soDate(rule.endType === 'EndDate' ? (rule.endDate ?? r.start) : (expand(rule, r.start).at(-1) ?? r.start)),
-    RecurrenceCounter: rule.endType === 'Counter' ? (rule.counter ?? 0) : 0, RecurrenceEndType: rule.endType, Pattern: rule.pattern,
-    DayPattern: rule.day ? { Pattern: rule.day.pattern, Cycle: rule.day.cycle } : null,
-    WeekPattern: rule.week ? { Weekdays: rule.week.weekdays.join(', '), Cycle: rule.week.cycle } : null,
-    MonthPattern: rule.month ? { Pattern: rule.month.pattern, Cycle: rule.month.cycle, Day: rule.month.day, Weekday: rule.month.weekday ?? 'Unknown', WeekOfMonth: rule.month.weekOfMonth ?? 'Unknown' } : null,
-    YearPattern: rule.year ? { Pattern: rule.year.pattern, Cycle: rule.year.month, Day: rule.year.day, Weekday: rule.year.weekday ?? 'Unknown', WeekOfMonth: rule.year.weekOfMonth ?? 'Unknown' } : null,
-    Dates: dates, IsRecurrence: true,
-  };
+  return { RecurrenceId: r.id, ...infoFromRule(r.rule, r.start), Dates: dates };
 }
 
 /** AppointmentEntity (with `_Links` for the REST carriers). */
@@ -106,35 +96,11 @@ export function appointmentFields(store: SuperOfficeStore, body: Json, writer: S
   return { fields, rule: r && r.IsRecurrence === true ? ruleOf(r) : undefined };
 }
 
-const WEEKDAY_NAMES = new Set(['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday']);
-
 /** RecurrenceInfo → a rule; a pattern SuperOffice cannot run (no end, Custom, Unknown) is refused. */
 export function ruleOf(r: Json): RecurrenceRule {
-  const pattern = r.Pattern;
-  if (pattern !== 'Daily' && pattern !== 'Weekly' && pattern !== 'Monthly' && pattern !== 'Yearly') throw new Refused(`Recurrence.Pattern "${String(pattern)}" is not supported`);
-  const endType = r.RecurrenceEndType;
-  if (endType !== 'EndDate' && endType !== 'Counter') throw new Refused('a recurrence needs an end: RecurrenceEndType EndDate or Counter');
-  const int = (v: unknown, min: number): number => (typeof v === 'number' && Number.isInteger(v) && v >= min ? v : min);
-  const weekdays = (v: unknown): Weekday[] => String(v ?? '').split(/\s*,\s*/).filter((w) => WEEKDAY_NAMES.has(w)) as Weekday[];
-  const sub = (key: string): Json => (r[key] && typeof r[key] === 'object' ? (r[key] as Json) : {});
-  const rule: RecurrenceRule = {
-    pattern, endType,
-    ...(endType === 'Counter' ? { counter: int(r.RecurrenceCounter, 1) } : { endDate: parseSoDate(r.EndDate, 'Recurrence.EndDate') }),
-    ...(pattern === 'Daily' ? { day: { pattern: (['EveryWorkday', 'EveryWeekday', 'EveryCyclicDay'] as const).find((p) => p === sub('DayPattern').Pattern) ?? 'EveryCyclicDay', cycle: int(sub('DayPattern').Cycle, 1) } } : {}),
-    ...(pattern === 'Weekly' ? { week: { weekdays: weekdays(sub('WeekPattern').Weekdays), cycle: int(sub('WeekPattern').Cycle, 1) } } : {}),
-    ...(pattern === 'Monthly' ? { month: monthLike(sub('MonthPattern'), int(sub('MonthPattern').Cycle, 1)) } : {}),
-    ...(pattern === 'Yearly' ? { year: { ...monthLike(sub('YearPattern'), 12), month: int(sub('YearPattern').Cycle, 1) } } : {}),
-  };
-  if (rule.week && !rule.week.weekdays.length) throw new Refused('WeekPattern.Weekdays names no weekday');
+  const rule = ruleFromInfo(r);
+  if (typeof rule === 'string') throw new Refused(rule);
   return rule;
-}
-
-function monthLike(m: Json, cycle: number): { pattern: 'DayOfMonth' | 'WeekdayOfMonth'; cycle: number; day: number; weekday?: Weekday; weekOfMonth?: WeekOfMonth } {
-  const pattern = m.Pattern === 'WeekdayOfMonth' ? 'WeekdayOfMonth' : 'DayOfMonth';
-  return {
-    pattern, cycle, day: typeof m.Day === 'number' ? m.Day : 1,
-    ...(pattern === 'WeekdayOfMonth' ? { weekday: (WEEKDAY_NAMES.has(String(m.Weekday)) ? m.Weekday : 'Monday') as Weekday, weekOfMonth: (['First', 'Second', 'Third', 'Fourth', 'Last'] as const).find((w) => w === m.WeekOfMonth) ?? 'First' } : {}),
-  };
 }
 
 export function personJson(store: SuperOfficeStore, p: SoPerson, base: string): Json {

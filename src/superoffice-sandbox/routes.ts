@@ -236,9 +236,18 @@ export function superOfficeRoutes(): Route[] {
     if (!id) return { status: 200, body: appointmentJson(ctx.store, ctx.store.createAppointment(fields, ctx.user.id, rule), ctx.base, false), definition: D.appointment };
     const a = ctx.store.appointments.get(id);
     if (!a) throw new NotFound(`Appointment id ${id} not found`);
+    const changedRule = rule && a.recurrenceRuleId && JSON.stringify(rule) !== JSON.stringify(ctx.store.rules.get(a.recurrenceRuleId)?.rule);
+    if (changedRule && (mode === 'ThisAndForward' || mode === 'Unknown')) {
+      // a new pattern: the series laid out again from this row on
+      ctx.store.relaySeries(a, fields, rule, ctx.user.id);
+      return { status: 200, body: appointmentJson(ctx.store, ctx.store.appointments.get(a.id)!, ctx.base, false), definition: D.appointment };
+    }
     const rows = seriesRowsFor(ctx.store, a, mode);
     const shift = fields.start - a.start;
     const duration = fields.end - fields.start;
+    // the whole series moved from its first row on: its pattern starts that much later too
+    const r = a.recurrenceRuleId ? ctx.store.rules.get(a.recurrenceRuleId) : undefined;
+    if (r && mode !== 'OnlyThis' && rows.length > 1 && ctx.store.seriesRows(r.id, a.associateId)[0]?.id === a.id) Object.assign(r, { start: r.start + shift, duration });
     for (const row of rows) {
       const own = row.id === a.id;
       // the other rows keep their own day; the change of time of day moves them alike

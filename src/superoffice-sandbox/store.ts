@@ -1,4 +1,4 @@
-import { expand, type RecurrenceRule } from './recurrence.js';
+import { expand, type RecurrenceRule } from '../shared/superoffice-recurrence.js';
 
 /** A CRM user: logs in with user name and password; its person holds the e-mail address. */
 export interface SoAssociate {
@@ -237,6 +237,28 @@ export class SuperOfficeStore {
       for (const p of invited) this.insertRow({ ...master, associateId: p.associateId, bookingType: 'Participant', motherId: master.id, recurrenceRuleId: ruleId }, by);
     }
     return masters[0];
+  }
+
+  /**
+   * A series laid out again from `from` on by a (new) pattern: the rows from there are reused in
+   * time order (`from` first, so its id stays), given the fields and the pattern's times;
+   * missing occurrences get rows, surplus rows are deleted. The rule keeps its id.
+   */
+  relaySeries(from: SoAppointment, fields: Omit<SoAppointment, 'id' | 'registered' | 'registeredBy' | 'updated' | 'updatedBy' | 'recurrenceRuleId'>, rule: RecurrenceRule, by: number): void {
+    const r = this.rules.get(from.recurrenceRuleId);
+    if (!r) throw new NotFound(`recurrence rule ${from.recurrenceRuleId} not found`);
+    const starts = expand(rule, fields.start);
+    if (!starts.length) throw new Refused('the recurrence pattern has no occurrence');
+    const duration = fields.end - fields.start;
+    const rows = this.seriesRows(r.id, from.associateId).filter((row) => row.start >= from.start && row.id !== from.id);
+    Object.assign(r, { rule, start: fields.start, duration });
+    starts.forEach((start, i) => {
+      const row = i === 0 ? from : rows[i - 1];
+      const values = { ...fields, start, end: start + duration };
+      if (row) this.updateAppointment(row.id, values, by);
+      else this.insertRow({ ...values, recurrenceRuleId: r.id }, by);
+    });
+    for (const surplus of rows.slice(starts.length - 1)) this.deleteAppointment(surplus.id, by);
   }
 
   /** A booking's rows: the master and its participants' rows. */

@@ -14,6 +14,10 @@ export interface CrmUser {
   rename(ref: CrmRef, title: string): Promise<void>;
   /** Renames and moves by `deltaMs` in one edit. */
   move(ref: CrmRef, title: string, deltaMs: number): Promise<void>;
+  /** A recurring series by `rrule` (and occurrences deleted at `exdates`), in Europe/Berlin; returns the series' record. */
+  createSeries(ownerEmail: string, title: string, start: string, end: string, rrule: string, exdates?: readonly string[]): Promise<CrmRef>;
+  /** The whole series moved by `deltaMs`. */
+  moveSeries(ref: CrmRef, deltaMs: number): Promise<void>;
   setPrivate(ref: CrmRef, value: boolean): Promise<void>;
   /** Every appointment and task, as the CRM's own list shows it (times in UTC). */
   list(): Promise<Array<{ ref: CrmRef; ownerEmail: string; title: string; start: string; end: string }>>;

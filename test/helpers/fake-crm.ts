@@ -101,6 +101,11 @@ export class FakeCrm implements CrmPort {
     return new Map([...this.records.values()].filter((r) => r.fields.seriesRef === seriesRef).map((r) => [r.fields.originalStart ?? '', this.activity(r)]));
   }
 
+  async restoreOccurrence(ref: CrmRef): Promise<boolean> {
+    this.enter('restoreOccurrence');
+    return this.records.delete(ref);
+  }
+
   async setMother(ref: CrmRef, motherRef: CrmRef): Promise<string | undefined> {
     this.enter('setMother');
     const r = this.records.get(ref);

@@ -23,6 +23,16 @@ export function referenceCrmUser(db: Database, schema: string): CrmUser {
       const iso = (d: Date): string => new Date(d).toISOString().replace('.000Z', 'Z');
       return rows.map((r) => ({ ref: crmRef('appointment', r.appointment_id), ownerEmail: r.email, title: r.title, start: iso(r.start_at), end: iso(r.end_at) }));
     },
+    async createSeries(ownerEmail, title, start, end, rrule, exdates = []) {
+      const rule = `RRULE:${rrule}${exdates.length ? `\nEXDATE:${exdates.map((d) => d.replace(/[-:]/g, '')).join(',')}` : ''}`;
+      const { rows } = await db.query<{ appointment_id: number }>(
+        `insert into ${schema}.appointment (associate_id, type, title, start_at, end_at, time_zone, recurrence_rule)
+         select associate_id, 1, $2, $3, $4, 'Europe/Berlin', $5 from ${schema}.associate where lower(email) = lower($1) returning appointment_id`, [ownerEmail, title, start, end, rule]);
+      return crmRef('appointment', rows[0].appointment_id);
+    },
+    async moveSeries(ref, deltaMs) {
+      await db.query(`update ${schema}.appointment set start_at = start_at + make_interval(secs => $2), end_at = end_at + make_interval(secs => $2) where appointment_id = $1`, [idOf(ref), deltaMs / 1000]);
+    },
     async setPrivate(ref, value) {
       await db.query(`update ${schema}.appointment set private = $2 where appointment_id = $1`, [idOf(ref), value]);
     },

@@ -5,7 +5,10 @@ import {
   crmRef, parseCrmRef, type ActivityKind, type CrmActivity, type CrmAssociate, type CrmChange, type CrmChangeBatch, type CrmChangeFeed, type CrmDirectory,
   type CrmPersonLink, type CrmPort, type CrmRef, type CrmWriteOutcome, type MappedRecords,
 } from '../crm-port.js';
+import { formatUtc } from '../../shared/time-zones.js';
+import { infoFromRule, ruleFromInfo, type RecurrenceRule } from '../../shared/superoffice-recurrence.js';
 import { entityOf, fieldsOf, kindOf, parseSoDate, type AppointmentEntity } from './appointment-fields.js';
+import { matchRows, parseSeriesRef, ruleOfRrule, rruleOfRule, seriesRef, type SeriesRow } from './series.js';
 import { decodePosition, encodePosition, type FeedPosition } from './feed-position.js';
 import type { SuperOfficeHttp } from './superoffice-http.js';
 import { TimeZoneLocations } from './time-zone-locations.js';
@@ -30,6 +33,23 @@ export interface SuperOfficeCrmOptions {
   readonly settleMs: number;
   readonly logger: Logger;
   readonly onWebhook?: (outcome: 'accepted' | 'refused') => void;
+  /** A never-ending series is bounded this far ahead (SuperOffice needs an end): the sync window. */
+  readonly seriesBoundDays?: number;
+}
+
+/** A series as SuperOffice has it: its rows, its rule, and which occurrence each row is. */
+interface Series {
+  readonly ref: CrmRef;
+  readonly ruleId: number;
+  readonly associateId: number;
+  readonly rule: RecurrenceRule;
+  readonly patternStart: number;
+  readonly rows: ReadonlyArray<SeriesRow & { updated: string; updatedBy: number }>;
+  /** The row whose fields are the series' own. */
+  readonly template: AppointmentEntity;
+  readonly duration: number;
+  readonly slotOf: ReadonlyMap<SeriesRow, number>;
+  readonly exdates: readonly number[];
 }
 
 interface ArchivePage<R> {
@@ -51,6 +71,8 @@ interface PendingDelete {
   readonly ref: CrmRef;
   readonly mailbox: string;
   readonly time: number;
+  /** A series whose row was deleted: read again (an occurrence less), not deleted. */
+  readonly refresh?: boolean;
 }
 
 const STAMP_KEY = 'item';
@@ -91,7 +113,9 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
    * owner, and a record deleted right after its create may not be mapped yet — its delete must
    * still follow its create into the same partition.
    */
-  private readonly owners = new Map<CrmRef, string>();
+  private readonly owners = new Map<CrmRef, { email: string; series?: CrmRef }>();
+  /** Deletes of rows not yet handed out when their webhook came (a read may be under way): settled when the row is. */
+  private readonly deletedEarly = new Map<CrmRef, number>();
 
   private constructor(private readonly options: SuperOfficeCrmOptions, private readonly apiAssociateId: number, private readonly zones: TimeZoneLocations) {
     this.identity = `superoffice:${options.tenant}`;
@@ -154,23 +178,135 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
   }
 
   async get(ref: CrmRef): Promise<CrmActivity | undefined> {
+    const series = parseSeriesRef(ref);
+    if (series) {
+      const s = await this.series(series.ruleId, series.associateId);
+      return s ? this.seriesActivity(s) : undefined;
+    }
     const id = idOf(ref, 'appointment');
     if (id === undefined) return undefined;
     const e = await this.entity(id);
-    return e ? this.activityOf(e) : undefined;
+    if (!e) return undefined;
+    const ruleId = e.Recurrence?.IsRecurrence ? (e.Recurrence.RecurrenceId ?? 0) : 0;
+    if (!ruleId) return this.activityOf(e);
+    const s = await this.series(ruleId, e.Associate?.AssociateId ?? 0);
+    return s ? this.occurrenceActivity(s, e) : this.activityOf(e);
+  }
+
+  // ── series: one row per occurrence in SuperOffice, one record to the sync ──
+
+  /** The series of rule `ruleId` in the associate's diary, undefined when it has no row left. */
+  private async series(ruleId: number, associateId: number): Promise<Series | undefined> {
+    const rows = (await this.archive<{ appointmentId: number; date: string; endDate: string; text: string; updatedDate: string; updatedBy: number }>(
+      `/Appointment?$select=appointmentId,date,endDate,text,updatedDate,updatedBy&$filter=${encodeURIComponent(`recurrenceRuleId equals ${ruleId} and associateId equals ${associateId}`)}&$orderBy=date,appointmentId`))
+      .map((r) => ({ appointmentId: r.appointmentId, start: parseSoDate(r.date) ?? 0, end: parseSoDate(r.endDate) ?? 0, title: r.text ?? '', updated: r.updatedDate, updatedBy: r.updatedBy }));
+    if (!rows.length) return undefined;
+    const first = await this.entity(rows[0].appointmentId);
+    const info = first?.Recurrence as Record<string, unknown> | null | undefined;
+    const rule = info ? ruleFromInfo(info) : 'no recurrence';
+    const patternStart = parseSoDate(info?.StartDate as string | undefined);
+    if (!first || typeof rule === 'string' || patternStart === undefined) throw new CrmError('SERIES_UNREADABLE', `the SuperOffice series ${ruleId} cannot be read: ${typeof rule === 'string' ? rule : 'no start'}`);
+    const { slotOf, unmatched } = matchRows(rule, patternStart, rows);
+    // the series' own fields: a row that starts on its occurrence, the earliest one
+    const templateRow = rows.find((r) => slotOf.get(r) === r.start) ?? rows[0];
+    const template = templateRow === rows[0] ? first : ((await this.entity(templateRow.appointmentId)) ?? first);
+    return { ref: seriesRef(ruleId, associateId), ruleId, associateId, rule, patternStart, rows, template, duration: templateRow.end - templateRow.start, slotOf, exdates: unmatched };
+  }
+
+  private async seriesActivity(s: Series): Promise<CrmActivity> {
+    const base = await this.activityOf(s.template);
+    const start = s.patternStart;
+    const newest = s.rows.reduce((a, b) => ((parseSoDate(b.updated) ?? 0) > (parseSoDate(a.updated) ?? 0) ? b : a));
+    const version = `${newest.updated}|${s.rows.length}`;
+    const fields: ItemFields = {
+      ...base.fields, start: formatUtc(start), ...(base.kind === 'task' ? { due: formatUtc(start + s.duration) } : { end: formatUtc(start + s.duration) }),
+      recurrence: { rrule: rruleOfRule(s.rule, start), exdates: s.exdates.map(formatUtc), exceptions: [] }, crmId: s.ref, version,
+    };
+    return { ...base, ref: s.ref, fields, version, writtenBySync: newest.updatedBy === this.apiAssociateId };
+  }
+
+  /** A row of a series: an exception record (it differs from its occurrence) or a plain occurrence, tied to its series. */
+  private async occurrenceActivity(s: Series, e: AppointmentEntity): Promise<CrmActivity> {
+    const a = await this.activityOf(e);
+    const row = s.rows.find((r) => r.appointmentId === e.AppointmentId);
+    const slot = row ? s.slotOf.get(row) : undefined;
+    return { ...a, fields: { ...a.fields, recurrence: null, seriesRef: s.ref, ...(slot !== undefined ? { originalStart: formatUtc(slot) } : {}) } };
+  }
+
+  /** A row differs from its occurrence: other times, or another title than the series'. */
+  private isException(s: Series, row: SeriesRow): boolean {
+    const slot = s.slotOf.get(row);
+    return slot === undefined || row.start !== slot || row.end - row.start !== s.duration || row.title !== (s.template.Title ?? '');
   }
 
   async create(owner: CrmRef, kind: ActivityKind, fields: ItemFields, stamp: string): Promise<{ ref: CrmRef; version: string }> {
     const associate = idOf(owner, 'associate');
     if (associate === undefined) throw new CrmError('NOT_AN_ASSOCIATE', `${owner} is not a SuperOffice associate`);
-    if (fields.recurrence) throw new CrmError('RECURRENCE_NOT_SUPPORTED', `the SuperOffice adapter does not write recurring series yet (${fields.recurrence.rrule})`);
+    const inSeries = parseSeriesRef(fields.seriesRef);
+    if (inSeries && fields.originalStart) return this.writeOccurrence(inSeries, fields);
     const mother = idOf(fields.motherRef, 'appointment');
-    const r = await this.options.http.request<AppointmentEntity>('POST', '/Appointment', { Associate: { AssociateId: associate }, ...entityOf(kind, fields, this.zones), ...(mother ? { MotherId: mother } : {}) });
-    const id = r.body.AppointmentId;
-    // the stamp is a second write: a crash before it leaves an unstamped record, which
-    // findStamped finds again by what it holds
-    await this.stamp(id, stamp);
-    return { ref: crmRef('appointment', id), version: r.body.UpdatedDate ?? '' };
+    const start = fields.start ? Date.parse(fields.start) : undefined;
+    let rule: RecurrenceRule | undefined;
+    if (fields.recurrence) {
+      const r = start === undefined ? 'a series needs a start' : ruleOfRrule(fields.recurrence.rrule, start, Date.now() + (this.options.seriesBoundDays ?? 365) * 86_400_000);
+      if (typeof r === 'string') throw new CrmError('RECURRENCE_NOT_SUPPORTED', r);
+      rule = r;
+    }
+    const r = await this.options.http.request<AppointmentEntity>('POST', '/Appointment', {
+      Associate: { AssociateId: associate }, ...entityOf(kind, fields, this.zones), ...(mother ? { MotherId: mother } : {}), ...(rule && start !== undefined ? { Recurrence: infoFromRule(rule, start) } : {}),
+    });
+    if (!rule) {
+      // the stamp is a second write: a crash before it leaves an unstamped record, which
+      // findStamped finds again by what it holds
+      await this.stamp(r.body.AppointmentId, stamp);
+      return { ref: crmRef('appointment', r.body.AppointmentId), version: r.body.UpdatedDate ?? '' };
+    }
+    const ruleId = r.body.Recurrence?.RecurrenceId ?? 0;
+    await this.deleteOccurrences(ruleId, associate, fields.recurrence?.exdates ?? []);
+    const s = await this.series(ruleId, associate);
+    if (!s) throw new CrmError('SERIES_EMPTY', `every occurrence of ${fields.recurrence?.rrule} is an EXDATE`);
+    await this.stamp(s.rows[0].appointmentId, stamp);
+    return { ref: s.ref, version: (await this.seriesActivity(s)).version };
+  }
+
+  /** Deletes the rows of the occurrences at `exdates` (their original starts). */
+  private async deleteOccurrences(ruleId: number, associateId: number, exdates: readonly string[]): Promise<void> {
+    if (!exdates.length) return;
+    const s = await this.series(ruleId, associateId);
+    if (!s) return;
+    const gone = new Set(exdates.map((d) => Date.parse(d)));
+    for (const row of s.rows) {
+      const slot = s.slotOf.get(row);
+      if (slot !== undefined && gone.has(slot)) await this.options.http.request('POST', '/Agents/Appointment/Delete', { AppointmentId: row.appointmentId, UpdateMode: 'OnlyThis', SendEmailToParticipants: false }, { expect: [404] });
+    }
+  }
+
+  /** An exception of a series: the row of that occurrence gets its own times, title and place. */
+  private async writeOccurrence(series: { ruleId: number; associateId: number }, fields: ItemFields): Promise<{ ref: CrmRef; version: string }> {
+    const s = await this.series(series.ruleId, series.associateId);
+    const slot = Date.parse(fields.originalStart ?? '');
+    const row = s?.rows.find((r) => s.slotOf.get(r) === slot);
+    if (!s || !row) throw new CrmError('NO_SUCH_OCCURRENCE', `the SuperOffice series ${fields.seriesRef} has no occurrence at ${fields.originalStart}`);
+    const written = await this.patch(row.appointmentId, { Title: fields.subject ?? '', Location: fields.location ?? '', StartDate: fields.start, EndDate: fields.end ?? fields.start });
+    return { ref: crmRef('appointment', row.appointmentId), version: written };
+  }
+
+  /** A JSON Patch of some properties; returns the new UpdatedDate. */
+  private async patch(id: number, values: Record<string, unknown>): Promise<string> {
+    const r = await this.options.http.request<AppointmentEntity>('PATCH', `/Appointment/${id}`, Object.entries(values).filter(([, v]) => v !== undefined).map(([k, v]) => ({ op: 'replace', path: `/${k}`, value: v })));
+    return r.body.UpdatedDate ?? '';
+  }
+
+  /** A series' exception is no longer one (Exchange says the occurrence is as the series): its row is set back. */
+  async restoreOccurrence(ref: CrmRef): Promise<boolean> {
+    const a = await this.get(ref);
+    const series = parseSeriesRef(a?.fields.seriesRef);
+    if (!a || !series || !a.fields.originalStart) return false;
+    const s = await this.series(series.ruleId, series.associateId);
+    if (!s) return false;
+    const slot = Date.parse(a.fields.originalStart);
+    await this.patch(idOf(ref, 'appointment')!, { Title: s.template.Title ?? '', Location: s.template.Location ?? '', StartDate: new Date(slot).toISOString(), EndDate: new Date(slot + s.duration).toISOString() });
+    return true;
   }
 
   private async stamp(id: number, stamp: string): Promise<void> {
@@ -203,13 +339,16 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
   }
 
   async update(ref: CrmRef, fields: ItemFields, ifVersion?: string): Promise<CrmWriteOutcome> {
+    const series = parseSeriesRef(ref);
+    if (series) return this.updateSeries(series, fields, ifVersion);
     const id = idOf(ref, 'appointment');
     if (id === undefined) return { status: 'missing' };
     for (let attempt = 0; attempt < 3; attempt++) {
       const current = await this.entity(id);
       if (!current) return { status: 'missing' };
-      if (ifVersion !== undefined && current.UpdatedDate !== ifVersion) return { status: 'conflict', current: await this.activityOf(current) };
-      if (fields.recurrence || current.Recurrence?.IsRecurrence) throw new CrmError('RECURRENCE_NOT_SUPPORTED', `the SuperOffice adapter does not write recurring series yet (${ref})`);
+      if (ifVersion !== undefined && current.UpdatedDate !== ifVersion) return { status: 'conflict', current: await this.get(ref) ?? await this.activityOf(current) };
+      if (fields.recurrence && !current.Recurrence?.IsRecurrence) throw new CrmError('RECURRENCE_NOT_SUPPORTED', `${ref} is a single appointment in SuperOffice: it does not become a series in place`);
+      // a row of a series takes the times and fields of its own occurrence (REST changes only this row)
       const values = entityOf(kindOf(current), fields, this.zones);
       const patch = [{ op: 'test', path: '/UpdatedDate', value: current.UpdatedDate }, ...Object.entries(values).map(([k, v]) => ({ op: 'replace', path: `/${k}`, value: v }))];
       const r = await this.options.http.request<AppointmentEntity>('PATCH', `/Appointment/${id}`, patch, { expect: [404, 409, 412], headers: { 'if-unmodified-since': httpDate(current.UpdatedDate ?? '') } });
@@ -217,22 +356,65 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
       if (r.status === 200) return { status: 'written', version: r.body.UpdatedDate ?? '' };
       // changed between our read and our write: read it again
       if (ifVersion !== undefined) {
-        const now = await this.entity(id);
-        return now ? { status: 'conflict', current: await this.activityOf(now) } : { status: 'missing' };
+        const now = await this.get(ref);
+        return now ? { status: 'conflict', current: now } : { status: 'missing' };
       }
     }
     throw new CrmError('CHANGED_WHILE_WRITTEN', `${ref} kept changing while the sync wrote it`, { retriable: true });
   }
 
+  /**
+   * A series written as a whole: the Appointment agent lays it out again from its first row by
+   * the (new) pattern with these fields (every row back on its occurrence; the handler writes
+   * the exceptions after), then the EXDATEs' rows are deleted.
+   */
+  private async updateSeries(ref: { ruleId: number; associateId: number }, fields: ItemFields, ifVersion?: string): Promise<CrmWriteOutcome> {
+    const s = await this.series(ref.ruleId, ref.associateId);
+    if (!s) return { status: 'missing' };
+    const current = await this.seriesActivity(s);
+    if (ifVersion !== undefined && current.version !== ifVersion) return { status: 'conflict', current };
+    const start = Date.parse(fields.start ?? current.fields.start ?? '');
+    const r = fields.recurrence ? ruleOfRrule(fields.recurrence.rrule, start, Date.now() + (this.options.seriesBoundDays ?? 365) * 86_400_000) : s.rule;
+    if (typeof r === 'string') throw new CrmError('RECURRENCE_NOT_SUPPORTED', r);
+    const first = s.rows[0];
+    const entity = {
+      ...(await this.entity(first.appointmentId)), ...entityOf(kindOf(s.template), { ...current.fields, ...fields }, this.zones),
+      Recurrence: infoFromRule(r, start), _Links: undefined,
+    };
+    delete entity._Links;
+    await this.options.http.request('POST', '/Agents/Appointment/Save', { AppointmentEntity: entity, UpdateMode: 'ThisAndForward', SendEmailToParticipants: false });
+    await this.deleteOccurrences(ref.ruleId, ref.associateId, fields.recurrence?.exdates ?? []);
+    const after = await this.series(ref.ruleId, ref.associateId);
+    return after ? { status: 'written', version: (await this.seriesActivity(after)).version } : { status: 'missing' };
+  }
+
   async delete(ref: CrmRef): Promise<boolean> {
+    const series = parseSeriesRef(ref);
+    if (series) {
+      const s = await this.series(series.ruleId, series.associateId);
+      if (!s) return false;
+      await this.options.http.request('POST', '/Agents/Appointment/Delete', { AppointmentId: s.rows[0].appointmentId, UpdateMode: 'ThisAndForward', SendEmailToParticipants: false }, { expect: [404] });
+      return true;
+    }
     const id = idOf(ref, 'appointment');
     if (id === undefined) return false;
     const r = await this.options.http.request('DELETE', `/Appointment/${id}`, undefined, { expect: [404] });
     return r.status !== 404;
   }
 
-  async exceptions(): Promise<Map<string, CrmActivity>> {
-    return new Map(); // series are not written yet: no exceptions
+  async exceptions(ref: CrmRef): Promise<Map<string, CrmActivity>> {
+    const series = parseSeriesRef(ref);
+    const s = series ? await this.series(series.ruleId, series.associateId) : undefined;
+    const out = new Map<string, CrmActivity>();
+    for (const row of s?.rows ?? []) {
+      if (!this.isException(s!, row)) continue;
+      const e = await this.entity(row.appointmentId);
+      if (e) {
+        const a = await this.occurrenceActivity(s!, e);
+        if (a.fields.originalStart) out.set(a.fields.originalStart, a);
+      }
+    }
+    return out;
   }
 
   async setMother(ref: CrmRef, motherRef: CrmRef): Promise<string | undefined> {
@@ -253,8 +435,16 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     return undefined;
   }
 
+  /**
+   * Versions are UpdatedDate; a series' is its newest row's and its number of rows ("…|5"):
+   * deleting an occurrence changes no row's date, so of two series versions with the same
+   * date, the one with fewer rows is the later.
+   */
   compareVersions(a: string, b: string): number {
-    return (parseSoDate(a) ?? 0) - (parseSoDate(b) ?? 0);
+    const [da, ca] = a.split('|');
+    const [db, cb] = b.split('|');
+    const byDate = (parseSoDate(da) ?? 0) - (parseSoDate(db) ?? 0);
+    return byDate !== 0 || ca === undefined || cb === undefined ? byDate : Number(cb) - Number(ca);
   }
 
   /** Every row of an archive query, following odata.nextLink (at most `limit` rows). */
@@ -274,13 +464,17 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
   async read(after: string | undefined, limit: number): Promise<CrmChangeBatch> {
     const at = decodePosition(after);
     if (this.lastBatch && after === this.lastBatch.position) for (const key of this.lastBatch.keys) this.acked.set(key, Date.now());
-    // deletes a webhook or the check of mapped records told of, not yet in the log
+    // deletes (and series with a row less) a webhook or the check of mapped records told of, not yet in the log
     while (this.pending.length && this.pending[0].seq <= at.d) this.pending.shift();
     const changes: CrmChange[] = [];
     const next: FeedPosition = { ...at, n: at.n + 1 };
     for (const d of this.pending.slice(0, limit)) {
       next.d = d.seq;
-      changes.push({ ref: d.ref, kind: 'appointment', op: 'd', time: d.time, bySync: false, owner: null, ownerEmail: d.mailbox, position: encodePosition(next) });
+      const position = encodePosition(next);
+      const series = d.refresh ? parseSeriesRef(d.ref) : undefined;
+      const s = series ? await this.series(series.ruleId, series.associateId) : undefined;
+      if (s) changes.push({ ref: d.ref, kind: kindOf(s.template), op: 'u', time: d.time, bySync: false, owner: crmRef('associate', s.associateId), ownerEmail: d.mailbox, position, activity: await this.seriesActivity(s) });
+      else changes.push({ ref: d.ref, kind: 'appointment', op: 'd', time: d.time, bySync: false, owner: null, ownerEmail: d.mailbox, position });
     }
     const rows: ArchiveRow[] = [];
     let serverTime = Date.now();
@@ -294,6 +488,8 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     }
     const settled = serverTime - this.options.settleMs;
     const unsettledKeys: string[] = [];
+    /** Rows of series changed in this batch: each series is one record, read once, after the rows. */
+    const seriesRows = new Map<string, { ruleId: number; associateId: number; time: number; rows: ArchiveRow[] }>();
     let moving = true;
     for (const row of rows) {
       const t = parseSoDate(row.updatedDate) ?? 0;
@@ -308,14 +504,16 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
       const bySync = row.updatedBy === this.apiAssociateId;
       const op = row.registeredDate === row.updatedDate ? 'c' : 'u';
       const position = encodePosition(next);
-      if (bySync) {
-        changes.push({ ref, kind: 'appointment', op, time: t, bySync, owner: crmRef('associate', row.associateId), ownerEmail: (await this.emailOf(row.associateId)) ?? null, position });
+      if (row.recurrenceRuleId) {
+        const group = `${row.recurrenceRuleId}-${row.associateId}`;
+        const g = seriesRows.get(group) ?? { ruleId: row.recurrenceRuleId, associateId: row.associateId, time: t, rows: [] };
+        g.rows.push(row);
+        g.time = Math.max(g.time, t);
+        seriesRows.set(group, g);
         continue;
       }
-      const owner = crmRef('associate', row.associateId);
-      if (row.recurrenceRuleId) {
-        const refused = new CrmError('RECURRENCE_NOT_SUPPORTED', `${ref} is an occurrence of the recurring series ${row.recurrenceRuleId}: the SuperOffice adapter does not sync series yet`);
-        changes.push({ ref, kind: 'appointment', op, time: t, bySync, owner, ownerEmail: (await this.emailOf(row.associateId)) ?? null, position, refused });
+      if (bySync) {
+        changes.push({ ref, kind: 'appointment', op, time: t, bySync, owner: crmRef('associate', row.associateId), ownerEmail: (await this.emailOf(row.associateId)) ?? null, position });
         continue;
       }
       const entity = await this.entity(row.appointmentId);
@@ -324,11 +522,45 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
       if (activity.ownerEmail) this.remember(ref, activity.ownerEmail);
       changes.push({ ref, kind: activity.kind, op, time: t, bySync, owner: activity.owner, ownerEmail: activity.ownerEmail ?? null, position, activity });
     }
+    for (const g of seriesRows.values()) changes.push(...(await this.seriesChanges(g, encodePosition(next))));
     for (const [key, when] of this.acked) if (Date.now() - when > 10 * this.options.settleMs + 60_000) this.acked.delete(key);
     const position = encodePosition(next);
     this.lastBatch = { position, keys: unsettledKeys };
     const advanced = next.t !== at.t || next.id !== at.id || next.d !== at.d;
     return { changes, position: changes.length || advanced ? position : after, more: advanced && rows.length + changes.length >= limit };
+  }
+
+  /**
+   * The changes a batch's rows of one series make: the series record (its fields, rule,
+   * EXDATEs), then each row a user changed that is an exception. The sync's own writes are
+   * its own; a series no row is left of is deleted through its rows' webhooks.
+   */
+  private async seriesChanges(g: { ruleId: number; associateId: number; time: number; rows: ArchiveRow[] }, position: string): Promise<CrmChange[]> {
+    const email = (await this.emailOf(g.associateId)) ?? null;
+    const owner = crmRef('associate', g.associateId);
+    const ref = seriesRef(g.ruleId, g.associateId);
+    const byUser = g.rows.filter((r) => r.updatedBy !== this.apiAssociateId);
+    let s: Series | undefined;
+    try {
+      s = await this.series(g.ruleId, g.associateId);
+    } catch (err) {
+      // a pattern the sync cannot read: parked with why, the changes after it flow
+      return [{ ref, kind: 'appointment', op: 'u', time: g.time, bySync: false, owner, ownerEmail: email, position, refused: err as Error }];
+    }
+    if (!s) return [];
+    if (email) {
+      this.remember(ref, email);
+      for (const row of s.rows) this.remember(crmRef('appointment', row.appointmentId), email, ref);
+    }
+    const created = g.rows.every((r) => r.registeredDate === r.updatedDate);
+    const out: CrmChange[] = [{ ref, kind: kindOf(s.template), op: created ? 'c' : 'u', time: g.time, bySync: byUser.length === 0, owner, ownerEmail: email, position, activity: await this.seriesActivity(s) }];
+    for (const row of byUser) {
+      const own = s.rows.find((r) => r.appointmentId === row.appointmentId);
+      if (!own || !this.isException(s, own)) continue;
+      const e = await this.entity(row.appointmentId);
+      if (e) out.push({ ref: crmRef('appointment', row.appointmentId), kind: kindOf(e), op: 'u', time: g.time, bySync: false, owner, ownerEmail: email, position, activity: await this.occurrenceActivity(s, e) });
+    }
+    return out;
   }
 
   async onChange(wake: () => void): Promise<() => Promise<void>> {
@@ -371,25 +603,31 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     if (e.ChangedByAssociateId === this.apiAssociateId) return; // the sync's own write
     if (e.Event === 'activity.deleted') {
       const ref = crmRef('appointment', e.PrimaryKey);
-      // a record never handed out (made and deleted between two reads) needs no delete
-      const mailbox = this.owners.get(ref) ?? (await this.options.mapped?.mailboxOf(ref));
-      if (mailbox) this.queueDelete(ref, mailbox);
+      const known = this.owners.get(ref);
+      // a record not handed out yet: a read under way may hand it out still, so the delete waits for it
+      if (!known) this.deletedEarly.set(ref, Date.now());
+      const mailbox = known?.email ?? (await this.options.mapped?.mailboxOf(ref));
+      // a row of a series: the series has an occurrence less (and an exception record, if the row was one, goes)
+      if (known?.series) this.queue(known.series, known.email, true);
+      if (mailbox && (!known?.series || (await this.options.mapped?.mailboxOf(ref)))) this.queue(ref, mailbox);
     }
     wake();
   }
 
-  private remember(ref: CrmRef, ownerEmail: string): void {
+  private remember(ref: CrmRef, ownerEmail: string, series?: CrmRef): void {
     this.owners.delete(ref);
-    this.owners.set(ref, ownerEmail);
+    this.owners.set(ref, { email: ownerEmail, series });
     // the newest 100,000 are enough: older records are mapped by now
     if (this.owners.size > 100_000) this.owners.delete(this.owners.keys().next().value!);
+    if (this.deletedEarly.delete(ref)) this.queue(series ?? ref, ownerEmail, !!series);
+    for (const [early, at] of this.deletedEarly) if (Date.now() - at > 5 * 60_000) this.deletedEarly.delete(early);
   }
 
-  private queueDelete(ref: CrmRef, mailbox: string): void {
-    if (this.pending.some((d) => d.ref === ref)) return;
+  private queue(ref: CrmRef, mailbox: string, refresh = false): void {
+    if (this.pending.some((d) => d.ref === ref && !!d.refresh === refresh)) return;
     // numbered from the clock, so a number handed out before a restart is never reused
     this.deleteSeq = Math.max(this.deleteSeq + 1, Date.now() * 1_000);
-    this.pending.push({ seq: this.deleteSeq, ref, mailbox, time: Date.now() });
+    this.pending.push({ seq: this.deleteSeq, ref, mailbox, time: Date.now(), refresh });
   }
 
   /** Mapped records the CRM no longer has: their deletes, when no webhook told of them. Returns how many. */
@@ -400,13 +638,22 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
       const page = await mapped.page('appointment', after, 500);
       if (!page.length) break;
       after = page[page.length - 1].ref;
+      for (const p of page) {
+        const series = parseSeriesRef(p.ref);
+        if (!series) continue;
+        const rows = await this.archive<{ appointmentId: number }>(`/Appointment?$select=appointmentId&$filter=${encodeURIComponent(`recurrenceRuleId equals ${series.ruleId} and associateId equals ${series.associateId}`)}&$top=1`, 1);
+        if (!rows.length) {
+          this.queue(p.ref, p.mailbox);
+          found++;
+        }
+      }
       const ids = page.map((p) => idOf(p.ref, 'appointment')).filter((id): id is number => id !== undefined);
       if (!ids.length) continue;
       const present = new Set((await this.archive<{ appointmentId: number }>(`/Appointment?$select=appointmentId&$filter=${encodeURIComponent(`appointmentId between ${Math.min(...ids)},${Math.max(...ids)}`)}`)).map((r) => r.appointmentId));
       for (const p of page) {
         const id = idOf(p.ref, 'appointment');
         if (id !== undefined && !present.has(id)) {
-          this.queueDelete(p.ref, p.mailbox);
+          this.queue(p.ref, p.mailbox);
           found++;
         }
       }

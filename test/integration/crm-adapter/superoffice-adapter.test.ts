@@ -121,7 +121,7 @@ describe('SuperOffice adapter', () => {
     }
   });
 
-  it('a series made in SuperOffice is parked with the reason (series are not synced yet), and the changes after it flow', async () => {
+  it('a series made in SuperOffice (a row per occurrence) goes out as one record with its rule, not as single appointments', async () => {
     const crm = await open();
     const log = await reader(crm, 200);
     try {
@@ -129,13 +129,12 @@ describe('SuperOffice adapter', () => {
         Associate: { AssociateId: 2 }, Title: 'Weekly in SuperOffice', StartDate: '2026-12-07T08:00:00Z', EndDate: '2026-12-07T09:00:00Z',
         Recurrence: { IsRecurrence: true, Pattern: 'Weekly', WeekPattern: { Weekdays: 'Monday', Cycle: 1 }, RecurrenceEndType: 'Counter', RecurrenceCounter: 3 },
       });
-      const next = await user('POST', '/Appointment', { Associate: { AssociateId: 2 }, Title: 'After the series', StartDate: '2026-12-25T09:00:00Z', EndDate: '2026-12-25T10:00:00Z' });
-      await waitUntil(async () => (await log.published()).some((p) => p.subject === crmRef('appointment', next.body.AppointmentId)), 10_000, 'the change after the series');
-      const parked = await log.parked();
-      assert.equal(parked.length, 3, 'each occurrence row is parked');
-      assert.ok(parked.some((p) => p.record === crmRef('appointment', series.body.AppointmentId)));
-      assert.ok(parked.every((p) => p.code === 'CRM_RECURRENCE_NOT_SUPPORTED' && /recurring series/.test(String(p.message))));
-      assert.ok(!(await log.published()).some((p) => p.title === 'Weekly in SuperOffice'), 'no occurrence went out as a single appointment');
+      const ref = `appointment:series-${series.body.Recurrence.RecurrenceId}-2`;
+      await waitUntil(async () => (await log.published()).some((p) => p.subject === ref), 10_000, 'the series');
+      const sent = (await log.published()).filter((p) => p.title === 'Weekly in SuperOffice');
+      assert.deepEqual(sent.map((p) => p.subject), [ref], 'one record for the three rows');
+      assert.equal((await crm.get(ref))?.fields.recurrence?.rrule, 'FREQ=WEEKLY;BYDAY=MO;COUNT=3');
+      assert.deepEqual(await log.parked(), []);
     } finally {
       await log.stop();
       crm.close();

@@ -35,7 +35,6 @@ describeCrmPortContract('SuperOffice Web API (simulator)', async () => {
   const stop = await port.onChange(() => undefined);
   return {
     port, user: superOfficeCrmUser(so), associates: ['user0001@contoso.test', 'user0002@contoso.test'],
-    notYet: { recurrence: 'the SuperOffice adapter does not write recurring series yet (RecurrenceInfo ↔ RRULE is the next step)' },
     close: async () => {
       await stop();
       port.close();

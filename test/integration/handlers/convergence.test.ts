@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { checkAgreement, fetchInventory, referenceRecords } from '../../../bench/lib/agreement.js';
-import { initReferenceCrm, seedDemoAssociates } from '../../../src/crm-adapter/index.js';
+import { initReferenceCrm, ReferenceCrm, seedDemoAssociates, SuperOfficeCrm, SuperOfficeHttp, type CrmPort, type CrmRef } from '../../../src/crm-adapter/index.js';
+import { silentLogger } from '../../../src/shared/logger.js';
 import type { SuperOfficeSandbox } from '../../../src/superoffice-sandbox/index.js';
 import type { CrmUser } from '../../helpers/crm-port-contract.js';
 import { referenceCrmUser } from '../../helpers/reference-crm-user.js';
@@ -42,14 +43,9 @@ class Users {
   readonly deletedRows = new Set<string>();
   readonly deletedItems = new Set<string>();
 
-  /** `crm`: the reference CRM's schema, where users also work with series (SQL); undefined on SuperOffice, whose series are not synced yet. */
-  constructor(private readonly sandbox: Sandbox, private readonly db: PgDatabase, private readonly crmUser: CrmUser, private readonly crm: string | undefined, seed: number) {
+  /** `occurrences`: what a CRM user edits as one occurrence of a series (exception rows; SuperOffice: a series' rows). */
+  constructor(private readonly sandbox: Sandbox, private readonly crmUser: CrmUser, private readonly occurrences: () => Promise<CrmRef[]>, seed: number) {
     this.random = prng(seed);
-  }
-
-  /** Series and their occurrences only where the CRM syncs them. */
-  private get series(): boolean {
-    return this.crm !== undefined;
   }
 
   private pick<T>(list: readonly T[]): T | undefined {
@@ -64,7 +60,7 @@ class Users {
   async act(): Promise<void> {
     const side = this.random() < 0.5 ? 'exchange' : 'crm';
     const r = this.random();
-    const kind = r < 0.35 ? 'create' : r < 0.75 ? 'edit' : r < 0.9 || !this.series ? 'delete' : 'occurrence';
+    const kind = r < 0.35 ? 'create' : r < 0.75 ? 'edit' : r < 0.9 ? 'delete' : 'occurrence';
     try {
       const done = side === 'exchange' ? await this.inExchange(kind) : await this.inCrm(kind);
       if (done) (this.tally[side][done] = (this.tally[side][done] ?? 0) + 1);
@@ -85,7 +81,7 @@ class Users {
       item.Start = new ews.DateTime(start);
       item.End = new ews.DateTime(end);
       item.StartTimeZone = ews.TimeZoneInfo.FindSystemTimeZoneById('W. Europe Standard Time');
-      const series = this.random() < 0.2 && this.series;
+      const series = this.random() < 0.2;
       if (series) item.Recurrence = new (ews.Recurrence.DailyPattern as unknown as new (s: ews.DateTime, i: number) => ews.Recurrence)(new ews.DateTime(start - (start % DAY)), 1);
       if (series) item.Recurrence.NumberOfOccurrences = 5;
       await item.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToNone);
@@ -123,26 +119,22 @@ class Users {
     const owners = this.sandbox.store.all().slice(1).map((m) => m.address);
     // the first mailbox is left to neither side's users
     const records = (await this.crmUser.list()).filter((r) => owners.includes(r.ownerEmail.toLowerCase()));
-    const exceptions = this.crm ? await this.exceptionRows() : new Set<string>();
-    const mains = records.filter((r) => !exceptions.has(r.ref));
+    const occurrences = new Set(await this.occurrences());
+    const mains = records.filter((r) => !occurrences.has(r.ref));
     if (kind === 'create' || !mains.length) {
       const { start, end } = this.when();
       const owner = owners[Math.floor(this.random() * owners.length)];
-      const series = this.random() < 0.2 && this.series;
-      if (series) {
-        await this.db.query(
-          `insert into ${this.crm}.appointment (associate_id, type, title, start_at, end_at, time_zone, recurrence_rule) select associate_id, 1, $2, $3, $4, 'Europe/Berlin', 'RRULE:FREQ=WEEKLY;COUNT=4' from ${this.crm}.associate where email = $1`,
-          [owner, `C${n}`, new Date(start), new Date(end)],
-        );
+      if (this.random() < 0.2) {
+        await this.crmUser.createSeries(owner, `C${n}`, new Date(start).toISOString(), new Date(end).toISOString(), 'FREQ=WEEKLY;COUNT=4');
         return 'create-series';
       }
       await this.crmUser.createAppointment(owner, `C${n}`, new Date(start).toISOString(), new Date(end).toISOString());
       return 'create';
     }
     if (kind === 'occurrence') {
-      const exception = this.pick([...exceptions]);
-      if (!exception) return undefined;
-      await this.crmUser.rename(exception, `C${n} (exception)`);
+      const occurrence = this.pick([...occurrences]);
+      if (!occurrence) return undefined;
+      await this.crmUser.rename(occurrence, `C${n} (exception)`);
       return 'edit-exception';
     }
     const target = this.pick(mains)!;
@@ -154,38 +146,34 @@ class Users {
     await this.crmUser.move(target.ref, `C${n} (was ${target.title})`, 1_800_000);
     return 'edit';
   }
-
-  /** The reference CRM's exception rows (of series). */
-  private async exceptionRows(): Promise<Set<string>> {
-    const { rows } = await this.db.query<{ appointment_id: number }>(`select appointment_id from ${this.crm}.appointment where series_id is not null`);
-    return new Set(rows.map((r) => `appointment:${r.appointment_id}`));
-  }
 }
 
-/** Items whose CRM record disagrees in subject or times. */
-async function contentMismatches(sandbox: Sandbox, db: PgDatabase, crmUser: CrmUser, state: string): Promise<string[]> {
-  const records = new Map((await crmUser.list()).map((r) => [r.ref, r]));
+/** Items whose CRM record disagrees in subject or times (read through the CRM's port, as the sync sees it). */
+async function contentMismatches(sandbox: Sandbox, db: PgDatabase, crm: CrmPort, state: string): Promise<string[]> {
   const { rows } = await db.query<{ mailbox: string; item_id: string; crm_id: string }>(`select mailbox, item_id, crm_id from ${state}.item_map where not deleted and position('@' in item_id) = 0`);
   const bad: string[] = [];
   for (const r of rows) {
-    const record = records.get(r.crm_id);
     const mailbox = sandbox.store.byEmail(r.mailbox)!;
     const item = sandbox.store.itemsIn(mailbox, 'calendar').find((i) => itemIdOf(mailbox.index, i.seq) === r.item_id);
+    const record = item ? await crm.get(r.crm_id) : undefined;
     if (!item || !record) continue; // counted by checkAgreement
-    const same = item.props.Subject === record.title && item.props.Start === record.start && item.props.End === record.end;
-    if (!same) bad.push(`${r.mailbox} ${r.item_id}: "${String(item.props.Subject)}" ${String(item.props.Start)} vs "${record.title}" ${record.start}`);
+    const { subject, start, end } = record.fields;
+    if (item.props.Subject !== subject || item.props.Start !== start || item.props.End !== end) bad.push(`${r.mailbox} ${r.item_id}: "${String(item.props.Subject)}" ${String(item.props.Start)} vs "${subject}" ${start}`);
   }
   return bad;
 }
 
 /** The service's configuration for each CRM, and what the test reads the CRM with. */
-async function crmUnderTest(crmKind: CrmKind, o: { sandbox: Sandbox; db: PgDatabase; crmSchema: string; stateSchema: string; prefix: string }): Promise<{ file: string; user: CrmUser; records: () => Promise<string[]>; env: Record<string, string>; superoffice?: SuperOfficeSandbox }> {
+async function crmUnderTest(crmKind: CrmKind, o: { sandbox: Sandbox; db: PgDatabase; crmSchema: string; stateSchema: string; prefix: string }): Promise<{
+  file: string; user: CrmUser; port: CrmPort; records: () => Promise<string[]>; occurrences: () => Promise<CrmRef[]>; env: Record<string, string>; superoffice?: SuperOfficeSandbox; close(): void;
+}> {
   const common = { ewsUrl: o.sandbox.url, serviceAccount: o.sandbox.serviceAccount, postgresUrl: postgresUrl(), crmSchema: o.crmSchema, stateSchema: o.stateSchema, brokers: kafkaBrokers(), topicPrefix: o.prefix, partitions: 4, crmPollInterval: '200ms' };
   if (crmKind === 'reference') {
     await initReferenceCrm(o.db, o.crmSchema);
     await seedDemoAssociates(o.db, o.crmSchema, o.sandbox.store.all().map((m) => m.address));
     const { file } = writeRealPartsConfig({ ...common, extra: '<sync conflict="last-writer-wins"/>' });
-    return { file, user: referenceCrmUser(o.db, o.crmSchema), records: () => referenceRecords(o.db, o.crmSchema), env: {} };
+    const exceptionRows = async (): Promise<CrmRef[]> => (await o.db.query<{ appointment_id: number }>(`select appointment_id from ${o.crmSchema}.appointment where series_id is not null`)).rows.map((r) => `appointment:${r.appointment_id}`);
+    return { file, user: referenceCrmUser(o.db, o.crmSchema), port: new ReferenceCrm(o.db, o.crmSchema), records: () => referenceRecords(o.db, o.crmSchema), occurrences: exceptionRows, env: {}, close: () => undefined };
   }
   // SuperOffice's simulator in this process (its users are the sandbox's mailboxes), the service
   // reaching it over HTTP and receiving its webhooks; the state on PostgreSQL
@@ -200,14 +188,27 @@ async function crmUnderTest(crmKind: CrmKind, o: { sandbox: Sandbox; db: PgDatab
     <transport type="kafka" brokers="${kafkaBrokers().join(',')}" topicPrefix="${o.prefix}" partitions="4"/>
     <sync conflict="last-writer-wins"/>
     <ops listen="127.0.0.1:0"/>`);
+  // the test's own eyes on SuperOffice: the adapter as a second reader (another device, never writing)
+  const port = await SuperOfficeCrm.open({
+    http: new SuperOfficeHttp({ url: superoffice.apiUrl, credentials: { kind: 'basic', user: 'user0001', password: superoffice.password }, tlsVerify: true, timeoutMs: 10_000, maxSockets: 4 }),
+    tenant: superoffice.apiUrl, application: 'ConvergenceTest', device: 'reader', reconcileIntervalMs: 600_000, settleMs: 0, logger: silentLogger(),
+  });
+  const user = superOfficeCrmUser(superoffice);
   return {
-    file, user: superOfficeCrmUser(superoffice), superoffice,
-    records: async () => [...superoffice.store.appointments.keys()].map((id) => `appointment:${id}`),
+    file, user, port, superoffice,
+    // every record as the sync maps it: single appointments, series, and their exceptions
+    records: async () => {
+      const refs = (await user.list()).map((r) => r.ref);
+      for (const ref of refs.filter((r) => r.includes('series-'))) refs.push(...[...(await port.exceptions(ref)).values()].map((a) => a.ref));
+      return refs;
+    },
+    occurrences: async () => [...superoffice.store.appointments.values()].filter((a) => a.recurrenceRuleId).map((a) => `appointment:${a.id}`),
     env: { ECS_TEST_SO_PASSWORD: superoffice.password, ECS_SUPEROFFICE_WEBHOOK_SECRET: 'convergence-secret' },
+    close: () => port.close(),
   };
 }
 
-for (const crmKind of ['reference', 'superoffice'] as const) describe(`convergence of both directions (${crmKind === 'reference' ? 'reference CRM' : 'SuperOffice, no series: not synced yet'})`, () => {
+for (const crmKind of ['reference', 'superoffice'] as const) describe(`convergence of both directions (${crmKind === 'reference' ? 'reference CRM' : 'SuperOffice'})`, () => {
   it(`${OPERATIONS} random operations on both sides over ${MAILBOXES} mailboxes, the service SIGKILLed halfway: the CRM and the mailboxes agree item by item`, { timeout: 420_000 }, async () => {
     const t0 = Date.now();
     const phase = (what: string): void => console.log(`# convergence (${crmKind}): ${what} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -220,9 +221,11 @@ for (const crmKind of ['reference', 'superoffice'] as const) describe(`convergen
     const admin = kafka.admin();
     let service: ServiceProcess | undefined;
     let superoffice: SuperOfficeSandbox | undefined;
+    let closeCrm: (() => void) | undefined;
     try {
       const crm = await crmUnderTest(crmKind, { sandbox, db, crmSchema, stateSchema, prefix });
       superoffice = crm.superoffice;
+      closeCrm = crm.close;
       const { file } = crm;
       const start = (): Promise<ServiceProcess> => startServiceProcess(file, { ECS_TEST_EWS_PASSWORD: 'sandbox', ...crm.env });
       service = await start();
@@ -241,7 +244,7 @@ for (const crmKind of ['reference', 'superoffice'] as const) describe(`convergen
       };
       const before = await messages();
 
-      const users = new Users(sandbox, db, crm.user, crmKind === 'reference' ? crmSchema : undefined, 77);
+      const users = new Users(sandbox, crm.user, crm.occurrences, 77);
       let restarted: Promise<void> | undefined;
       for (let i = 0; i < OPERATIONS; i++) {
         await users.act();
@@ -268,7 +271,7 @@ for (const crmKind of ['reference', 'superoffice'] as const) describe(`convergen
         const now = await messages();
         if (now !== count) [count, quietSince] = [now, Date.now()];
         const a = await checkAgreement(db, stateSchema, await crm.records(), await inventory());
-        const content = await contentMismatches(sandbox, db, crm.user, stateSchema);
+        const content = await contentMismatches(sandbox, db, crm.port, stateSchema);
         last = JSON.stringify({ ...a, content: content.slice(0, 5) });
         return a.missing + a.stale + a.ghosts + a.unlinkedRows === 0 && content.length === 0 && Date.now() - quietSince >= 3_000;
       }, 180_000, 'the CRM and the mailboxes to agree').catch((err: Error) => {
@@ -286,13 +289,12 @@ for (const crmKind of ['reference', 'superoffice'] as const) describe(`convergen
       const records = new Set(await crm.records());
       const { rows: liveRows } = await db.query<{ item_id: string; crm_id: string }>(`select item_id, crm_id from ${stateSchema}.item_map where not deleted`);
       assert.deepEqual(liveRows.filter((r) => records.has(r.crm_id) && users.deletedItems.has(r.item_id)), [], 'items deleted in Exchange have no record');
-      // a series' modified occurrences are its exception rows (the reference CRM: exception rows by series_id)
-      for (const m of crmKind === 'reference' ? sandbox.store.all() : []) {
+      // a series' modified occurrences are its exception records
+      for (const m of sandbox.store.all()) {
         for (const item of sandbox.store.itemsIn(m, 'calendar').filter((i) => i.modifiedOccurrences?.size)) {
-          const { rows } = await db.query<{ n: number }>(
-            `select count(*)::int as n from ${crmSchema}.appointment e join ${stateSchema}.item_map s on s.crm_id = 'appointment:' || e.series_id and not s.deleted where s.item_id = $1`, [itemIdOf(m.index, item.seq)],
-          );
-          assert.equal(rows[0].n, item.modifiedOccurrences!.size, `exception rows of ${itemIdOf(m.index, item.seq)}`);
+          const mapping = liveRows.find((r) => r.item_id === itemIdOf(m.index, item.seq));
+          assert.ok(mapping, `the series ${itemIdOf(m.index, item.seq)} is mapped`);
+          assert.equal((await crm.port.exceptions(mapping.crm_id)).size, item.modifiedOccurrences!.size, `exceptions of ${itemIdOf(m.index, item.seq)}`);
         }
       }
       const made = await messages() - before;
@@ -303,6 +305,7 @@ for (const crmKind of ['reference', 'superoffice'] as const) describe(`convergen
       assert.ok(users.tally.failed < OPERATIONS / 10, `most operations ran: ${JSON.stringify(users.tally)}`);
       if (superoffice) assert.deepEqual(superoffice.validator?.problems ?? [], [], 'the service spoke the Web API as its Swagger definitions say');
     } finally {
+      closeCrm?.();
       await service?.stop('SIGTERM');
       await admin.disconnect().catch(() => undefined);
       await sandbox.close();

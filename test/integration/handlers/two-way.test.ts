@@ -274,9 +274,128 @@ for (const crmKind of CRM_KINDS) {
       }
     });
 
-    if (crmKind === 'superoffice') {
-      it('recurring series both ways', { skip: 'the SuperOffice adapter does not sync series yet: a series is parked with the reason (superoffice-adapter.test.ts)' }, () => undefined);
-    }
+    it('recurrence both ways: rules, deleted and modified occurrences, exceptions edited and deleted in the CRM, time zones and all-day kept', { timeout: 120_000 }, async () => {
+      const rig = await rigOf({ mailboxes: 2, seed: 94 });
+      try {
+        const mailbox = rig.sandbox.store.byIndex(1)!.address;
+        const rules: Array<[string, string[]]> = [
+          ['FREQ=WEEKLY;BYDAY=MO;COUNT=5', ['2026-12-14T08:00:00Z']],
+          ['FREQ=DAILY;INTERVAL=2;UNTIL=20261220', []],
+          ['FREQ=MONTHLY;BYDAY=2TU;COUNT=6', []],
+          ['FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=7;COUNT=3', []],
+        ];
+        const refs: CrmRef[] = [];
+        for (const [rule, exdates] of rules) refs.push(await rig.user.createSeries(mailbox, `Series ${rule.slice(5, 12)}`, '2026-12-07T08:00:00Z', '2026-12-07T09:00:00Z', rule, exdates));
+        await waitUntil(async () => (await Promise.all(refs.map((r) => rig.itemOf(r)))).every(Boolean) && (await rig.drained()), 20_000, 'the series in the mailbox');
+        await settle(1_000);
+        await waitUntil(() => rig.drained(), 20_000, 'quiet');
+        const service = ewsService(rig.sandbox.url, mailbox);
+        const props = new ews.PropertySet(ews.BasePropertySet.FirstClassProperties, [ews.AppointmentSchema.Recurrence, ews.AppointmentSchema.DeletedOccurrences, ews.AppointmentSchema.ModifiedOccurrences, ews.AppointmentSchema.StartTimeZone]);
+        const { patternOf } = await import('../../../src/ews/normalise-item.js');
+        const { toRrule } = await import('../../../src/shared/rrule.js');
+        for (const [i, ref] of refs.entries()) {
+          const item = await ews.Appointment.Bind(service, new ews.ItemId((await rig.itemOf(ref))!.itemId), props);
+          assert.equal(toRrule(patternOf(item.Recurrence)!), rules[i][0], 'the rule arrived as the same EWS pattern');
+          assert.equal(item.StartTimeZone.Id, 'W. Europe Standard Time');
+          // the item coming back changed nothing in the CRM
+          const record = (await rig.crm.get(ref))!;
+          assert.equal(record.fields.recurrence?.rrule, rules[i][0]);
+          assert.deepEqual(record.fields.recurrence?.exdates, rules[i][1]);
+          assert.equal(record.fields.timeZone, 'Europe/Berlin');
+        }
+        const weekly = (await rig.itemOf(refs[0]))!;
+        let master = await ews.Appointment.Bind(service, new ews.ItemId(weekly.itemId), props);
+        assert.deepEqual(Array.from({ length: master.DeletedOccurrences.Count }, (_, k) => master.DeletedOccurrences._getItem(k).OriginalStart.TotalMilliSeconds), [Date.parse('2026-12-14T08:00:00Z')], 'the EXDATE is a deleted occurrence');
+
+        // a user moves the 21 December occurrence in Outlook → an exception record in the CRM
+        const occurrence = await ews.Appointment.BindToOccurrence(service, new ews.ItemId(weekly.itemId), 3);
+        assert.equal(occurrence.Start.TotalMilliSeconds, Date.parse('2026-12-21T08:00:00Z'));
+        occurrence.Start = new ews.DateTime(Date.parse('2026-12-21T10:00:00Z'));
+        occurrence.End = new ews.DateTime(Date.parse('2026-12-21T11:00:00Z'));
+        await occurrence.Update(ews.ConflictResolutionMode.AlwaysOverwrite, ews.SendInvitationsOrCancellationsMode.SendToNone);
+        const exceptions = (): ReturnType<typeof rig.crm.exceptions> => rig.crm.exceptions(refs[0]);
+        await waitUntil(async () => (await exceptions()).size === 1 && (await rig.drained()), 20_000, 'the exception record');
+        const [[originalStart, exception]] = [...(await exceptions())];
+        assert.equal(originalStart, '2026-12-21T08:00:00Z');
+        assert.equal(exception.fields.start, '2026-12-21T10:00:00Z');
+        assert.equal(exception.owner, (await rig.crm.get(refs[0]))!.owner);
+
+        // the CRM user renames and moves that exception → the occurrence in Exchange follows
+        await rig.user.move(exception.ref, 'Moved again', 2 * 3_600_000);
+        await waitUntil(async () => {
+          const o = await ews.Appointment.BindToOccurrence(service, new ews.ItemId(weekly.itemId), 3);
+          return o.Subject === 'Moved again' && o.Start.TotalMilliSeconds === Date.parse('2026-12-21T12:00:00Z');
+        }, 20_000, 'the occurrence changed in Exchange');
+        await waitUntil(() => rig.drained(), 20_000, 'quiet');
+        await settle(1_000);
+        assert.equal((await exceptions()).size, 1, 'still one exception record');
+        assert.equal([...(await exceptions()).values()][0].fields.subject, 'Moved again');
+
+        // the CRM user deletes the exception → the occurrence is deleted, the series gets the EXDATE
+        await rig.user.delete(exception.ref);
+        await waitUntil(async () => (await rig.crm.get(refs[0]))!.fields.recurrence!.exdates.includes('2026-12-21T08:00:00Z') && (await rig.drained()), 20_000, 'the EXDATE in the series');
+        await waitUntil(async () => (master = await ews.Appointment.Bind(service, new ews.ItemId(weekly.itemId), props)).DeletedOccurrences?.Count === 2, 20_000, 'the occurrence deleted in Exchange');
+        assert.equal(master.ModifiedOccurrences?.Count ?? 0, 0);
+        assert.equal((await exceptions()).size, 0);
+
+        // made in Exchange: a Tokyo appointment and an all-day event keep their zone and day
+        for (const [subject, zone, allDay] of [['Tokyo call', 'Tokyo Standard Time', false], ['Offsite', 'W. Europe Standard Time', true]] as const) {
+          const item = new ews.Appointment(service);
+          item.Subject = subject;
+          item.StartTimeZone = ews.TimeZoneInfo.FindSystemTimeZoneById(zone);
+          item.Start = new ews.DateTime(Date.parse(allDay ? '2026-12-09T23:00:00Z' : '2026-12-10T01:00:00Z'));
+          item.End = new ews.DateTime(Date.parse(allDay ? '2026-12-10T23:00:00Z' : '2026-12-10T02:00:00Z'));
+          item.IsAllDayEvent = allDay;
+          await item.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToNone);
+        }
+        const zoned = async (): Promise<Array<[string, string | undefined, boolean | undefined, string | undefined]>> => {
+          const out: Array<[string, string | undefined, boolean | undefined, string | undefined]> = [];
+          for (const r of (await rig.user.list()).filter((x) => x.title === 'Tokyo call' || x.title === 'Offsite').sort((a, b) => a.title.localeCompare(b.title))) {
+            const a = (await rig.crm.get(r.ref))!;
+            out.push([r.title, a.fields.timeZone, a.fields.allDay, a.fields.start]);
+          }
+          return out;
+        };
+        await waitUntil(async () => (await zoned()).length === 2, 20_000, 'the two records');
+        assert.deepEqual(await zoned(), [
+          ['Offsite', 'Europe/Berlin', true, '2026-12-09T23:00:00Z'],
+          ['Tokyo call', 'Asia/Tokyo', false, '2026-12-10T01:00:00Z'],
+        ]);
+      } finally {
+        await rig.close();
+      }
+    });
+
+    // Exchange discards the deleted occurrences a series' new times orphan, and the reference CRM's
+    // EXDATE follows; SuperOffice has no row for a deleted occurrence, so it stays deleted, moved
+    // with the series — and Exchange is told so. Either way both sides end alike.
+    it(`a series moved in the CRM: ${crmKind === 'reference' ? 'Exchange discards the deleted occurrences its new times orphan, and the series\' EXDATE goes too' : 'the deleted occurrence moves with it, on both sides'}`, { timeout: 60_000 }, async () => {
+      const rig = await rigOf({ mailboxes: 2, seed: 99 });
+      try {
+        const mailbox = rig.sandbox.store.byIndex(1)!.address;
+        const ref = await rig.user.createSeries(mailbox, 'Weekly sync', '2026-12-07T08:00:00Z', '2026-12-07T09:00:00Z', 'FREQ=WEEKLY;BYDAY=MO;COUNT=4', ['2026-12-14T08:00:00Z']);
+        await waitUntil(async () => !!(await rig.itemOf(ref)) && (await rig.drained()), 20_000, 'the series in the mailbox');
+        await settle(800);
+        const { itemId } = (await rig.itemOf(ref))!;
+        await rig.user.moveSeries(ref, 3_600_000);
+        const exdates = crmKind === 'reference' ? [] : ['2026-12-14T09:00:00Z'];
+        const deleted = async (): Promise<number[]> => {
+          const item = await ews.Appointment.Bind(ewsService(rig.sandbox.url, mailbox), new ews.ItemId(itemId), new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.AppointmentSchema.DeletedOccurrences]));
+          return Array.from({ length: item.DeletedOccurrences?.Count ?? 0 }, (_, k) => item.DeletedOccurrences._getItem(k).OriginalStart.TotalMilliSeconds);
+        };
+        await waitUntil(async () => JSON.stringify((await rig.crm.get(ref))!.fields.recurrence!.exdates) === JSON.stringify(exdates) && JSON.stringify(await deleted()) === JSON.stringify(exdates.map((d) => Date.parse(d)))
+          && (await rig.drained()), 20_000, 'the deleted occurrences alike on both sides');
+        const series = await ews.Appointment.Bind(ewsService(rig.sandbox.url, mailbox), new ews.ItemId(itemId), new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.AppointmentSchema.Start]));
+        assert.equal(series.Start.TotalMilliSeconds, Date.parse('2026-12-07T09:00:00Z'));
+        assert.equal((await rig.crm.get(ref))!.fields.start, '2026-12-07T09:00:00Z');
+        // the series' new version is known: the next CRM edit is an edit, not a conflict
+        await rig.user.rename(ref, 'Weekly sync (renamed)');
+        await waitUntil(async () => (await exchangeSubject(rig, mailbox, itemId)) === 'Weekly sync (renamed)', 20_000, 'the rename in Exchange');
+        assert.deepEqual(rig.conflicts, []);
+      } finally {
+        await rig.close();
+      }
+    });
   });
 }
 
@@ -291,102 +410,10 @@ async function insertRow(rig: TwoWayRig, associateId: number, title: string, ext
   return rows[0].appointment_id;
 }
 
-async function row(rig: TwoWayRig, id: number): Promise<Record<string, unknown> | undefined> {
-  return (await rig.db.query<Record<string, unknown>>(`select * from ${rig.crmSchema}.appointment where appointment_id = $1`, [id])).rows[0];
-}
-
 const itemOf = (rig: TwoWayRig, id: number): Promise<{ mailbox: string; itemId: string } | undefined> => rig.itemOf(`appointment:${id}`);
 
-describe('recurrence both ways (reference CRM)', () => {
+describe('a series EWS cannot express (reference CRM: SuperOffice has no such pattern)', () => {
   const startTwoWayRigReference = (options: Omit<Parameters<typeof startTwoWayRig>[0], 'crm'>): Promise<TwoWayRig> => startTwoWayRig({ ...options, crm: 'reference' as CrmKind });
-  it('recurrence both ways: rules, deleted and modified occurrences, exception rows edited and deleted in the CRM, time zones and all-day kept', { timeout: 120_000 }, async () => {
-    const rig = await startTwoWayRigReference({ mailboxes: 2, seed: 94 });
-    try {
-      const mailbox = rig.sandbox.store.byIndex(1)!.address;
-      const rules = [
-        'RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=5\nEXDATE:20261214T080000Z',
-        'RRULE:FREQ=DAILY;INTERVAL=2;UNTIL=20261220',
-        'RRULE:FREQ=MONTHLY;BYDAY=2TU;COUNT=6',
-        'RRULE:FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=7;COUNT=3',
-      ];
-      const ids: number[] = [];
-      for (const rule of rules) ids.push(await insertRow(rig, 1, `Series ${rule.slice(11, 18)}`, { start_at: '2026-12-07T08:00:00Z', end_at: '2026-12-07T09:00:00Z', recurrence_rule: rule }));
-      await waitUntil(async () => (await Promise.all(ids.map((id) => itemOf(rig, id)))).every(Boolean) && (await rig.drained()), 20_000, 'the series in the mailbox');
-      await settle(1_000);
-      const service = ewsService(rig.sandbox.url, mailbox);
-      const props = new ews.PropertySet(ews.BasePropertySet.FirstClassProperties, [ews.AppointmentSchema.Recurrence, ews.AppointmentSchema.DeletedOccurrences, ews.AppointmentSchema.ModifiedOccurrences, ews.AppointmentSchema.StartTimeZone]);
-      const { patternOf } = await import('../../../src/ews/normalise-item.js');
-      const { toRrule } = await import('../../../src/shared/rrule.js');
-      for (const [i, id] of ids.entries()) {
-        const item = await ews.Appointment.Bind(service, new ews.ItemId((await itemOf(rig, id))!.itemId), props);
-        assert.equal(`RRULE:${toRrule(patternOf(item.Recurrence)!)}`, rules[i].split('\n')[0], 'the rule arrived as the same EWS pattern');
-        assert.equal(item.StartTimeZone.Id, 'W. Europe Standard Time');
-        // the item coming back changed nothing in the CRM
-        assert.equal((await row(rig, id))!.recurrence_rule, rules[i]);
-        assert.equal((await row(rig, id))!.time_zone, 'Europe/Berlin');
-      }
-      const weekly = (await itemOf(rig, ids[0]))!;
-      let master = await ews.Appointment.Bind(service, new ews.ItemId(weekly.itemId), props);
-      assert.deepEqual(Array.from({ length: master.DeletedOccurrences.Count }, (_, k) => master.DeletedOccurrences._getItem(k).OriginalStart.TotalMilliSeconds), [Date.parse('2026-12-14T08:00:00Z')], 'the EXDATE is a deleted occurrence');
-
-      // a user moves the 21 December occurrence in Outlook → an exception row in the CRM
-      const occurrence = await ews.Appointment.BindToOccurrence(service, new ews.ItemId(weekly.itemId), 3);
-      assert.equal(occurrence.Start.TotalMilliSeconds, Date.parse('2026-12-21T08:00:00Z'));
-      occurrence.Start = new ews.DateTime(Date.parse('2026-12-21T10:00:00Z'));
-      occurrence.End = new ews.DateTime(Date.parse('2026-12-21T11:00:00Z'));
-      await occurrence.Update(ews.ConflictResolutionMode.AlwaysOverwrite, ews.SendInvitationsOrCancellationsMode.SendToNone);
-      type ExceptionRow = { appointment_id: number; series_id: number; original_start: Date; start_at: Date; title: string; associate_id: number };
-      const exceptionRows = async (): Promise<ExceptionRow[]> => (await rig.db.query<ExceptionRow>(`select appointment_id, series_id, original_start, start_at, title, associate_id from ${rig.crmSchema}.appointment where series_id = $1`, [ids[0]])).rows;
-      await waitUntil(async () => (await exceptionRows()).length === 1 && (await rig.drained()), 20_000, 'the exception row');
-      const [exception] = await exceptionRows();
-      assert.equal(exception.original_start.toISOString(), '2026-12-21T08:00:00.000Z');
-      assert.equal(exception.start_at.toISOString(), '2026-12-21T10:00:00.000Z');
-      assert.equal(exception.associate_id, 1);
-
-      // the CRM user renames and moves that exception → the occurrence in Exchange follows
-      await rig.db.query(`update ${rig.crmSchema}.appointment set title = 'Moved again', start_at = '2026-12-21T12:00:00Z', end_at = '2026-12-21T13:00:00Z' where appointment_id = $1`, [exception.appointment_id]);
-      await waitUntil(async () => {
-        const o = await ews.Appointment.BindToOccurrence(service, new ews.ItemId(weekly.itemId), 3);
-        return o.Subject === 'Moved again' && o.Start.TotalMilliSeconds === Date.parse('2026-12-21T12:00:00Z');
-      }, 20_000, 'the occurrence changed in Exchange');
-      await waitUntil(() => rig.drained(), 20_000, 'quiet');
-      await settle(1_000);
-      assert.equal((await exceptionRows()).length, 1, 'still one exception row');
-      assert.equal((await exceptionRows())[0].title, 'Moved again');
-
-      // the CRM user deletes the exception row → the occurrence is deleted, the series' rule gets the EXDATE
-      await rig.db.query(`delete from ${rig.crmSchema}.appointment where appointment_id = $1`, [exception.appointment_id]);
-      await waitUntil(async () => String((await row(rig, ids[0]))!.recurrence_rule).includes('20261221T080000Z') && (await rig.drained()), 20_000, 'the EXDATE in the series row');
-      master = await ews.Appointment.Bind(service, new ews.ItemId(weekly.itemId), props);
-      assert.equal(master.DeletedOccurrences.Count, 2);
-      assert.equal(master.ModifiedOccurrences?.Count ?? 0, 0);
-      assert.equal((await exceptionRows()).length, 0);
-
-      // made in Exchange: a Tokyo appointment and an all-day event keep their zone and day
-      for (const [subject, zone, allDay] of [['Tokyo call', 'Tokyo Standard Time', false], ['Offsite', 'W. Europe Standard Time', true]] as const) {
-        const item = new ews.Appointment(service);
-        item.Subject = subject;
-        item.StartTimeZone = ews.TimeZoneInfo.FindSystemTimeZoneById(zone);
-        item.Start = new ews.DateTime(Date.parse(allDay ? '2026-12-09T23:00:00Z' : '2026-12-10T01:00:00Z'));
-        item.End = new ews.DateTime(Date.parse(allDay ? '2026-12-10T23:00:00Z' : '2026-12-10T02:00:00Z'));
-        item.IsAllDayEvent = allDay;
-        await item.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToNone);
-      }
-      type ZoneRow = { title: string; time_zone: string; all_day: boolean; start_at: Date };
-      let zoned: ZoneRow[] = [];
-      await waitUntil(async () => {
-        zoned = (await rig.db.query<ZoneRow>(`select title, time_zone, all_day, start_at from ${rig.crmSchema}.appointment where title in ('Tokyo call', 'Offsite') order by title`)).rows;
-        return zoned.length === 2;
-      }, 20_000, 'the two rows');
-      assert.deepEqual(zoned.map((r) => [r.title, r.time_zone, r.all_day, r.start_at.toISOString()]), [
-        ['Offsite', 'Europe/Berlin', true, '2026-12-09T23:00:00.000Z'],
-        ['Tokyo call', 'Asia/Tokyo', false, '2026-12-10T01:00:00.000Z'],
-      ]);
-    } finally {
-      await rig.close();
-    }
-  });
-
   it('a CRM series whose rule EWS cannot express is parked in the dead-letter topic, not written as a single appointment', { timeout: 60_000 }, async () => {
     const rig = await startTwoWayRigReference({ mailboxes: 2, seed: 98 });
     try {
@@ -403,24 +430,4 @@ describe('recurrence both ways (reference CRM)', () => {
     }
   });
 
-  it('a series moved in the CRM: Exchange discards the deleted occurrences its new times orphan, and the row\'s EXDATE goes too', { timeout: 60_000 }, async () => {
-    const rig = await startTwoWayRigReference({ mailboxes: 2, seed: 99 });
-    try {
-      const id = await insertRow(rig, 1, 'Weekly sync', { start_at: '2026-12-07T08:00:00Z', end_at: '2026-12-07T09:00:00Z', recurrence_rule: 'RRULE:FREQ=WEEKLY;COUNT=4\nEXDATE:20261214T080000Z' });
-      await waitUntil(async () => !!(await itemOf(rig, id)) && (await rig.drained()), 20_000, 'the series in the mailbox');
-      await settle(800);
-      const { itemId, mailbox } = (await itemOf(rig, id))!;
-      await rig.db.query(`update ${rig.crmSchema}.appointment set start_at = start_at + interval '1 hour', end_at = end_at + interval '1 hour' where appointment_id = $1`, [id]);
-      await waitUntil(async () => String((await row(rig, id))!.recurrence_rule) === 'RRULE:FREQ=WEEKLY;COUNT=4' && (await rig.drained()), 20_000, 'the EXDATE gone from the row');
-      const series = await ews.Appointment.Bind(ewsService(rig.sandbox.url, mailbox), new ews.ItemId(itemId), new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.AppointmentSchema.DeletedOccurrences, ews.AppointmentSchema.Start]));
-      assert.equal(series.DeletedOccurrences?.Count ?? 0, 0);
-      assert.equal(series.Start.TotalMilliSeconds, Date.parse('2026-12-07T09:00:00Z'));
-      // the row's new version is known: the next CRM edit is an edit, not a conflict
-      await rig.db.query(`update ${rig.crmSchema}.appointment set title = 'Weekly sync (renamed)' where appointment_id = $1`, [id]);
-      await waitUntil(async () => (await exchangeSubject(rig, mailbox, itemId)) === 'Weekly sync (renamed)', 20_000, 'the rename in Exchange');
-      assert.deepEqual(rig.conflicts, []);
-    } finally {
-      await rig.close();
-    }
-  });
 });
