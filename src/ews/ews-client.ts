@@ -13,7 +13,7 @@ import type {
 } from './exchange-port.js';
 import { streamingEvents } from './streaming-reader.js';
 import { escapeXml } from '../shared/xml-escape.js';
-import type { ItemFields } from '../shared/item-fields.js';
+import type { ItemFields, RecurrenceException } from '../shared/item-fields.js';
 import { windowsFromIana } from '../shared/time-zones.js';
 import { localDate, recurrenceOf } from './recurrence-pattern.js';
 import { toRrule } from '../shared/rrule.js';
@@ -185,14 +185,46 @@ export class EwsClient implements ExchangePort {
     return this.call('GetItem', mailbox, async () => {
       const shape = new ews.PropertySet(ews.BasePropertySet.FirstClassProperties, [CRM_ID_PROPERTY, ...(FOLDER_PROPERTIES[folder] ?? [])]);
       shape.RequestedBodyType = ews.BodyType.Text;
-      const responses = await this.service(mailbox, this.http(mailbox)).BindToItems(itemIds.map((id) => new ews.ItemId(id)), shape);
-      return itemIds.map((itemId, i) => {
+      const service = this.service(mailbox, this.http(mailbox));
+      const responses = await service.BindToItems(itemIds.map((id) => new ews.ItemId(id)), shape);
+      const fetched = itemIds.map((itemId, i) => {
         const r = responses.Responses[i];
-        if (r.Result === ews.ServiceResult.Success && r.Item) return { itemId, item: normaliseItem(r.Item, folder) };
+        if (r.Result === ews.ServiceResult.Success && r.Item) return { itemId, item: normaliseItem(r.Item, folder), raw: r.Item };
         const code = ews.ServiceError[r.ErrorCode] ?? 'ErrorInternalServerError';
         if (code === 'ErrorItemNotFound') return { itemId, missing: true as const };
         throw ewsError(code, `GetItem ${itemId}: ${r.ErrorMessage ?? code}`, { context: { mailbox, itemId } });
       });
+      await this.fillExceptions(service, fetched);
+      return fetched.map(({ itemId, item, missing }) => (missing ? { itemId, missing } : { itemId, item: item! }));
+    });
+  }
+
+  /**
+   * A master's ModifiedOccurrences name each occurrence's times only; its subject and location
+   * are the occurrence's own, read with one more GetItem for all masters of the batch. An
+   * occurrence gone in between keeps the master's.
+   */
+  private async fillExceptions(service: ews.ExchangeService, fetched: Array<{ item?: ItemFields; raw?: ews.Item }>): Promise<void> {
+    const wanted: Array<{ exception: RecurrenceException; id: string }> = [];
+    for (const { item, raw } of fetched) {
+      if (!(raw instanceof ews.Appointment) || !item?.recurrence?.exceptions.length) continue;
+      const ids = new Map(itemsOf(read(() => raw.ModifiedOccurrences)).map((o) => [isoOf(o.OriginalStart), o.ItemId?.UniqueId]));
+      for (const exception of item.recurrence.exceptions) {
+        const id = ids.get(exception.originalStart);
+        if (id) wanted.push({ exception, id });
+      }
+    }
+    if (!wanted.length) return;
+    const shape = new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.ItemSchema.Subject, ews.AppointmentSchema.Location]);
+    const responses = await service.BindToItems(wanted.map((w) => new ews.ItemId(w.id)), shape);
+    wanted.forEach(({ exception }, i) => {
+      const r = responses.Responses[i];
+      if (r.Result !== ews.ServiceResult.Success || !(r.Item instanceof ews.Appointment)) return;
+      const occurrence = r.Item;
+      const subject = read(() => occurrence.Subject);
+      const location = read(() => occurrence.Location);
+      if (subject !== undefined && subject !== null) exception.subject = subject;
+      if (location !== undefined && location !== null) exception.location = location;
     });
   }
 
@@ -254,11 +286,12 @@ export class EwsClient implements ExchangePort {
     });
   }
 
-  updateOccurrence(mailbox: string, masterItemId: string, originalStart: string, fields: ItemFields | null): Promise<string | undefined> {
+  updateOccurrence(mailbox: string, masterItemId: string, originalStart: string, fields: ItemFields | null): Promise<{ before: string; after: string } | undefined> {
     return this.call('UpdateItem', mailbox, async () => {
       const service = this.service(mailbox, this.http(mailbox));
-      const occurrenceId = await this.findOccurrence(service, masterItemId, originalStart);
-      if (!occurrenceId) return undefined;
+      const found = await this.findOccurrence(service, masterItemId, originalStart);
+      if (!found) return undefined;
+      const { occurrenceId, masterChangeKey } = found;
       if (fields === null) {
         await service.DeleteItems([occurrenceId], ews.DeleteMode.MoveToDeletedItems, ews.SendCancellationsMode.SendToNone, ews.AffectedTaskOccurrence.AllOccurrences);
       } else {
@@ -270,23 +303,28 @@ export class EwsClient implements ExchangePort {
         await occurrence.Update(ews.ConflictResolutionMode.AlwaysOverwrite, ews.SendInvitationsOrCancellationsMode.SendToNone);
       }
       const master = await ews.Appointment.Bind(service, new ews.ItemId(masterItemId), new ews.PropertySet(ews.BasePropertySet.IdOnly));
-      return master.Id.ChangeKey;
+      return { before: masterChangeKey, after: master.Id.ChangeKey };
     }).catch((err: unknown) => {
       if (categoryOfError(err) === 'not-found') return undefined;
       throw err;
     });
   }
 
-  /** The id of a series' occurrence by its original start: a modified one from the master, else a CalendarView of that start. */
-  private async findOccurrence(service: ews.ExchangeService, masterItemId: string, originalStart: string): Promise<ews.ItemId | undefined> {
+  /**
+   * The id of a series' occurrence by its original start (a modified one from the master, else
+   * a CalendarView of that start), and the master's ChangeKey as it was read.
+   */
+  private async findOccurrence(service: ews.ExchangeService, masterItemId: string, originalStart: string): Promise<{ occurrenceId: ews.ItemId; masterChangeKey: string } | undefined> {
     const master = await ews.Appointment.Bind(service, new ews.ItemId(masterItemId), new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.AppointmentSchema.ICalUid, ews.AppointmentSchema.ModifiedOccurrences]));
     const at = Date.parse(originalStart);
     const modified = itemsOf(read(() => master.ModifiedOccurrences)).find((o) => o.OriginalStart.TotalMilliSeconds === at);
-    if (modified) return modified.ItemId;
+    const masterChangeKey = master.Id.ChangeKey;
+    if (modified) return { occurrenceId: modified.ItemId, masterChangeKey };
     const view = new ews.CalendarView(new ews.DateTime(at), new ews.DateTime(at + 60_000));
     view.PropertySet = new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.AppointmentSchema.Start, ews.AppointmentSchema.ICalUid, ews.AppointmentSchema.AppointmentType]);
     const found = await service.FindAppointments(ews.WellKnownFolderName.Calendar, view);
-    return found.Items.find((a) => a.ICalUid === master.ICalUid && a.AppointmentType === ews.AppointmentType.Occurrence && a.Start.TotalMilliSeconds === at)?.Id;
+    const occurrenceId = found.Items.find((a) => a.ICalUid === master.ICalUid && a.AppointmentType === ews.AppointmentType.Occurrence && a.Start.TotalMilliSeconds === at)?.Id;
+    return occurrenceId ? { occurrenceId, masterChangeKey } : undefined;
   }
 
   /**
@@ -299,7 +337,7 @@ export class EwsClient implements ExchangePort {
       if (deleted.has(exdate)) continue;
       const occurrence = await this.findOccurrence(service, masterId, exdate);
       if (!occurrence) continue; // not an occurrence of the series: nothing to delete
-      await service.DeleteItems([occurrence], ews.DeleteMode.MoveToDeletedItems, ews.SendCancellationsMode.SendToNone, ews.AffectedTaskOccurrence.AllOccurrences);
+      await service.DeleteItems([occurrence.occurrenceId], ews.DeleteMode.MoveToDeletedItems, ews.SendCancellationsMode.SendToNone, ews.AffectedTaskOccurrence.AllOccurrences);
       any = true;
     }
     if (!any) return undefined;

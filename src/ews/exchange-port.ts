@@ -93,9 +93,10 @@ export interface ExchangePort {
   updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields, ifChangeKey?: string): Promise<UpdateOutcome>;
   /**
    * Changes (fields) or deletes (null) one occurrence of a series, found by its original
-   * start. Returns the series' new ChangeKey; undefined when the series or that occurrence is gone.
+   * start. Returns the series' ChangeKey before (as read to find the occurrence) and after the
+   * write; undefined when the series or that occurrence is gone.
    */
-  updateOccurrence(mailbox: string, masterItemId: string, originalStart: string, fields: ItemFields | null): Promise<string | undefined>;
+  updateOccurrence(mailbox: string, masterItemId: string, originalStart: string, fields: ItemFields | null): Promise<{ before: string; after: string } | undefined>;
   /** Deletes (to Deleted Items); false when it was already gone. */
   deleteItem(mailbox: string, itemId: string): Promise<boolean>;
   /** Batched GetItem (one request for up to 100 ids of one folder), normalised. */

@@ -67,6 +67,7 @@ export async function runHandler(options: RunHandlerOptions): Promise<RunningCon
       }
       try {
         const outcome = await options.handle(envelope, { ...positionOf(m), key: m.key });
+        logger.debug({ event: 'handled', outcome, subject: envelope.subject, op: envelope.op, version: envelope.after?.version, partition: m.partition, offset: m.offset }, `${envelope.subject}: ${outcome}`);
         if (outcome === 'applied') {
           const now = Date.now();
           options.metrics?.endToEnd.observe({ direction: options.direction }, Math.max(0, now - envelope.detectedAt) / 1000);

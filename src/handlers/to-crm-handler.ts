@@ -2,7 +2,7 @@ import type { ConflictPolicy } from '../config/index.js';
 import type { CrmActivity, CrmPort, CrmRef } from '../crm-adapter/crm-port.js';
 import type { ExchangePort, FolderKind } from '../ews/exchange-port.js';
 import { SyncError } from '../shared/errors.js';
-import type { ItemFields } from '../shared/item-fields.js';
+import type { ItemFields, RecurrenceException } from '../shared/item-fields.js';
 import type { Logger } from '../shared/logger.js';
 import type { ChangeEnvelope } from '../streams/envelope.js';
 import { exchangeWins, reportConflict, type ConflictReport } from './conflict-policy.js';
@@ -71,11 +71,14 @@ export class ToCrmHandler {
       if (record) await this.syncExceptions(mailbox, envelope.subject, m.crmId, record.owner, { ...record.fields, recurrence: after.recurrence });
     };
     if (mapping && (mapping.changeKey === changeKey || mapping.knownKeys?.includes(changeKey))) {
-      const record = after.recurrence ? await crm.get(mapping.crmId) : undefined;
-      const own = record && mapping.changeKey === changeKey ? await this.deletedOccurrencesFollow(mapping, record, after) : undefined;
+      const current = mapping.changeKey === changeKey;
+      const record = after.recurrence && current ? await crm.get(mapping.crmId) : undefined;
+      const own = record ? await this.deletedOccurrencesFollow(mapping, record, after) : undefined;
       await mappings.save({ ...mapping, ...position, ...(own !== undefined ? { crmVersion: own } : {}) }, lease);
-      await occurrencesOnly(mapping, record);
-      return 'unchanged'; // this version again (our own write coming back, or a version since overruled)
+      // this version again (our own write coming back): its occurrences are the mailbox's; an
+      // older version's (a late copy, a version since overruled) would undo newer exceptions
+      if (current) await occurrencesOnly(mapping, record);
+      return 'unchanged';
     }
     if (mapping && (await this.overruled(mapping, envelope))) {
       await mappings.save({ ...mapping, ...position, knownKeys: withKnownKeys(mapping, changeKey) }, lease);
@@ -194,12 +197,12 @@ export class ToCrmHandler {
       const itemId = exceptionKey(masterItemId, occurrence.originalStart);
       const record = existing.get(occurrence.originalStart);
       existing.delete(occurrence.originalStart);
-      // EWS names a modified occurrence's times, not its subject: a record's title and place
-      // are the CRM's once the record exists
-      if (record && record.fields.start === fields.start && record.fields.end === fields.end) continue;
+      if (record && sameOccurrence(record.fields, occurrence)) continue;
+      // edited in the CRM since the sync last wrote it: that edit is on its way to the mailbox
+      if (record && (await this.editedInCrm(mailbox, itemId, record))) continue;
       let written: { ref: CrmRef; version: string };
       if (record) {
-        const w = await crm.update(record.ref, { ...record.fields, start: fields.start, end: fields.end });
+        const w = await crm.update(record.ref, { ...record.fields, subject: fields.subject, location: fields.location, start: fields.start, end: fields.end });
         written = { ref: record.ref, version: w.status === 'written' ? w.version : record.version };
       } else {
         written = await crm.create(owner, 'appointment', fields, exchangeStamp(mailbox, itemId));
@@ -207,10 +210,20 @@ export class ToCrmHandler {
       await mappings.save({ mailbox, itemId, crmId: written.ref, changeKey: master.version ?? '', crmVersion: written.version, logPartition: -1, logOffset: -1, deleted: false, folder: 'calendar' });
     }
     for (const [originalStart, record] of existing) {
+      const itemId = exceptionKey(masterItemId, originalStart);
+      // an exception the mailbox does not know yet is not undone
+      if (await this.editedInCrm(mailbox, itemId, record)) continue;
       await crm.restoreOccurrence(record.ref);
-      const m = await mappings.get(mailbox, exceptionKey(masterItemId, originalStart));
+      const m = await mappings.get(mailbox, itemId);
       if (m) await mappings.save({ ...m, deleted: true, deletedBy: 'exchange' });
     }
+  }
+
+  /** A CRM user wrote the exception record after the sync did (or the sync never did). */
+  private async editedInCrm(mailbox: string, itemId: string, record: CrmActivity): Promise<boolean> {
+    if (record.writtenBySync) return false;
+    const m = await this.options.mappings.get(mailbox, itemId);
+    return !m || m.deleted || m.crmVersion !== record.version;
   }
 
   /** The person and company of the first attendee (or the organizer) who is a CRM person. */
@@ -239,4 +252,13 @@ export class ToCrmHandler {
       if (version !== undefined) await mappings.setCrmVersion(copy.crmId, record.version, version);
     }
   }
+}
+
+/** The exception record already has the occurrence's times and (where Exchange named them) title and place. */
+function sameOccurrence(record: ItemFields, occurrence: RecurrenceException): boolean {
+  return (
+    record.start === occurrence.start && record.end === occurrence.end &&
+    (occurrence.subject === undefined || (record.subject ?? '') === occurrence.subject) &&
+    (occurrence.location === undefined || (record.location ?? '') === occurrence.location)
+  );
 }

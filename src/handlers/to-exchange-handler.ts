@@ -137,20 +137,29 @@ export class ToExchangeHandler {
     if (!seriesFound || seriesFound.deleted) return 'unchanged'; // the series is gone, and its occurrences with it
     return mappings.holding(seriesFound.mailbox, seriesFound.itemId, async (series, lease) => {
       if (!series || series.deleted) return 'unchanged';
-      const originalStart = mapping ? mapping.itemId.slice(at + 1) : after?.originalStart;
+      // the record's occurrence as the CRM tells it now: a series moved since the mapping was
+      // saved has its occurrences elsewhere (the mapping's key is then out of date)
+      const mappedStart = mapping ? mapping.itemId.slice(at + 1) : undefined;
+      const originalStart = after?.originalStart ?? mappedStart;
       if (!originalStart) return 'skipped';
+      const current = mapping && mappedStart === originalStart ? mapping : undefined;
       const version = after?.version ?? '';
-      if (envelope.op !== 'd' && mapping && this.written(mapping, version)) return 'unchanged';
-      const changeKey = await this.options.exchange.updateOccurrence(series.mailbox, series.itemId, originalStart, envelope.op === 'd' ? null : after!);
-      if (changeKey === undefined) return 'unchanged'; // that occurrence no longer exists
+      if (envelope.op !== 'd' && current && this.written(current, version)) return 'unchanged';
+      const keys = await this.options.exchange.updateOccurrence(series.mailbox, series.itemId, originalStart, envelope.op === 'd' ? null : after!);
+      if (keys === undefined) return 'unchanged'; // that occurrence no longer exists
+      // the series' new version is our own write only if the version it was written on is
+      // known: on top of a user's edit not synced yet, it is left to come back as a change
+      const onKnown = keys.before === series.changeKey || !!series.knownKeys?.includes(keys.before);
+      const changeKey = keys.after;
       if (envelope.op === 'd') {
         // the series now has one more deleted occurrence: left to come back from Exchange, so
         // the series' record gets the EXDATE
         if (mapping) await mappings.save({ ...mapping, deleted: true, deletedBy: 'crm' });
         return 'applied';
       }
-      // the series' new version is our own write and changes nothing in the CRM: recognised when it comes back
-      await mappings.save({ ...series, changeKey, knownKeys: withKnownKeys(series) }, lease);
+      // recognised when it comes back: it changes nothing in the CRM
+      if (onKnown) await mappings.save({ ...series, changeKey, knownKeys: withKnownKeys(series) }, lease);
+      if (mapping && !current) await mappings.save({ ...mapping, deleted: true, deletedBy: 'crm' });
       await mappings.save({ mailbox: series.mailbox, itemId: exceptionKey(series.itemId, originalStart), crmId, changeKey, crmVersion: version, logPartition: -1, logOffset: -1, deleted: false, folder: 'calendar' });
       return 'applied';
     });

@@ -5,13 +5,22 @@ export interface Attendee {
   role: 'required' | 'optional' | 'resource';
 }
 
+/** A modified occurrence of a series: its original start and what it has of its own. */
+export interface RecurrenceException {
+  originalStart: string;
+  start: string;
+  end: string;
+  subject?: string;
+  location?: string;
+}
+
 export interface Recurrence {
   /** RFC 5545 RRULE (without "RRULE:"), times in the item's time zone. */
   rrule: string;
   /** Deleted occurrences: their original start (UTC). */
   exdates: string[];
-  /** Modified occurrences: original start → the occurrence's own start and end (UTC). */
-  exceptions: Array<{ originalStart: string; start: string; end: string; subject?: string; location?: string }>;
+  /** Modified occurrences: original start → the occurrence's own start and end (UTC), subject and location. */
+  exceptions: RecurrenceException[];
 }
 
 /** Normalised item fields; times in UTC (ISO 8601) with the original time zone id beside them. */

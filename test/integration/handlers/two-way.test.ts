@@ -331,6 +331,18 @@ for (const crmKind of CRM_KINDS) {
         assert.equal((await exceptions()).size, 1, 'still one exception record');
         assert.equal([...(await exceptions()).values()][0].fields.subject, 'Moved again');
 
+        // an Outlook user renames that occurrence and gives it a room → the exception record follows
+        const renamed = await ews.Appointment.BindToOccurrence(service, new ews.ItemId(weekly.itemId), 3);
+        renamed.Subject = 'Renamed in Outlook';
+        renamed.Location = 'Room 4';
+        await renamed.Update(ews.ConflictResolutionMode.AlwaysOverwrite, ews.SendInvitationsOrCancellationsMode.SendToNone);
+        await waitUntil(async () => {
+          const [record] = (await exceptions()).values();
+          return record?.fields.subject === 'Renamed in Outlook' && record.fields.location === 'Room 4' && (await rig.drained());
+        }, 20_000, 'the rename in the exception record');
+        assert.equal((await exceptions()).size, 1, 'still one exception record');
+        assert.equal([...(await exceptions()).values()][0].fields.start, '2026-12-21T12:00:00Z', 'its time kept');
+
         // the CRM user deletes the exception → the occurrence is deleted, the series gets the EXDATE
         await rig.user.delete(exception.ref);
         await waitUntil(async () => (await rig.crm.get(refs[0]))!.fields.recurrence!.exdates.includes('2026-12-21T08:00:00Z') && (await rig.drained()), 20_000, 'the EXDATE in the series');
