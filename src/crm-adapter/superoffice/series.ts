@@ -99,3 +99,34 @@ export function matchRows<R extends SeriesRow>(rule: RecurrenceRule, patternStar
   }
   return { slotOf, unmatched: freeSorted };
 }
+
+/** A row as the archive lists it, with who changed it last and when. */
+export interface WrittenSeriesRow extends SeriesRow {
+  /** UpdatedDate, ms. */
+  readonly updatedAt: number;
+  readonly updatedBy: number;
+}
+
+/**
+ * The row whose title and length are the series' own. SuperOffice keeps no series title: each
+ * row has its own, and a user who changes one occurrence changes one row. So the shape (title
+ * and length) most rows share wins — a moved occurrence votes too, it keeps the series' title;
+ * on a tie (a short series with an occurrence renamed), the shape the sync last wrote (it writes
+ * every row that is no exception at once), else the one left longest untouched (a single-row
+ * edit is an exception made after the series). Of the winning rows, one on its occurrence.
+ * Undefined for no rows.
+ */
+export function templateRowOf<R extends WrittenSeriesRow>(rows: readonly R[], onSlot: (row: R) => boolean, apiAssociateId: number | undefined): R | undefined {
+  const groups = new Map<string, R[]>();
+  for (const r of rows) {
+    const shape = `${r.title}\n${r.end - r.start}`;
+    groups.set(shape, [...(groups.get(shape) ?? []), r]);
+  }
+  const newest = (g: R[]): R => g.reduce((a, b) => (b.updatedAt > a.updatedAt ? b : a));
+  const ranked = [...groups.values()].sort((a, b) =>
+    b.length - a.length ||
+    Number(newest(b).updatedBy === apiAssociateId) - Number(newest(a).updatedBy === apiAssociateId) ||
+    newest(a).updatedAt - newest(b).updatedAt ||
+    a[0].start - b[0].start);
+  return ranked[0] ? (ranked[0].find(onSlot) ?? ranked[0][0]) : undefined;
+}

@@ -8,7 +8,7 @@ import {
 import { formatUtc } from '../../shared/time-zones.js';
 import { infoFromRule, ruleFromInfo, type RecurrenceRule } from '../../shared/superoffice-recurrence.js';
 import { entityOf, fieldsOf, kindOf, parseSoDate, type AppointmentEntity } from './appointment-fields.js';
-import { matchRows, parseSeriesRef, ruleOfRrule, rruleOfRule, seriesRef, type SeriesRow } from './series.js';
+import { matchRows, parseSeriesRef, ruleOfRrule, rruleOfRule, seriesRef, templateRowOf, type SeriesRow } from './series.js';
 import { decodePosition, encodePosition, type FeedPosition } from './feed-position.js';
 import type { SuperOfficeHttp } from './superoffice-http.js';
 import { TimeZoneLocations } from './time-zone-locations.js';
@@ -44,7 +44,7 @@ interface Series {
   readonly associateId: number;
   readonly rule: RecurrenceRule;
   readonly patternStart: number;
-  readonly rows: ReadonlyArray<SeriesRow & { updated: string; updatedBy: number }>;
+  readonly rows: ReadonlyArray<SeriesRow & { updated: string; updatedAt: number; updatedBy: number }>;
   /** The row whose fields are the series' own. */
   readonly template: AppointmentEntity;
   readonly duration: number;
@@ -84,6 +84,11 @@ const idOf = (ref: CrmRef | null | undefined, entity: string): number | undefine
   return p && p.entity === entity && /^\d+$/.test(p.id) ? Number(p.id) : undefined;
 };
 const quote = (v: string): string => `'${v.replace(/'/g, "''")}'`;
+
+/** Does the entity hold these values already (a link counts as held: links are only ever added)? */
+function sameFields(e: AppointmentEntity, values: Record<string, unknown>): boolean {
+  return Object.entries(values).every(([k, v]) => k === 'Person' || k === 'Contact' || JSON.stringify(e[k] ?? '') === JSON.stringify(v ?? ''));
+}
 const httpDate = (version: string): string => new Date(parseSoDate(version) ?? 0).toUTCString();
 
 /**
@@ -197,18 +202,26 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
 
   /** The series of rule `ruleId` in the associate's diary, undefined when it has no row left. */
   private async series(ruleId: number, associateId: number): Promise<Series | undefined> {
-    const rows = (await this.archive<{ appointmentId: number; date: string; endDate: string; text: string; updatedDate: string; updatedBy: number }>(
-      `/Appointment?$select=appointmentId,date,endDate,text,updatedDate,updatedBy&$filter=${encodeURIComponent(`recurrenceRuleId equals ${ruleId} and associateId equals ${associateId}`)}&$orderBy=date,appointmentId`))
-      .map((r) => ({ appointmentId: r.appointmentId, start: parseSoDate(r.date) ?? 0, end: parseSoDate(r.endDate) ?? 0, title: r.text ?? '', updated: r.updatedDate, updatedBy: r.updatedBy }));
-    if (!rows.length) return undefined;
-    const first = await this.entity(rows[0].appointmentId);
-    const info = first?.Recurrence as Record<string, unknown> | null | undefined;
+    let rows: Array<SeriesRow & { updated: string; updatedAt: number; updatedBy: number }> = [];
+    let first: AppointmentEntity | undefined;
+    // the archive and the entity are two requests: a row deleted between them (a user, another
+    // writer) is read again; a series still changing after that is retried by the caller
+    for (let attempt = 0; !first; attempt++) {
+      rows = (await this.archive<{ appointmentId: number; date: string; endDate: string; text: string; updatedDate: string; updatedBy: number }>(
+        `/Appointment?$select=appointmentId,date,endDate,text,updatedDate,updatedBy&$filter=${encodeURIComponent(`recurrenceRuleId equals ${ruleId} and associateId equals ${associateId}`)}&$orderBy=date,appointmentId`))
+        .map((r) => ({ appointmentId: r.appointmentId, start: parseSoDate(r.date) ?? 0, end: parseSoDate(r.endDate) ?? 0, title: r.text ?? '', updated: r.updatedDate, updatedAt: parseSoDate(r.updatedDate) ?? 0, updatedBy: r.updatedBy }));
+      if (!rows.length) return undefined;
+      first = await this.entity(rows[0].appointmentId);
+      if (!first && attempt >= 2) throw new CrmError('SERIES_CHANGING', `the SuperOffice series ${ruleId} of associate ${associateId} changed while it was read`, { retriable: true });
+    }
+    const info = first.Recurrence as Record<string, unknown> | null | undefined;
     const rule = info ? ruleFromInfo(info) : 'no recurrence';
     const patternStart = parseSoDate(info?.StartDate as string | undefined);
-    if (!first || typeof rule === 'string' || patternStart === undefined) throw new CrmError('SERIES_UNREADABLE', `the SuperOffice series ${ruleId} cannot be read: ${typeof rule === 'string' ? rule : 'no start'}`);
+    if (typeof rule === 'string' || patternStart === undefined) throw new CrmError('SERIES_UNREADABLE', `the SuperOffice series ${ruleId} cannot be read: ${typeof rule === 'string' ? rule : 'no start'}`);
     const { slotOf, unmatched } = matchRows(rule, patternStart, rows);
-    // the series' own fields: a row that starts on its occurrence, the earliest one
-    const templateRow = rows.find((r) => slotOf.get(r) === r.start) ?? rows[0];
+    // the series' own fields (a user who renames one occurrence — even the first — makes an
+    // exception, not a new series title)
+    const templateRow = templateRowOf(rows, (r) => slotOf.get(r) === r.start, this.apiAssociateId) ?? rows[0];
     const template = templateRow === rows[0] ? first : ((await this.entity(templateRow.appointmentId)) ?? first);
     return { ref: seriesRef(ruleId, associateId), ruleId, associateId, rule, patternStart, rows, template, duration: templateRow.end - templateRow.start, slotOf, exdates: unmatched };
   }
@@ -221,6 +234,8 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     const fields: ItemFields = {
       ...base.fields, start: formatUtc(start), ...(base.kind === 'task' ? { due: formatUtc(start + s.duration) } : { end: formatUtc(start + s.duration) }),
       recurrence: { rrule: rruleOfRule(s.rule, start), exdates: s.exdates.map(formatUtc), exceptions: [] }, crmId: s.ref, version,
+      // the series changed when any of its rows did: both handlers weigh a conflict by this time
+      modified: formatUtc(parseSoDate(newest.updated) ?? 0),
     };
     return { ...base, ref: s.ref, fields, version, writtenBySync: newest.updatedBy === this.apiAssociateId };
   }
@@ -364,9 +379,11 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
   }
 
   /**
-   * A series written as a whole: the Appointment agent lays it out again from its first row by
-   * the (new) pattern with these fields (every row back on its occurrence; the handler writes
-   * the exceptions after), then the EXDATEs' rows are deleted.
+   * A series written as a whole. A new pattern, new times, or an occurrence to bring back: the
+   * Appointment agent lays it out again from its first row (every row back on its occurrence —
+   * Exchange discards its exceptions then too, and the handler writes the mailbox's after).
+   * Otherwise the rows that are no exception take the new fields one by one, so an exception —
+   * perhaps a user's edit on its way to the mailbox — is left as it is. Then the EXDATEs' rows go.
    */
   private async updateSeries(ref: { ruleId: number; associateId: number }, fields: ItemFields, ifVersion?: string): Promise<CrmWriteOutcome> {
     const s = await this.series(ref.ruleId, ref.associateId);
@@ -376,13 +393,20 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     const start = Date.parse(fields.start ?? current.fields.start ?? '');
     const r = fields.recurrence ? ruleOfRrule(fields.recurrence.rrule, start, Date.now() + (this.options.seriesBoundDays ?? 365) * 86_400_000) : s.rule;
     if (typeof r === 'string') throw new CrmError('RECURRENCE_NOT_SUPPORTED', r);
-    const first = s.rows[0];
-    const entity = {
-      ...(await this.entity(first.appointmentId)), ...entityOf(kindOf(s.template), { ...current.fields, ...fields }, this.zones),
-      Recurrence: infoFromRule(r, start), _Links: undefined,
-    };
-    delete entity._Links;
-    await this.options.http.request('POST', '/Agents/Appointment/Save', { AppointmentEntity: entity, UpdateMode: 'ThisAndForward', SendEmailToParticipants: false });
+    const exdates = new Set((fields.recurrence?.exdates ?? []).map((d) => Date.parse(d)));
+    const values = entityOf(kindOf(s.template), { ...current.fields, ...fields }, this.zones);
+    const samePattern = rruleOfRule(r, start) === rruleOfRule(s.rule, s.patternStart) && start === s.patternStart;
+    const duration = (Date.parse(fields.end ?? fields.due ?? '') || start + s.duration) - start;
+    const comesBack = s.exdates.some((d) => !exdates.has(d));
+    if (!samePattern || duration !== s.duration || comesBack) {
+      const entity = { ...(await this.entity(s.rows[0].appointmentId)), ...values, Recurrence: infoFromRule(r, start), _Links: undefined };
+      delete entity._Links;
+      await this.options.http.request('POST', '/Agents/Appointment/Save', { AppointmentEntity: entity, UpdateMode: 'ThisAndForward', SendEmailToParticipants: false });
+    } else {
+      const { StartDate: _start, EndDate: _end, ...rest } = values;
+      // the rows that are no exception share the template's fields: unchanged, nothing to write
+      if (!sameFields(s.template, rest)) for (const row of s.rows) if (!this.isException(s, row)) await this.patch(row.appointmentId, rest);
+    }
     await this.deleteOccurrences(ref.ruleId, ref.associateId, fields.recurrence?.exdates ?? []);
     const after = await this.series(ref.ruleId, ref.associateId);
     return after ? { status: 'written', version: (await this.seriesActivity(after)).version } : { status: 'missing' };
