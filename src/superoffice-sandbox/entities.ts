@@ -1,5 +1,5 @@
 import { infoFromRule, ruleFromInfo, type RecurrenceRule } from '../shared/superoffice-recurrence.js';
-import { Refused, type SoAppointment, type SoAssociate, type SoContact, type SoParticipant, type SoPerson, type SuperOfficeStore } from './store.js';
+import { Refused, type SoAppointment, type SoAssociate, type SoContact, type SoParticipant, type SoPerson, type SoSelection, type SuperOfficeStore } from './store.js';
 import { tzLocation } from './time-zones.js';
 
 /** JSON as the Web API writes and reads it (AppointmentEntity, PersonEntity, …). */
@@ -127,5 +127,15 @@ export function userJson(store: SuperOfficeStore, a: SoAssociate, base: string):
     AssociateId: a.id, Name: a.userName, Rank: a.id, Tooltip: '', Deleted: a.deleted, Type: a.type, UserName: a.userName, IsPersonRetired: false, IsOnTravel: false,
     Person: p ? { PersonId: p.id, Firstname: p.firstname, Lastname: p.lastname, FullName: `${p.firstname} ${p.lastname}`.trim(), Email: p.email, ContactId: p.contactId } : null,
     _Links: { Self: `${base}/api/v1/User/${a.id}` },
+  };
+}
+
+export function selectionJson(store: SuperOfficeStore, sel: SoSelection, base: string): Json {
+  return {
+    SelectionId: sel.id, Name: sel.name, Description: sel.description, SelectionType: 'Static', TargetTableName: 'contact', TargetTableNumber: 5, IncludePerson: 1,
+    MemberCount: sel.memberPersonIds.size, Associate: associateJson(store, sel.associateId), CreatedBy: associateJson(store, sel.registeredBy), UpdatedBy: associateJson(store, sel.updatedBy),
+    CreatedDate: soDate(sel.registered), UpdatedDate: soDate(sel.updated), LastMembershipChange: soDate(sel.lastMembershipChange), LastMembershipChangeByAssociate: associateJson(store, sel.lastMembershipChangeBy),
+    Completed: true, Visibility: 0,
+    _Links: { Self: `${base}/api/v1/Selection/${sel.id}`, Members: `${base}/api/v1/Selection/${sel.id}/Members` },
   };
 }

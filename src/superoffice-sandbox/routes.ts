@@ -1,6 +1,6 @@
 import { runArchive, type ArchiveQuery, type ArchiveRow, type ColumnType } from './archive.js';
-import { appointmentFields, appointmentJson, associateJson, contactJson, personJson, soDate, userJson, type Json } from './entities.js';
-import { NotFound, Refused, type SoAppointment, type SoAssociate, type SuperOfficeStore } from './store.js';
+import { appointmentFields, appointmentJson, associateJson, contactJson, personJson, selectionJson, soDate, userJson, type Json } from './entities.js';
+import { NotFound, Refused, type SoAppointment, type SoAssociate, type SoSelection, type SuperOfficeStore } from './store.js';
 import { tzLocations } from './time-zones.js';
 
 /** One request, as a route sees it. */
@@ -47,6 +47,9 @@ const D = {
   webhookWithLinks: 'SuperOffice.WebApi.v1.Carriers.WebhookCarriers.WebhookWithLinks',
   saveRequest: 'SuperOffice.WebApi.v1.Carriers.AppointmentCarriers.SaveRequest',
   deleteRequest: 'SuperOffice.WebApi.v1.Carriers.AppointmentCarriers.DeleteRequest',
+  selection: 'SuperOffice.CRM.Services.SelectionEntity',
+  selectionWithLinks: 'SuperOffice.WebApi.v1.Carriers.SelectionCarriers.SelectionEntityWithLinks',
+  contactPersonIds: 'SuperOffice.CRM.Services.ContactPersonId[]',
 } as const;
 
 /** The HTTP dates of If-Modified-Since / If-Unmodified-Since have whole seconds. */
@@ -117,6 +120,8 @@ function appointmentRow(a: SoAppointment): ArchiveRow {
 }
 
 const PERSON_COLUMNS: Record<string, ColumnType> = { personId: 'int', firstName: 'string', lastName: 'string', contactId: 'int', email: 'string', personUpdatedDate: 'date' };
+/** A person selection's member rows (the selection's member archive, a few of its columns). */
+const MEMBER_COLUMNS: Record<string, ColumnType> = { personId: 'int', contactId: 'int', firstName: 'string', lastName: 'string', email: 'string' };
 const CONTACT_COLUMNS: Record<string, ColumnType> = { contactId: 'int', name: 'string', department: 'string', updatedDate: 'date' };
 const USER_COLUMNS: Record<string, ColumnType> = { associateId: 'associate', name: 'string', userName: 'string', personId: 'int', email: 'string', deleted: 'bool', type: 'string' };
 const TZ_COLUMNS: Record<string, ColumnType> = { TZLocationID: 'int', Name: 'string', TZLocationCode: 'string', TZLocationCities: 'string' };
@@ -310,6 +315,49 @@ export function superOfficeRoutes(): Route[] {
     return { status: 200, body: userJson(ctx.store, a, ctx.base), definition: D.userWithLinks };
   });
   add('GET', 'TimeZone', (ctx) => archive(ctx, 'TimeZone', TZ_COLUMNS, tzLocations().map((t) => ({ TZLocationID: t.id, Name: t.name, TZLocationCode: t.code, TZLocationCities: t.cities }))));
+
+  // ── selections: static lists of persons a user keeps ──
+  const selectionOf = (ctx: RouteContext): SoSelection => {
+    const sel = ctx.store.selections.get(num(ctx.params[0]));
+    if (!sel) throw new NotFound(`Selection id ${ctx.params[0]} not found`);
+    return sel;
+  };
+  add('POST', 'Selection', (ctx) => {
+    ctx.checkRequest(D.selection);
+    const b = (ctx.body ?? {}) as Json;
+    if (b.SelectionType !== undefined && b.SelectionType !== 'Static') throw new Refused('the simulator keeps static selections only');
+    if (b.TargetTableName !== undefined && String(b.TargetTableName).toLowerCase() !== 'contact') throw new Refused('the simulator keeps selections of companies and their persons only');
+    const owner = b.Associate && typeof b.Associate === 'object' ? Number((b.Associate as Json).AssociateId ?? 0) || ctx.user.id : ctx.user.id;
+    const sel = ctx.store.addSelection({ name: String(b.Name ?? ''), description: String(b.Description ?? ''), associateId: owner }, ctx.user.id);
+    return { status: 200, body: selectionJson(ctx.store, sel, ctx.base), definition: D.selectionWithLinks };
+  });
+  add('GET', 'Selection/{id}', (ctx) => ({ status: 200, body: selectionJson(ctx.store, selectionOf(ctx), ctx.base), definition: D.selectionWithLinks }));
+  add('PATCH', 'Selection/{id}', (ctx) => {
+    const sel = selectionOf(ctx);
+    const next = patched(selectionJson(ctx.store, sel, ctx.base), ctx.body);
+    if (next === 'test-failed') return { status: 412, body: soError('SoPreconditionFailed', 'a test operation failed') };
+    return { status: 200, body: selectionJson(ctx.store, ctx.store.renameSelection(sel.id, { name: String(next.Name ?? sel.name), description: String(next.Description ?? sel.description) }, ctx.user.id), ctx.base), definition: D.selectionWithLinks };
+  });
+  add('DELETE', 'Selection/{id}', (ctx) => {
+    if (!ctx.store.deleteSelection(num(ctx.params[0]))) throw new NotFound(`Selection id ${ctx.params[0]} not found`);
+    return { status: 204 };
+  });
+  add('GET', 'Selection/{id}/Members', (ctx) => {
+    const sel = selectionOf(ctx);
+    const rows = [...sel.memberPersonIds].map((id) => ctx.store.persons.get(id)).filter((p) => p !== undefined).map((p) => ({ personId: p.id, contactId: p.contactId, firstName: p.firstname, lastName: p.lastname, email: p.email }));
+    return archive(ctx, `Selection/${sel.id}/Members`, MEMBER_COLUMNS, rows);
+  });
+  for (const [path, change] of [['AddPerson', 'add'], ['RemovePerson', 'remove']] as const) {
+    add('POST', `Selection/{id}/Members/${path}`, (ctx) => {
+      ctx.checkRequest(D.contactPersonIds);
+      const sel = selectionOf(ctx);
+      const ids = Array.isArray(ctx.body) ? (ctx.body as Json[]) : [];
+      // a ContactPersonId names a person, or (PersonId 0) a company: all its persons
+      const persons = ids.flatMap((c) => Number(c.PersonId ?? 0) ? [Number(c.PersonId)] : [...ctx.store.persons.values()].filter((p) => p.contactId === Number(c.ContactId ?? 0)).map((p) => p.id));
+      ctx.store.changeMembers(sel.id, persons, change, ctx.user.id);
+      return { status: 204 };
+    });
+  }
 
   // ── foreign keys: the sync's stamp on a record ──
   add('POST', 'ForeignApp/{app}/{device}/{identifier}/Key', (ctx) => {

@@ -88,6 +88,21 @@ export interface SoForeignKey {
   updated: number;
 }
 
+/** A static selection of persons (a contact selection with persons), as a user keeps a list. */
+export interface SoSelection {
+  readonly id: number;
+  name: string;
+  description: string;
+  readonly associateId: number;
+  readonly memberPersonIds: Set<number>;
+  readonly registered: number;
+  readonly registeredBy: number;
+  updated: number;
+  updatedBy: number;
+  lastMembershipChange: number;
+  lastMembershipChangeBy: number;
+}
+
 export interface SoWebhook {
   readonly id: number;
   name: string;
@@ -132,8 +147,9 @@ export class SuperOfficeStore {
   readonly rules = new Map<number, SoRule>();
   readonly foreignKeys: SoForeignKey[] = [];
   readonly webhooks = new Map<number, SoWebhook>();
+  readonly selections = new Map<number, SoSelection>();
   private readonly listeners: Array<(c: SoChange) => void> = [];
-  private readonly ids = { associate: 0, contact: 0, person: 0, appointment: 0, rule: 0, webhook: 0 };
+  private readonly ids = { associate: 0, contact: 0, person: 0, appointment: 0, rule: 0, webhook: 0, selection: 0 };
   private clockOffset = 0;
   private lastStamp = 0;
 
@@ -187,10 +203,42 @@ export class SuperOfficeStore {
     return p;
   }
 
+  addSelection(fields: { name: string; description: string; associateId: number }, by: number): SoSelection {
+    const at = this.stamp();
+    const sel: SoSelection = { id: this.next('selection'), ...fields, memberPersonIds: new Set(), registered: at, registeredBy: by, updated: at, updatedBy: by, lastMembershipChange: at, lastMembershipChangeBy: by };
+    this.selections.set(sel.id, sel);
+    return sel;
+  }
+
+  renameSelection(id: number, fields: { name?: string; description?: string }, by: number): SoSelection {
+    const sel = this.selections.get(id);
+    if (!sel) throw new NotFound(`Selection id ${id} not found`);
+    Object.assign(sel, Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)), { updated: this.stamp(), updatedBy: by });
+    return sel;
+  }
+
+  deleteSelection(id: number): boolean {
+    return this.selections.delete(id);
+  }
+
+  /** Adds (or removes) persons; persons that do not exist are refused, as SuperOffice's agent does. */
+  changeMembers(id: number, personIds: readonly number[], change: 'add' | 'remove', by: number): void {
+    const sel = this.selections.get(id);
+    if (!sel) throw new NotFound(`Selection id ${id} not found`);
+    for (const personId of personIds) if (change === 'add' && !this.persons.has(personId)) throw new Refused(`Person id ${personId} not found`);
+    for (const personId of personIds) {
+      if (change === 'add') sel.memberPersonIds.add(personId);
+      else sel.memberPersonIds.delete(personId);
+    }
+    sel.lastMembershipChange = this.stamp();
+    sel.lastMembershipChangeBy = by;
+  }
+
   deletePerson(id: number, by: number): boolean {
     const p = this.persons.get(id);
     if (!p) return false;
     this.persons.delete(id);
+    for (const sel of this.selections.values()) sel.memberPersonIds.delete(id);
     this.tell({ entity: 'person', event: 'deleted', primaryKey: id, changedBy: by, changes: [], fieldValues: { person_id: id, contact_id: p.contactId } }, this.stamp());
     return true;
   }

@@ -172,7 +172,7 @@ export async function startSuperOfficeSandbox(options: SuperOfficeSandboxOptions
         const params = route.pattern.exec(url.pathname)!.slice(1);
         const ctx: RouteContext = {
           method: req.method!, params, query: url.searchParams, headers: req.headers, body, user, base, store,
-          checkRequest: (definition) => options.validator?.check(`request ${where}`, definition, body),
+          checkRequest: (definition) => (definition.endsWith('[]') ? options.validator?.checkArray(`request ${where}`, definition.slice(0, -2), body) : options.validator?.check(`request ${where}`, definition, body)),
         };
         try {
           send(res, route.run(ctx), where);

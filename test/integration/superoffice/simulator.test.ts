@@ -133,6 +133,31 @@ describe('SuperOffice Web API simulator', () => {
     assert.equal((await api('GET', '/ForeignApp/ExchangeCrmSync/Exchange/Key/item/appointment?keyValue=ews:abc')).body.RecordId, 0, 'no record has that key any more');
   });
 
+  it('a static selection of persons: members added by person or by company, listed as an archive, removed; renamed; deleted', async () => {
+    const company = await user('POST', '/Contact', { Name: 'Fabrikam' });
+    const persons = [];
+    for (const [first, last] of [['Ada', 'Berg'], ['Bo', 'Lind']]) {
+      persons.push((await user('POST', '/Person', { Firstname: first, Lastname: last, Contact: { ContactId: company.body.ContactId }, Emails: [{ Value: `${first.toLowerCase()}@fabrikam.test` }] })).body.PersonId as number);
+    }
+    const loner = (await user('POST', '/Person', { Firstname: 'Cy', Lastname: 'Ek', Emails: [{ Value: 'cy@example.test' }] })).body.PersonId as number;
+    const sel = await user('POST', '/Selection', { Name: 'Key accounts', SelectionType: 'Static', TargetTableName: 'contact' });
+    assert.equal(sel.status, 200);
+    const id = sel.body.SelectionId as number;
+    assert.equal(sel.body.Associate.AssociateId, 2, 'owned by the user who made it');
+    assert.equal((await user('POST', `/Selection/${id}/Members/AddPerson`, [{ PersonId: loner, ContactId: 0 }, { PersonId: 0, ContactId: company.body.ContactId }])).status, 204);
+    const members = async (): Promise<number[]> => (await user('GET', `/Selection/${id}/Members?$select=personId,email&$orderBy=personId`)).body.value.map((m: { personId: number }) => m.personId);
+    assert.deepEqual(await members(), [...persons, loner].sort((a, b) => a - b));
+    assert.equal((await user('GET', `/Selection/${id}`)).body.MemberCount, 3);
+    await user('POST', `/Selection/${id}/Members/RemovePerson`, [{ PersonId: persons[0], ContactId: 0 }]);
+    await user('DELETE', `/Person/${loner}`);
+    assert.deepEqual(await members(), [persons[1]], 'removed, and a deleted person leaves the selection');
+    assert.equal((await user('POST', `/Selection/${id}/Members/AddPerson`, [{ PersonId: 999_999, ContactId: 0 }])).status, 400, 'an unknown person is refused');
+    assert.equal((await user('PATCH', `/Selection/${id}`, [{ op: 'replace', path: '/Name', value: 'Key accounts 2027' }])).body.Name, 'Key accounts 2027');
+    assert.equal((await user('POST', '/Selection', { Name: 'Deals', TargetTableName: 'sale' })).status, 400, 'only selections of companies and persons');
+    assert.equal((await user('DELETE', `/Selection/${id}`)).status, 204);
+    assert.equal((await user('GET', `/Selection/${id}`)).status, 404);
+  });
+
   it('webhooks: signed with HMAC-SHA256 of the body, say who changed it; a dropped event is never sent; a failing target gets three tries, then the event is gone', async () => {
     const received: Array<{ headers: IncomingMessage['headers']; body: string }> = [];
     let failing = false;
