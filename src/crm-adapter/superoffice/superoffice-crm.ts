@@ -1,6 +1,7 @@
 import { CrmError } from '../../shared/errors.js';
 import type { ItemFields } from '../../shared/item-fields.js';
 import type { Logger } from '../../shared/logger.js';
+import { Limiter } from '../../shared/limiter.js';
 import {
   crmRef, parseCrmRef, type ActivityKind, type CrmActivity, type CrmAssociate, type CrmChange, type CrmChangeBatch, type CrmChangeFeed, type CrmDirectory,
   type CrmPersonLink, type CrmPort, type CrmRef, type CrmWriteOutcome, type MappedRecords,
@@ -83,6 +84,8 @@ const idOf = (ref: CrmRef | null | undefined, entity: string): number | undefine
   const p = parseCrmRef(ref);
   return p && p.entity === entity && /^\d+$/.test(p.id) ? Number(p.id) : undefined;
 };
+/** Appointments the change feed reads at once. */
+const FEED_READS = 8;
 const quote = (v: string): string => `'${v.replace(/'/g, "''")}'`;
 
 /** Does the entity hold these values already (a link counts as held: links are only ever added)? */
@@ -514,6 +517,16 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     const unsettledKeys: string[] = [];
     /** Rows of series changed in this batch: each series is one record, read once, after the rows. */
     const seriesRows = new Map<string, { ruleId: number; associateId: number; time: number; rows: ArchiveRow[] }>();
+    // the rows users changed are read several at a time (in order of use, errors where used):
+    // one request after another kept the feed behind at tens of changes per second
+    const reads = new Limiter(FEED_READS);
+    const entities = new Map<number, Promise<AppointmentEntity | undefined>>();
+    for (const row of rows) {
+      if (row.recurrenceRuleId || row.updatedBy === this.apiAssociateId || this.acked.has(`${row.appointmentId}@${row.updatedDate}`)) continue;
+      const read = reads.run(() => this.entity(row.appointmentId));
+      read.catch(() => undefined); // awaited below, in order
+      entities.set(row.appointmentId, read);
+    }
     let moving = true;
     for (const row of rows) {
       const t = parseSoDate(row.updatedDate) ?? 0;
@@ -540,7 +553,7 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
         changes.push({ ref, kind: 'appointment', op, time: t, bySync, owner: crmRef('associate', row.associateId), ownerEmail: (await this.emailOf(row.associateId)) ?? null, position });
         continue;
       }
-      const entity = await this.entity(row.appointmentId);
+      const entity = await (entities.get(row.appointmentId) ?? this.entity(row.appointmentId));
       if (!entity) continue; // deleted since: its delete comes from the webhook or the check of mapped records
       const activity = await this.activityOf(entity);
       if (activity.ownerEmail) this.remember(ref, activity.ownerEmail);
