@@ -111,9 +111,10 @@ export interface WrittenSeriesRow extends SeriesRow {
  * The row whose title and length are the series' own. SuperOffice keeps no series title: each
  * row has its own, and a user who changes one occurrence changes one row. So the shape (title
  * and length) most rows share wins — a moved occurrence votes too, it keeps the series' title;
- * on a tie (a short series with an occurrence renamed), the shape the sync last wrote (it writes
- * every row that is no exception at once), else the one left longest untouched (a single-row
- * edit is an exception made after the series). Of the winning rows, one on its occurrence.
+ * on a tie (a short series with occurrences renamed), the shape of more moved rows (a rename
+ * leaves its row on its occurrence), then the shape the sync last wrote (it writes every row
+ * that is no exception at once), else the one left longest untouched (a single-row edit is an
+ * exception made after the series). Of the winning rows, one on its occurrence.
  * Undefined for no rows.
  */
 export function templateRowOf<R extends WrittenSeriesRow>(rows: readonly R[], onSlot: (row: R) => boolean, apiAssociateId: number | undefined): R | undefined {
@@ -123,8 +124,10 @@ export function templateRowOf<R extends WrittenSeriesRow>(rows: readonly R[], on
     groups.set(shape, [...(groups.get(shape) ?? []), r]);
   }
   const newest = (g: R[]): R => g.reduce((a, b) => (b.updatedAt > a.updatedAt ? b : a));
+  const moved = (g: R[]): number => g.filter((r) => !onSlot(r)).length;
   const ranked = [...groups.values()].sort((a, b) =>
     b.length - a.length ||
+    moved(b) - moved(a) ||
     Number(newest(b).updatedBy === apiAssociateId) - Number(newest(a).updatedBy === apiAssociateId) ||
     newest(a).updatedAt - newest(b).updatedAt ||
     a[0].start - b[0].start);

@@ -18,6 +18,7 @@ import { superOfficeCrmUser } from '../../helpers/superoffice-crm-user.js';
 import type { CrmKind } from '../../helpers/two-way-rig.js';
 import { startSandbox, type Sandbox } from '../../../src/sandbox/index.js';
 import { itemIdOf } from '../../../src/sandbox/ids.js';
+import { expandOccurrences } from '../../../src/sandbox/recurrence.js';
 import { prng } from '../../../src/sandbox/prng.js';
 import { PgDatabase } from '../../../src/state/index.js';
 import { ews, ewsService } from '../../helpers/ews.js';
@@ -171,8 +172,8 @@ async function contentMismatches(sandbox: Sandbox, db: PgDatabase, crm: CrmPort,
 /** The service's configuration for each CRM, and what the test reads the CRM with. */
 async function crmUnderTest(crmKind: CrmKind, o: { sandbox: Sandbox; db: PgDatabase; crmSchema: string; stateSchema: string; prefix: string }): Promise<{
   file: string; user: CrmUser; port: CrmPort; records: () => Promise<string[]>; occurrences: () => Promise<CrmRef[]>; env: Record<string, string>; superoffice?: SuperOfficeSandbox; close(): void;
-  /** SuperOffice: the titles of a series' rows (it keeps no title of the series itself). */
-  seriesRowTitles?: (crmId: string) => string[];
+  /** SuperOffice: a series' rows as "<start> <title>" (it keeps no title of the series itself). */
+  seriesRows?: (crmId: string) => string[];
 }> {
   const common = { ewsUrl: o.sandbox.url, serviceAccount: o.sandbox.serviceAccount, postgresUrl: postgresUrl(), crmSchema: o.crmSchema, stateSchema: o.stateSchema, brokers: kafkaBrokers(), topicPrefix: o.prefix, partitions: 4, crmPollInterval: '200ms' };
   if (crmKind === 'reference') {
@@ -212,7 +213,7 @@ async function crmUnderTest(crmKind: CrmKind, o: { sandbox: Sandbox; db: PgDatab
       return refs;
     },
     occurrences: async () => [...superoffice.store.appointments.values()].filter((a) => a.recurrenceRuleId).map((a) => `appointment:${a.id}`),
-    seriesRowTitles: (crmId) => [...superoffice.store.appointments.values()].filter((a) => a.recurrenceRuleId && crmId === `appointment:series-${a.recurrenceRuleId}-${a.associateId}`).map((a) => a.title),
+    seriesRows: (crmId) => [...superoffice.store.appointments.values()].filter((a) => a.recurrenceRuleId && crmId === `appointment:series-${a.recurrenceRuleId}-${a.associateId}`).map((a) => `${new Date(a.start).toISOString()} ${a.title}`),
     env: { ECS_TEST_SO_PASSWORD: superoffice.password, ECS_SUPEROFFICE_WEBHOOK_SECRET: 'convergence-secret' },
     close: () => port.close(),
   };
@@ -241,7 +242,7 @@ for (const crmKind of ['reference', 'superoffice'] as const) describe(`convergen
       service = await start();
       // SuperOffice keeps a title per row, none for the series: once users renamed every
       // occurrence of a series, no row holds the series' title (its occurrences are compared)
-      const titleHeld = (crmId: string, subject: unknown): boolean => !crm.seriesRowTitles || !crmId.includes(':series-') || crm.seriesRowTitles(crmId).includes(String(subject));
+      const titleHeld = (crmId: string, subject: unknown): boolean => !crm.seriesRows || !crmId.includes(':series-') || crm.seriesRows(crmId).some((r) => r.slice(r.indexOf(' ') + 1) === String(subject));
       const inventory = (): ReturnType<typeof fetchInventory> => fetchInventory(sandbox.url.replace('/EWS/Exchange.asmx', ''));
       const agreed = async (): Promise<boolean> => {
         const a = await checkAgreement(db, stateSchema, await crm.records(), await inventory());
@@ -307,13 +308,15 @@ for (const crmKind of ['reference', 'superoffice'] as const) describe(`convergen
         for (const item of sandbox.store.itemsIn(m, 'calendar').filter((i) => i.modifiedOccurrences?.size)) {
           const mapping = liveRows.find((r) => r.item_id === itemIdOf(m.index, item.seq));
           assert.ok(mapping, `the series ${itemIdOf(m.index, item.seq)} is mapped`);
-          const exceptions = await crm.port.exceptions(mapping.crm_id);
-          if (!titleHeld(mapping.crm_id, item.props.Subject)) {
-            // every occurrence renamed: the rows are the occurrences' titles, one of them the series'
-            const renamed = [...item.modifiedOccurrences!.values()].map((o) => String(o.props.Subject));
-            assert.deepEqual(crm.seriesRowTitles!(mapping.crm_id).sort(), renamed.sort(), `occurrences of ${itemIdOf(m.index, item.seq)}`);
+          if (crm.seriesRows) {
+            // SuperOffice: a row per occurrence, each with its own title — whether an occurrence
+            // is "modified" is Exchange's notion (a row with the series' title is a plain one), so
+            // every occurrence is compared: its title and its start
+            const occurrences = expandOccurrences(item).map((o) => `${new Date(o.start).toISOString()} ${String(item.modifiedOccurrences?.get(o.originalStart)?.props.Subject ?? item.props.Subject)}`);
+            assert.deepEqual(crm.seriesRows(mapping.crm_id).sort(), occurrences.sort(), `occurrences of ${itemIdOf(m.index, item.seq)}`);
             continue;
           }
+          const exceptions = await crm.port.exceptions(mapping.crm_id);
           assert.equal(exceptions.size, item.modifiedOccurrences!.size, `exceptions of ${itemIdOf(m.index, item.seq)}`);
         }
       }

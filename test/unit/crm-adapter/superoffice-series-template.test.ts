@@ -37,4 +37,11 @@ describe('the title of a SuperOffice series (its template row)', () => {
     assert.equal(chosen?.title, 'Weekly');
     assert.equal(chosen?.appointmentId, 4, 'the row on its occurrence represents the series');
   });
+
+  it('on a tie, is the title a moved occurrence kept, not one a rename gave a row on its occurrence', () => {
+    // every row but a moved one renamed, the renames written by the sync (from Outlook) last
+    const moved = { ...row(4, 'Daily', 10, API), start: 4 * 86_400_000 + HOUR, end: 4 * 86_400_000 + 2 * HOUR };
+    const rows = [row(1, 'Renamed 1', 40, API), row(2, 'Renamed 2', 41, API), row(3, 'Renamed 3', 42, API), moved];
+    assert.equal(templateRowOf(rows, (r) => r !== moved, API)?.title, 'Daily');
+  });
 });
