@@ -147,20 +147,17 @@ export class ToExchangeHandler {
       if (envelope.op !== 'd' && current && this.written(current, version)) return 'unchanged';
       const keys = await this.options.exchange.updateOccurrence(series.mailbox, series.itemId, originalStart, envelope.op === 'd' ? null : after!);
       if (keys === undefined) return 'unchanged'; // that occurrence no longer exists
-      // the series' new version is our own write only if the version it was written on is
-      // known: on top of a user's edit not synced yet, it is left to come back as a change
-      const onKnown = keys.before === series.changeKey || !!series.knownKeys?.includes(keys.before);
-      const changeKey = keys.after;
       if (envelope.op === 'd') {
         // the series now has one more deleted occurrence: left to come back from Exchange, so
         // the series' record gets the EXDATE
         if (mapping) await mappings.save({ ...mapping, deleted: true, deletedBy: 'crm' });
         return 'applied';
       }
-      // recognised when it comes back: it changes nothing in the CRM
-      if (onKnown) await mappings.save({ ...series, changeKey, knownKeys: withKnownKeys(series) }, lease);
+      // the series' new version is our own write (recognised when it comes back) only if it was
+      // written on a known version: on top of a user's edit not synced yet, it comes back as a change
+      if (keys.before === series.changeKey || series.knownKeys?.includes(keys.before)) await mappings.save({ ...series, changeKey: keys.after, knownKeys: withKnownKeys(series) }, lease);
       if (mapping && !current) await mappings.save({ ...mapping, deleted: true, deletedBy: 'crm' });
-      await mappings.save({ mailbox: series.mailbox, itemId: exceptionKey(series.itemId, originalStart), crmId, changeKey, crmVersion: version, logPartition: -1, logOffset: -1, deleted: false, folder: 'calendar' });
+      await mappings.save({ mailbox: series.mailbox, itemId: exceptionKey(series.itemId, originalStart), crmId, changeKey: keys.after, crmVersion: version, logPartition: -1, logOffset: -1, deleted: false, folder: 'calendar' });
       return 'applied';
     });
   }

@@ -84,6 +84,8 @@ const idOf = (ref: CrmRef | null | undefined, entity: string): number | undefine
   const p = parseCrmRef(ref);
   return p && p.entity === entity && /^\d+$/.test(p.id) ? Number(p.id) : undefined;
 };
+/** A row's version, as the feed remembers what it published. */
+const rowKey = (row: ArchiveRow): string => `${row.appointmentId}@${row.updatedDate}`;
 /** Appointments the change feed reads at once. */
 const FEED_READS = 8;
 const quote = (v: string): string => `'${v.replace(/'/g, "''")}'`;
@@ -522,7 +524,7 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     const reads = new Limiter(FEED_READS);
     const entities = new Map<number, Promise<AppointmentEntity | undefined>>();
     for (const row of rows) {
-      if (row.recurrenceRuleId || row.updatedBy === this.apiAssociateId || this.acked.has(`${row.appointmentId}@${row.updatedDate}`)) continue;
+      if (row.recurrenceRuleId || row.updatedBy === this.apiAssociateId || this.acked.has(rowKey(row))) continue;
       const read = reads.run(() => this.entity(row.appointmentId));
       read.catch(() => undefined); // awaited below, in order
       entities.set(row.appointmentId, read);
@@ -530,7 +532,7 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     let moving = true;
     for (const row of rows) {
       const t = parseSoDate(row.updatedDate) ?? 0;
-      const key = `${row.appointmentId}@${row.updatedDate}`;
+      const key = rowKey(row);
       moving &&= t <= settled;
       if (moving) {
         next.t = t;
