@@ -68,10 +68,9 @@ if (!existsSync('/usr/bin/chromium') && process.getuid?.() === 0 && existsSync('
 
 const selected = process.argv.slice(2);
 const files = selected.length ? selected : findTests(join(root, 'test')).map((f) => relative(root, f));
-// one test file at a time: with two at once (ECS_TEST_CONCURRENCY=2, about 40 % faster here)
-// the sandbox's in-flight grace for requests sent before a throttling answer arrived is too
-// short on two cores, and the BackOffMilliseconds test fails now and then
-const concurrency = Number(process.env.ECS_TEST_CONCURRENCY ?? 1);
+// two test files at a time: most of a file's time is waiting (brokers, sandboxes, child
+// processes); ECS_TEST_CONCURRENCY=1 runs them one by one
+const concurrency = Number(process.env.ECS_TEST_CONCURRENCY ?? 2);
 const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-force-exit', '--test-timeout=180000', '--test-reporter=spec', '--test-reporter-destination=stdout', ...files];
 const child = spawn(process.execPath, args, { cwd: root, env, stdio: 'inherit' });
 const stop = () => {
