@@ -3,6 +3,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { BackoffGate } from '../shared/backoff-gate.js';
 import type { EwsMetrics } from './ews-metrics.js';
+import { Limiter } from '../shared/limiter.js';
 
 /** The request options ews-javascript-api hands its XHR implementation. */
 interface XhrOptions {
@@ -41,7 +42,14 @@ export class EwsTransport {
   readonly httpsAgent: HttpsAgent;
   readonly streamingHttpAgent: HttpAgent;
   readonly streamingHttpsAgent: HttpsAgent;
+  /**
+   * A request waits for a socket here, before the backoff gate, not in the agent's queue
+   * after it: a request queued in the agent would go out whenever a socket frees up, even
+   * inside a back-off window that a busy answer opened meanwhile.
+   */
+  readonly sockets: Limiter;
   constructor(readonly options: EwsTransportOptions) {
+    this.sockets = new Limiter(options.maxSockets);
     this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets: options.maxSockets });
     // TLS is verified unless the operator turned it off explicitly (tlsVerify="false").
     this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: options.maxSockets, rejectUnauthorized: options.tlsVerify });
@@ -99,7 +107,11 @@ export class EwsHttp {
   }
 
   /** Sends one request and always resolves with a response (status 0 for network failures). */
-  async send(options: XhrOptions): Promise<XhrResponse> {
+  send(options: XhrOptions): Promise<XhrResponse> {
+    return this.transport.sockets.run(() => this.sendNow(options));
+  }
+
+  private async sendNow(options: XhrOptions): Promise<XhrResponse> {
     const { gate, metrics, timeoutMs } = this.transport.options;
     const body = options.data ?? '';
     const operation = operationOf(body);

@@ -146,6 +146,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   server.requestTimeout = 0; // streaming responses last up to 30 minutes
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // When the request reached us, not when its body was read: a request sent before our
+    // busy answer left is in flight, not a violation.
+    const arrived = Date.now();
     const path = (req.url ?? '/').split('?')[0];
     if (path.startsWith('/sandbox/')) return handleControl(sandbox, req, res, path);
     if (path.toLowerCase() !== '/ews/exchange.asmx') {
@@ -176,7 +179,6 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 
     const state = accounts.get(account) ?? { backoffUntil: 0, busySentAt: 0 };
     accounts.set(account, state);
-    const arrived = Date.now();
     if (arrived < state.backoffUntil && arrived > state.busySentAt + IN_FLIGHT_GRACE_MS) {
       stats.backoffViolations++;
       stats.worstBackoffShortfallMs = Math.max(stats.worstBackoffShortfallMs, state.backoffUntil - arrived);
