@@ -269,7 +269,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
   {
     key: 'sync.windowFutureDays', element: 'sync', attribute: 'windowFutureDays', env: 'ECS_WINDOW_FUTURE_DAYS',
-    kind: k.integer(1, 3_650), default: 365, doc: 'Initial sync takes appointments up to this many days ahead; a never-ending series is written to SuperOffice up to this far ahead (it keeps no open-ended series).',
+    kind: k.integer(1, 3_650), default: 365, doc: 'Initial sync takes appointments up to this many days ahead; a never-ending series is written to SuperOffice up to this far ahead, and on as the window moves (it keeps no open-ended series).',
   },
   {
     key: 'sync.private', element: 'sync', attribute: 'private', env: 'ECS_SYNC_PRIVATE',

@@ -47,10 +47,16 @@ export function ruleOfRrule(rrule: string, start: number, boundUntil: number): R
   }
 }
 
-/** A SuperOffice rule as an RRULE. */
-export function rruleOfRule(rule: RecurrenceRule, start: number): string {
+/** Does the RRULE repeat without end (no UNTIL, no COUNT)? */
+export const isOpenRrule = (rrule: string): boolean => !/(?:^|;)(?:UNTIL|COUNT)=/.test(rrule.replace(/^RRULE:/, ''));
+
+/**
+ * A SuperOffice rule as an RRULE. An open series (one the sync bounded because SuperOffice
+ * needs an end) is an RRULE without end again: its end date is the sync's, not the user's.
+ */
+export function rruleOfRule(rule: RecurrenceRule, start: number, open = false): string {
   const startDate = new Date(start).toISOString().slice(0, 10);
-  const end = rule.endType === 'Counter' ? { count: rule.counter ?? 1 } : { until: new Date(rule.endDate ?? start).toISOString().slice(0, 10) };
+  const end = open ? {} : rule.endType === 'Counter' ? { count: rule.counter ?? 1 } : { until: new Date(rule.endDate ?? start).toISOString().slice(0, 10) };
   const day = (name: string | undefined): number => Math.max(0, WEEKDAYS.indexOf((name ?? 'Monday') as (typeof WEEKDAYS)[number]));
   let p: RecurrencePattern;
   if (rule.pattern === 'Daily') {

@@ -9,7 +9,7 @@ import {
 import { formatUtc } from '../../shared/time-zones.js';
 import { infoFromRule, ruleFromInfo, type RecurrenceRule } from '../../shared/superoffice-recurrence.js';
 import { entityOf, fieldsOf, kindOf, parseSoDate, type AppointmentEntity } from './appointment-fields.js';
-import { matchRows, parseSeriesRef, ruleOfRrule, rruleOfRule, seriesRef, templateRowOf, type SeriesRow } from './series.js';
+import { isOpenRrule, matchRows, parseSeriesRef, ruleOfRrule, rruleOfRule, seriesRef, templateRowOf, type SeriesRow } from './series.js';
 import { decodePosition, encodePosition, type FeedPosition } from './feed-position.js';
 import type { SuperOfficeHttp } from './superoffice-http.js';
 import { TimeZoneLocations } from './time-zone-locations.js';
@@ -51,6 +51,8 @@ interface Series {
   readonly duration: number;
   readonly slotOf: ReadonlyMap<SeriesRow, number>;
   readonly exdates: readonly number[];
+  /** Never-ending in Exchange: the end date is the sync's bound, moved on as the window moves. */
+  readonly open: boolean;
 }
 
 interface ArchivePage<R> {
@@ -77,6 +79,11 @@ interface PendingDelete {
 }
 
 const STAMP_KEY = 'item';
+/** The foreign key on a recurrence rule that marks a series the sync bounded (Exchange's has no end). */
+const OPEN_KEY = 'open';
+const DAY = 86_400_000;
+/** An open series is extended once less than this share of the sync window is left of it. */
+const EXTEND_BELOW = 0.9;
 const USERS_TTL_MS = 60_000;
 const WEBHOOK_EVENTS = ['activity.created', 'activity.changed', 'activity.deleted'];
 
@@ -126,6 +133,8 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
   private readonly owners = new Map<CrmRef, { email: string; series?: CrmRef }>();
   /** Deletes of rows not yet handed out when their webhook came (a read may be under way): settled when the row is. */
   private readonly deletedEarly = new Map<CrmRef, number>();
+  /** Series rules known to end where their user said (not open): the check of mapped records skips them. */
+  private readonly bounded = new Set<number>();
 
   private constructor(private readonly options: SuperOfficeCrmOptions, private readonly apiAssociateId: number, private readonly zones: TimeZoneLocations) {
     this.identity = `superoffice:${options.tenant}`;
@@ -228,7 +237,8 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     // exception, not a new series title)
     const templateRow = templateRowOf(rows, (r) => slotOf.get(r) === r.start, this.apiAssociateId) ?? rows[0];
     const template = templateRow === rows[0] ? first : ((await this.entity(templateRow.appointmentId)) ?? first);
-    return { ref: seriesRef(ruleId, associateId), ruleId, associateId, rule, patternStart, rows, template, duration: templateRow.end - templateRow.start, slotOf, exdates: unmatched };
+    const open = rule.endType === 'EndDate' && (await this.isOpen(ruleId));
+    return { ref: seriesRef(ruleId, associateId), ruleId, associateId, rule, patternStart, rows, template, duration: templateRow.end - templateRow.start, slotOf, exdates: unmatched, open };
   }
 
   private async seriesActivity(s: Series): Promise<CrmActivity> {
@@ -238,7 +248,7 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     const version = `${newest.updated}|${s.rows.length}`;
     const fields: ItemFields = {
       ...base.fields, start: formatUtc(start), ...(base.kind === 'task' ? { due: formatUtc(start + s.duration) } : { end: formatUtc(start + s.duration) }),
-      recurrence: { rrule: rruleOfRule(s.rule, start), exdates: s.exdates.map(formatUtc), exceptions: [] }, crmId: s.ref, version,
+      recurrence: { rrule: rruleOfRule(s.rule, start, s.open), exdates: s.exdates.map(formatUtc), exceptions: [] }, crmId: s.ref, version,
       // the series changed when any of its rows did: both handlers weigh a conflict by this time
       modified: formatUtc(parseSoDate(newest.updated) ?? 0),
     };
@@ -268,7 +278,7 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     const start = fields.start ? Date.parse(fields.start) : undefined;
     let rule: RecurrenceRule | undefined;
     if (fields.recurrence) {
-      const r = start === undefined ? 'a series needs a start' : ruleOfRrule(fields.recurrence.rrule, start, Date.now() + (this.options.seriesBoundDays ?? 365) * 86_400_000);
+      const r = start === undefined ? 'a series needs a start' : ruleOfRrule(fields.recurrence.rrule, start, this.bound());
       if (typeof r === 'string') throw new CrmError('RECURRENCE_NOT_SUPPORTED', r);
       rule = r;
     }
@@ -282,6 +292,7 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
       return { ref: crmRef('appointment', r.body.AppointmentId), version: r.body.UpdatedDate ?? '' };
     }
     const ruleId = r.body.Recurrence?.RecurrenceId ?? 0;
+    if (fields.recurrence && isOpenRrule(fields.recurrence.rrule)) await this.markOpen(ruleId, true);
     await this.deleteOccurrences(ruleId, associate, fields.recurrence?.exdates ?? []);
     const s = await this.series(ruleId, associate);
     if (!s) throw new CrmError('SERIES_EMPTY', `every occurrence of ${fields.recurrence?.rrule} is an EXDATE`);
@@ -396,8 +407,13 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     const current = await this.seriesActivity(s);
     if (ifVersion !== undefined && current.version !== ifVersion) return { status: 'conflict', current };
     const start = Date.parse(fields.start ?? current.fields.start ?? '');
-    const r = fields.recurrence ? ruleOfRrule(fields.recurrence.rrule, start, Date.now() + (this.options.seriesBoundDays ?? 365) * 86_400_000) : s.rule;
+    const open = fields.recurrence ? isOpenRrule(fields.recurrence.rrule) : s.open;
+    let r = fields.recurrence ? ruleOfRrule(fields.recurrence.rrule, start, this.bound()) : s.rule;
     if (typeof r === 'string') throw new CrmError('RECURRENCE_NOT_SUPPORTED', r);
+    // an open series keeps the end it has while enough of the window is left: extending it
+    // lays the series out again, so it happens once in a while, not at every write
+    if (open && s.open && r.endType === 'EndDate' && (s.rule.endDate ?? 0) >= this.bound(EXTEND_BELOW)) r = { ...r, endDate: s.rule.endDate };
+    if (open !== s.open) await this.markOpen(ref.ruleId, open);
     const exdates = new Set((fields.recurrence?.exdates ?? []).map((d) => Date.parse(d)));
     const values = entityOf(kindOf(s.template), { ...current.fields, ...fields }, this.zones);
     const samePattern = rruleOfRule(r, start) === rruleOfRule(s.rule, s.patternStart) && start === s.patternStart;
@@ -415,6 +431,48 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     await this.deleteOccurrences(ref.ruleId, ref.associateId, fields.recurrence?.exdates ?? []);
     const after = await this.series(ref.ruleId, ref.associateId);
     return after ? { status: 'written', version: (await this.seriesActivity(after)).version } : { status: 'missing' };
+  }
+
+  /** Where a never-ending series ends in SuperOffice now: the sync window ahead (a share of it). */
+  private bound(share = 1): number {
+    return Math.floor((Date.now() + share * (this.options.seriesBoundDays ?? 365) * DAY) / DAY) * DAY;
+  }
+
+  private async isOpen(ruleId: number): Promise<boolean> {
+    const { application, device } = this.options;
+    const r = await this.options.http.request<{ RecordId?: number }>('GET', `/ForeignApp/${encodeURIComponent(application)}/${encodeURIComponent(device)}/Key/${OPEN_KEY}/recurrence_rule?keyValue=${ruleId}`, undefined, { expect: [404] });
+    return r.status !== 404 && r.body?.RecordId === ruleId;
+  }
+
+  private async markOpen(ruleId: number, open: boolean): Promise<void> {
+    const { application, device } = this.options;
+    const base = `/ForeignApp/${encodeURIComponent(application)}/${encodeURIComponent(device)}/default/Key`;
+    if (open) this.bounded.delete(ruleId);
+    if (open) await this.options.http.request('POST', base, { Key: OPEN_KEY, Value: String(ruleId), TableName: 'recurrence_rule', RecordId: ruleId });
+    else await this.options.http.request('DELETE', `${base}/${OPEN_KEY}/recurrence_rule/${ruleId}`, undefined, { expect: [404] });
+  }
+
+  /**
+   * An open series whose bound comes near gets the window ahead again: its rule is laid out to
+   * the new end by the Appointment agent. That keeps each row on its occurrence only when no
+   * row is an exception and none is missing; such a series waits for its next change from
+   * Exchange, which lays it out and writes its exceptions again (the to-CRM handler does).
+   */
+  private async extend(ruleId: number, associateId: number): Promise<'extended' | 'not-open' | 'has-exceptions'> {
+    const s = (await this.isOpen(ruleId)) ? await this.series(ruleId, associateId) : undefined;
+    if (!s?.open) {
+      // ends where its user said: not asked again (this process marks the ones it opens)
+      this.bounded.add(ruleId);
+      if (this.bounded.size > 100_000) this.bounded.delete(this.bounded.values().next().value!);
+      return 'not-open';
+    }
+    if (s.exdates.length || s.rows.some((row) => this.isException(s, row))) return 'has-exceptions';
+    const first = await this.entity(s.rows[0].appointmentId);
+    if (!first) return 'not-open';
+    const entity: Record<string, unknown> = { ...first, Recurrence: infoFromRule({ ...s.rule, endDate: this.bound() }, s.patternStart) };
+    delete entity._Links;
+    await this.options.http.request('POST', '/Agents/Appointment/Save', { AppointmentEntity: entity, UpdateMode: 'ThisAndForward', SendEmailToParticipants: false });
+    return 'extended';
   }
 
   async delete(ref: CrmRef): Promise<boolean> {
@@ -672,6 +730,8 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
   /** Mapped records the CRM no longer has: their deletes, when no webhook told of them. Returns how many. */
   async reconcile(mapped: MappedRecords): Promise<number> {
     let found = 0;
+    const extended: Record<'extended' | 'not-open' | 'has-exceptions', number> = { extended: 0, 'not-open': 0, 'has-exceptions': 0 };
+    const extendBelow = this.bound(EXTEND_BELOW);
     let after: CrmRef | undefined;
     for (;;) {
       const page = await mapped.page('appointment', after, 500);
@@ -680,10 +740,13 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
       for (const p of page) {
         const series = parseSeriesRef(p.ref);
         if (!series) continue;
-        const rows = await this.archive<{ appointmentId: number }>(`/Appointment?$select=appointmentId&$filter=${encodeURIComponent(`recurrenceRuleId equals ${series.ruleId} and associateId equals ${series.associateId}`)}&$top=1`, 1);
+        const rows = await this.archive<{ appointmentId: number; date: string }>(`/Appointment?$select=appointmentId,date&$filter=${encodeURIComponent(`recurrenceRuleId equals ${series.ruleId} and associateId equals ${series.associateId}`)}&$orderBy=${encodeURIComponent('date desc')}&$top=1`, 1);
         if (!rows.length) {
           this.queue(p.ref, p.mailbox);
           found++;
+        } else if ((parseSoDate(rows[0].date) ?? 0) < extendBelow && !this.bounded.has(series.ruleId)) {
+          // its last occurrence comes near the end of the window: an open series goes on
+          extended[await this.extend(series.ruleId, series.associateId)]++;
         }
       }
       const ids = page.map((p) => idOf(p.ref, 'appointment')).filter((id): id is number => id !== undefined);
@@ -698,6 +761,8 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
       }
     }
     if (found) this.options.logger.info({ event: 'superoffice.reconciled', deletes: found }, `${found} mapped records are gone from SuperOffice: their deletes are sent`);
+    if (extended.extended) this.options.logger.info({ event: 'superoffice.series-extended', series: extended.extended }, `${extended.extended} never-ending series were written on to ${formatUtc(this.bound()).slice(0, 10)}`);
+    if (extended['has-exceptions']) this.options.logger.warn({ event: 'superoffice.series-not-extended', series: extended['has-exceptions'] }, `${extended['has-exceptions']} never-ending series come near their end in SuperOffice but have exceptions: each is written on at its next change in Exchange`);
     return found;
   }
 

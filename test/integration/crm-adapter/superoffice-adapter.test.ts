@@ -215,6 +215,61 @@ describe('SuperOffice adapter', () => {
     }
   });
 
+  it('a never-ending series is bounded at the sync window, read back without end, and written on as the window moves', { timeout: 30_000 }, async () => {
+    const DAY = 86_400_000;
+    const start = Math.ceil(Date.now() / DAY) * DAY + 8 * 3_600_000; // tomorrow, 08:00 UTC
+    const byDay = ['SU', 'MO', 'TU', 'WE', 'TH', 'FR', 'SA'][new Date(start).getUTCDay()];
+    const iso = (ms: number): string => new Date(ms).toISOString().replace('.000', '');
+    const series = (subject: string, rrule: string) => ({ subject, start: iso(start), end: iso(start + 3_600_000), recurrence: { rrule, exdates: [], exceptions: [] } });
+    const rowsOf = async (ref: string): Promise<Array<{ id: number; start: number; updatedBy: number }>> => {
+      const rule = /series-(\d+)-/.exec(ref)![1];
+      const r = await user('GET', `/Appointment?$select=appointmentId,date,updatedBy&$filter=${encodeURIComponent(`recurrenceRuleId equals ${rule} and associateId equals 2`)}&$orderBy=date`);
+      return (r.body.value as Array<{ appointmentId: number; date: string; updatedBy: number }>).map((v) => ({ id: v.appointmentId, start: Date.parse(v.date), updatedBy: v.updatedBy }));
+    };
+    const only = (ref: string): MappedRecords => ({ page: async (_e, afterRef) => (afterRef ? [] : [{ ref, mailbox: 'user0001@contoso.test' }]), mailboxOf: async () => 'user0001@contoso.test' });
+    const crm30 = await open({ seriesBoundDays: 30 });
+    // a month later the window reaches 30 days further: an adapter with a 60-day window sees that today
+    const crm60 = await open({ seriesBoundDays: 60 });
+    const crm62 = await open({ seriesBoundDays: 62 });
+    const crm120 = await open({ seriesBoundDays: 120 });
+    try {
+      const open30 = await crm30.create(crmRef('associate', 2), 'appointment', series('Weekly, no end', `FREQ=WEEKLY;BYDAY=${byDay}`), 'ews:open-series');
+      const first = await rowsOf(open30.ref);
+      assert.ok(first.length >= 4 && first.every((r) => r.start <= Date.now() + 31 * DAY), `rows up to the window only: ${first.length}`);
+      assert.equal((await crm30.get(open30.ref))?.fields.recurrence?.rrule, `FREQ=WEEKLY;BYDAY=${byDay}`, 'read back without end: the end is the sync\'s, not the user\'s');
+
+      assert.equal(await crm60.reconcile(only(open30.ref)), 0, 'nothing deleted');
+      const extended = await rowsOf(open30.ref);
+      assert.ok(extended.length >= 8 && extended.at(-1)!.start > Date.now() + 50 * DAY, `written on to the new window: ${extended.length} rows`);
+      assert.deepEqual(extended.slice(0, first.length).map((r) => [r.id, r.start]), first.map((r) => [r.id, r.start]), 'the rows it had stay, on their occurrences');
+      assert.ok(extended.every((r) => r.updatedBy === extended[0].updatedBy), 'every row written by the sync (no echo)');
+      assert.equal((await crm60.get(open30.ref))?.fields.recurrence?.rrule, `FREQ=WEEKLY;BYDAY=${byDay}`);
+      await crm60.reconcile(only(open30.ref));
+      assert.equal((await rowsOf(open30.ref)).length, extended.length, 'a second check writes nothing');
+
+      // while enough of the window is left, a write keeps the series' end (no new layout)
+      const before = await crm62.get(open30.ref);
+      const written = await crm62.update(open30.ref, { ...series('Weekly, renamed', `FREQ=WEEKLY;BYDAY=${byDay}`) }, before!.version);
+      assert.equal(written.status, 'written');
+      assert.deepEqual((await rowsOf(open30.ref)).map((r) => r.id), extended.map((r) => r.id), 'the same rows, renamed');
+
+      // an exception in it: the layout would move rows off their occurrences, so it waits for Exchange
+      await user('PATCH', `/Appointment/${extended[1].id}`, [{ op: 'replace', path: '/StartDate', value: iso(extended[1].start + 3_600_000) }, { op: 'replace', path: '/EndDate', value: iso(extended[1].start + 7_200_000) }]);
+      await crm120.reconcile(only(open30.ref));
+      assert.equal((await rowsOf(open30.ref)).length, extended.length, 'not laid out again over its exception');
+
+      // a series that ends where its user said is no open one
+      const until = new Date(start + 21 * DAY).toISOString().slice(0, 10).replace(/-/g, '');
+      const bounded = await crm30.create(crmRef('associate', 2), 'appointment', series('Weekly, three weeks', `FREQ=WEEKLY;BYDAY=${byDay};UNTIL=${until}`), 'ews:bounded-series');
+      const boundedRows = (await rowsOf(bounded.ref)).length;
+      await crm120.reconcile(only(bounded.ref));
+      assert.equal((await rowsOf(bounded.ref)).length, boundedRows);
+      assert.equal((await crm120.get(bounded.ref))?.fields.recurrence?.rrule, `FREQ=WEEKLY;BYDAY=${byDay};UNTIL=${until}`);
+    } finally {
+      for (const c of [crm30, crm60, crm62, crm120]) c.close();
+    }
+  });
+
   it('every request and answer matched SuperOffice\'s Swagger definitions', { skip: swaggerMissing }, () => {
     assert.deepEqual(so.validator?.problems ?? ['no validator'], []);
   });
