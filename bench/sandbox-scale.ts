@@ -16,7 +16,7 @@ const seconds = arg('seconds', 20);
 const perConnection = 200;
 
 const started = Date.now();
-const { child, url, base } = await startSandboxProcess(['--mailboxes', String(mailboxes), '--items-per-mailbox', String(items), '--hanging-connection-limit', '1000', '--heartbeat', '30000']);
+const { child, url, base } = await startSandboxProcess(['--mailboxes', String(mailboxes), '--items-per-mailbox', String(items), '--heartbeat', '30000']);
 const startupMs = Date.now() - started;
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 const auth = `Basic ${Buffer.from('svc-sync@contoso.test:sandbox').toString('base64')}`;

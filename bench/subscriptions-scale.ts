@@ -19,7 +19,7 @@ const mailboxes = Number(arg('mailboxes', '10000'));
 const mode = arg('mode', 'stream');
 const rate = Number(arg('rate', '100'));
 const seconds = Number(arg('seconds', '15'));
-const { child, url, base } = await startSandboxProcess(['--mailboxes', String(mailboxes), '--items-per-mailbox', '5', '--hanging-connection-limit', '200']);
+const { child, url, base } = await startSandboxProcess(['--mailboxes', String(mailboxes), '--items-per-mailbox', '5']);
 const width = Math.max(4, String(mailboxes).length);
 const addresses = Array.from({ length: mailboxes }, (_, i) => `user${String(i + 1).padStart(width, '0')}@contoso.test`);
 const exchange = new EwsClient({ settings: { url, user: 'svc-sync@contoso.test', passwordEnv: 'X', password: 'sandbox', impersonation: true, version: 'Exchange2016', tlsVerify: true, requestTimeoutMs: 60_000 }, gate: new BackoffGate(), maxSockets: 64 });

@@ -16,7 +16,7 @@ export interface BenchWorld {
 }
 
 export async function startBenchWorld(mailboxes: number, seed: number, env: BenchEnvironment): Promise<BenchWorld> {
-  const sandbox = await startSandboxProcess(['--mailboxes', String(mailboxes), '--items-per-mailbox', '2', '--hanging-connection-limit', '200', '--seed', String(seed)]);
+  const sandbox = await startSandboxProcess(['--mailboxes', String(mailboxes), '--items-per-mailbox', '2', '--seed', String(seed)]);
   const width = Math.max(4, String(mailboxes).length);
   const addresses = Array.from({ length: mailboxes }, (_, i) => `user${String(i + 1).padStart(width, '0')}@contoso.test`);
   const crmSchema = uniqueName('bench_crm');

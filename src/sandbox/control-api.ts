@@ -115,7 +115,7 @@ export function statsOf(sandbox: Sandbox): Record<string, unknown> {
     streamingConnections: sandbox.openConnections.size,
     streamingConnectionsOpened: stats.streamingConnectionsOpened,
     notificationEnvelopes: stats.notificationEnvelopes,
-    throttle: { busyAnswers: stats.throttled, backoffViolations: stats.backoffViolations, worstShortfallMs: stats.worstBackoffShortfallMs },
+    throttle: { busyAnswers: stats.throttled, backoffViolations: stats.backoffViolations, worstShortfallMs: stats.worstBackoffShortfallMs, concurrencyRefusals: stats.concurrencyRefusals },
     authFailures: stats.authFailures,
     fullSyncs: stats.fullSyncs,
     activity: { rate: sandbox.activity.rate, ...sandbox.activity.counts },

@@ -6,11 +6,17 @@ import type { SandboxStats } from './sandbox-stats.js';
 import type { StreamingConnection } from './streaming-connection.js';
 import type { SubscriptionRegistry } from './subscriptions.js';
 
+/**
+ * Exchange's throttling limits, each charged to a budget (see EwsContext.budget).
+ * Defaults are Exchange 2016/2019's and Exchange Online's.
+ */
 export interface SandboxLimits {
-  /** Subscriptions per target mailbox (EWSMaxSubscriptions). */
+  /** Subscriptions per budget (EWSMaxSubscriptions; 20 in Exchange Online). */
   maxSubscriptionsPerMailbox: number;
-  /** Concurrent streaming connections per account (HangingConnectionLimit). */
+  /** Concurrent streaming connections per budget (HangingConnectionLimit, 10). */
   hangingConnectionLimit: number;
+  /** Concurrent requests other than streaming per budget (EWSMaxConcurrency, 27). */
+  maxConcurrency: number;
   /** Subscription ids one GetStreamingEvents may carry. */
   maxSubscriptionsPerConnection: number;
   /** Keep-alive interval of streaming connections. */
@@ -29,6 +35,13 @@ export interface EwsContext {
   readonly mailbox: Mailbox;
   /** The authenticated account. */
   readonly account: string;
+  /**
+   * Whose throttling budget the request is charged to: with impersonation a copy of the
+   * target mailbox's budget (shared by every account impersonating it), otherwise the
+   * account's own — as Exchange charges since 2012 (EWSMaxSubscriptions, EWSMaxConcurrency,
+   * and the streaming connections' HangingConnectionLimit).
+   */
+  readonly budget: string;
   /** IANA zone from the TimeZoneContext header, if any. */
   readonly zone: string | undefined;
   /** The operation element inside soap:Body. */

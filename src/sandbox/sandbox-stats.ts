@@ -7,6 +7,8 @@ export class SandboxStats {
   backoffViolations = 0;
   /** The largest such shortfall, in ms. */
   worstBackoffShortfallMs = 0;
+  /** Requests refused because their budget had EWSMaxConcurrency requests under way. */
+  concurrencyRefusals = 0;
   authFailures = 0;
   /** SyncFolderItems requests without a SyncState (full syncs). */
   fullSyncs = 0;

@@ -59,6 +59,7 @@ export interface Sandbox {
 export const DEFAULT_LIMITS: SandboxLimits = {
   maxSubscriptionsPerMailbox: 20,
   hangingConnectionLimit: 10,
+  maxConcurrency: 27,
   maxSubscriptionsPerConnection: 200,
   heartbeatMs: 30_000,
   backends: 1,
@@ -94,6 +95,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const openConnections = new Set<StreamingConnection>();
   const epoch = randomInt(1, 2 ** 31 - 1);
   const accounts = new Map<string, AccountState>();
+  /** Requests under way per throttling budget (EWSMaxConcurrency). */
+  const inFlight = new Map<string, number>();
   const throttleRandom = prng((options.seed ?? 1) ^ 0x5eed);
   let throttleProbability = 0;
   let throttleBackOffMs = 2_000;
@@ -175,8 +178,6 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       res.end('request too large\n');
       return;
     }
-    if (latencyMs) await new Promise((r) => setTimeout(r, latencyMs));
-
     const state = accounts.get(account) ?? { backoffUntil: 0, busySentAt: 0 };
     accounts.set(account, state);
     if (arrived < state.backoffUntil && arrived > state.busySentAt + IN_FLIGHT_GRACE_MS) {
@@ -219,14 +220,32 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (version !== undefined && !ACCEPTED_VERSIONS.has(version)) {
         throw new EwsFault('ErrorInvalidServerVersion', `The specified server version ${version} is invalid; this server accepts ${[...ACCEPTED_VERSIONS].join(', ')}.`);
       }
-      const mailbox = targetMailbox(account, header);
+      const { mailbox, impersonated } = targetMailbox(account, header);
+      const budget = impersonated ? `impersonation:${mailbox.address}` : account;
+      if (operation !== 'GetStreamingEvents') {
+        // EWSMaxConcurrency: requests of one budget under way at once (answered or not yet)
+        const running = inFlight.get(budget) ?? 0;
+        if (running >= limits.maxConcurrency) {
+          stats.concurrencyRefusals++;
+          throw new EwsFault('ErrorServerBusy', 'You have exceeded the available concurrent connections for your account. Try again once your other requests have completed.', {
+            Policy: 'MaxConcurrency', MaxConcurrencyLimit: limits.maxConcurrency, ErrorMessage: `This operation exceeds the throttling budget for policy part 'MaxConcurrency', policy value '${limits.maxConcurrency}', Budget type: 'Ews'.`,
+          });
+        }
+        inFlight.set(budget, running + 1);
+        res.once('close', () => {
+          const left = (inFlight.get(budget) ?? 1) - 1;
+          if (left > 0) inFlight.set(budget, left);
+          else inFlight.delete(budget);
+        });
+      }
+      if (latencyMs) await new Promise((r) => setTimeout(r, latencyMs));
       const tzDefinition = header ? childNamed(childNamed(header, 'TimeZoneContext') ?? header, 'TimeZoneDefinition') : undefined;
       const zone = tzDefinition?.attrs.Id ? ianaFromWindows(tzDefinition.attrs.Id) : undefined;
       const responseHeaders: Record<string, string> = {};
       const backend = backendOf(req, mailbox, operation, responseHeaders);
       subscriptions.sweep();
       const ctx: EwsContext = {
-        store, subscriptions, stats, limits, mailbox, account, zone, body: operationElement, epoch, backend, now, minuteMs, res, responseHeaders, openConnections,
+        store, subscriptions, stats, limits, mailbox, account, budget, zone, body: operationElement, epoch, backend, now, minuteMs, res, responseHeaders, openConnections,
         inspect: options.inspect,
       };
       const result = handler(ctx);
@@ -265,10 +284,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   }
 
   /** ExchangeImpersonation → the impersonated mailbox; otherwise the account's own. */
-  function targetMailbox(account: string, header: XmlElement | undefined): Mailbox {
+  function targetMailbox(account: string, header: XmlElement | undefined): { mailbox: Mailbox; impersonated: boolean } {
     const impersonation = header ? childNamed(header, 'ExchangeImpersonation') : undefined;
     if (!impersonation) {
-      return store.byEmail(account) ?? store.addMailbox(account);
+      return { mailbox: store.byEmail(account) ?? store.addMailbox(account), impersonated: false };
     }
     const sid = childNamed(impersonation, 'ConnectingSID');
     const idElement = sid?.children.find((c) => ['PrimarySmtpAddress', 'SmtpAddress', 'PrincipalName', 'SID'].includes(c.local));
@@ -277,7 +296,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const mailbox = idElement.local === 'SID' ? undefined : store.byEmail(idElement.text);
     if (!mailbox) throw new EwsFault('ErrorNonExistentMailbox', `The SMTP address has no mailbox associated with it: ${idElement.text.trim()}`);
     if (mailbox.denied) throw new EwsFault('ErrorImpersonateUserDenied', 'The account does not have permission to impersonate the requested user.');
-    return mailbox;
+    return { mailbox, impersonated: true };
   }
 
   /**

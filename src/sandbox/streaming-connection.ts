@@ -17,8 +17,10 @@ export interface StreamingConnectionOptions {
   heartbeatMs: number;
   epoch: number;
   now: () => number;
-  /** The account holding the connection (HangingConnectionLimit is per account). */
+  /** The account holding the connection. */
   account: string;
+  /** The throttling budget it is charged to (HangingConnectionLimit). */
+  budget: string;
   onClose: (connection: StreamingConnection) => void;
   onEnvelope?: (xml: string) => void;
 }
@@ -36,10 +38,12 @@ export class StreamingConnection implements StreamingAttachment {
   private readonly lifetimeTimer: NodeJS.Timeout;
   private heartbeatTimer: NodeJS.Timeout;
   readonly account: string;
+  readonly budget: string;
 
   constructor(options: StreamingConnectionOptions) {
     this.options = options;
     this.account = options.account;
+    this.budget = options.budget;
     const { res } = options;
     res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', 'cache-control': 'private', 'x-content-type-options': 'nosniff' });
     this.lifetimeTimer = setTimeout(() => this.close(), options.lifetimeMs);

@@ -8,6 +8,8 @@ interface SubscriptionBase {
   readonly mailbox: Mailbox;
   /** The account that created it: only that account may use it. */
   readonly account: string;
+  /** The throttling budget it counts against (EWSMaxSubscriptions). */
+  readonly budget: string;
   /** Folder keys, or 'all' (SubscribeToAllFolders). */
   readonly folders: ReadonlySet<string> | 'all';
   readonly eventTypes: ReadonlySet<string>;
@@ -54,6 +56,7 @@ export interface SubscriptionRegistryOptions {
 export class SubscriptionRegistry {
   private readonly byId = new Map<string, Subscription>();
   private readonly byMailbox = new Map<number, Set<Subscription>>();
+  private readonly byBudget = new Map<string, Set<Subscription>>();
   /** Ids that expired (answered ErrorExpiredSubscription once, like Exchange) until forgotten. */
   private readonly expired = new Map<string, number>();
   private readonly now: () => number;
@@ -75,8 +78,9 @@ export class SubscriptionRegistry {
     return { pull, streaming: this.byId.size - pull };
   }
 
-  forMailbox(mailbox: Mailbox): number {
-    return this.byMailbox.get(mailbox.index)?.size ?? 0;
+  /** Subscriptions charged to a budget (EWSMaxSubscriptions). */
+  forBudget(budget: string): number {
+    return this.byBudget.get(budget)?.size ?? 0;
   }
 
   createPull(base: Omit<PullSubscription, 'id' | 'kind' | 'createdAt' | 'lastPolledAt'>): PullSubscription {
@@ -108,6 +112,7 @@ export class SubscriptionRegistry {
     if (!sub) return false;
     this.byId.delete(id);
     this.byMailbox.get(sub.mailbox.index)?.delete(sub);
+    this.byBudget.get(sub.budget)?.delete(sub);
     if (sub.kind === 'streaming') sub.connection?.detach(sub);
     return true;
   }
@@ -155,6 +160,9 @@ export class SubscriptionRegistry {
     let set = this.byMailbox.get(sub.mailbox.index);
     if (!set) this.byMailbox.set(sub.mailbox.index, (set = new Set()));
     set.add(sub);
+    let charged = this.byBudget.get(sub.budget);
+    if (!charged) this.byBudget.set(sub.budget, (charged = new Set()));
+    charged.add(sub);
     return sub;
   }
 

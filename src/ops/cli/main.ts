@@ -116,15 +116,17 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .addOption(new Option('--password <password>', 'password of svc-sync@contoso.test and the mailbox users (default: $ECS_SANDBOX_PASSWORD or "sandbox")'))
     .addOption(new Option('--seed <n>', 'seed of the demo data and activity').default(1).argParser(wholeNumber('--seed', 0, 2 ** 31 - 1)))
     .addOption(new Option('--activity <rate>', 'changes per second made by the activity generator').default(0).argParser(positiveNumber('--activity')))
-    .addOption(new Option('--hanging-connection-limit <n>', 'concurrent streaming connections per account (Exchange default 10)').default(10).argParser(wholeNumber('--hanging-connection-limit', 1, 100_000)))
-    .addOption(new Option('--max-subscriptions-per-mailbox <n>', 'EWSMaxSubscriptions per target mailbox').default(20).argParser(wholeNumber('--max-subscriptions-per-mailbox', 1, 100_000)))
+    // each limit is charged to a budget: with impersonation a copy of the target mailbox's, else the account's
+    .addOption(new Option('--hanging-connection-limit <n>', 'HangingConnectionLimit: streaming connections per budget (Exchange default 10)').default(10).argParser(wholeNumber('--hanging-connection-limit', 1, 100_000)))
+    .addOption(new Option('--max-subscriptions-per-mailbox <n>', 'EWSMaxSubscriptions: subscriptions per budget (Exchange Online default 20)').default(20).argParser(wholeNumber('--max-subscriptions-per-mailbox', 1, 100_000)))
+    .addOption(new Option('--max-concurrency <n>', 'EWSMaxConcurrency: requests under way per budget (Exchange default 27)').default(27).argParser(wholeNumber('--max-concurrency', 1, 100_000)))
     .addOption(new Option('--heartbeat <ms>', 'keep-alive interval of streaming connections, ms').default(30000).argParser(wholeNumber('--heartbeat', 100, 600_000)))
     .addOption(new Option('--backends <n>', 'simulated mailbox servers (affinity checks when > 1)').default(1).argParser(wholeNumber('--backends', 1, 64)))
     .action(async (opts: SandboxCliOptions) => {
       const sandbox = await startSandbox({
         port: opts.port, mailboxes: opts.mailboxes, itemsPerMailbox: opts.itemsPerMailbox, password: opts.password ?? io.env.ECS_SANDBOX_PASSWORD,
         seed: opts.seed, activity: opts.activity,
-        limits: { hangingConnectionLimit: opts.hangingConnectionLimit, maxSubscriptionsPerMailbox: opts.maxSubscriptionsPerMailbox, heartbeatMs: opts.heartbeat, backends: opts.backends },
+        limits: { hangingConnectionLimit: opts.hangingConnectionLimit, maxSubscriptionsPerMailbox: opts.maxSubscriptionsPerMailbox, maxConcurrency: opts.maxConcurrency, heartbeatMs: opts.heartbeat, backends: opts.backends },
       });
       io.out(`EWS endpoint: ${sandbox.url}`);
       io.out(`service account: ${sandbox.serviceAccount} (Basic auth, impersonation); mailboxes user${'0'.repeat(Math.max(4, String(opts.mailboxes).length) - 1)}1@contoso.test … (${opts.mailboxes})`);
@@ -202,6 +204,7 @@ interface SandboxCliOptions {
   activity: number;
   hangingConnectionLimit: number;
   maxSubscriptionsPerMailbox: number;
+  maxConcurrency: number;
   heartbeat: number;
   backends: number;
 }

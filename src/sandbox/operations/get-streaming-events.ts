@@ -22,9 +22,9 @@ export function getStreamingEvents(ctx: EwsContext): string | undefined {
     return error('ErrorInvalidRequest', `A streaming connection carries 1 to ${ctx.limits.maxSubscriptionsPerConnection} subscriptions; got ${ids.length}.`);
   }
   let open = 0;
-  for (const c of ctx.openConnections) if (c.account === ctx.account) open++;
+  for (const c of ctx.openConnections) if (c.budget === ctx.budget) open++;
   if (open >= ctx.limits.hangingConnectionLimit) {
-    return error('ErrorExceededConnectionCount', `This account already holds ${open} streaming connections (HangingConnectionLimit ${ctx.limits.hangingConnectionLimit}).`);
+    return error('ErrorExceededConnectionCount', `${ctx.budget} already holds ${open} streaming connections (HangingConnectionLimit ${ctx.limits.hangingConnectionLimit}).`);
   }
   const good: StreamingSubscription[] = [];
   const bad: string[] = [];
@@ -43,6 +43,7 @@ export function getStreamingEvents(ctx: EwsContext): string | undefined {
     epoch: ctx.epoch,
     now: ctx.now,
     account: ctx.account,
+    budget: ctx.budget,
     onClose: (c) => ctx.openConnections.delete(c),
     onEnvelope: (xml) => {
       ctx.stats.notificationEnvelopes++;

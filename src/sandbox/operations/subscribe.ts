@@ -14,8 +14,8 @@ export function subscribe(ctx: EwsContext): string {
     if (!request || (request.local !== 'PullSubscriptionRequest' && request.local !== 'StreamingSubscriptionRequest')) {
       throw new EwsResponseError('ErrorInvalidRequest', `The sandbox supports pull and streaming subscriptions, not ${request?.local ?? 'none'}.`);
     }
-    if (ctx.subscriptions.forMailbox(ctx.mailbox) >= ctx.limits.maxSubscriptionsPerMailbox) {
-      throw new EwsResponseError('ErrorExceededSubscriptionCount', `This mailbox already has ${ctx.limits.maxSubscriptionsPerMailbox} subscriptions (EWSMaxSubscriptions).`);
+    if (ctx.subscriptions.forBudget(ctx.budget) >= ctx.limits.maxSubscriptionsPerMailbox) {
+      throw new EwsResponseError('ErrorExceededSubscriptionCount', `${ctx.budget} already has ${ctx.limits.maxSubscriptionsPerMailbox} subscriptions (EWSMaxSubscriptions).`);
     }
     const all = request.attrs.SubscribeToAllFolders === 'true';
     const folderIds = childNamed(request, 'FolderIds')?.children ?? [];
@@ -36,10 +36,10 @@ export function subscribe(ctx: EwsContext): string {
         }
         cursor = w.seq;
       }
-      const sub = ctx.subscriptions.createPull({ mailbox: ctx.mailbox, account: ctx.account, folders, eventTypes, backend: ctx.backend, timeoutMs: timeout * ctx.minuteMs });
+      const sub = ctx.subscriptions.createPull({ mailbox: ctx.mailbox, account: ctx.account, budget: ctx.budget, folders, eventTypes, backend: ctx.backend, timeoutMs: timeout * ctx.minuteMs });
       message = responseMessage('Subscribe', el('m:SubscriptionId', sub.id) + el('m:Watermark', watermarkOf(ctx.mailbox.index, cursor, ctx.epoch)));
     } else {
-      const sub = ctx.subscriptions.createStreaming({ mailbox: ctx.mailbox, account: ctx.account, folders, eventTypes, backend: ctx.backend });
+      const sub = ctx.subscriptions.createStreaming({ mailbox: ctx.mailbox, account: ctx.account, budget: ctx.budget, folders, eventTypes, backend: ctx.backend });
       message = responseMessage('Subscribe', el('m:SubscriptionId', sub.id));
     }
   } catch (err) {

@@ -9,7 +9,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 for (const mode of ['stream', 'pull'] as const) {
   describe(`${mode === 'stream' ? 'EwsStream' : 'EwsPull'}: 1,000 mailboxes through drops, a server restart and a throttling storm`, () => {
     it('surfaces every change the generator made, in order per item, never sooner than BackOffMilliseconds', async () => {
-      const sandbox = await startSandbox({ mailboxes: 1_000, itemsPerMailbox: 2, seed: mode === 'stream' ? 11 : 12, limits: { heartbeatMs: 500, hangingConnectionLimit: 20 } });
+      const sandbox = await startSandbox({ mailboxes: 1_000, itemsPerMailbox: 2, seed: mode === 'stream' ? 11 : 12, limits: { heartbeatMs: 500 } });
       const positions = new MemoryPositionStore();
       const directory = new MutableDirectory(sandbox.store.all().map((m) => m.address));
       const { source, exchange, seen } = createSource(mode, sandbox, positions, directory);
