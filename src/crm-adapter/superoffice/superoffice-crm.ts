@@ -101,6 +101,25 @@ const quote = (v: string): string => `'${v.replace(/'/g, "''")}'`;
 function sameFields(e: AppointmentEntity, values: Record<string, unknown>): boolean {
   return Object.entries(values).every(([k, v]) => k === 'Person' || k === 'Contact' || JSON.stringify(e[k] ?? '') === JSON.stringify(v ?? ''));
 }
+/** A booking participant the sync writes: a CRM person (colleagues' rows come from their own mailboxes). */
+interface Participant {
+  readonly PersonId: number;
+  readonly ContactId: number;
+}
+
+/**
+ * The participants to write, or undefined when the record has these persons already. The
+ * associates among its participants stay (a booking made in SuperOffice keeps its colleagues).
+ */
+function participantsChange(e: AppointmentEntity, wanted: Participant[] | undefined): Array<Record<string, number>> | undefined {
+  if (!wanted) return undefined;
+  const current = Array.isArray(e.Participants) ? (e.Participants as Array<{ AssociateId?: number; PersonId?: number; ContactId?: number }>) : [];
+  const colleagues = current.filter((p) => (p.AssociateId ?? 0) > 0);
+  const persons = current.filter((p) => !((p.AssociateId ?? 0) > 0)).map((p) => p.PersonId ?? 0).sort((a, b) => a - b);
+  if (JSON.stringify(persons) === JSON.stringify(wanted.map((p) => p.PersonId).sort((a, b) => a - b))) return undefined;
+  return [...colleagues.map((p) => ({ AssociateId: p.AssociateId ?? 0, PersonId: p.PersonId ?? 0, ContactId: p.ContactId ?? 0 })), ...wanted.map((p) => ({ ...p }))];
+}
+
 const httpDate = (version: string): string => new Date(parseSoDate(version) ?? 0).toUTCString();
 
 /**
@@ -282,8 +301,9 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
       if (typeof r === 'string') throw new CrmError('RECURRENCE_NOT_SUPPORTED', r);
       rule = r;
     }
+    const participants = await this.participantsOf(this.emails.get(associate), kind, fields);
     const r = await this.options.http.request<AppointmentEntity>('POST', '/Appointment', {
-      Associate: { AssociateId: associate }, ...entityOf(kind, fields, this.zones), ...(mother ? { MotherId: mother } : {}), ...(rule && start !== undefined ? { Recurrence: infoFromRule(rule, start) } : {}),
+      Associate: { AssociateId: associate }, ...entityOf(kind, fields, this.zones), ...(participants?.length ? { Participants: participants } : {}), ...(mother ? { MotherId: mother } : {}), ...(rule && start !== undefined ? { Recurrence: infoFromRule(rule, start) } : {}),
     });
     if (!rule) {
       // the stamp is a second write: a crash before it leaves an unstamped record, which
@@ -380,7 +400,9 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
       if (ifVersion !== undefined && current.UpdatedDate !== ifVersion) return { status: 'conflict', current: await this.get(ref) ?? await this.activityOf(current) };
       if (fields.recurrence && !current.Recurrence?.IsRecurrence) throw new CrmError('RECURRENCE_NOT_SUPPORTED', `${ref} is a single appointment in SuperOffice: it does not become a series in place`);
       // a row of a series takes the times and fields of its own occurrence (REST changes only this row)
-      const values = entityOf(kindOf(current), fields, this.zones);
+      const values: Record<string, unknown> = entityOf(kindOf(current), fields, this.zones);
+      const participants = participantsChange(current, await this.participantsOf(await this.emailOf(current.Associate?.AssociateId ?? 0), kindOf(current), fields));
+      if (participants) values.Participants = participants;
       const patch = [{ op: 'test', path: '/UpdatedDate', value: current.UpdatedDate }, ...Object.entries(values).map(([k, v]) => ({ op: 'replace', path: `/${k}`, value: v }))];
       const r = await this.options.http.request<AppointmentEntity>('PATCH', `/Appointment/${id}`, patch, { expect: [404, 409, 412], headers: { 'if-unmodified-since': httpDate(current.UpdatedDate ?? '') } });
       if (r.status === 404) return { status: 'missing' };
@@ -415,7 +437,9 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     if (open && s.open && r.endType === 'EndDate' && (s.rule.endDate ?? 0) >= this.bound(EXTEND_BELOW)) r = { ...r, endDate: s.rule.endDate };
     if (open !== s.open) await this.markOpen(ref.ruleId, open);
     const exdates = new Set((fields.recurrence?.exdates ?? []).map((d) => Date.parse(d)));
-    const values = entityOf(kindOf(s.template), { ...current.fields, ...fields }, this.zones);
+    const values: Record<string, unknown> = entityOf(kindOf(s.template), { ...current.fields, ...fields }, this.zones);
+    const participants = participantsChange(s.template, await this.participantsOf(await this.emailOf(s.associateId), kindOf(s.template), fields));
+    if (participants) values.Participants = participants;
     const samePattern = rruleOfRule(r, start) === rruleOfRule(s.rule, s.patternStart) && start === s.patternStart;
     const duration = (Date.parse(fields.end ?? fields.due ?? '') || start + s.duration) - start;
     const comesBack = s.exdates.some((d) => !exdates.has(d));
@@ -514,12 +538,33 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
 
   async personByEmail(emails: readonly string[]): Promise<CrmPersonLink | undefined> {
     for (const email of emails) {
-      if (this.users.has(email.toLowerCase())) continue; // a colleague: not a person to link
-      const rows = await this.archive<{ personId: number; contactId: number }>(`/Person?$select=personId,contactId&$filter=${encodeURIComponent(`email is ${quote(email)}`)}&$orderBy=personId`);
-      const person = rows.find((r) => !this.userPersons.has(r.personId));
+      const person = await this.personOf(email);
       if (person) return { personRef: crmRef('person', person.personId), contactRef: person.contactId ? crmRef('contact', person.contactId) : null };
     }
     return undefined;
+  }
+
+  /** The first CRM person with this address who is no user (a colleague is not a contact). */
+  private async personOf(email: string): Promise<{ personId: number; contactId: number } | undefined> {
+    if (this.users.has(email.toLowerCase())) return undefined;
+    const rows = await this.archive<{ personId: number; contactId: number }>(`/Person?$select=personId,contactId&$filter=${encodeURIComponent(`email is ${quote(email)}`)}&$orderBy=personId`);
+    return rows.find((r) => !this.userPersons.has(r.personId));
+  }
+
+  /**
+   * A meeting's CRM persons as a booking's participants — on the organizer's copy only (a
+   * colleague's own copy comes from their mailbox, joined by MotherId), and only when Exchange
+   * names attendees: an appointment without any leaves what a user set in the CRM alone.
+   */
+  private async participantsOf(ownerEmail: string | undefined, kind: ActivityKind, fields: ItemFields): Promise<Participant[] | undefined> {
+    if (kind !== 'appointment' || !fields.attendees?.length || !ownerEmail || fields.organizer?.toLowerCase() !== ownerEmail.toLowerCase()) return undefined;
+    const out: Participant[] = [];
+    for (const a of fields.attendees) {
+      if (a.role === 'resource') continue;
+      const p = await this.personOf(a.email);
+      if (p && !out.some((o) => o.PersonId === p.personId)) out.push({ PersonId: p.personId, ContactId: p.contactId });
+    }
+    return out;
   }
 
   /**

@@ -270,6 +270,41 @@ describe('SuperOffice adapter', () => {
     }
   });
 
+  it('a meeting the mailbox organizes carries its attendees who are CRM persons as the booking\'s participants; colleagues and strangers are not', async () => {
+    const crm = await open();
+    try {
+      const company = await user('POST', '/Contact', { Name: 'Participants AS' });
+      const person = async (email: string): Promise<number> => (await user('POST', '/Person', { Firstname: email.split('@')[0], Lastname: 'Kunde', Contact: { ContactId: company.body.ContactId }, Emails: [{ Value: email }] })).body.PersonId as number;
+      const [ada, bo] = [await person('ada@participants.test'), await person('bo@participants.test')];
+      const participants = async (ref: string): Promise<Array<[number, number]>> =>
+        ((await user('GET', `/Appointment/${ref.split(':')[1]}`)).body.Participants as Array<{ AssociateId: number; PersonId: number }>).map((p) => [p.AssociateId, p.PersonId]);
+      const meeting = {
+        subject: 'Kick-off', start: '2026-12-29T09:00:00Z', end: '2026-12-29T10:00:00Z', organizer: 'user0001@contoso.test',
+        attendees: [
+          { email: 'ada@participants.test', role: 'required' as const }, { email: 'user0002@contoso.test', role: 'required' as const },
+          { email: 'stranger@elsewhere.test', role: 'optional' as const }, { email: 'room1@contoso.test', role: 'resource' as const },
+        ],
+      };
+      const made = await crm.create(crmRef('associate', 2), 'appointment', meeting, 'ews:meeting-1');
+      assert.deepEqual(await participants(made.ref), [[0, ada]], 'Ada only: user0002 is a colleague, the stranger no CRM person, the room a resource');
+
+      const moved = await crm.update(made.ref, { ...meeting, attendees: [...meeting.attendees, { email: 'bo@participants.test', role: 'optional' as const }] }, made.version);
+      assert.equal(moved.status, 'written');
+      assert.deepEqual((await participants(made.ref)).sort(), [[0, ada], [0, bo]].sort(), 'Bo was invited in Outlook');
+      const again = await crm.update(made.ref, { ...meeting, attendees: [{ email: 'bo@participants.test', role: 'required' as const }] }, moved.status === 'written' ? moved.version : undefined);
+      assert.equal(again.status, 'written');
+      assert.deepEqual(await participants(made.ref), [[0, bo]], 'Ada was taken off the meeting');
+
+      // an attendee's copy (organized by someone else) and an appointment without attendees carry none
+      const copy = await crm.create(crmRef('associate', 3), 'appointment', { ...meeting, organizer: 'user0001@contoso.test' }, 'ews:meeting-copy');
+      assert.deepEqual(await participants(copy.ref), []);
+      const plain = await crm.create(crmRef('associate', 2), 'appointment', { subject: 'Alone', start: '2026-12-29T11:00:00Z', end: '2026-12-29T12:00:00Z', organizer: 'user0001@contoso.test' }, 'ews:plain-1');
+      assert.deepEqual(await participants(plain.ref), []);
+    } finally {
+      crm.close();
+    }
+  });
+
   it('every request and answer matched SuperOffice\'s Swagger definitions', { skip: swaggerMissing }, () => {
     assert.deepEqual(so.validator?.problems ?? ['no validator'], []);
   });
