@@ -7,7 +7,7 @@ import {
   type CrmPersonLink, type CrmPort, type CrmRef, type CrmWriteOutcome, type MappedRecords,
 } from '../crm-port.js';
 import { formatUtc } from '../../shared/time-zones.js';
-import { infoFromRule, ruleFromInfo, type RecurrenceRule } from '../../shared/superoffice-recurrence.js';
+import { expand, infoFromRule, ruleFromInfo, type RecurrenceRule } from '../../shared/superoffice-recurrence.js';
 import { entityOf, fieldsOf, kindOf, parseSoDate, type AppointmentEntity } from './appointment-fields.js';
 import { isOpenRrule, matchRows, parseSeriesRef, ruleOfRrule, rruleOfRule, seriesRef, templateRowOf, type SeriesRow } from './series.js';
 import { decodePosition, encodePosition, type FeedPosition } from './feed-position.js';
@@ -477,10 +477,12 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
   }
 
   /**
-   * An open series whose bound comes near gets the window ahead again: its rule is laid out to
-   * the new end by the Appointment agent. That keeps each row on its occurrence only when no
-   * row is an exception and none is missing; such a series waits for its next change from
-   * Exchange, which lays it out and writes its exceptions again (the to-CRM handler does).
+   * An open series whose bound comes near gets the window ahead again: the Appointment agent
+   * lays its rule out to the new end, reusing the rows in time order. An exception row keeps
+   * its identity (its mapping) only if that order puts it on its own occurrence — no deleted
+   * occurrence before it, no moved row across another; then its own times and title are
+   * written back and the deleted occurrences' rows deleted again. Any other series waits for
+   * its next change from Exchange, which lays it out and writes its exceptions again.
    */
   private async extend(ruleId: number, associateId: number): Promise<'extended' | 'not-open' | 'has-exceptions'> {
     const s = (await this.isOpen(ruleId)) ? await this.series(ruleId, associateId) : undefined;
@@ -490,12 +492,24 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
       if (this.bounded.size > 100_000) this.bounded.delete(this.bounded.values().next().value!);
       return 'not-open';
     }
-    if (s.exdates.length || s.rows.some((row) => this.isException(s, row))) return 'has-exceptions';
+    const rule = { ...s.rule, endDate: this.bound() };
+    const slots = expand(rule, s.patternStart);
+    const inOrder = [...s.rows].sort((a, b) => a.start - b.start || a.appointmentId - b.appointmentId);
+    const exceptions = inOrder.filter((row) => this.isException(s, row));
+    if (inOrder[0] !== s.rows[0] || exceptions.some((row) => slots[inOrder.indexOf(row)] !== s.slotOf.get(row))) return 'has-exceptions';
+    const own = new Map<number, AppointmentEntity>();
+    for (const row of exceptions) {
+      const e = await this.entity(row.appointmentId);
+      if (e) own.set(row.appointmentId, e);
+    }
     const first = await this.entity(s.rows[0].appointmentId);
     if (!first) return 'not-open';
-    const entity: Record<string, unknown> = { ...first, Recurrence: infoFromRule({ ...s.rule, endDate: this.bound() }, s.patternStart) };
+    const entity: Record<string, unknown> = { ...first, ...(own.has(first.AppointmentId) ? entityOf(kindOf(s.template), (await this.activityOf(s.template)).fields, this.zones) : {}), Recurrence: infoFromRule(rule, s.patternStart) };
+    if (own.has(first.AppointmentId)) Object.assign(entity, { StartDate: new Date(s.patternStart).toISOString(), EndDate: new Date(s.patternStart + s.duration).toISOString() });
     delete entity._Links;
     await this.options.http.request('POST', '/Agents/Appointment/Save', { AppointmentEntity: entity, UpdateMode: 'ThisAndForward', SendEmailToParticipants: false });
+    for (const [id, e] of own) await this.patch(id, { Title: e.Title ?? '', Location: e.Location ?? '', StartDate: e.StartDate ?? undefined, EndDate: e.EndDate ?? undefined });
+    await this.deleteOccurrences(ruleId, associateId, s.exdates.map(formatUtc));
     return 'extended';
   }
 

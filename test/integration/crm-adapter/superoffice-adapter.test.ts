@@ -253,10 +253,24 @@ describe('SuperOffice adapter', () => {
       assert.equal(written.status, 'written');
       assert.deepEqual((await rowsOf(open30.ref)).map((r) => r.id), extended.map((r) => r.id), 'the same rows, renamed');
 
-      // an exception in it: the layout would move rows off their occurrences, so it waits for Exchange
+      // an exception in it (an occurrence moved an hour): written on too, the exception kept on its row
       await user('PATCH', `/Appointment/${extended[1].id}`, [{ op: 'replace', path: '/StartDate', value: iso(extended[1].start + 3_600_000) }, { op: 'replace', path: '/EndDate', value: iso(extended[1].start + 7_200_000) }]);
       await crm120.reconcile(only(open30.ref));
-      assert.equal((await rowsOf(open30.ref)).length, extended.length, 'not laid out again over its exception');
+      const further = await rowsOf(open30.ref);
+      assert.ok(further.length > extended.length && further.at(-1)!.start > Date.now() + 100 * DAY, `written on to 120 days: ${further.length} rows`);
+      assert.equal(further.find((r) => r.id === extended[1].id)?.start, extended[1].start + 3_600_000, 'the moved occurrence stays moved, on its own row');
+      assert.deepEqual([...(await crm120.exceptions(open30.ref)).keys()], [iso(extended[1].start)], 'one exception, at its occurrence');
+
+      // a deleted occurrence before that exception: laying out would shift the exception's row
+      // onto another occurrence, so the series waits for its next change from Exchange
+      await user('DELETE', `/Appointment/${extended[0].id}`);
+      const crm240 = await open({ seriesBoundDays: 240 });
+      try {
+        await crm240.reconcile(only(open30.ref));
+      } finally {
+        crm240.close();
+      }
+      assert.equal((await rowsOf(open30.ref)).length, further.length - 1, 'not laid out again');
 
       // a series that ends where its user said is no open one
       const until = new Date(start + 21 * DAY).toISOString().slice(0, 10).replace(/-/g, '');
