@@ -73,7 +73,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
   {
     key: 'exchange.ews.impersonation', element: 'exchange/ews', attribute: 'impersonation', env: 'ECS_EWS_IMPERSONATION',
-    kind: k.boolean, default: true, doc: 'Reach each mailbox through ExchangeImpersonation (the default and the recommended way).',
+    kind: k.boolean, default: true, doc: 'Reach each mailbox through ExchangeImpersonation. "false" (delegate access with FullAccess) is refused until it is supported.',
   },
   {
     key: 'exchange.ews.version', element: 'exchange/ews', attribute: 'version', env: 'ECS_EWS_VERSION',

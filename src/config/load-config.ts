@@ -183,6 +183,12 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
   if (source !== 'list' && list.length > 0) {
     problems.push(`${displayPath('exchange/mailboxes/mailbox', null)}: <mailbox> elements need source="list" (source is "${source}")`);
   }
+  if (!get<boolean>('exchange.ews.impersonation')) {
+    // without impersonation each request would need the mailbox in every folder and item id
+    // (delegate access) and budgets charged to the service account: not built yet, and a sync
+    // of the service account's own mailbox in every user's name must never start
+    problems.push(`${displayPath('exchange/ews', 'impersonation')}: "false" (delegate access) is not supported yet; allowed: "true" — grant the service account the ApplicationImpersonation role (see "Preparing Exchange" in the README)`);
+  }
   if (get<number>('sync.windowPastDays') + get<number>('sync.windowFutureDays') < 1) {
     problems.push(`${displayPath('sync', 'windowFutureDays')}: the sync window is empty`);
   }

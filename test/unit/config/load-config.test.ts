@@ -121,6 +121,8 @@ describe('loadConfig', () => {
     ['an element twice', '<ops/><ops/>', /calendar_sync\/ops: appears more than once/],
     ['text where attributes belong', '<ops>127.0.0.1:1</ops>', /calendar_sync\/ops: has text "127.0.0.1:1"/],
     ['postgres without url', '<crm type="postgres"/>', /calendar_sync\/crm@url: missing/],
+    ['delegate access (not built yet)', '<exchange><ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc@contoso.test" impersonation="false"/></exchange>',
+      /exchange\/ews@impersonation: "false" \(delegate access\) is not supported yet; allowed: "true"/],
     ['a bad mailbox address', '<exchange><mailboxes><mailbox>not-an-address</mailbox></mailboxes></exchange>', /mailboxes\/mailbox: "not-an-address" is not an e-mail address/],
     ['an unknown sync item', '<sync items="appointments,emails"/>', /sync@items: "emails" is not one of appointments, tasks, contacts/],
     ['an <ews> without url', '<exchange><ews user="svc@x"/></exchange>', /exchange\/ews@url: missing/],
