@@ -81,6 +81,39 @@ export const SETTINGS: readonly SettingSpec[] = [
     doc: 'RequestServerVersion sent with every request.',
   },
   {
+    key: 'exchange.ews.auth', element: 'exchange/ews', attribute: 'auth', env: 'ECS_EWS_AUTH',
+    kind: k.oneOf(['basic', 'oauth'] as const), default: 'basic',
+    doc: 'basic: user and the password in passwordEnv. oauth: an app-only token by client credentials (Exchange Online, hybrid modern auth), with tenant, clientId and clientSecretEnv or certificateFile.',
+  },
+  {
+    key: 'exchange.ews.authority', element: 'exchange/ews', attribute: 'authority', env: 'ECS_EWS_AUTHORITY',
+    kind: k.url(['https']), default: 'https://login.microsoftonline.com', doc: 'auth="oauth": the token issuer; the tenant is appended (AD FS: its /adfs URL with tenant="adfs").',
+  },
+  {
+    key: 'exchange.ews.tenant', element: 'exchange/ews', attribute: 'tenant', env: 'ECS_EWS_TENANT',
+    kind: k.text(/^[A-Za-z0-9.-]+$/, 'a tenant id or domain (contoso.onmicrosoft.com)'), default: '', doc: 'auth="oauth": the Entra ID tenant (its id or a verified domain).',
+  },
+  {
+    key: 'exchange.ews.clientId', element: 'exchange/ews', attribute: 'clientId', env: 'ECS_EWS_CLIENT_ID',
+    kind: k.text(/^\S+$/, 'the application (client) id'), default: '', doc: 'auth="oauth": the app registration with the full_access_as_app application permission.',
+  },
+  {
+    key: 'exchange.ews.clientSecretEnv', element: 'exchange/ews', attribute: 'clientSecretEnv', env: 'ECS_EWS_CLIENT_SECRET_ENV',
+    kind: k.envName, default: 'ECS_EWS_CLIENT_SECRET', doc: "auth=\"oauth\" without certificateFile: name of the environment variable holding the app's client secret.",
+  },
+  {
+    key: 'exchange.ews.certificateFile', element: 'exchange/ews', attribute: 'certificateFile', env: 'ECS_EWS_CERTIFICATE_FILE',
+    kind: k.text(/^.+$/, 'a file path'), default: '', doc: "auth=\"oauth\": a PEM file with the app's certificate and private key; the app proves itself with a signed assertion (recommended over a secret).",
+  },
+  {
+    key: 'exchange.ews.scope', element: 'exchange/ews', attribute: 'scope', env: 'ECS_EWS_SCOPE',
+    kind: k.url(['https']), default: 'https://outlook.office365.com/.default', doc: 'auth="oauth": the scope asked for (on premises with hybrid modern auth: https://<your EWS host>/.default).',
+  },
+  {
+    key: 'exchange.ews.caFile', element: 'exchange/ews', attribute: 'caFile', env: 'ECS_EWS_CA_FILE',
+    kind: k.text(/^.+$/, 'a file path'), default: '', doc: 'A PEM file of extra CA certificates trusted for the token endpoint (a TLS-inspecting proxy, a private AD FS).',
+  },
+  {
     key: 'exchange.ews.tlsVerify', element: 'exchange/ews', attribute: 'tlsVerify', env: 'ECS_EWS_TLS_VERIFY',
     kind: k.boolean, default: true, doc: "Verify the server's TLS certificate. Turn off only for a test server, explicitly.",
   },

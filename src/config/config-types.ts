@@ -19,6 +19,20 @@ export interface EwsSettings {
   /** TLS certificates are verified unless the operator turns it off explicitly. */
   readonly tlsVerify: boolean;
   readonly requestTimeoutMs: number;
+  /** basic (the default): user and password; oauth: an app-only token (client credentials). */
+  readonly auth?: 'basic' | 'oauth';
+  /** auth="oauth": where tokens come from and how the app proves itself. */
+  readonly oauth?: {
+    readonly authority: string;
+    readonly clientId: string;
+    /** From the variable clientSecretEnv names; sensitive, never logged. Empty with a certificate. */
+    readonly clientSecret: string;
+    /** PEM file with the app's certificate and private key (recommended over a secret). */
+    readonly certificateFile: string;
+    readonly scope: string;
+  };
+  /** Extra CA certificates (PEM file) trusted for the token endpoint. */
+  readonly caFile?: string;
 }
 
 export interface ExchangeSettings {

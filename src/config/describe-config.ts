@@ -9,7 +9,9 @@ export function describeConfig(config: SyncConfig): string[] {
       ? `EwsStream (up to ${exchange.stream.maxSubscriptionsPerConnection} mailboxes per connection, reopened every ${minutes(exchange.stream.connectionLifetimeMs)})`
       : `EwsPull (every ${seconds(exchange.pull.intervalMs)}, ${exchange.pull.concurrency} requests in flight)`;
   const ews = exchange.ews.url
-    ? `${exchange.ews.url} as ${exchange.ews.user} (password from $${exchange.ews.passwordEnv}: ${exchange.ews.password ? '*****' : 'not set'}), ` +
+    ? `${exchange.ews.url} as ${exchange.ews.auth === 'oauth' && exchange.ews.oauth
+      ? `the app ${exchange.ews.oauth.clientId} (auth=oauth from ${exchange.ews.oauth.authority}, ${exchange.ews.oauth.certificateFile ? `certificate ${exchange.ews.oauth.certificateFile}` : `client secret ${exchange.ews.oauth.clientSecret ? '*****' : 'not set'}`})`
+      : `${exchange.ews.user} (password from $${exchange.ews.passwordEnv}: ${exchange.ews.password ? '*****' : 'not set'})`}, ` +
       `${exchange.ews.impersonation ? 'impersonation' : 'no impersonation'}, ${exchange.ews.version}${exchange.ews.tlsVerify ? '' : ', TLS NOT VERIFIED'}`
     : `built-in EWS sandbox (${config.sandbox.mailboxes} demo mailboxes, ${config.sandbox.activity} changes/s)`;
   const mailboxes =

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import convict from 'convict';
 import { ConfigError } from '../shared/errors.js';
@@ -49,7 +49,7 @@ function buildSchema(): convict.Schema<Record<string, unknown>> {
     put(s.key, { doc: s.doc, format: formatName(s), default: s.default, env: s.env, sensitive: s.sensitive === true });
   }
   // Secrets are read from the variables the file names; convict masks them in toString().
-  for (const key of ['exchange.ews.password', 'crm.password', 'crm.ticket', 'crm.token', 'crm.appToken', 'crm.webhookSecret', 'state.password', 'transport.saslPassword']) {
+  for (const key of ['exchange.ews.password', 'exchange.ews.clientSecret', 'crm.password', 'crm.ticket', 'crm.token', 'crm.appToken', 'crm.webhookSecret', 'state.password', 'transport.saslPassword']) {
     put(key, { doc: 'secret read from the environment variable named by passwordEnv', format: 'ecs:secret', default: '', sensitive: true });
   }
   return schema as convict.Schema<Record<string, unknown>>;
@@ -127,9 +127,21 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
   const ewsUrl = get<string>('exchange.ews.url');
   if (ewsPresent) {
     if (!ewsUrl) problems.push(`${displayPath('exchange/ews', 'url')}: missing; <ews> needs the EWS endpoint, e.g. https://mail.example.com/EWS/Exchange.asmx`);
-    if (!get<string>('exchange.ews.user')) problems.push(`${displayPath('exchange/ews', 'user')}: missing; <ews> needs the service account`);
   }
-  const ewsPassword = secret('exchange.ews.passwordEnv', 'exchange.ews.password', ewsPresent);
+  const ewsAuth = get<'basic' | 'oauth'>('exchange.ews.auth');
+  const certificateFile = get<string>('exchange.ews.certificateFile');
+  const caFile = get<string>('exchange.ews.caFile');
+  const fromFile = (name: string): string => (name ? resolve(dirname(resolve(file)), name) : '');
+  if (ewsPresent && ewsAuth === 'basic' && !get<string>('exchange.ews.user')) problems.push(`${displayPath('exchange/ews', 'user')}: missing; <ews> needs the service account`);
+  if (ewsPresent && ewsAuth === 'oauth') {
+    if (!get<string>('exchange.ews.tenant')) problems.push(`${displayPath('exchange/ews', 'tenant')}: missing; auth="oauth" needs the Entra ID tenant (its id or contoso.onmicrosoft.com)`);
+    if (!get<string>('exchange.ews.clientId')) problems.push(`${displayPath('exchange/ews', 'clientId')}: missing; auth="oauth" needs the app registration's application (client) id`);
+    for (const [attribute, name] of [['certificateFile', certificateFile], ['caFile', caFile]] as const) {
+      if (name && !existsSync(fromFile(name))) problems.push(`${displayPath('exchange/ews', attribute)}: ${fromFile(name)} does not exist`);
+    }
+  }
+  const ewsPassword = secret('exchange.ews.passwordEnv', 'exchange.ews.password', ewsPresent && ewsAuth === 'basic');
+  const clientSecret = secret('exchange.ews.clientSecretEnv', 'exchange.ews.clientSecret', ewsPresent && ewsAuth === 'oauth' && !certificateFile);
 
   const crmType = get<'embedded' | 'postgres' | 'superoffice'>('crm.type');
   const crmUrlText = get<string>('crm.url');
@@ -223,6 +235,14 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
         version: get('exchange.ews.version'),
         tlsVerify: get('exchange.ews.tlsVerify'),
         requestTimeoutMs: get('exchange.ews.timeout'),
+        auth: ewsAuth,
+        ...(ewsAuth === 'oauth' ? {
+          oauth: {
+            authority: `${get<string>('exchange.ews.authority').replace(/\/+$/, '')}/${get<string>('exchange.ews.tenant')}`,
+            clientId: get<string>('exchange.ews.clientId'), clientSecret, certificateFile: fromFile(certificateFile), scope: get<string>('exchange.ews.scope'),
+          },
+        } : {}),
+        ...(caFile ? { caFile: fromFile(caFile) } : {}),
       },
       mailboxes: {
         source,

@@ -1,10 +1,11 @@
 import { responseCodeIn } from './ews-response-codes.js';
 import ews from 'ews-javascript-api';
-import type { Observable } from 'rxjs';
+import { defer, from, switchMap, tap, type Observable } from 'rxjs';
 import type { EwsSettings } from '../config/index.js';
 import { childNamed, childrenNamed, parseXml } from '../shared/safe-xml.js';
 import type { BackoffGate } from '../shared/backoff-gate.js';
 import { categoryOfError, ewsError, toEwsError } from './ews-error.js';
+import { credentialsOf, type EwsCredentials } from './ews-credentials.js';
 import { EwsHttp, EwsTransport } from './ews-http.js';
 import type { EwsMetrics } from './ews-metrics.js';
 import { CRM_ID_PROPERTY, isoOf, itemsOf, normaliseItem, patternOf, read } from './normalise-item.js';
@@ -39,6 +40,8 @@ export interface EwsClientOptions {
   gate: BackoffGate;
   metrics?: EwsMetrics;
   maxSockets: number;
+  /** How requests authenticate; by default from the settings (Basic or OAuth). */
+  credentials?: EwsCredentials;
 }
 
 /**
@@ -53,23 +56,25 @@ export class EwsClient implements ExchangePort {
   private readonly settings: EwsSettings;
   private readonly groups = new Map<string, EwsHttp>();
   private readonly version: ews.ExchangeVersion;
-  private readonly authorization: string;
+  readonly credentials: EwsCredentials;
 
   constructor(options: EwsClientOptions) {
     if (!options.settings.url) throw new Error('EwsClient needs an EWS url');
     this.url = options.settings.url;
     this.settings = options.settings;
+    this.credentials = options.credentials ?? credentialsOf(options.settings);
     this.transport = new EwsTransport({
       tlsVerify: options.settings.tlsVerify, timeoutMs: options.settings.requestTimeoutMs, maxSockets: options.maxSockets, gate: options.gate, metrics: options.metrics,
+      credentials: this.credentials,
     });
     this.version = ews.ExchangeVersion[options.settings.version as keyof typeof ews.ExchangeVersion] as ews.ExchangeVersion;
-    this.authorization = `Basic ${Buffer.from(`${options.settings.user}:${options.settings.password}`).toString('base64')}`;
   }
 
   /** A service acting as `mailbox`, sending through `http`. */
   private service(mailbox: string, http: EwsHttp): ews.ExchangeService {
     const service = new ews.ExchangeService(this.version);
-    service.Credentials = new ews.WebCredentials(this.settings.user, this.settings.password);
+    // the header the library would send is replaced by EwsHttp with the credentials' own
+    service.Credentials = this.credentials.mode === 'oauth' ? new ews.OAuthCredentials('set-per-request', true) : new ews.WebCredentials(this.settings.user, this.settings.password);
     service.Url = new ews.Uri(this.url);
     service.XHRApi = http as unknown as typeof service.XHRApi;
     if (this.settings.impersonation) service.ImpersonatedUserId = new ews.ImpersonatedUserId(ews.ConnectingIdType.SmtpAddress, mailbox);
@@ -104,9 +109,9 @@ export class EwsClient implements ExchangePort {
       `<soap:Header><t:RequestServerVersion Version="${this.settings.version}"/>` +
       (this.settings.impersonation ? `<t:ExchangeImpersonation><t:ConnectingSID><t:SmtpAddress>${escapeXml(mailbox)}</t:SmtpAddress></t:ConnectingSID></t:ExchangeImpersonation>` : '') +
       `</soap:Header><soap:Body><m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds>${folders.map((f) => `<t:DistinguishedFolderId Id="${f}"/>`).join('')}</m:FolderIds></m:GetFolder></soap:Body></soap:Envelope>`;
-    const response = await this.http(mailbox).send({ url: this.url, headers: { 'content-type': 'text/xml; charset=utf-8', authorization: this.authorization }, data: body });
+    const response = await this.http(mailbox).send({ url: this.url, headers: { 'content-type': 'text/xml; charset=utf-8' }, data: body });
     const code = responseCodeIn(response.responseText);
-    if (response.status !== 200) throw ewsError(code ?? (response.status === 0 ? 'SOCKET' : `HTTP_${response.status}`), `GetFolder failed for ${mailbox}`, { context: { mailbox } });
+    if (response.status !== 200) throw ewsError(code ?? (response.status === 0 ? 'SOCKET' : `HTTP_${response.status}`), `GetFolder failed for ${mailbox}${(response as { message?: string }).message ? `: ${(response as { message?: string }).message}` : ''}`, { context: { mailbox } });
     let doc;
     try {
       doc = parseXml(response.responseText);
@@ -167,10 +172,11 @@ export class EwsClient implements ExchangePort {
   }
 
   streamEvents(group: AffinityGroup, subscriptionIds: readonly string[], lifetimeMinutes: number): Observable<StreamMessage> {
-    return streamingEvents(this.transport, this.group(group), {
-      url: this.url, authorization: this.authorization, version: this.settings.version, anchorMailbox: group.anchorMailbox,
+    // every new streaming connection authenticates anew; a refused token is replaced at the reconnect
+    return defer(() => from(this.credentials.header())).pipe(switchMap((authorization) => streamingEvents(this.transport, this.group(group), {
+      url: this.url, authorization, version: this.settings.version, anchorMailbox: group.anchorMailbox,
       impersonation: this.settings.impersonation, subscriptionIds, lifetimeMinutes,
-    });
+    }).pipe(tap({ error: (err: unknown) => (err as { responseCode?: string }).responseCode === 'HTTP_401' && this.credentials.refused(authorization) }))));
   }
 
   unsubscribe(mailbox: string, subscriptionId: string, group?: AffinityGroup): Promise<void> {

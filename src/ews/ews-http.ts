@@ -4,6 +4,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { BackoffGate } from '../shared/backoff-gate.js';
 import type { EwsMetrics } from './ews-metrics.js';
 import { Limiter } from '../shared/limiter.js';
+import type { EwsCredentials } from './ews-credentials.js';
 
 /** The request options ews-javascript-api hands its XHR implementation. */
 interface XhrOptions {
@@ -29,6 +30,8 @@ export interface EwsTransportOptions {
   maxSockets: number;
   gate: BackoffGate;
   metrics?: EwsMetrics;
+  /** The Authorization header of every request (Basic, or an OAuth token renewed as needed). */
+  credentials?: EwsCredentials;
 }
 
 /**
@@ -72,6 +75,13 @@ export function operationOf(xml: string): string {
   return m ? m[1] : 'Unknown';
 }
 
+/** HTTP 401 and why, from the challenge (Exchange Online names a refused token's fault there). */
+export function unauthorizedReason(challenge: string | string[] | undefined): string {
+  const text = Array.isArray(challenge) ? challenge.join(', ') : (challenge ?? '');
+  const why = /error_description="([^"]*)"/.exec(text)?.[1];
+  return why ? `HTTP 401: ${why}` : `HTTP 401${text ? ` (${text.split(',')[0]})` : ''}`;
+}
+
 export function backOffMsOf(xml: string): number | undefined {
   const m = /Name="BackOffMilliseconds"\s*>\s*(\d+)\s*</.exec(xml);
   return m ? Number(m[1]) : undefined;
@@ -111,15 +121,17 @@ export class EwsHttp {
     return this.transport.sockets.run(() => this.sendNow(options));
   }
 
-  private async sendNow(options: XhrOptions): Promise<XhrResponse> {
-    const { gate, metrics, timeoutMs } = this.transport.options;
+  private async sendNow(options: XhrOptions, again = false): Promise<XhrResponse> {
+    const { gate, metrics, timeoutMs, credentials } = this.transport.options;
     const body = options.data ?? '';
     const operation = operationOf(body);
+    const authorization = await credentials?.header();
     await gate.pass();
     metrics?.requests.inc({ operation });
     const stop = metrics?.duration.startTimer({ operation });
     const headers: Record<string, string> = { ...(options.headers ?? {}), ...this.headers, 'content-length': String(Buffer.byteLength(body)) };
     if (this.backendCookie) headers.cookie = `X-BackEndOverrideCookie=${this.backendCookie}`;
+    if (authorization) headers.authorization = authorization;
     const url = new URL(options.url);
     const https = url.protocol === 'https:';
     const response = await new Promise<XhrResponse>((resolve) => {
@@ -138,6 +150,11 @@ export class EwsHttp {
       req.end(body);
     });
     stop?.();
+    if (response.status === 401 && credentials?.mode === 'oauth' && authorization && !again) {
+      // an expired or revoked token: one new token, one more try
+      credentials.refused(authorization);
+      return this.sendNow(options, true);
+    }
     const busy = backOffMsOf(response.responseText);
     if (busy !== undefined || /ErrorServerBusy/.test(response.responseText)) {
       gate.block(busy ?? 1_000);
@@ -157,7 +174,10 @@ export class EwsHttp {
       // The library only understands SOAP faults on a 500; give it one.
       responseText = syntheticFault('ErrorInternalServerError', `HTTP 500 without a SOAP body: ${text.slice(0, 200)}`);
     }
-    return xhrResponse(status, res.statusMessage ?? '', res.headers as Record<string, string | string[] | undefined>, responseText);
+    const response = xhrResponse(status, res.statusMessage ?? '', res.headers as Record<string, string | string[] | undefined>, responseText);
+    // the library rejects with the response: its message is what an operator reads
+    if (status === 401) Object.assign(response, { message: unauthorizedReason(res.headers['www-authenticate']) });
+    return response;
   }
 }
 

@@ -5,3 +5,4 @@ export { BackoffGate } from '../shared/backoff-gate.js';
 export { EwsMetrics } from './ews-metrics.js';
 export { toEwsError, categoryOfError } from './ews-error.js';
 export { escapeXml } from '../shared/xml-escape.js';
+export { basicCredentials, credentialsOf, OAuthCredentials, type EwsCredentials, type OAuthSettings } from './ews-credentials.js';

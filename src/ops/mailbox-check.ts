@@ -28,7 +28,11 @@ export function explainEwsError(err: unknown, mailbox: string, account: string):
     case 'ErrorTooManySubscriptions':
       return `${account} has too many subscriptions (${code}): raise EwsMaxSubscriptions in its throttling policy`;
     case 'HTTP_401':
-      return `Exchange refused the credentials of ${account} (HTTP 401): check the password variable and that Basic authentication is enabled for EWS`;
+      return /auth="oauth"/.test(account)
+        ? `Exchange refused the token of ${account} (${base}): grant the app the Office 365 Exchange Online application permission full_access_as_app with admin consent, and check the tenant and scope`
+        : `Exchange refused the credentials of ${account} (HTTP 401): check the password variable and that Basic authentication is enabled for EWS`;
+    case 'ErrorOAuthTokenRefused':
+      return `the token endpoint refused ${account}: ${base.replace(/^auth="oauth": the token endpoint refused: /, '')} — check tenant, clientId, and the secret in clientSecretEnv or the certificate registered with the app`;
     default:
       return code ? `${code}: ${base}` : base;
   }

@@ -3,3 +3,4 @@ export { startSandbox, DEFAULT_LIMITS, SERVICE_ACCOUNT, type Sandbox, type Sandb
 export type { ActivityRecord, ActivityCounts } from './activity-generator.js';
 export type { SandboxLimits } from './ews-context.js';
 export { statsOf } from './control-api.js';
+export { TokenService, EXCHANGE_AUDIENCE, type OAuthApp } from './token-service.js';

@@ -14,6 +14,7 @@ import { SandboxStats } from './sandbox-stats.js';
 import { envelope, soapFault } from './soap.js';
 import type { StreamingConnection } from './streaming-connection.js';
 import { SubscriptionRegistry } from './subscriptions.js';
+import { TokenService, type TokenServiceOptions } from './token-service.js';
 
 export const SERVICE_ACCOUNT = 'svc-sync';
 export const ACCEPTED_VERSIONS = new Set(['Exchange2010_SP2', 'Exchange2013', 'Exchange2013_SP1', 'Exchange2015', 'Exchange2016']);
@@ -32,6 +33,8 @@ export interface SandboxOptions {
   /** Length of an EWS "minute" for timeouts (tests compress time); default 60000. */
   minuteMs?: number;
   limits?: Partial<SandboxLimits>;
+  /** OAuth 2.0 (Exchange Online's app-only): a token endpoint for these apps, and Bearer tokens accepted on EWS. */
+  oauth?: TokenServiceOptions;
   /** Called with each request and response body element (test mode: schema validation). */
   inspect?: (direction: 'request' | 'response', operation: string, xml: string) => void;
 }
@@ -45,6 +48,8 @@ export interface Sandbox {
   readonly activity: ActivityGenerator;
   readonly openConnections: ReadonlySet<StreamingConnection>;
   readonly serviceAccount: string;
+  /** The sandbox's Entra ID, when started with `oauth`. */
+  readonly tokens: TokenService | undefined;
   /** Like a server restart: subscriptions and streaming connections are lost; mailbox data stays. */
   restart(): void;
   throttle(probability: number, backOffMilliseconds?: number): void;
@@ -101,6 +106,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   let throttleProbability = 0;
   let throttleBackOffMs = 2_000;
   let latencyMs = 0;
+  const tokens = options.oauth ? new TokenService(options.oauth) : undefined;
 
   const sandbox: Sandbox = {
     url: '',
@@ -111,6 +117,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     activity,
     openConnections,
     serviceAccount,
+    tokens,
     restart() {
       for (const c of [...openConnections]) c.drop();
       subscriptions.clear();
@@ -164,11 +171,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       res.end('EWS expects SOAP over POST\n');
       return;
     }
-    const account = authenticate(req.headers.authorization);
+    const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    const checked = bearer && tokens ? tokens.check(bearer[1]) : undefined;
+    const account = checked ? (checked.ok ? `app:${checked.app.clientId}` : undefined) : authenticate(req.headers.authorization);
     if (!account) {
       stats.authFailures++;
       req.resume();
-      res.writeHead(401, { 'www-authenticate': `Basic realm="${domain}"`, 'content-type': 'text/plain' });
+      // Exchange Online names the token's fault in the Bearer challenge
+      const challenge = checked && !checked.ok ? `Bearer error="invalid_token", error_description="${checked.reason}"` : `Basic realm="${domain}"${tokens ? ', Bearer' : ''}`;
+      res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'text/plain' });
       res.end('401 Unauthorized\n');
       return;
     }
@@ -286,13 +297,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   /** ExchangeImpersonation → the impersonated mailbox; otherwise the account's own. */
   function targetMailbox(account: string, header: XmlElement | undefined): { mailbox: Mailbox; impersonated: boolean } {
     const impersonation = header ? childNamed(header, 'ExchangeImpersonation') : undefined;
+    const app = account.startsWith('app:');
+    if (!impersonation && app) throw new EwsFault('ErrorInvalidExchangeImpersonationHeaderData', 'ExchangeImpersonation SOAP header must be present for this type of OAuth token.');
     if (!impersonation) {
       return { mailbox: store.byEmail(account) ?? store.addMailbox(account), impersonated: false };
     }
     const sid = childNamed(impersonation, 'ConnectingSID');
     const idElement = sid?.children.find((c) => ['PrimarySmtpAddress', 'SmtpAddress', 'PrincipalName', 'SID'].includes(c.local));
     if (!idElement) throw new EwsFault('ErrorInvalidExchangeImpersonationHeaderData', 'ExchangeImpersonation needs ConnectingSID with PrimarySmtpAddress, SmtpAddress, PrincipalName or SID.');
-    if (account !== serviceAccount) throw new EwsFault('ErrorImpersonateUserDenied', 'The account does not have permission to impersonate the requested user.');
+    if (account !== serviceAccount && !app) throw new EwsFault('ErrorImpersonateUserDenied', 'The account does not have permission to impersonate the requested user.');
     const mailbox = idElement.local === 'SID' ? undefined : store.byEmail(idElement.text);
     if (!mailbox) throw new EwsFault('ErrorNonExistentMailbox', `The SMTP address has no mailbox associated with it: ${idElement.text.trim()}`);
     if (mailbox.denied) throw new EwsFault('ErrorImpersonateUserDenied', 'The account does not have permission to impersonate the requested user.');
@@ -320,6 +333,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     return backend;
   }
 
+  await tokens?.start();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
@@ -334,6 +348,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     port,
     close: async () => {
       activity.stop();
+      await tokens?.close();
       for (const c of [...openConnections]) c.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -23,6 +23,13 @@ export const REDACTED_PATHS: readonly string[] = [
   'sasl',
   '*.sasl',
   '*.*.sasl',
+  'clientSecret',
+  '*.clientSecret',
+  '*.*.clientSecret',
+  '*.*.*.clientSecret',
+  '*.*.*.*.clientSecret',
+  'accessToken',
+  '*.accessToken',
 ];
 
 export const REDACTED = '[redacted]';

@@ -121,7 +121,9 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
       }
       const exchange = new EwsClient({ settings: config.exchange.ews, gate: new BackoffGate(), maxSockets: 4 });
       try {
-        const results = await checkMailbox(exchange, mailbox.toLowerCase(), { account: config.exchange.ews.user, mode: config.exchange.mode, folders: foldersOf(config) });
+        const { ews } = config.exchange;
+        const account = ews.auth === 'oauth' ? `the app ${ews.oauth?.clientId ?? ''} (auth="oauth")` : `${ews.user} (auth="basic")`;
+        const results = await checkMailbox(exchange, mailbox.toLowerCase(), { account, mode: config.exchange.mode, folders: foldersOf(config) });
         for (const r of results) io.out(`${r.ok ? '✓' : '✗'} ${r.name}: ${r.detail}`);
         const failed = results.filter((r) => !r.ok).length;
         io.out(failed ? `${mailbox}: ${failed} check(s) failed` : `${mailbox}: ready to sync`);

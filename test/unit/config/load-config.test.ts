@@ -27,6 +27,16 @@ function problemsOf(path: string, env: NodeJS.ProcessEnv = {}): string[] {
 }
 
 describe('loadConfig', () => {
+  it('auth="oauth": the authority with its tenant, the client secret from the variable named, no user or password needed', () => {
+    const { config, warnings } = loadConfig(file(wrap('<exchange><ews url="https://outlook.office365.com/EWS/Exchange.asmx" auth="oauth" tenant="contoso.onmicrosoft.com" clientId="1b2c" clientSecretEnv="APP_SECRET"/></exchange>')), { APP_SECRET: 's3cret' });
+    assert.deepEqual(config.exchange.ews.oauth, {
+      authority: 'https://login.microsoftonline.com/contoso.onmicrosoft.com', clientId: '1b2c', clientSecret: 's3cret', certificateFile: '', scope: 'https://outlook.office365.com/.default',
+    });
+    assert.deepEqual(warnings, []);
+    const missing = loadConfig(file(wrap('<exchange><ews url="https://outlook.office365.com/EWS/Exchange.asmx" auth="oauth" tenant="t" clientId="c"/></exchange>')), {});
+    assert.match(missing.warnings.join('\n'), /ews@clientSecretEnv: environment variable ECS_EWS_CLIENT_SECRET is not set \(it must hold the secret\)/);
+  });
+
   it("accepts the source document's file byte for byte, everything else defaulted", () => {
     const fixture = join(repoRoot, 'test/fixtures/config/source-document.config.xml');
     // The fixture is the code block of section 7 of the (German) source document, unchanged.
@@ -121,6 +131,11 @@ describe('loadConfig', () => {
     ['an element twice', '<ops/><ops/>', /calendar_sync\/ops: appears more than once/],
     ['text where attributes belong', '<ops>127.0.0.1:1</ops>', /calendar_sync\/ops: has text "127.0.0.1:1"/],
     ['postgres without url', '<crm type="postgres"/>', /calendar_sync\/crm@url: missing/],
+    ['auth="oauth" without tenant and clientId', '<exchange><ews url="https://outlook.office365.com/EWS/Exchange.asmx" auth="oauth"/></exchange>',
+      /exchange\/ews@tenant: missing; auth="oauth" needs the Entra ID tenant/],
+    ['auth="oauth" with a certificate file that is not there', '<exchange><ews url="https://outlook.office365.com/EWS/Exchange.asmx" auth="oauth" tenant="contoso.onmicrosoft.com" clientId="c1" certificateFile="nowhere.pem"/></exchange>',
+      /exchange\/ews@certificateFile: .*nowhere\.pem does not exist/],
+    ['auth="kerberos"', '<exchange><ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc" auth="kerberos"/></exchange>', /ews@auth: "kerberos" is not one of basic, oauth/],
     ['delegate access (not built yet)', '<exchange><ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc@contoso.test" impersonation="false"/></exchange>',
       /exchange\/ews@impersonation: "false" \(delegate access\) is not supported yet; allowed: "true"/],
     ['a bad mailbox address', '<exchange><mailboxes><mailbox>not-an-address</mailbox></mailboxes></exchange>', /mailboxes\/mailbox: "not-an-address" is not an e-mail address/],

@@ -25,7 +25,10 @@ describe('logger', () => {
     const logger = createLogger({ destination: out.stream });
     const child = logger.child({ mailbox: 'user0001@contoso.test' });
     child.info({ ews: { url: 'https://x', password: 'hunter2' }, headers: { authorization: 'Basic abc' }, config: { transport: { sasl: { password: 'p' } } } }, 'connect');
+    child.info({ config: { exchange: { ews: { oauth: { clientId: 'c1', clientSecret: 'app-s3cret' } } } }, token: { accessToken: 'eyJ.token' } }, 'oauth');
     const text = JSON.stringify(out.lines());
+    assert.ok(!text.includes('app-s3cret'), text);
+    assert.ok(!text.includes('eyJ.token'), text);
     assert.ok(!text.includes('hunter2'), text);
     assert.ok(!text.includes('Basic abc'), text);
     assert.ok(!text.includes('"p"'), text);
