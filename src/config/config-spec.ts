@@ -82,8 +82,8 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
   {
     key: 'exchange.ews.auth', element: 'exchange/ews', attribute: 'auth', env: 'ECS_EWS_AUTH',
-    kind: k.oneOf(['basic', 'oauth'] as const), default: 'basic',
-    doc: 'basic: user and the password in passwordEnv. oauth: an app-only token by client credentials (Exchange Online, hybrid modern auth), with tenant, clientId and clientSecretEnv or certificateFile.',
+    kind: k.oneOf(['basic', 'ntlm', 'oauth'] as const), default: 'basic',
+    doc: 'basic or ntlm (Windows authentication, what Exchange 2016/2019 offer out of the box; user as DOMAIN\\user): user and the password in passwordEnv. oauth: an app-only token by client credentials (Exchange Online, hybrid modern auth), with tenant, clientId and clientSecretEnv or certificateFile.',
   },
   {
     key: 'exchange.ews.authority', element: 'exchange/ews', attribute: 'authority', env: 'ECS_EWS_AUTHORITY',

@@ -19,8 +19,8 @@ export interface EwsSettings {
   /** TLS certificates are verified unless the operator turns it off explicitly. */
   readonly tlsVerify: boolean;
   readonly requestTimeoutMs: number;
-  /** basic (the default): user and password; oauth: an app-only token (client credentials). */
-  readonly auth?: 'basic' | 'oauth';
+  /** basic (the default) or ntlm: user and password; oauth: an app-only token (client credentials). */
+  readonly auth?: 'basic' | 'ntlm' | 'oauth';
   /** auth="oauth": where tokens come from and how the app proves itself. */
   readonly oauth?: {
     readonly authority: string;

@@ -128,11 +128,11 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
   if (ewsPresent) {
     if (!ewsUrl) problems.push(`${displayPath('exchange/ews', 'url')}: missing; <ews> needs the EWS endpoint, e.g. https://mail.example.com/EWS/Exchange.asmx`);
   }
-  const ewsAuth = get<'basic' | 'oauth'>('exchange.ews.auth');
+  const ewsAuth = get<'basic' | 'ntlm' | 'oauth'>('exchange.ews.auth');
   const certificateFile = get<string>('exchange.ews.certificateFile');
   const caFile = get<string>('exchange.ews.caFile');
   const fromFile = (name: string): string => (name ? resolve(dirname(resolve(file)), name) : '');
-  if (ewsPresent && ewsAuth === 'basic' && !get<string>('exchange.ews.user')) problems.push(`${displayPath('exchange/ews', 'user')}: missing; <ews> needs the service account`);
+  if (ewsPresent && ewsAuth !== 'oauth' && !get<string>('exchange.ews.user')) problems.push(`${displayPath('exchange/ews', 'user')}: missing; <ews> needs the service account`);
   if (ewsPresent && ewsAuth === 'oauth') {
     if (!get<string>('exchange.ews.tenant')) problems.push(`${displayPath('exchange/ews', 'tenant')}: missing; auth="oauth" needs the Entra ID tenant (its id or contoso.onmicrosoft.com)`);
     if (!get<string>('exchange.ews.clientId')) problems.push(`${displayPath('exchange/ews', 'clientId')}: missing; auth="oauth" needs the app registration's application (client) id`);
@@ -140,7 +140,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
       if (name && !existsSync(fromFile(name))) problems.push(`${displayPath('exchange/ews', attribute)}: ${fromFile(name)} does not exist`);
     }
   }
-  const ewsPassword = secret('exchange.ews.passwordEnv', 'exchange.ews.password', ewsPresent && ewsAuth === 'basic');
+  const ewsPassword = secret('exchange.ews.passwordEnv', 'exchange.ews.password', ewsPresent && ewsAuth !== 'oauth');
   const clientSecret = secret('exchange.ews.clientSecretEnv', 'exchange.ews.clientSecret', ewsPresent && ewsAuth === 'oauth' && !certificateFile);
 
   const crmType = get<'embedded' | 'postgres' | 'superoffice'>('crm.type');

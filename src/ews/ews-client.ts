@@ -1,12 +1,12 @@
 import { responseCodeIn } from './ews-response-codes.js';
 import ews from 'ews-javascript-api';
-import { defer, from, switchMap, tap, type Observable } from 'rxjs';
+import { defer, finalize, from, switchMap, tap, type Observable } from 'rxjs';
 import type { EwsSettings } from '../config/index.js';
 import { childNamed, childrenNamed, parseXml } from '../shared/safe-xml.js';
 import type { BackoffGate } from '../shared/backoff-gate.js';
 import { categoryOfError, ewsError, toEwsError } from './ews-error.js';
-import { credentialsOf, type EwsCredentials } from './ews-credentials.js';
-import { EwsHttp, EwsTransport } from './ews-http.js';
+import { credentialsOf, NtlmCredentials, type EwsCredentials } from './ews-credentials.js';
+import { EwsHttp, EwsTransport, ntlmChallengeOf, plainResponse, roundTrip, unauthorizedReason } from './ews-http.js';
 import type { EwsMetrics } from './ews-metrics.js';
 import { CRM_ID_PROPERTY, isoOf, itemsOf, normaliseItem, patternOf, read } from './normalise-item.js';
 import type {
@@ -172,6 +172,24 @@ export class EwsClient implements ExchangePort {
   }
 
   streamEvents(group: AffinityGroup, subscriptionIds: readonly string[], lifetimeMinutes: number): Observable<StreamMessage> {
+    const credentials = this.credentials;
+    if (credentials instanceof NtlmCredentials) {
+      // a streaming connection is a TCP connection of its own: it runs the NTLM handshake itself
+      return defer(async () => {
+        const agent = this.transport.connectionAgent(this.url.startsWith('https:'));
+        const http = this.group(group);
+        const negotiated = await roundTrip(new URL(this.url), 'POST', { ...http.headers, authorization: credentials.negotiate(), 'content-length': '0' }, '', agent, this.settings.requestTimeoutMs, plainResponse);
+        const offer = ntlmChallengeOf(negotiated.response.headers['www-authenticate']);
+        if (!offer) {
+          agent.destroy();
+          throw ewsError(negotiated.response.status === 0 ? 'SOCKET' : `HTTP_${negotiated.response.status || 401}`, `NTLM: GetStreamingEvents: the server answered NEGOTIATE without a CHALLENGE (${unauthorizedReason(negotiated.response.headers['www-authenticate'])})`);
+        }
+        return { agent, authorization: credentials.authenticate(offer) };
+      }).pipe(switchMap(({ agent, authorization }) => streamingEvents(this.transport, this.group(group), {
+        url: this.url, authorization, version: this.settings.version, anchorMailbox: group.anchorMailbox,
+        impersonation: this.settings.impersonation, subscriptionIds, lifetimeMinutes, agent,
+      }).pipe(finalize(() => agent.destroy()))));
+    }
     // every new streaming connection authenticates anew; a refused token is replaced at the reconnect
     return defer(() => from(this.credentials.header())).pipe(switchMap((authorization) => streamingEvents(this.transport, this.group(group), {
       url: this.url, authorization, version: this.settings.version, anchorMailbox: group.anchorMailbox,

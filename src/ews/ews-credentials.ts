@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import ntlm from '@ewsjs/ntlm-client';
 import { request, Agent } from 'node:https';
 import { ConfidentialClientApplication, LogLevel, type Configuration, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from '@azure/msal-node';
 import type { EwsSettings } from '../config/index.js';
@@ -11,7 +12,7 @@ import { ewsError } from './ews-error.js';
  * cached and renewed before it expires, and acquired anew once when Exchange refuses it.
  */
 export interface EwsCredentials {
-  readonly mode: 'basic' | 'oauth';
+  readonly mode: 'basic' | 'oauth' | 'ntlm';
   /** The Authorization header for the next request. */
   header(): Promise<string>;
   /** Exchange answered 401 to this header: the next header() acquires a new token. */
@@ -21,6 +22,45 @@ export interface EwsCredentials {
 export function basicCredentials(user: string, password: string): EwsCredentials {
   const header = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
   return { mode: 'basic', header: async () => header, refused: () => undefined };
+}
+
+/**
+ * NTLM (what the EWS virtual directory of Exchange 2016/2019 offers out of the box): it
+ * authenticates a TCP connection, so the transport runs the handshake on each new connection
+ * with these messages (@ewsjs/ntlm-client builds them; NTLMv2 when the server asks for it).
+ */
+export class NtlmCredentials implements EwsCredentials {
+  readonly mode = 'ntlm' as const;
+  /** DOMAIN\\user or user@domain, as configured (for messages). */
+  readonly account: string;
+  private readonly user: string;
+  private readonly domain: string;
+
+  constructor(user: string, private readonly password: string, private readonly workstation = 'EXCHANGE-CRM-SYNC') {
+    this.account = user;
+    const slash = user.indexOf('\\');
+    // DOMAIN\user, or a UPN (the domain part is then the user's, the NTLM domain left empty)
+    this.domain = slash > 0 ? user.slice(0, slash) : '';
+    this.user = slash > 0 ? user.slice(slash + 1) : user;
+  }
+
+  /** No header of its own per request: the connection carries the authentication. */
+  async header(): Promise<string> {
+    return '';
+  }
+
+  refused(): void {
+    // a refused AUTHENTICATE is final for this password (trying again would lock the account)
+  }
+
+  negotiate(): string {
+    return ntlm.createType1Message(this.workstation, this.domain);
+  }
+
+  /** AUTHENTICATE for the server's CHALLENGE ("NTLM <base64>"). */
+  authenticate(challenge: string): string {
+    return ntlm.createType3Message(ntlm.decodeType2Message(challenge), this.user, this.password, this.workstation, this.domain);
+  }
 }
 
 export interface OAuthSettings {
@@ -108,6 +148,7 @@ function clientCertificateOf(pem: string): { thumbprintSha256: string; privateKe
 
 /** The credentials the settings ask for (files are read here, once, at start). */
 export function credentialsOf(settings: EwsSettings): EwsCredentials {
+  if (settings.auth === 'ntlm') return new NtlmCredentials(settings.user, settings.password);
   if (settings.auth !== 'oauth' || !settings.oauth) return basicCredentials(settings.user, settings.password);
   const { certificateFile, ...oauth } = settings.oauth;
   return new OAuthCredentials({

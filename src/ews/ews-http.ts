@@ -1,10 +1,11 @@
 import { responseCodeIn } from './ews-response-codes.js';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
 import type { BackoffGate } from '../shared/backoff-gate.js';
 import type { EwsMetrics } from './ews-metrics.js';
 import { Limiter } from '../shared/limiter.js';
-import type { EwsCredentials } from './ews-credentials.js';
+import type { EwsCredentials, NtlmCredentials } from './ews-credentials.js';
 
 /** The request options ews-javascript-api hands its XHR implementation. */
 interface XhrOptions {
@@ -51,8 +52,17 @@ export class EwsTransport {
    * inside a back-off window that a busy answer opened meanwhile.
    */
   readonly sockets: Limiter;
+  /** NTLM: one agent per TCP connection, each authenticated once (free ones; one per running request is taken). */
+  private readonly ntlmConnections: NtlmConnection[] = [];
   constructor(readonly options: EwsTransportOptions) {
     this.sockets = new Limiter(options.maxSockets);
+    if (options.credentials?.mode === 'ntlm') {
+      for (let i = 0; i < options.maxSockets; i++) {
+        this.ntlmConnections.push({
+          http: new HttpAgent({ keepAlive: true, maxSockets: 1 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: options.tlsVerify }), socket: undefined,
+        });
+      }
+    }
     this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets: options.maxSockets });
     // TLS is verified unless the operator turned it off explicitly (tlsVerify="false").
     this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: options.maxSockets, rejectUnauthorized: options.tlsVerify });
@@ -60,12 +70,63 @@ export class EwsTransport {
     this.streamingHttpsAgent = new HttpsAgent({ keepAlive: false, rejectUnauthorized: options.tlsVerify });
   }
 
+  /** A free NTLM connection (the socket limiter guarantees one is free). */
+  takeConnection(): NtlmConnection {
+    const c = this.ntlmConnections.pop();
+    if (!c) throw new Error('no free NTLM connection: more requests than sockets');
+    return c;
+  }
+
+  returnConnection(c: NtlmConnection): void {
+    this.ntlmConnections.push(c);
+  }
+
+  /** An agent for one more TCP connection of its own (a streaming connection that must authenticate itself). */
+  connectionAgent(https: boolean): HttpAgent | HttpsAgent {
+    return https ? new HttpsAgent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: this.options.tlsVerify }) : new HttpAgent({ keepAlive: true, maxSockets: 1 });
+  }
+
   destroy(): void {
+    for (const c of this.ntlmConnections) {
+      c.http.destroy();
+      c.https.destroy();
+    }
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
     this.streamingHttpAgent.destroy();
     this.streamingHttpsAgent.destroy();
   }
+}
+
+/** One TCP connection for NTLM: its agents keep exactly one socket, authenticated when `socket` is set. */
+interface NtlmConnection {
+  readonly http: HttpAgent;
+  readonly https: HttpsAgent;
+  /** The socket its last handshake authenticated. */
+  socket: Socket | undefined;
+}
+
+/** One HTTP exchange; always resolves (status 0 for network failures), with the socket it used. */
+export function roundTrip(url: URL, method: string, headers: Record<string, string>, body: string, agent: HttpAgent | HttpsAgent, timeoutMs: number, toResponse: (res: IncomingMessage, text: string) => XhrResponse): Promise<{ response: XhrResponse; socket: Socket | undefined }> {
+  return new Promise((resolve) => {
+    let socket: Socket | undefined;
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method, headers, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ response: toResponse(res, Buffer.concat(chunks).toString('utf8')), socket }));
+      res.on('error', (err) => resolve({ response: failure(err), socket }));
+    });
+    req.on('socket', (s: Socket) => (socket = s));
+    req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'TIMEOUT' })));
+    req.on('error', (err) => resolve({ response: failure(err), socket }));
+    req.end(body);
+  });
+}
+
+/** The NTLM CHALLENGE in a 401's WWW-Authenticate, if the server sent one. */
+export function ntlmChallengeOf(challenge: string | string[] | undefined): string | undefined {
+  const all = Array.isArray(challenge) ? challenge : (challenge ?? '').split(/,\s*(?=[A-Za-z]+(?:\s|$))/);
+  return all.map((c) => c.trim()).find((c) => /^NTLM\s+\S+/i.test(c));
 }
 
 /** The EWS operation inside a SOAP body, for metrics: "<m:GetItem …" → GetItem. */
@@ -131,24 +192,16 @@ export class EwsHttp {
     const stop = metrics?.duration.startTimer({ operation });
     const headers: Record<string, string> = { ...(options.headers ?? {}), ...this.headers, 'content-length': String(Buffer.byteLength(body)) };
     if (this.backendCookie) headers.cookie = `X-BackEndOverrideCookie=${this.backendCookie}`;
+    // ours, not the library's ("Authorization" from its credentials object; NTLM: none, the
+    // connection is authenticated)
+    if (credentials) for (const name of Object.keys(headers)) if (name.toLowerCase() === 'authorization') delete headers[name];
     if (authorization) headers.authorization = authorization;
     const url = new URL(options.url);
     const https = url.protocol === 'https:';
-    const response = await new Promise<XhrResponse>((resolve) => {
-      const req = (https ? httpsRequest : httpRequest)(
-        url,
-        { method: options.type ?? 'POST', headers, agent: https ? this.transport.httpsAgent : this.transport.httpAgent },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve(this.toResponse(res, Buffer.concat(chunks).toString('utf8'))));
-          res.on('error', (err) => resolve(failure(err)));
-        },
-      );
-      req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'TIMEOUT' })));
-      req.on('error', (err) => resolve(failure(err)));
-      req.end(body);
-    });
+    const method = options.type ?? 'POST';
+    const response = credentials?.mode === 'ntlm'
+      ? await this.viaNtlm(url, method, headers, body, credentials as NtlmCredentials)
+      : (await roundTrip(url, method, headers, body, https ? this.transport.httpsAgent : this.transport.httpAgent, timeoutMs, (res, text) => this.toResponse(res, text))).response;
     stop?.();
     if (response.status === 401 && credentials?.mode === 'oauth' && authorization && !again) {
       // an expired or revoked token: one new token, one more try
@@ -165,6 +218,44 @@ export class EwsHttp {
     return response;
   }
 
+  /**
+   * NTLM authenticates a TCP connection: on a connection not yet authenticated (or no longer:
+   * the server closed it), NEGOTIATE, then the request itself with AUTHENTICATE, on the same
+   * socket. A refusal is not tried again with the same password — that would lock the account —
+   * unless the server closed the socket between the two messages.
+   */
+  private async viaNtlm(url: URL, method: string, headers: Record<string, string>, body: string, credentials: NtlmCredentials): Promise<XhrResponse> {
+    const { timeoutMs } = this.transport.options;
+    const connection = this.transport.takeConnection();
+    const agent = url.protocol === 'https:' ? connection.https : connection.http;
+    const read = (res: IncomingMessage, text: string): XhrResponse => this.toResponse(res, text);
+    try {
+      if (connection.socket && !connection.socket.destroyed) {
+        const r = await roundTrip(url, method, headers, body, agent, timeoutMs, read);
+        if (r.response.status !== 401) return r.response;
+      }
+      connection.socket = undefined;
+      for (let attempt = 0; ; attempt++) {
+        const negotiated = await roundTrip(url, 'POST', { ...this.headers, authorization: credentials.negotiate(), 'content-length': '0' }, '', agent, timeoutMs, read);
+        const offer = ntlmChallengeOf(negotiated.response.headers['www-authenticate']);
+        if (negotiated.response.status !== 401 || !offer) {
+          if (negotiated.response.status === 0) return negotiated.response;
+          return Object.assign(negotiated.response, { status: negotiated.response.status === 200 ? 401 : negotiated.response.status, message: `NTLM: the server answered NEGOTIATE without a CHALLENGE (HTTP ${negotiated.response.status}; it offers ${String(negotiated.response.headers['www-authenticate'] ?? 'nothing')}): is Windows authentication on for the EWS virtual directory?` });
+        }
+        const r = await roundTrip(url, method, { ...headers, authorization: credentials.authenticate(offer) }, body, agent, timeoutMs, read);
+        if (r.response.status !== 401) {
+          connection.socket = r.socket;
+          return r.response;
+        }
+        if (attempt > 0 || r.socket === negotiated.socket) {
+          return Object.assign(r.response, { message: `NTLM: Exchange refused ${credentials.account} (HTTP 401): the password is wrong, or the account is locked, disabled or not allowed to use EWS` });
+        }
+      }
+    } finally {
+      this.transport.returnConnection(connection);
+    }
+  }
+
   private toResponse(res: IncomingMessage, text: string): XhrResponse {
     const cookie = res.headers['x-backendoverridecookie'];
     if (typeof cookie === 'string' && cookie) this.backendCookie = cookie;
@@ -179,6 +270,11 @@ export class EwsHttp {
     if (status === 401) Object.assign(response, { message: unauthorizedReason(res.headers['www-authenticate']) });
     return response;
   }
+}
+
+/** A response as it came (the handshake's messages need nothing more). */
+export function plainResponse(res: IncomingMessage, text: string): XhrResponse {
+  return xhrResponse(res.statusCode ?? 0, res.statusMessage ?? '', res.headers as Record<string, string | string[] | undefined>, text);
 }
 
 function failure(err: Error & { code?: string }): XhrResponse {

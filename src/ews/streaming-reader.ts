@@ -1,6 +1,6 @@
 import { responseCodeIn } from './ews-response-codes.js';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { request as httpRequest, type Agent as HttpAgent } from 'node:http';
+import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 import { Observable } from 'rxjs';
 import { childNamed, childrenNamed, descendantNamed, type XmlElement } from '../shared/safe-xml.js';
 import type { EwsHttp, EwsTransport } from './ews-http.js';
@@ -23,6 +23,8 @@ export interface StreamingRequest {
   impersonation: boolean;
   subscriptionIds: readonly string[];
   lifetimeMinutes: number;
+  /** The connection's own agent (NTLM: the socket the handshake authenticated). */
+  agent?: HttpAgent | HttpsAgent;
 }
 
 /** Reads one event element (BaseObjectChangedEventType and kin). */
@@ -105,7 +107,7 @@ export function streamingEvents(transport: EwsTransport, http: EwsHttp, req: Str
         subscriber.complete();
       }
     });
-    const request = (https ? httpsRequest : httpRequest)(url, { method: 'POST', headers, agent: https ? transport.streamingHttpsAgent : transport.streamingHttpAgent }, (res) => {
+    const request = (https ? httpsRequest : httpRequest)(url, { method: 'POST', headers, agent: req.agent ?? (https ? transport.streamingHttpsAgent : transport.streamingHttpAgent) }, (res) => {
       const status = res.statusCode ?? 0;
       res.setEncoding('utf8');
       if (status !== 200) {

@@ -30,7 +30,9 @@ export function explainEwsError(err: unknown, mailbox: string, account: string):
     case 'HTTP_401':
       return /auth="oauth"/.test(account)
         ? `Exchange refused the token of ${account} (${base}): grant the app the Office 365 Exchange Online application permission full_access_as_app with admin consent, and check the tenant and scope`
-        : `Exchange refused the credentials of ${account} (HTTP 401): check the password variable and that Basic authentication is enabled for EWS`;
+        : /auth="ntlm"/.test(account)
+          ? `Exchange refused the credentials of ${account} (${base}): check the password in passwordEnv, that the account is not locked, and that Windows authentication is on for the EWS virtual directory`
+          : `Exchange refused the credentials of ${account} (HTTP 401): check the password variable and that Basic authentication is enabled for EWS`;
     case 'ErrorOAuthTokenRefused':
       return `the token endpoint refused ${account}: ${base.replace(/^auth="oauth": the token endpoint refused: /, '')} — check tenant, clientId, and the secret in clientSecretEnv or the certificate registered with the app`;
     default:

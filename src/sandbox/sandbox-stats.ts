@@ -10,6 +10,8 @@ export class SandboxStats {
   /** Requests refused because their budget had EWSMaxConcurrency requests under way. */
   concurrencyRefusals = 0;
   authFailures = 0;
+  /** NTLM CHALLENGEs sent: one per TCP connection that authenticated (or tried to). */
+  ntlmChallenges = 0;
   /** SyncFolderItems requests without a SyncState (full syncs). */
   fullSyncs = 0;
   streamingConnectionsOpened = 0;

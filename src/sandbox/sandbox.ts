@@ -15,6 +15,7 @@ import { envelope, soapFault } from './soap.js';
 import type { StreamingConnection } from './streaming-connection.js';
 import { SubscriptionRegistry } from './subscriptions.js';
 import { TokenService, type TokenServiceOptions } from './token-service.js';
+import { NtlmServer } from './ntlm-server.js';
 
 export const SERVICE_ACCOUNT = 'svc-sync';
 export const ACCEPTED_VERSIONS = new Set(['Exchange2010_SP2', 'Exchange2013', 'Exchange2013_SP1', 'Exchange2015', 'Exchange2016']);
@@ -33,6 +34,8 @@ export interface SandboxOptions {
   /** Length of an EWS "minute" for timeouts (tests compress time); default 60000. */
   minuteMs?: number;
   limits?: Partial<SandboxLimits>;
+  /** Which Windows authentication schemes the EWS virtual directory offers (default: both). */
+  auth?: { basic?: boolean; ntlm?: boolean };
   /** OAuth 2.0 (Exchange Online's app-only): a token endpoint for these apps, and Bearer tokens accepted on EWS. */
   oauth?: TokenServiceOptions;
   /** Called with each request and response body element (test mode: schema validation). */
@@ -55,6 +58,8 @@ export interface Sandbox {
   throttle(probability: number, backOffMilliseconds?: number): void;
   setLatency(ms: number): void;
   dropConnections(): number;
+  /** Closes the keep-alive connections no request is using (a load balancer's idle timeout). */
+  closeIdleConnections(): void;
   /** Moves the sandbox's clock forward (subscription timeouts) without waiting. */
   advanceClock(ms: number): void;
   now(): number;
@@ -107,6 +112,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   let throttleBackOffMs = 2_000;
   let latencyMs = 0;
   const tokens = options.oauth ? new TokenService(options.oauth) : undefined;
+  const basicAllowed = options.auth?.basic ?? true;
+  const ntlm = (options.auth?.ntlm ?? true) ? new NtlmServer(domain, (user, userDomain) => (accountNamed(user, userDomain) ? password : undefined)) : undefined;
 
   const sandbox: Sandbox = {
     url: '',
@@ -128,6 +135,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     },
     setLatency(ms) {
       latencyMs = Math.max(0, ms);
+    },
+    closeIdleConnections() {
+      server.closeIdleConnections();
     },
     dropConnections() {
       const n = openConnections.size;
@@ -172,15 +182,35 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       return;
     }
     const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    const windows = ntlm ? /^(?:NTLM|Negotiate)\s+(\S+)$/i.exec(req.headers.authorization ?? '') : null;
     const checked = bearer && tokens ? tokens.check(bearer[1]) : undefined;
-    const account = checked ? (checked.ok ? `app:${checked.app.clientId}` : undefined) : authenticate(req.headers.authorization);
+    let refusedWhy = checked && !checked.ok ? checked.reason : undefined;
+    let account: string | undefined;
+    if (windows && ntlm) {
+      const outcome = ntlm.handle(req.socket, windows[1]);
+      if (outcome.kind === 'challenge') {
+        stats.ntlmChallenges++;
+        // the handshake's middle step: not a failure, and the connection stays open for the next
+        req.resume();
+        res.writeHead(401, { 'www-authenticate': outcome.header, 'content-type': 'text/plain' });
+        res.end('401 Unauthorized\n');
+        return;
+      }
+      if (outcome.kind === 'authenticated') {
+        account = accountNamed(outcome.user, outcome.domain);
+        if (account) ntlm.markAuthenticated(req.socket, account);
+      } else refusedWhy = outcome.reason;
+    } else if (checked) account = checked.ok ? `app:${checked.app.clientId}` : undefined;
+    else if (!req.headers.authorization && ntlm?.accountOf(req.socket)) account = ntlm.accountOf(req.socket);
+    else if (basicAllowed) account = authenticate(req.headers.authorization);
     if (!account) {
       stats.authFailures++;
       req.resume();
-      // Exchange Online names the token's fault in the Bearer challenge
-      const challenge = checked && !checked.ok ? `Bearer error="invalid_token", error_description="${checked.reason}"` : `Basic realm="${domain}"${tokens ? ', Bearer' : ''}`;
-      res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'text/plain' });
-      res.end('401 Unauthorized\n');
+      // Exchange Online names the token's fault in the Bearer challenge; IIS offers its schemes
+      const challenges = checked && !checked.ok ? [`Bearer error="invalid_token", error_description="${checked.reason}"`]
+        : [...(ntlm ? ['Negotiate', 'NTLM'] : []), ...(basicAllowed ? [`Basic realm="${domain}"`] : []), ...(tokens ? ['Bearer'] : [])];
+      res.writeHead(401, { 'www-authenticate': challenges, 'content-type': 'text/plain' });
+      res.end(`401 Unauthorized${refusedWhy ? `: ${refusedWhy}` : ''}\n`);
       return;
     }
     const body = await readBody(req);
@@ -278,6 +308,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   function fault(res: ServerResponse, kind: 'Client' | 'Server', code: string, message: string, details?: Record<string, string | number>): void {
     res.writeHead(500, { 'content-type': 'text/xml; charset=utf-8' });
     res.end(soapFault(kind, code, message, details));
+  }
+
+  /** A Windows user (DOMAIN\\user, user@domain, or user with the domain apart) → the account, if it exists. */
+  function accountNamed(userName: string, userDomain: string): string | undefined {
+    let user = userName.toLowerCase();
+    if (user.includes('\\')) user = user.slice(user.indexOf('\\') + 1);
+    if (!user.includes('@')) user = `${user}@${domain}`;
+    if (user === serviceAccount) return serviceAccount;
+    void userDomain; // the NetBIOS domain names no mailbox: the sandbox has one domain
+    return store.byEmail(user) ? user : undefined;
   }
 
   /** Basic auth: the service account, or a mailbox owner, with the sandbox password. */

@@ -122,19 +122,21 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .addOption(new Option('--max-concurrency <n>', 'EWSMaxConcurrency: requests under way per budget (Exchange default 27)').default(27).argParser(wholeNumber('--max-concurrency', 1, 100_000)))
     .addOption(new Option('--heartbeat <ms>', 'keep-alive interval of streaming connections, ms').default(30000).argParser(wholeNumber('--heartbeat', 100, 600_000)))
     .addOption(new Option('--backends <n>', 'simulated mailbox servers (affinity checks when > 1)').default(1).argParser(wholeNumber('--backends', 1, 64)))
+    .addOption(new Option('--auth <schemes>', 'what the EWS virtual directory offers: basic, ntlm (Windows authentication) or both').default('basic,ntlm').choices(['basic,ntlm', 'ntlm,basic', 'basic', 'ntlm']))
     .addOption(new Option('--oauth <tenant/clientId>', 'also serve an Entra ID token endpoint (HTTPS) for this app; its client secret is $ECS_SANDBOX_CLIENT_SECRET or "sandbox"'))
     .addOption(new Option('--oauth-ca-file <file>', "with --oauth: write the token endpoint's certificate here (<ews caFile>)"))
     .action(async (opts: SandboxCliOptions) => {
       const app = opts.oauth ? /^([A-Za-z0-9.-]+)\/(\S+)$/.exec(opts.oauth) : undefined;
       if (opts.oauth && !app) throw new InvalidArgumentError(`--oauth: "${opts.oauth}" is not tenant/clientId`);
       const sandbox = await startSandbox({
+        auth: { basic: opts.auth.includes('basic'), ntlm: opts.auth.includes('ntlm') },
         ...(app ? { oauth: { apps: [{ tenant: app[1], clientId: app[2], clientSecret: io.env.ECS_SANDBOX_CLIENT_SECRET || 'sandbox' }] } } : {}),
         port: opts.port, mailboxes: opts.mailboxes, itemsPerMailbox: opts.itemsPerMailbox, password: opts.password ?? io.env.ECS_SANDBOX_PASSWORD,
         seed: opts.seed, activity: opts.activity,
         limits: { hangingConnectionLimit: opts.hangingConnectionLimit, maxSubscriptionsPerMailbox: opts.maxSubscriptionsPerMailbox, maxConcurrency: opts.maxConcurrency, heartbeatMs: opts.heartbeat, backends: opts.backends },
       });
       io.out(`EWS endpoint: ${sandbox.url}`);
-      io.out(`service account: ${sandbox.serviceAccount} (Basic auth, impersonation); mailboxes user${'0'.repeat(Math.max(4, String(opts.mailboxes).length) - 1)}1@contoso.test … (${opts.mailboxes})`);
+      io.out(`service account: ${sandbox.serviceAccount} (${opts.auth.split(',').join(' or ')}, impersonation); mailboxes user${'0'.repeat(Math.max(4, String(opts.mailboxes).length) - 1)}1@contoso.test … (${opts.mailboxes})`);
       if (app && sandbox.tokens) {
         if (opts.oauthCaFile) writeFileSync(opts.oauthCaFile, sandbox.tokens.ca);
         io.out(`OAuth: <ews auth="oauth" authority="${sandbox.tokens.url}" tenant="${app[1]}" clientId="${app[2]}"${opts.oauthCaFile ? ` caFile="${opts.oauthCaFile}"` : ''}/> (client secret in ECS_EWS_CLIENT_SECRET)`);
@@ -218,6 +220,7 @@ interface SandboxCliOptions {
   backends: number;
   oauth?: string;
   oauthCaFile?: string;
+  auth: string;
 }
 
 function wholeNumber(flag: string, min: number, max: number): (value: string) => number {

@@ -122,7 +122,7 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
       const exchange = new EwsClient({ settings: config.exchange.ews, gate: new BackoffGate(), maxSockets: 4 });
       try {
         const { ews } = config.exchange;
-        const account = ews.auth === 'oauth' ? `the app ${ews.oauth?.clientId ?? ''} (auth="oauth")` : `${ews.user} (auth="basic")`;
+        const account = ews.auth === 'oauth' ? `the app ${ews.oauth?.clientId ?? ''} (auth="oauth")` : `${ews.user} (auth="${ews.auth ?? 'basic'}")`;
         const results = await checkMailbox(exchange, mailbox.toLowerCase(), { account, mode: config.exchange.mode, folders: foldersOf(config) });
         for (const r of results) io.out(`${r.ok ? '✓' : '✗'} ${r.name}: ${r.detail}`);
         const failed = results.filter((r) => !r.ok).length;

@@ -19,7 +19,8 @@ describe('EWS sandbox: authentication, impersonation, versions and faults', () =
   it('answers 401 without or with wrong Basic credentials', async () => {
     const none = await soap(sandbox.url, getFolder, { auth: null, mailbox: 'user0001@contoso.test' });
     assert.equal(none.status, 401);
-    assert.match(none.headers.get('www-authenticate') ?? '', /^Basic realm=/);
+    // IIS offers the schemes the EWS virtual directory has on: Windows authentication and Basic
+    assert.match(none.headers.get('www-authenticate') ?? '', /^Negotiate, NTLM, Basic realm="contoso.test"$/);
     const wrong = await soap(sandbox.url, getFolder, { auth: `Basic ${Buffer.from('svc-sync@contoso.test:nope').toString('base64')}` });
     assert.equal(wrong.status, 401);
   });
