@@ -186,13 +186,13 @@ export class EwsClient implements ExchangePort {
         }
         return { agent, authorization: credentials.authenticate(offer) };
       }).pipe(switchMap(({ agent, authorization }) => streamingEvents(this.transport, this.group(group), {
-        url: this.url, authorization, version: this.settings.version, anchorMailbox: group.anchorMailbox,
+        url: this.url, authorization, version: this.settings.version, anchorMailbox: group.anchorMailbox, connectingMailbox: group.connectingMailbox,
         impersonation: this.settings.impersonation, subscriptionIds, lifetimeMinutes, agent,
       }).pipe(finalize(() => agent.destroy()))));
     }
     // every new streaming connection authenticates anew; a refused token is replaced at the reconnect
     return defer(() => from(this.credentials.header())).pipe(switchMap((authorization) => streamingEvents(this.transport, this.group(group), {
-      url: this.url, authorization, version: this.settings.version, anchorMailbox: group.anchorMailbox,
+      url: this.url, authorization, version: this.settings.version, anchorMailbox: group.anchorMailbox, connectingMailbox: group.connectingMailbox,
       impersonation: this.settings.impersonation, subscriptionIds, lifetimeMinutes,
     }).pipe(tap({ error: (err: unknown) => (err as { responseCode?: string }).responseCode === 'HTTP_401' && this.credentials.refused(authorization) }))));
   }

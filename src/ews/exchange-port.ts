@@ -46,6 +46,11 @@ export interface PullEvents {
 export interface AffinityGroup {
   /** X-AnchorMailbox: the group's first mailbox. */
   readonly anchorMailbox: string;
+  /**
+   * The mailbox a GetStreamingEvents impersonates — whose budget (HangingConnectionLimit) the
+   * connection is charged to. Default: the anchor; another member when the anchor's is full.
+   */
+  readonly connectingMailbox?: string;
 }
 
 export type StreamMessage =

@@ -20,6 +20,8 @@ export interface StreamingRequest {
   authorization: string;
   version: string;
   anchorMailbox: string;
+  /** Impersonated (charged) mailbox; default the anchor. */
+  connectingMailbox?: string;
   impersonation: boolean;
   subscriptionIds: readonly string[];
   lifetimeMinutes: number;
@@ -58,7 +60,7 @@ export function streamingEvents(transport: EwsTransport, http: EwsHttp, req: Str
     const body =
       `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">` +
       `<soap:Header><t:RequestServerVersion Version="${req.version}"/>` +
-      (req.impersonation ? `<t:ExchangeImpersonation><t:ConnectingSID><t:SmtpAddress>${escapeXml(req.anchorMailbox)}</t:SmtpAddress></t:ConnectingSID></t:ExchangeImpersonation>` : '') +
+      (req.impersonation ? `<t:ExchangeImpersonation><t:ConnectingSID><t:SmtpAddress>${escapeXml(req.connectingMailbox ?? req.anchorMailbox)}</t:SmtpAddress></t:ConnectingSID></t:ExchangeImpersonation>` : '') +
       `</soap:Header><soap:Body><m:GetStreamingEvents><m:SubscriptionIds>${req.subscriptionIds.map((id) => `<t:SubscriptionId>${escapeXml(id)}</t:SubscriptionId>`).join('')}</m:SubscriptionIds>` +
       `<m:ConnectionTimeout>${req.lifetimeMinutes}</m:ConnectionTimeout></m:GetStreamingEvents></soap:Body></soap:Envelope>`;
     const url = new URL(req.url);

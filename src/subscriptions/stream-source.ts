@@ -23,6 +23,12 @@ interface StreamGroup {
   readonly index: number;
   /** X-AnchorMailbox of every request of the group. */
   anchor: string;
+  /**
+   * The member its connection impersonates, whose budget carries it: the anchor, or — when
+   * that budget's HangingConnectionLimit is full (other applications impersonating it too) —
+   * the next member, and so on.
+   */
+  connecting?: string;
   readonly members: Map<string, Member>;
   connection?: Subscription;
   /** The connection being replaced, kept briefly so nothing in flight on it is lost. */
@@ -148,7 +154,7 @@ export class StreamSource extends SourceBase {
     const current = (): boolean => group.connection === connection;
     connection = defer(() => {
       const live = [...group.members.values()].map((m) => m.subscriptionId).filter((id): id is string => id !== undefined);
-      return this.options.exchange.streamEvents({ anchorMailbox: group.anchor }, live, minutes);
+      return this.options.exchange.streamEvents({ anchorMailbox: group.anchor, ...(group.connecting ? { connectingMailbox: group.connecting } : {}) }, live, minutes);
     })
       .pipe(
         watchdog(heartbeatTimeoutMs),
@@ -158,6 +164,13 @@ export class StreamSource extends SourceBase {
           onRetry: (err, attempt, delayMs) => {
             if (!current()) return;
             group.open = false;
+            if (err instanceof EwsError && err.responseCode === 'ErrorExceededConnectionCount') {
+              // the budget this connection is charged to is full: charge the next member's
+              const members = [...group.members.keys()];
+              const next = members[(members.indexOf(group.connecting ?? group.anchor) + 1) % members.length];
+              this.logger.warn({ event: 'stream.budget-full', group: group.index, mailbox: group.connecting ?? group.anchor, next }, `the streaming budget of ${group.connecting ?? group.anchor} is full (HangingConnectionLimit): connection ${group.index} is opened as ${next}`);
+              group.connecting = next;
+            }
             this.logger.warn({ event: 'stream.reconnect', group: group.index, attempt, delayMs, err }, `streaming connection ${group.index} broke; reopening in ${delayMs} ms and closing the gap`);
             if (categoryOfError(err) === 'subscription-lost') {
               // The server no longer knows the group's subscriptions (restart, no affinity).

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startSandbox } from '../../../src/sandbox/index.js';
+import { BackoffGate, EwsClient } from '../../../src/ews/index.js';
 import { MemoryPositionStore } from '../../../src/state/position-store.js';
 import { createSource, MutableDirectory, outOfOrder, unsurfaced, waitUntil } from '../../helpers/source-harness.js';
 
@@ -135,6 +136,35 @@ describe('mailbox failures and the mailbox list', () => {
     } finally {
       await source.stop();
       await exchange.close();
+      await sandbox.close();
+    }
+  });
+
+  it('a group whose anchor mailbox has no streaming budget left (other applications hold its 10 connections) is opened as another member, and its changes still surface', async () => {
+    const sandbox = await startSandbox({ mailboxes: 4, itemsPerMailbox: 1, limits: { heartbeatMs: 500 } });
+    // another application impersonating user0001 holds the 10 connections its budget allows
+    const other = new EwsClient({ settings: { url: sandbox.url, user: 'svc-sync@contoso.test', passwordEnv: 'X', password: 'sandbox', impersonation: true, version: 'Exchange2016', tlsVerify: true, requestTimeoutMs: 10_000 }, gate: new BackoffGate(), maxSockets: 4 });
+    const anchor = sandbox.store.all()[0].address;
+    const held = [];
+    for (let i = 0; i < 10; i++) {
+      const id = await other.subscribeStreaming(anchor, ['calendar'], { anchorMailbox: anchor });
+      held.push(other.streamEvents({ anchorMailbox: anchor }, [id], 5).subscribe({ error: () => undefined }));
+    }
+    await waitUntil(() => sandbox.openConnections.size === 10, 5_000, 'the other application\'s 10 connections');
+    const directory = new MutableDirectory(sandbox.store.all().map((m) => m.address));
+    const { source, exchange, seen } = createSource('stream', sandbox, new MemoryPositionStore(), directory);
+    try {
+      source.start();
+      await waitUntil(() => source.mailboxes.countByState().active === 4 && sandbox.openConnections.size === 11, 20_000, 'our connection open beside them');
+      assert.ok((sandbox.stats.errorsByCode.get('ErrorExceededConnectionCount') ?? 0) >= 1, 'the anchor\'s budget was full');
+      sandbox.activity.burst(12);
+      const journal = sandbox.activity.journal.slice(-12);
+      await waitUntil(() => unsurfaced(journal, seen).length === 0, 15_000, 'every change, the anchor mailbox\'s too');
+    } finally {
+      for (const h of held) h.unsubscribe();
+      await source.stop();
+      await exchange.close();
+      await other.close();
       await sandbox.close();
     }
   });
