@@ -40,6 +40,8 @@ export interface EwsClientOptions {
   gate: BackoffGate;
   metrics?: EwsMetrics;
   maxSockets: number;
+  /** After Exchange refused the credentials, how long nothing is sent (default 5 minutes). */
+  authRetryMs?: number;
   /** How requests authenticate; by default from the settings (Basic or OAuth). */
   credentials?: EwsCredentials;
 }
@@ -65,7 +67,7 @@ export class EwsClient implements ExchangePort {
     this.credentials = options.credentials ?? credentialsOf(options.settings);
     this.transport = new EwsTransport({
       tlsVerify: options.settings.tlsVerify, timeoutMs: options.settings.requestTimeoutMs, maxSockets: options.maxSockets, gate: options.gate, metrics: options.metrics,
-      credentials: this.credentials,
+      credentials: this.credentials, authRetryMs: options.authRetryMs,
     });
     this.version = ews.ExchangeVersion[options.settings.version as keyof typeof ews.ExchangeVersion] as ews.ExchangeVersion;
   }
@@ -171,7 +173,32 @@ export class EwsClient implements ExchangePort {
     });
   }
 
+  /** Exchange refused the credentials and nothing is sent until a later retry: why, for the status page. */
+  authRefusal(): string | null {
+    const r = this.transport.authRefusal;
+    return r ? `Exchange refused ${this.credentials.mode === 'oauth' ? 'the app' : this.settings.user} (auth="${this.credentials.mode}") at ${new Date(r.at).toISOString()}: ${r.reason}` : null;
+  }
+
   streamEvents(group: AffinityGroup, subscriptionIds: readonly string[], lifetimeMinutes: number): Observable<StreamMessage> {
+    return defer(() => {
+      const held = this.transport.heldBack();
+      if (held) throw ewsError('HTTP_401', held.reason);
+      let answered = false;
+      return this.connectStream(group, subscriptionIds, lifetimeMinutes).pipe(tap({
+        next: () => {
+          if (!answered) this.transport.authOutcome('accepted');
+          answered = true;
+        },
+        error: (err: unknown) => {
+          const e = err as { responseCode?: string; message?: string };
+          // an OAuth token refused here is replaced at the reconnect: the request path decides whether the app is refused
+          this.transport.authOutcome(e.responseCode === 'HTTP_401' && this.credentials.mode !== 'oauth' ? { refused: e.message ?? 'HTTP 401' } : 'unknown');
+        },
+      }));
+    });
+  }
+
+  private connectStream(group: AffinityGroup, subscriptionIds: readonly string[], lifetimeMinutes: number): Observable<StreamMessage> {
     const credentials = this.credentials;
     if (credentials instanceof NtlmCredentials) {
       // a streaming connection is a TCP connection of its own: it runs the NTLM handshake itself

@@ -6,6 +6,7 @@ import type { BackoffGate } from '../shared/backoff-gate.js';
 import type { EwsMetrics } from './ews-metrics.js';
 import { Limiter } from '../shared/limiter.js';
 import type { EwsCredentials, NtlmCredentials } from './ews-credentials.js';
+import { isRetriable } from '../shared/errors.js';
 
 /** The request options ews-javascript-api hands its XHR implementation. */
 interface XhrOptions {
@@ -33,6 +34,14 @@ export interface EwsTransportOptions {
   metrics?: EwsMetrics;
   /** The Authorization header of every request (Basic, or an OAuth token renewed as needed). */
   credentials?: EwsCredentials;
+  /** After Exchange refused the credentials, how long nothing is sent before one request tries again. */
+  authRetryMs?: number;
+}
+
+/** Exchange (or the token endpoint) refused the credentials: when, and what it said. */
+export interface AuthRefusal {
+  readonly reason: string;
+  readonly at: number;
 }
 
 /**
@@ -54,6 +63,9 @@ export class EwsTransport {
   readonly sockets: Limiter;
   /** NTLM: one agent per TCP connection, each authenticated once (free ones; one per running request is taken). */
   private readonly ntlmConnections: NtlmConnection[] = [];
+  private refusal: AuthRefusal | undefined;
+  private probing = false;
+
   constructor(readonly options: EwsTransportOptions) {
     this.sockets = new Limiter(options.maxSockets);
     if (options.credentials?.mode === 'ntlm') {
@@ -68,6 +80,36 @@ export class EwsTransport {
     this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: options.maxSockets, rejectUnauthorized: options.tlsVerify });
     this.streamingHttpAgent = new HttpAgent({ keepAlive: false });
     this.streamingHttpsAgent = new HttpsAgent({ keepAlive: false, rejectUnauthorized: options.tlsVerify });
+  }
+
+  /**
+   * The refusal to answer with instead of sending, if any. A refused password sent again and
+   * again locks the account in Active Directory, so after a refusal nothing is sent for
+   * authRetryMs; then one request (one only) tries again.
+   */
+  heldBack(): AuthRefusal | undefined {
+    const r = this.refusal;
+    if (!r) return undefined;
+    if (this.probing || Date.now() - r.at < (this.options.authRetryMs ?? 5 * 60_000)) return r;
+    this.probing = true;
+    return undefined;
+  }
+
+  /**
+   * What a request learned: refused (401 after everything the scheme allows), accepted, or
+   * nothing (the network failed: a standing refusal stays, its retry comes later again).
+   */
+  authOutcome(outcome: { refused: string } | 'accepted' | 'unknown'): void {
+    const probed = this.probing;
+    this.probing = false;
+    if (outcome === 'accepted') this.refusal = undefined;
+    else if (outcome !== 'unknown') this.refusal = { reason: outcome.refused, at: Date.now() };
+    else if (probed && this.refusal) this.refusal = { ...this.refusal, at: Date.now() };
+  }
+
+  /** The standing refusal, for the status page. */
+  get authRefusal(): AuthRefusal | undefined {
+    return this.refusal;
   }
 
   /** A free NTLM connection (the socket limiter guarantees one is free). */
@@ -186,7 +228,16 @@ export class EwsHttp {
     const { gate, metrics, timeoutMs, credentials } = this.transport.options;
     const body = options.data ?? '';
     const operation = operationOf(body);
-    const authorization = await credentials?.header();
+    const held = again ? undefined : this.transport.heldBack();
+    if (held) return Object.assign(xhrResponse(401, 'Unauthorized', {}, ''), { message: `${held.reason} (at ${new Date(held.at).toISOString()}; nothing is sent until one retry ${Math.round((this.transport.options.authRetryMs ?? 300_000) / 1000)} s after it)` });
+    let authorization: string | undefined;
+    try {
+      authorization = await credentials?.header();
+    } catch (err) {
+      // the token endpoint refused for good (a wrong secret): held back like a refused password
+      this.transport.authOutcome(isRetriable(err) ? 'unknown' : { refused: (err as Error).message });
+      throw err;
+    }
     await gate.pass();
     metrics?.requests.inc({ operation });
     const stop = metrics?.duration.startTimer({ operation });
@@ -207,6 +258,10 @@ export class EwsHttp {
       // an expired or revoked token: one new token, one more try
       credentials.refused(authorization);
       return this.sendNow(options, true);
+    }
+    if (credentials) {
+      this.transport.authOutcome(response.status === 0 ? 'unknown'
+        : response.status === 401 ? { refused: String((response as { message?: string }).message ?? unauthorizedReason(response.headers['www-authenticate'])) } : 'accepted');
     }
     const busy = backOffMsOf(response.responseText);
     if (busy !== undefined || /ErrorServerBusy/.test(response.responseText)) {

@@ -75,9 +75,11 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     }
 
     const positions = await SqlPositionStore.open(database, config.state.schema);
-    const exchange: ExchangePort = new EwsClient({
+    const ewsClient = new EwsClient({
       settings: ewsSettings, gate: new BackoffGate(), metrics: new EwsMetrics(registry), maxSockets: config.exchange.pull.concurrency + 16,
     });
+    const exchange: ExchangePort = ewsClient;
+    readiness.push({ name: 'exchange-auth', check: () => ewsClient.authRefusal() });
     lifecycle.add('ews-client', () => exchange.close());
     const log = await openTransport(config, logger);
     const transport = log.transport;

@@ -25,9 +25,9 @@ describe('EWS with NTLM (Windows authentication) against the sandbox', () => {
     await sandbox.close();
   });
 
-  const client = (user: string, password: string, maxSockets = 2): EwsClient => {
+  const client = (user: string, password: string, maxSockets = 2, authRetryMs?: number): EwsClient => {
     const settings: EwsSettings = { url: sandbox.url, user, passwordEnv: 'X', password, impersonation: true, version: 'Exchange2016', tlsVerify: true, requestTimeoutMs: 10_000, auth: 'ntlm' };
-    const c = new EwsClient({ settings, gate: new BackoffGate(), maxSockets });
+    const c = new EwsClient({ settings, gate: new BackoffGate(), maxSockets, authRetryMs });
     clients.push(c);
     return c;
   };
@@ -82,7 +82,7 @@ describe('EWS with NTLM (Windows authentication) against the sandbox', () => {
   });
 
   it('a wrong password: refused once (never retried into an account lockout), with a message that says so', async () => {
-    const c = client('CONTOSO\\svc-sync', 'wrong-password', 1);
+    const c = client('CONTOSO\\svc-sync', 'wrong-password', 3, 400);
     const [challenges, failures] = [sandbox.stats.ntlmChallenges, sandbox.stats.authFailures];
     const err = (await c.syncFolderItems(MAILBOX, 'calendar', null, 10).catch((e: unknown) => e)) as Error & { responseCode?: string };
     assert.equal(err.responseCode, 'HTTP_401');
@@ -91,5 +91,17 @@ describe('EWS with NTLM (Windows authentication) against the sandbox', () => {
     assert.equal(sandbox.stats.ntlmChallenges - challenges, 1);
     assert.equal(sandbox.stats.authFailures - failures, 1, 'one refused AUTHENTICATE');
     assert.match(explainEwsError(err, MAILBOX, 'CONTOSO\\svc-sync (auth="ntlm")'), /refused the credentials of CONTOSO\\svc-sync \(auth="ntlm"\).*NTLM/);
+
+    // the sync's next requests — every mailbox, every source — send nothing until the retry time
+    for (let i = 0; i < 5; i++) await c.syncFolderItems(MAILBOX, 'calendar', null, 10).catch(() => undefined);
+    const group = { anchorMailbox: MAILBOX };
+    await firstValueFrom(c.streamEvents(group, ['x'], 1)).catch(() => undefined);
+    assert.equal(sandbox.stats.ntlmChallenges - challenges, 1, 'nothing more reached the server');
+    assert.match(c.authRefusal() ?? '', /^Exchange refused CONTOSO\\svc-sync \(auth="ntlm"\) at .*: NTLM: Exchange refused/);
+    // then one request, one only, tries again
+    await new Promise((r) => setTimeout(r, 500));
+    await Promise.all(Array.from({ length: 3 }, () => c.syncFolderItems(MAILBOX, 'calendar', null, 10).catch(() => undefined)));
+    assert.equal(sandbox.stats.ntlmChallenges - challenges, 2, 'one retry after the wait');
+    assert.ok(c.authRefusal(), 'still refused');
   });
 });
