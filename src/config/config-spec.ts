@@ -73,7 +73,16 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
   {
     key: 'exchange.ews.impersonation', element: 'exchange/ews', attribute: 'impersonation', env: 'ECS_EWS_IMPERSONATION',
-    kind: k.boolean, default: true, doc: 'Reach each mailbox through ExchangeImpersonation. "false" (delegate access with FullAccess) is refused until it is supported.',
+    kind: k.boolean, default: true, doc: 'Reach each mailbox through ExchangeImpersonation (its budget carries the load). "false": delegate access (FullAccess on each mailbox), every subscription and streaming connection charged to the service account — see maxSubscriptionsPerAccount.',
+  },
+  {
+    key: 'exchange.ews.maxSubscriptionsPerAccount', element: 'exchange/ews', attribute: 'maxSubscriptionsPerAccount', env: 'ECS_EWS_MAX_SUBSCRIPTIONS_PER_ACCOUNT',
+    kind: k.integer(1, 1_000_000), default: 20,
+    doc: 'impersonation="false": the account\'s EWSMaxSubscriptions (Exchange Online 20; Exchange 2016/2019 5000 unless its throttling policy says otherwise). One subscription per mailbox.',
+  },
+  {
+    key: 'exchange.ews.maxConnectionsPerAccount', element: 'exchange/ews', attribute: 'maxConnectionsPerAccount', env: 'ECS_EWS_MAX_CONNECTIONS_PER_ACCOUNT',
+    kind: k.integer(1, 100_000), default: 10, doc: 'impersonation="false", EwsStream: the account\'s HangingConnectionLimit (10 by default; up to 200 mailboxes per connection).',
   },
   {
     key: 'exchange.ews.version', element: 'exchange/ews', attribute: 'version', env: 'ECS_EWS_VERSION',

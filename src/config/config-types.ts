@@ -15,6 +15,9 @@ export interface EwsSettings {
   /** The password read from that variable; sensitive, never logged. */
   readonly password: string;
   readonly impersonation: boolean;
+  /** Delegate access (impersonation false): the service account's EWSMaxSubscriptions and HangingConnectionLimit. */
+  readonly maxSubscriptionsPerAccount?: number;
+  readonly maxConnectionsPerAccount?: number;
   readonly version: ExchangeVersion;
   /** TLS certificates are verified unless the operator turns it off explicitly. */
   readonly tlsVerify: boolean;

@@ -195,12 +195,6 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
   if (source !== 'list' && list.length > 0) {
     problems.push(`${displayPath('exchange/mailboxes/mailbox', null)}: <mailbox> elements need source="list" (source is "${source}")`);
   }
-  if (!get<boolean>('exchange.ews.impersonation')) {
-    // without impersonation each request would need the mailbox in every folder and item id
-    // (delegate access) and budgets charged to the service account: not built yet, and a sync
-    // of the service account's own mailbox in every user's name must never start
-    problems.push(`${displayPath('exchange/ews', 'impersonation')}: "false" (delegate access) is not supported yet; allowed: "true" — grant the service account the ApplicationImpersonation role (see "Preparing Exchange" in the README)`);
-  }
   if (get<number>('sync.windowPastDays') + get<number>('sync.windowFutureDays') < 1) {
     problems.push(`${displayPath('sync', 'windowFutureDays')}: the sync window is empty`);
   }
@@ -232,6 +226,8 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
         passwordEnv: get('exchange.ews.passwordEnv'),
         password: ewsPassword,
         impersonation: get('exchange.ews.impersonation'),
+        maxSubscriptionsPerAccount: get('exchange.ews.maxSubscriptionsPerAccount'),
+        maxConnectionsPerAccount: get('exchange.ews.maxConnectionsPerAccount'),
         version: get('exchange.ews.version'),
         tlsVerify: get('exchange.ews.tlsVerify'),
         requestTimeoutMs: get('exchange.ews.timeout'),

@@ -59,6 +59,8 @@ export class EwsClient implements ExchangePort {
   private readonly groups = new Map<string, EwsHttp>();
   private readonly version: ews.ExchangeVersion;
   readonly credentials: EwsCredentials;
+  /** The mailbox each service object acts on (a folder of it is named by folderOf). */
+  private readonly mailboxOfService = new WeakMap<ews.ExchangeService, string>();
 
   constructor(options: EwsClientOptions) {
     if (!options.settings.url) throw new Error('EwsClient needs an EWS url');
@@ -72,6 +74,14 @@ export class EwsClient implements ExchangePort {
     this.version = ews.ExchangeVersion[options.settings.version as keyof typeof ews.ExchangeVersion] as ews.ExchangeVersion;
   }
 
+  /**
+   * A well-known folder of `mailbox`: with impersonation the service acts as the mailbox, so
+   * the folder needs no owner; with delegate access the folder names the mailbox it is in.
+   */
+  private folderOf(kind: FolderKind, mailbox: string): ews.FolderId {
+    return this.settings.impersonation ? new ews.FolderId(WELL_KNOWN[kind]) : new ews.FolderId(WELL_KNOWN[kind], new ews.Mailbox(mailbox));
+  }
+
   /** A service acting as `mailbox`, sending through `http`. */
   private service(mailbox: string, http: EwsHttp): ews.ExchangeService {
     const service = new ews.ExchangeService(this.version);
@@ -80,6 +90,7 @@ export class EwsClient implements ExchangePort {
     service.Url = new ews.Uri(this.url);
     service.XHRApi = http as unknown as typeof service.XHRApi;
     if (this.settings.impersonation) service.ImpersonatedUserId = new ews.ImpersonatedUserId(ews.ConnectingIdType.SmtpAddress, mailbox);
+    this.mailboxOfService.set(service, mailbox);
     return service;
   }
 
@@ -110,7 +121,7 @@ export class EwsClient implements ExchangePort {
       `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">` +
       `<soap:Header><t:RequestServerVersion Version="${this.settings.version}"/>` +
       (this.settings.impersonation ? `<t:ExchangeImpersonation><t:ConnectingSID><t:SmtpAddress>${escapeXml(mailbox)}</t:SmtpAddress></t:ConnectingSID></t:ExchangeImpersonation>` : '') +
-      `</soap:Header><soap:Body><m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds>${folders.map((f) => `<t:DistinguishedFolderId Id="${f}"/>`).join('')}</m:FolderIds></m:GetFolder></soap:Body></soap:Envelope>`;
+      `</soap:Header><soap:Body><m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds>${folders.map((f) => (this.settings.impersonation ? `<t:DistinguishedFolderId Id="${f}"/>` : `<t:DistinguishedFolderId Id="${f}"><t:Mailbox><t:EmailAddress>${escapeXml(mailbox)}</t:EmailAddress></t:Mailbox></t:DistinguishedFolderId>`)).join('')}</m:FolderIds></m:GetFolder></soap:Body></soap:Envelope>`;
     const response = await this.http(mailbox).send({ url: this.url, headers: { 'content-type': 'text/xml; charset=utf-8' }, data: body });
     const code = responseCodeIn(response.responseText);
     if (response.status !== 200) throw ewsError(code ?? (response.status === 0 ? 'SOCKET' : `HTTP_${response.status}`), `GetFolder failed for ${mailbox}${(response as { message?: string }).message ? `: ${(response as { message?: string }).message}` : ''}`, { context: { mailbox } });
@@ -137,7 +148,7 @@ export class EwsClient implements ExchangePort {
     return this.call('SyncFolderItems', mailbox, async () => {
       const extra = folder === 'calendar' ? [ews.AppointmentSchema.Start, ews.AppointmentSchema.End, ews.AppointmentSchema.IsRecurring] : folder === 'tasks' ? [ews.TaskSchema.DueDate] : [];
       const shape = new ews.PropertySet(ews.BasePropertySet.IdOnly, extra);
-      const result = await this.service(mailbox, this.http(mailbox)).SyncFolderItems(new ews.FolderId(WELL_KNOWN[folder]), shape, null as never, maxChanges, ews.SyncFolderItemsScope.NormalItems, syncState as never);
+      const result = await this.service(mailbox, this.http(mailbox)).SyncFolderItems(this.folderOf(folder, mailbox), shape, null as never, maxChanges, ews.SyncFolderItemsScope.NormalItems, syncState as never);
       const changes: SyncChange[] = [];
       for (let i = 0; i < result.Count; i++) {
         const change = result._getItem(i);
@@ -153,7 +164,7 @@ export class EwsClient implements ExchangePort {
 
   subscribePull(mailbox: string, folders: readonly FolderKind[], timeoutMinutes: number, watermark?: string): Promise<{ subscriptionId: string; watermark: string }> {
     return this.call('Subscribe', mailbox, async () => {
-      const sub = await this.service(mailbox, this.http(mailbox)).SubscribeToPullNotifications(folders.map((f) => new ews.FolderId(WELL_KNOWN[f])), timeoutMinutes, (watermark ?? null) as never, ...EVENT_TYPES);
+      const sub = await this.service(mailbox, this.http(mailbox)).SubscribeToPullNotifications(folders.map((f) => this.folderOf(f, mailbox)), timeoutMinutes, (watermark ?? null) as never, ...EVENT_TYPES);
       return { subscriptionId: sub.Id, watermark: sub.Watermark };
     });
   }
@@ -168,7 +179,7 @@ export class EwsClient implements ExchangePort {
 
   subscribeStreaming(mailbox: string, folders: readonly FolderKind[], group: AffinityGroup): Promise<string> {
     return this.call('Subscribe', mailbox, async () => {
-      const sub = await this.service(mailbox, this.group(group)).SubscribeToStreamingNotifications(folders.map((f) => new ews.FolderId(WELL_KNOWN[f])), ...EVENT_TYPES);
+      const sub = await this.service(mailbox, this.group(group)).SubscribeToStreamingNotifications(folders.map((f) => this.folderOf(f, mailbox)), ...EVENT_TYPES);
       return sub.Id;
     });
   }
@@ -285,8 +296,8 @@ export class EwsClient implements ExchangePort {
       const item = folder === 'tasks' ? new ews.Task(service) : new ews.Appointment(service);
       applyFields(item, fields);
       item.SetExtendedProperty(CRM_ID_PROPERTY, escapeXml(crmId));
-      if (item instanceof ews.Appointment) await item.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToNone);
-      else await item.Save(ews.WellKnownFolderName.Tasks);
+      if (item instanceof ews.Appointment) await item.Save(this.folderOf('calendar', mailbox), ews.SendInvitationsMode.SendToNone);
+      else await item.Save(this.folderOf('tasks', mailbox));
       if (item instanceof ews.Appointment && fields.recurrence?.exdates.length) {
         const changeKey = await this.deleteOccurrences(service, item.Id.UniqueId, fields.recurrence.exdates, new Set());
         if (changeKey) return { itemId: item.Id.UniqueId, changeKey };
@@ -373,7 +384,7 @@ export class EwsClient implements ExchangePort {
     if (modified) return { occurrenceId: modified.ItemId, masterChangeKey };
     const view = new ews.CalendarView(new ews.DateTime(at), new ews.DateTime(at + 60_000));
     view.PropertySet = new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.AppointmentSchema.Start, ews.AppointmentSchema.ICalUid, ews.AppointmentSchema.AppointmentType]);
-    const found = await service.FindAppointments(ews.WellKnownFolderName.Calendar, view);
+    const found = await service.FindAppointments(this.folderOf('calendar', this.mailboxOfService.get(service) ?? ''), view);
     const occurrenceId = found.Items.find((a) => a.ICalUid === master.ICalUid && a.AppointmentType === ews.AppointmentType.Occurrence && a.Start.TotalMilliSeconds === at)?.Id;
     return occurrenceId ? { occurrenceId, masterChangeKey } : undefined;
   }

@@ -8,7 +8,7 @@ import type { Logger } from '../shared/logger.js';
 import { openDatabase, SqlPositionStore, type Database } from '../state/index.js';
 import { Limiter } from '../shared/limiter.js';
 import { CrmToLog, ExchangeToLog, type ChangeEnvelope, groupsOf, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
-import { createMailboxChangeSource, directoryFor, MailboxOwnership, OwnedDirectory, type MailboxChangeSource } from '../subscriptions/index.js';
+import { CapacityLimitedDirectory, createMailboxChangeSource, directoryFor, MailboxOwnership, OwnedDirectory, type AccountBudget, type MailboxChangeSource, type MailboxDirectory } from '../subscriptions/index.js';
 import { ItemMappingStore, runHandler, ToCrmHandler, ToExchangeHandler, UnconfirmedItems, type ConflictReport } from '../handlers/index.js';
 import { startOpsServer, type ReadinessCheck } from './ops-server.js';
 import { progressLine } from './progress-bar.js';
@@ -143,7 +143,8 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     unconfirmed.start();
     lifecycle.add('unconfirmed-items', () => unconfirmed.stop());
 
-    const source = createMailboxChangeSource(config, { exchange, positions, logger, metrics: registry, directory: new OwnedDirectory(directoryFor(config, crm), ownership) });
+    const directory = ewsSettings.impersonation ? directoryFor(config, crm) : limitedByAccount(directoryFor(config, crm), budgetOf(config, ewsSettings), logger, readiness);
+    const source = createMailboxChangeSource(config, { exchange, positions, logger, metrics: registry, directory: new OwnedDirectory(directory, ownership) });
     lifecycle.add('subscriptions', () => source.stop());
     const changeLog = logger.child({ component: 'exchange' });
     const exchangeToLog = new ExchangeToLog({
@@ -237,4 +238,19 @@ function watchInitialSync(source: MailboxChangeSource, logger: Logger): void {
     }
   }, 500);
   timer.unref();
+}
+
+/** The service account's budget under delegate access (no impersonation). */
+export function budgetOf(config: SyncConfig, ews: SyncConfig['exchange']['ews']): AccountBudget {
+  return {
+    account: ews.user, mode: config.exchange.mode, maxSubscriptions: ews.maxSubscriptionsPerAccount ?? 20, maxConnections: ews.maxConnectionsPerAccount ?? 10,
+    mailboxesPerConnection: config.exchange.stream.maxSubscriptionsPerConnection,
+  };
+}
+
+/** The mailboxes the one account can carry; the rest named in the log and on /ready and the status page. */
+function limitedByAccount(inner: MailboxDirectory, budget: AccountBudget, logger: Logger, readiness: ReadinessCheck[]): MailboxDirectory {
+  const limited = new CapacityLimitedDirectory(inner, budget, (reason, left) => logger.error({ event: 'exchange.capacity', left: left.length, first: left.slice(0, 5) }, reason));
+  readiness.push({ name: 'exchange-capacity', check: () => limited.overflow?.reason ?? null });
+  return limited;
 }

@@ -7,7 +7,7 @@ import { ActivityGenerator } from './activity-generator.js';
 import { handleControl } from './control-api.js';
 import { EwsFault, EwsResponseError, type EwsContext, type SandboxLimits } from './ews-context.js';
 import { OPERATIONS } from './ews-dispatch.js';
-import { MailboxStore, type Mailbox } from './mailbox-store.js';
+import { Mailbox, MailboxStore } from './mailbox-store.js';
 import { NS } from './namespaces.js';
 import { prng } from './prng.js';
 import { SandboxStats } from './sandbox-stats.js';
@@ -16,6 +16,7 @@ import type { StreamingConnection } from './streaming-connection.js';
 import { SubscriptionRegistry } from './subscriptions.js';
 import { TokenService, type TokenServiceOptions } from './token-service.js';
 import { NtlmServer } from './ntlm-server.js';
+import { parseFolderId, parseItemId, parseOccurrenceId } from './ids.js';
 
 export const SERVICE_ACCOUNT = 'svc-sync';
 export const ACCEPTED_VERSIONS = new Set(['Exchange2010_SP2', 'Exchange2013', 'Exchange2013_SP1', 'Exchange2015', 'Exchange2016']);
@@ -34,6 +35,12 @@ export interface SandboxOptions {
   /** Length of an EWS "minute" for timeouts (tests compress time); default 60000. */
   minuteMs?: number;
   limits?: Partial<SandboxLimits>;
+  /**
+   * More service accounts (svc-sync2 …, the sandbox password) for delegate access: like the
+   * main one they hold FullAccess on every mailbox (Add-MailboxPermission), so without
+   * impersonation they reach a mailbox named in the request — charged to their own budgets.
+   */
+  delegates?: readonly string[];
   /** Which Windows authentication schemes the EWS virtual directory offers (default: both). */
   auth?: { basic?: boolean; ntlm?: boolean };
   /** OAuth 2.0 (Exchange Online's app-only): a token endpoint for these apps, and Bearer tokens accepted on EWS. */
@@ -92,6 +99,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const domain = options.domain ?? 'contoso.test';
   const password = options.password ?? process.env.ECS_SANDBOX_PASSWORD ?? 'sandbox';
   const serviceAccount = `${SERVICE_ACCOUNT}@${domain}`;
+  const serviceAccounts = new Set([serviceAccount, ...(options.delegates ?? []).map((d) => (d.includes('@') ? d : `${d}@${domain}`).toLowerCase())]);
   const minuteMs = options.minuteMs ?? 60_000;
   const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...options.limits };
   let clockOffset = 0;
@@ -261,7 +269,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (version !== undefined && !ACCEPTED_VERSIONS.has(version)) {
         throw new EwsFault('ErrorInvalidServerVersion', `The specified server version ${version} is invalid; this server accepts ${[...ACCEPTED_VERSIONS].join(', ')}.`);
       }
-      const { mailbox, impersonated } = targetMailbox(account, header);
+      const { mailbox, impersonated } = targetMailbox(account, header, operationElement);
       const budget = impersonated ? `impersonation:${mailbox.address}` : account;
       if (operation !== 'GetStreamingEvents') {
         // EWSMaxConcurrency: requests of one budget under way at once (answered or not yet)
@@ -315,7 +323,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     let user = userName.toLowerCase();
     if (user.includes('\\')) user = user.slice(user.indexOf('\\') + 1);
     if (!user.includes('@')) user = `${user}@${domain}`;
-    if (user === serviceAccount) return serviceAccount;
+    if (serviceAccounts.has(user)) return user;
     void userDomain; // the NetBIOS domain names no mailbox: the sandbox has one domain
     return store.byEmail(user) ? user : undefined;
   }
@@ -330,22 +338,54 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     let user = decoded.slice(0, colon).toLowerCase();
     if (user.includes('\\')) user = user.slice(user.indexOf('\\') + 1);
     if (!user.includes('@')) user = `${user}@${domain}`;
-    if (user === serviceAccount) return serviceAccount;
+    if (serviceAccounts.has(user)) return user;
     return store.byEmail(user) ? user : undefined;
   }
 
+  /**
+   * Without impersonation, the mailbox a request names — in a DistinguishedFolderId's Mailbox,
+   * or inside an item or folder id — is the one it acts on (delegate access), if it names one.
+   */
+  function namedMailbox(operation: XmlElement): Mailbox | undefined {
+    const visit = (e: XmlElement): Mailbox | undefined => {
+      if (e.local === 'DistinguishedFolderId') {
+        const address = childNamed(childNamed(e, 'Mailbox') ?? e, 'EmailAddress')?.text.trim();
+        if (address) return store.byEmail(address) ?? (() => { throw new EwsResponseError('ErrorNonExistentMailbox', `The SMTP address has no mailbox associated with it: ${address}`); })();
+      }
+      const id = e.local === 'OccurrenceItemId' ? e.attrs.RecurringMasterId : e.local === 'RecurringMasterItemId' ? e.attrs.OccurrenceId : /^(ItemId|FolderId|ParentFolderId)$/.test(e.local) ? e.attrs.Id : undefined;
+      const index = id ? (parseItemId(id) ?? parseFolderId(id) ?? parseOccurrenceId(id))?.mailbox : undefined;
+      if (index !== undefined) return store.byIndex(index);
+      for (const c of e.children) {
+        const found = visit(c);
+        if (found) return found;
+      }
+      return undefined;
+    };
+    return visit(operation);
+  }
+
   /** ExchangeImpersonation → the impersonated mailbox; otherwise the account's own. */
-  function targetMailbox(account: string, header: XmlElement | undefined): { mailbox: Mailbox; impersonated: boolean } {
+  function targetMailbox(account: string, header: XmlElement | undefined, operation: XmlElement): { mailbox: Mailbox; impersonated: boolean } {
     const impersonation = header ? childNamed(header, 'ExchangeImpersonation') : undefined;
     const app = account.startsWith('app:');
     if (!impersonation && app) throw new EwsFault('ErrorInvalidExchangeImpersonationHeaderData', 'ExchangeImpersonation SOAP header must be present for this type of OAuth token.');
     if (!impersonation) {
-      return { mailbox: store.byEmail(account) ?? store.addMailbox(account), impersonated: false };
+      const own = store.byEmail(account);
+      const named = namedMailbox(operation);
+      if (named && named !== own) {
+        // FullAccess: the service accounts have it on every mailbox, a mailbox user on none but its own
+        if (!serviceAccounts.has(account)) throw new EwsResponseError('ErrorAccessDenied', `Access is denied. ${account} has no FullAccess on ${named.address}.`);
+        return { mailbox: named, impersonated: false };
+      }
+      // an operation on subscriptions only (GetEvents, GetStreamingEvents, Unsubscribe) acts on
+      // no mailbox: a service account without one gets none made for it
+      const mailboxless = ['GetEvents', 'GetStreamingEvents', 'Unsubscribe'].includes(operation.local);
+      return { mailbox: own ?? (mailboxless ? new Mailbox(0, account) : store.addMailbox(account)), impersonated: false };
     }
     const sid = childNamed(impersonation, 'ConnectingSID');
     const idElement = sid?.children.find((c) => ['PrimarySmtpAddress', 'SmtpAddress', 'PrincipalName', 'SID'].includes(c.local));
     if (!idElement) throw new EwsFault('ErrorInvalidExchangeImpersonationHeaderData', 'ExchangeImpersonation needs ConnectingSID with PrimarySmtpAddress, SmtpAddress, PrincipalName or SID.');
-    if (account !== serviceAccount && !app) throw new EwsFault('ErrorImpersonateUserDenied', 'The account does not have permission to impersonate the requested user.');
+    if (!serviceAccounts.has(account) && !app) throw new EwsFault('ErrorImpersonateUserDenied', 'The account does not have permission to impersonate the requested user.');
     const mailbox = idElement.local === 'SID' ? undefined : store.byEmail(idElement.text);
     if (!mailbox) throw new EwsFault('ErrorNonExistentMailbox', `The SMTP address has no mailbox associated with it: ${idElement.text.trim()}`);
     if (mailbox.denied) throw new EwsFault('ErrorImpersonateUserDenied', 'The account does not have permission to impersonate the requested user.');

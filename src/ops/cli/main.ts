@@ -7,7 +7,8 @@ import { ConfigError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
 import { EXIT } from '../exit-codes.js';
 import { addOpsCommands } from './ops-commands.js';
-import { startService } from '../service.js';
+import { budgetOf, startService } from '../service.js';
+import { capacityProblem, CsvFileDirectory, StaticDirectory } from '../../subscriptions/index.js';
 import { startSandbox } from '../../sandbox/index.js';
 import { DEFAULT_API_USER, startSuperOfficeSandbox } from '../../superoffice-sandbox/index.js';
 import { initReferenceCrm } from '../../crm-adapter/index.js';
@@ -50,9 +51,20 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .command('validate-config')
     .description('check a configuration file; prints a summary (exit 0) or every problem (exit 2)')
     .argument('[file]', 'the configuration file', DEFAULT_CONFIG_FILE)
-    .action((file: string) => {
+    .action(async (file: string) => {
       try {
         const { config, warnings } = loadConfig(file, io.env, { requireSecrets: false });
+        // delegate access: can the one account carry the mailboxes the file names?
+        const { ews, mailboxes } = config.exchange;
+        if (ews.url && !ews.impersonation && mailboxes.source !== 'crm') {
+          const count = (await (mailboxes.source === 'list' ? new StaticDirectory(mailboxes.list) : new CsvFileDirectory(mailboxes.file ?? '')).list().catch(() => [])).length;
+          const problem = capacityProblem(count, budgetOf(config, ews));
+          if (problem) {
+            io.err(`${file}: calendar_sync/exchange/ews@impersonation: ${problem}`);
+            code = EXIT.INVALID;
+            return;
+          }
+        }
         io.out(`${file}: valid`);
         for (const line of describeConfig(config)) io.out(`  ${line}`);
         for (const w of warnings) io.err(`warning: ${w}`);

@@ -24,6 +24,20 @@ describe('exchange-crm-sync validate-config', () => {
     assert.match(r.stdout, /items: appointments, tasks/);
   });
 
+  it('delegate access: mailboxes one account cannot carry are refused with the numbers (exit 2); a count that fits is valid', async () => {
+    const mailboxes = (n: number): string => Array.from({ length: n }, (_, i) => `<mailbox>user${i + 1}@example.com</mailbox>`).join('');
+    const over = file('delegation.config.xml', `<configuration><calendar_sync><exchange>
+      <ews url="https://mail.example.com/EWS/Exchange.asmx" user="svc@example.com" impersonation="false"/>
+      <mailboxes source="list">${mailboxes(25)}</mailboxes></exchange></calendar_sync></configuration>`);
+    const r = await runCli(['validate-config', over]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /ews@impersonation: delegate access charges everything to svc@example.com: 25 mailboxes need 25 subscriptions and 1 streaming connections; the account allows 20 subscriptions \(EWSMaxSubscriptions\) and 10 streaming connections \(HangingConnectionLimit\) of up to 200 mailboxes, enough for 20 — 5 mailboxes are not synced/);
+    const raised = file('delegation-raised.config.xml', `<configuration><calendar_sync><exchange>
+      <ews url="https://mail.example.com/EWS/Exchange.asmx" user="svc@example.com" impersonation="false" maxSubscriptionsPerAccount="5000"/>
+      <mailboxes source="list">${mailboxes(25)}</mailboxes></exchange></calendar_sync></configuration>`);
+    assert.equal((await runCli(['validate-config', raised])).code, 0);
+  });
+
   it('masks secrets in the summary', async () => {
     const path = file('secret.config.xml', `<configuration><calendar_sync>
       <exchange><ews url="https://mail.example.com/EWS/Exchange.asmx" user="svc@example.com" passwordEnv="SVC_PW"/></exchange>

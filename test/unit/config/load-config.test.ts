@@ -136,8 +136,6 @@ describe('loadConfig', () => {
     ['auth="oauth" with a certificate file that is not there', '<exchange><ews url="https://outlook.office365.com/EWS/Exchange.asmx" auth="oauth" tenant="contoso.onmicrosoft.com" clientId="c1" certificateFile="nowhere.pem"/></exchange>',
       /exchange\/ews@certificateFile: .*nowhere\.pem does not exist/],
     ['auth="kerberos"', '<exchange><ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc" auth="kerberos"/></exchange>', /ews@auth: "kerberos" is not one of basic, ntlm, oauth/],
-    ['delegate access (not built yet)', '<exchange><ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc@contoso.test" impersonation="false"/></exchange>',
-      /exchange\/ews@impersonation: "false" \(delegate access\) is not supported yet; allowed: "true"/],
     ['a bad mailbox address', '<exchange><mailboxes><mailbox>not-an-address</mailbox></mailboxes></exchange>', /mailboxes\/mailbox: "not-an-address" is not an e-mail address/],
     ['an unknown sync item', '<sync items="appointments,emails"/>', /sync@items: "emails" is not one of appointments, tasks, contacts/],
     ['an <ews> without url', '<exchange><ews user="svc@x"/></exchange>', /exchange\/ews@url: missing/],

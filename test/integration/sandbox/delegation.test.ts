@@ -1,0 +1,73 @@
+// impersonation="false": delegate access. The service account holds FullAccess on the
+// mailboxes and names the mailbox in each folder id; items are found by their ids. Exchange
+// charges everything to the account's own budget, so one account carries at most
+// EWSMaxSubscriptions mailboxes — the rest are named, never dropped silently.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { EwsSettings } from '../../../src/config/index.js';
+import { BackoffGate, EwsClient } from '../../../src/ews/index.js';
+import { startSandbox, type Sandbox } from '../../../src/sandbox/index.js';
+import { MemoryPositionStore } from '../../../src/state/position-store.js';
+import { CapacityLimitedDirectory, StaticDirectory } from '../../../src/subscriptions/index.js';
+import { createSource, MutableDirectory, unsurfaced, waitUntil } from '../../helpers/source-harness.js';
+
+describe('delegate access (impersonation="false") against the sandbox', () => {
+  let sandbox: Sandbox;
+  const clients: EwsClient[] = [];
+  before(async () => {
+    sandbox = await startSandbox({ mailboxes: 4, itemsPerMailbox: 3, limits: { heartbeatMs: 300 } });
+  });
+  after(async () => {
+    for (const c of clients) await c.close();
+    await sandbox.close();
+  });
+  const client = (user = 'svc-sync@contoso.test'): EwsClient => {
+    const settings: EwsSettings = { url: sandbox.url, user, passwordEnv: 'X', password: 'sandbox', impersonation: false, version: 'Exchange2016', tlsVerify: true, requestTimeoutMs: 10_000 };
+    const c = new EwsClient({ settings, gate: new BackoffGate(), maxSockets: 4 });
+    clients.push(c);
+    return c;
+  };
+
+  it('reads and writes the mailbox it names, not the service account\'s own', async () => {
+    const c = client();
+    const target = sandbox.store.byEmail('user0002@contoso.test')!;
+    const page = await c.syncFolderItems(target.address, 'calendar', null, 100);
+    const expected = sandbox.store.itemsIn(target, 'calendar').length;
+    assert.ok(expected > 0);
+    assert.equal(page.changes.length, expected, 'the items of user0002');
+    const made = await c.createItem('user0003@contoso.test', 'calendar', { subject: 'Delegated write', start: '2026-12-20T09:00:00Z', end: '2026-12-20T10:00:00Z' }, 'appointment:9001');
+    assert.ok(made.itemId);
+    assert.ok(sandbox.store.itemsIn(sandbox.store.byEmail('user0003@contoso.test')!, 'calendar').some((i) => i.props.Subject === 'Delegated write'));
+    assert.equal(sandbox.store.byEmail('svc-sync@contoso.test'), undefined, 'the service account has no mailbox of its own to write into');
+  });
+
+  it('a mailbox user without FullAccess on another mailbox is refused (ErrorAccessDenied)', async () => {
+    const c = client('user0001@contoso.test');
+    const err = (await c.syncFolderItems('user0002@contoso.test', 'calendar', null, 10).catch((e: unknown) => e)) as { responseCode?: string };
+    assert.equal(err.responseCode, 'ErrorAccessDenied');
+  });
+
+  it('streaming without impersonation: changes surface, and every subscription is charged to the account', async () => {
+    const directory = new MutableDirectory(sandbox.store.all().filter((m) => m.address.startsWith('user')).map((m) => m.address));
+    const { source, exchange, seen } = createSource('stream', sandbox, new MemoryPositionStore(), directory, {}, {}, { impersonation: false });
+    try {
+      source.start();
+      await waitUntil(() => source.mailboxes.countByState().active === 4 && sandbox.openConnections.size === 1, 15_000, '4 mailboxes on one connection');
+      assert.equal(sandbox.subscriptions.forBudget('svc-sync@contoso.test'), 4, 'EWSMaxSubscriptions of the account');
+      sandbox.activity.burst(12);
+      const journal = sandbox.activity.journal.slice(-12);
+      await waitUntil(() => unsurfaced(journal, seen).length === 0, 15_000, 'every change');
+    } finally {
+      await source.stop();
+      await exchange.close();
+    }
+  });
+
+  it('more mailboxes than the account can carry: the first by address are synced, the rest named with the numbers', async () => {
+    const all = Array.from({ length: 25 }, (_, i) => `user${String(i + 1).padStart(4, '0')}@contoso.test`);
+    const limited = new CapacityLimitedDirectory(new StaticDirectory(all), { account: 'svc-sync@contoso.test', mode: 'EwsStream', maxSubscriptions: 20, maxConnections: 10, mailboxesPerConnection: 200 });
+    assert.deepEqual(await limited.list(), all.slice(0, 20));
+    assert.deepEqual(limited.overflow?.mailboxes, all.slice(20));
+    assert.match(limited.overflow?.reason ?? '', /25 mailboxes need 25 subscriptions .* enough for 20 — 5 mailboxes are not synced/);
+  });
+});
