@@ -19,6 +19,8 @@ export interface SettingSpec {
   readonly default: unknown;
   readonly doc: string;
   readonly sensitive?: boolean;
+  /** An attribute of an element that may appear several times: its values, in order, as a list. */
+  readonly repeated?: boolean;
 }
 
 const MINUTE = 60_000;
@@ -74,6 +76,15 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     key: 'exchange.ews.impersonation', element: 'exchange/ews', attribute: 'impersonation', env: 'ECS_EWS_IMPERSONATION',
     kind: k.boolean, default: true, doc: 'Reach each mailbox through ExchangeImpersonation (its budget carries the load). "false": delegate access (FullAccess on each mailbox), every subscription and streaming connection charged to the service account — see maxSubscriptionsPerAccount.',
+  },
+  {
+    key: 'exchange.ews.accountUsers', element: 'exchange/ews/account', attribute: 'user', env: 'ECS_EWS_ACCOUNT_USERS', repeated: true,
+    kind: k.textList(/^[^\s,]+$/, 'a user name without spaces or commas'), default: [],
+    doc: 'impersonation="false": more service accounts ("ranks"), each <account user="…" passwordEnv="…"/> with FullAccess on the mailboxes; mailboxes are spread over <ews user> and these so none exceeds its limits.',
+  },
+  {
+    key: 'exchange.ews.accountPasswordEnvs', element: 'exchange/ews/account', attribute: 'passwordEnv', env: 'ECS_EWS_ACCOUNT_PASSWORD_ENVS', repeated: true,
+    kind: k.textList(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'), default: [], doc: "Each <account>'s environment variable holding its password.",
   },
   {
     key: 'exchange.ews.maxSubscriptionsPerAccount', element: 'exchange/ews', attribute: 'maxSubscriptionsPerAccount', env: 'ECS_EWS_MAX_SUBSCRIPTIONS_PER_ACCOUNT',

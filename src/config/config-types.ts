@@ -18,6 +18,8 @@ export interface EwsSettings {
   /** Delegate access (impersonation false): the service account's EWSMaxSubscriptions and HangingConnectionLimit. */
   readonly maxSubscriptionsPerAccount?: number;
   readonly maxConnectionsPerAccount?: number;
+  /** Delegate access: more service accounts ("ranks") beside user; passwords sensitive, never logged. */
+  readonly accounts?: ReadonlyArray<{ readonly user: string; readonly passwordEnv: string; readonly password: string }>;
   readonly version: ExchangeVersion;
   /** TLS certificates are verified unless the operator turns it off explicitly. */
   readonly tlsVerify: boolean;

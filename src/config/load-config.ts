@@ -142,6 +142,21 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
   }
   const ewsPassword = secret('exchange.ews.passwordEnv', 'exchange.ews.password', ewsPresent && ewsAuth !== 'oauth');
   const clientSecret = secret('exchange.ews.clientSecretEnv', 'exchange.ews.clientSecret', ewsPresent && ewsAuth === 'oauth' && !certificateFile);
+  const accountUsers = get<string[]>('exchange.ews.accountUsers');
+  const accountPasswordEnvs = get<string[]>('exchange.ews.accountPasswordEnvs');
+  if (accountUsers.length !== accountPasswordEnvs.length) problems.push(`${displayPath('exchange/ews/account', null)}: ${accountUsers.length} users but ${accountPasswordEnvs.length} passwordEnv; each <account> needs both`);
+  if (accountUsers.length && get<boolean>('exchange.ews.impersonation')) problems.push(`${displayPath('exchange/ews/account', null)}: more accounts are for impersonation="false" (delegate access); with impersonation each mailbox's own budget carries it`);
+  if (accountUsers.length && ewsAuth === 'oauth') problems.push(`${displayPath('exchange/ews/account', null)}: auth="oauth" has one app, no accounts`);
+  const accounts = accountUsers.map((user, i) => {
+    const passwordEnv = accountPasswordEnvs[i] ?? '';
+    const password = passwordEnv ? env[passwordEnv] : undefined;
+    if (ewsPresent && !password) {
+      const msg = `${displayPath('exchange/ews/account', 'passwordEnv')}: environment variable ${passwordEnv} is not set (it must hold the password of ${user})`;
+      if (options.requireSecrets) problems.push(msg);
+      else warnings.push(`${shownFile}: ${msg}`);
+    }
+    return { user, passwordEnv, password: password ?? '' };
+  });
 
   const crmType = get<'embedded' | 'postgres' | 'superoffice'>('crm.type');
   const crmUrlText = get<string>('crm.url');
@@ -228,6 +243,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
         impersonation: get('exchange.ews.impersonation'),
         maxSubscriptionsPerAccount: get('exchange.ews.maxSubscriptionsPerAccount'),
         maxConnectionsPerAccount: get('exchange.ews.maxConnectionsPerAccount'),
+        ...(accounts.length ? { accounts } : {}),
         version: get('exchange.ews.version'),
         tlsVerify: get('exchange.ews.tlsVerify'),
         requestTimeoutMs: get('exchange.ews.timeout'),

@@ -155,6 +155,19 @@ export const emailList: SettingKind<string[]> = {
   },
 };
 
+/** One value per repeated element (<account user="…">), or "a,b" from the environment. */
+export function textList(pattern: RegExp, describe: string): SettingKind<string[]> {
+  return {
+    describe: `${describe}, one per element (environment: comma-separated)`,
+    coerce: (t) => t.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+    validate(value) {
+      if (!Array.isArray(value)) throw new Error(`${quote(value)} is not a list`);
+      const bad = value.filter((v) => typeof v !== 'string' || !pattern.test(v));
+      if (bad.length) throw new Error(`${bad.map(quote).join(', ')} is not ${describe}`);
+    },
+  };
+}
+
 export const hostPort: SettingKind<string> = {
   describe: 'host:port',
   coerce: (t) => t.trim(),

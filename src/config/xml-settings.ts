@@ -71,9 +71,12 @@ function walk(element: XmlElement, path: string, allowed: Map<string, Set<string
     }
     out.present.add(childPath);
     const textSetting = settingsByPlace.get(`${childPath}@`);
+    const repeated = [...attrs].map((a) => settingsByPlace.get(`${childPath}@${a}`)).filter((spec): spec is SettingSpec => spec?.repeated === true);
     const count = (seen.get(child.local) ?? 0) + 1;
     seen.set(child.local, count);
-    if (count === 2 && !textSetting) out.problems.push(`${shown}: appears more than once; allowed once`);
+    if (count === 2 && !textSetting && !repeated.length) out.problems.push(`${shown}: appears more than once; allowed once`);
+    // each repeated element states all its attributes, so the lists stay in step
+    for (const spec of repeated) if (!(spec.attribute! in child.attrs)) out.problems.push(`${shown}: needs ${repeated.map((r) => r.attribute).join(' and ')}; ${spec.attribute} is missing`);
     for (const [attr, value] of Object.entries(child.attrs)) {
       if (!attrs.has(attr)) {
         const near = [...attrs].find((a) => a.toLowerCase() === attr.toLowerCase());
@@ -82,7 +85,10 @@ function walk(element: XmlElement, path: string, allowed: Map<string, Set<string
         continue;
       }
       const setting = settingsByPlace.get(`${childPath}@${attr}`);
-      if (setting) out.values.set(setting.key, value);
+      if (setting?.repeated) {
+        const previous = out.values.get(setting.key);
+        out.values.set(setting.key, previous === undefined ? value : `${previous},${value}`);
+      } else if (setting) out.values.set(setting.key, value);
     }
     if (textSetting) {
       const previous = out.values.get(textSetting.key);

@@ -310,7 +310,7 @@ export class EwsClient implements ExchangePort {
     return this.call('FindItem', mailbox, async () => {
       const view = new ews.ItemView(2);
       view.PropertySet = new ews.PropertySet(ews.BasePropertySet.IdOnly);
-      const found = await this.service(mailbox, this.http(mailbox)).FindItems(WELL_KNOWN[folder], new ews.SearchFilter.IsEqualTo(CRM_ID_PROPERTY, escapeXml(crmId)), view);
+      const found = await this.service(mailbox, this.http(mailbox)).FindItems(this.folderOf(folder, mailbox), new ews.SearchFilter.IsEqualTo(CRM_ID_PROPERTY, escapeXml(crmId)), view);
       const item = found.Items[0];
       return item ? { itemId: item.Id.UniqueId, changeKey: item.Id.ChangeKey } : undefined;
     });

@@ -6,3 +6,4 @@ export { EwsMetrics } from './ews-metrics.js';
 export { toEwsError, categoryOfError } from './ews-error.js';
 export { escapeXml } from '../shared/xml-escape.js';
 export { basicCredentials, credentialsOf, OAuthCredentials, type EwsCredentials, type OAuthSettings } from './ews-credentials.js';
+export { AccountPool } from './account-pool.js';

@@ -1,14 +1,14 @@
 import { setFlagsFromString } from 'node:v8';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { SyncConfig } from '../config/index.js';
-import { BackoffGate, EwsClient, EwsMetrics, type ExchangePort } from '../ews/index.js';
+import { AccountPool, BackoffGate, EwsClient, EwsMetrics, type ExchangePort } from '../ews/index.js';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { openDatabase, SqlPositionStore, type Database } from '../state/index.js';
 import { Limiter } from '../shared/limiter.js';
 import { CrmToLog, ExchangeToLog, type ChangeEnvelope, groupsOf, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
-import { CapacityLimitedDirectory, createMailboxChangeSource, directoryFor, MailboxOwnership, OwnedDirectory, type AccountBudget, type MailboxChangeSource, type MailboxDirectory } from '../subscriptions/index.js';
+import { CapacityLimitedDirectory, createMailboxChangeSource, groupSizeOf, directoryFor, MailboxOwnership, OwnedDirectory, type AccountBudget, type MailboxChangeSource, type MailboxDirectory } from '../subscriptions/index.js';
 import { ItemMappingStore, runHandler, ToCrmHandler, ToExchangeHandler, UnconfirmedItems, type ConflictReport } from '../handlers/index.js';
 import { startOpsServer, type ReadinessCheck } from './ops-server.js';
 import { progressLine } from './progress-bar.js';
@@ -75,9 +75,14 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     }
 
     const positions = await SqlPositionStore.open(database, config.state.schema);
-    const ewsClient = new EwsClient({
-      settings: ewsSettings, gate: new BackoffGate(), metrics: new EwsMetrics(registry), maxSockets: config.exchange.pull.concurrency + 16,
-    });
+    const gate = new BackoffGate();
+    const ewsMetrics = new EwsMetrics(registry);
+    const clientOf = (settings: typeof ewsSettings): EwsClient => new EwsClient({ settings, gate, metrics: ewsMetrics, maxSockets: config.exchange.pull.concurrency + 16 });
+    // delegate access with more accounts ("ranks"): mailboxes spread over them, each within its limits
+    const ewsClient: EwsClient | AccountPool = ewsSettings.accounts?.length && !ewsSettings.impersonation
+      ? new AccountPool([clientOf(ewsSettings), ...ewsSettings.accounts.map((a) => clientOf({ ...ewsSettings, user: a.user, passwordEnv: a.passwordEnv, password: a.password }))],
+        { maxSubscriptions: ewsSettings.maxSubscriptionsPerAccount ?? 20, maxConnections: ewsSettings.maxConnectionsPerAccount ?? 10, groupSize: groupSizeOf(budgetOf(config, ewsSettings)) })
+      : clientOf(ewsSettings);
     const exchange: ExchangePort = ewsClient;
     readiness.push({ name: 'exchange-auth', check: () => ewsClient.authRefusal() });
     lifecycle.add('ews-client', () => exchange.close());
@@ -144,7 +149,9 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     lifecycle.add('unconfirmed-items', () => unconfirmed.stop());
 
     const directory = ewsSettings.impersonation ? directoryFor(config, crm) : limitedByAccount(directoryFor(config, crm), budgetOf(config, ewsSettings), logger, readiness);
-    const source = createMailboxChangeSource(config, { exchange, positions, logger, metrics: registry, directory: new OwnedDirectory(directory, ownership) });
+    // with several accounts a streaming group must fit one account's subscriptions
+    const sourceConfig = ewsSettings.impersonation ? config : { ...config, exchange: { ...config.exchange, stream: { ...config.exchange.stream, maxSubscriptionsPerConnection: groupSizeOf(budgetOf(config, ewsSettings)) } } };
+    const source = createMailboxChangeSource(sourceConfig, { exchange, positions, logger, metrics: registry, directory: new OwnedDirectory(directory, ownership) });
     lifecycle.add('subscriptions', () => source.stop());
     const changeLog = logger.child({ component: 'exchange' });
     const exchangeToLog = new ExchangeToLog({
@@ -243,7 +250,7 @@ function watchInitialSync(source: MailboxChangeSource, logger: Logger): void {
 /** The service account's budget under delegate access (no impersonation). */
 export function budgetOf(config: SyncConfig, ews: SyncConfig['exchange']['ews']): AccountBudget {
   return {
-    account: ews.user, mode: config.exchange.mode, maxSubscriptions: ews.maxSubscriptionsPerAccount ?? 20, maxConnections: ews.maxConnectionsPerAccount ?? 10,
+    accounts: [ews.user, ...(ews.accounts ?? []).map((a) => a.user)], mode: config.exchange.mode, maxSubscriptions: ews.maxSubscriptionsPerAccount ?? 20, maxConnections: ews.maxConnectionsPerAccount ?? 10,
     mailboxesPerConnection: config.exchange.stream.maxSubscriptionsPerConnection,
   };
 }

@@ -7,26 +7,38 @@ import type { MailboxDirectory } from './mailbox-directory.js';
  * bounded number of mailboxes. With impersonation each mailbox's budget carries its own.
  */
 export interface AccountBudget {
-  readonly account: string;
+  /** The service accounts the mailboxes are spread over (each with the limits below). */
+  readonly accounts: readonly string[];
   readonly mode: 'EwsStream' | 'EwsPull';
   readonly maxSubscriptions: number;
   readonly maxConnections: number;
   readonly mailboxesPerConnection: number;
 }
 
-/** How many mailboxes the account can carry. */
+/** Mailboxes per streaming connection: with several accounts a group must fit one account's subscriptions. */
+export function groupSizeOf(b: AccountBudget): number {
+  return b.accounts.length > 1 ? Math.min(b.mailboxesPerConnection, b.maxSubscriptions) : b.mailboxesPerConnection;
+}
+
+/** How many mailboxes the accounts can carry together. */
 export function mailboxCapacity(b: AccountBudget): number {
-  return b.mode === 'EwsPull' ? b.maxSubscriptions : Math.min(b.maxSubscriptions, b.maxConnections * b.mailboxesPerConnection);
+  if (b.mode === 'EwsPull') return b.accounts.length * b.maxSubscriptions;
+  if (b.accounts.length === 1) return Math.min(b.maxSubscriptions, b.maxConnections * b.mailboxesPerConnection);
+  // a group (its subscriptions and its connection) lives in one account
+  const size = groupSizeOf(b);
+  return b.accounts.length * Math.min(b.maxConnections, Math.floor(b.maxSubscriptions / size)) * size;
 }
 
 /** Why `count` mailboxes do not fit, with the numbers; null when they do. */
 export function capacityProblem(count: number, b: AccountBudget): string | null {
   const capacity = mailboxCapacity(b);
   if (count <= capacity) return null;
-  const connections = Math.ceil(count / b.mailboxesPerConnection);
+  const size = groupSizeOf(b);
+  const connections = Math.ceil(count / size);
   const needs = b.mode === 'EwsPull' ? `${count} subscriptions` : `${count} subscriptions and ${connections} streaming connections`;
-  const allows = b.mode === 'EwsPull' ? `${b.maxSubscriptions} subscriptions (EWSMaxSubscriptions)` : `${b.maxSubscriptions} subscriptions (EWSMaxSubscriptions) and ${b.maxConnections} streaming connections (HangingConnectionLimit) of up to ${b.mailboxesPerConnection} mailboxes`;
-  return `delegate access charges everything to ${b.account}: ${count} mailboxes need ${needs}; the account allows ${allows}, enough for ${capacity} — ${count - capacity} mailboxes are not synced. Use impersonation (each mailbox's own budget), or raise the account's limits in its throttling policy and in maxSubscriptionsPerAccount / maxConnectionsPerAccount`;
+  const allows = b.mode === 'EwsPull' ? `${b.maxSubscriptions} subscriptions (EWSMaxSubscriptions)` : `${b.maxSubscriptions} subscriptions (EWSMaxSubscriptions) and ${b.maxConnections} streaming connections (HangingConnectionLimit) of up to ${size} mailboxes`;
+  const who = b.accounts.length === 1 ? `${b.accounts[0]}: ${count} mailboxes need ${needs}; the account allows ${allows}` : `the ${b.accounts.length} service accounts: ${count} mailboxes need ${needs}; each account allows ${allows}`;
+  return `delegate access charges everything to ${who}, enough for ${capacity} — ${count - capacity} mailboxes are not synced. Use impersonation (each mailbox's own budget), add <account> elements, or raise the accounts' limits in their throttling policy and in maxSubscriptionsPerAccount / maxConnectionsPerAccount`;
 }
 
 /**
@@ -39,7 +51,7 @@ export class CapacityLimitedDirectory implements MailboxDirectory {
   overflow: { mailboxes: string[]; reason: string } | undefined;
 
   constructor(private readonly inner: MailboxDirectory, private readonly budget: AccountBudget, private readonly onOverflow?: (reason: string, left: string[]) => void) {
-    this.description = `${inner.description} (at most ${mailboxCapacity(budget)} on ${budget.account}: delegate access)`;
+    this.description = `${inner.description} (at most ${mailboxCapacity(budget)} on ${budget.accounts.join(', ')}: delegate access)`;
   }
 
   get changes(): MailboxDirectory['changes'] {

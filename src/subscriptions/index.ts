@@ -5,4 +5,4 @@ export { createMailboxChangeSource, directoryFor, type SourceDependencies } from
 export { StaticDirectory, CsvFileDirectory, CrmAssociateDirectory, type MailboxDirectory } from './mailbox-directory.js';
 export { positionKey } from './folder-syncer.js';
 export { MailboxOwnership, OwnedDirectory, partitionOfMailbox } from './mailbox-ownership.js';
-export { CapacityLimitedDirectory, capacityProblem, mailboxCapacity, type AccountBudget } from './account-capacity.js';
+export { CapacityLimitedDirectory, capacityProblem, groupSizeOf, mailboxCapacity, type AccountBudget } from './account-capacity.js';

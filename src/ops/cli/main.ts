@@ -135,6 +135,7 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .addOption(new Option('--heartbeat <ms>', 'keep-alive interval of streaming connections, ms').default(30000).argParser(wholeNumber('--heartbeat', 100, 600_000)))
     .addOption(new Option('--backends <n>', 'simulated mailbox servers (affinity checks when > 1)').default(1).argParser(wholeNumber('--backends', 1, 64)))
     .addOption(new Option('--auth <schemes>', 'what the EWS virtual directory offers: basic, ntlm (Windows authentication) or both').default('basic,ntlm').choices(['basic,ntlm', 'ntlm,basic', 'basic', 'ntlm']))
+    .addOption(new Option('--delegates <accounts>', 'more service accounts with FullAccess on every mailbox (delegate access, impersonation="false"), comma-separated: svc-sync2,svc-sync3'))
     .addOption(new Option('--oauth <tenant/clientId>', 'also serve an Entra ID token endpoint (HTTPS) for this app; its client secret is $ECS_SANDBOX_CLIENT_SECRET or "sandbox"'))
     .addOption(new Option('--oauth-ca-file <file>', "with --oauth: write the token endpoint's certificate here (<ews caFile>)"))
     .action(async (opts: SandboxCliOptions) => {
@@ -142,6 +143,7 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
       if (opts.oauth && !app) throw new InvalidArgumentError(`--oauth: "${opts.oauth}" is not tenant/clientId`);
       const sandbox = await startSandbox({
         auth: { basic: opts.auth.includes('basic'), ntlm: opts.auth.includes('ntlm') },
+        ...(opts.delegates ? { delegates: opts.delegates.split(',').map((d) => d.trim()).filter(Boolean) } : {}),
         ...(app ? { oauth: { apps: [{ tenant: app[1], clientId: app[2], clientSecret: io.env.ECS_SANDBOX_CLIENT_SECRET || 'sandbox' }] } } : {}),
         port: opts.port, mailboxes: opts.mailboxes, itemsPerMailbox: opts.itemsPerMailbox, password: opts.password ?? io.env.ECS_SANDBOX_PASSWORD,
         seed: opts.seed, activity: opts.activity,
@@ -233,6 +235,7 @@ interface SandboxCliOptions {
   oauth?: string;
   oauthCaFile?: string;
   auth: string;
+  delegates?: string;
 }
 
 function wholeNumber(flag: string, min: number, max: number): (value: string) => number {

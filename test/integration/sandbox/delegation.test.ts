@@ -5,17 +5,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { EwsSettings } from '../../../src/config/index.js';
-import { BackoffGate, EwsClient } from '../../../src/ews/index.js';
+import { AccountPool, BackoffGate, EwsClient } from '../../../src/ews/index.js';
 import { startSandbox, type Sandbox } from '../../../src/sandbox/index.js';
 import { MemoryPositionStore } from '../../../src/state/position-store.js';
-import { CapacityLimitedDirectory, StaticDirectory } from '../../../src/subscriptions/index.js';
+import { CapacityLimitedDirectory, groupSizeOf, mailboxCapacity, StaticDirectory } from '../../../src/subscriptions/index.js';
 import { createSource, MutableDirectory, unsurfaced, waitUntil } from '../../helpers/source-harness.js';
 
 describe('delegate access (impersonation="false") against the sandbox', () => {
   let sandbox: Sandbox;
   const clients: EwsClient[] = [];
   before(async () => {
-    sandbox = await startSandbox({ mailboxes: 4, itemsPerMailbox: 3, limits: { heartbeatMs: 300 } });
+    sandbox = await startSandbox({ mailboxes: 4, itemsPerMailbox: 3, limits: { heartbeatMs: 300 }, delegates: ['svc-sync2', 'svc-sync3'] });
   });
   after(async () => {
     for (const c of clients) await c.close();
@@ -63,9 +63,34 @@ describe('delegate access (impersonation="false") against the sandbox', () => {
     }
   });
 
+  it('several accounts ("ranks"): 50 mailboxes over 3 accounts at Exchange Online\'s 20 subscriptions each, one streaming group per account, every change surfaces', async () => {
+    for (let i = 5; i <= 50; i++) sandbox.store.addMailbox(`user${String(i).padStart(4, '0')}@contoso.test`);
+    const users = sandbox.store.all().filter((m) => m.address.startsWith('user')).map((m) => m.address);
+    assert.equal(users.length, 50);
+    const budget = { accounts: ['svc-sync@contoso.test', 'svc-sync2@contoso.test', 'svc-sync3@contoso.test'], mode: 'EwsStream' as const, maxSubscriptions: 20, maxConnections: 10, mailboxesPerConnection: 200 };
+    assert.equal(mailboxCapacity(budget), 60);
+    assert.equal(groupSizeOf(budget), 20);
+    const pool = new AccountPool(budget.accounts.map((user) => client(user)), { maxSubscriptions: 20, maxConnections: 10, groupSize: 20 });
+    const { source, exchange, seen } = createSource('stream', sandbox, new MemoryPositionStore(), new MutableDirectory(users), { exchange: pool, maxSubscriptionsPerConnection: 20 }, {}, { impersonation: false });
+    try {
+      source.start();
+      await waitUntil(() => source.mailboxes.countByState().active === 50 && sandbox.openConnections.size === 3, 20_000, '50 mailboxes on 3 connections');
+      const charged = budget.accounts.map((a) => sandbox.subscriptions.forBudget(a));
+      assert.deepEqual([...charged].sort((a, b) => a - b), [10, 20, 20], `subscriptions per account: ${charged.join(', ')}`);
+      assert.deepEqual([...new Set([...sandbox.openConnections].map((c) => c.budget))].sort(), [...budget.accounts].sort(), 'one connection per account');
+      assert.equal(sandbox.stats.errorsByCode.get('ErrorExceededSubscriptionCount') ?? 0, 0);
+      sandbox.activity.burst(30);
+      const journal = sandbox.activity.journal.slice(-30);
+      await waitUntil(() => unsurfaced(journal, seen).length === 0, 15_000, 'every change');
+    } finally {
+      await source.stop();
+      await exchange.close();
+    }
+  });
+
   it('more mailboxes than the account can carry: the first by address are synced, the rest named with the numbers', async () => {
     const all = Array.from({ length: 25 }, (_, i) => `user${String(i + 1).padStart(4, '0')}@contoso.test`);
-    const limited = new CapacityLimitedDirectory(new StaticDirectory(all), { account: 'svc-sync@contoso.test', mode: 'EwsStream', maxSubscriptions: 20, maxConnections: 10, mailboxesPerConnection: 200 });
+    const limited = new CapacityLimitedDirectory(new StaticDirectory(all), { accounts: ['svc-sync@contoso.test'], mode: 'EwsStream', maxSubscriptions: 20, maxConnections: 10, mailboxesPerConnection: 200 });
     assert.deepEqual(await limited.list(), all.slice(0, 20));
     assert.deepEqual(limited.overflow?.mailboxes, all.slice(20));
     assert.match(limited.overflow?.reason ?? '', /25 mailboxes need 25 subscriptions .* enough for 20 — 5 mailboxes are not synced/);

@@ -27,6 +27,14 @@ function problemsOf(path: string, env: NodeJS.ProcessEnv = {}): string[] {
 }
 
 describe('loadConfig', () => {
+  it('impersonation="false" with more <account> elements: each with its user and the password from its own variable', () => {
+    const { config } = loadConfig(file(wrap(`<exchange><ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc1@contoso.test" impersonation="false" maxSubscriptionsPerAccount="5000">
+      <account user="svc2@contoso.test" passwordEnv="PW2"/><account user="CONTOSO\\svc3" passwordEnv="PW3"/></ews></exchange>`)), { ECS_EWS_PASSWORD: 'p1', PW2: 'p2', PW3: 'p3' });
+    assert.deepEqual(config.exchange.ews.accounts, [{ user: 'svc2@contoso.test', passwordEnv: 'PW2', password: 'p2' }, { user: 'CONTOSO\\svc3', passwordEnv: 'PW3', password: 'p3' }]);
+    assert.equal(config.exchange.ews.maxSubscriptionsPerAccount, 5000);
+    assert.match(problemsOf(file(wrap('<exchange><ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc1" impersonation="false"><account user="svc2"/></ews></exchange>'))).join('\n'), /exchange\/ews\/account: needs user and passwordEnv; passwordEnv is missing/);
+    assert.match(problemsOf(file(wrap('<exchange><ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc1"><account user="svc2" passwordEnv="PW2"/></ews></exchange>'))).join('\n'), /more accounts are for impersonation="false"/);
+  });
   it('auth="oauth": the authority with its tenant, the client secret from the variable named, no user or password needed', () => {
     const { config, warnings } = loadConfig(file(wrap('<exchange><ews url="https://outlook.office365.com/EWS/Exchange.asmx" auth="oauth" tenant="contoso.onmicrosoft.com" clientId="1b2c" clientSecretEnv="APP_SECRET"/></exchange>')), { APP_SECRET: 's3cret' });
     assert.deepEqual(config.exchange.ews.oauth, {

@@ -1,0 +1,154 @@
+import { createHash } from 'node:crypto';
+import { defer, type Observable } from 'rxjs';
+import type { EwsClient } from './ews-client.js';
+import { ewsError } from './ews-error.js';
+import type { ItemFields } from '../shared/item-fields.js';
+import type { AffinityGroup, ExchangePort, FetchedItem, FolderKind, PullEvents, StreamMessage, SyncPage, UpdateOutcome } from './exchange-port.js';
+
+/**
+ * Several service accounts under delegate access ("ranks"): Exchange charges each account's
+ * subscriptions and streaming connections to that account, so the mailboxes are spread over
+ * them. A streaming group — its subscriptions and its connection — belongs to one account
+ * (a subscription is only readable by the account that made it); a pulled mailbox's
+ * subscription too. Everything else of a mailbox goes through its account, or, for a mailbox
+ * this instance does not subscribe (a handler writing to it), an account chosen by its address.
+ */
+export class AccountPool implements ExchangePort {
+  readonly url: string;
+  private readonly groupsOf: number[];
+  private readonly subscriptionsOf: number[];
+  private readonly accountOfGroup = new Map<string, number>();
+  private readonly accountOfMailbox = new Map<string, number>();
+
+  /**
+   * `groupSize`: mailboxes per streaming group; an account takes as many groups as both its
+   * connections and its subscriptions allow.
+   */
+  constructor(private readonly clients: readonly EwsClient[], private readonly limits: { maxSubscriptions: number; maxConnections: number; groupSize: number }) {
+    if (!clients.length) throw new Error('AccountPool needs at least one account');
+    this.url = clients[0].url;
+    this.groupsOf = clients.map(() => 0);
+    this.subscriptionsOf = clients.map(() => 0);
+  }
+
+  /** The account with the most room, or an ErrorExceeded… naming the limits when none has any. */
+  private pick(kind: 'group' | 'subscription'): number {
+    let best = -1;
+    for (let i = 0; i < this.clients.length; i++) {
+      const groups = Math.min(this.limits.maxConnections, Math.floor(this.limits.maxSubscriptions / Math.max(1, this.limits.groupSize)));
+      const room = kind === 'group' ? this.groupsOf[i] < groups : this.subscriptionsOf[i] < this.limits.maxSubscriptions;
+      if (room && (best < 0 || this.subscriptionsOf[i] < this.subscriptionsOf[best])) best = i;
+    }
+    if (best < 0) {
+      throw ewsError(kind === 'group' ? 'ErrorExceededConnectionCount' : 'ErrorExceededSubscriptionCount',
+        `all ${this.clients.length} service accounts are full (${this.limits.maxConnections} streaming connections, ${this.limits.maxSubscriptions} subscriptions each)`);
+    }
+    return best;
+  }
+
+  private byAddress(mailbox: string): number {
+    return createHash('sha1').update(mailbox.toLowerCase()).digest().readUInt32BE(0) % this.clients.length;
+  }
+
+  private of(mailbox: string): EwsClient {
+    return this.clients[this.accountOfMailbox.get(mailbox) ?? this.byAddress(mailbox)];
+  }
+
+  private groupAccount(group: AffinityGroup): number {
+    let i = this.accountOfGroup.get(group.anchorMailbox);
+    if (i === undefined) {
+      i = this.pick('group');
+      this.accountOfGroup.set(group.anchorMailbox, i);
+      this.groupsOf[i]++;
+    }
+    return i;
+  }
+
+  /** Which account carries a mailbox's subscription (for tests and the status page). */
+  accountOf(mailbox: string): number | undefined {
+    return this.accountOfMailbox.get(mailbox);
+  }
+
+  folderIds(mailbox: string, folders: readonly FolderKind[]): Promise<Record<string, FolderKind>> {
+    return this.of(mailbox).folderIds(mailbox, folders);
+  }
+
+  syncFolderItems(mailbox: string, folder: FolderKind, syncState: string | null, maxChanges: number): Promise<SyncPage> {
+    return this.of(mailbox).syncFolderItems(mailbox, folder, syncState, maxChanges);
+  }
+
+  async subscribePull(mailbox: string, folders: readonly FolderKind[], timeoutMinutes: number, watermark?: string): Promise<{ subscriptionId: string; watermark: string }> {
+    const held = this.accountOfMailbox.get(mailbox);
+    const i = held ?? this.pick('subscription');
+    if (held === undefined) {
+      this.accountOfMailbox.set(mailbox, i);
+      this.subscriptionsOf[i]++;
+    }
+    return this.clients[i].subscribePull(mailbox, folders, timeoutMinutes, watermark);
+  }
+
+  getEvents(mailbox: string, subscriptionId: string, watermark: string): Promise<PullEvents> {
+    return this.of(mailbox).getEvents(mailbox, subscriptionId, watermark);
+  }
+
+  async subscribeStreaming(mailbox: string, folders: readonly FolderKind[], group: AffinityGroup): Promise<string> {
+    const i = this.groupAccount(group);
+    const before = this.accountOfMailbox.get(mailbox);
+    if (before !== i) {
+      if (before !== undefined) this.subscriptionsOf[before]--;
+      this.accountOfMailbox.set(mailbox, i);
+      this.subscriptionsOf[i]++;
+    }
+    return this.clients[i].subscribeStreaming(mailbox, folders, group);
+  }
+
+  streamEvents(group: AffinityGroup, subscriptionIds: readonly string[], lifetimeMinutes: number): Observable<StreamMessage> {
+    return defer(() => this.clients[this.groupAccount(group)].streamEvents(group, subscriptionIds, lifetimeMinutes));
+  }
+
+  async unsubscribe(mailbox: string, subscriptionId: string, group?: AffinityGroup): Promise<void> {
+    const i = this.accountOfMailbox.get(mailbox) ?? (group ? this.accountOfGroup.get(group.anchorMailbox) : undefined) ?? this.byAddress(mailbox);
+    await this.clients[i].unsubscribe(mailbox, subscriptionId, group);
+    if (this.accountOfMailbox.get(mailbox) === i) {
+      this.accountOfMailbox.delete(mailbox);
+      this.subscriptionsOf[i]--;
+    }
+  }
+
+  createItem(mailbox: string, folder: FolderKind, fields: ItemFields, crmId: string): Promise<{ itemId: string; changeKey: string }> {
+    return this.of(mailbox).createItem(mailbox, folder, fields, crmId);
+  }
+
+  findStamped(mailbox: string, folder: FolderKind, crmId: string): Promise<{ itemId: string; changeKey: string } | undefined> {
+    return this.of(mailbox).findStamped(mailbox, folder, crmId);
+  }
+
+  updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields, ifChangeKey?: string): Promise<UpdateOutcome> {
+    return this.of(mailbox).updateItem(mailbox, folder, itemId, fields, ifChangeKey);
+  }
+
+  updateOccurrence(mailbox: string, masterItemId: string, originalStart: string, fields: ItemFields | null): Promise<{ before: string; after: string } | undefined> {
+    return this.of(mailbox).updateOccurrence(mailbox, masterItemId, originalStart, fields);
+  }
+
+  deleteItem(mailbox: string, itemId: string): Promise<boolean> {
+    return this.of(mailbox).deleteItem(mailbox, itemId);
+  }
+
+  getItems(mailbox: string, folder: FolderKind, itemIds: readonly string[]): Promise<FetchedItem[]> {
+    return this.of(mailbox).getItems(mailbox, folder, itemIds);
+  }
+
+  /** The first refusal among the accounts, for the status page. */
+  authRefusal(): string | null {
+    for (const c of this.clients) {
+      const r = c.authRefusal();
+      if (r) return r;
+    }
+    return null;
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.clients) await c.close();
+  }
+}
