@@ -57,6 +57,16 @@ describe('EWS with NTLM (Windows authentication) against the sandbox', () => {
     assert.ok(handshakes >= 1 && handshakes <= 3, `one per connection, at most 3: ${handshakes}`);
   });
 
+  it('both sources and the writes work with it: a pull subscription and its events, an item created and updated', async () => {
+    const c = client('CONTOSO\\svc-sync', 'sandbox');
+    const sub = await c.subscribePull(MAILBOX, ['calendar'], 5);
+    const made = await c.createItem(MAILBOX, 'calendar', { subject: 'Written over NTLM', start: '2026-12-21T09:00:00Z', end: '2026-12-21T10:00:00Z' }, 'appointment:7002');
+    const updated = await c.updateItem(MAILBOX, 'calendar', made.itemId, { subject: 'Updated over NTLM', start: '2026-12-21T09:00:00Z', end: '2026-12-21T10:00:00Z' }, made.changeKey);
+    assert.equal(updated.status, 'updated');
+    const events = await c.getEvents(MAILBOX, sub.subscriptionId, sub.watermark);
+    assert.ok(events.events.some((e) => e.itemId === made.itemId), 'the pull subscription saw the write');
+  });
+
   it('a connection the server closed is authenticated again on the next request', async () => {
     const c = client('CONTOSO\\svc-sync', 'sandbox', 1);
     await c.folderIds(MAILBOX, ['calendar']);

@@ -98,6 +98,38 @@ describe('EWS with OAuth 2.0 client credentials (Exchange Online app-only) again
     sandbox.dropConnections();
   });
 
+  it('both sources and the writes work with it: a pull subscription and its events, an item created and updated', async () => {
+    const c = client({});
+    const sub = await c.subscribePull(MAILBOX, ['calendar'], 5);
+    const made = await c.createItem(MAILBOX, 'calendar', { subject: 'Written with a token', start: '2026-12-21T09:00:00Z', end: '2026-12-21T10:00:00Z' }, 'appointment:7001');
+    const updated = await c.updateItem(MAILBOX, 'calendar', made.itemId, { subject: 'Updated with a token', start: '2026-12-21T09:00:00Z', end: '2026-12-21T10:00:00Z' }, made.changeKey);
+    assert.equal(updated.status, 'updated');
+    const events = await c.getEvents(MAILBOX, sub.subscriptionId, sub.watermark);
+    assert.ok(events.events.some((e) => e.itemId === made.itemId), 'the pull subscription saw the write');
+  });
+
+  it('a token close to its expiry is renewed before it is refused (no 401)', async () => {
+    // a sandbox whose tokens live 302 s: msal renews a token with less than 5 minutes left
+    const short = await startSandbox({ mailboxes: 1, oauth: { apps: [{ tenant: TENANT, clientId: 'app-secret', clientSecret: 'app-secret-value' }], lifetimeSeconds: 302 } });
+    const ca = join(dir, 'short-ca.pem');
+    writeFileSync(ca, short.tokens!.ca);
+    const settings: EwsSettings = {
+      url: short.url, user: '', passwordEnv: 'X', password: '', impersonation: true, version: 'Exchange2016', tlsVerify: true, requestTimeoutMs: 10_000, auth: 'oauth', caFile: ca,
+      oauth: { authority: short.tokens!.authority(TENANT), clientId: 'app-secret', clientSecret: 'app-secret-value', certificateFile: '', scope: 'https://outlook.office365.com/.default' },
+    };
+    const c = new EwsClient({ settings, gate: new BackoffGate(), maxSockets: 2 });
+    try {
+      await c.folderIds(MAILBOX, ['calendar']);
+      await new Promise((r) => setTimeout(r, 2_500));
+      await c.folderIds(MAILBOX, ['calendar']);
+      assert.equal(short.tokens!.issued, 2, 'a new token before the old one ran out');
+      assert.equal(short.stats.authFailures, 0, 'Exchange never saw an expired token');
+    } finally {
+      await c.close();
+      await short.close();
+    }
+  });
+
   it('a wrong secret: a clear, permanent error naming what the token endpoint said — and no secret in it', async () => {
     const c = client({ clientSecret: 'wrong-secret' });
     const err = (await c.folderIds(MAILBOX, ['calendar']).catch((e: unknown) => e)) as Error;
