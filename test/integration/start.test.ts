@@ -61,6 +61,7 @@ describe('exchange-crm-sync start', () => {
     assert.ok(events.includes('shutdown.begin'));
     assert.ok(events.includes('shutdown.end'));
     assert.ok(lines.every((l) => typeof l.level === 'number' && typeof l.time === 'string'));
+    assert.doesNotMatch(service.stderr(), /Warning/, 'a start prints no Node.js warnings (it printed MaxListenersExceededWarning)');
   });
 
   it('with <crm type="superoffice"/> (the built-in SuperOffice simulator) the demo syncs both ways too, webhooks signed and accepted', async () => {

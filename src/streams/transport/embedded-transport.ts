@@ -99,8 +99,11 @@ export class EmbeddedTransport implements Transport {
   async consume(options: ConsumerOptions): Promise<RunningConsumer> {
     let stopped = false;
     const limiter = new Limiter(Math.max(1, options.concurrency));
-    const wake = new EventEmitter();
-    const onAppend = (): void => void wake.emit('wake');
+    // every idle partition loop waits here (one per partition, bounded, each removes itself):
+    // a set of waiters, not an EventEmitter, whose listener limit of 10 warned of a "leak" at
+    // every start (12 partitions)
+    const wake = new Wakeup();
+    const onAppend = (): void => wake.all();
     for (const t of options.topics) this.appended.on(t, onAppend);
     const loops: Promise<void>[] = [];
     for (const topic of options.topics) {
@@ -113,7 +116,7 @@ export class EmbeddedTransport implements Transport {
       connected: true,
       stop: async () => {
         stopped = true;
-        wake.emit('wake');
+        wake.all();
         for (const t of options.topics) this.appended.off(t, onAppend);
         await Promise.all(loops);
         this.running.delete(running);
@@ -123,17 +126,8 @@ export class EmbeddedTransport implements Transport {
     return running;
   }
 
-  private async partitionLoop(options: ConsumerOptions, topic: string, partition: number, limiter: Limiter, wake: EventEmitter, stopped: () => boolean): Promise<void> {
-    const waitForMore = (): Promise<void> =>
-      new Promise((resolve) => {
-        const timer = setTimeout(done, IDLE_POLL_MS);
-        function done(): void {
-          clearTimeout(timer);
-          wake.off('wake', done);
-          resolve();
-        }
-        wake.on('wake', done);
-      });
+  private async partitionLoop(options: ConsumerOptions, topic: string, partition: number, limiter: Limiter, wake: Wakeup, stopped: () => boolean): Promise<void> {
+    const waitForMore = (): Promise<void> => wake.next(IDLE_POLL_MS);
     while (!stopped()) {
       let handled = 0;
       try {
@@ -227,5 +221,26 @@ export class EmbeddedTransport implements Transport {
 
   async close(): Promise<void> {
     for (const r of [...this.running]) await r.stop();
+  }
+}
+
+/** Waiters woken all at once (new messages, a stop), or each after its own timeout. */
+class Wakeup {
+  private readonly waiters = new Set<() => void>();
+
+  next(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.waiters.add(done);
+    });
+  }
+
+  all(): void {
+    for (const w of [...this.waiters]) w();
   }
 }
