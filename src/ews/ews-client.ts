@@ -15,7 +15,7 @@ import type {
 import { streamingEvents } from './streaming-reader.js';
 import { escapeXml } from '../shared/xml-escape.js';
 import type { ItemFields, RecurrenceException } from '../shared/item-fields.js';
-import { windowsFromIana } from '../shared/time-zones.js';
+import { windowsFromIana, zoneOffsetMs } from '../shared/time-zones.js';
 import { localDate, recurrenceOf } from './recurrence-pattern.js';
 import { toRrule } from '../shared/rrule.js';
 
@@ -453,13 +453,30 @@ function toNotificationEvent(e: ews.NotificationEvent): NotificationEvent {
  * The synced fields onto a library item. Text goes through escapeXml: the library writes
  * values into the SOAP body as they are. Recurrence is not written yet.
  */
+/**
+ * The library's TimeZoneInfo for a Windows zone. Its own list lacks some zones CLDR has
+ * (Volgograd, Yukon, Sudan …, none with daylight saving today): those are described by their
+ * current offset, which Exchange reads with the id. A zone neither knows is left unwritten
+ * (an update keeps the item's zone).
+ */
+function timeZoneInfoOf(windowsId: string, iana: string | undefined): ews.TimeZoneInfo | undefined {
+  try {
+    return ews.TimeZoneInfo.FindSystemTimeZoneById(windowsId);
+  } catch {
+    if (!iana) return undefined;
+    const minutes = Math.round(zoneOffsetMs(Date.now(), iana) / 60_000);
+    return ews.TimeZoneInfo.CreateCustomTimeZone(windowsId, ews.TimeSpan.FromMinutes(minutes), windowsId, windowsId);
+  }
+}
+
 function applyFields(item: ews.Appointment | ews.Task, f: ItemFields): void {
   item.Subject = escapeXml(f.subject ?? '');
   if (f.body !== undefined) item.Body = new ews.MessageBody(ews.BodyType.Text, escapeXml(f.body));
   item.Sensitivity = f.private ? ews.Sensitivity.Private : ews.Sensitivity.Normal;
   if (item instanceof ews.Appointment) {
-    const zone = f.timeZone ? windowsFromIana(f.timeZone) : undefined;
-    if (zone) item.StartTimeZone = ews.TimeZoneInfo.FindSystemTimeZoneById(zone);
+    const zone = (f.timeZone ? windowsFromIana(f.timeZone) : undefined) ?? f.timeZoneWindows;
+    const info = zone ? timeZoneInfoOf(zone, f.timeZone) : undefined;
+    if (info) item.StartTimeZone = info;
     if (f.start) item.Start = new ews.DateTime(Date.parse(f.start));
     if (f.end) item.End = new ews.DateTime(Date.parse(f.end));
     item.IsAllDayEvent = f.allDay ?? false;

@@ -70,7 +70,9 @@ export function normaliseItem(item: ews.Item, folder: string): ItemFields {
     const zone = read(() => item.StartTimeZone)?.Id;
     if (zone) {
       fields.timeZoneWindows = zone;
-      fields.timeZone = ianaFromWindows(zone) ?? 'UTC';
+      // a zone no table knows keeps its Windows id (written back as it came), never UTC
+      const iana = ianaFromWindows(zone);
+      if (iana) fields.timeZone = iana;
     }
     const organizer = read(() => item.Organizer)?.Address;
     if (organizer) fields.organizer = organizer.toLowerCase();

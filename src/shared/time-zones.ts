@@ -1,56 +1,31 @@
+import { findIana, findWindows, WINDOWS_TO_IANA_MAP } from 'windows-iana';
+
 /**
  * Windows time zone ids (what Exchange uses) ↔ IANA ids (what Intl and the CRM use), and
  * wall-clock ↔ UTC conversion in a zone, so that a 09:00 weekly meeting stays at 09:00
- * across a DST change. The table holds the zones of CLDR's windowsZones "001" mapping
- * that operators meet most; unknown ids fall back to UTC and are reported by callers.
+ * across a DST change. The mapping is CLDR's windowsZones (the windows-iana package): every
+ * Windows zone, its "001" IANA zone first. A Windows id no table knows (an Outlook
+ * "Customized Time Zone") maps to nothing — callers keep the Windows id, never UTC.
  */
-const WINDOWS_TO_IANA: Record<string, string> = {
-  UTC: 'UTC',
-  'Greenwich Standard Time': 'Atlantic/Reykjavik',
-  'GMT Standard Time': 'Europe/London',
-  'W. Europe Standard Time': 'Europe/Berlin',
-  'Central Europe Standard Time': 'Europe/Budapest',
-  'Romance Standard Time': 'Europe/Paris',
-  'Central European Standard Time': 'Europe/Warsaw',
-  'E. Europe Standard Time': 'Europe/Chisinau',
-  'FLE Standard Time': 'Europe/Kiev',
-  'GTB Standard Time': 'Europe/Bucharest',
-  'Russian Standard Time': 'Europe/Moscow',
-  'Turkey Standard Time': 'Europe/Istanbul',
-  'Israel Standard Time': 'Asia/Jerusalem',
-  'South Africa Standard Time': 'Africa/Johannesburg',
-  'Arabian Standard Time': 'Asia/Dubai',
-  'India Standard Time': 'Asia/Calcutta',
-  'China Standard Time': 'Asia/Shanghai',
-  'Singapore Standard Time': 'Asia/Singapore',
-  'Tokyo Standard Time': 'Asia/Tokyo',
-  'Korea Standard Time': 'Asia/Seoul',
-  'AUS Eastern Standard Time': 'Australia/Sydney',
-  'New Zealand Standard Time': 'Pacific/Auckland',
-  'Eastern Standard Time': 'America/New_York',
-  'Central Standard Time': 'America/Chicago',
-  'Mountain Standard Time': 'America/Denver',
-  'US Mountain Standard Time': 'America/Phoenix',
-  'Pacific Standard Time': 'America/Los_Angeles',
-  'Alaskan Standard Time': 'America/Anchorage',
-  'Hawaiian Standard Time': 'Pacific/Honolulu',
-  'Atlantic Standard Time': 'America/Halifax',
-  'E. South America Standard Time': 'America/Sao_Paulo',
-  'SA Pacific Standard Time': 'America/Bogota',
-  'Central Standard Time (Mexico)': 'America/Mexico_City',
-};
+const fromWindows = new Map<string, string | undefined>();
 
-const IANA_TO_WINDOWS: Record<string, string> = Object.fromEntries(Object.entries(WINDOWS_TO_IANA).map(([w, i]) => [i, w]));
-IANA_TO_WINDOWS['Etc/UTC'] = 'UTC';
+/** Every Windows time zone id CLDR knows. */
+export const WINDOWS_ZONE_IDS: readonly string[] = [...new Set(WINDOWS_TO_IANA_MAP.map((e) => e.windowsName))];
 
 export function ianaFromWindows(windowsId: string): string | undefined {
-  if (WINDOWS_TO_IANA[windowsId]) return WINDOWS_TO_IANA[windowsId];
-  // Some clients send IANA ids where Windows ids belong; accept them.
-  return isIanaZone(windowsId) ? windowsId : undefined;
+  if (windowsId === 'UTC') return 'UTC';
+  if (!fromWindows.has(windowsId)) {
+    // the first zone of the list this runtime's Intl knows (CLDR's own first in practice)
+    const known = (findIana(windowsId) ?? []).find(isIanaZone);
+    // some clients send IANA ids where Windows ids belong; accept them
+    fromWindows.set(windowsId, known ?? (isIanaZone(windowsId) ? windowsId : undefined));
+  }
+  return fromWindows.get(windowsId);
 }
 
 export function windowsFromIana(iana: string): string | undefined {
-  return IANA_TO_WINDOWS[iana] ?? (WINDOWS_TO_IANA[iana] ? iana : undefined);
+  if (iana === 'UTC' || iana === 'Etc/UTC') return 'UTC';
+  return findWindows(iana)?.[0] ?? (findIana(iana)?.length ? iana : undefined);
 }
 
 export function isIanaZone(zone: string): boolean {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatUtc, ianaFromWindows, instantOfWallClock, parseDateTime, windowsFromIana, zoneOffsetMs } from '../../../src/shared/time-zones.js';
+import { formatUtc, ianaFromWindows, instantOfWallClock, isIanaZone, parseDateTime, windowsFromIana, WINDOWS_ZONE_IDS, zoneOffsetMs } from '../../../src/shared/time-zones.js';
 
 describe('time zones', () => {
   it('maps Windows ids to IANA and back', () => {
@@ -9,6 +9,19 @@ describe('time zones', () => {
     assert.equal(ianaFromWindows('Europe/Oslo'), 'Europe/Oslo', 'IANA ids are accepted as they are');
     assert.equal(ianaFromWindows('Mars Standard Time'), undefined);
     assert.equal(windowsFromIana('Europe/Berlin'), 'W. Europe Standard Time');
+  });
+
+  it('every Windows zone CLDR knows maps to an IANA zone this runtime knows, and back to itself', () => {
+    assert.ok(WINDOWS_ZONE_IDS.length >= 139, `${WINDOWS_ZONE_IDS.length} zones`);
+    const wrong = WINDOWS_ZONE_IDS.filter((id) => {
+      const iana = ianaFromWindows(id);
+      return !iana || !isIanaZone(iana) || windowsFromIana(iana) !== id;
+    });
+    assert.deepEqual(wrong, []);
+    // the zones the old hand-made table lacked, which became UTC
+    assert.deepEqual(['Egypt Standard Time', 'Pakistan Standard Time', 'SE Asia Standard Time', 'Arab Standard Time', 'Iran Standard Time', 'Argentina Standard Time'].map(ianaFromWindows),
+      ['Africa/Cairo', 'Asia/Karachi', 'Asia/Bangkok', 'Asia/Riyadh', 'Asia/Tehran', 'America/Buenos_Aires']);
+    assert.equal(windowsFromIana('Asia/Kolkata'), 'India Standard Time', 'an IANA alias finds its Windows zone');
   });
 
   it('parses instants with offsets and floating times in a zone', () => {
