@@ -105,11 +105,30 @@ export class ReferenceCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
   readonly identity: string;
   readonly description: string;
 
-  constructor(private readonly db: Database, schema: string) {
+  /** `identity`: which CRM this is (see markerOf); by default the schema name alone. */
+  constructor(private readonly db: Database, schema: string, identity?: string) {
     this.s = assertIdentifier(schema);
     this.name = schema;
-    this.identity = `reference:${schema}`;
+    this.identity = identity ?? `reference:${schema}`;
     this.description = `active associates in ${schema}.associate`;
+  }
+
+  /**
+   * This CRM's identity, stable across restarts and different for another database or schema
+   * of the same name: a random id kept in the CRM schema (made once), with the database's name.
+   * Without the right to create the table, the database and schema names alone.
+   */
+  static async markerOf(db: Database, schema: string): Promise<string> {
+    const s = assertIdentifier(schema);
+    const database = (await db.query<{ name: string }>('select current_database() as name')).rows[0]?.name ?? '';
+    try {
+      await db.query(`create table if not exists ${s}.sync_identity (id text primary key)`);
+      await db.query(`insert into ${s}.sync_identity (id) select gen_random_uuid()::text where not exists (select 1 from ${s}.sync_identity)`);
+      const id = (await db.query<{ id: string }>(`select id from ${s}.sync_identity limit 1`)).rows[0]?.id;
+      return `reference:${database}/${schema}#${id ?? ''}`;
+    } catch {
+      return `reference:${database}/${schema}`;
+    }
   }
 
   // ── the change feed ──

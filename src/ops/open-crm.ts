@@ -43,7 +43,7 @@ export async function openCrm(config: SyncConfig, options: OpenCrmOptions): Prom
       const added = await seedDemoAssociates(db, config.crm.schema, options.demoMailboxes);
       if (added) logger.info({ event: 'crm.demo-associates', added }, `added ${added} demo associates matching the sandbox mailboxes`);
     }
-    return { crm: new ReferenceCrm(db, config.crm.schema), referenceDatabase: db, close: async () => undefined };
+    return { crm: new ReferenceCrm(db, config.crm.schema, await ReferenceCrm.markerOf(db, config.crm.schema)), referenceDatabase: db, close: async () => undefined };
   }
   let simulator: SuperOfficeSandbox | undefined;
   let url = so.url;

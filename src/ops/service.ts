@@ -5,7 +5,7 @@ import { AccountPool, BackoffGate, EwsClient, EwsMetrics, type ExchangePort } fr
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
-import { openDatabase, SqlPositionStore, type Database } from '../state/index.js';
+import { checkCrmIdentity, openDatabase, SqlPositionStore, type Database } from '../state/index.js';
 import { Limiter } from '../shared/limiter.js';
 import { CrmToLog, ExchangeToLog, type ChangeEnvelope, groupsOf, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
 import { CapacityLimitedDirectory, createMailboxChangeSource, groupSizeOf, directoryFor, MailboxOwnership, OwnedDirectory, type AccountBudget, type MailboxChangeSource, type MailboxDirectory } from '../subscriptions/index.js';
@@ -40,6 +40,8 @@ export interface RunningService {
 /** Observers for embedding programs (the benchmark); the service itself needs none. */
 export interface ServiceHooks {
   onApplied?: (direction: 'to-crm' | 'to-exchange', envelope: ChangeEnvelope, appliedAt: number) => void;
+  /** The state belongs to another CRM: forget its mappings and positions instead of refusing to start. */
+  rebaseline?: boolean;
 }
 
 /**
@@ -119,6 +121,9 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     // the demo's hands on the CRM side: only on a CRM of the demo's own
     const demoCrmUser = opened.simulator ? superOfficeDemoUser(opened.simulator) : opened.referenceDatabase && config.crm.type === 'embedded' ? referenceDemoUser(opened.referenceDatabase, config.crm.schema) : undefined;
     logger.info({ event: 'crm.open', crm: crm.identity }, `CRM: ${crm.identity}`);
+    // the state is this CRM's (the built-in simulator's data lives in memory: a new one each start)
+    const identity = await checkCrmIdentity(database, config.state.schema, crm.identity, hooks.rebaseline === true || opened.simulator !== undefined);
+    if (identity === 'rebaselined') logger.warn({ event: 'state.rebaselined', crm: crm.identity }, `the sync state belonged to another CRM: its mappings and positions are forgotten; every mailbox is read anew`);
     const crmPoller = followLeadership(ownership, () =>
       new CrmToLog({ crm, positions, transport, topic: topics.crmChanges, dlqTopic: topics.dlq(topics.crmChanges), logger: logger.child({ component: 'crm-poller' }), metrics, pollIntervalMs: config.crm.pollIntervalMs }), logger);
     lifecycle.add('crm-poller', () => crmPoller.stop());

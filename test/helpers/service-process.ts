@@ -38,8 +38,8 @@ export function writeRealPartsConfig(o: { ewsUrl: string; serviceAccount: string
     <ops listen="127.0.0.1:0"/>`);
 }
 
-export async function startServiceProcess(configFile: string, env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<ServiceProcess> {
-  const child = spawnCli(['start', '--config', configFile], env, cwd);
+export async function startServiceProcess(configFile: string, env: NodeJS.ProcessEnv = {}, cwd?: string, args: readonly string[] = []): Promise<ServiceProcess> {
+  const child = spawnCli(['start', '--config', configFile, ...args], env, cwd);
   // a test that times out must not leave a service behind (it would stay in consumer groups)
   const reap = (): void => void child.kill('SIGKILL');
   process.once('exit', reap);

@@ -81,6 +81,32 @@ describe('exchange-crm-sync start', () => {
     }
   });
 
+  it('refuses a state that belongs to another CRM (exit 2, saying why), and starts with --rebaseline', { timeout: 90_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ecs-start-'));
+    // the state shares the CRM's database (its own schema, ecs): another CRM schema there keeps the state
+    const config = (crm: string): string => {
+      const file = join(dir, `${crm}.xml`);
+      writeFileSync(file, `<configuration><calendar_sync><ops listen="127.0.0.1:0"/><crm path="${dir}/crm" schema="${crm}"/><transport path="${dir}/log"/><sandbox activity="0"/></calendar_sync></configuration>`);
+      return file;
+    };
+    const first = await startServiceProcess(config('crm_a'), {}, dir);
+    assert.equal(await first.stop('SIGINT'), 0, first.stderr());
+    const child = spawnCli(['start', '--config', config('crm_b')], {}, dir);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, /error: the sync state in schema "ecs_state" belongs to the CRM reference:.*, not reference:.*: its mappings would swallow this CRM's changes\. Start with --rebaseline/);
+    const again = await startServiceProcess(config('crm_b'), {}, dir, ['--rebaseline']);
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!again.lines.some((l) => l.event === 'state.rebaselined') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(again.lines.some((l) => l.event === 'state.rebaselined'));
+    } finally {
+      assert.equal(await again.stop('SIGINT'), 0, again.stderr());
+    }
+  });
+
   it('refuses to start with an invalid configuration: exit 2', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ecs-start-'));
     const configFile = join(dir, 'bad.xml');

@@ -9,6 +9,7 @@ import { EXIT } from '../exit-codes.js';
 import { addOpsCommands } from './ops-commands.js';
 import { budgetOf, startService } from '../service.js';
 import { capacityProblem, CsvFileDirectory, StaticDirectory } from '../../subscriptions/index.js';
+import { StateOfAnotherCrm } from '../../state/index.js';
 import { startSandbox } from '../../sandbox/index.js';
 import { DEFAULT_API_USER, startSuperOfficeSandbox } from '../../superoffice-sandbox/index.js';
 import { initReferenceCrm } from '../../crm-adapter/index.js';
@@ -79,7 +80,8 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .command('start', { isDefault: false })
     .description('run the sync (the default for npm start): embedded log, CRM and EWS sandbox unless configured otherwise')
     .addOption(new Option('-c, --config <file>', 'the configuration file').default(DEFAULT_CONFIG_FILE))
-    .action(async (opts: { config: string }) => {
+    .option('--rebaseline', 'the sync state belongs to another CRM: forget its mappings and positions (every mailbox is read anew, its items created in this CRM)')
+    .action(async (opts: { config: string; rebaseline?: boolean }) => {
       const loaded = loadForRun(opts.config);
       if (!loaded) return;
       const logger = createLogger({ level: loaded.config.ops.logLevel });
@@ -88,7 +90,16 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
       process.on('uncaughtException', (err) => logger.error({ err, event: 'uncaught-exception' }, 'uncaught exception'));
       for (const w of loaded.warnings) logger.warn({ event: 'config.warning' }, w);
       logger.info({ event: 'config.loaded', file: loaded.config.file, summary: describeConfig(loaded.config) }, 'configuration loaded');
-      const service = await startService(loaded.config, logger);
+      let service;
+      try {
+        service = await startService(loaded.config, logger, { rebaseline: opts.rebaseline === true });
+      } catch (err) {
+        if (!(err instanceof StateOfAnotherCrm)) throw err;
+        logger.error({ event: 'state.another-crm', recorded: err.recorded, crm: err.current }, err.message);
+        io.err(`error: ${err.message}`);
+        code = EXIT.INVALID;
+        return;
+      }
       service.lifecycle.handleSignals();
       logger.info({ event: 'service.started' }, 'exchange-crm-sync running; Ctrl-C (SIGINT) or SIGTERM stops it');
       // Runs until a signal; handleSignals exits the process after an ordered shutdown.
