@@ -346,6 +346,11 @@ export const SETTINGS: readonly SettingSpec[] = [
     kind: k.oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), default: 'info', doc: 'pino log level.',
   },
   {
+    key: 'ops.logFormat', element: 'ops', attribute: 'logFormat', env: 'ECS_LOG_FORMAT',
+    kind: k.oneOf(['auto', 'json', 'pretty'] as const), default: 'auto',
+    doc: 'json: one JSON object per line (for log shippers). pretty: readable lines (pino-pretty). auto: pretty when stdout is a terminal, else json.',
+  },
+  {
     key: 'ops.heapGrowingPercent', element: 'ops', attribute: 'heapGrowingPercent', env: 'ECS_HEAP_GROWING_PERCENT',
     kind: k.integer(0, 300), default: 50,
     doc: 'How far V8 lets the heap grow past the live data before collecting (0 = V8\'s own, up to 4×). 50 keeps a 10,000-mailbox start-up under 0.5 GB RSS for 5–9 % more CPU.',

@@ -136,6 +136,8 @@ export interface OpsSettings {
   readonly listen: { readonly host: string; readonly port: number };
   readonly shutdownTimeoutMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** auto: readable lines on a terminal, JSON otherwise. */
+  readonly logFormat?: 'auto' | 'json' | 'pretty';
   /** V8's --heap-growing-percent for this process (0: V8's default). */
   readonly heapGrowingPercent: number;
 }

@@ -310,7 +310,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
       private: get('sync.private'),
       parallelism: get('sync.parallelism'),
     },
-    ops: { listen: { host: listenHost, port: listenPort }, shutdownTimeoutMs: get('ops.shutdownTimeout'), logLevel: get('ops.logLevel'), heapGrowingPercent: get('ops.heapGrowingPercent') },
+    ops: { listen: { host: listenHost, port: listenPort }, shutdownTimeoutMs: get('ops.shutdownTimeout'), logLevel: get('ops.logLevel'), logFormat: get('ops.logFormat'), heapGrowingPercent: get('ops.heapGrowingPercent') },
     sandbox: { mailboxes: get('sandbox.mailboxes'), activity: get('sandbox.activity'), seed: get('sandbox.seed') },
   };
   return { config: deepFreeze(config), warnings };

@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream, type LevelWithSilent } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
@@ -38,6 +39,8 @@ export interface LoggerOptions {
   level?: LevelWithSilent;
   name?: string;
   destination?: DestinationStream;
+  /** json, pretty (readable lines), or auto: pretty when stdout is a terminal. */
+  format?: 'auto' | 'json' | 'pretty';
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -51,8 +54,15 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    options.destination,
+    prettyWanted(options) ? pretty({ colorize: options.destination === undefined && process.stdout.isTTY === true, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,name', destination: options.destination ?? 1 } as never) : options.destination,
   );
+}
+
+/** Readable lines for a person at a terminal; JSON for everything else (log shippers, files, tests). */
+function prettyWanted(options: LoggerOptions): boolean {
+  if (options.format === 'pretty') return true;
+  if (options.format !== 'auto') return false;
+  return options.destination === undefined && process.stdout.isTTY === true;
 }
 
 /** A logger that discards everything; for unit tests and library use. */

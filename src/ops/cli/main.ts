@@ -84,7 +84,7 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .action(async (opts: { config: string; rebaseline?: boolean }) => {
       const loaded = loadForRun(opts.config);
       if (!loaded) return;
-      const logger = createLogger({ level: loaded.config.ops.logLevel });
+      const logger = createLogger({ level: loaded.config.ops.logLevel, format: loaded.config.ops.logFormat ?? 'auto' });
       // A bug in a library callback must not take the whole sync down: log it with context and go on.
       process.on('unhandledRejection', (err) => logger.error({ err, event: 'unhandled-rejection' }, 'unhandled promise rejection'));
       process.on('uncaughtException', (err) => logger.error({ err, event: 'uncaught-exception' }, 'uncaught exception'));

@@ -36,6 +36,20 @@ describe('logger', () => {
     assert.match(text, /user0001@contoso.test/);
   });
 
+  it('pretty: readable lines for a person (secrets still redacted); auto is JSON unless stdout is a terminal', () => {
+    const chunks: string[] = [];
+    const stream = new Writable({ write(chunk, _enc, cb) { chunks.push(String(chunk)); cb(); } });
+    createLogger({ destination: stream as never, format: 'pretty' }).info({ event: 'x.y', ews: { password: 'hunter2' } }, 'hello there');
+    const text = chunks.join('');
+    assert.match(text, /INFO.*hello there/);
+    assert.match(text, /event: "x\.y"/);
+    assert.ok(!text.includes('hunter2'), text);
+    assert.throws(() => JSON.parse(text.split('\n')[0]), 'not JSON');
+    const out = capture();
+    createLogger({ destination: out.stream, format: 'auto' }).info('machine');
+    assert.equal(out.lines()[0].msg, 'machine', 'auto with a destination that is no terminal: JSON');
+  });
+
   it('serialises errors with their code and retriable flag', () => {
     const out = capture();
     const err = Object.assign(new Error('boom'), { code: 'EWS_ErrorServerBusy', retriable: true });
