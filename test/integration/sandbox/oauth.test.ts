@@ -109,8 +109,8 @@ describe('EWS with OAuth 2.0 client credentials (Exchange Online app-only) again
   });
 
   it('a token close to its expiry is renewed before it is refused (no 401)', async () => {
-    // a sandbox whose tokens live 302 s: msal renews a token with less than 5 minutes left
-    const short = await startSandbox({ mailboxes: 1, oauth: { apps: [{ tenant: TENANT, clientId: 'app-secret', clientSecret: 'app-secret-value' }], lifetimeSeconds: 302 } });
+    // a sandbox whose tokens live 303 s: msal renews a token with less than 5 minutes left (whole seconds)
+    const short = await startSandbox({ mailboxes: 1, oauth: { apps: [{ tenant: TENANT, clientId: 'app-secret', clientSecret: 'app-secret-value' }], lifetimeSeconds: 303 } });
     const ca = join(dir, 'short-ca.pem');
     writeFileSync(ca, short.tokens!.ca);
     const settings: EwsSettings = {
@@ -120,7 +120,7 @@ describe('EWS with OAuth 2.0 client credentials (Exchange Online app-only) again
     const c = new EwsClient({ settings, gate: new BackoffGate(), maxSockets: 2 });
     try {
       await c.folderIds(MAILBOX, ['calendar']);
-      await new Promise((r) => setTimeout(r, 2_500));
+      await new Promise((r) => setTimeout(r, 4_500));
       await c.folderIds(MAILBOX, ['calendar']);
       assert.equal(short.tokens!.issued, 2, 'a new token before the old one ran out');
       assert.equal(short.stats.authFailures, 0, 'Exchange never saw an expired token');

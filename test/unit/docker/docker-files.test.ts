@@ -55,11 +55,11 @@ describe('docker/', () => {
     assert.ok(!JSON.stringify(s['exchange-crm-sync'].environment).includes('password='), 'no secret written into the compose file');
   });
 
-  it('Dockerfile: multi-stage, Node 20, runs as a non-root user, copies only what exists', () => {
+  it('Dockerfile: multi-stage, Node 24 (LTS), runs as a non-root user, copies only what exists', () => {
     const text = readFileSync(join(docker, 'Dockerfile'), 'utf8');
     const froms = [...text.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
     assert.ok(froms.length >= 2, 'multi-stage');
-    for (const f of froms) assert.match(f, /^node:20[-.]/);
+    for (const f of froms) assert.match(f, /^node:24[-.]/);
     const user = /^USER (\S+)/m.exec(text)?.[1];
     assert.ok(user && user !== 'root' && user !== '0', 'a non-root user');
     for (const m of text.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
