@@ -69,11 +69,7 @@ export class EwsTransport {
   constructor(readonly options: EwsTransportOptions) {
     this.sockets = new Limiter(options.maxSockets);
     if (options.credentials?.mode === 'ntlm') {
-      for (let i = 0; i < options.maxSockets; i++) {
-        this.ntlmConnections.push({
-          http: new HttpAgent({ keepAlive: true, maxSockets: 1 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: options.tlsVerify }), socket: undefined,
-        });
-      }
+      for (let i = 0; i < options.maxSockets; i++) this.ntlmConnections.push({ http: this.connectionAgent(false) as HttpAgent, https: this.connectionAgent(true) as HttpsAgent, socket: undefined });
     }
     this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets: options.maxSockets });
     // TLS is verified unless the operator turned it off explicitly (tlsVerify="false").

@@ -121,7 +121,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   let latencyMs = 0;
   const tokens = options.oauth ? new TokenService(options.oauth) : undefined;
   const basicAllowed = options.auth?.basic ?? true;
-  const ntlm = (options.auth?.ntlm ?? true) ? new NtlmServer(domain, (user, userDomain) => (accountNamed(user, userDomain) ? password : undefined)) : undefined;
+  const ntlm = (options.auth?.ntlm ?? true) ? new NtlmServer(domain, (user) => (accountNamed(user) ? password : undefined)) : undefined;
 
   const sandbox: Sandbox = {
     url: '',
@@ -205,7 +205,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         return;
       }
       if (outcome.kind === 'authenticated') {
-        account = accountNamed(outcome.user, outcome.domain);
+        account = accountNamed(outcome.user);
         if (account) ntlm.markAuthenticated(req.socket, account);
       } else refusedWhy = outcome.reason;
     } else if (checked) account = checked.ok ? `app:${checked.app.clientId}` : undefined;
@@ -318,13 +318,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     res.end(soapFault(kind, code, message, details));
   }
 
-  /** A Windows user (DOMAIN\\user, user@domain, or user with the domain apart) → the account, if it exists. */
-  function accountNamed(userName: string, userDomain: string): string | undefined {
+  /**
+   * A Windows user (DOMAIN\\user, user@domain, or a bare user name) → the account, if it exists.
+   * The NetBIOS domain names no mailbox: the sandbox has one domain.
+   */
+  function accountNamed(userName: string): string | undefined {
     let user = userName.toLowerCase();
     if (user.includes('\\')) user = user.slice(user.indexOf('\\') + 1);
     if (!user.includes('@')) user = `${user}@${domain}`;
     if (serviceAccounts.has(user)) return user;
-    void userDomain; // the NetBIOS domain names no mailbox: the sandbox has one domain
     return store.byEmail(user) ? user : undefined;
   }
 
@@ -350,7 +352,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const visit = (e: XmlElement): Mailbox | undefined => {
       if (e.local === 'DistinguishedFolderId') {
         const address = childNamed(childNamed(e, 'Mailbox') ?? e, 'EmailAddress')?.text.trim();
-        if (address) return store.byEmail(address) ?? (() => { throw new EwsResponseError('ErrorNonExistentMailbox', `The SMTP address has no mailbox associated with it: ${address}`); })();
+        if (address) {
+          const named = store.byEmail(address);
+          if (!named) throw new EwsResponseError('ErrorNonExistentMailbox', `The SMTP address has no mailbox associated with it: ${address}`);
+          return named;
+        }
       }
       const id = e.local === 'OccurrenceItemId' ? e.attrs.RecurringMasterId : e.local === 'RecurringMasterItemId' ? e.attrs.OccurrenceId : /^(ItemId|FolderId|ParentFolderId)$/.test(e.local) ? e.attrs.Id : undefined;
       const index = id ? (parseItemId(id) ?? parseFolderId(id) ?? parseOccurrenceId(id))?.mailbox : undefined;
