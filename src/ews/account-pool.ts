@@ -139,6 +139,30 @@ export class AccountPool implements ExchangePort {
     return this.of(mailbox).getItems(mailbox, folder, itemIds);
   }
 
+  ensureContactFolder(mailbox: string, displayName: string): Promise<string> {
+    return this.of(mailbox).ensureContactFolder(mailbox, displayName);
+  }
+
+  renameFolder(mailbox: string, folderId: string, displayName: string): Promise<boolean> {
+    return this.of(mailbox).renameFolder(mailbox, folderId, displayName);
+  }
+
+  deleteFolder(mailbox: string, folderId: string): Promise<boolean> {
+    return this.of(mailbox).deleteFolder(mailbox, folderId);
+  }
+
+  createContacts(mailbox: string, folderId: string, entries: ReadonlyArray<{ fields: ItemFields; crmId: string }>): Promise<Array<{ itemId: string; changeKey: string } | { error: Error }>> {
+    return this.of(mailbox).createContacts(mailbox, folderId, entries);
+  }
+
+  stampedIn(mailbox: string, folderId: string): Promise<Map<string, { itemId: string; changeKey: string }>> {
+    return this.of(mailbox).stampedIn(mailbox, folderId);
+  }
+
+  deleteItems(mailbox: string, itemIds: readonly string[]): Promise<void> {
+    return this.of(mailbox).deleteItems(mailbox, itemIds);
+  }
+
   /** The first refusal among the accounts, for the status page. */
   authRefusal(): string | null {
     for (const c of this.clients) {

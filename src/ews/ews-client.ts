@@ -17,6 +17,7 @@ import { escapeXml } from '../shared/xml-escape.js';
 import type { ItemFields, RecurrenceException } from '../shared/item-fields.js';
 import { windowsFromIana, zoneOffsetMs } from '../shared/time-zones.js';
 import { localDate, recurrenceOf } from './recurrence-pattern.js';
+import { applyContact, contactCardOf } from './contact-fields.js';
 import { toRrule } from '../shared/rrule.js';
 
 const WELL_KNOWN: Record<FolderKind, ews.WellKnownFolderName> = {
@@ -31,7 +32,16 @@ const FOLDER_PROPERTIES: Partial<Record<FolderKind, ews.PropertyDefinitionBase[]
     ews.AppointmentSchema.ICalUid, ews.ItemSchema.Sensitivity, ews.ItemSchema.Categories, ews.ItemSchema.LastModifiedTime,
   ],
   tasks: [ews.ItemSchema.Sensitivity, ews.ItemSchema.Categories, ews.ItemSchema.LastModifiedTime],
+  contacts: [ews.ItemSchema.Categories, ews.ItemSchema.LastModifiedTime],
 };
+
+/**
+ * Items per CreateItem/DeleteItem request. Exchange sets no number; the time a request takes
+ * is charged to the account's budget, and Microsoft's guidance keeps batches to about 100.
+ */
+const WRITE_BATCH = 100;
+const FIND_PAGE = 1_000;
+const FOLDER_PAGE = 100;
 
 const EVENT_TYPES = [ews.EventType.Created, ews.EventType.Modified, ews.EventType.Deleted, ews.EventType.Moved, ews.EventType.Copied];
 
@@ -293,6 +303,13 @@ export class EwsClient implements ExchangePort {
   createItem(mailbox: string, folder: FolderKind, fields: ItemFields, crmId: string): Promise<{ itemId: string; changeKey: string }> {
     return this.call('CreateItem', mailbox, async () => {
       const service = this.service(mailbox, this.http(mailbox));
+      if (folder === 'contacts') {
+        const contact = new ews.Contact(service);
+        applyContact(contact, fields);
+        contact.SetExtendedProperty(CRM_ID_PROPERTY, escapeXml(crmId));
+        await contact.Save(this.folderOf('contacts', mailbox));
+        return { itemId: contact.Id.UniqueId, changeKey: contact.Id.ChangeKey };
+      }
       const item = folder === 'tasks' ? new ews.Task(service) : new ews.Appointment(service);
       applyFields(item, fields);
       item.SetExtendedProperty(CRM_ID_PROPERTY, escapeXml(crmId));
@@ -319,9 +336,9 @@ export class EwsClient implements ExchangePort {
   updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields, ifChangeKey?: string): Promise<UpdateOutcome> {
     return this.call('UpdateItem', mailbox, async () => {
       const service = this.service(mailbox, this.http(mailbox));
-      let item: ews.Appointment | ews.Task;
+      let item: ews.Appointment | ews.Task | ews.Contact;
       try {
-        item = folder === 'tasks' ? await ews.Task.Bind(service, new ews.ItemId(itemId)) : await ews.Appointment.Bind(service, new ews.ItemId(itemId));
+        item = folder === 'tasks' ? await ews.Task.Bind(service, new ews.ItemId(itemId)) : folder === 'contacts' ? await ews.Contact.Bind(service, new ews.ItemId(itemId)) : await ews.Appointment.Bind(service, new ews.ItemId(itemId));
       } catch (err) {
         if (toEwsError(err).responseCode === 'ErrorItemNotFound') return { status: 'missing' as const };
         throw err;
@@ -329,7 +346,8 @@ export class EwsClient implements ExchangePort {
       if (ifChangeKey !== undefined && item.Id.ChangeKey !== ifChangeKey) {
         return { status: 'conflict' as const, changeKey: item.Id.ChangeKey, modified: isoOf(item.LastModifiedTime) };
       }
-      applyFields(item, fields);
+      if (item instanceof ews.Contact) applyContact(item, fields, contactCardOf(item));
+      else applyFields(item, fields);
       // NeverOverwrite sends the ChangeKey just read: an edit between our read and write is a
       // conflict, never silently overwritten.
       try {
@@ -405,6 +423,126 @@ export class EwsClient implements ExchangePort {
     if (!any) return undefined;
     const after = await ews.Appointment.Bind(service, new ews.ItemId(masterId), new ews.PropertySet(ews.BasePropertySet.IdOnly));
     return after.Id.ChangeKey;
+  }
+
+  ensureContactFolder(mailbox: string, displayName: string): Promise<string> {
+    return this.call('CreateFolder', mailbox, async () => {
+      const service = this.service(mailbox, this.http(mailbox));
+      const folder = new ews.ContactsFolder(service);
+      folder.DisplayName = escapeXml(displayName);
+      try {
+        await folder.Save(this.folderOf('contacts', mailbox));
+        return folder.Id.UniqueId;
+      } catch (err) {
+        if (toEwsError(err).responseCode !== 'ErrorFolderExists') throw err;
+      }
+      // made before (a create whose answer was lost, a folder the user named so): that one is used
+      for (let offset = 0; ; offset += FOLDER_PAGE) {
+        const view = new ews.FolderView(FOLDER_PAGE, offset);
+        view.PropertySet = new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.FolderSchema.DisplayName]);
+        const page = await service.FindFolders(this.folderOf('contacts', mailbox), view);
+        const found = page.Folders.find((f) => (f.DisplayName ?? '').toLowerCase() === displayName.toLowerCase());
+        if (found) return found.Id.UniqueId;
+        if (!page.MoreAvailable) throw ewsError('ErrorFolderNotFound', `CreateFolder said "${displayName}" exists in the Contacts folder of ${mailbox}, and FindFolder does not list it`, { context: { mailbox } });
+      }
+    });
+  }
+
+  renameFolder(mailbox: string, folderId: string, displayName: string): Promise<boolean> {
+    return this.call('UpdateFolder', mailbox, async () => {
+      const service = this.service(mailbox, this.http(mailbox));
+      const folder = await ews.Folder.Bind(service, new ews.FolderId(folderId), new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.FolderSchema.DisplayName]));
+      if (folder.DisplayName === displayName) return true;
+      folder.DisplayName = escapeXml(displayName);
+      await folder.Update();
+      return true;
+    }).catch((err: unknown) => {
+      if (categoryOfError(err) === 'not-found') return false;
+      throw err;
+    });
+  }
+
+  deleteFolder(mailbox: string, folderId: string): Promise<boolean> {
+    return this.call('DeleteFolder', mailbox, async () => {
+      const service = this.service(mailbox, this.http(mailbox));
+      const folder = await ews.Folder.Bind(service, new ews.FolderId(folderId), new ews.PropertySet(ews.BasePropertySet.IdOnly));
+      // SoftDelete: out of the user's sight (not into Deleted Items), recoverable by an administrator
+      await folder.Delete(ews.DeleteMode.SoftDelete);
+      return true;
+    }).catch((err: unknown) => {
+      if (categoryOfError(err) === 'not-found') return false;
+      throw err;
+    });
+  }
+
+  createContacts(mailbox: string, folderId: string, entries: ReadonlyArray<{ fields: ItemFields; crmId: string }>): Promise<Array<{ itemId: string; changeKey: string } | { error: Error }>> {
+    return this.call('CreateItem', mailbox, async () => {
+      const service = this.service(mailbox, this.http(mailbox));
+      const out: Array<{ itemId: string; changeKey: string } | { error: Error }> = [];
+      for (let i = 0; i < entries.length; i += WRITE_BATCH) {
+        const batch = entries.slice(i, i + WRITE_BATCH);
+        const contacts = batch.map(({ fields, crmId }) => {
+          const contact = new ews.Contact(service);
+          applyContact(contact, fields);
+          contact.SetExtendedProperty(CRM_ID_PROPERTY, escapeXml(crmId));
+          return contact;
+        });
+        let responses: ews.ServiceResponseCollection<ews.ServiceResponse>;
+        try {
+          responses = await service.CreateItems(contacts, new ews.FolderId(folderId), null as never, null as never);
+        } catch (err) {
+          // the library throws when any response failed; the per-item answers are on the error
+          const e = err as { Responses?: ews.ServiceResponseCollection<ews.ServiceResponse> };
+          if (!e.Responses) throw err;
+          responses = e.Responses;
+        }
+        batch.forEach(({ crmId }, j) => {
+          const r = responses.Responses[j];
+          if (r && r.Result === ews.ServiceResult.Success) out.push({ itemId: contacts[j].Id.UniqueId, changeKey: contacts[j].Id.ChangeKey });
+          else out.push({ error: ewsError(r ? (ews.ServiceError[r.ErrorCode] ?? 'ErrorInternalServerError') : 'ErrorInvalidResponse', `CreateItem of ${crmId}: ${r?.ErrorMessage ?? 'no answer'}`, { context: { mailbox, crmId } }) });
+        });
+      }
+      return out;
+    });
+  }
+
+  stampedIn(mailbox: string, folderId: string): Promise<Map<string, { itemId: string; changeKey: string }>> {
+    return this.call('FindItem', mailbox, async () => {
+      const service = this.service(mailbox, this.http(mailbox));
+      const found = new Map<string, { itemId: string; changeKey: string }>();
+      for (let offset = 0; ; offset += FIND_PAGE) {
+        const view = new ews.ItemView(FIND_PAGE, offset);
+        view.PropertySet = new ews.PropertySet(ews.BasePropertySet.IdOnly, [CRM_ID_PROPERTY]);
+        const page = await service.FindItems(new ews.FolderId(folderId), view);
+        for (const item of page.Items) {
+          const crmId = normaliseItem(item, 'contacts').crmId;
+          if (crmId) found.set(crmId, { itemId: item.Id.UniqueId, changeKey: item.Id.ChangeKey });
+        }
+        if (!page.MoreAvailable) return found;
+      }
+    });
+  }
+
+  deleteItems(mailbox: string, itemIds: readonly string[]): Promise<void> {
+    return this.call('DeleteItem', mailbox, async () => {
+      const service = this.service(mailbox, this.http(mailbox));
+      for (let i = 0; i < itemIds.length; i += WRITE_BATCH) {
+        const ids = itemIds.slice(i, i + WRITE_BATCH).map((id) => new ews.ItemId(id));
+        let responses: ews.ServiceResponseCollection<ews.ServiceResponse>;
+        try {
+          responses = await service.DeleteItems(ids, ews.DeleteMode.HardDelete, null as never, null as never);
+        } catch (err) {
+          const e = err as { Responses?: ews.ServiceResponseCollection<ews.ServiceResponse> };
+          if (!e.Responses) throw err;
+          responses = e.Responses;
+        }
+        for (const r of responses.Responses) {
+          if (r.Result === ews.ServiceResult.Success) continue;
+          const code = ews.ServiceError[r.ErrorCode] ?? 'ErrorInternalServerError';
+          if (code !== 'ErrorItemNotFound') throw ewsError(code, `DeleteItem: ${r.ErrorMessage ?? code}`, { context: { mailbox } });
+        }
+      }
+    });
   }
 
   deleteItem(mailbox: string, itemId: string): Promise<boolean> {

@@ -104,6 +104,24 @@ export interface ExchangePort {
   updateOccurrence(mailbox: string, masterItemId: string, originalStart: string, fields: ItemFields | null): Promise<{ before: string; after: string } | undefined>;
   /** Deletes (to Deleted Items); false when it was already gone. */
   deleteItem(mailbox: string, itemId: string): Promise<boolean>;
+  /**
+   * A contact folder under the mailbox's Contacts folder named `displayName`: created, or the
+   * one of that name already there (a create cut short is adopted, never doubled). Its id.
+   */
+  ensureContactFolder(mailbox: string, displayName: string): Promise<string>;
+  /** Renames a folder; false when it is gone. */
+  renameFolder(mailbox: string, folderId: string, displayName: string): Promise<boolean>;
+  /** Deletes a folder with its items; false when it was gone already. */
+  deleteFolder(mailbox: string, folderId: string): Promise<boolean>;
+  /**
+   * Creates contacts in a folder, each stamped with its CRM id, in as few CreateItem requests
+   * as the batch size allows. One result per entry, in order: the new item, or why it failed.
+   */
+  createContacts(mailbox: string, folderId: string, entries: ReadonlyArray<{ fields: ItemFields; crmId: string }>): Promise<Array<{ itemId: string; changeKey: string } | { error: Error }>>;
+  /** The items of a folder stamped with a CRM id: CRM id → item (to adopt what an interrupted batch made). */
+  stampedIn(mailbox: string, folderId: string): Promise<Map<string, { itemId: string; changeKey: string }>>;
+  /** Deletes items for good (copies the sync owns), in batches; ids already gone are no error. */
+  deleteItems(mailbox: string, itemIds: readonly string[]): Promise<void>;
   /** Batched GetItem (one request for up to 100 ids of one folder), normalised. */
   getItems(mailbox: string, folder: FolderKind, itemIds: readonly string[]): Promise<FetchedItem[]>;
   close(): Promise<void>;

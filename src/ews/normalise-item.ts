@@ -2,6 +2,7 @@ import ews from 'ews-javascript-api';
 import type { Attendee, ItemFields } from '../shared/item-fields.js';
 import { toRrule, type RecurrencePattern } from '../shared/rrule.js';
 import { ianaFromWindows } from '../shared/time-zones.js';
+import { contactCardOf } from './contact-fields.js';
 
 /** The extended property the sync stamps on items it writes: the CRM record's id. */
 export const CRM_ID_PROPERTY = new ews.ExtendedPropertyDefinition(new ews.Guid('c11ff724-aa03-4555-9952-8fa248a11c3e'), 'ExchangeCrmSyncId', ews.MapiPropertyType.String);
@@ -100,6 +101,7 @@ export function normaliseItem(item: ews.Item, folder: string): ItemFields {
     fields.percentComplete = read(() => item.PercentComplete);
     fields.done = read(() => item.IsComplete) ?? status === ews.TaskStatus.Completed;
   }
+  if (item instanceof ews.Contact) fields.contact = contactCardOf(item);
   for (const key of Object.keys(fields) as Array<keyof ItemFields>) if (fields[key] === undefined) delete fields[key];
   return fields;
 }

@@ -4,7 +4,7 @@ import { getItem } from './operations/get-item.js';
 import { createItem } from './operations/create-item.js';
 import { deleteItem } from './operations/delete-item.js';
 import { findItem } from './operations/find-item.js';
-import { createFolder, findFolder, getFolder } from './operations/folders.js';
+import { createFolder, deleteFolder, findFolder, getFolder, updateFolder } from './operations/folders.js';
 import { getStreamingEvents } from './operations/get-streaming-events.js';
 import { subscribe, unsubscribe } from './operations/subscribe.js';
 import { syncFolderItems } from './operations/sync-folder-items.js';
@@ -15,6 +15,8 @@ export const OPERATIONS: Record<string, (ctx: EwsContext) => string | undefined>
   GetFolder: getFolder,
   FindFolder: findFolder,
   CreateFolder: createFolder,
+  DeleteFolder: deleteFolder,
+  UpdateFolder: updateFolder,
   FindItem: findItem,
   GetItem: getItem,
   CreateItem: createItem,

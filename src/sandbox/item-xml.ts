@@ -162,6 +162,12 @@ function computedProperties(mailbox: Mailbox, item: StoredItem): Record<string, 
       if (typeof zone === 'object' && zone.attrs.Id && !childNamed(zone, 'Periods')) c[name] = timeZoneDefinition(name, zone.attrs.Id);
     }
   }
+  if (item.kind === 'Contact' && item.props.DisplayName === undefined) {
+    // Exchange composes the name a contact is shown by from its parts
+    const part = (name: string): string => (typeof item.props[name] === 'string' ? (item.props[name] as string).trim() : '');
+    const name = [part('GivenName'), part('MiddleName'), part('Surname')].filter(Boolean).join(' ');
+    if (name) c.DisplayName = el('t:DisplayName', name);
+  }
   if (item.kind === 'Task') {
     c.IsComplete = String(item.props.Status === 'Completed');
     c.IsRecurring = String(item.props.Recurrence !== undefined);

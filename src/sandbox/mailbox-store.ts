@@ -53,7 +53,7 @@ export interface MailboxEvent {
 
 export interface Folder {
   readonly key: string;
-  readonly displayName: string;
+  displayName: string;
   readonly parent: string;
   readonly folderClass: string;
   readonly distinguished: boolean;
@@ -181,6 +181,30 @@ export class MailboxStore {
     const folder: Folder = { key: `f${mailbox.nextFolderSeq++}`, displayName, parent, folderClass, distinguished: false };
     mailbox.folders.set(folder.key, folder);
     return folder;
+  }
+
+  /**
+   * DeleteFolder: the folder, its subfolders and their items go (each item's deletion is seen
+   * by a SyncFolderItems of its folder, as Exchange keeps them); one event for the folder.
+   */
+  deleteFolder(mailbox: Mailbox, key: string): void {
+    for (const child of [...mailbox.folders.values()]) if (child.parent === key && child.key !== key) this.deleteFolder(mailbox, child.key);
+    const parent = mailbox.folders.get(key)?.parent;
+    for (const item of this.itemsIn(mailbox, key)) {
+      this.unindex(mailbox, item);
+      this.tombstone(mailbox, key, itemIdOf(mailbox.index, item.seq), item.createdChangeNumber);
+    }
+    mailbox.folders.delete(key);
+    mailbox.itemsByFolder.delete(key);
+    if (parent) this.append(mailbox, { type: 'ModifiedEvent', time: this.now(), itemId: '', changeKey: '', folder: parent, folderEvent: true });
+  }
+
+  /** UpdateFolder of its DisplayName. */
+  renameFolder(mailbox: Mailbox, key: string, displayName: string): void {
+    const folder = mailbox.folders.get(key);
+    if (!folder) return;
+    folder.displayName = displayName;
+    this.append(mailbox, { type: 'ModifiedEvent', time: this.now(), itemId: '', changeKey: '', folder: key, folderEvent: true });
   }
 
   /** `silent`: no events (the sandbox's initial data, which existed before anyone subscribed). */

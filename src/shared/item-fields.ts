@@ -1,3 +1,5 @@
+import type { ContactCard } from './contact-card.js';
+
 /** The normalised fields of an appointment, task or contact, as both sides and the envelope see them. */
 export interface Attendee {
   email: string;
@@ -60,6 +62,14 @@ export interface ItemFields {
   /** An exception of a recurring series: the series' record and the occurrence's original start (UTC). */
   seriesRef?: string | null;
   originalStart?: string;
+  /** A contact (Exchange) or person (CRM): names, company, e-mails, phones, address; notes are the body. */
+  contact?: ContactCard;
+  /** A selection's copy of a person: the selection ("selection:3") and its name. */
+  selectionRef?: string;
+  selectionName?: string;
+  /** A selection as a whole (type selection-member, subject "selection:3"): its size and who subscribes to it (mailboxes). */
+  members?: number;
+  subscribers?: string[];
   /** Exchange side: the item's id and folder. */
   itemId?: string;
   folder?: string;

@@ -12,10 +12,10 @@ function folderElement(folder: Folder): string {
 }
 
 /** A folder as FolderShape asks (IdOnly, Default or AllProperties), elements in schema order. */
-export function folderXml(ctx: EwsContext, folder: Folder, base: string): string {
+export function folderXml(ctx: EwsContext, folder: Folder, base: string, additional: ReadonlySet<string> = new Set()): string {
   const name = folderElement(folder);
   const idXml = el('t:FolderId', null, { Id: folderIdOf(ctx.mailbox.index, folder.key), ChangeKey: folderChangeKeyOf(ctx.mailbox.index) });
-  if (base === 'IdOnly') return wrap(name, idXml);
+  if (base === 'IdOnly') return wrap(name, idXml + (additional.has('folder:DisplayName') ? el('t:DisplayName', folder.displayName) : ''));
   const total = ctx.mailbox.itemsByFolder.get(folder.key)?.size ?? 0;
   const children = [...ctx.mailbox.folders.values()].filter((f) => f.parent === folder.key && f.key !== folder.key).length;
   let inner = idXml;
@@ -34,12 +34,19 @@ function baseShapeOf(body: XmlElement): string {
   return shape ? (childNamed(shape, 'BaseShape')?.text.trim() ?? 'Default') : 'Default';
 }
 
+/** The FieldURIs a FolderShape's AdditionalProperties name. */
+function additionalOf(body: XmlElement): Set<string> {
+  const extra = childNamed(childNamed(body, 'FolderShape') ?? body, 'AdditionalProperties');
+  return new Set((extra?.children ?? []).map((p) => p.attrs.FieldURI ?? '').filter(Boolean));
+}
+
 export function getFolder(ctx: EwsContext): string {
   const base = baseShapeOf(ctx.body);
+  const additional = additionalOf(ctx.body);
   const ids = childNamed(ctx.body, 'FolderIds')?.children ?? [];
   const messages = perElement(
     ids,
-    (ref) => responseMessage('GetFolder', wrap('m:Folders', folderXml(ctx, ctx.mailbox.folders.get(resolveFolder(ctx, ref))!, base))),
+    (ref) => responseMessage('GetFolder', wrap('m:Folders', folderXml(ctx, ctx.mailbox.folders.get(resolveFolder(ctx, ref))!, base, additional))),
     (err) => responseMessage('GetFolder', '<m:Folders/>', { code: err.code, text: err.message }),
   );
   return operationResponse('GetFolder', messages);
@@ -47,6 +54,7 @@ export function getFolder(ctx: EwsContext): string {
 
 export function findFolder(ctx: EwsContext): string {
   const base = baseShapeOf(ctx.body);
+  const additional = additionalOf(ctx.body);
   const deep = ctx.body.attrs.Traversal === 'Deep';
   const parents = childNamed(ctx.body, 'ParentFolderIds')?.children ?? [];
   const view = childNamed(ctx.body, 'IndexedPageFolderView');
@@ -67,7 +75,7 @@ export function findFolder(ctx: EwsContext): string {
       const max = view?.attrs.MaxEntriesReturned ? Number(view.attrs.MaxEntriesReturned) : found.length;
       const page = found.slice(offset, offset + max);
       const includesLast = offset + page.length >= found.length;
-      const root = wrap('t:Folders', page.map((f) => folderXml(ctx, f, base)).join(''));
+      const root = wrap('t:Folders', page.map((f) => folderXml(ctx, f, base, additional)).join(''));
       return responseMessage('FindFolder', wrap('m:RootFolder', root, {
         IndexedPagingOffset: view ? offset + page.length : undefined, TotalItemsInView: found.length, IncludesLastItemInRange: String(includesLast),
       }));
@@ -105,3 +113,51 @@ export function createFolder(ctx: EwsContext): string {
   return operationResponse('CreateFolder', messages);
 }
 
+
+
+export function deleteFolder(ctx: EwsContext): string {
+  const deleteType = ctx.body.attrs.DeleteType;
+  if (!['HardDelete', 'SoftDelete', 'MoveToDeletedItems'].includes(deleteType ?? '')) throw new EwsResponseError('ErrorInvalidRequest', 'DeleteType must be HardDelete, SoftDelete or MoveToDeletedItems.');
+  const ids = childNamed(ctx.body, 'FolderIds')?.children ?? [];
+  const messages = perElement(
+    ids,
+    (ref) => {
+      const key = resolveFolder(ctx, ref);
+      if (ctx.mailbox.folders.get(key)?.distinguished) throw new EwsResponseError('ErrorDeleteDistinguishedFolder', 'Distinguished folders cannot be deleted.');
+      ctx.store.deleteFolder(ctx.mailbox, key);
+      return responseMessage('DeleteFolder', '');
+    },
+    (err) => responseMessage('DeleteFolder', '', { code: err.code, text: err.message }),
+  );
+  return operationResponse('DeleteFolder', messages);
+}
+
+/** UpdateFolder: SetFolderField of folder:DisplayName (the one property the sync changes). */
+export function updateFolder(ctx: EwsContext): string {
+  const changes = childNamed(ctx.body, 'FolderChanges')?.children ?? [];
+  const messages = perElement(
+    changes,
+    (change) => {
+      const ref = change.children.find((c) => c.local === 'FolderId' || c.local === 'DistinguishedFolderId');
+      if (!ref) throw new EwsResponseError('ErrorInvalidRequest', 'A FolderChange names its folder.');
+      const key = resolveFolder(ctx, ref);
+      const folder = ctx.mailbox.folders.get(key)!;
+      for (const update of childNamed(change, 'Updates')?.children ?? []) {
+        const uri = childNamed(update, 'FieldURI')?.attrs.FieldURI;
+        if (uri !== 'folder:DisplayName') throw new EwsResponseError('ErrorInvalidPropertySet', `The sandbox updates folder:DisplayName only, not ${uri ?? update.local}.`);
+        if (update.local !== 'SetFolderField') throw new EwsResponseError('ErrorInvalidPropertyDelete', 'A folder keeps its DisplayName.');
+        const element = update.children.find((c) => c.local !== 'FieldURI');
+        const name = element ? childNamed(element, 'DisplayName')?.text.trim() ?? '' : '';
+        if (!name) throw new EwsResponseError('ErrorInvalidRequest', 'A folder needs a DisplayName.');
+        for (const other of ctx.mailbox.folders.values()) {
+          if (other.key !== key && other.parent === folder.parent && other.displayName.toLowerCase() === name.toLowerCase()) throw new EwsResponseError('ErrorFolderExists', 'A folder with the specified name already exists.');
+        }
+        ctx.store.renameFolder(ctx.mailbox, key, name);
+      }
+      const idXml = el('t:FolderId', null, { Id: folderIdOf(ctx.mailbox.index, key), ChangeKey: folderChangeKeyOf(ctx.mailbox.index) });
+      return responseMessage('UpdateFolder', wrap('m:Folders', wrap(folderElement(folder), idXml)));
+    },
+    (err) => responseMessage('UpdateFolder', '<m:Folders/>', { code: err.code, text: err.message }),
+  );
+  return operationResponse('UpdateFolder', messages);
+}
