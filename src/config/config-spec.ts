@@ -310,7 +310,13 @@ export const SETTINGS: readonly SettingSpec[] = [
   // <sync>
   {
     key: 'sync.items', element: 'sync', attribute: 'items', env: 'ECS_SYNC_ITEMS',
-    kind: k.listOf(['appointments', 'tasks', 'contacts'] as const), default: ['appointments', 'tasks'], doc: 'What is synchronised, comma-separated.',
+    kind: k.listOf(['appointments', 'tasks', 'contacts'] as const), default: ['appointments', 'tasks'],
+    doc: 'What is synchronised, comma-separated. contacts: the Contacts folder of each mailbox ↔ the CRM persons its user owns ("our contact"), both ways.',
+  },
+  {
+    key: 'sync.selections', element: 'sync', attribute: 'selections', env: 'ECS_SYNC_SELECTIONS',
+    kind: k.oneOf(['subscribed', 'none'] as const), default: 'subscribed',
+    doc: 'subscribed: every static CRM selection of persons becomes a contact folder (named after it) in the mailbox of each associate who subscribes to it, CRM → Exchange only; none: selections are not synced.',
   },
   {
     key: 'sync.conflict', element: 'sync', attribute: 'conflict', env: 'ECS_CONFLICT',

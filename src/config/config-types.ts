@@ -125,6 +125,8 @@ export interface TransportSettings {
 
 export interface SyncSettings {
   readonly items: readonly SyncItemKind[];
+  /** Static CRM selections of persons → a contact folder per subscribing associate. */
+  readonly selections: 'subscribed' | 'none';
   readonly conflict: ConflictPolicy;
   readonly windowPastDays: number;
   readonly windowFutureDays: number;

@@ -304,6 +304,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
     },
     sync: {
       items: get('sync.items'),
+      selections: get('sync.selections'),
       conflict: get('sync.conflict'),
       windowPastDays: get('sync.windowPastDays'),
       windowFutureDays: get('sync.windowFutureDays'),

@@ -46,11 +46,36 @@ export interface CrmActivity {
   readonly writtenBySync: boolean;
 }
 
+/**
+ * A CRM person (SuperOffice: a person of a company) as a contact card: fields.contact holds
+ * the names, company, e-mails, phones and address, fields.body the notes, fields.contactRef
+ * the company. `owner` is the associate who owns the person ("our contact"), whose mailbox
+ * gets the person as a contact.
+ */
+export interface CrmPerson {
+  readonly ref: CrmRef;
+  readonly owner: CrmRef | null;
+  readonly ownerEmail?: string;
+  readonly fields: ItemFields;
+  readonly version: string;
+  readonly writtenBySync: boolean;
+}
+
+/** A static selection: its members are persons (target 'person'), its subscribers associates. */
+export interface CrmSelection {
+  readonly ref: CrmRef;
+  readonly name: string;
+  /** What the selection lists: only a selection of persons becomes a contact folder. */
+  readonly target: string;
+  /** The e-mail addresses (mailboxes) of the associates who subscribe to it. */
+  readonly subscribers: readonly string[];
+}
+
 /** What a conditional write did. */
-export type CrmWriteOutcome =
+export type CrmWriteOutcome<T = CrmActivity> =
   | { readonly status: 'written'; readonly version: string }
   /** The record is no longer at the version asked for: nothing was written. */
-  | { readonly status: 'conflict'; readonly current: CrmActivity }
+  | { readonly status: 'conflict'; readonly current: T }
   | { readonly status: 'missing' };
 
 /** A CRM person an attendee's address belongs to, and their company. */
@@ -95,12 +120,33 @@ export interface CrmPort {
   personByEmail(emails: readonly string[]): Promise<CrmPersonLink | undefined>;
   /** < 0 when version a is older than b, 0 when the same, > 0 when newer. */
   compareVersions(a: string, b: string): number;
+
+  // ── persons (contacts) ──
+  person(ref: CrmRef): Promise<CrmPerson | undefined>;
+  /** Many persons at once (a selection's members), in no particular order; gone ones are left out. */
+  persons(refs: readonly CrmRef[]): Promise<CrmPerson[]>;
+  /**
+   * Creates a person owned by the associate, stamped like an activity. The company
+   * (fields.contact.company) is the CRM contact of that name, made if there is none.
+   */
+  createPerson(owner: CrmRef, fields: ItemFields, stamp: string): Promise<{ ref: CrmRef; version: string }>;
+  findStampedPerson(stamp: string): Promise<CrmPerson | undefined>;
+  updatePerson(ref: CrmRef, fields: ItemFields, ifVersion?: string): Promise<CrmWriteOutcome<CrmPerson>>;
+  deletePerson(ref: CrmRef): Promise<boolean>;
+
+  // ── selections ──
+  selection(ref: CrmRef): Promise<CrmSelection | undefined>;
+  /** The persons a selection lists. */
+  selectionMembers(ref: CrmRef): Promise<CrmRef[]>;
 }
 
-/** One change of the CRM, with the activity as it is now (absent when deleted). */
+/** What a CRM change is about: an activity, a person (a contact), or a selection as a whole. */
+export type CrmChangeKind = ActivityKind | 'contact' | 'selection-member';
+
+/** One change of the CRM, with the record as it is now (absent when deleted). */
 export interface CrmChange {
   readonly ref: CrmRef;
-  readonly kind: ActivityKind;
+  readonly kind: CrmChangeKind;
   readonly op: 'c' | 'u' | 'd';
   /** When the CRM made the change (ms). */
   readonly time: number;
@@ -111,6 +157,8 @@ export interface CrmChange {
   /** The feed's position just after this change. */
   readonly position: string;
   readonly activity?: CrmActivity;
+  readonly person?: CrmPerson;
+  readonly selection?: CrmSelection;
   /** The record cannot be carried (the adapter says why): it is parked, and the changes after it flow. */
   readonly refused?: Error;
 }

@@ -4,8 +4,9 @@ import { formatUtc } from '../shared/time-zones.js';
 import { assertIdentifier, type Database } from '../state/database.js';
 import {
   crmRef, parseCrmRef, type ActivityKind, type CrmActivity, type CrmAssociate, type CrmChange, type CrmChangeBatch, type CrmChangeFeed,
-  type CrmDirectory, type CrmPersonLink, type CrmPort, type CrmRef, type CrmWriteOutcome,
+  type CrmDirectory, type CrmPerson, type CrmPersonLink, type CrmPort, type CrmRef, type CrmSelection, type CrmWriteOutcome,
 } from './crm-port.js';
+import { personColumns, personOf, type PersonRow } from './reference-person.js';
 
 interface Row {
   appointment_id: number;
@@ -146,13 +147,26 @@ export class ReferenceCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
         [from],
       );
       const usable = untilGap(rows, from);
-      const changes: CrmChange[] = usable.filter((r) => r.table_name === 'appointment').map((r) => {
-        const activity = r.appointment_id !== null && r.appointment_id !== undefined ? activityOf(r as Row, r.associate_email) : undefined;
-        return {
-          ref: crmRef('appointment', r.record_id), kind: activity?.kind ?? 'appointment', op: r.op, time: new Date(r.ttime).getTime(), bySync: r.origin === 'sync',
-          owner: ref('associate', r.owner_id), ownerEmail: r.associate_email, position: String(r.change_id), activity,
-        };
-      });
+      const persons = await this.personsById(usable.filter((r) => r.table_name === 'person' && r.op !== 'd').map((r) => r.record_id));
+      const selectionIds = [...new Set(usable.filter((r) => r.table_name.startsWith('selection')).map((r) => r.record_id))];
+      const selections = new Map((await Promise.all(selectionIds.map((id) => this.selection(crmRef('selection', id))))).filter((x): x is CrmSelection => !!x).map((x) => [x.ref, x]));
+      // a selection's changes (a thousand members added at once) are one change: its last, carrying the selection as it is now
+      const lastOfSelection = new Map<number, string>();
+      for (const r of usable) if (r.table_name.startsWith('selection')) lastOfSelection.set(r.record_id, r.change_id);
+      const changes: CrmChange[] = [];
+      for (const r of usable) {
+        const base = { op: r.op, time: new Date(r.ttime).getTime(), bySync: r.origin === 'sync', owner: ref('associate', r.owner_id), ownerEmail: r.associate_email, position: String(r.change_id) };
+        if (r.table_name === 'appointment') {
+          const activity = r.appointment_id !== null && r.appointment_id !== undefined ? activityOf(r as Row, r.associate_email) : undefined;
+          changes.push({ ...base, ref: crmRef('appointment', r.record_id), kind: activity?.kind ?? 'appointment', activity });
+        } else if (r.table_name === 'person') {
+          const person = persons.get(r.record_id);
+          changes.push({ ...base, ref: crmRef('person', r.record_id), kind: 'contact', person, ownerEmail: person?.ownerEmail ?? r.associate_email });
+        } else if (r.table_name.startsWith('selection') && lastOfSelection.get(r.record_id) === r.change_id) {
+          const selection = selections.get(crmRef('selection', r.record_id));
+          changes.push({ ...base, ref: crmRef('selection', r.record_id), kind: 'selection-member', op: selection ? 'u' : 'd', bySync: false, owner: null, ownerEmail: null, selection });
+        }
+      }
       return {
         changes, position: usable.length ? String(usable[usable.length - 1].change_id) : after,
         more: rows.length === n && usable.length === rows.length,
@@ -280,6 +294,108 @@ export class ReferenceCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
 
   compareVersions(a: string, b: string): number {
     return Number(a) - Number(b);
+  }
+
+  // ── persons ──
+
+  private async personsById(ids: readonly number[]): Promise<Map<number, CrmPerson>> {
+    if (!ids.length) return new Map();
+    const { rows } = await this.db.query<PersonRow>(
+      `select p.*, c.name as company, s.email as owner_email from ${this.s}.person p left join ${this.s}.contact c using (contact_id)
+         left join ${this.s}.associate s on s.associate_id = p.associate_id where p.person_id = any($1::int[])`, [[...new Set(ids)]]);
+    return new Map(rows.map((r) => [r.person_id, personOf(r)]));
+  }
+
+  person(r: CrmRef): Promise<CrmPerson | undefined> {
+    const id = idOf(r, 'person');
+    if (id === null) return Promise.resolve(undefined);
+    return this.guard('read a person', async () => (await this.personsById([id])).get(id));
+  }
+
+  persons(refs: readonly CrmRef[]): Promise<CrmPerson[]> {
+    const ids = refs.map((r) => idOf(r, 'person')).filter((id): id is number => id !== null);
+    return this.guard('read persons', async () => [...(await this.personsById(ids)).values()]);
+  }
+
+  findStampedPerson(stamp: string): Promise<CrmPerson | undefined> {
+    return this.guard('find a stamped person', async () => {
+      const { rows } = await this.db.query<{ person_id: number }>(`select person_id from ${this.s}.person where sync_stamp = $1 order by person_id limit 1`, [stamp]);
+      return rows[0] ? (await this.personsById([rows[0].person_id])).get(rows[0].person_id) : undefined;
+    });
+  }
+
+  createPerson(owner: CrmRef, fields: ItemFields, stamp: string): Promise<{ ref: CrmRef; version: string }> {
+    const associate = idOf(owner, 'associate');
+    if (associate === null) return Promise.reject(new CrmError('NOT_AN_ASSOCIATE', `${owner} is not an associate of the reference CRM`));
+    return this.write('create a person', async (tx) => {
+      const company = await this.companyOf(tx, fields);
+      const columns = personColumns(fields);
+      const names = Object.keys(columns);
+      const { rows } = await tx.query<{ person_id: number; updated_count: number }>(
+        `insert into ${this.s}.person (${names.join(', ')}, contact_id, associate_id, sync_stamp) values (${names.map((_, i) => `$${i + 1}`).join(', ')}, $${names.length + 1}, $${names.length + 2}, $${names.length + 3})
+         returning person_id, updated_count`, [...Object.values(columns), company, associate, stamp]);
+      return { ref: crmRef('person', rows[0].person_id), version: String(rows[0].updated_count) };
+    });
+  }
+
+  updatePerson(r: CrmRef, fields: ItemFields, ifVersion?: string): Promise<CrmWriteOutcome<CrmPerson>> {
+    const id = idOf(r, 'person');
+    if (id === null) return Promise.resolve({ status: 'missing' });
+    return this.write('update a person', async (tx) => {
+      const { rows: current } = await tx.query<{ updated_count: number }>(`select updated_count from ${this.s}.person where person_id = $1 for update`, [id]);
+      if (!current[0]) return { status: 'missing' } as const;
+      if (ifVersion !== undefined && String(current[0].updated_count) !== ifVersion) {
+        const now = (await this.personsById([id])).get(id)!;
+        return { status: 'conflict', current: now } as const;
+      }
+      const company = await this.companyOf(tx, fields);
+      const columns = personColumns(fields);
+      const names = Object.keys(columns);
+      const { rows } = await tx.query<{ updated_count: number }>(
+        `update ${this.s}.person set ${names.map((n, i) => `${n} = $${i + 2}`).join(', ')}, contact_id = $${names.length + 2} where person_id = $1 returning updated_count`,
+        [id, ...Object.values(columns), company]);
+      return { status: 'written', version: String(rows[0].updated_count) } as const;
+    });
+  }
+
+  deletePerson(r: CrmRef): Promise<boolean> {
+    const id = idOf(r, 'person');
+    if (id === null) return Promise.resolve(false);
+    return this.write('delete a person', async (tx) => (await tx.query(`delete from ${this.s}.person where person_id = $1`, [id])).rowCount > 0);
+  }
+
+  /** The company a card names: the contact of that name (the oldest, if several), made if there is none. */
+  private async companyOf(tx: Database, fields: ItemFields): Promise<number | null> {
+    const name = fields.contact?.company?.trim();
+    if (!name) return null;
+    const { rows } = await tx.query<{ contact_id: number }>(`select contact_id from ${this.s}.contact where lower(name) = lower($1) order by contact_id limit 1`, [name]);
+    if (rows[0]) return rows[0].contact_id;
+    const made = await tx.query<{ contact_id: number }>(`insert into ${this.s}.contact (name) values ($1) returning contact_id`, [name]);
+    return made.rows[0].contact_id;
+  }
+
+  // ── selections ──
+
+  selection(r: CrmRef): Promise<CrmSelection | undefined> {
+    const id = idOf(r, 'selection');
+    if (id === null) return Promise.resolve(undefined);
+    return this.guard('read a selection', async () => {
+      const { rows } = await this.db.query<{ selection_id: number; name: string; target: string; subscribers: string[] | null }>(
+        `select l.selection_id, l.name, l.target,
+                array(select a.email from ${this.s}.selection_subscriber b join ${this.s}.associate a using (associate_id) where b.selection_id = l.selection_id and a.active and a.email is not null order by a.email) as subscribers
+           from ${this.s}.selection l where l.selection_id = $1`, [id]);
+      const row = rows[0];
+      return row ? { ref: crmRef('selection', row.selection_id), name: row.name, target: row.target, subscribers: row.subscribers ?? [] } : undefined;
+    });
+  }
+
+  selectionMembers(r: CrmRef): Promise<CrmRef[]> {
+    const id = idOf(r, 'selection');
+    if (id === null) return Promise.resolve([]);
+    return this.guard('read a selection\'s members', async () => {
+      const { rows } = await this.db.query<{ person_id: number }>(`select person_id from ${this.s}.selection_member where selection_id = $1 order by person_id`, [id]);
+      return rows.map((x) => crmRef('person', x.person_id));
+    });
   }
 
   /** A write of the sync's own: one transaction marked origin "sync". */

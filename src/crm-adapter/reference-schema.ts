@@ -74,6 +74,38 @@ alter table ${s}.appointment add column if not exists sync_stamp text;
 alter table ${s}.appointment add column if not exists updated_by text not null default 'user';
 create index if not exists appointment_sync_stamp on ${s}.appointment (sync_stamp) where sync_stamp is not null;
 
+-- a person as a contact card: owned by an associate ("our contact"), stamped and versioned like appointments
+alter table ${s}.person add column if not exists associate_id int references ${s}.associate(associate_id) on delete set null;
+alter table ${s}.person add column if not exists middlename text, add column if not exists title text, add column if not exists department text,
+  add column if not exists email2 text, add column if not exists email3 text, add column if not exists mobile text, add column if not exists home_phone text,
+  add column if not exists fax text, add column if not exists other_phone text, add column if not exists street text, add column if not exists city text,
+  add column if not exists state text, add column if not exists zip text, add column if not exists country text, add column if not exists notes text,
+  add column if not exists categories text[], add column if not exists sync_stamp text, add column if not exists updated_by text not null default 'user',
+  add column if not exists updated_count int not null default 0;
+create index if not exists person_associate on ${s}.person (associate_id);
+create index if not exists person_sync_stamp on ${s}.person (sync_stamp) where sync_stamp is not null;
+
+-- static selections of persons, and the associates who subscribe to them (each gets a contact folder)
+create table if not exists ${s}.selection (
+  selection_id serial primary key,
+  name text not null,
+  associate_id int references ${s}.associate(associate_id) on delete set null,
+  target text not null default 'person',
+  registered timestamptz not null default now(),
+  updated timestamptz not null default now()
+);
+create table if not exists ${s}.selection_member (
+  selection_id int not null references ${s}.selection(selection_id) on delete cascade,
+  person_id int not null references ${s}.person(person_id) on delete cascade,
+  primary key (selection_id, person_id)
+);
+create index if not exists selection_member_person on ${s}.selection_member (person_id);
+create table if not exists ${s}.selection_subscriber (
+  selection_id int not null references ${s}.selection(selection_id) on delete cascade,
+  associate_id int not null references ${s}.associate(associate_id) on delete cascade,
+  primary key (selection_id, associate_id)
+);
+
 create table if not exists ${s}.change_log (
   change_id bigserial primary key,
   ttime timestamptz not null default clock_timestamp(),
@@ -88,7 +120,7 @@ alter table ${s}.change_log add column if not exists owner_id int;
 create or replace function ${s}.touch_row() returns trigger language plpgsql as $$
 begin
   new.updated := now();
-  if tg_table_name = 'appointment' then
+  if tg_table_name in ('appointment', 'person') then
     new.updated_count := coalesce(old.updated_count, 0) + 1;
   end if;
   return new;
@@ -124,6 +156,9 @@ create trigger person_touch before update on ${s}.person for each row execute fu
 drop trigger if exists appointment_writer on ${s}.appointment;
 create trigger appointment_writer before insert or update on ${s}.appointment for each row execute function ${s}.mark_writer();
 
+drop trigger if exists person_writer on ${s}.person;
+create trigger person_writer before insert or update on ${s}.person for each row execute function ${s}.mark_writer();
+
 drop trigger if exists appointment_log on ${s}.appointment;
 create trigger appointment_log after insert or update or delete on ${s}.appointment for each row execute function ${s}.log_change('appointment_id');
 drop trigger if exists associate_log on ${s}.associate;
@@ -132,5 +167,14 @@ drop trigger if exists contact_log on ${s}.contact;
 create trigger contact_log after insert or update or delete on ${s}.contact for each row execute function ${s}.log_change('contact_id');
 drop trigger if exists person_log on ${s}.person;
 create trigger person_log after insert or update or delete on ${s}.person for each row execute function ${s}.log_change('person_id');
+-- a selection's rename, members and subscribers are all changes of the selection (record_id = selection_id)
+drop trigger if exists selection_touch on ${s}.selection;
+create trigger selection_touch before update on ${s}.selection for each row execute function ${s}.touch_row();
+drop trigger if exists selection_log on ${s}.selection;
+create trigger selection_log after insert or update or delete on ${s}.selection for each row execute function ${s}.log_change('selection_id');
+drop trigger if exists selection_member_log on ${s}.selection_member;
+create trigger selection_member_log after insert or update or delete on ${s}.selection_member for each row execute function ${s}.log_change('selection_id');
+drop trigger if exists selection_subscriber_log on ${s}.selection_subscriber;
+create trigger selection_subscriber_log after insert or update or delete on ${s}.selection_subscriber for each row execute function ${s}.log_change('selection_id');
 `;
 }

@@ -1,5 +1,6 @@
 // The handlers' port.
-export { ToCrmHandler, type Outcome } from './to-crm-handler.js';
+export { ToCrmHandler } from './to-crm-handler.js';
+export { routeByType, type ChangeHandler, type HandlingPlace, type Outcome } from './change-handler.js';
 export { ItemMappingStore, ItemBusyError, type ItemMapping } from './item-mapping.js';
 export { exchangeStamp } from './exchange-stamp.js';
 export { runHandler, REPLAY_HEADERS } from './run-handler.js';
@@ -7,3 +8,7 @@ export { ToExchangeHandler } from './to-exchange-handler.js';
 export { listDeadLetters, replayDeadLetters, type DeadLetter } from './dead-letters.js';
 export { exchangeWins, type ConflictReport } from './conflict-policy.js';
 export { UnconfirmedItems } from './unconfirmed-items.js';
+export { ContactsToCrm } from './contacts-to-crm.js';
+export { ContactsToExchange } from './contacts-to-exchange.js';
+export { SelectionsToExchange } from './selections-to-exchange.js';
+export { SelectionFolderStore, type SelectionCopy, type SelectionFolder } from './selection-folders.js';

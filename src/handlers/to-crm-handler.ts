@@ -5,11 +5,11 @@ import { SyncError } from '../shared/errors.js';
 import type { ItemFields, RecurrenceException } from '../shared/item-fields.js';
 import type { Logger } from '../shared/logger.js';
 import type { ChangeEnvelope } from '../streams/envelope.js';
+import type { ChangeHandler, Outcome } from './change-handler.js';
 import { exchangeWins, reportConflict, type ConflictReport } from './conflict-policy.js';
 import { exchangeStamp } from './exchange-stamp.js';
 import { exceptionKey, withKnownKeys, type ItemLease, type ItemMapping, type ItemMappingStore } from './item-mapping.js';
 
-export type Outcome = 'applied' | 'unchanged' | 'skipped';
 
 export interface ToCrmOptions {
   crm: CrmPort;
@@ -37,12 +37,16 @@ export interface ToCrmOptions {
  * meeting in several synced mailboxes (one iCalUid) becomes one record per attending
  * associate, joined to a mother record; an attendee who is a CRM person links the record.
  */
-export class ToCrmHandler {
+export class ToCrmHandler implements ChangeHandler {
   constructor(private readonly options: ToCrmOptions) {}
+
+  accepts(envelope: ChangeEnvelope): boolean {
+    return envelope.source.startsWith('exchange:') && (envelope.type === 'appointment' || envelope.type === 'task');
+  }
 
   /** `at`: where the message is in the log; one mailbox's changes are in order on one partition. */
   handle(envelope: ChangeEnvelope, at: { partition: number; offset: number }): Promise<Outcome> {
-    if (!envelope.source.startsWith('exchange:') || (envelope.type !== 'appointment' && envelope.type !== 'task')) return Promise.resolve('skipped');
+    if (!this.accepts(envelope)) return Promise.resolve('skipped');
     const mailbox = envelope.source.slice('exchange:'.length);
     return this.options.mappings.holding(mailbox, envelope.subject, (mapping, lease) => this.apply(mailbox, envelope, at, mapping, lease));
   }

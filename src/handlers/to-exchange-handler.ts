@@ -6,7 +6,7 @@ import type { Logger } from '../shared/logger.js';
 import type { ChangeEnvelope } from '../streams/envelope.js';
 import { exchangeWins, reportConflict, type ConflictReport } from './conflict-policy.js';
 import { exceptionKey, withKnownKeys, type ItemLease, type ItemMapping, type ItemMappingStore } from './item-mapping.js';
-import type { Outcome } from './to-crm-handler.js';
+import type { ChangeHandler, HandlingPlace, Outcome } from './change-handler.js';
 
 export interface ToExchangeOptions {
   mappings: ItemMappingStore;
@@ -32,11 +32,17 @@ export interface ToExchangeOptions {
  * mapping, no database connection) while it is written, so the two directions never
  * interleave on one item.
  */
-export class ToExchangeHandler {
+export class ToExchangeHandler implements ChangeHandler {
   constructor(private readonly options: ToExchangeOptions) {}
 
-  async handle(envelope: ChangeEnvelope, key: string): Promise<Outcome> {
-    if (!envelope.source.startsWith('crm:') || (envelope.type !== 'appointment' && envelope.type !== 'task')) return 'skipped';
+  accepts(envelope: ChangeEnvelope): boolean {
+    return envelope.source.startsWith('crm:') && (envelope.type === 'appointment' || envelope.type === 'task');
+  }
+
+  /** `at`: where the message is, or its key alone (the owner's mailbox). */
+  async handle(envelope: ChangeEnvelope, at: HandlingPlace | string): Promise<Outcome> {
+    if (!this.accepts(envelope)) return 'skipped';
+    const key = typeof at === 'string' ? at : at.key;
     const crmId = envelope.subject;
     if (parseCrmRef(crmId)?.entity !== 'appointment') return 'skipped';
     const { mappings } = this.options;

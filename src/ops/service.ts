@@ -9,7 +9,10 @@ import { checkCrmIdentity, openDatabase, SqlPositionStore, type Database } from 
 import { Limiter } from '../shared/limiter.js';
 import { CrmToLog, ExchangeToLog, type ChangeEnvelope, groupsOf, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
 import { CapacityLimitedDirectory, createMailboxChangeSource, groupSizeOf, directoryFor, MailboxOwnership, OwnedDirectory, type AccountBudget, type MailboxChangeSource, type MailboxDirectory } from '../subscriptions/index.js';
-import { ItemMappingStore, runHandler, ToCrmHandler, ToExchangeHandler, UnconfirmedItems, type ConflictReport } from '../handlers/index.js';
+import {
+  ContactsToCrm, ContactsToExchange, ItemMappingStore, routeByType, runHandler, SelectionFolderStore, SelectionsToExchange, ToCrmHandler, ToExchangeHandler, UnconfirmedItems,
+  type ChangeHandler, type ConflictReport,
+} from '../handlers/index.js';
 import { startOpsServer, type ReadinessCheck } from './ops-server.js';
 import { progressLine } from './progress-bar.js';
 import { hostname } from 'node:os';
@@ -114,7 +117,9 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     lifecycle.add('mailbox-ownership', () => owners.stop());
     // migrations first: ALTER TABLE takes an exclusive lock the CRM poller's reads would wait on
     await ItemMappingStore.migrate(database, config.state.schema);
+    await SelectionFolderStore.migrate(database, config.state.schema);
     const mappings = new ItemMappingStore(database, config.state.schema);
+    const selectionFolders = new SelectionFolderStore(database, config.state.schema);
     const opened = await openCrm(config, { referenceDatabase: crmDatabase, mapped: mappings, demoMailboxes: demo?.store.all().map((m) => m.address), registry, logger });
     lifecycle.add('crm', () => opened.close());
     const { crm } = opened;
@@ -135,17 +140,25 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
       hooks.onApplied?.(direction, e, at);
     };
     const conflicts = { conflict: config.sync.conflict, onConflict: (r: ConflictReport) => metrics.conflicts.inc({ policy: r.policy, winner: r.winner }) };
-    const toCrm = new ToCrmHandler({ crm, mappings, logger: logger.child({ component: 'to-crm' }), privateItems: config.sync.private, exchange, ...conflicts });
+    const contacts = config.sync.items.includes('contacts');
+    // one handler per item type behind one router per direction
+    const toCrm: ChangeHandler[] = [new ToCrmHandler({ crm, mappings, logger: logger.child({ component: 'to-crm' }), privateItems: config.sync.private, exchange, ...conflicts })];
+    if (contacts) toCrm.push(new ContactsToCrm({ crm, mappings, logger: logger.child({ component: 'to-crm' }), ...conflicts }));
     const toCrmConsumer = await runHandler({
       transport, groupId: groups.toCrm, topic: topics.exchangeChanges, dlqTopic: topics.dlq(topics.exchangeChanges), concurrency: config.sync.parallelism,
-      direction: 'to-crm', handle: (e, at) => toCrm.handle(e, at), logger: logger.child({ component: 'to-crm' }), metrics,
+      direction: 'to-crm', handle: routeByType(toCrm), logger: logger.child({ component: 'to-crm' }), metrics,
       onApplied: (e, at) => observe('to-crm', e, at), onHandled: (key) => backlog.handled(key),
     });
     lifecycle.add('to-crm', () => toCrmConsumer.stop());
-    const toExchange = new ToExchangeHandler({ mappings, crm, exchange, logger: logger.child({ component: 'to-exchange' }), privateItems: config.sync.private, ...conflicts });
+    const toExchangeLogger = logger.child({ component: 'to-exchange' });
+    const toExchange: ChangeHandler[] = [
+      new ToExchangeHandler({ mappings, crm, exchange, logger: toExchangeLogger, privateItems: config.sync.private, ...conflicts }),
+      new ContactsToExchange({ mappings, selections: selectionFolders, crm, exchange, logger: toExchangeLogger, ownedContacts: contacts, ...conflicts }),
+    ];
+    if (config.sync.selections === 'subscribed') toExchange.push(new SelectionsToExchange({ crm, exchange, selections: selectionFolders, mappings, logger: toExchangeLogger }));
     const toExchangeConsumer = await runHandler({
       transport, groupId: groups.toExchange, topic: topics.crmChanges, dlqTopic: topics.dlq(topics.crmChanges), concurrency: config.sync.parallelism,
-      direction: 'to-exchange', handle: (e, at) => toExchange.handle(e, at.key), logger: logger.child({ component: 'to-exchange' }), metrics,
+      direction: 'to-exchange', handle: routeByType(toExchange), logger: toExchangeLogger, metrics,
       onApplied: (e, at) => observe('to-exchange', e, at),
     });
     lifecycle.add('to-exchange', () => toExchangeConsumer.stop());

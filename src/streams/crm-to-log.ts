@@ -1,5 +1,6 @@
 import type { CrmChange, CrmChangeFeed } from '../crm-adapter/crm-port.js';
 import { backoffDelay, backoffPolicy } from '../shared/backoff.js';
+import type { ItemFields } from '../shared/item-fields.js';
 import type { Logger } from '../shared/logger.js';
 import { formatUtc } from '../shared/time-zones.js';
 import type { PositionStore } from '../state/position-store.js';
@@ -137,19 +138,31 @@ export class CrmToLog {
   }
 
   private toMessage(c: CrmChange): OutgoingMessage {
-    const deleted = c.op === 'd' || !c.activity;
+    const after = afterOf(c);
+    const deleted = c.op === 'd' || !after;
     const op = deleted ? 'd' : c.op;
     const type = c.kind;
     const source = `crm:${this.options.crm.name}`;
     const envelope: ChangeEnvelope = {
       specversion: '1.0', v: 2, id: envelopeId(source, c.ref, c.position, op), source, type, op, time: formatUtc(c.time),
       position: { kind: 'crm-change-log', value: c.position, scope: this.options.crm.name }, subject: c.ref, before: null,
-      after: deleted ? null : c.activity!.fields, origin: 'crm', detectedAt: c.time,
+      after: deleted ? null : after, origin: 'crm', detectedAt: c.time,
     };
     assertEnvelope(envelope);
     return { key: keyOf(c), value: JSON.stringify(envelope), headers: { 'ecs-id': envelope.id, 'ecs-type': type, 'ecs-op': op, 'ecs-origin': 'crm' } };
   }
 }
 
-/** The owning associate's mailbox: one associate's changes stay in order on one partition. */
-const keyOf = (c: CrmChange): string => c.ownerEmail ?? c.owner ?? 'associate:unknown';
+/**
+ * The owning associate's mailbox: one associate's changes stay in order on one partition. A
+ * selection (several subscribers) is its own key: its changes stay in order among themselves.
+ */
+const keyOf = (c: CrmChange): string => (c.kind === 'selection-member' ? c.ref : (c.ownerEmail ?? c.owner ?? 'associate:unknown'));
+
+/** The record as it is now, in the envelope's fields; undefined when it is gone. */
+function afterOf(c: CrmChange): ItemFields | undefined {
+  if (c.activity) return c.activity.fields;
+  if (c.person) return c.person.fields;
+  if (c.selection) return { selectionRef: c.selection.ref, selectionName: c.selection.name, subscribers: [...c.selection.subscribers], subject: c.selection.name, version: c.position };
+  return undefined;
+}

@@ -1,7 +1,7 @@
 // An in-memory CRM behind the port, for handler unit tests: it keeps the contract (the
 // contract suite proves the real adapters do too) and lets a test act as a CRM user, fail
 // the next call, or "crash" right after a write.
-import { crmRef, type ActivityKind, type CrmActivity, type CrmAssociate, type CrmPersonLink, type CrmPort, type CrmRef, type CrmWriteOutcome } from '../../src/crm-adapter/index.js';
+import { crmRef, type ActivityKind, type CrmActivity, type CrmAssociate, type CrmPerson, type CrmPersonLink, type CrmPort, type CrmRef, type CrmSelection, type CrmWriteOutcome } from '../../src/crm-adapter/index.js';
 import type { ItemFields } from '../../src/shared/item-fields.js';
 
 interface Stored {
@@ -123,5 +123,56 @@ export class FakeCrm implements CrmPort {
 
   compareVersions(a: string, b: string): number {
     return Number(a.slice(1)) - Number(b.slice(1));
+  }
+
+  // persons and selections: kept in `people` and `selections` (the handler tests of them run on the real adapters)
+  readonly people = new Map<CrmRef, { person: CrmPerson; stamp?: string }>();
+  readonly selections = new Map<CrmRef, { selection: CrmSelection; members: CrmRef[] }>();
+
+  async person(ref: CrmRef): Promise<CrmPerson | undefined> {
+    this.enter('person');
+    return this.people.get(ref)?.person;
+  }
+
+  async persons(refs: readonly CrmRef[]): Promise<CrmPerson[]> {
+    this.enter('persons');
+    return refs.map((r) => this.people.get(r)?.person).filter((p): p is CrmPerson => !!p);
+  }
+
+  async createPerson(owner: CrmRef, fields: ItemFields, stamp: string): Promise<{ ref: CrmRef; version: string }> {
+    this.enter('createPerson');
+    const ref = crmRef('person', this.next++);
+    this.people.set(ref, { person: { ref, owner, fields: { ...fields, crmId: ref, version: 'v1' }, version: 'v1', writtenBySync: true }, stamp });
+    return this.wrote({ ref, version: 'v1' });
+  }
+
+  async findStampedPerson(stamp: string): Promise<CrmPerson | undefined> {
+    this.enter('findStampedPerson');
+    return [...this.people.values()].find((p) => p.stamp === stamp)?.person;
+  }
+
+  async updatePerson(ref: CrmRef, fields: ItemFields, ifVersion?: string): Promise<CrmWriteOutcome<CrmPerson>> {
+    this.enter('updatePerson');
+    const p = this.people.get(ref);
+    if (!p) return { status: 'missing' };
+    if (ifVersion !== undefined && ifVersion !== p.person.version) return { status: 'conflict', current: p.person };
+    const version = `v${Number(p.person.version.slice(1)) + 1}`;
+    p.person = { ...p.person, fields: { ...fields, crmId: ref, version }, version, writtenBySync: true };
+    return this.wrote({ status: 'written', version });
+  }
+
+  async deletePerson(ref: CrmRef): Promise<boolean> {
+    this.enter('deletePerson');
+    return this.wrote(this.people.delete(ref));
+  }
+
+  async selection(ref: CrmRef): Promise<CrmSelection | undefined> {
+    this.enter('selection');
+    return this.selections.get(ref)?.selection;
+  }
+
+  async selectionMembers(ref: CrmRef): Promise<CrmRef[]> {
+    this.enter('selectionMembers');
+    return this.selections.get(ref)?.members ?? [];
   }
 }

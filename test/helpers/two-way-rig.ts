@@ -6,7 +6,10 @@
 // purpose.
 import type { ConflictPolicy } from '../../src/config/index.js';
 import { initReferenceCrm, ReferenceCrm, seedDemoAssociates, SuperOfficeCrm, SuperOfficeHttp, type CrmChangeFeed, type CrmDirectory, type CrmPort, type CrmRef } from '../../src/crm-adapter/index.js';
-import { ItemMappingStore, runHandler, ToCrmHandler, ToExchangeHandler, type ConflictReport } from '../../src/handlers/index.js';
+import {
+  ContactsToCrm, ContactsToExchange, ItemMappingStore, routeByType, runHandler, SelectionFolderStore, SelectionsToExchange, ToCrmHandler, ToExchangeHandler,
+  type ChangeHandler, type ConflictReport,
+} from '../../src/handlers/index.js';
 import type { ExchangePort } from '../../src/ews/exchange-port.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { Limiter } from '../../src/shared/limiter.js';
@@ -41,6 +44,9 @@ export interface TwoWayRig {
   /** A CRM user's hands (SQL on the reference CRM, REST as that user on SuperOffice). */
   readonly user: CrmUser;
   readonly mappings: ItemMappingStore;
+  readonly selections: SelectionFolderStore;
+  /** Messages parked in each dead-letter topic so far. */
+  parked(topic: 'exchange.changes.dlq' | 'crm.changes.dlq'): Promise<number>;
   /** The SuperOffice simulator (SuperOffice only). */
   readonly superoffice?: SuperOfficeSandbox;
   /** Messages written to each topic so far. */
@@ -55,14 +61,17 @@ export interface TwoWayRig {
   close(): Promise<void>;
 }
 
-export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailbox?: number; seed: number; conflict?: ConflictPolicy; privateItems?: 'sync' | 'skip'; crm?: CrmKind }): Promise<TwoWayRig> {
+/** `contacts`: the Contacts folder is synced too (persons ↔ contacts) and selections become contact folders. */
+export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailbox?: number; seed: number; conflict?: ConflictPolicy; privateItems?: 'sync' | 'skip'; crm?: CrmKind; contacts?: boolean }): Promise<TwoWayRig> {
   const crmKind = options.crm ?? 'reference';
   const db = new PgDatabase(postgresUrl());
   const crmSchema = uniqueName('crm');
   const stateSchema = uniqueName('state');
   const sandbox = await startSandbox({ mailboxes: options.mailboxes, itemsPerMailbox: options.itemsPerMailbox ?? 0, seed: options.seed, limits: { heartbeatMs: 500 } });
   await ItemMappingStore.migrate(db, stateSchema);
+  await SelectionFolderStore.migrate(db, stateSchema);
   const mappings = new ItemMappingStore(db, stateSchema);
+  const selections = new SelectionFolderStore(db, stateSchema);
   const logger = createLogger({ level: (process.env.ECS_TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent' });
   let crm: CrmPort & CrmChangeFeed & CrmDirectory;
   let user: CrmUser;
@@ -86,18 +95,23 @@ export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailb
   const topics = ['exchange.changes', 'exchange.changes.dlq', 'crm.changes', 'crm.changes.dlq'];
   await transport.ensureTopics(topics);
   const positions = await SqlPositionStore.open(db, stateSchema);
-  const { source, exchange } = createSource('stream', sandbox, positions as never, new MutableDirectory(sandbox.store.all().map((m) => m.address)), {}, { ack: false });
+  const { source, exchange } = createSource('stream', sandbox, positions as never, new MutableDirectory(sandbox.store.all().map((m) => m.address)),
+    options.contacts ? { folders: ['calendar', 'tasks', 'contacts'] } : {}, { ack: false });
   const toLog = new ExchangeToLog({ source, exchange, transport, topic: 'exchange.changes', dlqTopic: 'exchange.changes.dlq', limiter: new Limiter(4), logger: silentLogger() });
   const crmToLog = new CrmToLog({ crm, positions, transport, topic: 'crm.changes', dlqTopic: 'crm.changes.dlq', logger, pollIntervalMs: 200 });
   const conflicts: ConflictReport[] = [];
   const common = { crm, mappings, logger, privateItems: options.privateItems ?? 'sync', conflict: options.conflict, onConflict: (r: ConflictReport) => conflicts.push(r) };
-  const toCrm = new ToCrmHandler({ ...common, exchange });
-  const toExchange = new ToExchangeHandler({ ...common, exchange });
+  const toCrm: ChangeHandler[] = [new ToCrmHandler({ ...common, exchange })];
+  const toExchange: ChangeHandler[] = [new ToExchangeHandler({ ...common, exchange })];
+  if (options.contacts) {
+    toCrm.push(new ContactsToCrm(common));
+    toExchange.push(new ContactsToExchange({ ...common, exchange, selections, ownedContacts: true }), new SelectionsToExchange({ crm, exchange, selections, mappings, logger }));
+  }
   let consumers: RunningConsumer[] = [];
   const resumeHandlers = async (): Promise<void> => {
     consumers = [
-      await runHandler({ transport, groupId: 'to-crm', topic: 'exchange.changes', dlqTopic: 'exchange.changes.dlq', concurrency: 2, direction: 'to-crm', handle: (e, at) => toCrm.handle(e, at), logger }),
-      await runHandler({ transport, groupId: 'to-exchange', topic: 'crm.changes', dlqTopic: 'crm.changes.dlq', concurrency: 2, direction: 'to-exchange', handle: (e, at) => toExchange.handle(e, at.key), logger }),
+      await runHandler({ transport, groupId: 'to-crm', topic: 'exchange.changes', dlqTopic: 'exchange.changes.dlq', concurrency: 2, direction: 'to-crm', handle: routeByType(toCrm), logger }),
+      await runHandler({ transport, groupId: 'to-exchange', topic: 'crm.changes', dlqTopic: 'crm.changes.dlq', concurrency: 2, direction: 'to-exchange', handle: routeByType(toExchange), logger }),
     ];
   };
   const published = async (topic: string): Promise<number> => (await transport.lag('to-crm', [topic])).reduce((n, p) => n + p.logEndOffset, 0);
@@ -107,8 +121,9 @@ export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailb
   await crmToLog.start();
   await waitUntil(() => source.stats().initialSyncDone === options.mailboxes, 30_000, 'initial sync');
   return {
-    crmKind, sandbox, db, crmSchema, stateSchema, conflicts, exchange, transport, crm, user, mappings, superoffice,
+    crmKind, sandbox, db, crmSchema, stateSchema, conflicts, exchange, transport, crm, user, mappings, selections, superoffice,
     published,
+    parked: async (topic) => (await transport.lag('dlq-watch', [topic])).reduce((n, p) => n + p.logEndOffset, 0),
     itemOf: async (ref) => {
       const m = await mappings.getByCrmId(ref);
       return m && !m.deleted ? { mailbox: m.mailbox, itemId: m.itemId } : undefined;
