@@ -12,8 +12,9 @@ import { crmToExchange, type CrmToExchangeResult } from './scenarios/crm-to-exch
 import { exchangeToCrm, type ExchangeToCrmParams, type ExchangeToCrmResult } from './scenarios/exchange-to-crm.js';
 import { transportOverhead } from './scenarios/transport-overhead.js';
 import { superOffice } from './scenarios/superoffice.js';
+import { selection } from './scenarios/selection.js';
 
-const SCENARIOS = ['transport', 'exchange-to-crm', 'crm-to-exchange', 'scale', 'superoffice'] as const;
+const SCENARIOS = ['transport', 'exchange-to-crm', 'crm-to-exchange', 'scale', 'superoffice', 'selection'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 let args: { quick: boolean; pull10k: boolean; scenarios: Scenario[]; seed: number; out: string };
@@ -42,6 +43,7 @@ const plan = quick
       ],
       crmToExchange: { mailboxes: 200, rate: 20, seconds: 10 },
       superoffice: { mailboxes: 200, rate: 20, seconds: 10 },
+      selection: { members: 1_000, mailboxes: 10, churn: 50 },
     }
   : {
       transport: { messages: 20_000, runs: 3 },
@@ -58,6 +60,7 @@ const plan = quick
       ],
       crmToExchange: { mailboxes: 1_000, rate: 50, seconds: 60 },
       superoffice: { mailboxes: 1_000, rate: 50, seconds: 60 },
+      selection: { members: 5_000, mailboxes: 20, churn: 100 },
     };
 const PULL_INTERVAL = '10s';
 const date = new Date().toISOString().slice(0, 10);
@@ -174,6 +177,21 @@ try {
     const md = `${markdownTable(rows)}\nPeak RSS of the sync: ${r.peakRssMiB} MiB.\n`;
     log(md);
     written.push(...writeResults(args.out, `${prefix}-superoffice`, { json: { ...header('superoffice'), ...r }, markdown: md }));
+  }
+
+  if (args.scenarios.includes('selection')) {
+    log('\n## CRM → Exchange: a selection of persons becomes a contact folder');
+    const p = plan.selection;
+    const r = await selection(p, env, log);
+    if (r.lost > 0) failures.push(`selection: ${r.lost} members have no contact in the folder`);
+    if (r.doubled > 0) failures.push(`selection: ${r.doubled} contacts too many in the folder`);
+    const rows: Row[] = [
+      { variant: `${p.members} members, subscribed`, contacts: p.members, seconds: r.fill.seconds, 'contacts/s': r.fill.contactsPerSecond, 'EWS requests': r.fill.ewsRequests, 'EWS req/contact': r.fill.ewsRequestsPerContact, CreateItem: r.fill.createItemRequests, lost: r.lost, doubled: r.doubled },
+      { variant: `churn: ${p.churn} edited, ${p.churn} removed, ${p.churn} added`, contacts: p.churn * 3, seconds: r.churn.seconds, 'contacts/s': r.churn.contactsPerSecond, 'EWS requests': r.churn.ewsRequests, 'EWS req/contact': r.churn.ewsRequestsPerContact, CreateItem: r.churn.createItemRequests, lost: r.lost, doubled: r.doubled },
+    ];
+    const md = `${markdownTable(rows)}\nPeak RSS of the sync: ${r.peakRssMiB} MiB.\n`;
+    log(md);
+    written.push(...writeResults(args.out, `${prefix}-selection`, { json: { ...header('selection'), ...r }, markdown: md }));
   }
 } finally {
   env.close();

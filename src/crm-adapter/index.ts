@@ -1,5 +1,5 @@
 // The CRM behind its port: the reference CRM (SQL) and, next to it, SuperOffice's Web API.
-export { initReferenceCrm, seedDemoAssociates } from './crm-init.js';
+export { initReferenceCrm, seedDemoAssociates, seedDemoSelection } from './crm-init.js';
 export { referenceSchemaSql } from './reference-schema.js';
 export { ReferenceCrm } from './reference-crm.js';
 export { crmRef, parseCrmRef } from './crm-port.js';

@@ -80,5 +80,16 @@ export function demoRoutes(crmUser: DemoCrmUser, sandbox: Sandbox): Record<strin
       if (!mailbox) return json(res, 404, { error: 'give ?mailbox=<a sandbox mailbox>' });
       return json(res, 200, (['calendar', 'tasks'] as const).flatMap((folder) => sandbox.store.itemsIn(mailbox, folder).map((i) => ({ folder, subject: i.props.Subject, start: i.props.Start ?? i.props.DueDate }))));
     },
+    // the mailbox's contact folders (Contacts, and one per subscribed CRM selection) with their contacts' names
+    '/demo/exchange-contacts': (req, res) => {
+      const mailbox = sandbox.store.byEmail(queryOf(req).get('mailbox') ?? '');
+      if (!mailbox) return json(res, 404, { error: 'give ?mailbox=<a sandbox mailbox>' });
+      const folders = [...mailbox.folders.values()].filter((f) => f.folderClass.startsWith('IPF.Contact'));
+      const name = (v: unknown): string => (typeof v === 'string' ? v : '');
+      return json(res, 200, folders.map((f) => ({
+        folder: f.displayName,
+        contacts: sandbox.store.itemsIn(mailbox, f.key).map((i) => [name(i.props.GivenName), name(i.props.Surname)].filter(Boolean).join(' ') || name(i.props.DisplayName)).sort(),
+      })));
+    },
   };
 }

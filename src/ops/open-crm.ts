@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
 import type { SyncConfig } from '../config/index.js';
-import { initReferenceCrm, ReferenceCrm, seedDemoAssociates, SuperOfficeCrm, SuperOfficeHttp, type CrmChangeFeed, type CrmDirectory, type CrmPort, type MappedRecords } from '../crm-adapter/index.js';
+import { initReferenceCrm, ReferenceCrm, seedDemoAssociates, seedDemoSelection, SuperOfficeCrm, SuperOfficeHttp, type CrmChangeFeed, type CrmDirectory, type CrmPort, type MappedRecords } from '../crm-adapter/index.js';
 import type { Logger } from '../shared/logger.js';
 import type { Database } from '../state/index.js';
 import { startSuperOfficeSandbox, type SuperOfficeSandbox } from '../superoffice-sandbox/index.js';
@@ -42,6 +42,9 @@ export async function openCrm(config: SyncConfig, options: OpenCrmOptions): Prom
     if (options.demoMailboxes && config.exchange.mailboxes.source === 'crm') {
       const added = await seedDemoAssociates(db, config.crm.schema, options.demoMailboxes);
       if (added) logger.info({ event: 'crm.demo-associates', added }, `added ${added} demo associates matching the sandbox mailboxes`);
+      if (options.demoMailboxes[0] && config.sync.selections === 'subscribed' && (await seedDemoSelection(db, config.crm.schema, options.demoMailboxes[0]))) {
+        logger.info({ event: 'crm.demo-selection', subscriber: options.demoMailboxes[0] }, `added the selection "Demo key accounts" (5 persons), subscribed to by ${options.demoMailboxes[0]}`);
+      }
     }
     return { crm: new ReferenceCrm(db, config.crm.schema, await ReferenceCrm.markerOf(db, config.crm.schema)), referenceDatabase: db, close: async () => undefined };
   }

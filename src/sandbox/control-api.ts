@@ -95,6 +95,22 @@ export async function handleControl(sandbox: Sandbox, req: IncomingMessage, res:
       }
       return reply(200, inventory);
     }
+    case 'GET /sandbox/contact-folders': {
+      // One mailbox's contact folders: each contact's CRM stamp (the sync's extended
+      // property), or "" when it has none — benchmarks and convergence checks count them.
+      const url = new URL(req.url ?? '/', 'http://sandbox');
+      const mailbox = sandbox.store.byEmail(url.searchParams.get('mailbox') ?? '');
+      if (!mailbox) return reply(404, { error: 'give ?mailbox=<a sandbox mailbox>' });
+      const folders: Record<string, string[]> = {};
+      for (const folder of mailbox.folders.values()) {
+        if (!folder.folderClass.startsWith('IPF.Contact')) continue;
+        folders[folder.displayName] = sandbox.store.itemsIn(mailbox, folder.key).map((item) => {
+          const stamp = [...item.extended.values()].find((e) => e.uri.attrs.PropertyName === 'ExchangeCrmSyncId');
+          return typeof stamp?.value === 'string' ? stamp.value : '';
+        });
+      }
+      return reply(200, folders);
+    }
     case 'GET /sandbox/stats':
       return reply(200, statsOf(sandbox));
     default:

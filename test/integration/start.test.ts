@@ -10,7 +10,7 @@ import { startServiceProcess } from '../helpers/service-process.js';
  * npm start's demo both ways, by hand as a demo user would (README: "Trying it"). The demo
  * sandbox's own activity is off here: it deletes random items, now and then the one made here.
  */
-async function demoBothWays(opsUrl: string): Promise<void> {
+async function demoBothWays(opsUrl: string, options: { selectionFolder?: boolean } = {}): Promise<void> {
   const post = (path: string, body: unknown): Promise<Response> => fetch(`${opsUrl}${path}`, { method: 'POST', body: JSON.stringify(body) });
   const mailbox = 'user0002@contoso.test';
   const made = Date.now();
@@ -31,6 +31,15 @@ async function demoBothWays(opsUrl: string): Promise<void> {
   const malformed = await fetch(`${opsUrl}/demo/exchange-appointments`, { method: 'POST', body: '{"mailbox": ' });
   assert.equal(malformed.status, 400);
   assert.match(((await malformed.json()) as { error: string }).error, /JSON object/);
+  if (!options.selectionFolder) return;
+  // the demo CRM's selection "Demo key accounts" is a contact folder in the first demo mailbox
+  let folders: Array<{ folder: string; contacts: string[] }> = [];
+  while (Date.now() - made < 60_000) {
+    folders = (await (await fetch(`${opsUrl}/demo/exchange-contacts?mailbox=user0001@contoso.test`)).json()) as typeof folders;
+    if (folders.find((f) => f.folder === 'Demo key accounts')?.contacts.length === 5) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.deepEqual(folders.find((f) => f.folder === 'Demo key accounts')?.contacts, ['Ada Lovelace', 'Alan Turing', 'Charles Babbage', 'Grace Hopper', 'Katherine Johnson'], JSON.stringify(folders));
 }
 
 describe('exchange-crm-sync start', () => {
@@ -51,7 +60,7 @@ describe('exchange-crm-sync start', () => {
     assert.match(metrics, /process_resident_memory_bytes/);
     assert.match(metrics, /kafka_consumergroup_lag_sum\{consumergroup="ecs.to-crm",topic="ecs.exchange.changes"\} \d+/);
     assert.match(metrics, /ecs_mailboxes\{state="active"\} \d+/);
-    await demoBothWays(opsUrl);
+    await demoBothWays(opsUrl, { selectionFolder: true });
 
     assert.equal(await service.stop('SIGINT'), 0, service.stderr());
     assert.deepEqual(lines.filter((l) => 'raw' in l), [], 'every line on stdout is JSON');
