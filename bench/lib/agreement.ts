@@ -28,7 +28,8 @@ export async function fetchInventory(sandboxBase: string): Promise<Inventory> {
  */
 export async function checkAgreement(db: Database, stateSchema: string, crmRecords: readonly string[], inventory: Inventory): Promise<Agreement> {
   const { rows: mappings } = await db.query<{ mailbox: string; item_id: string; crm_id: string; change_key: string }>(
-    `select mailbox, item_id, crm_id, change_key from ${stateSchema}.item_map where not deleted`,
+    // appointments and tasks (contacts are compared on their own)
+    `select mailbox, item_id, crm_id, change_key from ${stateSchema}.item_map where not deleted and coalesce(folder, 'calendar') <> 'contacts'`,
   );
   const rowIds = new Set(crmRecords);
   const byItem = new Map(mappings.filter((m) => !m.item_id.includes('@')).map((m) => [`${m.mailbox}|${m.item_id}`, m]));

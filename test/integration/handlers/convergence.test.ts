@@ -46,8 +46,11 @@ class Users {
   readonly deletedRows = new Set<string>();
   readonly deletedItems = new Set<string>();
 
-  /** `occurrences`: what a CRM user edits as one occurrence of a series (exception rows; SuperOffice: a series' rows). */
-  constructor(private readonly sandbox: Sandbox, private readonly crmUser: CrmUser, private readonly occurrences: () => Promise<CrmRef[]>, seed: number) {
+  /**
+   * `occurrences`: what a CRM user edits as one occurrence of a series (exception rows; SuperOffice: a series' rows).
+   * `people`: the CRM's persons and its selection (SQL on the reference CRM) when contacts are synced.
+   */
+  constructor(private readonly sandbox: Sandbox, private readonly crmUser: CrmUser, private readonly occurrences: () => Promise<CrmRef[]>, seed: number, private readonly people?: People) {
     this.random = prng(seed);
   }
 
@@ -61,6 +64,7 @@ class Users {
   }
 
   async act(): Promise<void> {
+    if (this.people && this.random() < 0.25) return this.actOnContacts(this.people);
     const side = this.random() < 0.5 ? 'exchange' : 'crm';
     const r = this.random();
     const kind = r < 0.35 ? 'create' : r < 0.75 ? 'edit' : r < 0.9 ? 'delete' : 'occurrence';
@@ -69,6 +73,67 @@ class Users {
       if (done) (this.tally[side][done] = (this.tally[side][done] ?? 0) + 1);
     } catch {
       this.tally.failed++; // e.g. an item deleted by the sync a moment before: a user would see the same
+    }
+  }
+
+  /** Contacts in Outlook, persons and the selection's members in the CRM. */
+  private async actOnContacts(people: People): Promise<void> {
+    const side = this.random() < 0.4 ? 'exchange' : 'crm';
+    const r = this.random();
+    const kind = r < 0.4 ? 'create' : r < 0.8 ? 'edit' : 'delete';
+    const n = ++this.n;
+    const owners = this.sandbox.store.all().slice(1);
+    let done: string | undefined;
+    try {
+      if (side === 'exchange') {
+        const mailbox = this.pick(owners)!;
+        const service = ewsService(this.sandbox.url, mailbox.address);
+        const target = this.pick(this.sandbox.store.itemsIn(mailbox, 'contacts'));
+        if (kind === 'create' || !target) {
+          const contact = new ews.Contact(service);
+          contact.GivenName = `G${n}`;
+          contact.Surname = `S${n}`;
+          contact.EmailAddresses._setItem(ews.EmailAddressKey.EmailAddress1, new ews.EmailAddress(`s${n}@example.com`));
+          await contact.Save(ews.WellKnownFolderName.Contacts);
+          done = 'create-contact';
+        } else if (kind === 'edit') {
+          const contact = await ews.Contact.Bind(service, new ews.ItemId(itemIdOf(mailbox.index, target.seq)));
+          contact.JobTitle = `T${n}`;
+          await contact.Update(ews.ConflictResolutionMode.AlwaysOverwrite);
+          done = 'edit-contact';
+        } else {
+          await service.DeleteItems([new ews.ItemId(itemIdOf(mailbox.index, target.seq))], ews.DeleteMode.MoveToDeletedItems, null as never, null as never);
+          done = 'delete-contact';
+        }
+      } else if (this.random() < 0.35) {
+        // the selection's members
+        const members = await people.members();
+        if (this.random() < 0.45 && members.length) {
+          await people.db.query(`delete from ${people.s}.selection_member where selection_id = $1 and person_id = $2`, [people.selection, this.pick(members)]);
+          done = 'remove-member';
+        } else {
+          const person = (await people.db.query<{ person_id: number }>(`insert into ${people.s}.person (firstname, lastname, email) values ($1, $2, $3) returning person_id`, [`M${n}`, `Member${n}`, `m${n}@example.com`])).rows[0].person_id;
+          await people.db.query(`insert into ${people.s}.selection_member values ($1, $2)`, [people.selection, person]);
+          done = 'add-member';
+        }
+      } else {
+        const { rows } = await people.db.query<{ person_id: number }>(`select person_id from ${people.s}.person where associate_id is not null and associate_id <> $1 or person_id = any($2::int[])`, [people.firstAssociate, await people.members()]);
+        const target = this.pick(rows)?.person_id;
+        if (kind === 'create' || target === undefined) {
+          const owner = this.pick(owners)!.address;
+          await people.db.query(`insert into ${people.s}.person (associate_id, firstname, lastname, email) select associate_id, $2, $3, $4 from ${people.s}.associate where email = $1`, [owner, `P${n}`, `Person${n}`, `p${n}@example.com`]);
+          done = 'create-person';
+        } else if (kind === 'edit') {
+          await people.db.query(`update ${people.s}.person set title = $2 where person_id = $1`, [target, `T${n}`]);
+          done = 'edit-person';
+        } else {
+          await people.db.query(`delete from ${people.s}.person where person_id = $1`, [target]);
+          done = 'delete-person';
+        }
+      }
+      if (done) (this.tally[side][done] = (this.tally[side][done] ?? 0) + 1);
+    } catch {
+      this.tally.failed++;
     }
   }
 
@@ -169,9 +234,73 @@ async function contentMismatches(sandbox: Sandbox, db: PgDatabase, crm: CrmPort,
   return bad;
 }
 
+/** The reference CRM's persons and the selection the convergence run works on. */
+interface People {
+  db: PgDatabase;
+  s: string;
+  selection: number;
+  /** The first mailbox's associate: neither side's users touch its things. */
+  firstAssociate: number;
+  subscribers: string[];
+  members(): Promise<number[]>;
+}
+
+/** A selection subscribed to by two mailboxes, with 10 members to begin with. */
+async function seedPeople(db: PgDatabase, s: string, sandbox: Sandbox): Promise<People> {
+  const [first, a, b] = sandbox.store.all().map((m) => m.address);
+  const idOf = async (email: string): Promise<number> => (await db.query<{ associate_id: number }>(`select associate_id from ${s}.associate where email = $1`, [email])).rows[0].associate_id;
+  const selection = (await db.query<{ selection_id: number }>(`insert into ${s}.selection (name, associate_id) values ('Convergence selection', $1) returning selection_id`, [await idOf(a)])).rows[0].selection_id;
+  await db.query(`insert into ${s}.person (firstname, lastname, email) select 'Seed', 'Member' || g, 'seed' || g || '@example.com' from generate_series(1, 10) g`);
+  await db.query(`insert into ${s}.selection_member (selection_id, person_id) select $1, person_id from ${s}.person`, [selection]);
+  for (const m of [a, b]) await db.query(`insert into ${s}.selection_subscriber values ($1, $2)`, [selection, await idOf(m)]);
+  return {
+    db, s, selection, firstAssociate: await idOf(first), subscribers: [a, b],
+    members: async () => (await db.query<{ person_id: number }>(`select person_id from ${s}.selection_member where selection_id = $1`, [selection])).rows.map((r) => r.person_id),
+  };
+}
+
+/**
+ * Where contacts and persons disagree: every person owned by a mailbox's associate is one
+ * contact in that Contacts folder (same surname and job title), every contact there is one
+ * person; each subscriber's selection folder holds exactly the members, once each.
+ */
+async function contactMismatches(sandbox: Sandbox, people: People, state: string): Promise<string[]> {
+  const bad: string[] = [];
+  const { rows: persons } = await people.db.query<{ person_id: number; email: string; lastname: string; title: string | null }>(
+    `select p.person_id, a.email, p.lastname, p.title from ${people.s}.person p join ${people.s}.associate a using (associate_id)`);
+  const { rows: maps } = await people.db.query<{ mailbox: string; item_id: string; crm_id: string }>(`select mailbox, item_id, crm_id from ${state}.item_map where not deleted and folder = 'contacts'`);
+  const byItem = new Map(maps.map((m) => [`${m.mailbox} ${m.item_id}`, m.crm_id]));
+  const seen = new Map<string, number>();
+  const personById = new Map(persons.map((p) => [`person:${p.person_id}`, p]));
+  for (const m of sandbox.store.all()) {
+    for (const item of sandbox.store.itemsIn(m, 'contacts')) {
+      const crmId = byItem.get(`${m.address} ${itemIdOf(m.index, item.seq)}`);
+      const person = crmId ? personById.get(crmId) : undefined;
+      if (!crmId || !person) {
+        bad.push(`${m.address}: contact ${String(item.props.Surname)} has no person`);
+        continue;
+      }
+      seen.set(crmId, (seen.get(crmId) ?? 0) + 1);
+      if (person.email !== m.address) bad.push(`${crmId} is owned by ${person.email}, its contact is in ${m.address}`);
+      if (person.lastname !== item.props.Surname || (person.title ?? undefined) !== (item.props.JobTitle ?? undefined)) bad.push(`${crmId}: "${person.lastname}/${person.title}" vs "${String(item.props.Surname)}/${String(item.props.JobTitle)}"`);
+    }
+  }
+  for (const p of persons) if ((seen.get(`person:${p.person_id}`) ?? 0) !== 1) bad.push(`person:${p.person_id} (${p.email}) has ${seen.get(`person:${p.person_id}`) ?? 0} contacts`);
+  const members = new Set((await people.members()).map((id) => `person:${id}`));
+  for (const address of people.subscribers) {
+    const m = sandbox.store.byEmail(address)!;
+    const folder = [...m.folders.values()].find((f) => f.displayName === 'Convergence selection');
+    const stamps = folder ? sandbox.store.itemsIn(m, folder.key).map((i) => String([...i.extended.values()][0]?.value ?? '')) : [];
+    if (stamps.length !== members.size || stamps.some((x) => !members.has(x))) bad.push(`${address}: the selection folder has ${stamps.length} contacts, the selection ${members.size} members`);
+  }
+  return bad;
+}
+
 /** The service's configuration for each CRM, and what the test reads the CRM with. */
 async function crmUnderTest(crmKind: CrmKind, o: { sandbox: Sandbox; db: PgDatabase; crmSchema: string; stateSchema: string; prefix: string }): Promise<{
   file: string; user: CrmUser; port: CrmPort; records: () => Promise<string[]>; occurrences: () => Promise<CrmRef[]>; env: Record<string, string>; superoffice?: SuperOfficeSandbox; close(): void;
+  /** Reference CRM: its persons and selection (contacts and selections are synced). */
+  people?: People;
   /** SuperOffice: a series' rows as "<start> <title>" (it keeps no title of the series itself). */
   seriesRows?: (crmId: string) => string[];
 }> {
@@ -179,9 +308,10 @@ async function crmUnderTest(crmKind: CrmKind, o: { sandbox: Sandbox; db: PgDatab
   if (crmKind === 'reference') {
     await initReferenceCrm(o.db, o.crmSchema);
     await seedDemoAssociates(o.db, o.crmSchema, o.sandbox.store.all().map((m) => m.address));
-    const { file } = writeRealPartsConfig({ ...common, extra: '<sync conflict="last-writer-wins"/>' });
+    const { file } = writeRealPartsConfig({ ...common, extra: '<sync conflict="last-writer-wins" items="appointments,tasks,contacts"/>' });
+    const people = await seedPeople(o.db, o.crmSchema, o.sandbox);
     const exceptionRows = async (): Promise<CrmRef[]> => (await o.db.query<{ appointment_id: number }>(`select appointment_id from ${o.crmSchema}.appointment where series_id is not null`)).rows.map((r) => `appointment:${r.appointment_id}`);
-    return { file, user: referenceCrmUser(o.db, o.crmSchema), port: new ReferenceCrm(o.db, o.crmSchema), records: () => referenceRecords(o.db, o.crmSchema), occurrences: exceptionRows, env: {}, close: () => undefined };
+    return { file, user: referenceCrmUser(o.db, o.crmSchema), port: new ReferenceCrm(o.db, o.crmSchema), records: () => referenceRecords(o.db, o.crmSchema), occurrences: exceptionRows, env: {}, close: () => undefined, people };
   }
   // SuperOffice's simulator in this process (its users are the sandbox's mailboxes), the service
   // reaching it over HTTP and receiving its webhooks; the state on PostgreSQL
@@ -258,7 +388,7 @@ for (const crmKind of ['reference', 'superoffice'] as const) describe(`convergen
       };
       const before = await messages();
 
-      const users = new Users(sandbox, crm.user, crm.occurrences, SEED);
+      const users = new Users(sandbox, crm.user, crm.occurrences, SEED, crm.people);
       let restarted: Promise<void> | undefined;
       for (let i = 0; i < OPERATIONS; i++) {
         await users.act();
@@ -286,8 +416,9 @@ for (const crmKind of ['reference', 'superoffice'] as const) describe(`convergen
         if (now !== count) [count, quietSince] = [now, Date.now()];
         const a = await checkAgreement(db, stateSchema, await crm.records(), await inventory());
         const content = await contentMismatches(sandbox, db, crm.port, stateSchema, titleHeld);
-        last = JSON.stringify({ ...a, content: content.slice(0, 5) });
-        return a.missing + a.stale + a.ghosts + a.unlinkedRows === 0 && content.length === 0 && Date.now() - quietSince >= 3_000;
+        const contacts = crm.people ? await contactMismatches(sandbox, crm.people, stateSchema) : [];
+        last = JSON.stringify({ ...a, content: content.slice(0, 5), contacts: contacts.slice(0, 5) });
+        return a.missing + a.stale + a.ghosts + a.unlinkedRows === 0 && content.length === 0 && contacts.length === 0 && Date.now() - quietSince >= 3_000;
       }, 180_000, 'the CRM and the mailboxes to agree').catch((err: Error) => {
         throw new Error(`${err.message} (seed ${SEED}): ${last}`);
       });
