@@ -190,6 +190,8 @@ export interface MappedRecords {
   /** Live mapped records of `entity` after `after` (in id order), each with its mailbox. */
   page(entity: CrmEntity, after: CrmRef | undefined, limit: number): Promise<Array<{ ref: CrmRef; mailbox: string }>>;
   mailboxOf(ref: CrmRef): Promise<string | undefined>;
+  /** The selections the sync keeps contact folders for (a feed that cannot list deletions checks them). */
+  selectionRefs?(): Promise<CrmRef[]>;
 }
 
 /** The CRM's users whose mailboxes are synced (`<mailboxes source="crm"/>`). */

@@ -64,6 +64,11 @@ export class SelectionFolderStore {
     await db.query(`create index if not exists selection_copy_person on ${s}.selection_copy (person_ref)`);
   }
 
+  /** Every selection that has a folder somewhere. */
+  async selectionRefs(): Promise<CrmRef[]> {
+    return (await this.db.query<{ selection_ref: string }>(`select distinct selection_ref from ${this.folders}`)).rows.map((r) => r.selection_ref);
+  }
+
   async foldersOf(selectionRef: CrmRef): Promise<SelectionFolder[]> {
     const { rows } = await this.db.query<FolderRow>(`select * from ${this.folders} where selection_ref = $1 order by mailbox`, [selectionRef]);
     return rows.map((r) => ({ mailbox: r.mailbox, selectionRef: r.selection_ref, folderId: r.folder_id, name: r.name }));

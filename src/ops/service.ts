@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { SyncConfig } from '../config/index.js';
 import { AccountPool, BackoffGate, EwsClient, EwsMetrics, type ExchangePort } from '../ews/index.js';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
+import type { MappedRecords } from '../crm-adapter/index.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { checkCrmIdentity, openDatabase, SqlPositionStore, type Database } from '../state/index.js';
@@ -120,7 +121,9 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     await SelectionFolderStore.migrate(database, config.state.schema);
     const mappings = new ItemMappingStore(database, config.state.schema);
     const selectionFolders = new SelectionFolderStore(database, config.state.schema);
-    const opened = await openCrm(config, { referenceDatabase: crmDatabase, mapped: mappings, demoMailboxes: demo?.store.all().map((m) => m.address), registry, logger });
+    // what the CRM's feed checks deletions against: the mapped records and the selections with folders
+    const mapped: MappedRecords = { page: (entity, after, limit) => mappings.page(entity, after, limit), mailboxOf: (ref) => mappings.mailboxOf(ref), selectionRefs: () => selectionFolders.selectionRefs() };
+    const opened = await openCrm(config, { referenceDatabase: crmDatabase, mapped, demoMailboxes: demo?.store.all().map((m) => m.address), registry, logger });
     lifecycle.add('crm', () => opened.close());
     const { crm } = opened;
     // the demo's hands on the CRM side: only on a CRM of the demo's own

@@ -1,5 +1,5 @@
 import { infoFromRule, ruleFromInfo, type RecurrenceRule } from '../shared/superoffice-recurrence.js';
-import { Refused, type SoAppointment, type SoAssociate, type SoContact, type SoParticipant, type SoPerson, type SoSelection, type SuperOfficeStore } from './store.js';
+import { noPersonDetails, Refused, type SoAppointment, type SoAssociate, type SoContact, type SoParticipant, type SoPerson, type SoPersonDetails, type SoSelection, type SuperOfficeStore } from './store.js';
 import { tzLocation } from './time-zones.js';
 
 /** JSON as the Web API writes and reads it (AppointmentEntity, PersonEntity, …). */
@@ -103,14 +103,40 @@ export function ruleOf(r: Json): RecurrenceRule {
   return rule;
 }
 
+const elements = (values: readonly string[]): Json[] => values.map((v) => ({ Value: v, StrippedValue: v.replace(/[^\d+]/g, ''), Description: '' }));
+
 export function personJson(store: SuperOfficeStore, p: SoPerson, base: string): Json {
   const c = store.contacts.get(p.contactId);
+  const d = p.details;
   return {
-    PersonId: p.id, Firstname: p.firstname, Lastname: p.lastname, MiddleName: '', Title: '', Mrmrs: '', Description: '',
+    PersonId: p.id, Firstname: p.firstname, Lastname: p.lastname, MiddleName: d.middleName, Title: d.title, Mrmrs: '', Description: d.description,
     Contact: c ? { ContactId: c.id, Name: c.name, Department: c.department, FullName: c.name } : null,
-    Emails: p.email ? [{ Value: p.email, StrippedValue: p.email, Description: '' }] : [],
-    CreatedDate: soDate(p.registered), UpdatedDate: soDate(p.updated), UpdatedBy: associateJson(store, p.updatedBy), Retired: false,
+    Associate: d.associateId ? associateJson(store, d.associateId) : null,
+    Emails: [p.email, ...d.moreEmails].filter(Boolean).map((e) => ({ Value: e, StrippedValue: e, Description: '' })),
+    OfficePhones: elements(d.officePhones), MobilePhones: elements(d.mobilePhones), PrivatePhones: elements(d.privatePhones), Faxes: elements(d.faxes),
+    Address: { Street: { Address1: d.street.address1, Address2: '', Address3: '', City: d.street.city, State: d.street.state, Zipcode: d.street.zipcode, County: '', Formatted: '' } },
+    CreatedDate: soDate(p.registered), CreatedBy: associateJson(store, p.registeredBy), UpdatedDate: soDate(p.updated), UpdatedBy: associateJson(store, p.updatedBy), Retired: false,
     _Links: { Self: `${base}/api/v1/Person/${p.id}` },
+  };
+}
+
+/** A PersonEntity body as the store's person fields (what the simulator keeps of it). */
+export function personFields(store: SuperOfficeStore, b: Json): { contactId: number; firstname: string; lastname: string; email: string; details: SoPersonDetails } {
+  const list = (v: unknown): string[] => (Array.isArray(v) ? (v as Json[]).map((e) => String(e?.Value ?? '').trim()).filter(Boolean) : []);
+  const contactId = b.Contact && typeof b.Contact === 'object' ? Number((b.Contact as Json).ContactId ?? 0) : 0;
+  if (contactId && !store.contacts.has(contactId)) throw new Refused(`Contact id ${contactId} not found`);
+  const associateId = b.Associate && typeof b.Associate === 'object' ? Number((b.Associate as Json).AssociateId ?? 0) : 0;
+  if (associateId && !store.associates.has(associateId)) throw new Refused(`Associate id ${associateId} not found`);
+  const emails = list(b.Emails);
+  const street = ((b.Address as Json | undefined)?.Street ?? {}) as Json;
+  const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+  return {
+    contactId, firstname: text(b.Firstname), lastname: text(b.Lastname), email: emails[0] ?? '',
+    details: {
+      ...noPersonDetails(), associateId, middleName: text(b.MiddleName), title: text(b.Title), description: text(b.Description), moreEmails: emails.slice(1),
+      officePhones: list(b.OfficePhones), mobilePhones: list(b.MobilePhones), privatePhones: list(b.PrivatePhones), faxes: list(b.Faxes),
+      street: { address1: text(street.Address1), city: text(street.City), state: text(street.State), zipcode: text(street.Zipcode) },
+    },
   };
 }
 
@@ -132,7 +158,7 @@ export function userJson(store: SuperOfficeStore, a: SoAssociate, base: string):
 
 export function selectionJson(store: SuperOfficeStore, sel: SoSelection, base: string): Json {
   return {
-    SelectionId: sel.id, Name: sel.name, Description: sel.description, SelectionType: 'Static', TargetTableName: 'contact', TargetTableNumber: 5, IncludePerson: 1,
+    SelectionId: sel.id, Name: sel.name, Description: sel.description, SelectionType: 'Static', TargetTableName: 'contact', TargetTableNumber: 5, IncludePerson: sel.includePerson ? 1 : 0,
     MemberCount: sel.memberPersonIds.size, Associate: associateJson(store, sel.associateId), CreatedBy: associateJson(store, sel.registeredBy), UpdatedBy: associateJson(store, sel.updatedBy),
     CreatedDate: soDate(sel.registered), UpdatedDate: soDate(sel.updated), LastMembershipChange: soDate(sel.lastMembershipChange), LastMembershipChangeByAssociate: associateJson(store, sel.lastMembershipChangeBy),
     Completed: true, Visibility: 0,

@@ -1,5 +1,5 @@
 import { runArchive, type ArchiveQuery, type ArchiveRow, type ColumnType } from './archive.js';
-import { appointmentFields, appointmentJson, associateJson, contactJson, personJson, selectionJson, soDate, userJson, type Json } from './entities.js';
+import { appointmentFields, appointmentJson, associateJson, contactJson, personFields, personJson, selectionJson, soDate, userJson, type Json } from './entities.js';
 import { NotFound, Refused, type SoAppointment, type SoAssociate, type SoSelection, type SuperOfficeStore } from './store.js';
 import { tzLocations } from './time-zones.js';
 
@@ -119,7 +119,12 @@ function appointmentRow(a: SoAppointment): ArchiveRow {
   };
 }
 
-const PERSON_COLUMNS: Record<string, ColumnType> = { personId: 'int', firstName: 'string', lastName: 'string', contactId: 'int', email: 'string', personUpdatedDate: 'date' };
+const PERSON_COLUMNS: Record<string, ColumnType> = {
+  personId: 'int', firstName: 'string', lastName: 'string', contactId: 'int', email: 'string', associateId: 'associate',
+  personUpdatedDate: 'date', personUpdatedBy: 'associate', personRegisteredDate: 'date',
+};
+/** The selection archive: a selection's changes show in updatedDate (name) and lastMembershipChange (members). */
+const SELECTION_COLUMNS: Record<string, ColumnType> = { selectionId: 'int', name: 'string', associateId: 'associate', includePerson: 'bool', updatedDate: 'date', lastMembershipChange: 'date' };
 /** A person selection's member rows (the selection's member archive, a few of its columns). */
 const MEMBER_COLUMNS: Record<string, ColumnType> = { personId: 'int', contactId: 'int', firstName: 'string', lastName: 'string', email: 'string' };
 const CONTACT_COLUMNS: Record<string, ColumnType> = { contactId: 'int', name: 'string', department: 'string', updatedDate: 'date' };
@@ -275,15 +280,21 @@ export function superOfficeRoutes(): Route[] {
 
   // ── persons, companies, users ──
   add('GET', 'Person', (ctx) => archive(ctx, 'Person', PERSON_COLUMNS, [...ctx.store.persons.values()].map((p) => ({
-    personId: p.id, firstName: p.firstname, lastName: p.lastname, contactId: p.contactId, email: p.email, personUpdatedDate: soDate(p.updated),
+    personId: p.id, firstName: p.firstname, lastName: p.lastname, contactId: p.contactId, email: p.email, associateId: p.details.associateId,
+    personUpdatedDate: soDate(p.updated), personUpdatedBy: p.updatedBy, personRegisteredDate: soDate(p.registered),
   }))));
   add('POST', 'Person', (ctx) => {
     ctx.checkRequest(D.person);
-    const b = (ctx.body ?? {}) as Json;
-    const emails = Array.isArray(b.Emails) ? (b.Emails as Json[]) : [];
-    const contact = b.Contact && typeof b.Contact === 'object' ? Number((b.Contact as Json).ContactId ?? 0) : 0;
-    const p = ctx.store.addPerson({ contactId: contact, firstname: String(b.Firstname ?? ''), lastname: String(b.Lastname ?? ''), email: String(emails[0]?.Value ?? '') }, ctx.user.id);
+    const p = ctx.store.addPerson(personFields(ctx.store, (ctx.body ?? {}) as Json), ctx.user.id);
     return { status: 200, body: personJson(ctx.store, p, ctx.base), definition: D.personWithLinks };
+  });
+  add('PUT', 'Person/{id}', (ctx) => {
+    ctx.checkRequest(D.person);
+    const p = ctx.store.persons.get(num(ctx.params[0]));
+    if (!p) throw new NotFound(`Person id ${ctx.params[0]} not found`);
+    const stale = unmodifiedSince(ctx, p.updated);
+    if (stale) return stale;
+    return { status: 200, body: personJson(ctx.store, ctx.store.updatePerson(p.id, personFields(ctx.store, (ctx.body ?? {}) as Json), ctx.user.id), ctx.base), definition: D.personWithLinks };
   });
   add('GET', 'Person/{id}', (ctx) => {
     const p = ctx.store.persons.get(num(ctx.params[0]));
@@ -328,9 +339,12 @@ export function superOfficeRoutes(): Route[] {
     if (b.SelectionType !== undefined && b.SelectionType !== 'Static') throw new Refused('the simulator keeps static selections only');
     if (b.TargetTableName !== undefined && String(b.TargetTableName).toLowerCase() !== 'contact') throw new Refused('the simulator keeps selections of companies and their persons only');
     const owner = b.Associate && typeof b.Associate === 'object' ? Number((b.Associate as Json).AssociateId ?? 0) || ctx.user.id : ctx.user.id;
-    const sel = ctx.store.addSelection({ name: String(b.Name ?? ''), description: String(b.Description ?? ''), associateId: owner }, ctx.user.id);
+    const sel = ctx.store.addSelection({ name: String(b.Name ?? ''), description: String(b.Description ?? ''), associateId: owner, includePerson: b.IncludePerson === undefined || Number(b.IncludePerson) !== 0 }, ctx.user.id);
     return { status: 200, body: selectionJson(ctx.store, sel, ctx.base), definition: D.selectionWithLinks };
   });
+  add('GET', 'Selection', (ctx) => archive(ctx, 'Selection', SELECTION_COLUMNS, [...ctx.store.selections.values()].map((sel) => ({
+    selectionId: sel.id, name: sel.name, associateId: sel.associateId, includePerson: sel.includePerson, updatedDate: soDate(sel.updated), lastMembershipChange: soDate(sel.lastMembershipChange),
+  }))));
   add('GET', 'Selection/{id}', (ctx) => ({ status: 200, body: selectionJson(ctx.store, selectionOf(ctx), ctx.base), definition: D.selectionWithLinks }));
   add('PATCH', 'Selection/{id}', (ctx) => {
     const sel = selectionOf(ctx);

@@ -24,11 +24,36 @@ export interface SoPerson {
   contactId: number;
   firstname: string;
   lastname: string;
+  /** The first e-mail address (participants, associates are found by it). */
   email: string;
+  /** The person's own details, as PersonEntity carries them. */
+  details: SoPersonDetails;
   registered: number;
+  readonly registeredBy: number;
   updated: number;
   updatedBy: number;
 }
+
+/** What a person has beyond its name and first e-mail: PersonEntity's lists and texts. */
+export interface SoPersonDetails {
+  /** The associate owning the person (PersonEntity.Associate; 0: none). */
+  associateId: number;
+  middleName: string;
+  title: string;
+  description: string;
+  /** E-mail addresses after the first. */
+  moreEmails: string[];
+  officePhones: string[];
+  mobilePhones: string[];
+  privatePhones: string[];
+  faxes: string[];
+  /** PersonEntity.Address.Street (StructuredAddress). */
+  street: { address1: string; city: string; state: string; zipcode: string };
+}
+
+export const noPersonDetails = (): SoPersonDetails => ({
+  associateId: 0, middleName: '', title: '', description: '', moreEmails: [], officePhones: [], mobilePhones: [], privatePhones: [], faxes: [], street: { address1: '', city: '', state: '', zipcode: '' },
+});
 
 export interface SoParticipant {
   associateId: number;
@@ -94,6 +119,8 @@ export interface SoSelection {
   name: string;
   description: string;
   readonly associateId: number;
+  /** A contact selection lists its companies' persons (IncludePerson 1) or the companies alone (0). */
+  readonly includePerson: boolean;
   readonly memberPersonIds: Set<number>;
   readonly registered: number;
   readonly registeredBy: number;
@@ -187,15 +214,15 @@ export class SuperOfficeStore {
     return c;
   }
 
-  addPerson(fields: { contactId: number; firstname: string; lastname: string; email: string }, by: number): SoPerson {
+  addPerson(fields: { contactId: number; firstname: string; lastname: string; email: string; details?: SoPersonDetails }, by: number): SoPerson {
     const at = this.stamp();
-    const p: SoPerson = { id: this.next('person'), ...fields, registered: at, updated: at, updatedBy: by };
+    const p: SoPerson = { id: this.next('person'), ...fields, details: fields.details ?? noPersonDetails(), registered: at, registeredBy: by, updated: at, updatedBy: by };
     this.persons.set(p.id, p);
     this.tell({ entity: 'person', event: 'created', primaryKey: p.id, changedBy: by, changes: ['person_id', 'firstname', 'lastname'], fieldValues: { contact_id: p.contactId } }, at);
     return p;
   }
 
-  updatePerson(id: number, fields: Partial<Pick<SoPerson, 'contactId' | 'firstname' | 'lastname' | 'email'>>, by: number): SoPerson {
+  updatePerson(id: number, fields: Partial<Pick<SoPerson, 'contactId' | 'firstname' | 'lastname' | 'email' | 'details'>>, by: number): SoPerson {
     const p = this.persons.get(id);
     if (!p) throw new NotFound(`Person id ${id} not found`);
     Object.assign(p, fields, { updated: this.stamp(), updatedBy: by });
@@ -203,7 +230,7 @@ export class SuperOfficeStore {
     return p;
   }
 
-  addSelection(fields: { name: string; description: string; associateId: number }, by: number): SoSelection {
+  addSelection(fields: { name: string; description: string; associateId: number; includePerson: boolean }, by: number): SoSelection {
     const at = this.stamp();
     const sel: SoSelection = { id: this.next('selection'), ...fields, memberPersonIds: new Set(), registered: at, registeredBy: by, updated: at, updatedBy: by, lastMembershipChange: at, lastMembershipChangeBy: by };
     this.selections.set(sel.id, sel);
@@ -238,7 +265,11 @@ export class SuperOfficeStore {
     const p = this.persons.get(id);
     if (!p) return false;
     this.persons.delete(id);
-    for (const sel of this.selections.values()) sel.memberPersonIds.delete(id);
+    for (const sel of this.selections.values()) {
+      if (!sel.memberPersonIds.delete(id)) continue;
+      sel.lastMembershipChange = this.stamp();
+      sel.lastMembershipChangeBy = by;
+    }
     this.tell({ entity: 'person', event: 'deleted', primaryKey: id, changedBy: by, changes: [], fieldValues: { person_id: id, contact_id: p.contactId } }, this.stamp());
     return true;
   }

@@ -86,7 +86,8 @@ export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailb
     superoffice = await startCheckedSuperOffice({ associates: options.mailboxes });
     crm = await SuperOfficeCrm.open({
       http: new SuperOfficeHttp({ url: superoffice.apiUrl, credentials: { kind: 'basic', user: superoffice.apiUser.userName, password: superoffice.password }, tlsVerify: true, timeoutMs: 10_000, maxSockets: 16 }),
-      tenant: superoffice.apiUrl, application: 'ExchangeCrmSync', device: 'Exchange', mapped: mappings, reconcileIntervalMs: 2_000, settleMs: 300, logger,
+      tenant: superoffice.apiUrl, application: 'ExchangeCrmSync', device: 'Exchange',
+      mapped: { page: (e, a, l) => mappings.page(e, a, l), mailboxOf: (r) => mappings.mailboxOf(r), selectionRefs: () => selections.selectionRefs() }, reconcileIntervalMs: 2_000, settleMs: 300, logger,
       webhook: { listen: { host: '127.0.0.1', port: 0 }, secret: 'rig-secret' },
     });
     user = superOfficeCrmUser(superoffice);

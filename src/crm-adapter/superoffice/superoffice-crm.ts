@@ -14,6 +14,7 @@ import { decodePosition, encodePosition, type FeedPosition } from './feed-positi
 import type { SuperOfficeHttp } from './superoffice-http.js';
 import { TimeZoneLocations } from './time-zone-locations.js';
 import { startWebhookReceiver, type WebhookEvent } from './webhook-receiver.js';
+import { SuperOfficePersons } from './persons.js';
 
 export interface SuperOfficeCrmOptions {
   readonly http: SuperOfficeHttp;
@@ -85,7 +86,7 @@ const DAY = 86_400_000;
 /** An open series is extended once less than this share of the sync window is left of it. */
 const EXTEND_BELOW = 0.9;
 const USERS_TTL_MS = 60_000;
-const WEBHOOK_EVENTS = ['activity.created', 'activity.changed', 'activity.deleted'];
+const WEBHOOK_EVENTS = ['activity.created', 'activity.changed', 'activity.deleted', 'person.created', 'person.changed', 'person.deleted'];
 
 const idOf = (ref: CrmRef | null | undefined, entity: string): number | undefined => {
   const p = parseCrmRef(ref);
@@ -155,9 +156,12 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
   /** Series rules known to end where their user said (not open): the check of mapped records skips them. */
   private readonly bounded = new Set<number>();
 
+  private readonly people: SuperOfficePersons;
+
   private constructor(private readonly options: SuperOfficeCrmOptions, private readonly apiAssociateId: number, private readonly zones: TimeZoneLocations) {
     this.identity = `superoffice:${options.tenant}`;
     this.description = `SuperOffice users of ${options.tenant}`;
+    this.people = new SuperOfficePersons({ http: options.http, apiAssociateId, application: options.application, device: options.device, emailOf: (id) => this.emailOf(id) });
   }
 
   /** Logs in (the API user's associate id tells the sync's own writes) and reads the time zone locations. */
@@ -586,42 +590,38 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
    * deleting an occurrence changes no row's date, so of two series versions with the same
    * date, the one with fewer rows is the later.
    */
-  // ── persons and selections: not carried to SuperOffice yet (#16); refused for good, so they are parked, never lost ──
+  // ── persons and selections (persons.ts) ──
 
-  private notYet(what: string): Promise<never> {
-    return Promise.reject(new CrmError('NOT_SUPPORTED', `SuperOffice: ${what} is not synchronised yet with this adapter`));
+  person(ref: CrmRef): Promise<CrmPerson | undefined> {
+    return this.people.person(ref);
   }
 
-  person(): Promise<CrmPerson | undefined> {
-    return this.notYet('reading a person as a contact');
+  persons(refs: readonly CrmRef[]): Promise<CrmPerson[]> {
+    return this.people.persons(refs);
   }
 
-  persons(): Promise<CrmPerson[]> {
-    return this.notYet('reading persons as contacts');
+  createPerson(owner: CrmRef, fields: ItemFields, stamp: string): Promise<{ ref: CrmRef; version: string }> {
+    return this.people.createPerson(owner, fields, stamp);
   }
 
-  createPerson(): Promise<{ ref: CrmRef; version: string }> {
-    return this.notYet('creating a person from a contact');
+  findStampedPerson(stamp: string): Promise<CrmPerson | undefined> {
+    return this.people.findStampedPerson(stamp);
   }
 
-  findStampedPerson(): Promise<CrmPerson | undefined> {
-    return this.notYet('finding a person by stamp');
+  updatePerson(ref: CrmRef, fields: ItemFields, ifVersion?: string): Promise<CrmWriteOutcome<CrmPerson>> {
+    return this.people.updatePerson(ref, fields, ifVersion);
   }
 
-  updatePerson(): Promise<CrmWriteOutcome<CrmPerson>> {
-    return this.notYet('updating a person from a contact');
+  deletePerson(ref: CrmRef): Promise<boolean> {
+    return this.people.deletePerson(ref);
   }
 
-  deletePerson(): Promise<boolean> {
-    return this.notYet('deleting a person');
+  selection(ref: CrmRef): Promise<CrmSelection | undefined> {
+    return this.people.selection(ref);
   }
 
-  selection(): Promise<CrmSelection | undefined> {
-    return this.notYet('a selection as a contact folder');
-  }
-
-  selectionMembers(): Promise<CrmRef[]> {
-    return this.notYet('a selection\'s members');
+  selectionMembers(ref: CrmRef): Promise<CrmRef[]> {
+    return this.people.selectionMembers(ref);
   }
 
   compareVersions(a: string, b: string): number {
@@ -657,8 +657,9 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
       const position = encodePosition(next);
       const series = d.refresh ? parseSeriesRef(d.ref) : undefined;
       const s = series ? await this.series(series.ruleId, series.associateId) : undefined;
+      const entity = parseCrmRef(d.ref)?.entity;
       if (s) changes.push({ ref: d.ref, kind: kindOf(s.template), op: 'u', time: d.time, bySync: false, owner: crmRef('associate', s.associateId), ownerEmail: d.mailbox, position, activity: await this.seriesActivity(s) });
-      else changes.push({ ref: d.ref, kind: 'appointment', op: 'd', time: d.time, bySync: false, owner: null, ownerEmail: d.mailbox, position });
+      else changes.push({ ref: d.ref, kind: entity === 'person' ? 'contact' : entity === 'selection' ? 'selection-member' : 'appointment', op: 'd', time: d.time, bySync: false, owner: null, ownerEmail: entity === 'selection' ? null : d.mailbox, position });
     }
     const rows: ArchiveRow[] = [];
     let serverTime = Date.now();
@@ -717,10 +718,12 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
       changes.push({ ref, kind: activity.kind, op, time: t, bySync, owner: activity.owner, ownerEmail: activity.ownerEmail ?? null, position, activity });
     }
     for (const g of seriesRows.values()) changes.push(...(await this.seriesChanges(g, encodePosition(next))));
+    // persons and selections: settled rows only (they are few; a younger one comes at the next read)
+    for (const c of await this.people.changes(at, next, settled, Math.max(1, limit - changes.length))) changes.push({ ...c, position: encodePosition(next) });
     for (const [key, when] of this.acked) if (Date.now() - when > 10 * this.options.settleMs + 60_000) this.acked.delete(key);
     const position = encodePosition(next);
     this.lastBatch = { position, keys: unsettledKeys };
-    const advanced = next.t !== at.t || next.id !== at.id || next.d !== at.d;
+    const advanced = next.t !== at.t || next.id !== at.id || next.d !== at.d || next.pt !== at.pt || next.pid !== at.pid || next.st !== at.st;
     return { changes, position: changes.length || advanced ? position : after, more: advanced && rows.length + changes.length >= limit };
   }
 
@@ -805,6 +808,12 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
       if (known?.series) this.queue(known.series, known.email, true);
       if (mailbox && (!known?.series || (await this.options.mapped?.mailboxOf(ref)))) this.queue(ref, mailbox);
     }
+    if (e.Event === 'person.deleted') {
+      // a person with a contact in a mailbox: its delete goes there (its selections change by themselves)
+      const ref = crmRef('person', e.PrimaryKey);
+      const mailbox = await this.options.mapped?.mailboxOf(ref);
+      if (mailbox) this.queue(ref, mailbox);
+    }
     wake();
   }
 
@@ -857,9 +866,37 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
         }
       }
     }
+    found += await this.reconcilePeople(mapped);
     if (found) this.options.logger.info({ event: 'superoffice.reconciled', deletes: found }, `${found} mapped records are gone from SuperOffice: their deletes are sent`);
     if (extended.extended) this.options.logger.info({ event: 'superoffice.series-extended', series: extended.extended }, `${extended.extended} never-ending series were written on to ${formatUtc(this.bound()).slice(0, 10)}`);
     if (extended['has-exceptions']) this.options.logger.warn({ event: 'superoffice.series-not-extended', series: extended['has-exceptions'] }, `${extended['has-exceptions']} never-ending series come near their end in SuperOffice but have exceptions: each is written on at its next change in Exchange`);
+    return found;
+  }
+
+  /** Mapped persons and selections SuperOffice no longer has: their deletes. Returns how many. */
+  private async reconcilePeople(mapped: MappedRecords): Promise<number> {
+    let found = 0;
+    let after: CrmRef | undefined;
+    for (;;) {
+      const page = await mapped.page('person', after, 500);
+      if (!page.length) break;
+      after = page[page.length - 1].ref;
+      const present = await this.people.presentPersons(page.map((p) => idOf(p.ref, 'person')).filter((id): id is number => id !== undefined));
+      for (const p of page) {
+        if (present.has(idOf(p.ref, 'person') ?? -1)) continue;
+        this.queue(p.ref, p.mailbox);
+        found++;
+      }
+    }
+    const selections = (await mapped.selectionRefs?.()) ?? [];
+    if (selections.length) {
+      const present = await this.people.selectionIds();
+      for (const ref of selections) {
+        if (present.has(idOf(ref, 'selection') ?? -1)) continue;
+        this.queue(ref, ref);
+        found++;
+      }
+    }
     return found;
   }
 
