@@ -121,6 +121,16 @@ export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailb
   source.start();
   await crmToLog.start();
   await waitUntil(() => source.stats().initialSyncDone === options.mailboxes, 30_000, 'initial sync');
+  // what the CRM had before the rig started (SuperOffice: its users' own persons) is in the log
+  // before a test counts what its own changes publish
+  let seen = -1;
+  await waitUntil(async () => {
+    await new Promise((r) => setTimeout(r, 600));
+    const now = await published('crm.changes');
+    const stable = now === seen;
+    seen = now;
+    return stable;
+  }, 20_000, 'the CRM feed caught up');
   return {
     crmKind, sandbox, db, crmSchema, stateSchema, conflicts, exchange, transport, crm, user, mappings, selections, superoffice,
     published,

@@ -881,9 +881,10 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
       const page = await mapped.page('person', after, 500);
       if (!page.length) break;
       after = page[page.length - 1].ref;
-      const present = await this.people.presentPersons(page.map((p) => idOf(p.ref, 'person')).filter((id): id is number => id !== undefined));
-      for (const p of page) {
-        if (present.has(idOf(p.ref, 'person') ?? -1)) continue;
+      const persons = page.filter((p) => idOf(p.ref, 'person') !== undefined);
+      const present = await this.people.presentPersons(persons.map((p) => idOf(p.ref, 'person')!));
+      for (const p of persons) {
+        if (present.has(idOf(p.ref, 'person')!)) continue;
         this.queue(p.ref, p.mailbox);
         found++;
       }
