@@ -1,7 +1,7 @@
 import type { CrmPerson, CrmPort, CrmRef, CrmSelection } from '../crm-adapter/crm-port.js';
 import type { ExchangePort } from '../ews/exchange-port.js';
 import { assertContactCard } from '../shared/contact-card.js';
-import { PoisonMessageError } from '../shared/errors.js';
+import { isRetriable, PoisonMessageError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { ChangeEnvelope } from '../streams/envelope.js';
 import type { ChangeHandler, Outcome } from './change-handler.js';
@@ -170,17 +170,22 @@ export class SelectionsToExchange implements ChangeHandler {
       }
     }
     const failures: string[] = [];
+    let busy: Error | undefined;
     for (let i = 0; i < todo.length; i += this.batchSize) {
       const batch = todo.slice(i, i + this.batchSize);
       const results = await exchange.createContacts(folder.mailbox, folder.folderId, batch.map((p) => ({ fields: p.fields, crmId: p.ref })));
       const made: SelectionCopy[] = [];
       results.forEach((r, j) => {
         if ('itemId' in r) made.push({ mailbox: folder.mailbox, selectionRef: folder.selectionRef, personRef: batch[j].ref, itemId: r.itemId, personVersion: batch[j].version });
+        else if (isRetriable(r.error)) busy ??= r.error;
         else failures.push(`${batch[j].ref}: ${r.error.message}`);
       });
       await selections.saveCopies(made);
       tally.created += made.length;
     }
+    // a contact Exchange could not take now (busy): the whole selection is tried again, and
+    // what was made is known, so only the rest is created then
+    if (busy) throw busy;
     await mappings.endCreate('exchange', note);
     return failures;
   }

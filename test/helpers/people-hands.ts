@@ -40,6 +40,9 @@ export interface PeopleHands {
   removeMembers(selection: CrmRef, members: readonly CrmRef[]): Promise<void>;
   rename(selection: CrmRef, name: string): Promise<void>;
   deleteSelection(selection: CrmRef): Promise<void>;
+  /** Every person that has an owner: its owner's e-mail, surname and title. */
+  owned(): Promise<Array<{ ref: CrmRef; owner: string; lastname: string; title: string | null }>>;
+  members(selection: CrmRef): Promise<CrmRef[]>;
   /** Reference CRM only. */
   unsubscribe?(selection: CrmRef, mailbox: string): Promise<void>;
   subscribe?(selection: CrmRef, mailbox: string): Promise<void>;
@@ -89,6 +92,14 @@ export function referencePeople(db: Database, s: string): PeopleHands {
     },
     async deleteSelection(selection) {
       await db.query(`delete from ${s}.selection where selection_id = $1`, [id(selection)]);
+    },
+    async owned() {
+      const { rows } = await db.query<{ person_id: number; email: string; lastname: string; title: string | null }>(
+        `select p.person_id, a.email, p.lastname, p.title from ${s}.person p join ${s}.associate a using (associate_id)`);
+      return rows.map((r) => ({ ref: crmRef('person', r.person_id), owner: r.email, lastname: r.lastname, title: r.title }));
+    },
+    async members(selection) {
+      return (await db.query<{ person_id: number }>(`select person_id from ${s}.selection_member where selection_id = $1`, [id(selection)])).rows.map((r) => crmRef('person', r.person_id));
     },
     async unsubscribe(selection, mailbox) {
       await db.query(`delete from ${s}.selection_subscriber where selection_id = $1 and associate_id = $2`, [id(selection), await associate(mailbox)]);
@@ -147,6 +158,12 @@ export function superOfficePeople(so: SuperOfficeSandbox): PeopleHands {
     },
     async deleteSelection(selection) {
       store.deleteSelection(id(selection));
+    },
+    async owned() {
+      return [...store.persons.values()].filter((p) => p.details.associateId).map((p) => ({ ref: crmRef('person', p.id), owner: store.emailOf(p.details.associateId), lastname: p.lastname, title: p.details.title || null }));
+    },
+    async members(selection) {
+      return [...(store.selections.get(id(selection))?.memberPersonIds ?? [])].map((p) => crmRef('person', p));
     },
   };
 }

@@ -1,5 +1,5 @@
-// Convergence: seeded random creates, edits, deletes and recurrence exceptions on both sides
-// at once — users in Outlook (EWS, impersonated) and in the CRM (SQL on the reference CRM, the
+// Convergence: seeded random creates, edits, deletes and recurrence exceptions (and contacts,
+// persons and selection members) on both sides at once — users in Outlook (EWS, impersonated) and in the CRM (SQL on the reference CRM, the
 // Web API as each user on SuperOffice's simulator) — over dozens of mailboxes, with the
 // service (a child process, real Kafka, PostgreSQL) SIGKILLed halfway and started again. At quiescence the CRM and the mailboxes agree item by item: one row
 // per item with the same subject and times, no duplicates, no delete lost, a series'
@@ -13,6 +13,7 @@ import { silentLogger } from '../../../src/shared/logger.js';
 import type { SuperOfficeSandbox } from '../../../src/superoffice-sandbox/index.js';
 import type { CrmUser } from '../../helpers/crm-port-contract.js';
 import { referenceCrmUser } from '../../helpers/reference-crm-user.js';
+import { referencePeople, superOfficePeople, type PeopleHands } from '../../helpers/people-hands.js';
 import { startCheckedSuperOffice } from '../../helpers/superoffice.js';
 import { superOfficeCrmUser } from '../../helpers/superoffice-crm-user.js';
 import type { CrmKind } from '../../helpers/two-way-rig.js';
@@ -48,7 +49,7 @@ class Users {
 
   /**
    * `occurrences`: what a CRM user edits as one occurrence of a series (exception rows; SuperOffice: a series' rows).
-   * `people`: the CRM's persons and its selection (SQL on the reference CRM) when contacts are synced.
+   * `people`: the CRM's persons and its selection, when contacts are synced.
    */
   constructor(private readonly sandbox: Sandbox, private readonly crmUser: CrmUser, private readonly occurrences: () => Promise<CrmRef[]>, seed: number, private readonly people?: People) {
     this.random = prng(seed);
@@ -107,27 +108,26 @@ class Users {
         }
       } else if (this.random() < 0.35) {
         // the selection's members
-        const members = await people.members();
+        const members = await people.hands.members(people.selection);
         if (this.random() < 0.45 && members.length) {
-          await people.db.query(`delete from ${people.s}.selection_member where selection_id = $1 and person_id = $2`, [people.selection, this.pick(members)]);
+          await people.hands.removeMembers(people.selection, [this.pick(members)!]);
           done = 'remove-member';
         } else {
-          const person = (await people.db.query<{ person_id: number }>(`insert into ${people.s}.person (firstname, lastname, email) values ($1, $2, $3) returning person_id`, [`M${n}`, `Member${n}`, `m${n}@example.com`])).rows[0].person_id;
-          await people.db.query(`insert into ${people.s}.selection_member values ($1, $2)`, [people.selection, person]);
+          const person = await people.hands.createPerson(null, { first: `M${n}`, last: `Member${n}`, email: `m${n}@example.com` });
+          await people.hands.addMembers(people.selection, [person]);
           done = 'add-member';
         }
       } else {
-        const { rows } = await people.db.query<{ person_id: number }>(`select person_id from ${people.s}.person where associate_id is not null and associate_id <> $1 or person_id = any($2::int[])`, [people.firstAssociate, await people.members()]);
-        const target = this.pick(rows)?.person_id;
+        const candidates = [...(await people.hands.owned()).filter((p) => p.owner !== people.firstMailbox).map((p) => p.ref), ...(await people.hands.members(people.selection))];
+        const target = this.pick(candidates);
         if (kind === 'create' || target === undefined) {
-          const owner = this.pick(owners)!.address;
-          await people.db.query(`insert into ${people.s}.person (associate_id, firstname, lastname, email) select associate_id, $2, $3, $4 from ${people.s}.associate where email = $1`, [owner, `P${n}`, `Person${n}`, `p${n}@example.com`]);
+          await people.hands.createPerson(this.pick(owners)!.address, { first: `P${n}`, last: `Person${n}`, email: `p${n}@example.com` });
           done = 'create-person';
         } else if (kind === 'edit') {
-          await people.db.query(`update ${people.s}.person set title = $2 where person_id = $1`, [target, `T${n}`]);
+          await people.hands.updatePerson(target, { title: `T${n}` });
           done = 'edit-person';
         } else {
-          await people.db.query(`delete from ${people.s}.person where person_id = $1`, [target]);
+          await people.hands.deletePerson(target);
           done = 'delete-person';
         }
       }
@@ -234,29 +234,23 @@ async function contentMismatches(sandbox: Sandbox, db: PgDatabase, crm: CrmPort,
   return bad;
 }
 
-/** The reference CRM's persons and the selection the convergence run works on. */
+/** The CRM's persons and the selection the convergence run works on. */
 interface People {
-  db: PgDatabase;
-  s: string;
-  selection: number;
-  /** The first mailbox's associate: neither side's users touch its things. */
-  firstAssociate: number;
+  hands: PeopleHands;
+  selection: CrmRef;
+  /** Neither side's users touch the first mailbox's things. */
+  firstMailbox: string;
   subscribers: string[];
-  members(): Promise<number[]>;
 }
 
-/** A selection subscribed to by two mailboxes, with 10 members to begin with. */
-async function seedPeople(db: PgDatabase, s: string, sandbox: Sandbox): Promise<People> {
+/** A selection of 10 persons to begin with, subscribed to by its owner (and on the reference CRM a second mailbox). */
+async function seedPeople(hands: PeopleHands, sandbox: Sandbox): Promise<People> {
   const [first, a, b] = sandbox.store.all().map((m) => m.address);
-  const idOf = async (email: string): Promise<number> => (await db.query<{ associate_id: number }>(`select associate_id from ${s}.associate where email = $1`, [email])).rows[0].associate_id;
-  const selection = (await db.query<{ selection_id: number }>(`insert into ${s}.selection (name, associate_id) values ('Convergence selection', $1) returning selection_id`, [await idOf(a)])).rows[0].selection_id;
-  await db.query(`insert into ${s}.person (firstname, lastname, email) select 'Seed', 'Member' || g, 'seed' || g || '@example.com' from generate_series(1, 10) g`);
-  await db.query(`insert into ${s}.selection_member (selection_id, person_id) select $1, person_id from ${s}.person`, [selection]);
-  for (const m of [a, b]) await db.query(`insert into ${s}.selection_subscriber values ($1, $2)`, [selection, await idOf(m)]);
-  return {
-    db, s, selection, firstAssociate: await idOf(first), subscribers: [a, b],
-    members: async () => (await db.query<{ person_id: number }>(`select person_id from ${s}.selection_member where selection_id = $1`, [selection])).rows.map((r) => r.person_id),
-  };
+  const members: CrmRef[] = [];
+  for (let i = 1; i <= 10; i++) members.push(await hands.createPerson(null, { first: 'Seed', last: `Member${i}`, email: `seed${i}@example.com` }));
+  const selection = await hands.createSelection('Convergence selection', a, members);
+  if (hands.subscribe) await hands.subscribe(selection, b);
+  return { hands, selection, firstMailbox: first, subscribers: hands.subscribe ? [a, b] : [a] };
 }
 
 /**
@@ -264,29 +258,28 @@ async function seedPeople(db: PgDatabase, s: string, sandbox: Sandbox): Promise<
  * contact in that Contacts folder (same surname and job title), every contact there is one
  * person; each subscriber's selection folder holds exactly the members, once each.
  */
-async function contactMismatches(sandbox: Sandbox, people: People, state: string): Promise<string[]> {
+async function contactMismatches(sandbox: Sandbox, db: PgDatabase, people: People, state: string): Promise<string[]> {
   const bad: string[] = [];
-  const { rows: persons } = await people.db.query<{ person_id: number; email: string; lastname: string; title: string | null }>(
-    `select p.person_id, a.email, p.lastname, p.title from ${people.s}.person p join ${people.s}.associate a using (associate_id)`);
-  const { rows: maps } = await people.db.query<{ mailbox: string; item_id: string; crm_id: string }>(`select mailbox, item_id, crm_id from ${state}.item_map where not deleted and folder = 'contacts'`);
+  const persons = await people.hands.owned();
+  const { rows: maps } = await db.query<{ mailbox: string; item_id: string; crm_id: string }>(`select mailbox, item_id, crm_id from ${state}.item_map where not deleted and folder = 'contacts'`);
   const byItem = new Map(maps.map((m) => [`${m.mailbox} ${m.item_id}`, m.crm_id]));
   const seen = new Map<string, number>();
-  const personById = new Map(persons.map((p) => [`person:${p.person_id}`, p]));
+  const personByRef = new Map(persons.map((p) => [p.ref, p]));
   for (const m of sandbox.store.all()) {
     for (const item of sandbox.store.itemsIn(m, 'contacts')) {
       const crmId = byItem.get(`${m.address} ${itemIdOf(m.index, item.seq)}`);
-      const person = crmId ? personById.get(crmId) : undefined;
+      const person = crmId ? personByRef.get(crmId) : undefined;
       if (!crmId || !person) {
         bad.push(`${m.address}: contact ${String(item.props.Surname)} has no person`);
         continue;
       }
       seen.set(crmId, (seen.get(crmId) ?? 0) + 1);
-      if (person.email !== m.address) bad.push(`${crmId} is owned by ${person.email}, its contact is in ${m.address}`);
+      if (person.owner.toLowerCase() !== m.address) bad.push(`${crmId} is owned by ${person.owner}, its contact is in ${m.address}`);
       if (person.lastname !== item.props.Surname || (person.title ?? undefined) !== (item.props.JobTitle ?? undefined)) bad.push(`${crmId}: "${person.lastname}/${person.title}" vs "${String(item.props.Surname)}/${String(item.props.JobTitle)}"`);
     }
   }
-  for (const p of persons) if ((seen.get(`person:${p.person_id}`) ?? 0) !== 1) bad.push(`person:${p.person_id} (${p.email}) has ${seen.get(`person:${p.person_id}`) ?? 0} contacts`);
-  const members = new Set((await people.members()).map((id) => `person:${id}`));
+  for (const p of persons) if ((seen.get(p.ref) ?? 0) !== 1) bad.push(`${p.ref} (${p.owner}) has ${seen.get(p.ref) ?? 0} contacts`);
+  const members = new Set(await people.hands.members(people.selection));
   for (const address of people.subscribers) {
     const m = sandbox.store.byEmail(address)!;
     const folder = [...m.folders.values()].find((f) => f.displayName === 'Convergence selection');
@@ -309,7 +302,7 @@ async function crmUnderTest(crmKind: CrmKind, o: { sandbox: Sandbox; db: PgDatab
     await initReferenceCrm(o.db, o.crmSchema);
     await seedDemoAssociates(o.db, o.crmSchema, o.sandbox.store.all().map((m) => m.address));
     const { file } = writeRealPartsConfig({ ...common, extra: '<sync conflict="last-writer-wins" items="appointments,tasks,contacts"/>' });
-    const people = await seedPeople(o.db, o.crmSchema, o.sandbox);
+    const people = await seedPeople(referencePeople(o.db, o.crmSchema), o.sandbox);
     const exceptionRows = async (): Promise<CrmRef[]> => (await o.db.query<{ appointment_id: number }>(`select appointment_id from ${o.crmSchema}.appointment where series_id is not null`)).rows.map((r) => `appointment:${r.appointment_id}`);
     return { file, user: referenceCrmUser(o.db, o.crmSchema), port: new ReferenceCrm(o.db, o.crmSchema), records: () => referenceRecords(o.db, o.crmSchema), occurrences: exceptionRows, env: {}, close: () => undefined, people };
   }
@@ -324,8 +317,9 @@ async function crmUnderTest(crmKind: CrmKind, o: { sandbox: Sandbox; db: PgDatab
          stateSchema="${o.stateSchema}" pollInterval="200ms" reconcileInterval="5s"/>
     <state type="postgres" url="${postgresUrl()}"/>
     <transport type="kafka" brokers="${kafkaBrokers().join(',')}" topicPrefix="${o.prefix}" partitions="4"/>
-    <sync conflict="last-writer-wins"/>
+    <sync conflict="last-writer-wins" items="appointments,tasks,contacts"/>
     <ops listen="127.0.0.1:0"/>`);
+  const people = await seedPeople(superOfficePeople(superoffice), o.sandbox);
   // the test's own eyes on SuperOffice: the adapter as a second reader (another device of the
   // sync's API user, never writing: where SuperOffice keeps no series title, it picks the one
   // the sync wrote, as the sync does)
@@ -335,7 +329,7 @@ async function crmUnderTest(crmKind: CrmKind, o: { sandbox: Sandbox; db: PgDatab
   });
   const user = superOfficeCrmUser(superoffice);
   return {
-    file, user, port, superoffice,
+    file, user, port, superoffice, people,
     // every record as the sync maps it: single appointments, series, and their exceptions
     records: async () => {
       const refs = (await user.list()).map((r) => r.ref);
@@ -416,7 +410,7 @@ for (const crmKind of ['reference', 'superoffice'] as const) describe(`convergen
         if (now !== count) [count, quietSince] = [now, Date.now()];
         const a = await checkAgreement(db, stateSchema, await crm.records(), await inventory());
         const content = await contentMismatches(sandbox, db, crm.port, stateSchema, titleHeld);
-        const contacts = crm.people ? await contactMismatches(sandbox, crm.people, stateSchema) : [];
+        const contacts = crm.people ? await contactMismatches(sandbox, db, crm.people, stateSchema) : [];
         last = JSON.stringify({ ...a, content: content.slice(0, 5), contacts: contacts.slice(0, 5) });
         return a.missing + a.stale + a.ghosts + a.unlinkedRows === 0 && content.length === 0 && contacts.length === 0 && Date.now() - quietSince >= 3_000;
       }, 180_000, 'the CRM and the mailboxes to agree').catch((err: Error) => {

@@ -153,8 +153,15 @@ for (const crmKind of CRM_KINDS) {
       try {
         const [, organizer, attendee] = rig.sandbox.store.all().map((m) => m.address);
         const person = await rig.user.addPerson('Anna.Kunde@customer.test', 'Customer Ltd');
-        await settle(1_000); // the new person is a change of its own (a contact): in the log before counting
-        const crmBefore = await rig.published('crm.changes');
+        // the new person is a change of its own (a contact): in the log before counting
+        let crmBefore = -1;
+        await waitUntil(async () => {
+          await settle(600);
+          const now = await rig.published('crm.changes');
+          const stable = now === crmBefore;
+          crmBefore = now;
+          return stable && now > 0;
+        }, 20_000, 'the person in the log');
         const uid = 'meeting-7f3c2a@contoso.test';
         for (const mailbox of [organizer, attendee]) {
           const item = new ews.Appointment(ewsService(rig.sandbox.url, mailbox));

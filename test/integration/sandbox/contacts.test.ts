@@ -7,6 +7,8 @@ import { startSandbox, type Sandbox } from '../../../src/sandbox/index.js';
 import { SchemaValidator } from '../../../src/sandbox/schema-validator.js';
 import type { ItemFields } from '../../../src/shared/item-fields.js';
 import { repoRoot } from '../../helpers/cli.js';
+import { createSource, MutableDirectory, waitUntil } from '../../helpers/source-harness.js';
+import { MemoryPositionStore } from '../../../src/state/position-store.js';
 
 const schemaDir = process.env.ECS_EWS_SCHEMA_DIR ?? join(repoRoot, '../shared/ews-schemas');
 const haveSchema = existsSync(join(schemaDir, 'messages.xsd'));
@@ -82,3 +84,34 @@ describe('contacts and contact folders through the EWS client', () => {
     assert.deepEqual(problems, []);
   });
 });
+
+// The Contacts folder joins the subscriptions in both modes; a contact folder under it (a
+// selection's, written by the sync alone) does not: its contacts never come back as changes.
+for (const mode of ['stream', 'pull'] as const) {
+  describe(`the Contacts folder in ${mode === 'stream' ? 'EwsStream' : 'EwsPull'}`, () => {
+    it('a contact created, changed and deleted in Contacts is signalled with its folder; one in a folder under it is not', async () => {
+      const sandbox = await startSandbox({ mailboxes: 2, itemsPerMailbox: 0, limits: { heartbeatMs: 300 } });
+      const { source, exchange } = createSource(mode, sandbox, new MemoryPositionStore(), new MutableDirectory(sandbox.store.all().map((m) => m.address)), { folders: ['calendar', 'tasks', 'contacts'] });
+      const signals: Array<{ folder: string; op: string; itemId: string }> = [];
+      source.signals.subscribe((s) => signals.push({ folder: s.folder, op: s.op, itemId: s.itemId }));
+      try {
+        source.start();
+        await waitUntil(() => source.stats().initialSyncDone === 2, 20_000, 'initial sync');
+        const created = await exchange.createItem(MAILBOX, 'contacts', tanja, 'person:1');
+        await waitUntil(() => signals.some((s) => s.itemId === created.itemId && s.folder === 'contacts'), 20_000, 'the new contact signalled');
+        const folderId = await exchange.ensureContactFolder(MAILBOX, 'Selection');
+        const [copy] = await exchange.createContacts(MAILBOX, folderId, [{ crmId: 'person:2', fields: { contact: { givenName: 'Copy', emails: [], phones: {} } } }]);
+        await exchange.updateItem(MAILBOX, 'contacts', created.itemId, { ...tanja, contact: { ...tanja.contact!, jobTitle: 'Director' } });
+        await exchange.deleteItem(MAILBOX, created.itemId);
+        await waitUntil(() => signals.some((s) => s.itemId === created.itemId && s.op === 'd'), 20_000, 'the delete signalled');
+        await new Promise((r) => setTimeout(r, 1_500));
+        assert.deepEqual(signals.filter((s) => s.itemId === (copy as { itemId: string }).itemId), [], 'the selection folder\'s contact is not a change');
+        assert.ok(signals.filter((s) => s.itemId === created.itemId).every((s) => s.folder === 'contacts'));
+      } finally {
+        await source.stop();
+        await exchange.close();
+        await sandbox.close();
+      }
+    });
+  });
+}
