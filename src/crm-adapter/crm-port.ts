@@ -71,6 +71,14 @@ export interface CrmSelection {
   readonly subscribers: readonly string[];
 }
 
+/** A record as a listing names it: enough to tell whether it is there and at which version. */
+export interface CrmRecordVersion {
+  readonly ref: CrmRef;
+  readonly kind: ActivityKind | 'contact';
+  readonly version: string;
+  readonly writtenBySync: boolean;
+}
+
 /** What a conditional write did. */
 export type CrmWriteOutcome<T = CrmActivity> =
   | { readonly status: 'written'; readonly version: string }
@@ -133,6 +141,13 @@ export interface CrmPort {
   findStampedPerson(stamp: string): Promise<CrmPerson | undefined>;
   updatePerson(ref: CrmRef, fields: ItemFields, ifVersion?: string): Promise<CrmWriteOutcome<CrmPerson>>;
   deletePerson(ref: CrmRef): Promise<boolean>;
+
+  /**
+   * Every record the associate owns that the sync carries (appointments, tasks, persons), with
+   * its version ('' where the listing cannot tell it) — what `verify` compares with the mailbox.
+   * A series' exceptions are left out (they are part of their series).
+   */
+  recordsOf(owner: CrmRef): Promise<CrmRecordVersion[]>;
 
   // ── selections ──
   selection(ref: CrmRef): Promise<CrmSelection | undefined>;

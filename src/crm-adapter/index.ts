@@ -4,7 +4,7 @@ export { referenceSchemaSql } from './reference-schema.js';
 export { ReferenceCrm } from './reference-crm.js';
 export { crmRef, parseCrmRef } from './crm-port.js';
 export type {
-  ActivityKind, CrmActivity, CrmAssociate, CrmChange, CrmChangeBatch, CrmChangeFeed, CrmChangeKind, CrmDirectory, CrmEntity, CrmPerson, CrmPersonLink, CrmPort, CrmRef, CrmSelection, CrmWriteOutcome,
+  ActivityKind, CrmActivity, CrmAssociate, CrmChange, CrmChangeBatch, CrmChangeFeed, CrmChangeKind, CrmDirectory, CrmEntity, CrmPerson, CrmPersonLink, CrmPort, CrmRecordVersion, CrmRef, CrmSelection, CrmWriteOutcome,
 } from './crm-port.js';
 export { SuperOfficeCrm, SuperOfficeHttp, type SuperOfficeCredentials, type SuperOfficeCrmOptions } from './superoffice/index.js';
 export type { MappedRecords } from './crm-port.js';

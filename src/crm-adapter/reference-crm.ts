@@ -4,7 +4,7 @@ import { formatUtc } from '../shared/time-zones.js';
 import { assertIdentifier, type Database } from '../state/database.js';
 import {
   crmRef, parseCrmRef, type ActivityKind, type CrmActivity, type CrmAssociate, type CrmChange, type CrmChangeBatch, type CrmChangeFeed,
-  type CrmDirectory, type CrmPerson, type CrmPersonLink, type CrmPort, type CrmRef, type CrmSelection, type CrmWriteOutcome,
+  type CrmDirectory, type CrmPerson, type CrmPersonLink, type CrmPort, type CrmRecordVersion, type CrmRef, type CrmSelection, type CrmWriteOutcome,
 } from './crm-port.js';
 import { personColumns, personOf, type PersonRow } from './reference-person.js';
 
@@ -372,6 +372,19 @@ export class ReferenceCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     if (rows[0]) return rows[0].contact_id;
     const made = await tx.query<{ contact_id: number }>(`insert into ${this.s}.contact (name) values ($1) returning contact_id`, [name]);
     return made.rows[0].contact_id;
+  }
+
+  recordsOf(owner: CrmRef): Promise<CrmRecordVersion[]> {
+    const associate = idOf(owner, 'associate');
+    if (associate === null) return Promise.resolve([]);
+    return this.guard('list an associate\'s records', async () => {
+      const { rows } = await this.db.query<{ ref: string; kind: 'appointment' | 'task' | 'contact'; version: number; updated_by: string }>(
+        `select 'appointment:' || appointment_id as ref, case type when 2 then 'task' else 'appointment' end as kind, updated_count as version, updated_by
+           from ${this.s}.appointment where associate_id = $1 and series_id is null
+         union all
+         select 'person:' || person_id, 'contact', updated_count, updated_by from ${this.s}.person where associate_id = $1`, [associate]);
+      return rows.map((r) => ({ ref: r.ref, kind: r.kind, version: String(r.version), writtenBySync: r.updated_by === 'sync' }));
+    });
   }
 
   // ── selections ──

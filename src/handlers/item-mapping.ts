@@ -124,6 +124,12 @@ export class ItemMappingStore implements MappedRecords {
     end $$`);
   }
 
+  /** Every live mapping of a mailbox (series' exception keys included). */
+  async ofMailbox(mailbox: string): Promise<ItemMapping[]> {
+    const { rows } = await this.db.query<MappingRow>(`select * from ${this.table} where mailbox = $1 and not deleted`, [mailbox]);
+    return rows.map(mappingOf);
+  }
+
   async get(mailbox: string, itemId: string): Promise<ItemMapping | undefined> {
     const { rows } = await this.db.query<MappingRow>(`select * from ${this.table} where mailbox = $1 and item_id = $2`, [mailbox, itemId]);
     return rows[0] ? mappingOf(rows[0]) : undefined;

@@ -23,6 +23,7 @@ import { LatencyWindow } from './latency-window.js';
 import { MailboxBacklog } from './mailbox-backlog.js';
 import { statusRoutes } from './status-routes.js';
 import { demoRoutes } from './demo-routes.js';
+import { verifyRoutes } from './verify-routes.js';
 import { openCrm } from './open-crm.js';
 import { referenceDemoUser, superOfficeDemoUser } from './demo-crm-users.js';
 import type { StatusSources } from './status-report.js';
@@ -205,6 +206,11 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     };
     const ops = await startOpsServer({ host: config.ops.listen.host, port: config.ops.listen.port, registry, logger, readiness, routes: {
       ...statusRoutes(statusSources, source, backlog),
+      ...verifyRoutes({
+        exchange, crm, mappings, source, windowPastDays: config.sync.windowPastDays, windowFutureDays: config.sync.windowFutureDays,
+        folders: config.sync.items.map((i) => (i === 'appointments' ? 'calendar' : i)),
+        inFlight: async () => (await lag.total(groups.toCrm)) + (await lag.total(groups.toExchange)),
+      }),
       // both sides of the demo are ours only with the built-in sandbox and the embedded CRM
       ...(demo && demoCrmUser ? demoRoutes(demoCrmUser, demo) : {}),
     } });

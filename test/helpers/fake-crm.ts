@@ -171,6 +171,11 @@ export class FakeCrm implements CrmPort {
     return this.selections.get(ref)?.selection;
   }
 
+  async recordsOf(owner: CrmRef): Promise<Array<{ ref: CrmRef; kind: ActivityKind | 'contact'; version: string; writtenBySync: boolean }>> {
+    this.enter('recordsOf');
+    return [...this.records.values()].filter((r) => r.owner === owner && !r.fields.seriesRef).map((r) => ({ ref: r.ref, kind: r.kind, version: `v${r.n}`, writtenBySync: r.bySync }));
+  }
+
   async selectionMembers(ref: CrmRef): Promise<CrmRef[]> {
     this.enter('selectionMembers');
     return this.selections.get(ref)?.members ?? [];

@@ -151,6 +151,13 @@ export class SuperOfficePersons {
     return [...new Set(rows.map((r) => r.personId).filter((p) => p > 0))].map((p) => crmRef('person', p));
   }
 
+  /** The persons the associate owns, with their versions. */
+  async ownedBy(associateId: number): Promise<Array<{ ref: CrmRef; version: string; writtenBySync: boolean }>> {
+    const rows = await this.archive<{ personId: number; personUpdatedDate: string; personUpdatedBy: number }>(
+      `/Person?$select=personId,personUpdatedDate,personUpdatedBy&$filter=${encodeURIComponent(`associateId equals ${associateId}`)}`);
+    return rows.map((r) => ({ ref: crmRef('person', r.personId), version: r.personUpdatedDate, writtenBySync: r.personUpdatedBy === this.options.apiAssociateId }));
+  }
+
   /** The selections SuperOffice has now (to tell which of the sync's are gone). */
   async selectionIds(): Promise<Set<number>> {
     return new Set((await this.archive<{ selectionId: number }>('/Selection?$select=selectionId')).map((r) => r.selectionId));

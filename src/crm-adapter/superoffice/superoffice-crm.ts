@@ -4,7 +4,7 @@ import type { Logger } from '../../shared/logger.js';
 import { Limiter } from '../../shared/limiter.js';
 import {
   crmRef, parseCrmRef, type ActivityKind, type CrmActivity, type CrmAssociate, type CrmChange, type CrmChangeBatch, type CrmChangeFeed, type CrmDirectory,
-  type CrmPerson, type CrmPersonLink, type CrmPort, type CrmRef, type CrmSelection, type CrmWriteOutcome, type MappedRecords,
+  type CrmPerson, type CrmPersonLink, type CrmPort, type CrmRecordVersion, type CrmRef, type CrmSelection, type CrmWriteOutcome, type MappedRecords,
 } from '../crm-port.js';
 import { formatUtc } from '../../shared/time-zones.js';
 import { expand, infoFromRule, ruleFromInfo, type RecurrenceRule } from '../../shared/superoffice-recurrence.js';
@@ -618,6 +618,22 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
 
   selection(ref: CrmRef): Promise<CrmSelection | undefined> {
     return this.people.selection(ref);
+  }
+
+  /** Appointments and tasks from the archive (a series is one record, its version unknown here), persons the associate owns. */
+  async recordsOf(owner: CrmRef): Promise<CrmRecordVersion[]> {
+    const associate = idOf(owner, 'associate');
+    if (associate === undefined) return [];
+    const rows = await this.archive<{ appointmentId: number; recurrenceRuleId: number; updatedDate: string; updatedBy: number; type: string }>(
+      `/Appointment?$select=appointmentId,recurrenceRuleId,updatedDate,updatedBy,type&$filter=${encodeURIComponent(`associateId equals ${associate}`)}`);
+    const out = new Map<CrmRef, CrmRecordVersion>();
+    for (const r of rows) {
+      const kind = r.type === 'inChecklist' || r.type === 'BookingForChecklist' ? 'task' : 'appointment';
+      if (r.recurrenceRuleId) out.set(seriesRef(r.recurrenceRuleId, associate), { ref: seriesRef(r.recurrenceRuleId, associate), kind, version: '', writtenBySync: false });
+      else out.set(crmRef('appointment', r.appointmentId), { ref: crmRef('appointment', r.appointmentId), kind, version: r.updatedDate, writtenBySync: r.updatedBy === this.apiAssociateId });
+    }
+    for (const p of await this.people.ownedBy(associate)) out.set(p.ref, { ...p, kind: 'contact' });
+    return [...out.values()];
   }
 
   selectionMembers(ref: CrmRef): Promise<CrmRef[]> {

@@ -8,6 +8,7 @@ import { groupsOf, openTransport, topicsOf } from '../../streams/index.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import { checkMailbox } from '../mailbox-check.js';
 import type { StatusReport } from '../status-report.js';
+import type { VerifyReport } from '../verify-routes.js';
 import type { CliIo } from './main.js';
 
 export interface CommandContext {
@@ -35,9 +36,9 @@ function serviceUrl(ctx: CommandContext, opts: { url?: string; config: string })
   }
 }
 
-async function callService(ctx: CommandContext, url: string, path: string, method: 'GET' | 'POST' = 'GET'): Promise<{ status: number; body: Record<string, unknown> } | undefined> {
+async function callService(ctx: CommandContext, url: string, path: string, method: 'GET' | 'POST' = 'GET', timeoutMs = 10_000): Promise<{ status: number; body: Record<string, unknown> } | undefined> {
   try {
-    const res = await fetch(`${url}${path}`, { method, signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${url}${path}`, { method, signal: AbortSignal.timeout(timeoutMs) });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   } catch (err) {
     ctx.io.err(`error: the service does not answer at ${url} (${(err as Error).message}); is it running, and is --url or <ops listen> right?`);
@@ -104,6 +105,36 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
         io.err(`error: ${String(r.body.error)}`);
         ctx.setCode(r.status === 404 ? EXIT.PROBLEMS : EXIT.FAILURE);
       } else io.out(opts.all ? `resync of ${String(r.body.mailboxes)} mailboxes started` : `resync of ${mailbox} started`);
+    });
+
+  program
+    .command('verify [mailbox]')
+    .description('compare a mailbox (or every mailbox with --all) with the CRM item by item: missing, stale, ghost and unlinked items; exit 3 when they disagree')
+    .option('--all', 'every mailbox the service syncs')
+    .option('--json', 'print the report as JSON')
+    .addOption(configOption())
+    .addOption(urlOption())
+    .action(async (mailbox: string | undefined, opts: { config: string; url?: string; all?: boolean; json?: boolean }) => {
+      if (!mailbox === !opts.all) {
+        io.err('error: give one mailbox or --all');
+        ctx.setCode(EXIT.INVALID);
+        return;
+      }
+      const url = serviceUrl(ctx, opts);
+      if (!url) return;
+      // every mailbox is read afresh: --all takes minutes on a large tenant
+      const r = await callService(ctx, url, opts.all ? '/verify?all=true' : `/verify?mailbox=${encodeURIComponent(mailbox!)}`, 'GET', 60 * 60_000);
+      if (!r) return;
+      if (r.status >= 300) {
+        io.err(`error: ${String(r.body.error)}`);
+        ctx.setCode(r.status === 404 ? EXIT.PROBLEMS : EXIT.FAILURE);
+        return;
+      }
+      const report = r.body as unknown as VerifyReport;
+      if (opts.json) io.out(JSON.stringify(report, null, 2));
+      else for (const line of describeVerify(report)) io.out(line);
+      const failed = report.verdicts.some((v) => v.error);
+      if (failed || Object.values(report.counts).some((n) => n > 0)) ctx.setCode(EXIT.PROBLEMS);
     });
 
   program
@@ -208,5 +239,19 @@ export function describeStatus(s: StatusReport): string[] {
   const errors = Object.entries(s.ewsErrors);
   lines.push(`EWS errors: ${errors.length ? errors.map(([c, n]) => `${c} ${n}`).join(', ') : 'none'}`);
   lines.push(`dead letters: ${Object.entries(s.dlq).map(([t, n]) => `${t} ${n}`).join(', ') || 'none'}`);
+  return lines;
+}
+
+/** A verify report as lines: each disagreement, then the totals. */
+export function describeVerify(r: VerifyReport): string[] {
+  const lines: string[] = [];
+  for (const v of r.verdicts) {
+    if (v.error) lines.push(`✗ ${v.mailbox}: not compared: ${v.error}`);
+    for (const d of v.disagreements) lines.push(`✗ ${v.mailbox} ${d.folder}: ${d.kind} ${[d.itemId && `item ${d.itemId}`, d.crmId].filter(Boolean).join(' / ')}: ${d.detail}`);
+  }
+  const c = r.counts;
+  const total = c.missing + c.stale + c.ghost + c.unlinked;
+  lines.push(`${r.mailboxes} mailbox(es), ${r.items} items, ${r.records} CRM records: ${total ? `${c.missing} missing, ${c.stale} stale, ${c.ghost} ghost, ${c.unlinked} unlinked` : 'both sides agree'}`);
+  if (total && r.inFlight > 0) lines.push(`${r.inFlight} changes are still in the log, not applied: a difference may be one of them — run verify again once the lag is 0`);
   return lines;
 }

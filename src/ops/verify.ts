@@ -1,0 +1,117 @@
+import type { CrmPort, CrmRecordVersion } from '../crm-adapter/crm-port.js';
+import type { ExchangePort, FolderKind, SyncChange } from '../ews/exchange-port.js';
+import type { ItemMapping, ItemMappingStore } from '../handlers/index.js';
+
+/** How a mailbox and the CRM disagree about one item or record. */
+export type DisagreementKind =
+  /** An Exchange item no CRM record stands for. */
+  | 'missing'
+  /** Both sides have it, and one side's last change has not reached the other. */
+  | 'stale'
+  /** A mapped item or record that is gone on one side and still there on the other (a delete that did not cross). */
+  | 'ghost'
+  /** A CRM record of the mailbox's associate that no item stands for. */
+  | 'unlinked';
+
+export interface Disagreement {
+  readonly kind: DisagreementKind;
+  readonly folder: FolderKind;
+  readonly itemId?: string;
+  readonly crmId?: string;
+  readonly detail: string;
+}
+
+export interface MailboxVerdict {
+  readonly mailbox: string;
+  /** Items compared (in the sync window) and the associate's records. */
+  readonly items: number;
+  readonly records: number;
+  readonly disagreements: readonly Disagreement[];
+  /** The mailbox could not be compared (not an associate, Exchange refused): why. */
+  readonly error?: string;
+}
+
+export interface VerifyOptions {
+  readonly exchange: Pick<ExchangePort, 'syncFolderItems'>;
+  readonly crm: Pick<CrmPort, 'associateByEmail' | 'recordsOf' | 'compareVersions'>;
+  readonly mappings: Pick<ItemMappingStore, 'ofMailbox'>;
+  readonly folders: readonly FolderKind[];
+  readonly windowPastDays: number;
+  readonly windowFutureDays: number;
+  readonly now?: () => number;
+}
+
+const KIND_OF_FOLDER: Record<FolderKind, CrmRecordVersion['kind']> = { calendar: 'appointment', tasks: 'task', contacts: 'contact' };
+const DAY = 86_400_000;
+
+/** Every item of a folder, as a full SyncFolderItems lists it (Exchange's truth, not the sync's state). */
+async function listFolder(exchange: VerifyOptions['exchange'], mailbox: string, folder: FolderKind): Promise<SyncChange[]> {
+  const items: SyncChange[] = [];
+  let state: string | null = null;
+  for (;;) {
+    const page = await exchange.syncFolderItems(mailbox, folder, state, 512);
+    items.push(...page.changes.filter((c) => c.type !== 'Delete'));
+    state = page.syncState;
+    if (page.includesLastItemInRange) return items;
+  }
+}
+
+/**
+ * One mailbox compared with the CRM item by item: Exchange's items (listed afresh, within
+ * the sync window — the initial sync takes no other) against the associate's records, through
+ * the sync's mappings. The mailbox is read with SyncFolderItems from the start (the cost of
+ * a full sync of its folders); nothing is written. A change still on its way shows as stale
+ * or missing: compare again once the consumer lag is 0.
+ */
+export async function verifyMailbox(options: VerifyOptions, mailbox: string): Promise<MailboxVerdict> {
+  const associate = await options.crm.associateByEmail(mailbox);
+  if (!associate) return { mailbox, items: 0, records: 0, disagreements: [], error: `${mailbox} is not an active CRM associate` };
+  const now = options.now?.() ?? Date.now();
+  const from = now - options.windowPastDays * DAY;
+  const to = now + options.windowFutureDays * DAY;
+  const inWindow = (c: SyncChange): boolean => {
+    if (c.recurring || (!c.start && !c.end)) return true;
+    const start = Date.parse(c.start ?? c.end!);
+    return Date.parse(c.end ?? c.start!) >= from && start <= to;
+  };
+  const records = await options.crm.recordsOf(associate.ref);
+  const mappings = (await options.mappings.ofMailbox(mailbox)).filter((m) => !m.itemId.includes('@'));
+  const byRecord = new Map<string, ItemMapping>(mappings.map((m) => [m.crmId, m]));
+  const disagreements: Disagreement[] = [];
+  let items = 0;
+  for (const folder of options.folders) {
+    const listed = await listFolder(options.exchange, mailbox, folder);
+    const present = new Map(listed.map((c) => [c.itemId, c]));
+    const kindRecords = new Map(records.filter((r) => r.kind === KIND_OF_FOLDER[folder]).map((r) => [r.ref, r]));
+    const folderMappings = mappings.filter((m) => (m.folder ?? 'calendar') === folder);
+    const mapped = new Map(folderMappings.map((m) => [m.itemId, m]));
+    for (const item of listed) {
+      const m = mapped.get(item.itemId);
+      if (!m && !inWindow(item)) continue;
+      items++;
+      if (!m) {
+        disagreements.push({ kind: 'missing', folder, itemId: item.itemId, detail: 'in the mailbox, no CRM record stands for it' });
+        continue;
+      }
+      const record = kindRecords.get(m.crmId);
+      if (!record) {
+        disagreements.push({ kind: 'ghost', folder, itemId: item.itemId, crmId: m.crmId, detail: `${m.crmId} is gone from the CRM; the item is still in the mailbox` });
+        continue;
+      }
+      if (item.changeKey && item.changeKey !== m.changeKey && !m.knownKeys?.includes(item.changeKey)) {
+        disagreements.push({ kind: 'stale', folder, itemId: item.itemId, crmId: m.crmId, detail: 'the item changed in the mailbox; the CRM record has not got that change' });
+      } else if (record.version && m.crmVersion && !record.writtenBySync && options.crm.compareVersions(record.version, m.crmVersion) > 0) {
+        disagreements.push({ kind: 'stale', folder, itemId: item.itemId, crmId: m.crmId, detail: `${m.crmId} changed in the CRM; the item has not got that change` });
+      }
+    }
+    for (const m of folderMappings) {
+      if (present.has(m.itemId) || !kindRecords.has(m.crmId)) continue;
+      disagreements.push({ kind: 'ghost', folder, itemId: m.itemId, crmId: m.crmId, detail: 'the item is gone from the mailbox; its CRM record is still there' });
+    }
+    for (const record of kindRecords.values()) {
+      if (byRecord.has(record.ref)) continue;
+      disagreements.push({ kind: 'unlinked', folder, crmId: record.ref, detail: 'a CRM record of this associate that no item in the mailbox stands for' });
+    }
+  }
+  return { mailbox, items, records: records.filter((r) => options.folders.some((f) => KIND_OF_FOLDER[f] === r.kind)).length, disagreements };
+}
