@@ -40,7 +40,8 @@ export async function handleControl(sandbox: Sandbox, req: IncomingMessage, res:
     case 'POST /sandbox/throttle': {
       const probability = num('probability');
       if (probability === undefined || probability < 0 || probability > 1) return reply(400, { error: 'probability must be a number from 0 to 1' });
-      sandbox.throttle(probability, num('backOffMilliseconds', 2_000));
+      const operations = Array.isArray(input.operations) ? input.operations.filter((o): o is string => typeof o === 'string') : undefined;
+      sandbox.throttle(probability, num('backOffMilliseconds', 2_000), operations);
       return reply(200, { probability, backOffMilliseconds: num('backOffMilliseconds', 2_000) });
     }
     case 'POST /sandbox/drop-connections':

@@ -62,7 +62,8 @@ export interface Sandbox {
   readonly tokens: TokenService | undefined;
   /** Like a server restart: subscriptions and streaming connections are lost; mailbox data stays. */
   restart(): void;
-  throttle(probability: number, backOffMilliseconds?: number): void;
+  /** ErrorServerBusy for this share of requests (of these operations only, when named). */
+  throttle(probability: number, backOffMilliseconds?: number, operations?: readonly string[]): void;
   setLatency(ms: number): void;
   dropConnections(): number;
   /** Closes the keep-alive connections no request is using (a load balancer's idle timeout). */
@@ -118,6 +119,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const throttleRandom = prng((options.seed ?? 1) ^ 0x5eed);
   let throttleProbability = 0;
   let throttleBackOffMs = 2_000;
+  let throttleOnly: RegExp | undefined;
   let latencyMs = 0;
   const tokens = options.oauth ? new TokenService(options.oauth) : undefined;
   const basicAllowed = options.auth?.basic ?? true;
@@ -137,9 +139,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       for (const c of [...openConnections]) c.drop();
       subscriptions.clear();
     },
-    throttle(probability, backOffMilliseconds = 2_000) {
+    throttle(probability, backOffMilliseconds = 2_000, operations) {
       throttleProbability = Math.max(0, Math.min(1, probability));
       throttleBackOffMs = backOffMilliseconds;
+      // the operation is the first element in soap:Body; a look at the text is enough for a fault hook
+      throttleOnly = operations?.length ? new RegExp(`<(?:[\\w-]+:)?Body[^>]*>\\s*<(?:[\\w-]+:)?(?:${operations.map((o) => o.replace(/\W/g, '')).join('|')})[\\s>/]`) : undefined;
     },
     setLatency(ms) {
       latencyMs = Math.max(0, ms);
@@ -233,7 +237,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       stats.backoffViolations++;
       stats.worstBackoffShortfallMs = Math.max(stats.worstBackoffShortfallMs, state.backoffUntil - arrived);
     }
-    if (throttleProbability > 0 && throttleRandom() < throttleProbability) {
+    if (throttleProbability > 0 && (!throttleOnly || throttleOnly.test(body)) && throttleRandom() < throttleProbability) {
       stats.throttled++;
       stats.countError('ErrorServerBusy');
       state.busySentAt = Date.now();

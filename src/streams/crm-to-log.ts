@@ -1,5 +1,6 @@
 import type { CrmChange, CrmChangeFeed } from '../crm-adapter/crm-port.js';
-import { backoffDelay, backoffPolicy } from '../shared/backoff.js';
+import { backoffPolicy } from '../shared/backoff.js';
+import { retrying } from '../shared/retrier.js';
 import type { ItemFields } from '../shared/item-fields.js';
 import type { Logger } from '../shared/logger.js';
 import { formatUtc } from '../shared/time-zones.js';
@@ -38,6 +39,8 @@ export class CrmToLog {
   private woken = false;
   private unlisten: (() => Promise<void>) | undefined;
   private loop: Promise<void> | undefined;
+  /** Ends a wait between failed reads at once when the reader stops. */
+  private readonly lifecycle = new AbortController();
   published = 0;
   /** The feed's position after the last batch published, for tests and /status. */
   position: string | undefined;
@@ -63,24 +66,22 @@ export class CrmToLog {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.lifecycle.abort(new Error('stopping'));
     this.notified();
     await this.loop;
     await this.unlisten?.().catch(() => undefined);
   }
 
   private async run(): Promise<void> {
-    let attempt = 0;
     while (!this.stopped) {
       let full = false;
       try {
-        full = await this.pollOnce();
-        attempt = 0;
-      } catch (err) {
-        attempt++;
-        const delay = backoffDelay(RETRY, attempt);
-        this.options.logger.warn({ err, attempt, retryInMs: delay, event: 'crm.poll-failed' }, `reading the CRM change log failed; retrying in ${delay} ms`);
-        await new Promise((r) => setTimeout(r, delay));
-        continue;
+        full = await retrying(() => this.pollOnce(), {
+          policy: RETRY, signal: this.lifecycle.signal, shouldRetry: () => true,
+          onRetry: (err, attempt, delay) => this.options.logger.warn({ err, attempt, retryInMs: delay, event: 'crm.poll-failed' }, `reading the CRM change log failed; retrying in ${delay} ms`),
+        });
+      } catch {
+        return; // stopped while waiting to retry: the position stays where the log has everything
       }
       if (!full && !this.stopped) await this.idle();
     }

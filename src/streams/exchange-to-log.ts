@@ -1,7 +1,8 @@
 import { bufferTime, filter, type Subscription } from 'rxjs';
 import type { ExchangePort, FetchedItem, FolderKind } from '../ews/exchange-port.js';
 import { categoryOfError } from '../ews/ews-error.js';
-import { backoffDelay, backoffPolicy } from '../shared/backoff.js';
+import { backoffPolicy } from '../shared/backoff.js';
+import { isAborted, retrying } from '../shared/retrier.js';
 import type { Limiter } from '../shared/limiter.js';
 import type { Logger } from '../shared/logger.js';
 import type { MailboxChangeSource, MailboxSignal } from '../subscriptions/index.js';
@@ -37,7 +38,8 @@ export interface ExchangeToLogOptions {
 export class ExchangeToLog {
   private subscription: Subscription | undefined;
   private readonly tails = new Map<string, Promise<void>>();
-  private stopping = false;
+  /** Aborted when the wait for in-flight work is over: retries stop, their work stays unacked. */
+  private readonly lifecycle = new AbortController();
   published = 0;
 
   constructor(private readonly options: ExchangeToLogOptions) {}
@@ -49,15 +51,17 @@ export class ExchangeToLog {
   }
 
   /**
-   * Stops taking signals and waits (at most `waitMs`) for what is in flight. What is not
-   * published by then stays unacked, so its position is not saved and it comes again.
+   * Stops taking signals and waits (at most `waitMs`) for what is in flight; then what still
+   * waits to retry is stopped. What is not published by then stays unacked — never parked —
+   * so its position is not saved and it comes again after the restart.
    */
   async stop(waitMs = 10_000): Promise<void> {
     this.subscription?.unsubscribe();
     const inFlight = Promise.allSettled(this.tails.values());
     const timer = new Promise<void>((r) => setTimeout(r, waitMs).unref());
     await Promise.race([inFlight, timer]);
-    this.stopping = true;
+    this.lifecycle.abort(new Error('the service is stopping'));
+    await Promise.allSettled(this.tails.values());
   }
 
   private dispatch(batch: MailboxSignal[]): void {
@@ -71,7 +75,7 @@ export class ExchangeToLog {
       // One promise chain per mailbox keeps its changes in order; mailboxes run in parallel.
       const tail = (this.tails.get(mailbox) ?? Promise.resolve()).then(() => this.process(mailbox, signals)).catch((err: unknown) => {
         // Unacked signals keep their positions unsaved: the changes come again after a restart.
-        if (!this.stopping) this.options.logger.error({ err, mailbox, event: 'exchange-to-log.failed' }, `changes of ${mailbox} could not be published`);
+        if (!isAborted(err)) this.options.logger.error({ err, mailbox, event: 'exchange-to-log.failed' }, `changes of ${mailbox} could not be published`);
       });
       this.tails.set(mailbox, tail);
       void tail.finally(() => {
@@ -121,50 +125,41 @@ export class ExchangeToLog {
 
   /** GetItem with retries; a batch the server will not answer is read one by one, and what stays unreadable is dead-lettered. */
   private async fetch(mailbox: string, folder: FolderKind, ids: string[]): Promise<FetchedItem[]> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.options.limiter.run(() => this.options.exchange.getItems(mailbox, folder, ids));
-      } catch (err) {
-        const category = categoryOfError(err);
-        if (category === 'transient' && !this.stopping) {
-          const delay = backoffDelay(RETRY, attempt, (err as { backOffMs?: number }).backOffMs);
+    try {
+      return await retrying(() => this.options.limiter.run(() => this.options.exchange.getItems(mailbox, folder, ids)), {
+        policy: RETRY, signal: this.lifecycle.signal,
+        shouldRetry: (err) => categoryOfError(err) === 'transient',
+        onRetry: (err, attempt) => {
           if (attempt % 5 === 0) this.options.logger.warn({ err, mailbox, folder, attempt }, 'GetItem keeps failing; still retrying');
-          await new Promise((r) => setTimeout(r, delay));
-          continue;
-        }
-        if (ids.length > 1) {
-          const one: FetchedItem[] = [];
-          for (const id of ids) one.push(...(await this.fetch(mailbox, folder, [id])));
-          return one;
-        }
-        this.options.logger.error({ err, mailbox, folder, itemId: ids[0], event: 'exchange.unreadable' }, 'an Exchange item could not be read; parked in the dead-letter topic');
-        this.options.metrics?.unreadable.inc({ source: 'exchange' });
-        const code = (err as { responseCode?: string }).responseCode ?? 'unknown';
-        await this.publish(this.options.dlqTopic, [{
-          key: mailbox, value: JSON.stringify({ mailbox, folder, itemId: ids[0], error: code, message: (err as Error).message }),
-          headers: { 'ecs-error-code': code, 'ecs-error-message': String((err as Error).message).slice(0, 500), 'ecs-stage': 'exchange-fetch' },
-        }]);
-        return [];
+        },
+      });
+    } catch (err) {
+      if (isAborted(err)) throw err; // stopped while waiting to retry: left unacked, never parked
+      if (ids.length > 1) {
+        const one: FetchedItem[] = [];
+        for (const id of ids) one.push(...(await this.fetch(mailbox, folder, [id])));
+        return one;
       }
+      this.options.logger.error({ err, mailbox, folder, itemId: ids[0], event: 'exchange.unreadable' }, 'an Exchange item could not be read; parked in the dead-letter topic');
+      this.options.metrics?.unreadable.inc({ source: 'exchange' });
+      const code = (err as { responseCode?: string }).responseCode ?? 'unknown';
+      await this.publish(this.options.dlqTopic, [{
+        key: mailbox, value: JSON.stringify({ mailbox, folder, itemId: ids[0], error: code, message: (err as Error).message }),
+        headers: { 'ecs-error-code': code, 'ecs-error-message': String((err as Error).message).slice(0, 500), 'ecs-stage': 'exchange-fetch' },
+      }]);
+      return [];
     }
   }
 
   /** Publishes; while the log is away it waits and retries (the positions stay unsaved meanwhile). */
   private async publish(topic: string, messages: OutgoingMessage[]): Promise<void> {
     if (!messages.length) return;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.options.transport.publish(topic, messages);
-        this.published += messages.length;
-        this.options.metrics?.published.inc({ topic }, messages.length);
-        if (this.options.onPublished && topic === this.options.topic) for (const m of messages) this.options.onPublished(m.key, 1);
-        return;
-      } catch (err) {
-        if (this.stopping) throw err;
-        const delay = backoffDelay(RETRY, attempt);
-        this.options.logger.warn({ err, topic, attempt, retryInMs: delay, event: 'log.publish-failed' }, `publishing to ${topic} failed; retrying in ${delay} ms`);
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
+    await retrying(() => this.options.transport.publish(topic, messages), {
+      policy: RETRY, signal: this.lifecycle.signal, shouldRetry: () => true,
+      onRetry: (err, attempt, delayMs) => this.options.logger.warn({ err, topic, attempt, retryInMs: delayMs, event: 'log.publish-failed' }, `publishing to ${topic} failed; retrying in ${delayMs} ms`),
+    });
+    this.published += messages.length;
+    this.options.metrics?.published.inc({ topic }, messages.length);
+    if (this.options.onPublished && topic === this.options.topic) for (const m of messages) this.options.onPublished(m.key, 1);
   }
 }

@@ -1,7 +1,8 @@
 import { defer, from, groupBy, mergeMap, Subject, type Subscription } from 'rxjs';
 import type { ExchangePort, FolderKind, SyncChange } from '../ews/exchange-port.js';
 import { categoryOfError } from '../ews/ews-error.js';
-import { backoffDelay, type BackoffPolicy } from '../shared/backoff.js';
+import type { BackoffPolicy } from '../shared/backoff.js';
+import { isAborted, retrying } from '../shared/retrier.js';
 import { EwsError } from '../shared/errors.js';
 import type { Limiter } from '../shared/limiter.js';
 import type { Logger } from '../shared/logger.js';
@@ -74,6 +75,7 @@ export class FolderSyncer {
   private readonly options: FolderSyncerOptions;
   private readonly now: () => number;
   private stopped = false;
+  private readonly lifecycle = new AbortController();
   runs = 0;
 
   constructor(options: FolderSyncerOptions) {
@@ -114,6 +116,7 @@ export class FolderSyncer {
   /** Stops taking requests and waits for position saves in progress. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.lifecycle.abort(new Error('stopping'));
     this.subscription.unsubscribe();
     await Promise.all([...this.folders.values()].map((f) => f.tracker.drained()));
   }
@@ -207,6 +210,7 @@ export class FolderSyncer {
       }
       this.options.onSynced(mailbox, folder, reason, total);
     } catch (err) {
+      if (isAborted(err)) return; // stopped while waiting to retry: the position stays where it was
       const error = err instanceof EwsError ? err : new EwsError('ErrorInternalServerError', String(err), { cause: err, retriable: true });
       this.options.onFailure(mailbox, folder, error);
     }
@@ -221,16 +225,12 @@ export class FolderSyncer {
     return write;
   }
 
-  private async withRetries<T>(call: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.options.limiter.run(call);
-      } catch (err) {
-        if (categoryOfError(err) !== 'transient' || attempt > SYNC_RETRIES || this.stopped) throw err;
-        const delay = backoffDelay(this.options.retryPolicy, attempt, err instanceof EwsError ? err.backOffMs : undefined);
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
+  /** A few quick retries of a transient failure; then the mailbox's own recovery takes over. Ended by stop(). */
+  private withRetries<T>(call: () => Promise<T>): Promise<T> {
+    return retrying(() => this.options.limiter.run(call), {
+      policy: { ...this.options.retryPolicy, maxRetries: SYNC_RETRIES }, signal: this.lifecycle.signal,
+      shouldRetry: (err) => categoryOfError(err) === 'transient',
+    });
   }
 
   private inWindow(change: SyncChange): boolean {

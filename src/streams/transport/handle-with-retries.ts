@@ -1,7 +1,10 @@
-import { backoffDelay, backoffPolicy } from '../../shared/backoff.js';
+import { backoffPolicy } from '../../shared/backoff.js';
+import { isAborted, RetryAborted, retrying } from '../../shared/retrier.js';
 import type { ConsumerOptions, IncomingMessage } from './transport.js';
 
 const RETRY = backoffPolicy({ initialMs: 200, maxMs: 10_000 });
+/** How often a wait between attempts looks whether the consumer stopped (a rebalance, a shutdown). */
+const STOP_CHECK_MS = 200;
 
 /**
  * Runs the consumer's handler for one message until it succeeds — never skipping it (the
@@ -13,16 +16,21 @@ export async function handleWithRetries(
   message: IncomingMessage,
   between: { wait?: () => Promise<void>; stopped: () => boolean },
 ): Promise<boolean> {
-  for (let attempt = 1; ; attempt++) {
-    try {
+  const stop = new AbortController();
+  const watch = setInterval(() => between.stopped() && stop.abort(new Error('the consumer stopped')), STOP_CHECK_MS);
+  try {
+    await retrying(async (attempt) => {
+      if (attempt > 1) {
+        await between.wait?.();
+        if (between.stopped()) throw new RetryAborted();
+      }
       await options.handle(message);
-      return true;
-    } catch (err) {
-      const delayMs = backoffDelay(RETRY, attempt);
-      options.onRetry?.(message, err, attempt, delayMs);
-      await new Promise((r) => setTimeout(r, delayMs));
-      await between.wait?.();
-      if (between.stopped()) return false;
-    }
+    }, { policy: RETRY, signal: stop.signal, shouldRetry: () => true, onRetry: (err, attempt, delayMs) => options.onRetry?.(message, err, attempt, delayMs) });
+    return true;
+  } catch (err) {
+    if (isAborted(err)) return false;
+    throw err;
+  } finally {
+    clearInterval(watch);
   }
 }
