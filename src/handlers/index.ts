@@ -5,7 +5,7 @@ export { ItemMappingStore, ItemBusyError, type ItemMapping } from './item-mappin
 export { exchangeStamp } from './exchange-stamp.js';
 export { runHandler, REPLAY_HEADERS } from './run-handler.js';
 export { ToExchangeHandler } from './to-exchange-handler.js';
-export { listDeadLetters, replayDeadLetters, type DeadLetter } from './dead-letters.js';
+export { listDeadLetters, replayDeadLetters, type DeadLetter, type ReplayOutcome, type ReplayReaders } from './dead-letters.js';
 export { exchangeWins, type ConflictReport } from './conflict-policy.js';
 export { UnconfirmedItems } from './unconfirmed-items.js';
 export { ContactsToCrm } from './contacts-to-crm.js';

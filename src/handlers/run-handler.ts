@@ -1,6 +1,7 @@
 import { isRetriable } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { parseEnvelope, type ChangeEnvelope } from '../streams/envelope.js';
+import { deadLetterOf } from '../streams/dead-letter.js';
 import type { PipelineMetrics } from '../streams/pipeline-metrics.js';
 import type { IncomingMessage, RunningConsumer, Transport } from '../streams/transport/transport.js';
 
@@ -43,15 +44,11 @@ export interface RunHandlerOptions {
 export async function runHandler(options: RunHandlerOptions): Promise<RunningConsumer> {
   const { transport, logger } = options;
   const deadLetter = async (m: IncomingMessage, err: unknown): Promise<void> => {
-    const e = err as { code?: string; message?: string };
     logger.error({ err, topic: m.topic, partition: m.partition, offset: m.offset, key: m.key, event: 'dead-lettered' }, `message parked in ${options.dlqTopic}`);
-    await transport.publish(options.dlqTopic, [{
-      key: m.key, value: m.value,
-      headers: {
-        ...m.headers, 'ecs-error-code': String(e.code ?? 'ERROR'), 'ecs-error-message': String(e.message ?? err).slice(0, 1_000),
-        'ecs-original-topic': m.topic, 'ecs-original-partition': String(m.partition), 'ecs-original-offset': m.offset, 'ecs-consumer-group': options.groupId,
-      },
-    }]);
+    await transport.publish(options.dlqTopic, [deadLetterOf({
+      stage: 'handler', error: err, key: m.key, value: m.value, headers: m.headers,
+      original: { topic: m.topic, partition: m.partition, offset: m.offset, group: options.groupId },
+    })]);
   };
   return transport.consume({
     groupId: options.groupId, topics: [options.topic], concurrency: options.concurrency,

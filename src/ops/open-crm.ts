@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
 import type { SyncConfig } from '../config/index.js';
 import { initReferenceCrm, ReferenceCrm, seedDemoAssociates, seedDemoSelection, SuperOfficeCrm, SuperOfficeHttp, type CrmChangeFeed, type CrmDirectory, type CrmPort, type MappedRecords } from '../crm-adapter/index.js';
-import type { Logger } from '../shared/logger.js';
-import type { Database } from '../state/index.js';
+import { silentLogger, type Logger } from '../shared/logger.js';
+import { openDatabase, type Database } from '../state/index.js';
 import { startSuperOfficeSandbox, type SuperOfficeSandbox } from '../superoffice-sandbox/index.js';
 
 export type Crm = CrmPort & CrmChangeFeed & CrmDirectory;
@@ -82,4 +82,18 @@ export async function openCrm(config: SyncConfig, options: OpenCrmOptions): Prom
     await simulator?.close();
     throw err;
   }
+}
+
+/**
+ * The configured CRM for a command that only reads it (`dlq replay`): the reference CRM's
+ * database, or SuperOffice's Web API (never the built-in simulator: it lives in the service).
+ */
+export async function openCrmForReading(config: SyncConfig): Promise<{ crm: Crm; close(): Promise<void> }> {
+  const db = config.crm.type === 'superoffice' ? undefined : await openDatabase({ type: config.crm.type, url: config.crm.url, path: config.crm.path, poolSize: 2 });
+  const none: MappedRecords = { page: async () => [], mailboxOf: async () => undefined };
+  const opened = await openCrm(config, { referenceDatabase: db, mapped: none, registry: new Registry(), logger: silentLogger() });
+  return { crm: opened.crm, close: async () => {
+    await opened.close();
+    await db?.close();
+  } };
 }

@@ -5,6 +5,7 @@ import type { ItemFields } from '../shared/item-fields.js';
 import type { Logger } from '../shared/logger.js';
 import { formatUtc } from '../shared/time-zones.js';
 import type { PositionStore } from '../state/position-store.js';
+import { deadLetterOf } from './dead-letter.js';
 import { assertEnvelope, envelopeId, type ChangeEnvelope } from './envelope.js';
 import type { PipelineMetrics } from './pipeline-metrics.js';
 import type { OutgoingMessage, Transport } from './transport/transport.js';
@@ -113,17 +114,17 @@ export class CrmToLog {
     for (const c of batch.changes.filter((x) => !x.bySync)) {
       try {
         if (c.refused) throw c.refused;
-        messages.push(this.toMessage(c));
+        messages.push(crmChangeMessage(this.options.crm.name, c));
       } catch (err) {
         // a record the envelope cannot carry: parked with why and where, so the records after it still flow
         if (!this.options.dlqTopic) throw err;
         const e = err as { code?: string; message?: string };
         this.options.logger.error({ err, position: c.position, record: c.ref, event: 'crm.unreadable' }, `CRM change of ${c.ref} at ${c.position} cannot be sent; parked in ${this.options.dlqTopic}`);
         this.options.metrics?.unreadable.inc({ source: 'crm' });
-        parked.push({
-          key: keyOf(c), value: JSON.stringify({ position: c.position, record: c.ref, op: c.op, error: e.code ?? 'ERROR', message: e.message }),
-          headers: { 'ecs-error-code': String(e.code ?? 'ERROR'), 'ecs-error-message': String(e.message ?? err).slice(0, 500), 'ecs-stage': 'crm-read', 'ecs-crm-position': c.position },
-        });
+        parked.push(deadLetterOf({
+          stage: 'crm-read', error: err, key: keyOf(c), value: JSON.stringify({ position: c.position, record: c.ref, op: c.op, error: e.code ?? 'ERROR', message: e.message }),
+          crm: { record: c.ref, position: c.position },
+        }));
       }
     }
     for (const [topic, messagesOfTopic] of [[this.options.topic, messages], [this.options.dlqTopic ?? '', parked]] as const) {
@@ -136,21 +137,6 @@ export class CrmToLog {
     await this.options.positions.save(this.positionKey, batch.position);
     this.position = batch.position;
     return batch.more;
-  }
-
-  private toMessage(c: CrmChange): OutgoingMessage {
-    const after = afterOf(c);
-    const deleted = c.op === 'd' || !after;
-    const op = deleted ? 'd' : c.op;
-    const type = c.kind;
-    const source = `crm:${this.options.crm.name}`;
-    const envelope: ChangeEnvelope = {
-      specversion: '1.0', v: 2, id: envelopeId(source, c.ref, c.position, op), source, type, op, time: formatUtc(c.time),
-      position: { kind: 'crm-change-log', value: c.position, scope: this.options.crm.name }, subject: c.ref, before: null,
-      after: deleted ? null : after, origin: 'crm', detectedAt: c.time,
-    };
-    assertEnvelope(envelope);
-    return { key: keyOf(c), value: JSON.stringify(envelope), headers: { 'ecs-id': envelope.id, 'ecs-type': type, 'ecs-op': op, 'ecs-origin': 'crm' } };
   }
 }
 
@@ -166,4 +152,20 @@ function afterOf(c: CrmChange): ItemFields | undefined {
   if (c.person) return c.person.fields;
   if (c.selection) return { selectionRef: c.selection.ref, selectionName: c.selection.name, subscribers: [...c.selection.subscribers], subject: c.selection.name, version: c.position };
   return undefined;
+}
+
+/** One CRM change as the message the log carries (its source is `crm:<feed name>`). */
+export function crmChangeMessage(feedName: string, c: CrmChange): OutgoingMessage {
+  const after = afterOf(c);
+  const deleted = c.op === 'd' || !after;
+  const op = deleted ? 'd' : c.op;
+  const type = c.kind;
+  const source = `crm:${feedName}`;
+  const envelope: ChangeEnvelope = {
+    specversion: '1.0', v: 2, id: envelopeId(source, c.ref, c.position, op), source, type, op, time: formatUtc(c.time),
+    position: { kind: 'crm-change-log', value: c.position, scope: feedName }, subject: c.ref, before: null,
+    after: deleted ? null : after, origin: 'crm', detectedAt: c.time,
+  };
+  assertEnvelope(envelope);
+  return { key: keyOf(c), value: JSON.stringify(envelope), headers: { 'ecs-id': envelope.id, 'ecs-type': type, 'ecs-op': op, 'ecs-origin': 'crm' } };
 }

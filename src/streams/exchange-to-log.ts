@@ -6,11 +6,11 @@ import { isAborted, retrying } from '../shared/retrier.js';
 import type { Limiter } from '../shared/limiter.js';
 import type { Logger } from '../shared/logger.js';
 import type { MailboxChangeSource, MailboxSignal } from '../subscriptions/index.js';
-import { assertEnvelope, envelopeId, type ChangeEnvelope, type EnvelopeType } from './envelope.js';
+import { deadLetterOf } from './dead-letter.js';
+import { exchangeChangeMessage } from './exchange-change-message.js';
 import type { PipelineMetrics } from './pipeline-metrics.js';
 import type { OutgoingMessage, Transport } from './transport/transport.js';
 
-const TYPE_OF: Record<FolderKind, EnvelopeType> = { calendar: 'appointment', tasks: 'task', contacts: 'contact' };
 const GET_ITEM_BATCH = 100;
 const RETRY = backoffPolicy({ initialMs: 250, maxMs: 30_000 });
 
@@ -102,18 +102,9 @@ export class ExchangeToLog {
         this.options.metrics?.fetchLatency.observe((now - s.detectedAt) / 1000);
         const f = fetched.get(s.itemId);
         if (s.op !== 'd' && !f) continue; // unreadable: dead-lettered by fetch()
-        const deleted = s.op === 'd' || f?.missing === true;
-        const op = deleted ? 'd' : s.op;
-        const source = `exchange:${mailbox}`;
-        const version = deleted ? (s.changeKey ?? 'deleted') : (f?.item?.version ?? s.changeKey ?? '');
-        const envelope: ChangeEnvelope = {
-          specversion: '1.0', v: 2, id: envelopeId(source, s.itemId, version, op), source, type: TYPE_OF[folder], op,
-          time: new Date(Math.min(s.detectedAt, now)).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-          position: { kind: 'ews-syncstate', value: s.position, scope: `${mailbox}:${folder}` },
-          subject: s.itemId, before: null, after: deleted ? null : f!.item!, origin: 'exchange', detectedAt: s.detectedAt,
-        };
-        assertEnvelope(envelope);
-        messages.push({ key: mailbox, value: JSON.stringify(envelope), headers: { 'ecs-id': envelope.id, 'ecs-type': envelope.type, 'ecs-op': op, 'ecs-origin': 'exchange' } });
+        messages.push(exchangeChangeMessage({
+          mailbox, folder, itemId: s.itemId, op: s.op, item: f?.item, missing: f?.missing === true, changeKey: s.changeKey, position: s.position, detectedAt: s.detectedAt, now,
+        }));
       }
     }
     await this.publish(this.options.topic, messages);
@@ -143,10 +134,10 @@ export class ExchangeToLog {
       this.options.logger.error({ err, mailbox, folder, itemId: ids[0], event: 'exchange.unreadable' }, 'an Exchange item could not be read; parked in the dead-letter topic');
       this.options.metrics?.unreadable.inc({ source: 'exchange' });
       const code = (err as { responseCode?: string }).responseCode ?? 'unknown';
-      await this.publish(this.options.dlqTopic, [{
-        key: mailbox, value: JSON.stringify({ mailbox, folder, itemId: ids[0], error: code, message: (err as Error).message }),
-        headers: { 'ecs-error-code': code, 'ecs-error-message': String((err as Error).message).slice(0, 500), 'ecs-stage': 'exchange-fetch' },
-      }]);
+      await this.publish(this.options.dlqTopic, [deadLetterOf({
+        stage: 'exchange-fetch', error: err, key: mailbox, value: JSON.stringify({ mailbox, folder, itemId: ids[0], error: code, message: (err as Error).message }),
+        item: { mailbox, folder, itemId: ids[0] },
+      })]);
       return [];
     }
   }
@@ -163,3 +154,4 @@ export class ExchangeToLog {
     if (this.options.onPublished && topic === this.options.topic) for (const m of messages) this.options.onPublished(m.key, 1);
   }
 }
+

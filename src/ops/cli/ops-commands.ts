@@ -1,7 +1,9 @@
 import { Option, type Command } from 'commander';
 import { DEFAULT_CONFIG_FILE, loadConfig, type LoadedConfig, type SyncConfig } from '../../config/index.js';
 import { BackoffGate, EwsClient } from '../../ews/index.js';
-import { listDeadLetters, replayDeadLetters } from '../../handlers/index.js';
+import { listDeadLetters, replayDeadLetters, type ReplayReaders } from '../../handlers/index.js';
+import { crmChangeMessage, exchangeChangeMessage } from '../../streams/index.js';
+import { openCrmForReading } from '../open-crm.js';
 import { ConfigError } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
 import { groupsOf, openTransport, topicsOf } from '../../streams/index.js';
@@ -192,7 +194,9 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
           if (opts.json) continue;
           io.out(`${topic}: ${letters.length} message(s)`);
           for (const l of letters) {
-            io.out(`  ${l.partition}/${l.offset}${l.replayed ? ' (replayed)' : ''}  ${l.parkedAt}  key ${l.key}  ${l.errorCode}: ${l.errorMessage}  (from ${l.original.topic} ${l.original.partition}/${l.original.offset}, group ${l.original.group})`);
+            const where = l.stage === 'handler' ? `from ${l.original.topic} ${l.original.partition}/${l.original.offset}, group ${l.original.group}`
+              : l.item ? `reading ${l.item.folder} item ${l.item.itemId} of ${l.item.mailbox}` : l.record ? `reading CRM record ${l.record.ref}` : 'where from is not recorded';
+            io.out(`  ${l.partition}/${l.offset}${l.replayed ? ' (replayed)' : ''}  ${l.parkedAt}  key ${l.key}  [${l.stage}] ${l.errorCode}: ${l.errorMessage}  (${where})${l.refused ? `  — replay refused: ${l.refused}` : ''}`);
           }
         }
         if (opts.json) io.out(JSON.stringify(all, null, 2));
@@ -203,22 +207,62 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
     });
   dlq
     .command('replay')
-    .description('send every parked message not replayed yet back to its topic (after fixing the cause); a replayed change never overwrites a newer one')
+    .description('send every parked change not replayed yet on (after fixing the cause): a handler\'s back to its topic, an unreadable Exchange item or CRM record read again; what cannot be sent on is parked again with the reason (exit 3)')
     .addOption(configOption())
     .addOption(topicOption())
     .action(async (opts: { config: string; topic: string }) => {
       const loaded = ctx.loadForRun(opts.config);
       if (!loaded) return;
       const opened = await openTransport(loaded.config, silentLogger());
+      const readers = await replayReaders(loaded.config);
       try {
         for (const topic of dlqTopics(loaded.config, opts.topic)) {
           await opened.transport.ensureTopics([topic]);
-          io.out(`${topic}: ${await replayDeadLetters(opened.transport, topic, groupsOf(loaded.config.transport.topicPrefix).dlqReplay)} message(s) replayed`);
+          const outcome = await replayDeadLetters(opened.transport, topic, groupsOf(loaded.config.transport.topicPrefix).dlqReplay, readers.readers);
+          io.out(`${topic}: ${outcome.replayed} message(s) replayed${outcome.refused.length ? `, ${outcome.refused.length} refused and parked again` : ''}`);
+          for (const r of outcome.refused) io.out(`  ${r.partition}/${r.offset}  key ${r.key}: not replayed: ${r.reason}`);
+          if (outcome.refused.length) ctx.setCode(EXIT.PROBLEMS);
         }
       } finally {
+        await readers.close();
         await opened.close();
       }
     });
+}
+
+/**
+ * How `dlq replay` reads an unreadable item or record again: Exchange through the configured
+ * EWS endpoint, the CRM through its port (a reference CRM's database, SuperOffice's Web API).
+ * The built-in sandbox and simulator live in the service's process: nothing to read here.
+ */
+async function replayReaders(config: SyncConfig): Promise<{ readers: ReplayReaders; close(): Promise<void> }> {
+  const closers: Array<() => Promise<void>> = [];
+  const readers: { exchange?: ReplayReaders['exchange']; crm?: ReplayReaders['crm'] } = {};
+  const topics = topicsOf(config.transport.topicPrefix);
+  if (config.exchange.ews.url) {
+    const exchange = new EwsClient({ settings: config.exchange.ews, gate: new BackoffGate(), maxSockets: 4 });
+    closers.push(() => exchange.close());
+    readers.exchange = async ({ mailbox, folder, itemId }) => {
+      if (folder !== 'calendar' && folder !== 'tasks' && folder !== 'contacts') return `"${folder}" is not a folder the sync reads`;
+      const [read] = await exchange.getItems(mailbox, folder, [itemId]);
+      const now = Date.now();
+      return { topic: topics.exchangeChanges, message: exchangeChangeMessage({ mailbox, folder, itemId, op: 'u', item: read?.item, missing: !read?.item, position: 'dlq-replay', detectedAt: now, now }) };
+    };
+  }
+  if (config.crm.type !== 'superoffice' || config.crm.superoffice?.url) {
+    let opening: ReturnType<typeof openCrmForReading> | undefined;
+    readers.crm = async ({ ref, position }) => {
+      if (!opening) {
+        opening = openCrmForReading(config);
+        closers.push(async () => (await opening!).close());
+      }
+      const { crm } = await opening;
+      const activity = await crm.get(ref);
+      const change = { ref, kind: activity?.kind ?? 'appointment', op: activity ? 'u' as const : 'd' as const, time: Date.now(), bySync: false, owner: activity?.owner ?? null, ownerEmail: activity?.ownerEmail ?? null, position: position || 'dlq-replay', activity };
+      return { topic: topics.crmChanges, message: crmChangeMessage(crm.name, change) };
+    };
+  }
+  return { readers, close: async () => { for (const c of closers) await c().catch(() => undefined); } };
 }
 
 function foldersOf(config: SyncConfig): Array<'calendar' | 'tasks'> {

@@ -159,7 +159,7 @@ describe('operating the service', () => {
     const list = await runCli(['dlq', 'list', '--config', config, '--topic', 'exchange'], ENV);
     assert.equal(list.code, 3, list.stderr);
     assert.match(list.stdout, new RegExp(`${dlq.replace(/\./g, '\\.')}: 1 message`));
-    assert.match(list.stdout, /key user0001@contoso.test\s+POISON_MESSAGE: not a valid change envelope/);
+    assert.match(list.stdout, /key user0001@contoso.test\s+\[handler\] POISON_MESSAGE: not a valid change envelope/);
     assert.match(list.stdout, new RegExp(`from ${prefix.replace(/\./g, '\\.')}exchange\\.changes \\d+/\\d+, group ${prefix.replace(/\./g, '\\.')}to-crm`));
     const replay = await runCli(['dlq', 'replay', '--config', config, '--topic', 'exchange'], ENV);
     assert.equal(replay.code, 0, replay.stderr);
