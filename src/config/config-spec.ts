@@ -319,6 +319,11 @@ export const SETTINGS: readonly SettingSpec[] = [
     doc: 'subscribed: every static CRM selection of persons becomes a contact folder (named after it) in the mailbox of each associate who subscribes to it, CRM → Exchange only; none: selections are not synced.',
   },
   {
+    key: 'sync.snapshotDeletes', element: 'sync', attribute: 'snapshotDeletes', env: 'ECS_SYNC_SNAPSHOT_DELETES',
+    kind: k.oneOf(['apply', 'report'] as const), default: 'apply',
+    doc: 'After a full resync (an invalid SyncState, a moved mailbox, a restarted server), items the sync had mapped that the snapshot no longer lists were deleted meanwhile: apply sends their deletes on; report only logs and counts them (ecs_snapshot_deletes_total).',
+  },
+  {
     key: 'sync.conflict', element: 'sync', attribute: 'conflict', env: 'ECS_CONFLICT',
     kind: k.oneOf(['last-writer-wins', 'exchange-wins', 'crm-wins'] as const), default: 'last-writer-wins', doc: 'Who wins when both sides changed an item since the last sync.',
   },

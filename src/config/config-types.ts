@@ -127,6 +127,8 @@ export interface SyncSettings {
   readonly items: readonly SyncItemKind[];
   /** Static CRM selections of persons → a contact folder per subscribing associate. */
   readonly selections: 'subscribed' | 'none';
+  /** After a full resync: send on the deletes of mapped items the snapshot no longer lists, or only report them. */
+  readonly snapshotDeletes: 'apply' | 'report';
   readonly conflict: ConflictPolicy;
   readonly windowPastDays: number;
   readonly windowFutureDays: number;

@@ -305,6 +305,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
     sync: {
       items: get('sync.items'),
       selections: get('sync.selections'),
+      snapshotDeletes: get('sync.snapshotDeletes'),
       conflict: get('sync.conflict'),
       windowPastDays: get('sync.windowPastDays'),
       windowFutureDays: get('sync.windowFutureDays'),

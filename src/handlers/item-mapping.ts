@@ -124,6 +124,14 @@ export class ItemMappingStore implements MappedRecords {
     end $$`);
   }
 
+  /** The items of a mailbox folder with a live mapping made before `before` (ms); exception keys left out. */
+  async itemsIn(mailbox: string, folder: FolderKind, before: number): Promise<string[]> {
+    const { rows } = await this.db.query<{ item_id: string }>(
+      `select item_id from ${this.table} where mailbox = $1 and coalesce(folder, 'calendar') = $2 and not deleted and position('@' in item_id) = 0 and created < to_timestamp($3::double precision / 1000)`,
+      [mailbox, folder, before]);
+    return rows.map((r) => r.item_id);
+  }
+
   /** Every live mapping of a mailbox (series' exception keys included). */
   async ofMailbox(mailbox: string): Promise<ItemMapping[]> {
     const { rows } = await this.db.query<MappingRow>(`select * from ${this.table} where mailbox = $1 and not deleted`, [mailbox]);

@@ -173,7 +173,10 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     const directory = ewsSettings.impersonation ? directoryFor(config, crm) : limitedByAccount(directoryFor(config, crm), budgetOf(config, ewsSettings), logger, readiness);
     // with several accounts a streaming group must fit one account's subscriptions
     const sourceConfig = ewsSettings.impersonation ? config : { ...config, exchange: { ...config.exchange, stream: { ...config.exchange.stream, maxSubscriptionsPerConnection: groupSizeOf(budgetOf(config, ewsSettings)) } } };
-    const source = createMailboxChangeSource(sourceConfig, { exchange, positions, logger, metrics: registry, directory: new OwnedDirectory(directory, ownership) });
+    const source = createMailboxChangeSource(sourceConfig, {
+      exchange, positions, logger, metrics: registry, directory: new OwnedDirectory(directory, ownership),
+      knownItems: (mailbox, folder, before) => mappings.itemsIn(mailbox, folder, before),
+    });
     lifecycle.add('subscriptions', () => source.stop());
     const changeLog = logger.child({ component: 'exchange' });
     const exchangeToLog = new ExchangeToLog({

@@ -21,6 +21,8 @@ export interface SourceDependencies {
   crmDirectory?: CrmDirectory;
   /** Overrides the configured directory (tests). */
   directory?: MailboxDirectory;
+  /** The items the sync has mapped in a folder (before a time): a full resync's missing deletes are found with it. */
+  knownItems?: (mailbox: string, folder: FolderKind, before: number) => Promise<string[]>;
   /** Tests shorten the long waits. */
   failedRetryMs?: number;
   coalesceMs?: number;
@@ -50,6 +52,7 @@ export function createMailboxChangeSource(config: SyncConfig, deps: SourceDepend
     retryPolicy: backoffPolicy({ initialMs: 500, maxMs: 60_000 }),
     failedRetryMs: deps.failedRetryMs ?? 10 * 60_000,
     coalesceMs: deps.coalesceMs ?? 50,
+    knownItems: deps.knownItems, snapshotDeletes: config.sync.snapshotDeletes,
   };
   if (config.exchange.mode === 'EwsPull') {
     return new PullSource({

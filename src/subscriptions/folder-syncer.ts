@@ -23,6 +23,8 @@ interface SyncRequest {
 const STRENGTH: Record<SyncReason, number> = { notification: 0, recovery: 1, initial: 2 };
 const MAX_CHANGES = 512;
 const SYNC_RETRIES = 4;
+/** How far the database's clock (a mapping's time) may be from ours without a fresh mapping taken for an old one. */
+const CLOCK_MARGIN_MS = 60_000;
 
 export const positionKey = (mailbox: string, folder: FolderKind): string => `exchange:${mailbox}:${folder}`;
 
@@ -59,6 +61,14 @@ export interface FolderSyncerOptions {
   /** A sync failed for good (after retries): the source decides the mailbox's fate. */
   onFailure: (mailbox: string, folder: FolderKind, err: EwsError) => void;
   onSynced: (mailbox: string, folder: FolderKind, reason: SyncReason, changes: number) => void;
+  /**
+   * The items the sync believes a folder holds (mapped before `before`, ms): after a full
+   * resync, those the snapshot did not list were deleted while no SyncState could say so.
+   */
+  knownItems?: (mailbox: string, folder: FolderKind, before: number) => Promise<string[]>;
+  /** What is done with them: sent on as deletes ('apply'), or only logged and counted ('report'). */
+  snapshotDeletes?: 'apply' | 'report';
+  onSnapshotDeletes?: (mailbox: string, folder: FolderKind, count: number, applied: boolean) => void;
   now?: () => number;
 }
 
@@ -159,6 +169,7 @@ export class FolderSyncer {
       }
       let reason: SyncReason = state.syncState === null ? 'initial' : request.reason;
       let total = 0;
+      let snapshotStarted = this.now();
       const reported = new Set<string>();
       for (;;) {
         const detectedAt = this.now();
@@ -170,6 +181,7 @@ export class FolderSyncer {
             this.options.logger.warn({ mailbox, folder, event: 'sync.state-invalid' }, 'the saved SyncState is no longer valid: full resync');
             state.syncState = null;
             reason = 'initial';
+            snapshotStarted = this.now();
             continue;
           }
           throw err;
@@ -193,6 +205,7 @@ export class FolderSyncer {
         total += changes.length;
         if (page.includesLastItemInRange || this.stopped) break;
       }
+      if (reason === 'initial' && !this.stopped) await this.vanished(mailbox, folder, state, reported, snapshotStarted);
       if (state.inherited) {
         // Items the previous run sent on without a saved position to cover them, which the
         // replay did not mention: they may have been deleted since. Fetching them tells.
@@ -214,6 +227,27 @@ export class FolderSyncer {
       const error = err instanceof EwsError ? err : new EwsError('ErrorInternalServerError', String(err), { cause: err, retriable: true });
       this.options.onFailure(mailbox, folder, error);
     }
+  }
+
+  /**
+   * A full resync lists only what exists: an item mapped before it began that it did not list
+   * was deleted while no SyncState could tell (an invalid state, a moved mailbox, a restarted
+   * server). Its delete is sent on like any other, at the snapshot's SyncState.
+   */
+  private async vanished(mailbox: string, folder: FolderKind, state: FolderState, listed: ReadonlySet<string>, started: number): Promise<void> {
+    if (!this.options.knownItems) return;
+    // mapped a minute before the snapshot began: the mapping's time is the database's clock
+    const gone = (await this.options.knownItems(mailbox, folder, started - CLOCK_MARGIN_MS)).filter((id) => !listed.has(id));
+    if (!gone.length) return;
+    const apply = (this.options.snapshotDeletes ?? 'apply') === 'apply';
+    this.options.onSnapshotDeletes?.(mailbox, folder, gone.length, apply);
+    this.options.logger.warn({ event: 'sync.snapshot-deletes', mailbox, folder, items: gone.length, applied: apply },
+      apply ? `${gone.length} items of ${mailbox} ${folder} were deleted while no SyncState could tell: their deletes are sent on`
+        : `${gone.length} items of ${mailbox} ${folder} were deleted while no SyncState could tell; sync@snapshotDeletes="report" keeps their CRM records`);
+    if (!apply) return;
+    const ack = state.tracker.addBatch(state.syncState!, gone.length);
+    const detectedAt = this.now();
+    for (const itemId of gone) this.options.emit({ mailbox, folder, op: 'd', itemId, detectedAt, position: state.syncState!, ack: once(ack) });
   }
 
   private saveUnconfirmed(mailbox: string, folder: FolderKind, state: FolderState): Promise<void> {

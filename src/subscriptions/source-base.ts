@@ -1,5 +1,5 @@
 import { Subject, type Subscription } from 'rxjs';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import { categoryOfError } from '../ews/ews-error.js';
 import type { ExchangePort, FolderKind } from '../ews/exchange-port.js';
 import { backoffDelay, type BackoffPolicy } from '../shared/backoff.js';
@@ -7,7 +7,7 @@ import { EwsError } from '../shared/errors.js';
 import { Limiter } from '../shared/limiter.js';
 import type { Logger } from '../shared/logger.js';
 import type { PositionStore } from '../state/position-store.js';
-import { FolderSyncer, type SyncReason } from './folder-syncer.js';
+import { FolderSyncer, type FolderSyncerOptions, type SyncReason } from './folder-syncer.js';
 import type { MailboxChangeSource, SourceStats } from './mailbox-change-source.js';
 import { watchDirectory, type MailboxDirectory } from './mailbox-directory.js';
 import { MailboxRegistry } from './mailbox-registry.js';
@@ -29,6 +29,9 @@ export interface SourceOptions {
   /** Wait before retrying a mailbox that failed for good (denied, missing). */
   failedRetryMs: number;
   coalesceMs: number;
+  /** The sync's own record of a folder's items, for the deletes a full resync cannot list. */
+  knownItems?: FolderSyncerOptions['knownItems'];
+  snapshotDeletes?: FolderSyncerOptions['snapshotDeletes'];
   now?: () => number;
 }
 
@@ -62,12 +65,17 @@ export abstract class SourceBase implements MailboxChangeSource {
     this.logger = options.logger;
     this.mailboxes = new MailboxRegistry(options.metrics, options.now);
     this.limiter = new Limiter(options.concurrency);
+    const snapshotDeletes = options.metrics && options.knownItems
+      ? new Counter({ name: 'ecs_snapshot_deletes_total', help: 'Mapped items a full resync no longer listed (deleted while no SyncState could tell), by folder and whether their deletes were sent on', labelNames: ['folder', 'applied'], registers: [options.metrics] })
+      : undefined;
     this.syncer = new FolderSyncer({
       exchange: options.exchange, positions: options.positions, limiter: this.limiter, logger: options.logger,
       emit: (signal) => this.signalSubject.next(signal),
       windowPastDays: options.windowPastDays, windowFutureDays: options.windowFutureDays, coalesceMs: options.coalesceMs, retryPolicy: options.retryPolicy,
       onFailure: (mailbox, folder, err) => this.onFailure(mailbox, err, `SyncFolderItems ${folder}`),
       onSynced: (mailbox, folder, reason, changes) => this.onSynced(mailbox, folder, reason, changes),
+      knownItems: options.knownItems, snapshotDeletes: options.snapshotDeletes,
+      onSnapshotDeletes: (_mailbox, folder, count, applied) => snapshotDeletes?.inc({ folder, applied: String(applied) }, count),
       now: options.now,
     });
   }
