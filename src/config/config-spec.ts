@@ -324,6 +324,19 @@ export const SETTINGS: readonly SettingSpec[] = [
     doc: 'After a full resync (an invalid SyncState, a moved mailbox, a restarted server), items the sync had mapped that the snapshot no longer lists were deleted meanwhile: apply sends their deletes on; report only logs and counts them (ecs_snapshot_deletes_total).',
   },
   {
+    key: 'sync.deleteBreaker', element: 'sync', attribute: 'deleteBreaker', env: 'ECS_DELETE_BREAKER',
+    kind: k.integer(0, 100), default: 30,
+    doc: 'Percent: when more than this share of a mailbox\'s mapped items (scope exchange:<mailbox>), or of all mapped items for deletes made in the CRM (scope crm), are deleted within deleteBreakerWindow — and more than deleteBreakerMinimum — further deletes of that scope are held back until an operator releases or discards them (exchange-crm-sync deletes). 0 turns the breaker off.',
+  },
+  {
+    key: 'sync.deleteBreakerMinimum', element: 'sync', attribute: 'deleteBreakerMinimum', env: 'ECS_DELETE_BREAKER_MINIMUM',
+    kind: k.integer(1, 1_000_000), default: 25, doc: 'The breaker never trips for this many deletes in the window or fewer (a small mailbox may lose most of its items).',
+  },
+  {
+    key: 'sync.deleteBreakerWindow', element: 'sync', attribute: 'deleteBreakerWindow', env: 'ECS_DELETE_BREAKER_WINDOW',
+    kind: k.duration(10_000, 24 * 60 * MINUTE), default: 10 * MINUTE, doc: 'The window the delete breaker counts deletes in.',
+  },
+  {
     key: 'sync.conflict', element: 'sync', attribute: 'conflict', env: 'ECS_CONFLICT',
     kind: k.oneOf(['last-writer-wins', 'exchange-wins', 'crm-wins'] as const), default: 'last-writer-wins', doc: 'Who wins when both sides changed an item since the last sync.',
   },

@@ -129,6 +129,8 @@ export interface SyncSettings {
   readonly selections: 'subscribed' | 'none';
   /** After a full resync: send on the deletes of mapped items the snapshot no longer lists, or only report them. */
   readonly snapshotDeletes: 'apply' | 'report';
+  /** The delete breaker: percent (0: off), minimum count, window (ms). */
+  readonly deleteBreaker: { readonly percent: number; readonly minimum: number; readonly windowMs: number };
   readonly conflict: ConflictPolicy;
   readonly windowPastDays: number;
   readonly windowFutureDays: number;

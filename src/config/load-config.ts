@@ -306,6 +306,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
       items: get('sync.items'),
       selections: get('sync.selections'),
       snapshotDeletes: get('sync.snapshotDeletes'),
+      deleteBreaker: { percent: get('sync.deleteBreaker'), minimum: get('sync.deleteBreakerMinimum'), windowMs: get('sync.deleteBreakerWindow') },
       conflict: get('sync.conflict'),
       windowPastDays: get('sync.windowPastDays'),
       windowFutureDays: get('sync.windowFutureDays'),

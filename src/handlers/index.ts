@@ -12,3 +12,4 @@ export { ContactsToCrm } from './contacts-to-crm.js';
 export { ContactsToExchange } from './contacts-to-exchange.js';
 export { SelectionsToExchange } from './selections-to-exchange.js';
 export { SelectionFolderStore, type SelectionCopy, type SelectionFolder } from './selection-folders.js';
+export { DeleteBreaker, behindBreaker, type DeleteBreakerSettings, type TrippedScope } from './delete-breaker.js';

@@ -132,6 +132,13 @@ export class ItemMappingStore implements MappedRecords {
     return rows.map((r) => r.item_id);
   }
 
+  /** How many items are mapped (live, exception keys left out): of one mailbox, or of all. */
+  async liveCount(mailbox?: string): Promise<number> {
+    const { rows } = await this.db.query<{ n: string }>(
+      `select count(*) as n from ${this.table} where not deleted and position('@' in item_id) = 0 and ($1::text is null or mailbox = $1)`, [mailbox ?? null]);
+    return Number(rows[0].n);
+  }
+
   /** Every live mapping of a mailbox (series' exception keys included). */
   async ofMailbox(mailbox: string): Promise<ItemMapping[]> {
     const { rows } = await this.db.query<MappingRow>(`select * from ${this.table} where mailbox = $1 and not deleted`, [mailbox]);

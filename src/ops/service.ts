@@ -11,9 +11,10 @@ import { Limiter } from '../shared/limiter.js';
 import { CrmToLog, ExchangeToLog, type ChangeEnvelope, groupsOf, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
 import { CapacityLimitedDirectory, createMailboxChangeSource, groupSizeOf, directoryFor, MailboxOwnership, OwnedDirectory, type AccountBudget, type MailboxChangeSource, type MailboxDirectory } from '../subscriptions/index.js';
 import {
-  ContactsToCrm, ContactsToExchange, ItemMappingStore, routeByType, runHandler, SelectionFolderStore, SelectionsToExchange, ToCrmHandler, ToExchangeHandler, UnconfirmedItems,
-  type ChangeHandler, type ConflictReport,
+  behindBreaker, ContactsToCrm, ContactsToExchange, DeleteBreaker, ItemMappingStore, routeByType, runHandler, SelectionFolderStore, SelectionsToExchange, ToCrmHandler, ToExchangeHandler,
+  UnconfirmedItems, type ChangeHandler, type ConflictReport,
 } from '../handlers/index.js';
+import { breakerRoutes } from './breaker-routes.js';
 import { startOpsServer, type ReadinessCheck } from './ops-server.js';
 import { progressLine } from './progress-bar.js';
 import { hostname } from 'node:os';
@@ -120,6 +121,7 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     // migrations first: ALTER TABLE takes an exclusive lock the CRM poller's reads would wait on
     await ItemMappingStore.migrate(database, config.state.schema);
     await SelectionFolderStore.migrate(database, config.state.schema);
+    await DeleteBreaker.migrate(database, config.state.schema);
     const mappings = new ItemMappingStore(database, config.state.schema);
     const selectionFolders = new SelectionFolderStore(database, config.state.schema);
     // what the CRM's feed checks deletions against: the mapped records and the selections with folders
@@ -145,26 +147,36 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     };
     const conflicts = { conflict: config.sync.conflict, onConflict: (r: ConflictReport) => metrics.conflicts.inc({ policy: r.policy, winner: r.winner }) };
     const contacts = config.sync.items.includes('contacts');
+    const breaker = new DeleteBreaker(database, config.state.schema, config.sync.deleteBreaker, mappings, logger.child({ component: 'delete-breaker' }), registry);
+    await breaker.load();
+    if (config.sync.deleteBreaker.percent > 0) readiness.push({ name: 'delete-breaker', check: () => breaker.describe() });
+    // a delete of a mapped item passes the breaker first (percent 0: every delete passes)
+    const guarded = (handler: ChangeHandler): ChangeHandler => config.sync.deleteBreaker.percent === 0 ? handler : behindBreaker(handler, breaker, async (e) => {
+      const m = e.source.startsWith('exchange:') ? await mappings.get(e.source.slice('exchange:'.length), e.subject) : await mappings.getByCrmId(e.subject);
+      return !!m && !m.deleted;
+    });
     // one handler per item type behind one router per direction
-    const toCrm: ChangeHandler[] = [new ToCrmHandler({ crm, mappings, logger: logger.child({ component: 'to-crm' }), privateItems: config.sync.private, exchange, ...conflicts })];
-    if (contacts) toCrm.push(new ContactsToCrm({ crm, mappings, logger: logger.child({ component: 'to-crm' }), ...conflicts }));
+    const toCrmHandlers: ChangeHandler[] = [new ToCrmHandler({ crm, mappings, logger: logger.child({ component: 'to-crm' }), privateItems: config.sync.private, exchange, ...conflicts })];
+    if (contacts) toCrmHandlers.push(new ContactsToCrm({ crm, mappings, logger: logger.child({ component: 'to-crm' }), ...conflicts }));
     const toCrmConsumer = await runHandler({
       transport, groupId: groups.toCrm, topic: topics.exchangeChanges, dlqTopic: topics.dlq(topics.exchangeChanges), concurrency: config.sync.parallelism,
-      direction: 'to-crm', handle: routeByType(toCrm), logger: logger.child({ component: 'to-crm' }), metrics,
+      direction: 'to-crm', handle: routeByType(toCrmHandlers.map(guarded)), logger: logger.child({ component: 'to-crm' }), metrics,
       onApplied: (e, at) => observe('to-crm', e, at), onHandled: (key) => backlog.handled(key),
     });
     lifecycle.add('to-crm', () => toCrmConsumer.stop());
     const toExchangeLogger = logger.child({ component: 'to-exchange' });
-    const toExchange: ChangeHandler[] = [
+    const toExchangeHandlers: ChangeHandler[] = [
       new ToExchangeHandler({ mappings, crm, exchange, logger: toExchangeLogger, privateItems: config.sync.private, ...conflicts }),
       new ContactsToExchange({ mappings, selections: selectionFolders, crm, exchange, logger: toExchangeLogger, ownedContacts: contacts, ...conflicts }),
     ];
-    if (config.sync.selections === 'subscribed') toExchange.push(new SelectionsToExchange({ crm, exchange, selections: selectionFolders, mappings, logger: toExchangeLogger }));
+    if (config.sync.selections === 'subscribed') toExchangeHandlers.push(new SelectionsToExchange({ crm, exchange, selections: selectionFolders, mappings, logger: toExchangeLogger }));
     const toExchangeConsumer = await runHandler({
       transport, groupId: groups.toExchange, topic: topics.crmChanges, dlqTopic: topics.dlq(topics.crmChanges), concurrency: config.sync.parallelism,
-      direction: 'to-exchange', handle: routeByType(toExchange), logger: toExchangeLogger, metrics,
+      direction: 'to-exchange', handle: routeByType(toExchangeHandlers.map(guarded)), logger: toExchangeLogger, metrics,
       onApplied: (e, at) => observe('to-exchange', e, at),
     });
+    // a release applies the held-back deletes through the handlers themselves, past the breaker
+    const released = { toCrm: routeByType(toCrmHandlers), toExchange: routeByType(toExchangeHandlers) };
     lifecycle.add('to-exchange', () => toExchangeConsumer.stop());
     const unconfirmed = new UnconfirmedItems({ crm, mappings, exchange, logger: logger.child({ component: 'to-crm' }), minAgeMs: 15_000, intervalMs: 15_000 });
     unconfirmed.start();
@@ -209,6 +221,7 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     };
     const ops = await startOpsServer({ host: config.ops.listen.host, port: config.ops.listen.port, registry, logger, readiness, routes: {
       ...statusRoutes(statusSources, source, backlog),
+      ...breakerRoutes(breaker, (scope) => (scope === 'crm' ? released.toExchange : released.toCrm)),
       ...verifyRoutes({
         exchange, crm, mappings, source, windowPastDays: config.sync.windowPastDays, windowFutureDays: config.sync.windowFutureDays,
         folders: config.sync.items.map((i) => (i === 'appointments' ? 'calendar' : i)),

@@ -139,6 +139,40 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
       if (failed || Object.values(report.counts).some((n) => n > 0)) ctx.setCode(EXIT.PROBLEMS);
     });
 
+  const deletes = program.command('deletes').description('deletes the delete breaker holds back (a burst of deletes in a mailbox or in the CRM): list, release or discard them');
+  deletes
+    .command('list')
+    .description('the scopes whose deletes are held back, how many and since when; exit 3 when any are')
+    .addOption(configOption())
+    .addOption(urlOption())
+    .action(async (opts: { config: string; url?: string }) => {
+      const url = serviceUrl(ctx, opts);
+      if (!url) return;
+      const r = await callService(ctx, url, '/deletes');
+      if (!r) return;
+      const scopes = (r.body.scopes ?? []) as Array<{ scope: string; parked: number; since: string }>;
+      if (!scopes.length) io.out('no deletes are held back');
+      for (const s of scopes) io.out(`${s.scope}: ${s.parked} delete(s) held back since ${s.since}`);
+      if (scopes.length) ctx.setCode(EXIT.PROBLEMS);
+    });
+  for (const action of ['release', 'discard'] as const) {
+    deletes
+      .command(`${action} <scope>`)
+      .description(action === 'release' ? 'apply the held-back deletes of a scope (exchange:<mailbox> or crm), in their order, and close its breaker' : 'forget the held-back deletes of a scope (the other side keeps those items) and close its breaker')
+      .addOption(configOption())
+      .addOption(urlOption())
+      .action(async (scope: string, opts: { config: string; url?: string }) => {
+        const url = serviceUrl(ctx, opts);
+        if (!url) return;
+        const r = await callService(ctx, url, `/deletes/${action}?scope=${encodeURIComponent(scope)}`, 'POST', 10 * 60_000);
+        if (!r) return;
+        if (r.status >= 300) {
+          io.err(`error: ${String(r.body.error)}`);
+          ctx.setCode(r.status === 404 ? EXIT.PROBLEMS : EXIT.FAILURE);
+        } else io.out(`${scope}: ${String(r.body[action === 'release' ? 'released' : 'discarded'])} delete(s) ${action === 'release' ? 'applied' : 'discarded'}`);
+      });
+  }
+
   program
     .command('test-mailbox <mailbox>')
     .description('check one mailbox as the sync will use it: impersonation, folder access, reading changes, subscribe/unsubscribe; says what is missing (exit 3)')

@@ -289,7 +289,10 @@ async function contactMismatches(sandbox: Sandbox, db: PgDatabase, people: Peopl
   return bad;
 }
 
-/** The service's configuration for each CRM, and what the test reads the CRM with. */
+/**
+ * The service's configuration for each CRM, and what the test reads the CRM with. Its users
+ * delete a tenth of everything within seconds: the delete breaker (tested on its own) is off.
+ */
 async function crmUnderTest(crmKind: CrmKind, o: { sandbox: Sandbox; db: PgDatabase; crmSchema: string; stateSchema: string; prefix: string }): Promise<{
   file: string; user: CrmUser; port: CrmPort; records: () => Promise<string[]>; occurrences: () => Promise<CrmRef[]>; env: Record<string, string>; superoffice?: SuperOfficeSandbox; close(): void;
   /** Reference CRM: its persons and selection (contacts and selections are synced). */
@@ -301,7 +304,7 @@ async function crmUnderTest(crmKind: CrmKind, o: { sandbox: Sandbox; db: PgDatab
   if (crmKind === 'reference') {
     await initReferenceCrm(o.db, o.crmSchema);
     await seedDemoAssociates(o.db, o.crmSchema, o.sandbox.store.all().map((m) => m.address));
-    const { file } = writeRealPartsConfig({ ...common, extra: '<sync conflict="last-writer-wins" items="appointments,tasks,contacts"/>' });
+    const { file } = writeRealPartsConfig({ ...common, extra: '<sync conflict="last-writer-wins" items="appointments,tasks,contacts" deleteBreaker="0"/>' });
     const people = await seedPeople(referencePeople(o.db, o.crmSchema), o.sandbox);
     const exceptionRows = async (): Promise<CrmRef[]> => (await o.db.query<{ appointment_id: number }>(`select appointment_id from ${o.crmSchema}.appointment where series_id is not null`)).rows.map((r) => `appointment:${r.appointment_id}`);
     return { file, user: referenceCrmUser(o.db, o.crmSchema), port: new ReferenceCrm(o.db, o.crmSchema), records: () => referenceRecords(o.db, o.crmSchema), occurrences: exceptionRows, env: {}, close: () => undefined, people };
@@ -317,7 +320,7 @@ async function crmUnderTest(crmKind: CrmKind, o: { sandbox: Sandbox; db: PgDatab
          stateSchema="${o.stateSchema}" pollInterval="200ms" reconcileInterval="5s"/>
     <state type="postgres" url="${postgresUrl()}"/>
     <transport type="kafka" brokers="${kafkaBrokers().join(',')}" topicPrefix="${o.prefix}" partitions="4"/>
-    <sync conflict="last-writer-wins" items="appointments,tasks,contacts"/>
+    <sync conflict="last-writer-wins" items="appointments,tasks,contacts" deleteBreaker="0"/>
     <ops listen="127.0.0.1:0"/>`);
   const people = await seedPeople(superOfficePeople(superoffice), o.sandbox);
   // the test's own eyes on SuperOffice: the adapter as a second reader (another device of the
