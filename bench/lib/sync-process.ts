@@ -10,7 +10,7 @@ import type { HandledChange, SyncProcessReply, SyncProcessRequest } from './sync
 
 const send = (message: SyncProcessReply): void => void process.send!(message);
 const { config } = loadConfig(process.argv[2], process.env, { requireSecrets: true });
-const logger = createLogger({ level: 'warn' });
+const logger = createLogger({ level: (process.env.ECS_BENCH_LOG_LEVEL as 'warn' | undefined) ?? 'warn' });
 const groups = groupsOf(config.transport.topicPrefix);
 let pending: HandledChange[] = [];
 const service = await startService(config, logger, {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { changeKeyOf, itemIdOf } from './ids.js';
-import type { Sandbox } from './sandbox.js';
+import { HOSTILE_MODES, type HostileMode, type Sandbox } from './sandbox.js';
 
 /**
  * The sandbox's JSON control API under /sandbox/, for tests, demos and benchmarks:
@@ -43,6 +43,13 @@ export async function handleControl(sandbox: Sandbox, req: IncomingMessage, res:
       const operations = Array.isArray(input.operations) ? input.operations.filter((o): o is string => typeof o === 'string') : undefined;
       sandbox.throttle(probability, num('backOffMilliseconds', 2_000), operations);
       return reply(200, { probability, backOffMilliseconds: num('backOffMilliseconds', 2_000) });
+    }
+    case 'POST /sandbox/hostile': {
+      const mode = input.mode === null || input.mode === 'none' ? null : String(input.mode ?? '');
+      if (mode !== null && !(HOSTILE_MODES as readonly string[]).includes(mode)) return reply(400, { error: `mode must be one of ${HOSTILE_MODES.join(', ')} or none` });
+      const operations = Array.isArray(input.operations) ? input.operations.filter((o): o is string => typeof o === 'string') : undefined;
+      sandbox.hostile(mode as HostileMode | null, num('probability', 1), operations);
+      return reply(200, { mode, probability: num('probability', 1) });
     }
     case 'POST /sandbox/drop-connections':
       return reply(200, { dropped: sandbox.dropConnections() });

@@ -1,5 +1,5 @@
 // The sandbox's port: start it, and the types a caller sees.
-export { startSandbox, DEFAULT_LIMITS, SERVICE_ACCOUNT, type Sandbox, type SandboxOptions } from './sandbox.js';
+export { startSandbox, DEFAULT_LIMITS, HOSTILE_MODES, SERVICE_ACCOUNT, type HostileMode, type Sandbox, type SandboxOptions } from './sandbox.js';
 export type { ActivityRecord, ActivityCounts } from './activity-generator.js';
 export type { SandboxLimits } from './ews-context.js';
 export { statsOf } from './control-api.js';

@@ -49,6 +49,10 @@ export interface SandboxOptions {
   inspect?: (direction: 'request' | 'response', operation: string, xml: string) => void;
 }
 
+/** How a hostile server answers (Sandbox.hostile). */
+export type HostileMode = 'empty-500' | 'truncated' | 'huge';
+export const HOSTILE_MODES: readonly HostileMode[] = ['empty-500', 'truncated', 'huge'];
+
 export interface Sandbox {
   readonly url: string;
   readonly port: number;
@@ -62,6 +66,12 @@ export interface Sandbox {
   readonly tokens: TokenService | undefined;
   /** Like a server restart: subscriptions and streaming connections are lost; mailbox data stays. */
   restart(): void;
+  /**
+   * Hostile answers for this share of requests (of these operations only, when named), after
+   * the operation has done its work: an empty HTTP 500, the answer cut in half, or the answer
+   * padded to 50 MB. null: none.
+   */
+  hostile(mode: HostileMode | null, probability?: number, operations?: readonly string[]): void;
   /** ErrorServerBusy for this share of requests (of these operations only, when named). */
   throttle(probability: number, backOffMilliseconds?: number, operations?: readonly string[]): void;
   setLatency(ms: number): void;
@@ -120,6 +130,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   let throttleProbability = 0;
   let throttleBackOffMs = 2_000;
   let throttleOnly: RegExp | undefined;
+  let hostile: { mode: HostileMode; probability: number; only?: ReadonlySet<string> } | undefined;
+  const hostileRandom = prng((options.seed ?? 1) ^ 0x0badf00d);
   let latencyMs = 0;
   const tokens = options.oauth ? new TokenService(options.oauth) : undefined;
   const basicAllowed = options.auth?.basic ?? true;
@@ -138,6 +150,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     restart() {
       for (const c of [...openConnections]) c.drop();
       subscriptions.clear();
+    },
+    hostile(mode, probability = 1, operations) {
+      hostile = mode ? { mode, probability: Math.max(0, Math.min(1, probability)), only: operations?.length ? new Set(operations) : undefined } : undefined;
     },
     throttle(probability, backOffMilliseconds = 2_000, operations) {
       throttleProbability = Math.max(0, Math.min(1, probability));
@@ -306,6 +321,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       for (const code of result.matchAll(/<m:ResponseCode>(\w+)<\/m:ResponseCode>/g)) if (code[1] !== 'NoError') stats.countError(code[1]);
       const xml = envelope(result);
       options.inspect?.('response', operation, xml);
+      if (hostile && (!hostile.only || hostile.only.has(operation)) && hostileRandom() < hostile.probability) return answerHostile(res, hostile.mode, xml);
       res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', ...responseHeaders });
       res.end(xml);
     } catch (err) {
@@ -314,6 +330,33 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         return fault(res, err.code === 'ErrorSchemaValidation' ? 'Client' : 'Server', err.code, err.message, err.details);
       }
       throw err;
+    }
+  }
+
+  /** The work is done; the client gets this instead of its answer. */
+  function answerHostile(res: ServerResponse, mode: HostileMode, xml: string): void {
+    stats.countError(`hostile:${mode}`);
+    if (mode === 'empty-500') {
+      res.writeHead(500, { 'content-length': '0' });
+      res.end();
+    } else if (mode === 'truncated') {
+      res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8' });
+      res.end(xml.slice(0, Math.floor(xml.length / 2)));
+    } else {
+      // 50 MB: the answer, then whitespace inside the envelope, sent in chunks
+      const cut = xml.lastIndexOf('</s:Envelope>');
+      res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8' });
+      res.write(xml.slice(0, cut));
+      const chunk = ' '.repeat(1 << 20);
+      let left = 50;
+      const more = (): void => {
+        while (left > 0) {
+          left--;
+          if (!res.write(chunk)) return void res.once('drain', more);
+        }
+        res.end(xml.slice(cut));
+      };
+      more();
     }
   }
 

@@ -1,0 +1,286 @@
+// `npm run chaos [-- --scenarios a,b] [--seconds N]`: the fault suite. Each scenario starts a
+// world of its own (the EWS sandbox in this process, a reference CRM schema on the machine's
+// PostgreSQL, Kafka, the sync as a child process), lets users change both sides while a
+// fault hits, clears the fault, and ends in an item-by-item `verify` of every mailbox:
+// 0 missing, 0 stale, 0 ghost, 0 unlinked (a duplicate CRM row is unlinked), and nothing in a
+// dead-letter topic. Then a fuzzed-configuration run. Figures go to chaos/results/<date>.json.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
+import { initReferenceCrm, seedDemoAssociates } from '../src/crm-adapter/index.js';
+import { run as runCli } from '../src/ops/cli/main.js';
+import type { VerifyReport } from '../src/ops/verify-routes.js';
+import { prng } from '../src/sandbox/prng.js';
+import { startSandbox, type HostileMode, type Sandbox } from '../src/sandbox/index.js';
+import { PgDatabase } from '../src/state/index.js';
+import { prepareEnvironment, uniqueName, writeSyncConfig, type BenchEnvironment } from '../bench/lib/environment.js';
+import { BenchProcess } from '../bench/lib/sync-runner.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const SCENARIOS = ['sigkill', 'sandbox-restart', 'busy-30', 'dropped-streams', 'empty-500', 'truncated', 'huge', 'broker-restart', 'config-fuzz'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const log = (line: string): void => void process.stdout.write(`${line}\n`);
+
+const { values } = parseArgs({ options: { scenarios: { type: 'string' }, seconds: { type: 'string', default: '20' }, mailboxes: { type: 'string', default: '20' }, seed: { type: 'string', default: '7' } } });
+const chosen = (values.scenarios ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()) as Scenario[];
+const unknown = chosen.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
+if (unknown.length) {
+  console.error(`chaos: unknown scenario ${unknown.join(', ')}; allowed: ${SCENARIOS.join(', ')}`);
+  process.exit(2);
+}
+const SECONDS = Number(values.seconds);
+const MAILBOXES = Number(values.mailboxes);
+const SEED = Number(values.seed);
+
+interface Outcome {
+  scenario: Scenario;
+  ok: boolean;
+  /** Users' changes made while the fault hit: in mailboxes, in the CRM. */
+  exchangeChanges?: number;
+  crmChanges?: number;
+  /** From the fault cleared to both sides agreeing, item by item. */
+  convergeSeconds?: number;
+  verify?: VerifyReport['counts'] & { items: number; records: number };
+  deadLetters?: number;
+  detail: string;
+}
+
+/** A dedicated broker for the broker-restart scenario (stopping the shared one would hurt others). */
+const RESTART_BROKER_PORT = 9192;
+
+async function world(env: BenchEnvironment, brokers: string): Promise<{ sandbox: Sandbox; db: PgDatabase; crmSchema: string; config: string; prefix: string; close(): Promise<void> }> {
+  const sandbox = await startSandbox({ mailboxes: MAILBOXES, itemsPerMailbox: 3, seed: SEED, limits: { heartbeatMs: 1_000 } });
+  const db = new PgDatabase(env.postgresUrl);
+  const crmSchema = uniqueName('chaos_crm');
+  const stateSchema = uniqueName('chaos_state');
+  await initReferenceCrm(db, crmSchema);
+  await seedDemoAssociates(db, crmSchema, sandbox.store.all().map((m) => m.address));
+  const prefix = `${uniqueName('chaos')}.`;
+  const config = writeSyncConfig({ ewsUrl: sandbox.url, mode: 'EwsStream', pullInterval: '10s', env: { ...env, brokers }, crmSchema, stateSchema, topicPrefix: prefix });
+  // shorter waits than production's, so a scenario converges in seconds: a silent stream is given up after 10 s
+  writeFileSync(config, readFileSync(config, 'utf8').replace('<stream maxSubscriptionsPerConnection="200"/>', '<stream maxSubscriptionsPerConnection="200" heartbeatTimeout="10s"/>'));
+  return {
+    sandbox, db, crmSchema, config, prefix,
+    close: async () => {
+      await sandbox.close();
+      await db.query(`drop schema if exists ${crmSchema} cascade; drop schema if exists ${stateSchema} cascade`).catch(() => undefined);
+      await db.close();
+    },
+  };
+}
+
+/** Users of the CRM: new appointments, edits and deletes at `rate` per second. */
+function crmUsers(db: PgDatabase, s: string, seed: number): { start(rate: number): void; stop(): Promise<number> } {
+  const random = prng(seed);
+  let timer: NodeJS.Timeout | undefined;
+  let made = 0;
+  let running: Promise<unknown> = Promise.resolve();
+  return {
+    start(rate) {
+      timer = setInterval(() => {
+        running = running.then(async () => {
+          const roll = random();
+          const hour = 3_600_000;
+          const start = new Date(Math.floor(Date.now() / hour) * hour + Math.floor(random() * 20 * 24) * hour);
+          if (roll < 0.5) await db.query(`insert into ${s}.appointment (associate_id, type, title, start_at, end_at) select associate_id, 1, $2, $3, $3::timestamptz + interval '1 hour' from ${s}.associate order by associate_id offset $1 limit 1`, [Math.floor(random() * MAILBOXES), `crm ${made}`, start]);
+          else if (roll < 0.85) await db.query(`update ${s}.appointment set title = title || '+' where appointment_id = (select appointment_id from ${s}.appointment order by random() limit 1)`);
+          else await db.query(`delete from ${s}.appointment where appointment_id = (select appointment_id from ${s}.appointment where series_id is null and recurrence_rule is null order by random() limit 1)`);
+          made++;
+        }).catch(() => undefined);
+      }, 1000 / rate);
+    },
+    async stop() {
+      clearInterval(timer);
+      await running;
+      return made;
+    },
+  };
+}
+
+async function deadLetters(brokers: string, prefix: string): Promise<number> {
+  const admin = new Kafka({ clientId: 'chaos', brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    let n = 0;
+    for (const topic of [`${prefix}exchange.changes.dlq`, `${prefix}crm.changes.dlq`]) for (const p of await admin.fetchTopicOffsets(topic).catch(() => [])) n += Number(p.high);
+    return n;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function verifyAll(sync: BenchProcess): Promise<VerifyReport | undefined> {
+  try {
+    const r = await fetch(`${sync.opsUrl}/verify?all=true`, { signal: AbortSignal.timeout(120_000) });
+    return r.ok ? ((await r.json()) as VerifyReport) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function kafka(action: 'start' | 'stop', port: number): void {
+  const r = spawnSync(join(root, 'scripts/kafka.sh'), [action], { stdio: 'ignore', env: { ...process.env, KAFKA_PORT: String(port) } });
+  if (r.status !== 0) throw new Error(`scripts/kafka.sh ${action} failed on port ${port}`);
+}
+
+/** One fault scenario: the world, users on both sides, the fault, then convergence and verify. */
+async function faultScenario(scenario: Exclude<Scenario, 'config-fuzz'>, env: BenchEnvironment): Promise<Outcome> {
+  const brokers = scenario === 'broker-restart' ? `127.0.0.1:${RESTART_BROKER_PORT}` : env.brokers;
+  if (scenario === 'broker-restart') kafka('start', RESTART_BROKER_PORT);
+  const w = await world(env, brokers);
+  const spawnSync_ = (): Promise<BenchProcess> => BenchProcess.start('./sync-process.ts', [w.config], { ...process.env, ECS_BENCH_EWS_PASSWORD: 'sandbox' });
+  let sync: BenchProcess | undefined = await spawnSync_();
+  try {
+    for (let i = 0; ; i++) {
+      const s = await sync.stats();
+      if (s.initialSyncDone >= MAILBOXES && s.lagToCrm === 0 && s.lagToExchange === 0) break;
+      if (i > 240) throw new Error('the first sync did not finish in 2 minutes');
+      await sleep(500);
+    }
+    const journalStart = w.sandbox.activity.journal.length;
+    const users = crmUsers(w.db, w.crmSchema, SEED);
+    w.sandbox.activity.setRate(10);
+    users.start(5);
+    const timers: NodeJS.Timeout[] = [];
+    const half = (SECONDS * 1000) / 2;
+    // the fault
+    if (scenario === 'sigkill') {
+      await sleep(half);
+      sync.child.kill('SIGKILL');
+      await sleep(2_000);
+      sync = await spawnSync_();
+    } else if (scenario === 'sandbox-restart') {
+      await sleep(half);
+      w.sandbox.restart();
+    } else if (scenario === 'busy-30') {
+      w.sandbox.throttle(0.3, 500);
+    } else if (scenario === 'dropped-streams') {
+      timers.push(setInterval(() => w.sandbox.dropConnections(), 10_000));
+    } else if (scenario === 'empty-500' || scenario === 'truncated' || scenario === 'huge') {
+      w.sandbox.hostile(scenario as HostileMode, scenario === 'huge' ? 0.02 : 0.1);
+    } else if (scenario === 'broker-restart') {
+      await sleep(half);
+      kafka('stop', RESTART_BROKER_PORT);
+      await sleep(3_000);
+      kafka('start', RESTART_BROKER_PORT);
+    }
+    await sleep(Math.max(0, SECONDS * 1000 - (scenario === 'sigkill' || scenario === 'sandbox-restart' || scenario === 'broker-restart' ? half : 0)));
+    w.sandbox.activity.setRate(0);
+    const crmChanges = await users.stop();
+    for (const t of timers) clearInterval(t);
+    w.sandbox.throttle(0);
+    w.sandbox.hostile(null);
+    const cleared = Date.now();
+    const exchangeChanges = w.sandbox.activity.journal.length - journalStart;
+    // converged: no lag, and verify agrees item by item (3 minutes at most)
+    let report: VerifyReport | undefined;
+    for (;;) {
+      const s = await sync.stats().catch(() => undefined);
+      if (s && s.lagToCrm === 0 && s.lagToExchange === 0) {
+        report = await verifyAll(sync);
+        const c = report?.counts;
+        if (c && c.missing + c.stale + c.ghost + c.unlinked === 0 && report!.verdicts.every((v) => !v.error)) break;
+      }
+      if (Date.now() - cleared > 180_000) break;
+      await sleep(2_000);
+    }
+    const convergeSeconds = Math.round((Date.now() - cleared) / 100) / 10;
+    const dlq = await deadLetters(brokers, w.prefix);
+    const c = report?.counts ?? { missing: -1, stale: -1, ghost: -1, unlinked: -1 };
+    const agreed = c.missing + c.stale + c.ghost + c.unlinked === 0;
+    const ok = !!report && agreed && dlq === 0;
+    return {
+      scenario, ok, exchangeChanges, crmChanges, convergeSeconds, verify: { ...c, items: report?.items ?? 0, records: report?.records ?? 0 }, deadLetters: dlq,
+      detail: ok ? 'agreed item by item' : !report ? 'verify did not answer' : !agreed ? `disagreements: ${report.verdicts.flatMap((v) => v.disagreements.map((d) => `${v.mailbox} ${d.kind} ${d.itemId ?? d.crmId}`)).slice(0, 5).join('; ')}` : `${dlq} dead letters`,
+    };
+  } finally {
+    await sync?.stop().catch(() => sync?.child.kill('SIGKILL'));
+    await w.close();
+    if (scenario === 'broker-restart') kafka('stop', RESTART_BROKER_PORT);
+  }
+}
+
+/** Mutations of a valid configuration: each must end in exit 0 or 2 with a line naming the element, never a crash. */
+async function configFuzz(): Promise<Outcome> {
+  const base = readFileSync(join(root, 'config/CalendarSyncExchange.production.example.xml'), 'utf8');
+  const random = prng(SEED);
+  const dir = mkdtempSync(join(tmpdir(), 'ecs-fuzz-'));
+  const junk = ['', '-1', '0', '99999999999999', 'abc', '<', '&amp;', '"', '1m', '10%', 'EwsStreamX', 'true', 'http://', ' ', '\u0000', '💥'];
+  const mutate = (text: string): string => {
+    const attrs = [...text.matchAll(/ (\w+)="([^"]*)"/g)];
+    const roll = random();
+    if (roll < 0.45 && attrs.length) {
+      const a = attrs[Math.floor(random() * attrs.length)];
+      const value = junk[Math.floor(random() * junk.length)].replace(/"/g, '&quot;').replace(/</g, '&lt;');
+      return text.slice(0, a.index) + ` ${a[1]}="${value}"` + text.slice(a.index! + a[0].length);
+    }
+    if (roll < 0.6 && attrs.length) {
+      const a = attrs[Math.floor(random() * attrs.length)];
+      return text.slice(0, a.index) + text.slice(a.index! + a[0].length);
+    }
+    if (roll < 0.7) return text.replace(/<(\w+) /, '<$1 unknownAttribute="x" ');
+    if (roll < 0.8) return text.slice(0, Math.floor(random() * text.length));
+    if (roll < 0.9) {
+      const tags = [...text.matchAll(/<(\w+)[\s/>]/g)].map((m) => m[1]).filter((t) => t !== 'configuration' && t !== 'calendar_sync');
+      const t = tags[Math.floor(random() * tags.length)];
+      return text.replace(new RegExp(`<${t}([\\s/>])`), `<${t}x$1`).replace(new RegExp(`</${t}>`), `</${t}x>`);
+    }
+    return text.replace('<crm ', '<crm type="nonsense" ');
+  };
+  let valid = 0;
+  let invalid = 0;
+  const bad: string[] = [];
+  const RUNS = 300;
+  for (let i = 0; i < RUNS; i++) {
+    let text = base;
+    for (let m = 0, n = 1 + Math.floor(random() * 3); m < n; m++) text = mutate(text);
+    const file = join(dir, `fuzz-${i}.xml`);
+    writeFileSync(file, text);
+    const out: string[] = [];
+    let code: number;
+    try {
+      code = await runCli(['validate-config', file], { out: (l) => out.push(l), err: (l) => out.push(l), env: { ECS_EWS_PASSWORD: 'x', ECS_CRM_PASSWORD: 'x' } });
+    } catch (err) {
+      bad.push(`${file}: threw ${(err as Error).stack?.split('\n')[0]}`);
+      continue;
+    }
+    const text2 = out.join('\n');
+    if (code === 0) valid++;
+    else if (code === 2 && /calendar_sync|configuration|line \d+|XML/i.test(text2) && !/\n\s+at /.test(text2)) invalid++;
+    else bad.push(`${file}: exit ${code}: ${text2.slice(0, 200)}`);
+  }
+  return { scenario: 'config-fuzz', ok: bad.length === 0, detail: `${RUNS} mutated files: ${valid} valid (exit 0), ${invalid} refused naming what is wrong (exit 2), ${bad.length} otherwise${bad.length ? `: ${bad.slice(0, 3).join(' | ')}` : ''}` };
+}
+
+const started = Date.now();
+const env = await prepareEnvironment(log);
+const outcomes: Outcome[] = [];
+try {
+  for (const scenario of chosen) {
+    log(`chaos: ${scenario} …`);
+    let outcome: Outcome;
+    try {
+      outcome = scenario === 'config-fuzz' ? await configFuzz() : await faultScenario(scenario, env);
+    } catch (err) {
+      outcome = { scenario, ok: false, detail: `the scenario failed: ${(err as Error).message}` };
+    }
+    outcomes.push(outcome);
+    log(`chaos: ${scenario}: ${outcome.ok ? 'ok' : 'FAILED'} — ${outcome.detail}${outcome.convergeSeconds !== undefined ? ` (converged ${outcome.convergeSeconds} s after the fault cleared; ${outcome.exchangeChanges} mailbox and ${outcome.crmChanges} CRM changes during it)` : ''}`);
+  }
+} finally {
+  env.close();
+}
+const rows = outcomes.map((o) => `| ${o.scenario} | ${o.ok ? 'ok' : '**FAILED**'} | ${o.exchangeChanges ?? ''} | ${o.crmChanges ?? ''} | ${o.convergeSeconds ?? ''} | ${o.verify ? `${o.verify.items} / ${o.verify.records}` : ''} | ${o.verify ? `${o.verify.missing}/${o.verify.stale}/${o.verify.ghost}/${o.verify.unlinked}` : ''} | ${o.deadLetters ?? ''} | ${o.detail} |`);
+const table = ['| scenario | result | mailbox changes | CRM changes | converged (s) | items / records | missing/stale/ghost/unlinked | dead letters | detail |', '| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- |', ...rows].join('\n');
+log(`\n${table}\n`);
+const outDir = join(root, 'chaos/results');
+mkdirSync(outDir, { recursive: true });
+const file = join(outDir, `${new Date().toISOString().slice(0, 10)}.json`);
+writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, mailboxes: MAILBOXES, seed: SEED, outcomes }, null, 2));
+log(`chaos: done in ${Math.round((Date.now() - started) / 1000)} s; wrote ${file.replace(`${root}`, '')}`);
+process.exit(outcomes.every((o) => o.ok) ? 0 : 1);
