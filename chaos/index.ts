@@ -190,13 +190,15 @@ async function faultScenario(scenario: Exclude<Scenario, 'config-fuzz'>, env: Be
       await sleep(2_000);
     }
     const convergeSeconds = Math.round((Date.now() - cleared) / 100) / 10;
+    // what the service says of itself, for a failed scenario's detail
+    const status = (await fetch(`${sync.opsUrl}/status`).then((r) => r.json()).catch(() => undefined)) as { mailboxes?: { byState?: Record<string, number> }; lag?: { current?: Record<string, number> } } | undefined;
     const dlq = await deadLetters(brokers, w.prefix);
     const c = report?.counts ?? { missing: -1, stale: -1, ghost: -1, unlinked: -1 };
     const agreed = c.missing + c.stale + c.ghost + c.unlinked === 0;
     const ok = !!report && agreed && dlq === 0;
     return {
       scenario, ok, exchangeChanges, crmChanges, convergeSeconds, verify: { ...c, items: report?.items ?? 0, records: report?.records ?? 0 }, deadLetters: dlq,
-      detail: ok ? 'agreed item by item' : !report ? 'verify did not answer' : !agreed ? `disagreements: ${report.verdicts.flatMap((v) => v.disagreements.map((d) => `${v.mailbox} ${d.kind} ${d.itemId ?? d.crmId}`)).slice(0, 5).join('; ')}` : `${dlq} dead letters`,
+      detail: ok ? 'agreed item by item' : `${!report ? 'verify did not answer' : !agreed ? `disagreements: ${report.verdicts.flatMap((v) => v.disagreements.map((d) => `${v.mailbox} ${d.kind} ${d.itemId ?? d.crmId}`)).slice(0, 5).join('; ')}` : `${dlq} dead letters`}; mailboxes ${JSON.stringify(status?.mailboxes?.byState ?? {})}, lag ${JSON.stringify(status?.lag?.current ?? {})}`,
     };
   } finally {
     await sync?.stop().catch(() => sync?.child.kill('SIGKILL'));

@@ -1,4 +1,4 @@
-import { defer, Subscription } from 'rxjs';
+import { defer, NEVER, Subscription } from 'rxjs';
 import { Gauge } from 'prom-client';
 import { categoryOfError } from '../ews/ews-error.js';
 import type { FolderKind, NotificationEvent, StreamMessage } from '../ews/exchange-port.js';
@@ -154,10 +154,14 @@ export class StreamSource extends SourceBase {
     const current = (): boolean => group.connection === connection;
     connection = defer(() => {
       const live = [...group.members.values()].map((m) => m.subscriptionId).filter((id): id is string => id !== undefined);
-      return this.options.exchange.streamEvents({ anchorMailbox: group.anchor, ...(group.connecting ? { connectingMailbox: group.connecting } : {}) }, live, minutes);
+      // A replaced connection never connects again: the newest connection of a subscription takes
+      // it over on the server, so a reconnect of the old one would steal the group's subscriptions
+      // from the new one, and leave them on nothing once the old one is closed. Without live
+      // subscriptions there is nothing to listen for: the resubscribed mailboxes open a new one.
+      if (!current() || !live.length) return NEVER;
+      return this.options.exchange.streamEvents({ anchorMailbox: group.anchor, ...(group.connecting ? { connectingMailbox: group.connecting } : {}) }, live, minutes).pipe(watchdog(heartbeatTimeoutMs));
     })
       .pipe(
-        watchdog(heartbeatTimeoutMs),
         reconnecting({
           policy: this.options.retryPolicy,
           serverDelayOf: (err) => (err instanceof EwsError ? err.backOffMs : undefined),
