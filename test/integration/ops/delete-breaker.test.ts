@@ -3,33 +3,22 @@
 // discards them with `exchange-crm-sync deletes`.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { initReferenceCrm, seedDemoAssociates } from '../../../src/crm-adapter/index.js';
 import { itemIdOf } from '../../../src/sandbox/ids.js';
-import { startSandbox } from '../../../src/sandbox/index.js';
-import { PgDatabase } from '../../../src/state/index.js';
 import { runCli } from '../../helpers/cli.js';
 import { ews, ewsService } from '../../helpers/ews.js';
-import { kafkaBrokers, postgresUrl, uniqueName } from '../../helpers/services.js';
-import { startServiceProcess, writeRealPartsConfig, type ServiceProcess } from '../../helpers/service-process.js';
+import { startRealPartsWorld } from '../../helpers/real-parts-world.js';
+import type { ServiceProcess } from '../../helpers/service-process.js';
 import { waitUntil } from '../../helpers/source-harness.js';
 
 const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('the delete breaker', () => {
   it('holds back a burst of deletes per scope until released or discarded', { timeout: 240_000 }, async () => {
-    const sandbox = await startSandbox({ mailboxes: 2, itemsPerMailbox: 0, seed: 9, limits: { heartbeatMs: 500 } });
-    const db = new PgDatabase(postgresUrl());
-    const crmSchema = uniqueName('crm');
-    const stateSchema = uniqueName('state');
+    const world = await startRealPartsWorld({ name: 'breaker', mailboxes: 2, itemsPerMailbox: 0, seed: 9, extra: '<sync deleteBreaker="30" deleteBreakerMinimum="5" deleteBreakerWindow="10m"/>' });
+    const { sandbox, db, crmSchema } = world;
     let service: ServiceProcess | undefined;
     try {
-      await initReferenceCrm(db, crmSchema);
-      await seedDemoAssociates(db, crmSchema, sandbox.store.all().map((m) => m.address));
-      const { file } = writeRealPartsConfig({
-        ewsUrl: sandbox.url, serviceAccount: sandbox.serviceAccount, postgresUrl: postgresUrl(), crmSchema, stateSchema, brokers: kafkaBrokers(), topicPrefix: `${uniqueName('breaker')}.`,
-        partitions: 2, crmPollInterval: '200ms', extra: '<sync deleteBreaker="30" deleteBreakerMinimum="5" deleteBreakerWindow="10m"/>',
-      });
-      service = await startServiceProcess(file, { ECS_TEST_EWS_PASSWORD: 'sandbox' });
+      service = await world.start();
       const url = service.opsUrl;
       const [one, two] = sandbox.store.all();
       const rows = async (email: string): Promise<number> => Number((await db.query<{ n: string }>(
@@ -81,10 +70,7 @@ describe('the delete breaker', () => {
       assert.equal((await runCli(['deletes', 'list', '--url', url])).code, 0);
       assert.equal((await runCli(['deletes', 'release', 'crm', '--url', url])).code, 3, 'nothing held back any more');
     } finally {
-      await service?.stop('SIGTERM');
-      await sandbox.close();
-      await db.query(`drop schema if exists ${crmSchema} cascade; drop schema if exists ${stateSchema} cascade`).catch(() => undefined);
-      await db.close();
+      await world.close(service);
     }
   });
 });

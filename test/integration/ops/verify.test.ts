@@ -4,30 +4,19 @@
 // not send those), and items changed in the sandbox's store without any event.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { initReferenceCrm, seedDemoAssociates } from '../../../src/crm-adapter/index.js';
 import { itemIdOf } from '../../../src/sandbox/ids.js';
-import { startSandbox } from '../../../src/sandbox/index.js';
-import { PgDatabase } from '../../../src/state/index.js';
 import { runCli } from '../../helpers/cli.js';
-import { kafkaBrokers, postgresUrl, uniqueName } from '../../helpers/services.js';
-import { startServiceProcess, writeRealPartsConfig, type ServiceProcess } from '../../helpers/service-process.js';
+import { startRealPartsWorld } from '../../helpers/real-parts-world.js';
+import type { ServiceProcess } from '../../helpers/service-process.js';
 import { waitUntil } from '../../helpers/source-harness.js';
 
 describe('verify', () => {
   it('reports both sides agreeing, then each kind of difference made behind the sync\'s back, with exit codes', { timeout: 180_000 }, async () => {
-    const sandbox = await startSandbox({ mailboxes: 3, itemsPerMailbox: 3, seed: 17, limits: { heartbeatMs: 500 } });
-    const db = new PgDatabase(postgresUrl());
-    const crmSchema = uniqueName('crm');
-    const stateSchema = uniqueName('state');
+    const world = await startRealPartsWorld({ name: 'verify', mailboxes: 3, itemsPerMailbox: 3, seed: 17 });
+    const { sandbox, db, crmSchema, stateSchema } = world;
     let service: ServiceProcess | undefined;
     try {
-      await initReferenceCrm(db, crmSchema);
-      await seedDemoAssociates(db, crmSchema, sandbox.store.all().map((m) => m.address));
-      const { file } = writeRealPartsConfig({
-        ewsUrl: sandbox.url, serviceAccount: sandbox.serviceAccount, postgresUrl: postgresUrl(), crmSchema, stateSchema, brokers: kafkaBrokers(),
-        topicPrefix: `${uniqueName('verify')}.`, partitions: 2, crmPollInterval: '200ms',
-      });
-      service = await startServiceProcess(file, { ECS_TEST_EWS_PASSWORD: 'sandbox' });
+      service = await world.start();
       const url = service.opsUrl;
       const items = sandbox.store.all().reduce((n, m) => n + sandbox.store.itemsIn(m, 'calendar').length + sandbox.store.itemsIn(m, 'tasks').length, 0);
       await waitUntil(async () => Number((await db.query<{ n: string }>(`select count(*) as n from ${crmSchema}.appointment`)).rows[0].n) === items, 30_000, 'the first sync in the CRM');
@@ -72,10 +61,7 @@ describe('verify', () => {
       assert.match(unknown.stderr, /nobody@contoso.test is not a mailbox this instance syncs/);
       assert.equal((await runCli(['verify', '--url', url])).code, 2, 'neither a mailbox nor --all');
     } finally {
-      await service?.stop('SIGTERM');
-      await sandbox.close();
-      await db.query(`drop schema if exists ${crmSchema} cascade; drop schema if exists ${stateSchema} cascade`).catch(() => undefined);
-      await db.close();
+      await world.close(service);
     }
   });
 });

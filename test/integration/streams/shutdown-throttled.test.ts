@@ -4,31 +4,20 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
-import { initReferenceCrm, seedDemoAssociates } from '../../../src/crm-adapter/index.js';
-import { startSandbox } from '../../../src/sandbox/index.js';
-import { PgDatabase } from '../../../src/state/index.js';
 import { ews, ewsService } from '../../helpers/ews.js';
-import { kafkaBrokers, postgresUrl, uniqueName } from '../../helpers/services.js';
-import { startServiceProcess, writeRealPartsConfig, type ServiceProcess } from '../../helpers/service-process.js';
+import { startRealPartsWorld } from '../../helpers/real-parts-world.js';
+import { kafkaBrokers } from '../../helpers/services.js';
+import type { ServiceProcess } from '../../helpers/service-process.js';
 import { waitUntil } from '../../helpers/source-harness.js';
 
 describe('SIGTERM during a throttling storm', () => {
   it('parks nothing, loses nothing: the throttled changes arrive after the restart', { timeout: 180_000 }, async () => {
-    const sandbox = await startSandbox({ mailboxes: 4, itemsPerMailbox: 1, seed: 5, limits: { heartbeatMs: 500 } });
-    const db = new PgDatabase(postgresUrl());
-    const crmSchema = uniqueName('crm');
-    const stateSchema = uniqueName('state');
-    const prefix = `${uniqueName('storm')}.`;
+    const world = await startRealPartsWorld({ name: 'storm', mailboxes: 4, itemsPerMailbox: 1, seed: 5 });
+    const { sandbox, db, crmSchema, prefix } = world;
     const admin = new Kafka({ clientId: 'storm-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING }).admin();
     let service: ServiceProcess | undefined;
     try {
-      await initReferenceCrm(db, crmSchema);
-      await seedDemoAssociates(db, crmSchema, sandbox.store.all().map((m) => m.address));
-      const { file } = writeRealPartsConfig({
-        ewsUrl: sandbox.url, serviceAccount: sandbox.serviceAccount, postgresUrl: postgresUrl(), crmSchema, stateSchema, brokers: kafkaBrokers(), topicPrefix: prefix,
-        partitions: 2, crmPollInterval: '200ms',
-      });
-      const start = (): Promise<ServiceProcess> => startServiceProcess(file, { ECS_TEST_EWS_PASSWORD: 'sandbox' });
+      const start = (): Promise<ServiceProcess> => world.start();
       service = await start();
       const titles = async (): Promise<string[]> => (await db.query<{ title: string }>(`select title from ${crmSchema}.appointment where title like 'storm %' order by title`)).rows.map((r) => r.title);
       await waitUntil(async () => Number((await db.query<{ n: string }>(`select count(*) as n from ${crmSchema}.appointment`)).rows[0].n) === 4, 30_000, 'the first sync');
@@ -59,11 +48,8 @@ describe('SIGTERM during a throttling storm', () => {
       await waitUntil(async () => (await titles()).length === made.length, 30_000, 'the throttled changes after the restart');
       assert.deepEqual(await titles(), made.sort());
     } finally {
-      await service?.stop('SIGTERM');
       await admin.disconnect().catch(() => undefined);
-      await sandbox.close();
-      await db.query(`drop schema if exists ${crmSchema} cascade; drop schema if exists ${stateSchema} cascade`).catch(() => undefined);
-      await db.close();
+      await world.close(service);
     }
   });
 });
