@@ -5,7 +5,7 @@
 // 0 missing, 0 stale, 0 ghost, 0 unlinked (a duplicate CRM row is unlinked), and nothing in a
 // dead-letter topic. Then a fuzzed-configuration run. Figures go to chaos/results/<date>.json.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,7 +21,7 @@ import { prepareEnvironment, uniqueName, writeSyncConfig, type BenchEnvironment 
 import { BenchProcess } from '../bench/lib/sync-runner.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const SCENARIOS = ['sigkill', 'sandbox-restart', 'busy-30', 'dropped-streams', 'empty-500', 'truncated', 'huge', 'broker-restart', 'config-fuzz'] as const;
+const SCENARIOS = ['sigkill', 'sandbox-restart', 'busy-30', 'dropped-streams', 'empty-500', 'truncated', 'huge', 'silent-stream', 'broker-restart', 'postgres-restart', 'config-fuzz'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -52,6 +52,8 @@ interface Outcome {
 
 /** A dedicated broker for the broker-restart scenario (stopping the shared one would hurt others). */
 const RESTART_BROKER_PORT = 9192;
+/** And a PostgreSQL server of its own for the database restart. */
+const RESTART_POSTGRES_PORT = 5499;
 
 async function world(env: BenchEnvironment, brokers: string): Promise<{ sandbox: Sandbox; db: PgDatabase; crmSchema: string; config: string; prefix: string; close(): Promise<void> }> {
   const sandbox = await startSandbox({ mailboxes: MAILBOXES, itemsPerMailbox: 3, seed: SEED, limits: { heartbeatMs: 1_000 } });
@@ -123,6 +125,35 @@ async function verifyAll(sync: BenchProcess): Promise<VerifyReport | undefined> 
   }
 }
 
+/**
+ * A PostgreSQL server of the suite's own, for the restart scenario (the machine's server is
+ * not the suite's to restart): Debian's server binaries, run as the postgres user when the
+ * suite runs as root (initdb refuses root).
+ */
+function privatePostgres(port: number): { url: string; restart(): void; stop(): void } {
+  const versions = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql') : [];
+  const bin = versions.map((v) => join('/usr/lib/postgresql', v, 'bin')).find((d) => existsSync(join(d, 'initdb')));
+  if (!bin) throw new Error('no PostgreSQL server binaries under /usr/lib/postgresql');
+  const dir = mkdtempSync(join(tmpdir(), 'ecs-chaos-pg-'));
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) spawnSync('chown', ['postgres', dir]);
+  const run = (command: string, args: string[]): void => {
+    const r = asRoot ? spawnSync('runuser', ['-u', 'postgres', '--', command, ...args], { stdio: 'ignore' }) : spawnSync(command, args, { stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`${command} ${args[args.length - 1]} failed`);
+  };
+  run(join(bin, 'initdb'), ['-D', dir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8']);
+  const ctl = (action: string): void => run(join(bin, 'pg_ctl'), ['-D', dir, '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`, '-w', '-m', 'fast', '-l', join(dir, 'log'), action]);
+  ctl('start');
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    restart: () => ctl('restart'),
+    stop: () => {
+      ctl('stop');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 function kafka(action: 'start' | 'stop', port: number): void {
   const r = spawnSync(join(root, 'scripts/kafka.sh'), [action], { stdio: 'ignore', env: { ...process.env, KAFKA_PORT: String(port) } });
   if (r.status !== 0) throw new Error(`scripts/kafka.sh ${action} failed on port ${port}`);
@@ -132,7 +163,8 @@ function kafka(action: 'start' | 'stop', port: number): void {
 async function faultScenario(scenario: Exclude<Scenario, 'config-fuzz'>, env: BenchEnvironment): Promise<Outcome> {
   const brokers = scenario === 'broker-restart' ? `127.0.0.1:${RESTART_BROKER_PORT}` : env.brokers;
   if (scenario === 'broker-restart') kafka('start', RESTART_BROKER_PORT);
-  const w = await world(env, brokers);
+  const pg = scenario === 'postgres-restart' ? privatePostgres(RESTART_POSTGRES_PORT) : undefined;
+  const w = await world(pg ? { ...env, postgresUrl: pg.url } : env, brokers);
   const spawnSync_ = (): Promise<BenchProcess> => BenchProcess.start('./sync-process.ts', [w.config], { ...process.env, ECS_BENCH_EWS_PASSWORD: 'sandbox' });
   let sync: BenchProcess | undefined = await spawnSync_();
   try {
@@ -163,13 +195,21 @@ async function faultScenario(scenario: Exclude<Scenario, 'config-fuzz'>, env: Be
       timers.push(setInterval(() => w.sandbox.dropConnections(), 10_000));
     } else if (scenario === 'empty-500' || scenario === 'truncated' || scenario === 'huge') {
       w.sandbox.hostile(scenario as HostileMode, scenario === 'huge' ? 0.02 : 0.1);
+    } else if (scenario === 'silent-stream') {
+      // every new streaming connection hangs without a word; the open one is cut, so the next is one of them
+      w.sandbox.hostile('silent-stream', 1);
+      w.sandbox.dropConnections();
     } else if (scenario === 'broker-restart') {
       await sleep(half);
       kafka('stop', RESTART_BROKER_PORT);
       await sleep(3_000);
       kafka('start', RESTART_BROKER_PORT);
+    } else if (scenario === 'postgres-restart') {
+      // the state, the log's offsets and the CRM all live there: every connection is cut
+      await sleep(half);
+      pg!.restart();
     }
-    await sleep(Math.max(0, SECONDS * 1000 - (scenario === 'sigkill' || scenario === 'sandbox-restart' || scenario === 'broker-restart' ? half : 0)));
+    await sleep(Math.max(0, SECONDS * 1000 - (['sigkill', 'sandbox-restart', 'broker-restart', 'postgres-restart'].includes(scenario) ? half : 0)));
     w.sandbox.activity.setRate(0);
     const crmChanges = await users.stop();
     for (const t of timers) clearInterval(t);
@@ -204,6 +244,7 @@ async function faultScenario(scenario: Exclude<Scenario, 'config-fuzz'>, env: Be
     await sync?.stop().catch(() => sync?.child.kill('SIGKILL'));
     await w.close();
     if (scenario === 'broker-restart') kafka('stop', RESTART_BROKER_PORT);
+    pg?.stop();
   }
 }
 

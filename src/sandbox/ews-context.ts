@@ -57,6 +57,8 @@ export interface EwsContext {
   /** Headers to add to the HTTP response (affinity cookies). */
   readonly responseHeaders: Record<string, string>;
   readonly openConnections: Set<StreamingConnection>;
+  /** Whether a new streaming connection hangs silently (a hostile server, Sandbox.hostile). */
+  readonly silentStream?: () => boolean;
   /** Test mode: sees every message (schema validation). */
   readonly inspect?: (direction: 'request' | 'response', operation: string, xml: string) => void;
 }

@@ -50,8 +50,8 @@ export interface SandboxOptions {
 }
 
 /** How a hostile server answers (Sandbox.hostile). */
-export type HostileMode = 'empty-500' | 'truncated' | 'huge';
-export const HOSTILE_MODES: readonly HostileMode[] = ['empty-500', 'truncated', 'huge'];
+export type HostileMode = 'empty-500' | 'truncated' | 'huge' | 'silent-stream';
+export const HOSTILE_MODES: readonly HostileMode[] = ['empty-500', 'truncated', 'huge', 'silent-stream'];
 
 export interface Sandbox {
   readonly url: string;
@@ -69,7 +69,8 @@ export interface Sandbox {
   /**
    * Hostile answers for this share of requests (of these operations only, when named), after
    * the operation has done its work: an empty HTTP 500, the answer cut in half, or the answer
-   * padded to 50 MB. null: none.
+   * padded to 50 MB; or streaming connections that hang without a word (no heartbeats, their
+   * events lost). null: none.
    */
   hostile(mode: HostileMode | null, probability?: number, operations?: readonly string[]): void;
   /** ErrorServerBusy for this share of requests (of these operations only, when named). */
@@ -315,13 +316,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       const ctx: EwsContext = {
         store, subscriptions, stats, limits, mailbox, account, budget, zone, body: operationElement, epoch, backend, now, minuteMs, res, responseHeaders, openConnections,
         inspect: options.inspect,
+        silentStream: () => hostile?.mode === 'silent-stream' && hostileRandom() < hostile.probability,
       };
       const result = handler(ctx);
       if (result === undefined) return; // the operation answers on the response itself (streaming)
       for (const code of result.matchAll(/<m:ResponseCode>(\w+)<\/m:ResponseCode>/g)) if (code[1] !== 'NoError') stats.countError(code[1]);
       const xml = envelope(result);
       options.inspect?.('response', operation, xml);
-      if (hostile && (!hostile.only || hostile.only.has(operation)) && hostileRandom() < hostile.probability) return answerHostile(res, hostile.mode, xml);
+      if (hostile && hostile.mode !== 'silent-stream' && (!hostile.only || hostile.only.has(operation)) && hostileRandom() < hostile.probability) return answerHostile(res, hostile.mode, xml);
       res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', ...responseHeaders });
       res.end(xml);
     } catch (err) {

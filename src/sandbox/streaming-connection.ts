@@ -15,6 +15,8 @@ export interface StreamingConnectionOptions {
   errorCode: string;
   lifetimeMs: number;
   heartbeatMs: number;
+  /** A hung connection: it stays open and says nothing (no heartbeats; its events are lost in it). */
+  silent?: boolean;
   epoch: number;
   now: () => number;
   /** The account holding the connection. */
@@ -145,7 +147,7 @@ export class StreamingConnection implements StreamingAttachment {
   }
 
   private write(messageXml: string): void {
-    if (this.closed) return;
+    if (this.closed || this.options.silent) return;
     const xml = streamingEnvelope(operationResponse('GetStreamingEvents', messageXml));
     this.options.onEnvelope?.(xml);
     this.options.res.write(xml);

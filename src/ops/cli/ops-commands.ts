@@ -49,6 +49,14 @@ async function callService(ctx: CommandContext, url: string, path: string, metho
   }
 }
 
+/** False for a refusal of the service: its error printed, exit 3 for an unknown target (404), 1 otherwise. */
+function succeeded(ctx: CommandContext, r: { status: number; body: Record<string, unknown> }): boolean {
+  if (r.status < 300) return true;
+  ctx.io.err(`error: ${String(r.body.error)}`);
+  ctx.setCode(r.status === 404 ? EXIT.PROBLEMS : EXIT.FAILURE);
+  return false;
+}
+
 export function addOpsCommands(program: Command, ctx: CommandContext): void {
   const { io } = ctx;
 
@@ -80,10 +88,7 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
         if (!url) return;
         const r = await callService(ctx, url, `/control/${action}?address=${encodeURIComponent(mailbox)}`, 'POST');
         if (!r) return;
-        if (r.status >= 300) {
-          io.err(`error: ${String(r.body.error)}`);
-          ctx.setCode(r.status === 404 ? EXIT.PROBLEMS : EXIT.FAILURE);
-        } else io.out(`${mailbox}: ${action}d (now ${String(r.body.state)})`);
+        if (succeeded(ctx, r)) io.out(`${mailbox}: ${action}d (now ${String(r.body.state)})`);
       });
   }
 
@@ -103,10 +108,7 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
       if (!url) return;
       const r = await callService(ctx, url, opts.all ? '/control/resync?all=true' : `/control/resync?address=${encodeURIComponent(mailbox!)}`, 'POST');
       if (!r) return;
-      if (r.status >= 300) {
-        io.err(`error: ${String(r.body.error)}`);
-        ctx.setCode(r.status === 404 ? EXIT.PROBLEMS : EXIT.FAILURE);
-      } else io.out(opts.all ? `resync of ${String(r.body.mailboxes)} mailboxes started` : `resync of ${mailbox} started`);
+      if (succeeded(ctx, r)) io.out(opts.all ? `resync of ${String(r.body.mailboxes)} mailboxes started` : `resync of ${mailbox} started`);
     });
 
   program
@@ -127,11 +129,7 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
       // every mailbox is read afresh: --all takes minutes on a large tenant
       const r = await callService(ctx, url, opts.all ? '/verify?all=true' : `/verify?mailbox=${encodeURIComponent(mailbox!)}`, 'GET', 60 * 60_000);
       if (!r) return;
-      if (r.status >= 300) {
-        io.err(`error: ${String(r.body.error)}`);
-        ctx.setCode(r.status === 404 ? EXIT.PROBLEMS : EXIT.FAILURE);
-        return;
-      }
+      if (!succeeded(ctx, r)) return;
       const report = r.body as unknown as VerifyReport;
       if (opts.json) io.out(JSON.stringify(report, null, 2));
       else for (const line of describeVerify(report)) io.out(line);
@@ -166,10 +164,7 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
         if (!url) return;
         const r = await callService(ctx, url, `/deletes/${action}?scope=${encodeURIComponent(scope)}`, 'POST', 10 * 60_000);
         if (!r) return;
-        if (r.status >= 300) {
-          io.err(`error: ${String(r.body.error)}`);
-          ctx.setCode(r.status === 404 ? EXIT.PROBLEMS : EXIT.FAILURE);
-        } else io.out(`${scope}: ${String(r.body[action === 'release' ? 'released' : 'discarded'])} delete(s) ${action === 'release' ? 'applied' : 'discarded'}`);
+        if (succeeded(ctx, r)) io.out(`${scope}: ${String(r.body[action === 'release' ? 'released' : 'discarded'])} delete(s) ${action === 'release' ? 'applied' : 'discarded'}`);
       });
   }
 

@@ -40,6 +40,7 @@ export function getStreamingEvents(ctx: EwsContext): string | undefined {
     errorCode: 'ErrorSubscriptionNotFound',
     lifetimeMs: minutes * ctx.minuteMs,
     heartbeatMs: ctx.limits.heartbeatMs,
+    silent: ctx.silentStream?.() ?? false,
     epoch: ctx.epoch,
     now: ctx.now,
     account: ctx.account,
