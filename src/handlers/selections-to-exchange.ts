@@ -154,20 +154,15 @@ export class SelectionsToExchange implements ChangeHandler {
     let todo = missing;
     if (!(await mappings.beginCreate('exchange', note, folder.mailbox))) {
       const stamped = await exchange.stampedIn(folder.mailbox, folder.folderId);
-      const adopted: SelectionCopy[] = [];
-      for (const p of missing) {
-        const item = stamped.get(p.ref);
-        // adopted without a version: written again from the person as it is now
-        if (item) adopted.push({ mailbox: folder.mailbox, selectionRef: folder.selectionRef, personRef: p.ref, itemId: item.itemId, personVersion: '' });
-      }
-      await selections.saveCopies(adopted);
-      const taken = new Set(adopted.map((c) => c.personRef));
-      todo = missing.filter((p) => !taken.has(p.ref));
-      for (const p of missing.filter((x) => taken.has(x.ref))) {
-        await exchange.updateItem(folder.mailbox, 'contacts', adopted.find((c) => c.personRef === p.ref)!.itemId, p.fields);
-        await selections.saveCopies([{ mailbox: folder.mailbox, selectionRef: folder.selectionRef, personRef: p.ref, itemId: adopted.find((c) => c.personRef === p.ref)!.itemId, personVersion: p.version }]);
+      const adopted = missing.filter((p) => stamped.has(p.ref));
+      // adopted, and written again from the person as it is now (the interrupted batch may hold an older version)
+      for (const p of adopted) {
+        const itemId = stamped.get(p.ref)!.itemId;
+        await exchange.updateItem(folder.mailbox, 'contacts', itemId, p.fields);
+        await selections.saveCopies([{ mailbox: folder.mailbox, selectionRef: folder.selectionRef, personRef: p.ref, itemId, personVersion: p.version }]);
         tally.updated++;
       }
+      todo = missing.filter((p) => !stamped.has(p.ref));
     }
     const failures: string[] = [];
     let busy: Error | undefined;

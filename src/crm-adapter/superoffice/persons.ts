@@ -1,16 +1,12 @@
 import { CrmError } from '../../shared/errors.js';
 import type { ItemFields } from '../../shared/item-fields.js';
 import { Limiter } from '../../shared/limiter.js';
-import { crmRef, parseCrmRef, type CrmChange, type CrmPerson, type CrmRef, type CrmSelection, type CrmWriteOutcome } from '../crm-port.js';
+import { crmRef, type CrmChange, type CrmPerson, type CrmRef, type CrmSelection, type CrmWriteOutcome } from '../crm-port.js';
 import { parseSoDate } from './appointment-fields.js';
 import type { FeedPosition } from './feed-position.js';
 import { ownerIdOf, personEntityOf, personFieldsOf, type PersonEntity } from './person-fields.js';
 import type { SuperOfficeHttp } from './superoffice-http.js';
-
-interface ArchivePage<R> {
-  value: R[];
-  'odata.nextLink'?: string;
-}
+import { idOf, quote, readArchive, type ArchivePage } from './archive.js';
 
 interface PersonRow {
   personId: number;
@@ -37,11 +33,6 @@ export interface SuperOfficePersonsOptions {
 const STAMP_KEY = 'item';
 /** Persons read at once (a selection's members). */
 const PERSON_READS = 8;
-const quote = (v: string): string => `'${v.replace(/'/g, "''")}'`;
-const idOf = (ref: CrmRef, entity: string): number | undefined => {
-  const p = parseCrmRef(ref);
-  return p?.entity === entity && /^\d+$/.test(p.id) ? Number(p.id) : undefined;
-};
 
 /**
  * SuperOffice's persons and selections behind the CRM port's person and selection calls, and
@@ -170,15 +161,8 @@ export class SuperOfficePersons {
     return new Set(rows.map((r) => r.personId));
   }
 
-  private async archive<R>(path: string): Promise<R[]> {
-    const out: R[] = [];
-    let next: string | undefined = path;
-    while (next) {
-      const page: ArchivePage<R> = (await this.options.http.request<ArchivePage<R>>('GET', next)).body;
-      out.push(...page.value);
-      next = page['odata.nextLink'];
-    }
-    return out;
+  private archive<R>(path: string): Promise<R[]> {
+    return readArchive<R>(this.options.http, path);
   }
 
   /**

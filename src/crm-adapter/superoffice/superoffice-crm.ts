@@ -15,6 +15,7 @@ import type { SuperOfficeHttp } from './superoffice-http.js';
 import { TimeZoneLocations } from './time-zone-locations.js';
 import { startWebhookReceiver, type WebhookEvent } from './webhook-receiver.js';
 import { SuperOfficePersons } from './persons.js';
+import { idOf, quote, readArchive, type ArchivePage } from './archive.js';
 
 export interface SuperOfficeCrmOptions {
   readonly http: SuperOfficeHttp;
@@ -56,11 +57,6 @@ interface Series {
   readonly open: boolean;
 }
 
-interface ArchivePage<R> {
-  value: R[];
-  'odata.nextLink'?: string;
-}
-
 interface ArchiveRow {
   appointmentId: number;
   recurrenceRuleId: number;
@@ -88,15 +84,10 @@ const EXTEND_BELOW = 0.9;
 const USERS_TTL_MS = 60_000;
 const WEBHOOK_EVENTS = ['activity.created', 'activity.changed', 'activity.deleted', 'person.created', 'person.changed', 'person.deleted'];
 
-const idOf = (ref: CrmRef | null | undefined, entity: string): number | undefined => {
-  const p = parseCrmRef(ref);
-  return p && p.entity === entity && /^\d+$/.test(p.id) ? Number(p.id) : undefined;
-};
 /** A row's version, as the feed remembers what it published. */
 const rowKey = (row: ArchiveRow): string => `${row.appointmentId}@${row.updatedDate}`;
 /** Appointments the change feed reads at once. */
 const FEED_READS = 8;
-const quote = (v: string): string => `'${v.replace(/'/g, "''")}'`;
 
 /** Does the entity hold these values already (a link counts as held: links are only ever added)? */
 function sameFields(e: AppointmentEntity, values: Record<string, unknown>): boolean {
@@ -648,15 +639,8 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
   }
 
   /** Every row of an archive query, following odata.nextLink (at most `limit` rows). */
-  private async archive<R>(path: string, limit = Number.POSITIVE_INFINITY): Promise<R[]> {
-    const out: R[] = [];
-    let next: string | undefined = path;
-    while (next && out.length < limit) {
-      const page: ArchivePage<R> = (await this.options.http.request<ArchivePage<R>>('GET', next)).body;
-      out.push(...page.value);
-      next = page['odata.nextLink'];
-    }
-    return out;
+  private archive<R>(path: string, limit?: number): Promise<R[]> {
+    return readArchive<R>(this.options.http, path, limit);
   }
 
   // ── the change feed ──
