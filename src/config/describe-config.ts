@@ -9,7 +9,7 @@ export function describeConfig(config: SyncConfig): string[] {
       ? `EwsStream (up to ${exchange.stream.maxSubscriptionsPerConnection} mailboxes per connection, reopened every ${minutes(exchange.stream.connectionLifetimeMs)})`
       : `EwsPull (every ${seconds(exchange.pull.intervalMs)}, ${exchange.pull.concurrency} requests in flight)`;
   const ews = exchange.ews.url
-    ? `${exchange.ews.url} as ${exchange.ews.auth === 'oauth' && exchange.ews.oauth
+    ? `${redactUrl(exchange.ews.url)} as ${exchange.ews.auth === 'oauth' && exchange.ews.oauth
       ? `the app ${exchange.ews.oauth.clientId} (auth=oauth from ${exchange.ews.oauth.authority}, ${exchange.ews.oauth.certificateFile ? `certificate ${exchange.ews.oauth.certificateFile}` : `client secret ${exchange.ews.oauth.clientSecret ? '*****' : 'not set'}`})`
       : `${exchange.ews.user} (password from $${exchange.ews.passwordEnv}: ${exchange.ews.password ? '*****' : 'not set'})`}, ` +
       `${exchange.ews.impersonation ? 'impersonation' : 'no impersonation'}, ${exchange.ews.version}${exchange.ews.tlsVerify ? '' : ', TLS NOT VERIFIED'}`
@@ -23,7 +23,7 @@ export function describeConfig(config: SyncConfig): string[] {
   const so = crm.superoffice;
   const soLogin = so && (so.credentials.kind === 'basic' ? `as ${so.credentials.user} (password ${so.credentials.password ? '*****' : 'not set'})` : `with a ${so.credentials.kind === 'ticket' ? 'SOTICKET' : 'Bearer token'} (${(so.credentials.kind === 'ticket' ? so.credentials.ticket : so.credentials.token) ? '*****' : 'not set'})`);
   const crmLine = so
-    ? (so.url ? `superoffice ${so.url} ${soLogin}${so.appToken ? ', SO-AppToken *****' : ''}${so.tlsVerify ? '' : ', TLS NOT VERIFIED'}` : 'superoffice: the built-in SuperOffice simulator') +
+    ? (so.url ? `superoffice ${redactUrl(so.url)} ${soLogin}${so.appToken ? ', SO-AppToken *****' : ''}${so.tlsVerify ? '' : ', TLS NOT VERIFIED'}` : 'superoffice: the built-in SuperOffice simulator') +
       `; webhooks ${so.webhook ? `on ${so.webhook.listen.host}:${so.webhook.listen.port}${so.webhook.url ? ` via ${so.webhook.url}` : ''}` : 'off (polling only)'}; deletes checked every ${seconds(so.reconcileIntervalMs)}`
     : crm.type === 'postgres' ? `postgres ${redactUrl(crm.url ?? '')} schema ${crm.schema}` : `embedded (${crm.path}) schema ${crm.schema}`;
   const state = config.state;

@@ -1,3 +1,4 @@
+import { withoutUrlCredentials } from '../shared/url-credentials.js';
 import { formatDuration, parseDuration } from './duration.js';
 
 /**
@@ -96,6 +97,11 @@ export const envName = text(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable
 export const email = text(/^[^\s@<>]+@[^\s@<>]+$/, 'an e-mail address');
 export const identifier = text(/^[a-z_][a-z0-9_]*$/, 'a lower-case SQL identifier (a-z, 0-9, _)');
 
+/**
+ * A URL of one of `protocols`. HTTP(S) URLs must not carry credentials (`https://user:pw@host`):
+ * they would be sent as Basic authentication behind the configured mode's back and show up
+ * wherever the URL is shown. Database URLs may (libpq's convention), and are redacted.
+ */
 export function url(protocols: readonly string[]): SettingKind<string> {
   return {
     describe: `a ${protocols.join(' or ')} URL`,
@@ -111,6 +117,9 @@ export function url(protocols: readonly string[]): SettingKind<string> {
       }
       if (!protocols.includes(parsed.protocol.replace(/:$/, ''))) {
         throw new Error(`${quote(redactUrl(value))} must start with ${protocols.map((p) => `${p}://`).join(' or ')}`);
+      }
+      if ((parsed.protocol === 'https:' || parsed.protocol === 'http:') && (parsed.username !== '' || parsed.password !== '')) {
+        throw new Error(`${quote(redactUrl(value))} has credentials in it, which are refused (they would be sent as Basic authentication and shown wherever the URL is): give the user in user="…" and the password in the environment variable named by passwordEnv`);
       }
     },
   };
@@ -197,6 +206,6 @@ export function redactUrl(value: string): string {
     if (parsed.password) parsed.password = '*****';
     return parsed.toString();
   } catch {
-    return value.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:*****@');
+    return withoutUrlCredentials(value);
   }
 }

@@ -50,6 +50,19 @@ describe('exchange-crm-sync validate-config', () => {
     assert.match(r.stdout, /password from \$SVC_PW: \*\*\*\*\*/);
   });
 
+  it('credentials written into an HTTP(S) URL are refused naming the element, and never printed (exit 2)', async () => {
+    const path = file('url-credentials.config.xml', `<configuration><calendar_sync>
+      <exchange><ews url="https://svc%40example.com:Hunter2-Pw@mail.example.com/EWS/Exchange.asmx" user="svc@example.com"/></exchange>
+      <crm type="superoffice" url="https://api:So-Pw-9@sod.superoffice.com/Cust1/api/v1" user="api"/>
+    </calendar_sync></configuration>`);
+    const r = await runCli(['validate-config', path], { ECS_EWS_PASSWORD: 'x' });
+    assert.equal(r.code, 2, r.stdout);
+    assert.match(r.stderr, /exchange\/ews@url: "https:\/\/svc%40example\.com:\*\*\*\*\*@mail\.example\.com\/EWS\/Exchange\.asmx" has credentials in it, which are refused .*passwordEnv/);
+    assert.match(r.stderr, /crm@url: "https:\/\/api:\*\*\*\*\*@sod\.superoffice\.com\/Cust1\/api\/v1" has credentials in it/);
+    assert.ok(!`${r.stdout}${r.stderr}`.includes('Hunter2-Pw'), r.stderr);
+    assert.ok(!`${r.stdout}${r.stderr}`.includes('So-Pw-9'), r.stderr);
+  });
+
   it('an invalid file: exit 2 and one line per problem naming file and element', async () => {
     const path = file('CalendarSyncExchange.config.xml', `<?xml version="1.0" encoding="utf-8"?>
 <configuration><calendar_sync><exchange><events>

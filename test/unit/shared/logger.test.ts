@@ -36,6 +36,18 @@ describe('logger', () => {
     assert.match(text, /user0001@contoso.test/);
   });
 
+  it('removes credentials written into a URL, in messages, fields, bindings and errors', () => {
+    const out = capture();
+    const logger = createLogger({ destination: out.stream }).child({ endpoint: 'https://svc:b1nd-pw@mail.contoso.test/EWS/Exchange.asmx' });
+    logger.info({ url: 'https://svc%40contoso:hunter2@mail.contoso.test/EWS/Exchange.asmx', nested: { list: ['postgres://app:pg-s3cret@db:5432/crm'] } }, 'connecting to https://svc:hunter2@mail.contoso.test/EWS/Exchange.asmx');
+    logger.error({ err: new Error('no answer from https://svc:hunter2@mail.contoso.test/EWS') }, 'failed');
+    const text = JSON.stringify(out.lines());
+    for (const secret of ['hunter2', 'b1nd-pw', 'pg-s3cret']) assert.ok(!text.includes(secret), `${secret} in ${text}`);
+    assert.match(text, /https:\/\/svc:\*\*\*\*\*@mail\.contoso\.test\/EWS\/Exchange\.asmx/);
+    assert.match(text, /postgres:\/\/app:\*\*\*\*\*@db:5432\/crm/);
+    assert.match(text, /user|svc/);
+  });
+
   it('pretty: readable lines for a person (secrets still redacted); auto is JSON unless stdout is a terminal', () => {
     const chunks: string[] = [];
     const stream = new Writable({ write(chunk, _enc, cb) { chunks.push(String(chunk)); cb(); } });
