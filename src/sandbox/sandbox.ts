@@ -50,8 +50,16 @@ export interface SandboxOptions {
 }
 
 /** How a hostile server answers (Sandbox.hostile). */
-export type HostileMode = 'empty-500' | 'truncated' | 'huge' | 'silent-stream';
-export const HOSTILE_MODES: readonly HostileMode[] = ['empty-500', 'truncated', 'huge', 'silent-stream'];
+/**
+ * empty-500, truncated, huge: the work is done, the answer is spoiled. silent-stream: new
+ * streaming connections hang without heartbeats. lose-subscriptions: the server forgets every
+ * subscription a GetStreamingEvents or GetEvents names (as after a restart, or a load balancer
+ * without affinity), while Subscribe keeps working.
+ */
+export type HostileMode = 'empty-500' | 'truncated' | 'huge' | 'silent-stream' | 'lose-subscriptions';
+export const HOSTILE_MODES: readonly HostileMode[] = ['empty-500', 'truncated', 'huge', 'silent-stream', 'lose-subscriptions'];
+/** Modes that change what the server does rather than spoiling its answer. */
+const BEHAVING_MODES: ReadonlySet<HostileMode> = new Set(['silent-stream', 'lose-subscriptions']);
 
 export interface Sandbox {
   readonly url: string;
@@ -318,12 +326,18 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         inspect: options.inspect,
         silentStream: () => hostile?.mode === 'silent-stream' && hostileRandom() < hostile.probability,
       };
+      if (hostile?.mode === 'lose-subscriptions' && (operation === 'GetStreamingEvents' || operation === 'GetEvents') && hostileRandom() < hostile.probability) {
+        stats.countError('hostile:lose-subscriptions');
+        for (const id of childNamed(operationElement, 'SubscriptionIds')?.children ?? []) subscriptions.remove(id.text.trim());
+        const single = childNamed(operationElement, 'SubscriptionId');
+        if (single) subscriptions.remove(single.text.trim());
+      }
       const result = handler(ctx);
       if (result === undefined) return; // the operation answers on the response itself (streaming)
       for (const code of result.matchAll(/<m:ResponseCode>(\w+)<\/m:ResponseCode>/g)) if (code[1] !== 'NoError') stats.countError(code[1]);
       const xml = envelope(result);
       options.inspect?.('response', operation, xml);
-      if (hostile && hostile.mode !== 'silent-stream' && (!hostile.only || hostile.only.has(operation)) && hostileRandom() < hostile.probability) return answerHostile(res, hostile.mode, xml);
+      if (hostile && !BEHAVING_MODES.has(hostile.mode) && (!hostile.only || hostile.only.has(operation)) && hostileRandom() < hostile.probability) return answerHostile(res, hostile.mode, xml);
       res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', ...responseHeaders });
       res.end(xml);
     } catch (err) {

@@ -27,4 +27,6 @@ export interface SourceStats {
   readonly syncRuns: number;
   readonly outstandingSignals: number;
   readonly initialSyncDone: number;
+  /** Present while Exchange keeps losing every subscription and the mailboxes wait for one probe to hold. */
+  readonly losingSubscriptions?: { readonly since: number; readonly probe: string; readonly probes: number; readonly waiting: number };
 }

@@ -62,6 +62,11 @@ export class PullSource extends SourceBase {
     await this.options.exchange.unsubscribe(mailbox, member.subscriptionId);
   }
 
+  protected override dropSubscription(mailbox: string): void {
+    this.members.get(mailbox)?.ticker.unsubscribe();
+    this.members.delete(mailbox);
+  }
+
   protected async stopMode(): Promise<void> {
     const work = [...this.members.entries()].map(([mailbox, m]) => {
       m.ticker.unsubscribe();

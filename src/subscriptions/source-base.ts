@@ -1,8 +1,8 @@
 import { Subject, type Subscription } from 'rxjs';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { categoryOfError } from '../ews/ews-error.js';
 import type { ExchangePort, FolderKind } from '../ews/exchange-port.js';
-import { backoffDelay, type BackoffPolicy } from '../shared/backoff.js';
+import { backoffDelay, backoffPolicy, type BackoffPolicy } from '../shared/backoff.js';
 import { EwsError } from '../shared/errors.js';
 import { Limiter } from '../shared/limiter.js';
 import type { Logger } from '../shared/logger.js';
@@ -12,6 +12,7 @@ import type { MailboxChangeSource, SourceStats } from './mailbox-change-source.j
 import { watchDirectory, type MailboxDirectory } from './mailbox-directory.js';
 import { MailboxRegistry } from './mailbox-registry.js';
 import type { MailboxSignal } from './mailbox-signal.js';
+import { SubscriptionChurn, type OutageState } from './subscription-churn.js';
 
 export interface SourceOptions {
   exchange: ExchangePort;
@@ -32,6 +33,10 @@ export interface SourceOptions {
   /** The sync's own record of a folder's items, for the deletes a full resync cannot list. */
   knownItems?: FolderSyncerOptions['knownItems'];
   snapshotDeletes?: FolderSyncerOptions['snapshotDeletes'];
+  /** A subscription that lives this long after it was made is healthy again (default 60 s). */
+  subscriptionStableMs?: number;
+  /** Waits between probes while Exchange keeps losing every subscription (default 15 s growing to 5 min). */
+  outageProbePolicy?: BackoffPolicy;
   now?: () => number;
 }
 
@@ -60,10 +65,29 @@ export abstract class SourceBase implements MailboxChangeSource {
   private readonly attempts = new Map<string, Attempt>();
   private directorySubscription: Subscription | undefined;
   private readonly pendingSyncs = new Map<string, Set<FolderKind>>();
+  private readonly churn: SubscriptionChurn;
 
   constructor(protected readonly options: SourceOptions) {
     this.logger = options.logger;
     this.mailboxes = new MailboxRegistry(options.metrics, options.now);
+    const stableMs = options.subscriptionStableMs ?? 60_000;
+    this.churn = new SubscriptionChurn({
+      stableMs, policy: options.retryPolicy, outageMailboxes: 3, now: options.now ?? Date.now,
+      probePolicy: options.outageProbePolicy ?? backoffPolicy({ initialMs: 15_000, maxMs: 5 * 60_000, jitter: 'equal' }),
+      reattach: (mailbox, delayMs) => this.scheduleReattach(mailbox, delayMs),
+      onOutage: (change) => {
+        if (change.open) {
+          this.logger.warn({ event: 'exchange.losing-subscriptions', mailboxes: change.mailboxes, probe: change.probe },
+            `Exchange keeps losing the sync's subscriptions (${change.mailboxes} mailboxes lost theirs again within ${stableMs / 1000} s of subscribing): every mailbox now waits while ${change.probe} alone is subscribed again, at growing intervals up to 5 minutes, until its subscription holds for ${stableMs / 1000} s`);
+        } else {
+          this.logger.info({ event: 'exchange.keeping-subscriptions', probe: change.probe, waiting: change.waiting, probes: change.probes, durationMs: change.durationMs },
+            `Exchange keeps subscriptions again (${change.probe} held for ${stableMs / 1000} s after ${change.probes} tries in ${Math.round(change.durationMs / 1000)} s): subscribing the ${change.waiting} waiting mailboxes and closing their gaps`);
+        }
+      },
+    });
+    if (options.metrics) {
+      const outage: Gauge = new Gauge({ name: 'ecs_exchange_losing_subscriptions', help: '1 while Exchange keeps losing the sync\'s subscriptions and the mailboxes wait for one probe to hold', registers: [options.metrics], collect: () => outage.set(this.churn.state() ? 1 : 0) });
+    }
     this.limiter = new Limiter(options.concurrency);
     const snapshotDeletes = options.metrics && options.knownItems
       ? new Counter({ name: 'ecs_snapshot_deletes_total', help: 'Mapped items a full resync no longer listed (deleted while no SyncState could tell), by folder and whether their deletes were sent on', labelNames: ['folder', 'applied'], registers: [options.metrics] })
@@ -95,6 +119,7 @@ export abstract class SourceBase implements MailboxChangeSource {
     this.stopping = true;
     this.directorySubscription?.unsubscribe();
     for (const a of this.attempts.values()) clearTimeout(a.timer);
+    this.churn.stop();
     await this.stopMode();
     await this.syncer.stop();
     this.signalSubject.complete();
@@ -123,7 +148,13 @@ export abstract class SourceBase implements MailboxChangeSource {
     return {
       mailboxes: this.mailboxes.size, connections: this.connectionCount(), syncRuns: this.syncer.runs,
       outstandingSignals: this.syncer.outstanding(), initialSyncDone: initial,
+      ...(this.churn.state() ? { losingSubscriptions: this.churn.state() } : {}),
     };
+  }
+
+  /** While Exchange keeps losing every subscription: since when, the probe, the mailboxes waiting. */
+  outage(): OutageState | undefined {
+    return this.churn.state();
   }
 
   /** Adds and removes mailboxes so the subscribed set matches the directory. */
@@ -148,6 +179,7 @@ export abstract class SourceBase implements MailboxChangeSource {
     try {
       await this.subscribeMailbox(mailbox);
       if (this.stopping || !this.attached.has(mailbox)) return;
+      this.churn.subscribed(mailbox);
       this.mailboxes.set(mailbox, 'syncing');
       this.requestSyncs(mailbox, 'recovery');
     } catch (err) {
@@ -159,6 +191,7 @@ export abstract class SourceBase implements MailboxChangeSource {
     this.attached.delete(mailbox);
     clearTimeout(this.attempts.get(mailbox)?.timer);
     this.attempts.delete(mailbox);
+    this.churn.forget(mailbox);
     for (const f of this.options.folders) this.syncer.forget(mailbox, f);
     if (forget) this.mailboxes.remove(mailbox);
     try {
@@ -234,19 +267,40 @@ export abstract class SourceBase implements MailboxChangeSource {
       this.mailboxes.set(mailbox, 'failed', `${error.responseCode}: ${error.message}`);
       this.logger.warn({ event: 'mailbox.failed', mailbox, code: error.responseCode, during, retryInMs: delay }, `${mailbox} failed: ${error.responseCode}`);
     } else if (category === 'subscription-lost') {
-      delay = attempt.count <= 1 ? 0 : backoffDelay(this.options.retryPolicy, attempt.count - 1);
-      this.mailboxes.set(mailbox, 'subscribing', `${error.responseCode} during ${during}`);
-      this.logger.info({ event: 'subscription.lost', mailbox, code: error.responseCode, during }, `subscription of ${mailbox} lost (${error.responseCode}); subscribing again`);
+      this.dropSubscription(mailbox);
+      const wait = this.churn.lost(mailbox, this.attached.size);
+      const outage = this.churn.state();
+      const quiet = this.churn.isRepeat(mailbox);
+      if (wait === undefined) {
+        this.mailboxes.set(mailbox, 'backing-off', `Exchange keeps losing subscriptions (${error.responseCode} during ${during}); waiting until ${outage?.probe}'s holds`);
+        this.logger.debug({ event: 'subscription.lost', mailbox, code: error.responseCode, during, waiting: true }, `subscription of ${mailbox} lost (${error.responseCode}); waiting for Exchange to keep subscriptions`);
+        return;
+      }
+      delay = wait;
+      this.mailboxes.set(mailbox, 'subscribing', `${error.responseCode} during ${during}${quiet ? '; lost again soon after subscribing' : ''}`);
+      this.logger[quiet || outage ? 'debug' : 'info']({ event: 'subscription.lost', mailbox, code: error.responseCode, during, retryInMs: delay },
+        `subscription of ${mailbox} lost (${error.responseCode}); subscribing again${delay ? ` in ${delay} ms` : ''}`);
     } else {
       delay = backoffDelay(this.options.retryPolicy, attempt.count, error.backOffMs);
       this.mailboxes.set(mailbox, 'backing-off', `${error.responseCode}: ${error.message}`);
       this.logger.warn({ event: 'mailbox.backing-off', mailbox, code: error.responseCode, during, retryInMs: delay }, `${mailbox}: ${error.responseCode}; retrying in ${delay} ms`);
     }
+    this.scheduleReattach(mailbox, delay);
+  }
+
+  private scheduleReattach(mailbox: string, delay: number): void {
+    if (this.stopping || !this.attached.has(mailbox)) return;
+    const attempt = this.attempts.get(mailbox) ?? { count: 0 };
+    this.attempts.set(mailbox, attempt);
+    clearTimeout(attempt.timer);
     attempt.timer = setTimeout(() => {
       if (this.stopping || !this.attached.has(mailbox)) return;
       void this.reattach(mailbox);
     }, delay);
   }
+
+  /** The server no longer knows this mailbox's subscription: forget its id, so nothing asks to end it. */
+  protected dropSubscription(_mailbox: string): void {}
 
   /** Subscribes again and closes the gap. */
   protected async reattach(mailbox: string): Promise<void> {

@@ -111,6 +111,12 @@ export class StreamSource extends SourceBase {
     }
   }
 
+  protected override dropSubscription(mailbox: string): void {
+    const member = this.groups[this.groupOf.get(mailbox) ?? -1]?.members.get(mailbox);
+    if (member?.subscriptionId) this.bySubscription.delete(member.subscriptionId);
+    if (member) member.subscriptionId = undefined;
+  }
+
   protected async stopMode(): Promise<void> {
     for (const g of this.groups) {
       clearTimeout(g.reopenTimer);
@@ -175,8 +181,10 @@ export class StreamSource extends SourceBase {
               this.logger.warn({ event: 'stream.budget-full', group: group.index, mailbox: group.connecting ?? group.anchor, next }, `the streaming budget of ${group.connecting ?? group.anchor} is full (HangingConnectionLimit): connection ${group.index} is opened as ${next}`);
               group.connecting = next;
             }
-            this.logger.warn({ event: 'stream.reconnect', group: group.index, attempt, delayMs, err }, `streaming connection ${group.index} broke; reopening in ${delayMs} ms and closing the gap`);
-            if (categoryOfError(err) === 'subscription-lost') {
+            const lost = categoryOfError(err) === 'subscription-lost';
+            // once per break, not per attempt: the mailboxes' own states say the rest
+            this.logger[attempt === 1 && !lost ? 'warn' : 'debug']({ event: 'stream.reconnect', group: group.index, attempt, delayMs, err }, `streaming connection ${group.index} broke; reopening in ${delayMs} ms and closing the gap`);
+            if (lost) {
               // The server no longer knows the group's subscriptions (restart, no affinity).
               for (const m of [...group.members.keys()]) if (this.attached.has(m)) this.onFailure(m, err, 'GetStreamingEvents');
               return;
