@@ -356,6 +356,14 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: 'sync.parallelism', element: 'sync', attribute: 'parallelism', env: 'ECS_SYNC_PARALLELISM',
     kind: k.integer(1, 1_000), default: 16, doc: 'Mailboxes/associates handled in parallel by each handler (each one strictly in order).',
   },
+  {
+    key: 'sync.verifySample', element: 'sync', attribute: 'verifySample', env: 'ECS_SYNC_VERIFY_SAMPLE',
+    kind: k.integer(0, 1_000), default: 2, doc: 'Mailboxes the service compares with the CRM item by item on its own every verifyInterval (as verify does), round robin; a difference seen twice with nothing in flight reaches /status, /metrics (ecs_verify_divergences) and the exit code of status. 0: off.',
+  },
+  {
+    key: 'sync.verifyInterval', element: 'sync', attribute: 'verifyInterval', env: 'ECS_SYNC_VERIFY_INTERVAL',
+    kind: k.duration(1_000, 24 * 60 * MINUTE), default: MINUTE, doc: 'How often the background verify compares verifySample mailboxes.',
+  },
   // <ops>
   {
     key: 'ops.listen', element: 'ops', attribute: 'listen', env: 'ECS_OPS_LISTEN',
@@ -391,6 +399,10 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     key: 'sandbox.seed', element: 'sandbox', attribute: 'seed', env: 'ECS_SANDBOX_SEED',
     kind: k.integer(0, 2_147_483_647), default: 1, doc: 'Built-in sandbox: seed of the demo data and activity.',
+  },
+  {
+    key: 'sandbox.path', element: 'sandbox', attribute: 'path', env: 'ECS_SANDBOX_PATH',
+    kind: k.text(undefined, 'a folder path'), default: 'data/sandbox', doc: 'Built-in sandbox: the folder its mailboxes are kept in, so a restart meets the same Exchange (relative to the working directory; empty: in memory, every start a new Exchange organisation).',
   },
 ];
 

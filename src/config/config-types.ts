@@ -136,6 +136,8 @@ export interface SyncSettings {
   readonly windowFutureDays: number;
   readonly private: 'sync' | 'skip';
   readonly parallelism: number;
+  /** The background verify: mailboxes per round (0: off), and how often. */
+  readonly verifySample: { readonly perRound: number; readonly intervalMs: number };
 }
 
 export interface OpsSettings {
@@ -152,6 +154,8 @@ export interface SandboxSettings {
   readonly mailboxes: number;
   readonly activity: number;
   readonly seed: number;
+  /** Absolute folder of the sandbox's mailboxes; undefined: in memory. */
+  readonly path: string | undefined;
 }
 
 export interface SyncConfig {

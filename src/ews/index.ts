@@ -7,3 +7,4 @@ export { toEwsError, categoryOfError } from './ews-error.js';
 export { escapeXml } from '../shared/xml-escape.js';
 export { basicCredentials, credentialsOf, OAuthCredentials, type EwsCredentials, type OAuthSettings } from './ews-credentials.js';
 export { AccountPool } from './account-pool.js';
+export { exchangeIdentity } from './exchange-identity.js';

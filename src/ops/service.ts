@@ -1,12 +1,13 @@
+import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { SyncConfig } from '../config/index.js';
-import { AccountPool, BackoffGate, EwsClient, EwsMetrics, type ExchangePort } from '../ews/index.js';
+import { AccountPool, BackoffGate, EwsClient, EwsMetrics, exchangeIdentity, type ExchangePort } from '../ews/index.js';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
 import type { MappedRecords } from '../crm-adapter/index.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
-import { checkCrmIdentity, openDatabase, SqlPositionStore, type Database } from '../state/index.js';
+import { checkCrmIdentity, checkStateIdentity, openDatabase, SqlPositionStore, type Database } from '../state/index.js';
 import { Limiter } from '../shared/limiter.js';
 import { CrmToLog, ExchangeToLog, type ChangeEnvelope, groupsOf, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
 import { CapacityLimitedDirectory, createMailboxChangeSource, groupSizeOf, directoryFor, MailboxOwnership, OwnedDirectory, type AccountBudget, type MailboxChangeSource, type MailboxDirectory } from '../subscriptions/index.js';
@@ -25,6 +26,8 @@ import { MailboxBacklog } from './mailbox-backlog.js';
 import { statusRoutes } from './status-routes.js';
 import { demoRoutes } from './demo-routes.js';
 import { verifyRoutes } from './verify-routes.js';
+import { verifyMailbox } from './verify.js';
+import { VerifySample } from './verify-sample.js';
 import { openCrm } from './open-crm.js';
 import { referenceDemoUser, superOfficeDemoUser } from './demo-crm-users.js';
 import type { StatusSources } from './status-report.js';
@@ -75,10 +78,12 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     let demo: Sandbox | undefined;
     if (ewsSettings.url === null) {
       // No <ews>: the built-in sandbox with demo mailboxes stands in for Exchange.
-      const sandbox = await startSandbox({ mailboxes: config.sandbox.mailboxes, itemsPerMailbox: 5, seed: config.sandbox.seed, activity: config.sandbox.activity });
+      const sandbox = await startSandbox({ mailboxes: config.sandbox.mailboxes, itemsPerMailbox: 5, seed: config.sandbox.seed, activity: config.sandbox.activity, dataFile: config.sandbox.path && join(config.sandbox.path, 'mailboxes.json') });
       lifecycle.add('ews-sandbox', () => sandbox.close());
       demo = sandbox;
-      logger.info({ event: 'sandbox.started', url: sandbox.url, mailboxes: config.sandbox.mailboxes, activity: config.sandbox.activity }, `built-in EWS sandbox on ${sandbox.url}`);
+      const kept = { fresh: 'new demo mailboxes', restored: 'the demo mailboxes as they were', recovered: 'the demo mailboxes as last saved before a crash (later changes are gone, as after a restore from backup)' }[sandbox.dataOutcome];
+      logger.info({ event: 'sandbox.started', url: sandbox.url, mailboxes: sandbox.store.size, activity: config.sandbox.activity, data: config.sandbox.path ?? 'memory', outcome: sandbox.dataOutcome, organisation: sandbox.organisation },
+        `built-in EWS sandbox on ${sandbox.url}: ${kept}${config.sandbox.path ? ` (kept in ${config.sandbox.path})` : ' (in memory)'}`);
       ewsSettings = { ...ewsSettings, url: sandbox.url, user: sandbox.serviceAccount, password: 'sandbox', impersonation: true };
     }
 
@@ -135,6 +140,11 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     // the state is this CRM's (the built-in simulator's data lives in memory: a new one each start)
     const identity = await checkCrmIdentity(database, config.state.schema, crm.identity, hooks.rebaseline === true || opened.simulator !== undefined);
     if (identity === 'rebaselined') logger.warn({ event: 'state.rebaselined', crm: crm.identity }, `the sync state belonged to another CRM: its mappings and positions are forgotten; every mailbox is read anew`);
+    // ... and this Exchange's: another one's mappings would make this one's items look deleted
+    // (a built-in sandbox kept in memory is a new organisation at every start)
+    const exchangeId = demo ? `the built-in sandbox ${demo.organisation}` : exchangeIdentity(ewsSettings);
+    const sameExchange = await checkStateIdentity(database, config.state.schema, 'exchange', exchangeId, hooks.rebaseline === true || (demo !== undefined && config.sandbox.path === undefined));
+    if (sameExchange === 'rebaselined') logger.warn({ event: 'state.rebaselined', exchange: exchangeId }, `the sync state belonged to another Exchange organisation: its mappings and positions are forgotten; every mailbox is read anew (${exchangeId})`);
     const crmPoller = followLeadership(ownership, () =>
       new CrmToLog({ crm, positions, transport, topic: topics.crmChanges, dlqTopic: topics.dlq(topics.crmChanges), logger: logger.child({ component: 'crm-poller' }), metrics, pollIntervalMs: config.crm.pollIntervalMs }), logger);
     lifecycle.add('crm-poller', () => crmPoller.stop());
@@ -215,18 +225,27 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     lifecycle.add('lag-history', () => lagHistory.stop());
     const dlqTopics = [topics.dlq(topics.exchangeChanges), topics.dlq(topics.crmChanges)];
     const dlqGauge = new DlqSizes(transport, dlqTopics, groups.dlqReplay, registry);
+    const verifyOptions = {
+      exchange, crm, mappings, windowPastDays: config.sync.windowPastDays, windowFutureDays: config.sync.windowFutureDays,
+      folders: config.sync.items.map((i) => (i === 'appointments' ? 'calendar' : i)),
+    };
+    const inFlight = async (): Promise<number> => (await lag.total(groups.toCrm)) + (await lag.total(groups.toExchange));
+    // verify on its own, a few mailboxes a minute: drift shows in /status, /metrics and `status`
+    const sample = new VerifySample({
+      verify: (mailbox) => verifyMailbox(verifyOptions, mailbox), mailboxes: () => source.mailboxes.all().filter((m) => m.state === 'active').map((m) => m.mailbox),
+      perRound: config.sync.verifySample.perRound, intervalMs: config.sync.verifySample.intervalMs, inFlight, registry, logger: logger.child({ component: 'verify-sample' }),
+    });
+    sample.start();
+    lifecycle.add('verify-sample', () => sample.stop());
     const statusSources: StatusSources = {
       instance: `${hostname()}/${process.pid}`, version: PACKAGE_VERSION, startedAt, advise: config.exchange.mode, transport: transport.kind,
       mailboxes: () => source.mailboxes.all(), partitions: () => ownership.partitions, readiness, lag: lagHistory, latency, backlog, registry, dlqSizes: () => dlqGauge.read(),
+      verify: () => sample.report(),
     };
     const ops = await startOpsServer({ host: config.ops.listen.host, port: config.ops.listen.port, registry, logger, readiness, routes: {
       ...statusRoutes(statusSources, source, backlog),
       ...breakerRoutes(breaker, (scope) => (scope === 'crm' ? released.toExchange : released.toCrm)),
-      ...verifyRoutes({
-        exchange, crm, mappings, source, windowPastDays: config.sync.windowPastDays, windowFutureDays: config.sync.windowFutureDays,
-        folders: config.sync.items.map((i) => (i === 'appointments' ? 'calendar' : i)),
-        inFlight: async () => (await lag.total(groups.toCrm)) + (await lag.total(groups.toExchange)),
-      }),
+      ...verifyRoutes({ ...verifyOptions, source, inFlight }),
       // both sides of the demo are ours only with the built-in sandbox and the embedded CRM
       ...(demo && demoCrmUser ? demoRoutes(demoCrmUser, demo) : {}),
     } });

@@ -44,6 +44,10 @@ export const STATUS_PAGE = `<!doctype html>
 <h2>Dead-letter topics</h2>
 <div id="dlq" class="cards"></div>
 
+<h2>Background verify <span class="muted" id="verify-every"></span></h2>
+<div id="verify" class="cards"></div>
+<table id="divergences"><tbody></tbody></table>
+
 <h2>Find a mailbox</h2>
 <form id="search"><input id="mailbox-query" type="search" placeholder="user@example.com" autocomplete="off"> <button type="submit">Look up</button></form>
 <div id="mailbox-result"></div>
@@ -93,6 +97,12 @@ export const STATUS_PAGE = `<!doctype html>
       const errors = Object.entries(s.ewsErrors).sort((a, b) => b[1] - a[1]);
       $('ews-errors').tBodies[0].innerHTML = errors.length ? errors.map(([c, n]) => '<tr><td>' + esc(c) + '</td><td>' + n + '</td></tr>').join('') : '<tr><td class="muted">none</td></tr>';
       $('dlq').innerHTML = Object.entries(s.dlq).map(([t, n]) => card(t, n, n > 0 ? 'bad' : 'good')).join('');
+      const v = s.verify;
+      $('verify-every').textContent = v ? '(' + v.perRound + ' mailboxes every ' + v.intervalSeconds + ' s; ' + v.checked + ' compared)' : '(off)';
+      $('verify').innerHTML = v ? Object.entries(v.counts).map(([k, n]) => card(k, n, n > 0 ? 'bad' : 'good')).join('') : '';
+      $('divergences').tBodies[0].innerHTML = v && v.divergences.length
+        ? v.divergences.map((d) => '<tr class="state-failed"><td>' + esc(d.mailbox) + '</td><td>' + esc(d.kind) + '</td><td>' + esc(d.itemId || d.crmId) + '</td><td>' + esc(d.detail) + '</td><td>' + esc(d.since) + '</td></tr>').join('')
+        : '';
       $('updated').textContent = new Date().toLocaleTimeString();
     } catch (err) {
       $('ready').innerHTML = '<span class="bad">the service does not answer</span>';

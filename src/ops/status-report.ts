@@ -4,6 +4,7 @@ import type { LagHistory, LagSample } from './lag-history.js';
 import type { LatencyWindow } from './latency-window.js';
 import type { MailboxBacklog } from './mailbox-backlog.js';
 import type { ReadinessCheck } from './ops-server.js';
+import type { SampleReport } from './verify-sample.js';
 
 /** What /status answers and the status page shows. */
 export interface StatusReport {
@@ -20,6 +21,8 @@ export interface StatusReport {
   latency: { toCrm: LatencySummary; toExchange: LatencySummary; windowMinutes: number };
   ewsErrors: Record<string, number>;
   dlq: Record<string, number>;
+  /** The background verify: differences it saw twice with nothing in flight. */
+  verify: SampleReport | null;
 }
 
 export interface LatencySummary {
@@ -56,6 +59,7 @@ export interface StatusSources {
   backlog: MailboxBacklog;
   registry: Registry;
   dlqSizes: () => Promise<Record<string, number>>;
+  verify?: () => SampleReport;
 }
 
 const SEVERITY: Record<MailboxState, number> = { failed: 0, 'backing-off': 1, paused: 2, subscribing: 3, syncing: 4, active: 5 };
@@ -101,5 +105,6 @@ export async function buildStatusReport(src: StatusSources): Promise<StatusRepor
     latency: { toCrm: src.latency.toCrm.summary(), toExchange: src.latency.toExchange.summary(), windowMinutes: src.latency.windowMinutes },
     ewsErrors,
     dlq: await src.dlqSizes(),
+    verify: src.verify?.() ?? null,
   };
 }

@@ -117,6 +117,31 @@ export class Mailbox {
   }
 }
 
+/** A mailbox as plain data (JSON): what a persisted sandbox keeps across restarts. */
+export interface MailboxData {
+  readonly index: number;
+  readonly address: string;
+  readonly denied: boolean;
+  readonly folders: readonly Folder[];
+  readonly items: ReadonlyArray<Omit<StoredItem, 'extended' | 'modifiedOccurrences' | 'deletedOccurrences'> & {
+    readonly extended: ReadonlyArray<[string, ExtendedValue]>;
+    readonly modifiedOccurrences?: ReadonlyArray<[number, OccurrenceOverride]>;
+    readonly deletedOccurrences?: readonly number[];
+  }>;
+  readonly tombstones: ReadonlyArray<[string, Tombstone[]]>;
+  readonly changeNumber: number;
+  readonly nextItemSeq: number;
+  readonly nextFolderSeq: number;
+  readonly events: readonly MailboxEvent[];
+  readonly nextEventSeq: number;
+}
+
+export interface StoreData {
+  /** The global change counter (ChangeKeys). */
+  readonly version: number;
+  readonly mailboxes: readonly MailboxData[];
+}
+
 export interface StoreListener {
   (mailbox: Mailbox, event: MailboxEvent): void;
 }
@@ -126,6 +151,8 @@ export class MailboxStore {
   private readonly mailboxes: Mailbox[] = [];
   private readonly byAddress = new Map<string, Mailbox>();
   private version = 1;
+  /** How far numbering jumped ahead at a restore after a crash (PersistedStore). */
+  private skipped = 0;
   private readonly listeners = new Set<StoreListener>();
   readonly domain: string;
   private readonly now: () => number;
@@ -153,6 +180,9 @@ export class MailboxStore {
     const existing = this.byAddress.get(address.toLowerCase());
     if (existing) return existing;
     const mailbox = new Mailbox(this.mailboxes.length + 1, address.toLowerCase());
+    // after a crash, a mailbox made again must not hand out the ItemIds its lost self did
+    mailbox.nextItemSeq = mailbox.nextFolderSeq = mailbox.nextEventSeq = 1 + this.skipped;
+    mailbox.changeNumber = this.skipped;
     this.mailboxes.push(mailbox);
     this.byAddress.set(mailbox.address, mailbox);
     return mailbox;
@@ -169,6 +199,52 @@ export class MailboxStore {
   onEvent(listener: StoreListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Everything as plain data, to be restored by `restore` (in another process). */
+  data(): StoreData {
+    return {
+      version: this.version,
+      mailboxes: this.mailboxes.map((m) => ({
+        index: m.index, address: m.address, denied: m.denied, folders: [...m.folders.values()],
+        items: [...m.items.values()].map((i) => ({
+          ...i, extended: [...i.extended], modifiedOccurrences: i.modifiedOccurrences && [...i.modifiedOccurrences], deletedOccurrences: i.deletedOccurrences && [...i.deletedOccurrences],
+        })),
+        tombstones: [...m.tombstones], changeNumber: m.changeNumber, nextItemSeq: m.nextItemSeq, nextFolderSeq: m.nextFolderSeq, events: m.events, nextEventSeq: m.nextEventSeq,
+      })),
+    };
+  }
+
+  /**
+   * Replaces the mailboxes with saved ones. `skip`: numbers handed out after the data was saved
+   * may be in clients' hands (a crash after the last save): item numbers and ChangeKeys
+   * continue this far ahead, so no ItemId or ChangeKey names two different things.
+   */
+  restore(data: StoreData, skip = 0): void {
+    this.mailboxes.length = 0;
+    this.byAddress.clear();
+    this.version = data.version + skip;
+    this.skipped = skip;
+    for (const d of [...data.mailboxes].sort((a, b) => a.index - b.index)) {
+      const mailbox = this.addMailbox(d.address);
+      if (mailbox.index !== d.index) throw new Error(`saved mailboxes are not numbered 1…n (${d.address} is ${d.index})`);
+      mailbox.denied = d.denied;
+      mailbox.folders.clear();
+      for (const f of d.folders) mailbox.folders.set(f.key, f);
+      for (const i of d.items) {
+        this.index(mailbox, {
+          ...i, extended: new Map(i.extended),
+          modifiedOccurrences: i.modifiedOccurrences ? new Map(i.modifiedOccurrences) : undefined,
+          deletedOccurrences: i.deletedOccurrences ? new Set(i.deletedOccurrences) : undefined,
+        });
+      }
+      for (const [folder, list] of d.tombstones) mailbox.tombstones.set(folder, list);
+      mailbox.changeNumber = d.changeNumber + skip;
+      mailbox.nextItemSeq = d.nextItemSeq + skip;
+      mailbox.nextFolderSeq = d.nextFolderSeq + skip;
+      mailbox.events = [...d.events];
+      mailbox.nextEventSeq = d.nextEventSeq + skip;
+    }
   }
 
   itemCount(): number {

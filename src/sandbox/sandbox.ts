@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { childNamed, parseXml, XmlSyntaxError, type XmlElement } from '../shared/safe-xml.js';
@@ -8,6 +8,7 @@ import { handleControl } from './control-api.js';
 import { EwsFault, EwsResponseError, type EwsContext, type SandboxLimits } from './ews-context.js';
 import { OPERATIONS } from './ews-dispatch.js';
 import { Mailbox, MailboxStore } from './mailbox-store.js';
+import { PersistedStore, type OpenedStore } from './persisted-store.js';
 import { NS } from './namespaces.js';
 import { prng } from './prng.js';
 import { SandboxStats } from './sandbox-stats.js';
@@ -45,6 +46,12 @@ export interface SandboxOptions {
   auth?: { basic?: boolean; ntlm?: boolean };
   /** OAuth 2.0 (Exchange Online's app-only): a token endpoint for these apps, and Bearer tokens accepted on EWS. */
   oauth?: TokenServiceOptions;
+  /**
+   * Keep the mailboxes in this file across restarts (the built-in sandbox of `start`): a
+   * restart meets the same items, ItemIds and SyncStates, as after a real server's restart.
+   * Without it the mailboxes live in memory: each sandbox is a new organisation.
+   */
+  dataFile?: string;
   /** Called with each request and response body element (test mode: schema validation). */
   inspect?: (direction: 'request' | 'response', operation: string, xml: string) => void;
 }
@@ -70,6 +77,10 @@ export interface Sandbox {
   readonly activity: ActivityGenerator;
   readonly openConnections: ReadonlySet<StreamingConnection>;
   readonly serviceAccount: string;
+  /** Which Exchange organisation this is: the same across restarts on one dataFile, another for every fresh sandbox. */
+  readonly organisation: string;
+  /** With a dataFile: whether the mailboxes were made now, restored after a clean stop, or recovered after a crash. */
+  readonly dataOutcome: OpenedStore['outcome'];
   /** The sandbox's Entra ID, when started with `oauth`. */
   readonly tokens: TokenService | undefined;
   /** Like a server restart: subscriptions and streaming connections are lost; mailbox data stays. */
@@ -125,13 +136,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   let clockOffset = 0;
   const now = (): number => Date.now() + clockOffset;
   const store = new MailboxStore({ domain, now });
+  const persisted = options.dataFile ? PersistedStore.open(options.dataFile, store) : undefined;
+  const opened = persisted?.opened ?? { organisation: randomUUID(), epoch: randomInt(1, 2 ** 31 - 1), outcome: 'fresh' as const };
   store.ensureMailboxes(options.mailboxes ?? 10);
   const subscriptions = new SubscriptionRegistry(store, { now, minuteMs });
   const stats = new SandboxStats();
   const activity = new ActivityGenerator(store, { seed: options.seed ?? 1, now });
-  activity.seedItems(options.itemsPerMailbox ?? 0);
+  // restored mailboxes have their items already
+  if (opened.outcome === 'fresh') activity.seedItems(options.itemsPerMailbox ?? 0);
+  persisted?.start();
   const openConnections = new Set<StreamingConnection>();
-  const epoch = randomInt(1, 2 ** 31 - 1);
+  const { epoch } = opened;
   const accounts = new Map<string, AccountState>();
   /** Requests under way per throttling budget (EWSMaxConcurrency). */
   const inFlight = new Map<string, number>();
@@ -155,6 +170,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     activity,
     openConnections,
     serviceAccount,
+    organisation: opened.organisation,
+    dataOutcome: opened.outcome,
     tokens,
     restart() {
       for (const c of [...openConnections]) c.drop();
@@ -503,6 +520,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      persisted?.close();
     },
   });
   if (options.activity) activity.setRate(options.activity);

@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -51,6 +52,8 @@ export async function startServiceProcess(configFile: string, env: NodeJS.Proces
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const opsUrl = await new Promise<string>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => {
+      // ECS_DEBUG_LOG_FILE: every line the service printed, kept in a file (chasing a rare failure)
+      if (process.env.ECS_DEBUG_LOG_FILE) appendFileSync(process.env.ECS_DEBUG_LOG_FILE, d);
       buffered += d.toString();
       let nl;
       while ((nl = buffered.indexOf('\n')) >= 0) {

@@ -9,7 +9,7 @@ import { EXIT } from '../exit-codes.js';
 import { addOpsCommands } from './ops-commands.js';
 import { budgetOf, startService } from '../service.js';
 import { capacityProblem, CsvFileDirectory, StaticDirectory } from '../../subscriptions/index.js';
-import { StateOfAnotherCrm } from '../../state/index.js';
+import { StateOfAnotherSide } from '../../state/index.js';
 import { startSandbox } from '../../sandbox/index.js';
 import { DEFAULT_API_USER, startSuperOfficeSandbox } from '../../superoffice-sandbox/index.js';
 import { initReferenceCrm } from '../../crm-adapter/index.js';
@@ -94,8 +94,8 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
       try {
         service = await startService(loaded.config, logger, { rebaseline: opts.rebaseline === true });
       } catch (err) {
-        if (!(err instanceof StateOfAnotherCrm)) throw err;
-        logger.error({ event: 'state.another-crm', recorded: err.recorded, crm: err.current }, err.message);
+        if (!(err instanceof StateOfAnotherSide)) throw err;
+        logger.error({ event: `state.another-${err.side}`, recorded: err.recorded, current: err.current }, err.message);
         io.err(`error: ${err.message}`);
         code = EXIT.INVALID;
         return;

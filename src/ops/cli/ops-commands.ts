@@ -74,7 +74,7 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
       const s = r.body as unknown as StatusReport;
       if (opts.json) io.out(JSON.stringify(s, null, 2));
       else for (const line of describeStatus(s)) io.out(line);
-      if (!s.ready.ok || s.mailboxes.byState.failed > 0 || Object.values(s.dlq).some((n) => n > 0)) ctx.setCode(EXIT.PROBLEMS);
+      if (!s.ready.ok || s.mailboxes.byState.failed > 0 || Object.values(s.dlq).some((n) => n > 0) || (s.verify?.divergences.length ?? 0) > 0) ctx.setCode(EXIT.PROBLEMS);
     });
 
   for (const action of ['pause', 'resume'] as const) {
@@ -312,6 +312,12 @@ export function describeStatus(s: StatusReport): string[] {
   const errors = Object.entries(s.ewsErrors);
   lines.push(`EWS errors: ${errors.length ? errors.map(([c, n]) => `${c} ${n}`).join(', ') : 'none'}`);
   lines.push(`dead letters: ${Object.entries(s.dlq).map(([t, n]) => `${t} ${n}`).join(', ') || 'none'}`);
+  if (s.verify) {
+    const v = s.verify;
+    const c = v.counts;
+    lines.push(`background verify (${v.perRound} mailboxes every ${v.intervalSeconds} s, ${v.checked} compared): ${v.divergences.length ? `APART — ${c.missing} missing, ${c.stale} stale, ${c.ghost} ghost, ${c.unlinked} unlinked` : 'the sides agree'}`);
+    for (const d of v.divergences.slice(0, 10)) lines.push(`  ${d.kind.padEnd(8)} ${d.mailbox} ${d.folder} ${[d.itemId && `item ${d.itemId}`, d.crmId].filter(Boolean).join(' / ')} since ${d.since}: ${d.detail}`);
+  }
   return lines;
 }
 

@@ -222,7 +222,7 @@ describe('operating the service', () => {
     for (const e of ['shutdown.begin', 'shutdown.end']) assert.ok(events.includes(e), `${e} logged`);
     assert.equal(service.lines.find((l) => l.event === 'shutdown.end')?.clean, true);
     const steps = service.lines.filter((l) => l.event === 'shutdown.step').map((l) => l.component);
-    assert.deepEqual(steps.slice(0, 3), ['ops-http', 'lag-history', 'transport-health'], 'stops taking work first');
+    assert.deepEqual(steps.slice(0, 4), ['ops-http', 'verify-sample', 'lag-history', 'transport-health'], 'stops taking work first');
     assert.ok(steps.indexOf('exchange-to-log') < steps.indexOf('subscriptions') && steps.indexOf('subscriptions') < steps.indexOf('transport'), 'in-flight changes published, positions saved, then the log closed');
     service = await startServiceProcess(config, ENV);
     await waitUntil(async () => {

@@ -12,7 +12,8 @@ import { waitUntil } from '../../helpers/source-harness.js';
 
 describe('verify', () => {
   it('reports both sides agreeing, then each kind of difference made behind the sync\'s back, with exit codes', { timeout: 180_000 }, async () => {
-    const world = await startRealPartsWorld({ name: 'verify', mailboxes: 3, itemsPerMailbox: 3, seed: 17 });
+    // the background verify runs too, every mailbox every second
+    const world = await startRealPartsWorld({ name: 'verify', mailboxes: 3, itemsPerMailbox: 3, seed: 17, extra: '<sync verifySample="3" verifyInterval="1s"/>' });
     const { sandbox, db, crmSchema, stateSchema } = world;
     let service: ServiceProcess | undefined;
     try {
@@ -23,6 +24,10 @@ describe('verify', () => {
       await waitUntil(async () => (await runCli(['verify', '--all', '--url', url])).code === 0, 30_000, 'verify to agree');
       const agreed = await runCli(['verify', '--all', '--url', url]);
       assert.match(agreed.stdout, new RegExp(`3 mailbox\\(es\\), ${items} items, ${items} CRM records: both sides agree`));
+      type Sampled = { verify: { checked: number; divergences: Array<{ mailbox: string; kind: string; itemId?: string }> } };
+      const sampled = async (): Promise<Sampled['verify']> => (JSON.parse((await runCli(['status', '--json', '--url', url])).stdout) as Sampled).verify;
+      await waitUntil(async () => (await sampled()).checked >= 6, 30_000, 'the background verify to compare every mailbox twice');
+      assert.deepEqual((await sampled()).divergences, [], 'the background verify finds nothing while the sides agree');
 
       // behind the sync's back
       const [one, two] = sandbox.store.all();
@@ -56,6 +61,16 @@ describe('verify', () => {
       assert.equal(single.code, 3);
       const report = JSON.parse(single.stdout) as { mailboxes: number; counts: Record<string, number> };
       assert.deepEqual([report.mailboxes, report.counts], [1, { missing: 1, stale: 0, ghost: 0, unlinked: 1 }]);
+      // the service finds the same on its own: each difference seen twice, nothing in flight
+      await waitUntil(async () => (await sampled()).divergences.length === 5, 30_000, 'the background verify to find the 5 differences');
+      assert.deepEqual((await sampled()).divergences.map((d) => `${d.mailbox} ${d.kind}`).sort(), [
+        `${one.address} ghost`, `${one.address} ghost`, `${one.address} stale`, `${two.address} missing`, `${two.address} unlinked`]);
+      const status = await runCli(['status', '--url', url]);
+      assert.equal(status.code, 3, 'status says something needs attention');
+      assert.match(status.stdout, /background verify \(3 mailboxes every 1 s, \d+ compared\): APART — 1 missing, 1 stale, 2 ghost, 1 unlinked/);
+      assert.match(await (await fetch(`${url}/metrics`)).text(), /ecs_verify_divergences\{kind="ghost"\} 2/);
+      assert.ok(service.lines.some((l) => l.event === 'verify.diverged' && l.mailbox === two.address && l.kind === 'missing'), 'the log names it');
+
       const unknown = await runCli(['verify', 'nobody@contoso.test', '--url', url]);
       assert.equal(unknown.code, 3);
       assert.match(unknown.stderr, /nobody@contoso.test is not a mailbox this instance syncs/);
