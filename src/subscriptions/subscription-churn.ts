@@ -36,7 +36,7 @@ interface Outage {
 
 /**
  * When to subscribe a mailbox whose subscription Exchange lost. A first loss is answered at
- * once (a restart, a moved mailbox); a subscription lost again within a minute of being made
+ * once (a restart, a moved mailbox); a replacement lost again within a minute of being made
  * is the same failure, so the wait grows instead of starting over. When several mailboxes
  * keep losing theirs, the trouble is Exchange's, not theirs: every mailbox then waits, and
  * one — the probe — is subscribed again at growing intervals until its subscription holds
@@ -71,7 +71,9 @@ export class SubscriptionChurn {
     const now = this.options.now();
     const entry = this.made.get(mailbox) ?? { cycles: 0 };
     this.made.set(mailbox, entry);
-    const repeated = entry.subscribedAt !== undefined && now - entry.subscribedAt < this.options.stableMs;
+    // Only a subscription made to replace a lost one can be lost "again": the first loss of a
+    // subscription made at start (a server restart seconds after we started) is a first loss.
+    const repeated = entry.cycles >= 1 && entry.subscribedAt !== undefined && now - entry.subscribedAt < this.options.stableMs;
     entry.cycles = repeated ? entry.cycles + 1 : 1;
     entry.subscribedAt = undefined;
     const outage = this.outage;
