@@ -54,6 +54,8 @@ export interface AffinityGroup {
 }
 
 export type StreamMessage =
+  /** The server took the connection (HTTP 200): from now on it, not an earlier one, serves the subscriptions it names. */
+  | { readonly type: 'open' }
   | { readonly type: 'heartbeat' }
   | { readonly type: 'notifications'; readonly notifications: ReadonlyArray<{ readonly subscriptionId: string; readonly events: readonly NotificationEvent[] }> }
   | { readonly type: 'subscription-errors'; readonly code: string; readonly subscriptionIds: readonly string[] }

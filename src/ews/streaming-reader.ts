@@ -124,6 +124,7 @@ export function streamingEvents(transport: EwsTransport, http: EwsHttp, req: Str
         });
         return;
       }
+      subscriber.next({ type: 'open' });
       res.on('data', (d: string) => {
         try {
           splitter.write(d);

@@ -56,8 +56,9 @@ export async function handleControl(sandbox: Sandbox, req: IncomingMessage, res:
     case 'POST /sandbox/latency': {
       const ms = num('ms');
       if (ms === undefined || ms < 0) return reply(400, { error: 'ms must be a number ≥ 0' });
-      sandbox.setLatency(ms);
-      return reply(200, { ms });
+      const operations = Array.isArray(input.operations) ? input.operations.filter((o): o is string => typeof o === 'string') : undefined;
+      sandbox.setLatency(ms, operations);
+      return reply(200, { ms, ...(operations?.length ? { operations } : {}) });
     }
     case 'POST /sandbox/clock': {
       const advanceMs = num('advanceMs');

@@ -94,7 +94,8 @@ export interface Sandbox {
   hostile(mode: HostileMode | null, probability?: number, operations?: readonly string[]): void;
   /** ErrorServerBusy for this share of requests (of these operations only, when named). */
   throttle(probability: number, backOffMilliseconds?: number, operations?: readonly string[]): void;
-  setLatency(ms: number): void;
+  /** Every request (of these operations only, when named) waits ms before it is served. */
+  setLatency(ms: number, operations?: readonly string[]): void;
   dropConnections(): number;
   /** Closes the keep-alive connections no request is using (a load balancer's idle timeout). */
   closeIdleConnections(): void;
@@ -157,6 +158,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   let hostile: { mode: HostileMode; probability: number; only?: ReadonlySet<string> } | undefined;
   const hostileRandom = prng((options.seed ?? 1) ^ 0x0badf00d);
   let latencyMs = 0;
+  let latencyOnly: ReadonlySet<string> | undefined;
   const tokens = options.oauth ? new TokenService(options.oauth) : undefined;
   const basicAllowed = options.auth?.basic ?? true;
   const ntlm = (options.auth?.ntlm ?? true) ? new NtlmServer(domain, (user) => (accountNamed(user) ? password : undefined)) : undefined;
@@ -186,8 +188,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       // the operation is the first element in soap:Body; a look at the text is enough for a fault hook
       throttleOnly = operations?.length ? new RegExp(`<(?:[\\w-]+:)?Body[^>]*>\\s*<(?:[\\w-]+:)?(?:${operations.map((o) => o.replace(/\W/g, '')).join('|')})[\\s>/]`) : undefined;
     },
-    setLatency(ms) {
+    setLatency(ms, operations) {
       latencyMs = Math.max(0, ms);
+      latencyOnly = operations?.length ? new Set(operations) : undefined;
     },
     closeIdleConnections() {
       server.closeIdleConnections();
@@ -332,7 +335,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
           else inFlight.delete(budget);
         });
       }
-      if (latencyMs) await new Promise((r) => setTimeout(r, latencyMs));
+      if (latencyMs && (!latencyOnly || latencyOnly.has(operation))) await new Promise((r) => setTimeout(r, latencyMs));
       const tzDefinition = header ? childNamed(childNamed(header, 'TimeZoneContext') ?? header, 'TimeZoneDefinition') : undefined;
       const zone = tzDefinition?.attrs.Id ? ianaFromWindows(tzDefinition.attrs.Id) : undefined;
       const responseHeaders: Record<string, string> = {};

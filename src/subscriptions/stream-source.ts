@@ -36,6 +36,8 @@ interface StreamGroup {
   reopenTimer?: NodeJS.Timeout;
   lifetimeTimer?: NodeJS.Timeout;
   open: boolean;
+  /** A GetStreamingEvents of the current connection was sent and the server has not answered it yet. */
+  awaitingServer?: boolean;
 }
 
 /** A replaced connection is read this much longer (events may still be on its wire). */
@@ -142,6 +144,15 @@ export class StreamSource extends SourceBase {
   /** Opens (or replaces) the group's connection with all its current subscriptions. */
   private open(group: StreamGroup): void {
     if (this.stopping) return;
+    // The newest GetStreamingEvents to reach the server takes the subscriptions it names. One
+    // sent while the previous is still on its way may arrive first: the previous would then take
+    // its subscriptions back, and leave them on nothing when it is closed — their events never
+    // delivered. So a connection is replaced only once the server has taken it (a broken one
+    // reconnects with every live subscription by itself).
+    if (group.connection && group.awaitingServer) {
+      this.scheduleReopen(group);
+      return;
+    }
     const ids = [...group.members.values()].map((m) => m.subscriptionId).filter((id): id is string => id !== undefined);
     if (group.connection) {
       const old = group.connection;
@@ -153,6 +164,7 @@ export class StreamSource extends SourceBase {
     }
     group.connection = undefined;
     group.open = false;
+    group.awaitingServer = false;
     if (!ids.length) return;
     const { connectionLifetimeMs, heartbeatTimeoutMs } = this.streamOptions;
     const minutes = Math.min(30, Math.max(1, Math.ceil(connectionLifetimeMs / 60_000)));
@@ -165,6 +177,7 @@ export class StreamSource extends SourceBase {
       // from the new one, and leave them on nothing once the old one is closed. Without live
       // subscriptions there is nothing to listen for: the resubscribed mailboxes open a new one.
       if (!current() || !live.length) return NEVER;
+      group.awaitingServer = true;
       return this.options.exchange.streamEvents({ anchorMailbox: group.anchor, ...(group.connecting ? { connectingMailbox: group.connecting } : {}) }, live, minutes).pipe(watchdog(heartbeatTimeoutMs));
     })
       .pipe(
@@ -174,6 +187,7 @@ export class StreamSource extends SourceBase {
           onRetry: (err, attempt, delayMs) => {
             if (!current()) return;
             group.open = false;
+            group.awaitingServer = false;
             if (err instanceof EwsError && err.responseCode === 'ErrorExceededConnectionCount') {
               // the budget this connection is charged to is full: charge the next member's
               const members = [...group.members.keys()];
@@ -196,7 +210,10 @@ export class StreamSource extends SourceBase {
       )
       .subscribe({
         next: (message) => this.handle(group, message, current()),
-        error: (err: unknown) => this.logger.error({ err, group: group.index }, 'streaming connection gave up'),
+        error: (err: unknown) => {
+          if (current()) group.awaitingServer = false;
+          this.logger.error({ err, group: group.index }, 'streaming connection gave up');
+        },
       });
     group.connection = connection;
     clearTimeout(group.lifetimeTimer);
@@ -207,6 +224,7 @@ export class StreamSource extends SourceBase {
 
   private handle(group: StreamGroup, message: StreamMessage, current: boolean): void {
     if (current && message.type !== 'closed') group.open = true;
+    if (current) group.awaitingServer = false;
     switch (message.type) {
       case 'notifications':
         for (const n of message.notifications) {
@@ -233,6 +251,7 @@ export class StreamSource extends SourceBase {
       case 'closed':
         if (current) group.open = false;
         return;
+      case 'open':
       case 'heartbeat':
         return;
     }
