@@ -1,15 +1,33 @@
 import ews from 'ews-javascript-api';
-import { EwsError } from '../shared/errors.js';
-import { categoryOf, isRetriableCode, type EwsErrorCategory } from './ews-response-codes.js';
+import { ExchangeError, type ExchangeErrorCategory, type SyncErrorOptions } from '../shared/errors.js';
+import { categoryOf, isRetriableCode } from './ews-response-codes.js';
 
-export { EwsError };
+/** An EWS call failed: a ResponseCode, an HTTP status, a SOAP fault or a transport error. */
+export class EwsError extends ExchangeError {
+  constructor(responseCode: string, message: string, options: SyncErrorOptions & { backOffMs?: number } = {}) {
+    super(`EWS_${responseCode}`, message, {
+      ...options, category: categoryOf(responseCode), protocolCode: responseCode, retryAfterMs: options.backOffMs,
+      ...(responseCode === 'ErrorExceededConnectionCount' ? { budgetFull: 'connections' as const } : {}),
+    });
+  }
+
+  /** The EWS ResponseCode (e.g. ErrorServerBusy) or an HTTP/transport code. */
+  get responseCode(): string {
+    return this.protocolCode;
+  }
+
+  /** The server's BackOffMilliseconds, when it gave one. */
+  get backOffMs(): number | undefined {
+    return this.retryAfterMs;
+  }
+}
 
 export function ewsError(code: string, message: string, options: { backOffMs?: number; cause?: unknown; context?: Record<string, unknown> } = {}): EwsError {
   return new EwsError(code, message, { retriable: isRetriableCode(code), ...options });
 }
 
-export function categoryOfError(err: unknown): EwsErrorCategory {
-  return err instanceof EwsError ? categoryOf(err.responseCode) : 'transient';
+export function categoryOfError(err: unknown): ExchangeErrorCategory {
+  return err instanceof ExchangeError ? err.category : 'transient';
 }
 
 interface LibraryFailure {

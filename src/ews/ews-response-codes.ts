@@ -2,7 +2,7 @@
  * What an EWS ResponseCode means for us: retry the same call, re-create the subscription
  * and close the gap, park the mailbox, or give up on this one item.
  */
-export type EwsErrorCategory = 'transient' | 'subscription-lost' | 'mailbox-unavailable' | 'not-found' | 'conflict' | 'permanent';
+import type { ExchangeErrorCategory } from '../shared/errors.js';
 
 const TRANSIENT = new Set([
   'ErrorServerBusy', 'ErrorInternalServerError', 'ErrorInternalServerTransientError', 'ErrorTimeoutExpired', 'ErrorMailboxStoreUnavailable',
@@ -19,14 +19,16 @@ const MAILBOX_UNAVAILABLE = new Set([
   'ErrorInvalidExchangeImpersonationHeaderData', 'ErrorNoApplicableProxyCASServersAvailable', 'HTTP_401', 'HTTP_403',
 ]);
 const NOT_FOUND = new Set(['ErrorItemNotFound', 'ErrorFolderNotFound', 'ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange']);
-const CONFLICT = new Set(['ErrorIrresolvableConflict', 'ErrorStaleObject', 'ErrorInvalidSyncStateData', 'ErrorChangeKeyRequiredForWriteOperations']);
+const CONFLICT = new Set(['ErrorIrresolvableConflict', 'ErrorStaleObject', 'ErrorChangeKeyRequiredForWriteOperations']);
+const POSITION_INVALID = new Set(['ErrorInvalidSyncStateData']);
 
-export function categoryOf(code: string): EwsErrorCategory {
+export function categoryOf(code: string): ExchangeErrorCategory {
   if (TRANSIENT.has(code)) return 'transient';
   if (SUBSCRIPTION_LOST.has(code)) return 'subscription-lost';
   if (MAILBOX_UNAVAILABLE.has(code)) return 'mailbox-unavailable';
   if (NOT_FOUND.has(code)) return 'not-found';
   if (CONFLICT.has(code)) return 'conflict';
+  if (POSITION_INVALID.has(code)) return 'position-invalid';
   return 'permanent';
 }
 

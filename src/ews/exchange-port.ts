@@ -1,4 +1,5 @@
 import type { Observable } from 'rxjs';
+import type { ExchangeError } from '../shared/errors.js';
 import type { ItemFields } from '../shared/item-fields.js';
 
 /** The mailbox folders the sync works with. */
@@ -58,7 +59,10 @@ export type StreamMessage =
   | { readonly type: 'open' }
   | { readonly type: 'heartbeat' }
   | { readonly type: 'notifications'; readonly notifications: ReadonlyArray<{ readonly subscriptionId: string; readonly events: readonly NotificationEvent[] }> }
-  | { readonly type: 'subscription-errors'; readonly code: string; readonly subscriptionIds: readonly string[] }
+  /** The server dropped events of these subscriptions (they live on): close the gap from the saved position. */
+  | { readonly type: 'events-missed'; readonly subscriptionIds: readonly string[] }
+  /** These subscriptions failed (lost, denied): what it means is the error's category. */
+  | { readonly type: 'subscription-errors'; readonly error: ExchangeError; readonly subscriptionIds: readonly string[] }
   | { readonly type: 'closed' };
 
 /** What an UpdateItem did. A conflict without a ChangeKey: the item changed between read and write. */

@@ -94,7 +94,8 @@ export function streamingEvents(transport: EwsTransport, http: EwsHttp, req: Str
       const status = childNamed(message, 'ConnectionStatus')?.text.trim();
       if (code !== 'NoError') {
         metrics?.errors.inc({ operation: 'GetStreamingEvents', code });
-        if (errorIds.length) subscriber.next({ type: 'subscription-errors', code, subscriptionIds: errorIds });
+        if (errorIds.length && code === 'ErrorMissedNotificationEvents') subscriber.next({ type: 'events-missed', subscriptionIds: errorIds });
+        else if (errorIds.length) subscriber.next({ type: 'subscription-errors', error: ewsError(code, `streaming subscription error ${code}: ${childNamed(message, 'MessageText')?.text.trim() || 'the server no longer serves these subscriptions'}`), subscriptionIds: errorIds });
         else {
           if (code === 'ErrorServerBusy') gate.block(1_000);
           fail(ewsError(code, childNamed(message, 'MessageText')?.text.trim() || code));

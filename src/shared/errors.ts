@@ -38,17 +38,58 @@ export class ConfigError extends SyncError {
   }
 }
 
-/** An EWS call failed: a ResponseCode, an HTTP status, a SOAP fault or a transport error. */
-export class EwsError extends SyncError {
-  /** The EWS ResponseCode (e.g. ErrorServerBusy) or an HTTP/transport code. */
-  readonly responseCode: string;
-  /** The server's BackOffMilliseconds, when it gave one: the wait that wins over our own. */
-  readonly backOffMs: number | undefined;
-  constructor(responseCode: string, message: string, options: SyncErrorOptions & { backOffMs?: number } = {}) {
-    super(`EWS_${responseCode}`, message, options);
-    this.responseCode = responseCode;
-    this.backOffMs = options.backOffMs;
+/**
+ * What a failure on the Exchange side means for the sync, whatever the protocol said it with
+ * (an EWS ResponseCode, a Graph error code, an HTTP status, a dropped socket). Code outside
+ * the protocol folders decides on the category alone, never on a protocol's codes.
+ */
+export type ExchangeErrorCategory =
+  /** Try the same call again (after retryAfterMs when the server said so). */
+  | 'transient'
+  /** The saved position (SyncState, delta token) is no longer accepted: sync afresh from none. */
+  | 'position-invalid'
+  /** The server no longer knows the subscription: subscribe again and close the gap. */
+  | 'subscription-lost'
+  /** The mailbox cannot be reached with these rights (denied, gone, moving). */
+  | 'mailbox-unavailable'
+  | 'not-found'
+  | 'conflict'
+  | 'permanent';
+
+export interface ExchangeErrorOptions extends SyncErrorOptions {
+  readonly category: ExchangeErrorCategory;
+  /** The protocol's own word for it (ErrorServerBusy, syncStateNotFound, HTTP_503, ECONNRESET): for logs and counts. */
+  readonly protocolCode: string;
+  /** The wait the server asked for (EWS BackOffMilliseconds, HTTP Retry-After): it wins over our own. */
+  readonly retryAfterMs?: number;
+  /** Set when the server refused because a budget of the connecting account is full (streaming connections). */
+  readonly budgetFull?: 'connections';
+}
+
+/** A call to Exchange failed; what it means is the category. */
+export class ExchangeError extends SyncError {
+  readonly category: ExchangeErrorCategory;
+  readonly protocolCode: string;
+  readonly retryAfterMs: number | undefined;
+  readonly budgetFull: 'connections' | undefined;
+  constructor(code: string, message: string, options: ExchangeErrorOptions) {
+    super(code, message, options);
+    this.category = options.category;
+    this.protocolCode = options.protocolCode;
+    this.retryAfterMs = options.retryAfterMs;
+    this.budgetFull = options.budgetFull;
   }
+}
+
+/** The category of anything an Exchange call threw: what is not an ExchangeError is taken as transient (a bug in between, a socket). */
+export function exchangeErrorCategory(err: unknown): ExchangeErrorCategory {
+  return err instanceof ExchangeError ? err.category : 'transient';
+}
+
+/** Anything thrown on the Exchange side as an ExchangeError (a foreign error is transient: retried). */
+export function toExchangeError(err: unknown): ExchangeError {
+  if (err instanceof ExchangeError) return err;
+  return new ExchangeError('EXCHANGE_UNEXPECTED', err instanceof Error ? err.message : String(err), { cause: err, retriable: true, category: 'transient', protocolCode: 'UNEXPECTED' });
 }
 
 /** The log (Kafka or embedded) could not take or give a message. */

@@ -46,8 +46,8 @@ export interface DeadLetterFacts {
 
 /** The dead letter for these facts: one shape for every stage. */
 export function deadLetterOf(f: DeadLetterFacts): OutgoingMessage {
-  const e = f.error as { code?: unknown; responseCode?: unknown; message?: unknown } | null;
-  const code = String(e?.code ?? e?.responseCode ?? 'ERROR');
+  const e = f.error as { code?: unknown; message?: unknown } | null;
+  const code = String(e?.code ?? 'ERROR');
   const headers: Record<string, string> = {
     ...(f.headers ?? {}), [DEAD_LETTER.stage]: f.stage, [DEAD_LETTER.code]: code, [DEAD_LETTER.message]: String(e?.message ?? f.error).slice(0, 1_000),
   };

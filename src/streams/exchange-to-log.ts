@@ -1,7 +1,7 @@
 import { bufferTime, filter, type Subscription } from 'rxjs';
 import type { ExchangePort, FetchedItem, FolderKind } from '../ews/exchange-port.js';
-import { categoryOfError } from '../ews/ews-error.js';
 import { backoffPolicy } from '../shared/backoff.js';
+import { exchangeErrorCategory, toExchangeError } from '../shared/errors.js';
 import { isAborted, retrying } from '../shared/retrier.js';
 import type { Limiter } from '../shared/limiter.js';
 import type { Logger } from '../shared/logger.js';
@@ -119,7 +119,7 @@ export class ExchangeToLog {
     try {
       return await retrying(() => this.options.limiter.run(() => this.options.exchange.getItems(mailbox, folder, ids)), {
         policy: RETRY, signal: this.lifecycle.signal,
-        shouldRetry: (err) => categoryOfError(err) === 'transient',
+        shouldRetry: (err) => exchangeErrorCategory(err) === 'transient',
         onRetry: (err, attempt) => {
           if (attempt % 5 === 0) this.options.logger.warn({ err, mailbox, folder, attempt }, 'GetItem keeps failing; still retrying');
         },
@@ -133,7 +133,7 @@ export class ExchangeToLog {
       }
       this.options.logger.error({ err, mailbox, folder, itemId: ids[0], event: 'exchange.unreadable' }, 'an Exchange item could not be read; parked in the dead-letter topic');
       this.options.metrics?.unreadable.inc({ source: 'exchange' });
-      const code = (err as { responseCode?: string }).responseCode ?? 'unknown';
+      const code = toExchangeError(err).protocolCode;
       await this.publish(this.options.dlqTopic, [deadLetterOf({
         stage: 'exchange-fetch', error: err, key: mailbox, value: JSON.stringify({ mailbox, folder, itemId: ids[0], error: code, message: (err as Error).message }),
         item: { mailbox, folder, itemId: ids[0] },

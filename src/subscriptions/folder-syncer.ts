@@ -1,9 +1,8 @@
 import { defer, from, groupBy, mergeMap, Subject, type Subscription } from 'rxjs';
 import type { ExchangePort, FolderKind, SyncChange } from '../ews/exchange-port.js';
-import { categoryOfError } from '../ews/ews-error.js';
 import type { BackoffPolicy } from '../shared/backoff.js';
 import { isAborted, retrying } from '../shared/retrier.js';
-import { EwsError } from '../shared/errors.js';
+import { exchangeErrorCategory, toExchangeError, type ExchangeError } from '../shared/errors.js';
 import type { Limiter } from '../shared/limiter.js';
 import type { Logger } from '../shared/logger.js';
 import type { PositionStore } from '../state/position-store.js';
@@ -59,7 +58,7 @@ export interface FolderSyncerOptions {
   coalesceMs: number;
   retryPolicy: BackoffPolicy;
   /** A sync failed for good (after retries): the source decides the mailbox's fate. */
-  onFailure: (mailbox: string, folder: FolderKind, err: EwsError) => void;
+  onFailure: (mailbox: string, folder: FolderKind, err: ExchangeError) => void;
   onSynced: (mailbox: string, folder: FolderKind, reason: SyncReason, changes: number) => void;
   /**
    * The items the sync believes a folder holds (mapped before `before`, ms): after a full
@@ -177,7 +176,7 @@ export class FolderSyncer {
         try {
           page = await this.withRetries(() => this.options.exchange.syncFolderItems(mailbox, folder, state.syncState ?? null, MAX_CHANGES));
         } catch (err) {
-          if (err instanceof EwsError && err.responseCode === 'ErrorInvalidSyncStateData' && state.syncState !== null) {
+          if (exchangeErrorCategory(err) === 'position-invalid' && state.syncState !== null) {
             this.options.logger.warn({ mailbox, folder, event: 'sync.state-invalid' }, 'the saved SyncState is no longer valid: full resync');
             state.syncState = null;
             reason = 'initial';
@@ -224,8 +223,7 @@ export class FolderSyncer {
       this.options.onSynced(mailbox, folder, reason, total);
     } catch (err) {
       if (isAborted(err)) return; // stopped while waiting to retry: the position stays where it was
-      const error = err instanceof EwsError ? err : new EwsError('ErrorInternalServerError', String(err), { cause: err, retriable: true });
-      this.options.onFailure(mailbox, folder, error);
+      this.options.onFailure(mailbox, folder, toExchangeError(err));
     }
   }
 
@@ -263,7 +261,7 @@ export class FolderSyncer {
   private withRetries<T>(call: () => Promise<T>): Promise<T> {
     return retrying(() => this.options.limiter.run(call), {
       policy: { ...this.options.retryPolicy, maxRetries: SYNC_RETRIES }, signal: this.lifecycle.signal,
-      shouldRetry: (err) => categoryOfError(err) === 'transient',
+      shouldRetry: (err) => exchangeErrorCategory(err) === 'transient',
     });
   }
 

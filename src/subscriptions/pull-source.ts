@@ -1,6 +1,6 @@
 import { Subscription, timer } from 'rxjs';
-import { categoryOfError } from '../ews/ews-error.js';
 import type { FolderKind } from '../ews/exchange-port.js';
+import { exchangeErrorCategory } from '../shared/errors.js';
 import { Limiter } from '../shared/limiter.js';
 import { SourceBase, type SourceOptions } from './source-base.js';
 
@@ -96,7 +96,7 @@ export class PullSource extends SourceBase {
       }
     } catch (err) {
       // A busy or unreachable server: the next tick tries again (the shared gate spaces it).
-      if (this.members.get(mailbox) === member && categoryOfError(err) !== 'transient') {
+      if (this.members.get(mailbox) === member && exchangeErrorCategory(err) !== 'transient') {
         member.ticker.unsubscribe();
         this.onFailure(mailbox, err, 'GetEvents');
       }

@@ -1,9 +1,8 @@
 import { Subject, type Subscription } from 'rxjs';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { categoryOfError } from '../ews/ews-error.js';
 import type { ExchangePort, FolderKind } from '../ews/exchange-port.js';
 import { backoffDelay, backoffPolicy, type BackoffPolicy } from '../shared/backoff.js';
-import { EwsError } from '../shared/errors.js';
+import { toExchangeError } from '../shared/errors.js';
 import { Limiter } from '../shared/limiter.js';
 import type { Logger } from '../shared/logger.js';
 import type { PositionStore } from '../state/position-store.js';
@@ -104,7 +103,7 @@ export abstract class SourceBase implements MailboxChangeSource {
     });
   }
 
-  /** Subscribes one mailbox (the mode's way); throws EwsError. */
+  /** Subscribes one mailbox (the mode's way); throws an ExchangeError. */
   protected abstract subscribeMailbox(mailbox: string): Promise<void>;
   /** Unsubscribes one mailbox, best effort. */
   protected abstract unsubscribeMailbox(mailbox: string): Promise<void>;
@@ -255,8 +254,8 @@ export abstract class SourceBase implements MailboxChangeSource {
    */
   protected onFailure(mailbox: string, err: unknown, during: string): void {
     if (this.stopping || !this.attached.has(mailbox)) return;
-    const error = err instanceof EwsError ? err : new EwsError('ErrorInternalServerError', String(err), { cause: err, retriable: true });
-    const category = categoryOfError(error);
+    const error = toExchangeError(err);
+    const { category, protocolCode: code } = error;
     const attempt = this.attempts.get(mailbox) ?? { count: 0 };
     this.attempts.set(mailbox, attempt);
     clearTimeout(attempt.timer);
@@ -264,26 +263,26 @@ export abstract class SourceBase implements MailboxChangeSource {
     let delay: number;
     if (category === 'mailbox-unavailable' || category === 'permanent' || category === 'not-found') {
       delay = this.options.failedRetryMs;
-      this.mailboxes.set(mailbox, 'failed', `${error.responseCode}: ${error.message}`);
-      this.logger.warn({ event: 'mailbox.failed', mailbox, code: error.responseCode, during, retryInMs: delay }, `${mailbox} failed: ${error.responseCode}`);
+      this.mailboxes.set(mailbox, 'failed', `${code}: ${error.message}`);
+      this.logger.warn({ event: 'mailbox.failed', mailbox, code: code, during, retryInMs: delay }, `${mailbox} failed: ${error.message} (${code}); trying again in ${Math.round(delay / 1000)} s`);
     } else if (category === 'subscription-lost') {
       this.dropSubscription(mailbox);
       const wait = this.churn.lost(mailbox, this.attached.size);
       const outage = this.churn.state();
       const quiet = this.churn.isRepeat(mailbox);
       if (wait === undefined) {
-        this.mailboxes.set(mailbox, 'backing-off', `Exchange keeps losing subscriptions (${error.responseCode} during ${during}); waiting until ${outage?.probe}'s holds`);
-        this.logger.debug({ event: 'subscription.lost', mailbox, code: error.responseCode, during, waiting: true }, `subscription of ${mailbox} lost (${error.responseCode}); waiting for Exchange to keep subscriptions`);
+        this.mailboxes.set(mailbox, 'backing-off', `Exchange keeps losing subscriptions (${code} during ${during}); waiting until ${outage?.probe}'s holds`);
+        this.logger.debug({ event: 'subscription.lost', mailbox, code: code, during, waiting: true }, `subscription of ${mailbox} lost (${code}); waiting for Exchange to keep subscriptions`);
         return;
       }
       delay = wait;
-      this.mailboxes.set(mailbox, 'subscribing', `${error.responseCode} during ${during}${quiet ? '; lost again soon after subscribing' : ''}`);
-      this.logger[quiet || outage ? 'debug' : 'info']({ event: 'subscription.lost', mailbox, code: error.responseCode, during, retryInMs: delay },
-        `subscription of ${mailbox} lost (${error.responseCode}); subscribing again${delay ? ` in ${delay} ms` : ''}`);
+      this.mailboxes.set(mailbox, 'subscribing', `${code} during ${during}${quiet ? '; lost again soon after subscribing' : ''}`);
+      this.logger[quiet || outage ? 'debug' : 'info']({ event: 'subscription.lost', mailbox, code: code, during, retryInMs: delay },
+        `subscription of ${mailbox} lost (${code}); subscribing again${delay ? ` in ${delay} ms` : ''}`);
     } else {
-      delay = backoffDelay(this.options.retryPolicy, attempt.count, error.backOffMs);
-      this.mailboxes.set(mailbox, 'backing-off', `${error.responseCode}: ${error.message}`);
-      this.logger.warn({ event: 'mailbox.backing-off', mailbox, code: error.responseCode, during, retryInMs: delay }, `${mailbox}: ${error.responseCode}; retrying in ${delay} ms`);
+      delay = backoffDelay(this.options.retryPolicy, attempt.count, error.retryAfterMs);
+      this.mailboxes.set(mailbox, 'backing-off', `${code}: ${error.message}`);
+      this.logger.warn({ event: 'mailbox.backing-off', mailbox, code: code, during, retryInMs: delay }, `${mailbox}: ${error.message} (${code}, during ${during}); retrying in ${delay} ms`);
     }
     this.scheduleReattach(mailbox, delay);
   }

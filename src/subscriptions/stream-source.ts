@@ -1,8 +1,7 @@
 import { defer, NEVER, Subscription } from 'rxjs';
 import { Gauge } from 'prom-client';
-import { categoryOfError } from '../ews/ews-error.js';
 import type { FolderKind, NotificationEvent, StreamMessage } from '../ews/exchange-port.js';
-import { EwsError } from '../shared/errors.js';
+import { exchangeErrorCategory, ExchangeError } from '../shared/errors.js';
 import { planGroups } from './operators/mailbox-groups.js';
 import { reconnecting } from './operators/reconnecting.js';
 import { watchdog } from './operators/watchdog.js';
@@ -183,19 +182,19 @@ export class StreamSource extends SourceBase {
       .pipe(
         reconnecting({
           policy: this.options.retryPolicy,
-          serverDelayOf: (err) => (err instanceof EwsError ? err.backOffMs : undefined),
+          serverDelayOf: (err) => (err instanceof ExchangeError ? err.retryAfterMs : undefined),
           onRetry: (err, attempt, delayMs) => {
             if (!current()) return;
             group.open = false;
             group.awaitingServer = false;
-            if (err instanceof EwsError && err.responseCode === 'ErrorExceededConnectionCount') {
+            if (err instanceof ExchangeError && err.budgetFull === 'connections') {
               // the budget this connection is charged to is full: charge the next member's
               const members = [...group.members.keys()];
               const next = members[(members.indexOf(group.connecting ?? group.anchor) + 1) % members.length];
               this.logger.warn({ event: 'stream.budget-full', group: group.index, mailbox: group.connecting ?? group.anchor, next }, `the streaming budget of ${group.connecting ?? group.anchor} is full (HangingConnectionLimit): connection ${group.index} is opened as ${next}`);
               group.connecting = next;
             }
-            const lost = categoryOfError(err) === 'subscription-lost';
+            const lost = exchangeErrorCategory(err) === 'subscription-lost';
             // once per break, not per attempt: the mailboxes' own states say the rest
             this.logger[attempt === 1 && !lost ? 'warn' : 'debug']({ event: 'stream.reconnect', group: group.index, attempt, delayMs, err }, `streaming connection ${group.index} broke; reopening in ${delayMs} ms and closing the gap`);
             if (lost) {
@@ -233,19 +232,22 @@ export class StreamSource extends SourceBase {
           for (const e of n.events) this.onEvent(mailbox, e);
         }
         return;
+      case 'events-missed':
+        for (const id of message.subscriptionIds) {
+          const mailbox = this.bySubscription.get(id);
+          if (!mailbox) continue;
+          this.logger.warn({ event: 'stream.missed-events', mailbox }, `${mailbox} missed events; closing the gap`);
+          this.resync(mailbox);
+        }
+        return;
       case 'subscription-errors':
         for (const id of message.subscriptionIds) {
           const mailbox = this.bySubscription.get(id);
           if (!mailbox) continue;
-          if (message.code === 'ErrorMissedNotificationEvents') {
-            this.logger.warn({ event: 'stream.missed-events', mailbox }, `${mailbox} missed events; closing the gap`);
-            this.resync(mailbox);
-          } else {
-            this.bySubscription.delete(id);
-            const member = group.members.get(mailbox);
-            if (member) member.subscriptionId = undefined;
-            this.onFailure(mailbox, new EwsError(message.code, `streaming subscription error ${message.code}`, { retriable: false }), 'GetStreamingEvents');
-          }
+          this.bySubscription.delete(id);
+          const member = group.members.get(mailbox);
+          if (member) member.subscriptionId = undefined;
+          this.onFailure(mailbox, message.error, 'GetStreamingEvents');
         }
         return;
       case 'closed':

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { DEFAULT_CONFIG_FILE, loadConfig, type LoadedConfig, type SyncConfig } from '../../config/index.js';
-import { BackoffGate, EwsClient } from '../../ews/index.js';
+import { BackoffGate, checkMailbox, EwsClient } from '../../ews/index.js';
 import { listDeadLetters, replayDeadLetters, type ReplayReaders } from '../../handlers/index.js';
 import { crmChangeMessage, exchangeChangeMessage } from '../../streams/index.js';
 import { openCrmForReading } from '../open-crm.js';
@@ -8,7 +8,6 @@ import { ConfigError } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
 import { groupsOf, openTransport, topicsOf } from '../../streams/index.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
-import { checkMailbox } from '../mailbox-check.js';
 import type { StatusReport } from '../status-report.js';
 import type { VerifyReport } from '../verify-routes.js';
 import type { CliIo } from './main.js';

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { filter, firstValueFrom } from 'rxjs';
 import type { EwsSettings } from '../../../src/config/index.js';
 import { BackoffGate, EwsClient } from '../../../src/ews/index.js';
-import { explainEwsError } from '../../../src/ops/mailbox-check.js';
+import { explainEwsError } from '../../../src/ews/mailbox-check.js';
 import { startSandbox, type Sandbox } from '../../../src/sandbox/index.js';
 import { soap } from '../../helpers/ews.js';
 

@@ -11,7 +11,7 @@ import { firstValueFrom, retry, filter } from 'rxjs';
 import { generate } from 'selfsigned';
 import type { EwsSettings } from '../../../src/config/index.js';
 import { BackoffGate, EwsClient } from '../../../src/ews/index.js';
-import { explainEwsError } from '../../../src/ops/mailbox-check.js';
+import { explainEwsError } from '../../../src/ews/mailbox-check.js';
 import { isRetriable } from '../../../src/shared/errors.js';
 import { startSandbox, type Sandbox } from '../../../src/sandbox/index.js';
 import { soap, textOf } from '../../helpers/ews.js';

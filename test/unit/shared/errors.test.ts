@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, CrmError, EwsError, isRetriable, PoisonMessageError, SyncError, toSyncError, TransportError } from '../../../src/shared/errors.js';
+import { EwsError } from '../../../src/ews/ews-error.js';
+import { ConfigError, CrmError, ExchangeError, exchangeErrorCategory, isRetriable, PoisonMessageError, SyncError, toSyncError, TransportError } from '../../../src/shared/errors.js';
 
 describe('error taxonomy', () => {
   it('every error has a code, retriable and cause', () => {
@@ -34,5 +35,25 @@ describe('error taxonomy', () => {
     assert.equal(wrapped.code, 'UNEXPECTED');
     const same = new CrmError('X', 'y');
     assert.equal(toSyncError(same), same);
+  });
+
+  it('an Exchange error carries its category: EWS codes are mapped in src/ews, the rest of the sync reads only the category', () => {
+    const cases: Array<[string, string]> = [
+      ['ErrorServerBusy', 'transient'], ['ErrorInvalidSyncStateData', 'position-invalid'], ['ErrorSubscriptionNotFound', 'subscription-lost'],
+      ['ErrorImpersonateUserDenied', 'mailbox-unavailable'], ['ErrorItemNotFound', 'not-found'], ['ErrorIrresolvableConflict', 'conflict'],
+      ['ErrorSchemaValidation', 'permanent'], ['HTTP_503', 'transient'], ['ECONNRESET', 'transient'],
+    ];
+    for (const [code, category] of cases) {
+      const err = new EwsError(code, 'x');
+      assert.ok(err instanceof ExchangeError);
+      assert.equal(err.category, category, code);
+      assert.equal(err.protocolCode, code);
+      assert.equal(exchangeErrorCategory(err), category);
+    }
+    const full = new EwsError('ErrorExceededConnectionCount', 'x', { backOffMs: 900 });
+    assert.equal(full.budgetFull, 'connections');
+    assert.equal(full.retryAfterMs, 900);
+    assert.equal(new EwsError('ErrorServerBusy', 'x').budgetFull, undefined);
+    assert.equal(exchangeErrorCategory(new TypeError('a bug in between')), 'transient');
   });
 });

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { backoffPolicy } from '../../../src/shared/backoff.js';
-import { EwsError, SyncError } from '../../../src/shared/errors.js';
-import { isAborted, RetryAborted, retrying } from '../../../src/shared/retrier.js';
+import { EwsError } from '../../../src/ews/ews-error.js';
+import { SyncError } from '../../../src/shared/errors.js';
+import { abortableSleep, isAborted, RetryAborted, retrying } from '../../../src/shared/retrier.js';
 
 const policy = backoffPolicy({ initialMs: 10, maxMs: 20, jitter: 'none' });
 const busy = (backOffMs?: number): EwsError => new EwsError('ErrorServerBusy', 'busy', { retriable: true, backOffMs });

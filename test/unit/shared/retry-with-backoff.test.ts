@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { defer, Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { backoffPolicy } from '../../../src/shared/backoff.js';
-import { EwsError, SyncError } from '../../../src/shared/errors.js';
+import { EwsError } from '../../../src/ews/ews-error.js';
+import { SyncError } from '../../../src/shared/errors.js';
 import { retryWithBackoff } from '../../../src/shared/retry-with-backoff.js';
 
 const scheduler = (): TestScheduler => new TestScheduler((actual, expected) => assert.deepEqual(actual, expected));

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ExchangePort, SyncPage } from '../../../src/ews/exchange-port.js';
 import { backoffPolicy } from '../../../src/shared/backoff.js';
+import { ExchangeError } from '../../../src/shared/errors.js';
 import { Limiter } from '../../../src/shared/limiter.js';
 import { silentLogger } from '../../../src/shared/logger.js';
 import { MemoryPositionStore } from '../../../src/state/position-store.js';
@@ -84,15 +85,15 @@ describe('FolderSyncer', () => {
     await b.stop();
   });
 
-  it('an invalid SyncState falls back to a full resync', async () => {
-    const { EwsError } = await import('../../../src/shared/errors.js');
+  it('a saved position the server no longer accepts (category position-invalid, whatever the protocol) falls back to a full resync', async () => {
     const positions = new MemoryPositionStore();
     await positions.save(positionKey('m@x', 'tasks'), 'STALE');
     const asked: Array<string | null> = [];
     const exchange = {
       syncFolderItems: async (_m: string, _f: string, state: string | null) => {
         asked.push(state);
-        if (state === 'STALE') throw new EwsError('ErrorInvalidSyncStateData', 'invalid');
+        // as a Graph port says it (410 syncStateNotFound): the syncer reads only the category
+        if (state === 'STALE') throw new ExchangeError('EXCHANGE_GONE', 'invalid', { category: 'position-invalid', protocolCode: 'syncStateNotFound' });
         return { syncState: 'S9', includesLastItemInRange: true, changes: [{ type: 'Create', itemId: 'T' }] };
       },
     } as unknown as ExchangePort;

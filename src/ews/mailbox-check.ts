@@ -1,5 +1,5 @@
-import type { ExchangePort, FolderKind } from '../ews/index.js';
-import { EwsError } from '../shared/errors.js';
+import type { ExchangePort, FolderKind } from './exchange-port.js';
+import { EwsError } from './ews-error.js';
 
 export interface CheckResult {
   name: string;
