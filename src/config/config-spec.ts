@@ -139,7 +139,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
   {
     key: 'exchange.ews.timeout', element: 'exchange/ews', attribute: 'timeout', env: 'ECS_EWS_TIMEOUT',
-    kind: k.duration(1_000, 10 * MINUTE), default: 100_000, doc: 'Timeout of one EWS request (not of a streaming connection).',
+    kind: k.duration(1_000, 10 * MINUTE), default: 100_000, doc: 'Deadline of one EWS request: its whole answer, headers and body, must arrive within it (a streaming connection has stream@heartbeatTimeout instead).',
   },
   // <exchange><mailboxes>
   {

@@ -134,7 +134,7 @@ export class EwsClient implements ExchangePort {
       `</soap:Header><soap:Body><m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds>${folders.map((f) => (this.settings.impersonation ? `<t:DistinguishedFolderId Id="${f}"/>` : `<t:DistinguishedFolderId Id="${f}"><t:Mailbox><t:EmailAddress>${escapeXml(mailbox)}</t:EmailAddress></t:Mailbox></t:DistinguishedFolderId>`)).join('')}</m:FolderIds></m:GetFolder></soap:Body></soap:Envelope>`;
     const response = await this.http(mailbox).send({ url: this.url, headers: { 'content-type': 'text/xml; charset=utf-8' }, data: body });
     const code = responseCodeIn(response.responseText);
-    if (response.status !== 200) throw ewsError(code ?? (response.status === 0 ? 'SOCKET' : `HTTP_${response.status}`), `GetFolder failed for ${mailbox}${(response as { message?: string }).message ? `: ${(response as { message?: string }).message}` : ''}`, { context: { mailbox } });
+    if (response.status !== 200) throw ewsError(code ?? (response.status === 0 ? (response as { code?: string }).code ?? 'SOCKET' : `HTTP_${response.status}`), `GetFolder failed for ${mailbox}${(response as { message?: string }).message ? `: ${(response as { message?: string }).message}` : ''}`, { context: { mailbox } });
     let doc;
     try {
       doc = parseXml(response.responseText);

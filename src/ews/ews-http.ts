@@ -144,19 +144,34 @@ interface NtlmConnection {
   socket: Socket | undefined;
 }
 
-/** One HTTP exchange; always resolves (status 0 for network failures), with the socket it used. */
+/**
+ * One HTTP exchange; always resolves (status 0 for network failures), with the socket it used.
+ * `timeoutMs` is a deadline for the whole answer, headers and body: a server that drips a byte
+ * now and then would keep an idle timer quiet for ever.
+ */
 export function roundTrip(url: URL, method: string, headers: Record<string, string>, body: string, agent: HttpAgent | HttpsAgent, timeoutMs: number, toResponse: (res: IncomingMessage, text: string) => XhrResponse): Promise<{ response: XhrResponse; socket: Socket | undefined }> {
   return new Promise((resolve) => {
     let socket: Socket | undefined;
+    let deadline: NodeJS.Timeout | undefined = undefined;
+    let headersIn = false;
+    const done = (result: { response: XhrResponse; socket: Socket | undefined }): void => {
+      clearTimeout(deadline);
+      resolve(result);
+    };
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method, headers, agent }, (res) => {
+      headersIn = true;
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ response: toResponse(res, Buffer.concat(chunks).toString('utf8')), socket }));
-      res.on('error', (err) => resolve({ response: failure(err), socket }));
+      res.on('end', () => done({ response: toResponse(res, Buffer.concat(chunks).toString('utf8')), socket }));
+      res.on('error', (err) => done({ response: failure(err), socket }));
     });
+    deadline = setTimeout(() => {
+      const err = Object.assign(new Error(`no answer within ${timeoutMs} ms from ${url.origin}${url.pathname} (${headersIn ? 'the body was still coming' : 'not even the headers'}; ews@timeout)`), { code: 'TIMEOUT' });
+      req.destroy(err);
+      done({ response: failure(err), socket });
+    }, timeoutMs);
     req.on('socket', (s: Socket) => (socket = s));
-    req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'TIMEOUT' })));
-    req.on('error', (err) => resolve({ response: failure(err), socket }));
+    req.on('error', (err) => done({ response: failure(err), socket }));
     req.end(body);
   });
 }

@@ -25,9 +25,9 @@ export interface Seen {
 }
 
 /** `ack: false` when another stage (the pipeline under test) acknowledges the signals. */
-export function createSource(mode: 'stream' | 'pull', sandbox: Sandbox, positions: MemoryPositionStore, directory: MailboxDirectory, overrides: Record<string, unknown> = {}, harness: { ack?: boolean } = {}, ews: { impersonation?: boolean } = {}) {
+export function createSource(mode: 'stream' | 'pull', sandbox: Pick<Sandbox, 'url'>, positions: MemoryPositionStore, directory: MailboxDirectory, overrides: Record<string, unknown> = {}, harness: { ack?: boolean } = {}, ews: { impersonation?: boolean; requestTimeoutMs?: number } = {}) {
   const exchange = new EwsClient({
-    settings: { url: sandbox.url, user: 'svc-sync@contoso.test', passwordEnv: 'X', password: 'sandbox', impersonation: ews.impersonation ?? true, version: 'Exchange2016', tlsVerify: true, requestTimeoutMs: 10_000 },
+    settings: { url: sandbox.url, user: 'svc-sync@contoso.test', passwordEnv: 'X', password: 'sandbox', impersonation: ews.impersonation ?? true, version: 'Exchange2016', tlsVerify: true, requestTimeoutMs: ews.requestTimeoutMs ?? 10_000 },
     gate: new BackoffGate(), maxSockets: 64,
   });
   const common = {

@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { startSandbox } from '../../../src/sandbox/index.js';
 import { backoffPolicy } from '../../../src/shared/backoff.js';
-import { createLogger } from '../../../src/shared/logger.js';
 import { MemoryPositionStore } from '../../../src/state/position-store.js';
+import { capturedLogger } from '../../helpers/captured-logger.js';
 import { createSource, MutableDirectory, unsurfaced, waitUntil } from '../../helpers/source-harness.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Log lines at info or above, as objects. */
-function capturedLogger(): { logger: ReturnType<typeof createLogger>; loud: () => Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({ write(chunk, _enc, done) { for (const l of String(chunk).split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>); done(); } });
-  return { logger: createLogger({ level: 'info', destination: stream }), loud: () => lines.filter((l) => Number(l.level) >= 30) };
-}
 
 // The real rule is minutes (a subscription is healthy again after 60 s, probes grow from 15 s to
 // 5 min); here the same rule runs on seconds: stable after 3 s, probes from 1 s to 4 s.
