@@ -14,19 +14,39 @@ export class RetryAborted extends SyncError {
 
 export const isAborted = (err: unknown): boolean => err instanceof RetryAborted;
 
+/**
+ * The waits on one signal, behind a single 'abort' listener: a throttling storm puts hundreds
+ * of retries to sleep on the lifecycle's signal at once, and a listener each would make Node
+ * warn of a leak (MaxListenersExceededWarning) that is none.
+ */
+const sleepers = new WeakMap<AbortSignal, Set<() => void>>();
+
+function onAbortOf(signal: AbortSignal, wake: () => void): () => void {
+  let waiting = sleepers.get(signal);
+  if (!waiting) {
+    const all = new Set<() => void>();
+    sleepers.set(signal, (waiting = all));
+    signal.addEventListener('abort', () => {
+      sleepers.delete(signal);
+      for (const w of all) w();
+    }, { once: true });
+  }
+  waiting.add(wake);
+  return () => void waiting.delete(wake);
+}
+
 /** Waits `ms`, or until `signal` aborts (then rejects with RetryAborted). */
 export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(new RetryAborted(signal.reason));
   return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
+    const forget = signal ? onAbortOf(signal, () => {
       clearTimeout(timer);
-      reject(new RetryAborted(signal?.reason));
-    };
+      reject(new RetryAborted(signal.reason));
+    }) : undefined;
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      forget?.();
       resolve();
     }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 

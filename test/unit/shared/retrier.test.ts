@@ -71,3 +71,25 @@ describe('retrying (the one retry loop)', () => {
     }, { policy, signal: stop.signal }), RetryAborted);
   });
 });
+
+describe('abortableSleep', () => {
+  it('hundreds of waits on one signal: no MaxListenersExceededWarning, every wait ends on abort, finished waits leave nothing behind', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const lifecycle = new AbortController();
+      const short = Array.from({ length: 200 }, () => abortableSleep(5, lifecycle.signal));
+      await Promise.all(short);
+      const long = Array.from({ length: 200 }, () => abortableSleep(60_000, lifecycle.signal).then(() => 'slept', (e: unknown) => (isAborted(e) ? 'aborted' : 'other')));
+      await new Promise((r) => setImmediate(r));
+      lifecycle.abort();
+      assert.deepEqual(new Set(await Promise.all(long)), new Set(['aborted']));
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(warnings.map((w) => `${w.name}: ${w.message}`), []);
+      await assert.rejects(abortableSleep(1, lifecycle.signal), (e) => isAborted(e), 'an aborted signal ends a new wait at once');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});
