@@ -29,6 +29,7 @@ import { verifyRoutes } from './verify-routes.js';
 import { verifyMailbox } from './verify.js';
 import { VerifySample } from './verify-sample.js';
 import { openCrm } from './open-crm.js';
+import { lockDataFolders } from './data-folders.js';
 import { referenceDemoUser, superOfficeDemoUser } from './demo-crm-users.js';
 import type { StatusSources } from './status-report.js';
 import { PACKAGE_VERSION } from './package-version.js';
@@ -68,6 +69,11 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
   if (config.ops.heapGrowingPercent > 0 && !/heap-growing-percent/.test(process.env.NODE_OPTIONS ?? '')) setFlagsFromString(`--heap-growing-percent=${config.ops.heapGrowingPercent}`);
   const readiness: ReadinessCheck[] = [];
   try {
+    // first taken, last given back: nothing of ours touches a folder another instance holds
+    const folders = lockDataFolders(config, logger);
+    lifecycle.add('data-folder-locks', () => {
+      for (const f of folders) f.release();
+    });
     const crmDatabase = config.crm.type === 'superoffice' ? undefined : await openDatabase({ type: config.crm.type, url: config.crm.url, path: config.crm.path, poolSize: config.state.poolSize });
     if (crmDatabase) lifecycle.add('crm-database', () => crmDatabase.close());
     const database = config.state.shared && crmDatabase ? crmDatabase : await openDatabase(config.state);

@@ -10,6 +10,8 @@ import { addOpsCommands } from './ops-commands.js';
 import { budgetOf, startService } from '../service.js';
 import { capacityProblem, CsvFileDirectory, StaticDirectory } from '../../subscriptions/index.js';
 import { StateOfAnotherSide } from '../../state/index.js';
+import { FolderLocked } from '../../shared/folder-lock.js';
+import { lockDataFolders } from '../data-folders.js';
 import { startSandbox } from '../../sandbox/index.js';
 import { DEFAULT_API_USER, startSuperOfficeSandbox } from '../../superoffice-sandbox/index.js';
 import { initReferenceCrm } from '../../crm-adapter/index.js';
@@ -94,6 +96,12 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
       try {
         service = await startService(loaded.config, logger, { rebaseline: opts.rebaseline === true });
       } catch (err) {
+        if (err instanceof FolderLocked) {
+          logger.error({ event: 'data-folder.locked', folder: err.folder, holder: err.holder }, err.message);
+          io.err(`error: ${err.message}`);
+          code = EXIT.INVALID;
+          return;
+        }
         if (!(err instanceof StateOfAnotherSide)) throw err;
         logger.error({ event: `state.another-${err.side}`, recorded: err.recorded, current: err.current }, err.message);
         io.err(`error: ${err.message}`);
@@ -115,6 +123,15 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
       const loaded = loadForRun(opts.config);
       if (!loaded) return;
       const { config } = loaded;
+      let folders;
+      try {
+        folders = lockDataFolders(config, createLogger({ level: 'silent' }));
+      } catch (err) {
+        if (!(err instanceof FolderLocked)) throw err;
+        io.err(`error: ${err.message}`);
+        code = EXIT.INVALID;
+        return;
+      }
       const database = config.crm.type === 'superoffice' ? undefined : await openDatabase({ type: config.crm.type, url: config.crm.url, path: config.crm.path, poolSize: 2 });
       const state = config.state.shared && database ? database : await openDatabase({ ...config.state, poolSize: 2 });
       try {
@@ -127,6 +144,7 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
       } finally {
         if (state !== database) await state.close();
         await database?.close();
+        for (const f of folders) f.release();
       }
     });
 
