@@ -60,19 +60,38 @@ function buildSchema(): convict.Schema<Record<string, unknown>> {
  * everything, and returns one frozen, typed object. Throws ConfigError listing every
  * problem as "FILE: element-path: what is wrong and what is allowed".
  */
+/**
+ * The file's text, or where it is not UTF-8: a byte the decoder would silently replace with
+ * U+FFFD would become part of an account name or a URL.
+ */
+function decodeUtf8(bytes: Buffer): string | { problem: string } {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    const text = bytes.toString('utf8');
+    const at = text.indexOf('\uFFFD');
+    const before = text.slice(0, Math.max(0, at));
+    const line = before.split('\n').length;
+    const column = before.length - before.lastIndexOf('\n');
+    return { problem: `line ${line}, column ${column}: not UTF-8 (a byte sequence no UTF-8 decoder accepts); save the file as UTF-8` };
+  }
+}
+
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, options: LoadConfigOptions = {}): LoadedConfig {
   registerFormats();
   const shownFile = file;
   const fail = (problems: string[]): never => {
     throw new ConfigError(problems.map((p) => `${shownFile}: ${p}`));
   };
-  let xmlText: string;
+  let bytes: Buffer;
   try {
-    xmlText = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     return fail([`cannot be read (${code === 'ENOENT' ? 'no such file' : code ?? String(err)})`]);
   }
+  const xmlText = decodeUtf8(bytes);
+  if (typeof xmlText !== 'string') return fail([xmlText.problem]);
   const xml = readXmlSettings(xmlText);
   if (xml.fatal) fail(xml.problems);
 

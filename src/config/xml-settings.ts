@@ -1,4 +1,5 @@
 import { parseXml, XmlSyntaxError, type XmlElement } from '../shared/safe-xml.js';
+import { checkWellFormed } from '../shared/xml-wellformed.js';
 import { allowedElements, SETTINGS, type SettingSpec } from './config-spec.js';
 
 /** The raw text values found in the file, by setting key, and the problems found on the way. */
@@ -28,6 +29,8 @@ export function readXmlSettings(xmlText: string): XmlSettings {
   const result: XmlSettings = { values: new Map(), present: new Set(), problems: [], fatal: false };
   let root: XmlElement;
   try {
+    // a configuration is small: nesting and value limits far above any real one
+    checkWellFormed(xmlText, { maxDepth: 32, maxValueLength: 4_096 });
     root = parseXml(xmlText);
   } catch (err) {
     const e = err as XmlSyntaxError;

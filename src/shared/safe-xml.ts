@@ -73,8 +73,11 @@ export function parseXml(text: string): XmlElement {
   if (refused) throw refused;
   if (failure) throw toSyntaxError(failure);
   if (!result) throw new XmlSyntaxError('the document is empty');
-  return convert(result);
+  return convert(result, 0);
 }
+
+/** Deeper than any SOAP answer or configuration nests; the tree is built recursively. */
+const MAX_DEPTH = 1_000;
 
 function toSyntaxError(err: unknown): XmlSyntaxError {
   const message = err instanceof Error ? err.message : String(err);
@@ -84,7 +87,8 @@ function toSyntaxError(err: unknown): XmlSyntaxError {
   return new XmlSyntaxError(message.replace(/\s+/g, ' '));
 }
 
-function convert(node: Xml2jsNode): XmlElement {
+function convert(node: Xml2jsNode, depth: number): XmlElement {
+  if (depth > MAX_DEPTH) throw new XmlSyntaxError(`elements nested deeper than ${MAX_DEPTH} levels`);
   const attrs: Record<string, string> = {};
   for (const [qname, attr] of Object.entries(node.$ ?? {})) {
     if (qname === 'xmlns' || qname.startsWith('xmlns:')) continue;
@@ -96,7 +100,7 @@ function convert(node: Xml2jsNode): XmlElement {
     local: node.$ns?.local ?? name.slice(name.indexOf(':') + 1),
     uri: node.$ns?.uri ?? '',
     attrs,
-    children: (node.$$ ?? []).map(convert),
+    children: (node.$$ ?? []).map((c) => convert(c, depth + 1)),
     text: node._ ?? '',
   };
 }

@@ -179,6 +179,28 @@ describe('loadConfig', () => {
     assert.match(problems[0], /malformed XML: line 2, column \d+: a DOCTYPE is not allowed/);
   });
 
+  it('refuses what is not well-formed XML though sax lets it through, each with line and column', () => {
+    const cases: Array<[string, string | Buffer, RegExp]> = [
+      ['a repeated attribute', wrap('<exchange><events><advise Object="EwsStream" Object="EwsPull"/></events></exchange>'), /line 2, column \d+: the attribute Object is given twice/],
+      ['a repeated attribute (crm@type)', wrap('<crm type="embedded" type="postgres"/>'), /the attribute type is given twice/],
+      ['two root elements', '<configuration><calendar_sync/></configuration>\n<configuration/>', /line 2, column \d+: a second root element <configuration>/],
+      ['a DOCTYPE after the root', '<configuration><calendar_sync/></configuration>\n<!DOCTYPE x>', /line 2, column \d+: .*doctype/i],
+      ['the XML declaration twice', '<?xml version="1.0"?>\n<?xml version="1.0"?>\n<configuration><calendar_sync/></configuration>', /line 2, column \d+: an XML declaration is allowed only once, at the very start/],
+      ['20,000 nested elements', wrap(`${'<a>'.repeat(20_000)}${'</a>'.repeat(20_000)}`), /line 2, column \d+: elements nested deeper than 32 levels/],
+      ['a 1 MiB user name', wrap(`<exchange><ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="${'a'.repeat(1 << 20)}" passwordEnv="P"/></exchange>`), /the value of user is 1048576 characters long; at most 4096 are allowed/],
+      // "svc\xff\xfe@contoso.test": the bytes a decoder would turn into U+FFFD, the account then "svc��@…"
+      ['invalid UTF-8', Buffer.concat([Buffer.from('<?xml version="1.0"?>\n<configuration><calendar_sync><exchange><ews user="svc'), Buffer.from([0xff, 0xfe]), Buffer.from('@contoso.test"/></exchange></calendar_sync></configuration>')]), /line 2, column 55: not UTF-8/],
+    ];
+    for (const [what, xml, expected] of cases) {
+      const path = join(dir, `c${++n}.config.xml`);
+      writeFileSync(path, xml);
+      const problems = problemsOf(path, { P: 'x' });
+      assert.equal(problems.length, 1, `${what}: ${problems.join('\n')}`);
+      assert.match(problems[0]!, expected, what);
+      assert.ok(problems[0]!.length < 400, `${what}: the message stays short`);
+    }
+  });
+
   it('refuses an undefined entity reference', () => {
     const problems = problemsOf(file(wrap('<ops listen="&xxe;"/>')));
     assert.match(problems[0], /malformed XML: .*entity/i);
