@@ -6,11 +6,28 @@ import { HOSTILE_MODES, type HostileMode, type Sandbox } from './sandbox.js';
  * The sandbox's JSON control API under /sandbox/, for tests, demos and benchmarks:
  * restart, throttle, latency, drop connections, the clock, activity and statistics.
  */
+const LIMITS: Record<string, readonly [number, number]> = {
+  count: [1, 100_000],
+  rate: [0, 10_000],
+  burst: [0, 100_000],
+  ms: [0, 600_000],
+  advanceMs: [0, 366 * 86_400_000],
+  probability: [0, 1],
+  backOffMilliseconds: [0, 600_000],
+};
+
+function isLoopback(address: string | undefined): boolean {
+  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1' || (address?.startsWith('127.') ?? false);
+}
+
 export async function handleControl(sandbox: Sandbox, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
   const reply = (status: number, body: unknown): void => {
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
   };
+  // The control API restarts, throttles and fills the sandbox: only for this machine's own
+  // tests and demos, whatever address the sandbox was bound to.
+  if (!isLoopback(req.socket.remoteAddress)) return reply(403, { error: 'the control API answers only on loopback (127.0.0.1, ::1)' });
   let input: Record<string, unknown> = {};
   if (req.method === 'POST') {
     const text = await new Promise<string>((resolve, reject) => {
@@ -32,6 +49,9 @@ export async function handleControl(sandbox: Sandbox, req: IncomingMessage, res:
     const v = input[key];
     return typeof v === 'number' && Number.isFinite(v) ? v : fallback;
   };
+  // every number has a range: one request must not make a hundred million mailboxes
+  const beyond = Object.entries(LIMITS).find(([key, [min, max]]) => input[key] !== undefined && input[key] !== null && (typeof input[key] !== 'number' || !((input[key] as number) >= min && (input[key] as number) <= max)));
+  if (beyond) return reply(400, { error: `${beyond[0]} must be a number from ${beyond[1][0]} to ${beyond[1][1]}` });
   const route = `${req.method} ${path}`;
   switch (route) {
     case 'POST /sandbox/restart':

@@ -6,7 +6,8 @@ import {
 } from './item-properties.js';
 import { extendedKey, type ItemShape } from './item-shape.js';
 import type { ExtendedValue, Mailbox, PropertyValue, StoredItem } from './mailbox-store.js';
-import { recurrenceSummary, type Occurrence } from './recurrence.js';
+import { recurrenceProblem, recurrenceSummary, type Occurrence } from './recurrence.js';
+import { EwsFault } from './ews-context.js';
 import { el, escapeXml, wrap, writeElement } from './xml-writer.js';
 
 /** A value the client sent that cannot be stored: the operation answers with this code. */
@@ -46,9 +47,15 @@ export function readExtended(property: XmlElement): [string, ExtendedValue] | un
 
 const NS_T = 'http://schemas.microsoft.com/exchange/services/2006/types';
 
-/** Exchange always answers a weekly pattern with its FirstDayOfWeek (Sunday unless given). */
+/**
+ * A Recurrence as Exchange stores it: refused when Exchange would refuse it, and a weekly
+ * pattern always with its FirstDayOfWeek (Sunday unless given).
+ */
 export function withDefaults(value: PropertyValue): PropertyValue {
   if (typeof value === 'string') return value;
+  const problem = recurrenceProblem(value);
+  if (problem?.code === 'ErrorSchemaValidation') throw new EwsFault(problem.code, problem.message);
+  if (problem) throw new ItemValueError(problem.code, problem.message);
   return {
     ...value,
     children: value.children.map((c) =>

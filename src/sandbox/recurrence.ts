@@ -60,12 +60,79 @@ function relativeDay(y: number, m: number, days: string, indexName: string): num
   return i === 4 ? matches[matches.length - 1] : matches[i];
 }
 
+const DAY_TYPES = new Set([...DAY_NAMES, 'Day', 'Weekday', 'WeekendDay']);
+const PATTERNS = new Set(['DailyRecurrence', 'WeeklyRecurrence', 'AbsoluteMonthlyRecurrence', 'RelativeMonthlyRecurrence', 'AbsoluteYearlyRecurrence', 'RelativeYearlyRecurrence',
+  'DailyRegeneration', 'WeeklyRegeneration', 'MonthlyRegeneration', 'YearlyRegeneration']);
+const RANGES = new Set(['NoEndRecurrence', 'EndDateRecurrence', 'NumberedRecurrence']);
+
+/** The problem with a value of a recurrence: ErrorSchemaValidation for what the schema refuses, ErrorInvalidRecurrence for what Exchange refuses. */
+export interface RecurrenceProblem {
+  readonly code: 'ErrorSchemaValidation' | 'ErrorInvalidRecurrence';
+  readonly message: string;
+}
+
+const schemaProblem = (element: string, value: string, type: string): RecurrenceProblem => ({
+  code: 'ErrorSchemaValidation',
+  message: `The request failed schema validation: The '${element}' element is invalid - The value '${value}' is invalid according to its datatype '${type}'.`,
+});
+
+/**
+ * What Exchange refuses in a Recurrence before storing it: values outside the schema's
+ * enumerations and types (DayOfWeekIndex "Sixth", a weekday "Funday", DayOfMonth "NaN"), and
+ * numbers outside what Exchange accepts (Interval 1-999, DayOfMonth 1-31, 1-999 occurrences).
+ */
+export function recurrenceProblem(recurrence: XmlElement): RecurrenceProblem | undefined {
+  const pattern = recurrence.children.find((c) => PATTERNS.has(c.local));
+  const range = recurrence.children.find((c) => RANGES.has(c.local));
+  const unknown = recurrence.children.find((c) => !PATTERNS.has(c.local) && !RANGES.has(c.local));
+  if (unknown) return { code: 'ErrorSchemaValidation', message: `The request failed schema validation: The element 'Recurrence' has invalid child element '${unknown.local}'.` };
+  if (!pattern || !range) return { code: 'ErrorSchemaValidation', message: `The request failed schema validation: The element 'Recurrence' has incomplete content: a pattern and a range are required.` };
+  const integer = (e: XmlElement, name: string, min: number, max: number): RecurrenceProblem | undefined => {
+    const t = childNamed(e, name)?.text.trim();
+    if (t === undefined) return undefined;
+    if (!/^[+-]?\d{1,10}$/.test(t)) return schemaProblem(name, t, 'http://www.w3.org/2001/XMLSchema:int');
+    const n = Number(t);
+    return n < min || n > max ? { code: 'ErrorInvalidRecurrence', message: `${name} ${n} is out of range (${min} to ${max}).` } : undefined;
+  };
+  const problem =
+    integer(pattern, 'Interval', 1, 999) ??
+    integer(pattern, 'DayOfMonth', 1, 31) ??
+    integer(range, 'NumberOfOccurrences', 1, 999);
+  if (problem) return problem;
+  const days = childNamed(pattern, 'DaysOfWeek')?.text.trim();
+  if (days !== undefined) {
+    const bad = days.split(/\s+/).find((d) => !DAY_TYPES.has(d));
+    if (bad !== undefined) return schemaProblem('DaysOfWeek', days, 'http://schemas.microsoft.com/exchange/services/2006/types:DaysOfWeekType');
+  }
+  const index = childNamed(pattern, 'DayOfWeekIndex')?.text.trim();
+  if (index !== undefined && !INDEX_NAMES.includes(index)) return schemaProblem('DayOfWeekIndex', index, 'http://schemas.microsoft.com/exchange/services/2006/types:DayOfWeekIndexType');
+  const month = childNamed(pattern, 'Month')?.text.trim();
+  if (month !== undefined && !MONTH_NAMES.includes(month)) return schemaProblem('Month', month, 'http://schemas.microsoft.com/exchange/services/2006/types:MonthNamesType');
+  const firstDay = childNamed(pattern, 'FirstDayOfWeek')?.text.trim();
+  if (firstDay !== undefined && !DAY_NAMES.includes(firstDay)) return schemaProblem('FirstDayOfWeek', firstDay, 'http://schemas.microsoft.com/exchange/services/2006/types:DayOfWeekType');
+  const needs: Record<string, string[]> = {
+    WeeklyRecurrence: ['DaysOfWeek'], RelativeMonthlyRecurrence: ['DaysOfWeek', 'DayOfWeekIndex'], AbsoluteMonthlyRecurrence: ['DayOfMonth'],
+    RelativeYearlyRecurrence: ['DaysOfWeek', 'DayOfWeekIndex', 'Month'], AbsoluteYearlyRecurrence: ['DayOfMonth', 'Month'],
+  };
+  const missing = (needs[pattern.local] ?? []).find((n) => !childNamed(pattern, n));
+  if (missing) return { code: 'ErrorSchemaValidation', message: `The request failed schema validation: The element '${pattern.local}' has incomplete content. List of possible elements expected: '${missing}'.` };
+  for (const name of ['StartDate', 'EndDate']) {
+    const t = childNamed(range, name)?.text.trim();
+    if (t !== undefined && (!parseDate(t) || Number.isNaN(toDays(parseDate(t)!)))) return schemaProblem(name, t, 'http://www.w3.org/2001/XMLSchema:date');
+  }
+  return undefined;
+}
+
+/** No monthly or yearly rule looks at more months than this (one that never matches ends here, not in an endless loop). */
+const MAX_MONTHS = 12 * 1_000;
+
 /** Candidate dates of the pattern from `start`, in order (bounded). */
 function* patternDates(pattern: XmlElement, start: CivilDate): Generator<CivilDate> {
-  const interval = Math.max(1, num(pattern, 'Interval', 1));
+  const interval = Math.max(1, num(pattern, 'Interval', 1) || 1);
   const startDays = toDays(start);
   switch (pattern.local) {
     case 'DailyRecurrence':
+      if (!Number.isFinite(startDays)) return;
       for (let d = startDays; ; d += interval) yield fromDays(d);
     case 'WeeklyRecurrence': {
       const days = (childNamed(pattern, 'DaysOfWeek')?.text ?? '').trim().split(/\s+/).map((n) => DAY_NAMES.indexOf(n)).filter((n) => n >= 0);
@@ -91,17 +158,18 @@ function* patternDates(pattern: XmlElement, start: CivilDate): Generator<CivilDa
       let y = start.y;
       let m = yearly ? month : start.m;
       if (yearly && m < start.m) y++;
-      for (;;) {
+      for (let months = 0; months < MAX_MONTHS * step; months += step) {
         const day = pattern.local.startsWith('Absolute')
           ? Math.min(num(pattern, 'DayOfMonth', start.d), daysInMonth(y, m))
           : relativeDay(y, m, childNamed(pattern, 'DaysOfWeek')?.text.trim() ?? '', childNamed(pattern, 'DayOfWeekIndex')?.text.trim() ?? '');
-        if (day !== undefined && toDays({ y, m, d: day }) >= startDays) yield { y, m, d: day };
+        if (day !== undefined && Number.isFinite(day) && toDays({ y, m, d: day }) >= startDays) yield { y, m, d: day };
         m += step;
         while (m > 12) {
           m -= 12;
           y++;
         }
       }
+      return;
     }
     default:
       return; // regeneration patterns (tasks) have no fixed occurrences

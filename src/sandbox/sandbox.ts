@@ -2,6 +2,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { childNamed, parseXml, XmlSyntaxError, type XmlElement } from '../shared/safe-xml.js';
+import { checkWellFormed } from '../shared/xml-wellformed.js';
 import { ianaFromWindows } from '../shared/time-zones.js';
 import { ActivityGenerator } from './activity-generator.js';
 import { handleControl } from './control-api.js';
@@ -291,6 +292,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 
     let doc: XmlElement;
     try {
+      // what sax lets through (a second root, a repeated attribute), and nesting no EWS schema
+      // has: refused before a tree is built, so a hostile body cannot take the memory
+      checkWellFormed(body, { maxDepth: 64, maxValueLength: body.length });
       doc = parseXml(body);
     } catch (err) {
       const message = err instanceof XmlSyntaxError ? err.message : String(err);
@@ -306,7 +310,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const operation = operationElement.local;
     stats.countRequest(operation);
     options.inspect?.('request', operation, body);
-    const handler = OPERATIONS[operation];
+    // own properties only: an "operation" named toString or constructor is no operation
+    const handler = Object.hasOwn(OPERATIONS, operation) ? OPERATIONS[operation] : undefined;
     if (!handler) {
       stats.countError('ErrorInvalidRequest');
       return fault(res, 'Client', 'ErrorInvalidRequest', `The sandbox does not implement ${operation}.`);

@@ -1,6 +1,6 @@
-import { childNamed } from '../../shared/safe-xml.js';
+import { childNamed, type XmlElement } from '../../shared/safe-xml.js';
 import { parseDateTime } from '../../shared/time-zones.js';
-import { EwsResponseError, perElement, resolveFolder, type EwsContext } from '../ews-context.js';
+import { EwsFault, EwsResponseError, perElement, resolveFolder, type EwsContext } from '../ews-context.js';
 import { writeItem, writeOccurrence } from '../item-xml.js';
 import { readShape } from '../item-shape.js';
 import type { StoredItem } from '../mailbox-store.js';
@@ -13,6 +13,19 @@ interface Row {
   item: StoredItem;
   occurrence?: Occurrence;
   start: number;
+}
+
+const MIN_TIME = Date.UTC(1601, 0, 1);
+const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59);
+
+/** An xs:int attribute of a paging element, at least `min`, or the schema fault Exchange gives. */
+function intAttribute(element: XmlElement, name: string, min: number): number {
+  const text = element.attrs[name]!.trim();
+  const n = /^[+-]?\d{1,10}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isInteger(n) || n < min || n > 2_147_483_647) {
+    throw new EwsFault('ErrorSchemaValidation', `The request failed schema validation: The '${name}' attribute is invalid - The value '${text}' is invalid according to its datatype 'http://www.w3.org/2001/XMLSchema:int'${Number.isInteger(n) ? ` (at least ${min})` : ''}.`);
+  }
+  return n;
 }
 
 /** FindItem with CalendarView (recurrences expanded), IndexedPageItemView, Restriction and SortOrder. */
@@ -34,7 +47,8 @@ export function findItem(ctx: EwsContext): string {
       if (calendarView) {
         const from = parseDateTime(calendarView.attrs.StartDate ?? '', ctx.zone);
         const to = parseDateTime(calendarView.attrs.EndDate ?? '', ctx.zone);
-        if (from === undefined || to === undefined) throw new EwsResponseError('ErrorInvalidRequest', 'CalendarView needs StartDate and EndDate.');
+        // both are required xs:dateTime attributes; Exchange's store keeps years 1601 to 9999
+        if (from === undefined || to === undefined || !Number.isFinite(from) || !Number.isFinite(to) || from < MIN_TIME || to > MAX_TIME) throw new EwsFault('ErrorSchemaValidation', `The request failed schema validation: CalendarView StartDate and EndDate must be dates from 1601 to 9999.`);
         if (to < from) throw new EwsResponseError('ErrorCalendarEndDateIsEarlierThanStartDate', 'EndDate is earlier than StartDate');
         rows = [];
         for (const item of items) {
@@ -62,10 +76,10 @@ export function findItem(ctx: EwsContext): string {
       const total = rows.length;
       let offset = 0;
       let max = total;
-      if (calendarView?.attrs.MaxEntriesReturned) max = Number(calendarView.attrs.MaxEntriesReturned);
+      if (calendarView?.attrs.MaxEntriesReturned) max = intAttribute(calendarView, 'MaxEntriesReturned', 1);
       if (indexedView) {
-        max = indexedView.attrs.MaxEntriesReturned ? Number(indexedView.attrs.MaxEntriesReturned) : total;
-        offset = Number(indexedView.attrs.Offset ?? 0);
+        max = indexedView.attrs.MaxEntriesReturned ? intAttribute(indexedView, 'MaxEntriesReturned', 1) : total;
+        offset = indexedView.attrs.Offset ? intAttribute(indexedView, 'Offset', 0) : 0;
         if (indexedView.attrs.BasePoint === 'End') offset = Math.max(0, total - offset - max);
       }
       const page = rows.slice(offset, offset + max);
