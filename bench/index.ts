@@ -67,15 +67,28 @@ const date = new Date().toISOString().slice(0, 10);
 const prefix = quick ? `${date}-quick` : date;
 const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform} ${process.arch}` };
 const log = (line: string): void => console.log(line);
+/** Changes lost or sides apart: exit 1. */
 const failures: string[] = [];
+/** Scenarios that could not finish (a broker hiccup, a timeout): reported, exit 3, the others' figures kept. */
+const unfinished: string[] = [];
 const written: string[] = [];
 const started = Date.now();
 
 log(`bench: ${quick ? 'quick' : 'full'} run, seed ${args.seed}, ${machine.cores} cores, Node ${machine.node}; scenarios ${args.scenarios.join(', ')}`);
 const env = await prepareEnvironment(log);
+/** Runs a scenario when asked for; an error ends that scenario only. */
+async function scenario(names: readonly string[], run: () => Promise<void>): Promise<void> {
+  if (!names.some((n) => (args.scenarios as readonly string[]).includes(n))) return;
+  try {
+    await run();
+  } catch (err) {
+    unfinished.push(`${names[0]}: ${(err as Error).stack ?? String(err)}`);
+    log(`  FAILED to finish: ${(err as Error).message}`);
+  }
+}
 const header = (scenario: string): Record<string, unknown> => ({ scenario, date: new Date().toISOString(), quick, seed: args.seed, machine, brokers: env.brokers });
 try {
-  if (args.scenarios.includes('transport')) {
+  await scenario(['transport'], async () => {
     log('\n## Transport overhead: the pipeline (our Kafka transport + runHandler) vs raw kafkajs, same broker');
     const r = await transportOverhead(plan.transport, env, log);
     const rows: Row[] = [
@@ -85,10 +98,10 @@ try {
     const md = `${markdownTable(rows)}\n\npipeline / raw (end to end, median of ${r.runs.length} runs): **${r.median.ratio}**\n`;
     log(md);
     written.push(...writeResults(args.out, `${prefix}-transport`, { json: { ...header('transport'), ...r }, markdown: md }));
-  }
+  });
 
   const e2c: ExchangeToCrmResult[] = [];
-  if (args.scenarios.includes('exchange-to-crm') || args.scenarios.includes('scale')) {
+  await scenario(['exchange-to-crm', 'scale'], async () => {
     log('\n## Exchange → CRM: stream vs pull (and polling peers), latency from the change in the mailbox to the CRM commit');
     for (const p of plan.exchangeToCrm) {
       const params: ExchangeToCrmParams = { ...p, mode: p.mode as ExchangeToCrmParams['mode'], seed: args.seed, pullInterval: PULL_INTERVAL };
@@ -98,7 +111,7 @@ try {
         r = await exchangeToCrm(params, env, log);
       } catch (err) {
         // one variant that cannot finish must not cost the figures of the others
-        failures.push(`${p.mailboxes} mailboxes ${p.mode}: ${(err as Error).message}`);
+        unfinished.push(`${p.mailboxes} mailboxes ${p.mode}: ${(err as Error).message}`);
         log(`  FAILED: ${(err as Error).message}`);
         continue;
       }
@@ -129,7 +142,7 @@ try {
     written.push(...writeResults(args.out, `${prefix}-exchange-to-crm`, {
       json: { ...header('exchange-to-crm'), results: e2c }, markdown: md, svg: latencyChart('Exchange → CRM end-to-end latency (log scale)', bars),
     }));
-  }
+  });
 
   if (args.scenarios.includes('scale') && e2c.length) {
     log('\n## Scale: start-up and memory per mailbox; the largest tested count with p99 < 2 s at 100 changes/s');
@@ -145,7 +158,7 @@ try {
     written.push(...writeResults(args.out, `${prefix}-scale`, { json: { ...header('scale'), largestWithP99Under2s: largest, rows }, markdown: md }));
   }
 
-  if (args.scenarios.includes('crm-to-exchange')) {
+  await scenario(['crm-to-exchange'], async () => {
     log('\n## CRM → Exchange: latency from the CRM commit to the item written in the mailbox');
     const p = plan.crmToExchange;
     const r: CrmToExchangeResult = await crmToExchange({ ...p, seed: args.seed }, env, log);
@@ -160,9 +173,9 @@ try {
     const md = `${markdownTable(rows)}\n`;
     log(md);
     written.push(...writeResults(args.out, `${prefix}-crm-to-exchange`, { json: { ...header('crm-to-exchange'), ...r }, markdown: md }));
-  }
+  });
 
-  if (args.scenarios.includes('superoffice')) {
+  await scenario(['superoffice'], async () => {
     log('\n## SuperOffice: both directions against the SuperOffice simulator');
     const p = plan.superoffice;
     const r = await superOffice({ ...p, seed: args.seed }, env, log);
@@ -177,9 +190,9 @@ try {
     const md = `${markdownTable(rows)}\nPeak RSS of the sync: ${r.peakRssMiB} MiB.\n`;
     log(md);
     written.push(...writeResults(args.out, `${prefix}-superoffice`, { json: { ...header('superoffice'), ...r }, markdown: md }));
-  }
+  });
 
-  if (args.scenarios.includes('selection')) {
+  await scenario(['selection'], async () => {
     log('\n## CRM → Exchange: a selection of persons becomes a contact folder');
     const p = plan.selection;
     const r = await selection(p, env, log);
@@ -192,13 +205,14 @@ try {
     const md = `${markdownTable(rows)}\nPeak RSS of the sync: ${r.peakRssMiB} MiB.\n`;
     log(md);
     written.push(...writeResults(args.out, `${prefix}-selection`, { json: { ...header('selection'), ...r }, markdown: md }));
-  }
+  });
 } finally {
   env.close();
 }
 log(`\nbench: done in ${Math.round((Date.now() - started) / 1000)} s; wrote ${written.map((f) => f.replace(process.cwd() + '/', '')).join(', ')}`);
+for (const u of unfinished) console.error(`bench: DID NOT FINISH — ${u}`);
 if (failures.length) {
   for (const f of failures) console.error(`bench: FAILED — ${f}`);
   process.exit(1);
 }
-process.exit(0);
+process.exit(unfinished.length ? 3 : 0);

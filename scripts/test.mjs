@@ -110,6 +110,7 @@ function unitTestsOnNode24() {
 child.on('exit', (code, signal) => {
   stop();
   const first = code ?? (signal ? 1 : 0);
+  if (first !== 0 && !selected.length) console.log(`test: the Node ${NODE24} pass of the unit tests is skipped: the first pass failed (exit ${first}); fix that first`);
   const second = first === 0 ? unitTestsOnNode24() : 0;
   process.exit(first || second);
 });

@@ -80,12 +80,34 @@ export class KafkaTransport implements Transport {
     const admin = await this.getAdmin();
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t));
-    if (!missing.length) return;
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((topic) => ({ topic, numPartitions: this.settings.partitions, replicationFactor: this.settings.replicationFactor })),
-    });
-    this.logger.info({ event: 'kafka.topics-created', topics: missing, partitions: this.settings.partitions }, `created topics ${missing.join(', ')}`);
+    if (missing.length) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({ topic, numPartitions: this.settings.partitions, replicationFactor: this.settings.replicationFactor })),
+      });
+      this.logger.info({ event: 'kafka.topics-created', topics: missing, partitions: this.settings.partitions }, `created topics ${missing.join(', ')}`);
+    }
+    await this.untilLeaders(topics);
+  }
+
+  /**
+   * Until every partition of the topics has a leader in the cluster's metadata. A topic just
+   * made — by us, or by another instance a moment ago (then createTopics was not ours to wait
+   * on) — may not have one yet on a loaded broker: the first send would meet "This server does
+   * not host this topic-partition".
+   */
+  private async untilLeaders(topics: readonly string[], timeoutMs = 60_000): Promise<void> {
+    const admin = await this.getAdmin();
+    const deadline = Date.now() + timeoutMs;
+    for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
+      const leaderless = await admin.fetchTopicMetadata({ topics: [...topics] }).then(
+        (m) => m.topics.flatMap((t) => (t.partitions.length ? t.partitions.filter((p) => p.leader < 0).map((p) => `${t.name}[${p.partitionId}]`) : [`${t.name} (no partitions yet)`])),
+        (err: Error) => [`metadata: ${err.message}`],
+      );
+      if (!leaderless.length) return;
+      if (Date.now() > deadline) throw new TransportError('NO_LEADER', `partitions without a leader after ${timeoutMs / 1000} s: ${leaderless.slice(0, 5).join(', ')}`);
+      await new Promise((r) => setTimeout(r, wait));
+    }
   }
 
   async publish(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
