@@ -27,7 +27,7 @@ async function bodyOf(req: IncomingMessage, res: ServerResponse): Promise<Record
   } catch {
     // answered below
   }
-  json(res, 400, { error: 'the body must be a JSON object, e.g. {"mailbox":"user0002@contoso.test","title":"…"}' });
+  json(res, 400, { error: 'the body must be a JSON object, e.g. {"mailbox":"user0002@contoso.test","subject":"…"}' });
   return undefined;
 }
 
@@ -51,7 +51,8 @@ export function demoRoutes(crmUser: DemoCrmUser, sandbox: Sandbox): Record<strin
         const body = await bodyOf(req, res);
         if (!body) return;
         const { start, end } = when(body);
-        const made = await crmUser.create(text(body.mailbox), text(body.title, 'Demo appointment'), start, end);
+        // "subject" as on the Exchange side; "title" (the CRM's word) is taken too
+        const made = await crmUser.create(text(body.mailbox), text(body.subject, text(body.title, 'Demo appointment')), start, end);
         if (!made) return json(res, 404, { error: `no associate with the e-mail ${text(body.mailbox)}` });
         return json(res, 201, { appointmentId: made.appointmentId, start, end });
       }
@@ -67,7 +68,7 @@ export function demoRoutes(crmUser: DemoCrmUser, sandbox: Sandbox): Record<strin
         const soap = `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">` +
           `<soap:Header><t:RequestServerVersion Version="Exchange2016"/><t:ExchangeImpersonation><t:ConnectingSID><t:SmtpAddress>${escapeXml(mailbox)}</t:SmtpAddress></t:ConnectingSID></t:ExchangeImpersonation></soap:Header>` +
           `<soap:Body><m:CreateItem SendMeetingInvitations="SendToNone"><m:SavedItemFolderId><t:DistinguishedFolderId Id="calendar"/></m:SavedItemFolderId><m:Items><t:CalendarItem>` +
-          `<t:Subject>${escapeXml(text(body.subject, 'Demo appointment'))}</t:Subject><t:Start>${start}</t:Start><t:End>${end}</t:End></t:CalendarItem></m:Items></m:CreateItem></soap:Body></soap:Envelope>`;
+          `<t:Subject>${escapeXml(text(body.subject, text(body.title, 'Demo appointment')))}</t:Subject><t:Start>${start}</t:Start><t:End>${end}</t:End></t:CalendarItem></m:Items></m:CreateItem></soap:Body></soap:Envelope>`;
         const reply = await fetch(sandbox.url, {
           method: 'POST', body: soap,
           headers: { 'content-type': 'text/xml; charset=utf-8', authorization: `Basic ${Buffer.from(`${sandbox.serviceAccount}:sandbox`).toString('base64')}` },

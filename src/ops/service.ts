@@ -256,7 +256,7 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
       ...(demo && demoCrmUser ? demoRoutes(demoCrmUser, demo) : {}),
     } });
     lifecycle.add('ops-http', () => ops.close());
-    logger.info({ event: 'ops.listening', url: ops.url }, `metrics and health on ${ops.url}`);
+    logger.info({ event: 'ops.listening', url: ops.url, statusPage: `${ops.url}/` }, `status page ${ops.url}/ (also /status, /metrics, /healthz, /readyz)`);
     return { lifecycle, opsUrl: ops.url, registry, source, database, ewsUrl: ewsSettings.url!, transport, lag, exchangeToLog, ownership };
   } catch (err) {
     await lifecycle.stop('error');
@@ -283,7 +283,8 @@ function followLeadership(ownership: MailboxOwnership, create: () => CrmToLog, l
         const r = running;
         running = undefined;
         await r.stop();
-        logger.info({ event: 'crm-poller.handed-over' }, 'another instance reads the CRM change log now');
+        if (stopped) logger.info({ event: 'crm-poller.stopped' }, 'stopped reading the CRM change log (shutting down; an instance still running takes it over)');
+        else logger.info({ event: 'crm-poller.handed-over' }, 'another instance reads the CRM change log now');
       }
     }).catch((err: unknown) => logger.error({ err }, 'starting or stopping the CRM change-log reader failed'));
   };
@@ -299,13 +300,22 @@ function followLeadership(ownership: MailboxOwnership, create: () => CrmToLog, l
   };
 }
 
-/** Initial sync progress: a bar on a terminal, a log line when done (and the metric always). */
+/**
+ * Initial sync progress: a bar on a terminal of its own (stderr, when the log lines go
+ * elsewhere: on one terminal they would cut through it), else a log line every 10 s; a log
+ * line when done (and the metric always).
+ */
 function watchInitialSync(source: MailboxChangeSource, logger: Logger): void {
-  const tty = process.stderr.isTTY === true;
+  const tty = process.stderr.isTTY === true && process.stdout.isTTY !== true;
   const started = Date.now();
+  let told = started;
   const timer = setInterval(() => {
     const { mailboxes, initialSyncDone } = source.stats();
     if (tty) process.stderr.write(progressLine('initial sync', initialSyncDone, mailboxes));
+    else if (Date.now() - told >= 10_000 && initialSyncDone < mailboxes) {
+      told = Date.now();
+      logger.info({ event: 'initial-sync.progress', mailboxes, done: initialSyncDone }, `initial sync: ${initialSyncDone} of ${mailboxes} mailboxes`);
+    }
     if (mailboxes > 0 && initialSyncDone >= mailboxes) {
       clearInterval(timer);
       if (tty) process.stderr.write('\n');

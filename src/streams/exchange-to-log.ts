@@ -110,7 +110,8 @@ export class ExchangeToLog {
     await this.publish(this.options.topic, messages);
     for (const s of signals) s.ack();
     for (const m of messages) {
-      this.options.logger.info({ event: 'exchange.change', mailbox, type: m.headers['ecs-type'], op: m.headers['ecs-op'], id: m.headers['ecs-id'] }, `${mailbox}: ${m.headers['ecs-type']} ${m.headers['ecs-op']}`);
+      // one line per item is for chasing one item (debug); info says what an operator acts on
+      this.options.logger.debug({ event: 'exchange.change', mailbox, type: m.headers['ecs-type'], op: m.headers['ecs-op'], id: m.headers['ecs-id'] }, `${mailbox}: ${m.headers['ecs-type']} ${m.headers['ecs-op']}`);
     }
   }
 

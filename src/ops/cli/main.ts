@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_CONFIG_FILE, describeConfig, loadConfig, type LoadedConfig } from '../../config/index.js';
 import { ConfigError } from '../../shared/errors.js';
@@ -46,6 +47,7 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
   };
   const program = new Command('exchange-crm-sync')
     .description('Two-way, event-driven synchronisation between Exchange mailboxes (EWS) and a CRM, through Kafka.')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride();
@@ -281,6 +283,15 @@ function positiveNumber(flag: string): (value: string) => number {
     if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${flag} takes a number ≥ 0; got "${value}"`);
     return n;
   };
+}
+
+/** The version in package.json (src/ops/cli and dist/ops/cli both sit three folders below it). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
 }
 
 export async function run(argv: string[], io: CliIo = defaultIo): Promise<number> {
