@@ -3,7 +3,7 @@ import { defer, type Observable } from 'rxjs';
 import type { EwsClient } from './ews-client.js';
 import { ewsError } from './ews-error.js';
 import type { ItemFields } from '../shared/item-fields.js';
-import type { AffinityGroup, ExchangePort, FetchedItem, FolderKind, PullEvents, StreamMessage, SyncPage, UpdateOutcome } from './exchange-port.js';
+import type { AffinityGroup, ExchangePort, FetchedItem, FolderKind, ListedItem, PullEvents, StreamMessage, SyncPage, UpdateOutcome } from './exchange-port.js';
 
 /**
  * Several service accounts under delegate access ("ranks"): Exchange charges each account's
@@ -137,6 +137,10 @@ export class AccountPool implements ExchangePort {
 
   getItems(mailbox: string, folder: FolderKind, itemIds: readonly string[]): Promise<FetchedItem[]> {
     return this.of(mailbox).getItems(mailbox, folder, itemIds);
+  }
+
+  listFolder(mailbox: string, folder: FolderKind): Promise<ListedItem[]> {
+    return this.of(mailbox).listFolder(mailbox, folder);
   }
 
   ensureContactFolder(mailbox: string, displayName: string): Promise<string> {

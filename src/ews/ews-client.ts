@@ -10,7 +10,7 @@ import { EwsHttp, EwsTransport, ntlmChallengeOf, plainResponse, roundTrip, unaut
 import type { EwsMetrics } from './ews-metrics.js';
 import { CRM_ID_PROPERTY, isoOf, itemsOf, normaliseItem, patternOf, read } from './normalise-item.js';
 import type {
-  AffinityGroup, ExchangePort, FetchedItem, FolderKind, NotificationEvent, NotificationType, PullEvents, StreamMessage, SyncChange, SyncPage, UpdateOutcome,
+  AffinityGroup, ExchangePort, FetchedItem, FolderKind, ListedItem, NotificationEvent, NotificationType, PullEvents, StreamMessage, SyncChange, SyncPage, UpdateOutcome,
 } from './exchange-port.js';
 import { streamingEvents } from './streaming-reader.js';
 import { escapeXml } from '../shared/xml-escape.js';
@@ -250,6 +250,18 @@ export class EwsClient implements ExchangePort {
       const service = this.service(mailbox, group ? this.group(group) : this.http(mailbox)) as unknown as { Unsubscribe(id: string): Promise<void> };
       await service.Unsubscribe(subscriptionId);
     });
+  }
+
+  /** A full SyncFolderItems from no SyncState, page by page: Exchange's truth, not the sync's state. */
+  async listFolder(mailbox: string, folder: FolderKind): Promise<ListedItem[]> {
+    const items: ListedItem[] = [];
+    let state: string | null = null;
+    for (;;) {
+      const page = await this.syncFolderItems(mailbox, folder, state, 512);
+      for (const c of page.changes) if (c.type !== 'Delete') items.push({ itemId: c.itemId, changeKey: c.changeKey, start: c.start, end: c.end, recurring: c.recurring });
+      state = page.syncState;
+      if (page.includesLastItemInRange) return items;
+    }
   }
 
   getItems(mailbox: string, folder: FolderKind, itemIds: readonly string[]): Promise<FetchedItem[]> {

@@ -1,6 +1,6 @@
 import type { ConflictPolicy } from '../config/index.js';
 import { parseCrmRef, type CrmPort, type CrmRef } from '../crm-adapter/crm-port.js';
-import type { ExchangePort } from '../ews/exchange-port.js';
+import type { MailboxStore } from '../exchange/index.js';
 import { assertContactCard } from '../shared/contact-card.js';
 import { SyncError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -14,7 +14,7 @@ export interface ContactsToExchangeOptions {
   mappings: ItemMappingStore;
   selections: SelectionFolderStore;
   crm: Pick<CrmPort, 'compareVersions'>;
-  exchange: ExchangePort;
+  exchange: MailboxStore;
   logger: Logger;
   /** Persons go to their owner's Contacts folder (`<sync items>` has contacts); else only their selection copies follow. */
   ownedContacts: boolean;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { CrmEntity, CrmRef, MappedRecords } from '../crm-adapter/crm-port.js';
-import type { FolderKind } from '../ews/exchange-port.js';
+import type { FolderKind } from '../exchange/index.js';
 import { SyncError } from '../shared/errors.js';
 import { assertIdentifier, type Database } from '../state/database.js';
 

@@ -1,5 +1,5 @@
 import type { CrmPerson, CrmPort, CrmRef, CrmSelection } from '../crm-adapter/crm-port.js';
-import type { ExchangePort } from '../ews/exchange-port.js';
+import type { MailboxStore } from '../exchange/index.js';
 import { assertContactCard } from '../shared/contact-card.js';
 import { isRetriable, PoisonMessageError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -10,7 +10,7 @@ import type { SelectionCopy, SelectionFolder, SelectionFolderStore } from './sel
 
 export interface SelectionsToExchangeOptions {
   crm: Pick<CrmPort, 'selection' | 'selectionMembers' | 'persons'>;
-  exchange: ExchangePort;
+  exchange: MailboxStore;
   selections: SelectionFolderStore;
   /** Its create notes: a batch of creates cut short is adopted from the folder, not made twice. */
   mappings: Pick<ItemMappingStore, 'beginCreate' | 'endCreate'>;

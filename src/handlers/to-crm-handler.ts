@@ -1,6 +1,6 @@
 import type { ConflictPolicy } from '../config/index.js';
 import type { CrmActivity, CrmPort, CrmRef } from '../crm-adapter/crm-port.js';
-import type { ExchangePort, FolderKind } from '../ews/exchange-port.js';
+import type { FolderKind, MailboxStore } from '../exchange/index.js';
 import { SyncError } from '../shared/errors.js';
 import type { ItemFields, RecurrenceException } from '../shared/item-fields.js';
 import type { Logger } from '../shared/logger.js';
@@ -20,7 +20,7 @@ export interface ToCrmOptions {
   conflict?: ConflictPolicy;
   onConflict?: (report: ConflictReport) => void;
   /** Asked only in the rare case an envelope's age cannot be told from its LastModifiedTime. */
-  exchange?: Pick<ExchangePort, 'getItems'>;
+  exchange?: Pick<MailboxStore, 'getItems'>;
 }
 
 /**

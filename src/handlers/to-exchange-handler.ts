@@ -1,6 +1,6 @@
 import type { ConflictPolicy } from '../config/index.js';
 import { parseCrmRef, type CrmPort, type CrmRef } from '../crm-adapter/crm-port.js';
-import type { ExchangePort, FolderKind } from '../ews/exchange-port.js';
+import type { FolderKind, MailboxStore } from '../exchange/index.js';
 import { SyncError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { ChangeEnvelope } from '../streams/envelope.js';
@@ -12,7 +12,7 @@ export interface ToExchangeOptions {
   mappings: ItemMappingStore;
   /** The CRM's versions are opaque: only the adapter orders them. */
   crm: Pick<CrmPort, 'compareVersions'>;
-  exchange: ExchangePort;
+  exchange: MailboxStore;
   logger: Logger;
   privateItems: 'sync' | 'skip';
   conflict?: ConflictPolicy;

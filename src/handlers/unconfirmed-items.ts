@@ -1,12 +1,12 @@
 import type { CrmPort } from '../crm-adapter/crm-port.js';
-import type { ExchangePort, FolderKind } from '../ews/exchange-port.js';
+import type { FolderKind, MailboxStore } from '../exchange/index.js';
 import type { Logger } from '../shared/logger.js';
 import type { ItemMappingStore } from './item-mapping.js';
 
 export interface UnconfirmedItemsOptions {
   crm: Pick<CrmPort, 'get' | 'delete'>;
   mappings: ItemMappingStore;
-  exchange: Pick<ExchangePort, 'getItems'>;
+  exchange: Pick<MailboxStore, 'getItems'>;
   logger: Logger;
   /** Items the sync created this long ago and never saw come back are checked. */
   minAgeMs: number;

@@ -1,4 +1,4 @@
-import type { FolderKind } from '../ews/exchange-port.js';
+import type { FolderKind } from '../exchange/index.js';
 import { Limiter } from '../shared/limiter.js';
 import type { MailboxChangeSource } from '../subscriptions/index.js';
 import { json, queryOf, type Route } from './http-reply.js';

@@ -1,5 +1,5 @@
 import type { CrmPort, CrmRecordVersion } from '../crm-adapter/crm-port.js';
-import type { ExchangePort, FolderKind, SyncChange } from '../ews/exchange-port.js';
+import type { FolderKind, ListedItem, MailboxStore } from '../exchange/index.js';
 import type { ItemMapping, ItemMappingStore } from '../handlers/index.js';
 
 /** How a mailbox and the CRM disagree about one item or record. */
@@ -32,7 +32,7 @@ export interface MailboxVerdict {
 }
 
 export interface VerifyOptions {
-  readonly exchange: Pick<ExchangePort, 'syncFolderItems'>;
+  readonly exchange: Pick<MailboxStore, 'listFolder'>;
   readonly crm: Pick<CrmPort, 'associateByEmail' | 'recordsOf' | 'compareVersions'>;
   readonly mappings: Pick<ItemMappingStore, 'ofMailbox'>;
   readonly folders: readonly FolderKind[];
@@ -43,18 +43,6 @@ export interface VerifyOptions {
 
 const KIND_OF_FOLDER: Record<FolderKind, CrmRecordVersion['kind']> = { calendar: 'appointment', tasks: 'task', contacts: 'contact' };
 const DAY = 86_400_000;
-
-/** Every item of a folder, as a full SyncFolderItems lists it (Exchange's truth, not the sync's state). */
-async function listFolder(exchange: VerifyOptions['exchange'], mailbox: string, folder: FolderKind): Promise<SyncChange[]> {
-  const items: SyncChange[] = [];
-  let state: string | null = null;
-  for (;;) {
-    const page = await exchange.syncFolderItems(mailbox, folder, state, 512);
-    items.push(...page.changes.filter((c) => c.type !== 'Delete'));
-    state = page.syncState;
-    if (page.includesLastItemInRange) return items;
-  }
-}
 
 /**
  * One mailbox compared with the CRM item by item: Exchange's items (listed afresh, within
@@ -69,7 +57,7 @@ export async function verifyMailbox(options: VerifyOptions, mailbox: string): Pr
   const now = options.now?.() ?? Date.now();
   const from = now - options.windowPastDays * DAY;
   const to = now + options.windowFutureDays * DAY;
-  const inWindow = (c: SyncChange): boolean => {
+  const inWindow = (c: ListedItem): boolean => {
     if (c.recurring || (!c.start && !c.end)) return true;
     const start = Date.parse(c.start ?? c.end!);
     return Date.parse(c.end ?? c.start!) >= from && start <= to;
@@ -80,7 +68,7 @@ export async function verifyMailbox(options: VerifyOptions, mailbox: string): Pr
   const disagreements: Disagreement[] = [];
   let items = 0;
   for (const folder of options.folders) {
-    const listed = await listFolder(options.exchange, mailbox, folder);
+    const listed = await options.exchange.listFolder(mailbox, folder);
     const present = new Map(listed.map((c) => [c.itemId, c]));
     const kindRecords = new Map(records.filter((r) => r.kind === KIND_OF_FOLDER[folder]).map((r) => [r.ref, r]));
     const folderMappings = mappings.filter((m) => (m.folder ?? 'calendar') === folder);

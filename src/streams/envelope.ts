@@ -1,3 +1,4 @@
+import type { MailboxPositionKind } from '../exchange/index.js';
 import { createHash } from 'node:crypto';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { PoisonMessageError } from '../shared/errors.js';
@@ -12,8 +13,8 @@ export type { Attendee, ItemFields, Recurrence } from '../shared/item-fields.js'
 import type { ItemFields } from '../shared/item-fields.js';
 
 export interface Position {
-  /** ews-syncstate (per mailbox folder) or crm-change-log (change_id). */
-  kind: 'ews-syncstate' | 'crm-change-log';
+  /** ews-syncstate or graph-delta (per mailbox folder), or crm-change-log (change_id). */
+  kind: MailboxPositionKind | 'crm-change-log';
   value: string;
   /** What the position belongs to: mailbox:folder, or the CRM schema. */
   scope: string;

@@ -1,4 +1,4 @@
-import type { FolderKind } from '../ews/exchange-port.js';
+import type { FolderKind, MailboxPositionKind } from '../exchange/index.js';
 import type { ItemFields } from '../shared/item-fields.js';
 import { assertEnvelope, envelopeId, type ChangeEnvelope, type EnvelopeOp, type EnvelopeType } from './envelope.js';
 import type { OutgoingMessage } from './transport/transport.js';
@@ -15,8 +15,9 @@ export interface ExchangeChange {
   /** GetItem found no such item: deleted since it was signalled. */
   readonly missing?: boolean;
   readonly changeKey?: string;
-  /** The folder's SyncState the change came with. */
+  /** The folder's position the change came with (opaque), and whose it is. */
   readonly position: string;
+  readonly positionKind: MailboxPositionKind;
   readonly detectedAt: number;
   readonly now: number;
 }
@@ -30,7 +31,7 @@ export function exchangeChangeMessage(c: ExchangeChange): OutgoingMessage {
   const envelope: ChangeEnvelope = {
     specversion: '1.0', v: 2, id: envelopeId(source, c.itemId, version, op), source, type: TYPE_OF[c.folder], op,
     time: new Date(Math.min(c.detectedAt, c.now)).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    position: { kind: 'ews-syncstate', value: c.position, scope: `${c.mailbox}:${c.folder}` },
+    position: { kind: c.positionKind, value: c.position, scope: `${c.mailbox}:${c.folder}` },
     subject: c.itemId, before: null, after: deleted ? null : c.item!, origin: 'exchange', detectedAt: c.detectedAt,
   };
   assertEnvelope(envelope);

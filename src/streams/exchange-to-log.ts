@@ -1,5 +1,5 @@
 import { bufferTime, filter, type Subscription } from 'rxjs';
-import type { ExchangePort, FetchedItem, FolderKind } from '../ews/exchange-port.js';
+import type { FetchedItem, FolderKind, MailboxStore } from '../exchange/index.js';
 import { backoffPolicy } from '../shared/backoff.js';
 import { exchangeErrorCategory, toExchangeError } from '../shared/errors.js';
 import { isAborted, retrying } from '../shared/retrier.js';
@@ -16,7 +16,7 @@ const RETRY = backoffPolicy({ initialMs: 250, maxMs: 30_000 });
 
 export interface ExchangeToLogOptions {
   source: MailboxChangeSource;
-  exchange: ExchangePort;
+  exchange: MailboxStore;
   transport: Transport;
   topic: string;
   dlqTopic: string;
@@ -103,7 +103,7 @@ export class ExchangeToLog {
         const f = fetched.get(s.itemId);
         if (s.op !== 'd' && !f) continue; // unreadable: dead-lettered by fetch()
         messages.push(exchangeChangeMessage({
-          mailbox, folder, itemId: s.itemId, op: s.op, item: f?.item, missing: f?.missing === true, changeKey: s.changeKey, position: s.position, detectedAt: s.detectedAt, now,
+          mailbox, folder, itemId: s.itemId, op: s.op, item: f?.item, missing: f?.missing === true, changeKey: s.changeKey, position: s.position, positionKind: s.positionKind, detectedAt: s.detectedAt, now,
         }));
       }
     }

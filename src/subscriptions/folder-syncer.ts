@@ -11,6 +11,9 @@ import { coalesceWhileBusy } from './operators/coalesce-while-busy.js';
 import { once, PositionTracker } from './position-tracker.js';
 
 /** Why a folder is synced: a notification (c/u/d), closing a gap (r), or the first time (r, windowed). */
+/** The folder syncer reads EWS SyncFolderItems: its positions are SyncStates. */
+const POSITION_KIND = 'ews-syncstate' as const;
+
 export type SyncReason = 'notification' | 'recovery' | 'initial';
 
 interface SyncRequest {
@@ -198,7 +201,7 @@ export class FolderSyncer {
         state.syncState = page.syncState;
         for (const change of changes) {
           this.options.emit({
-            mailbox, folder, op: opOf(change, reason), itemId: change.itemId, changeKey: change.changeKey, detectedAt, position: page.syncState, ack: once(ack),
+            mailbox, folder, op: opOf(change, reason), itemId: change.itemId, changeKey: change.changeKey, detectedAt, position: page.syncState, positionKind: POSITION_KIND, ack: once(ack),
           });
         }
         total += changes.length;
@@ -216,7 +219,7 @@ export class FolderSyncer {
           await this.saveUnconfirmed(mailbox, folder, state);
           const ack = state.tracker.addBatch(state.syncState!, orphans.length);
           const detectedAt = this.now();
-          for (const itemId of orphans) this.options.emit({ mailbox, folder, op: 'r', itemId, detectedAt, position: state.syncState!, ack: once(ack) });
+          for (const itemId of orphans) this.options.emit({ mailbox, folder, op: 'r', itemId, detectedAt, position: state.syncState!, positionKind: POSITION_KIND, ack: once(ack) });
           this.options.logger.info({ event: 'sync.unconfirmed-checked', mailbox, folder, items: orphans.length }, 'items sent before an unclean stop are checked again');
         }
       }
@@ -245,7 +248,7 @@ export class FolderSyncer {
     if (!apply) return;
     const ack = state.tracker.addBatch(state.syncState!, gone.length);
     const detectedAt = this.now();
-    for (const itemId of gone) this.options.emit({ mailbox, folder, op: 'd', itemId, detectedAt, position: state.syncState!, ack: once(ack) });
+    for (const itemId of gone) this.options.emit({ mailbox, folder, op: 'd', itemId, detectedAt, position: state.syncState!, positionKind: POSITION_KIND, ack: once(ack) });
   }
 
   private saveUnconfirmed(mailbox: string, folder: FolderKind, state: FolderState): Promise<void> {

@@ -1,4 +1,4 @@
-import type { FolderKind } from '../ews/exchange-port.js';
+import type { FolderKind, MailboxPositionKind } from '../exchange/index.js';
 
 /** c: created, u: updated, d: deleted, r: resync (the item as it is now, after a gap or at first sync). */
 export type SignalOp = 'c' | 'u' | 'd' | 'r';
@@ -16,8 +16,10 @@ export interface MailboxSignal {
   readonly changeKey?: string;
   /** When the source learned of the change (ms), for latency. */
   readonly detectedAt: number;
-  /** The SyncState this signal's batch leads to (the position it helps to save). */
+  /** The position this signal's batch leads to (the one it helps to save), opaque. */
   readonly position: string;
+  /** Whose position it is (an EWS SyncState, a Graph delta link). */
+  readonly positionKind: MailboxPositionKind;
   /** Tell the source the next stage has this change. Idempotent. */
   ack(): void;
 }

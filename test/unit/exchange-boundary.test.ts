@@ -30,4 +30,16 @@ describe('the Exchange side\'s boundary', () => {
     }
     assert.deepEqual(offenders, []);
   });
+
+  it('the handlers, the pipeline to the log and verify reach mailboxes only through the neutral port (src/exchange), never src/ews', () => {
+    const offenders: string[] = [];
+    for (const file of sources(src)) {
+      const rel = relative(src, file);
+      if (!/^(handlers|streams)\//.test(rel) && !/^ops\/verify/.test(rel)) continue;
+      readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
+        if (/from '(\.\.\/)+ews\//.test(line)) offenders.push(`${rel}:${i + 1}: ${line.trim()}`);
+      });
+    }
+    assert.deepEqual(offenders, []);
+  });
 });

@@ -274,7 +274,7 @@ async function replayReaders(config: SyncConfig): Promise<{ readers: ReplayReade
       if (folder !== 'calendar' && folder !== 'tasks' && folder !== 'contacts') return `"${folder}" is not a folder the sync reads`;
       const [read] = await exchange.getItems(mailbox, folder, [itemId]);
       const now = Date.now();
-      return { topic: topics.exchangeChanges, message: exchangeChangeMessage({ mailbox, folder, itemId, op: 'u', item: read?.item, missing: !read?.item, position: 'dlq-replay', detectedAt: now, now }) };
+      return { topic: topics.exchangeChanges, message: exchangeChangeMessage({ mailbox, folder, itemId, op: 'u', item: read?.item, missing: !read?.item, position: 'dlq-replay', positionKind: 'ews-syncstate', detectedAt: now, now }) };
     };
   }
   if (config.crm.type !== 'superoffice' || config.crm.superoffice?.url) {

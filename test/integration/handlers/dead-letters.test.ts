@@ -44,7 +44,7 @@ describe('dead letters of every stage', () => {
     const outcome = await replayDeadLetters(transport, dlq, 'dlq-replay', {
       exchange: async (i) => {
         asked.push(i.itemId);
-        return { topic: 'exchange.changes', message: exchangeChangeMessage({ mailbox: i.mailbox, folder: 'calendar', itemId: i.itemId, op: 'u', item: { subject: 'readable now', version: 'CK2' }, position: 'dlq-replay', detectedAt: 1, now: 2 }) };
+        return { topic: 'exchange.changes', message: exchangeChangeMessage({ mailbox: i.mailbox, folder: 'calendar', itemId: i.itemId, op: 'u', item: { subject: 'readable now', version: 'CK2' }, position: 'dlq-replay', positionKind: 'ews-syncstate', detectedAt: 1, now: 2 }) };
       },
       crm: async () => {
         throw new Error('still a pattern the sync cannot read');

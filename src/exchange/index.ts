@@ -1,0 +1,3 @@
+// The Exchange side's neutral port: what the core needs from a mailbox, whatever the protocol.
+export type { FetchedItem, FolderKind, ListedItem, MailboxStore, UpdateOutcome } from './mailbox-store.js';
+export type { MailboxPositionKind } from './mailbox-position.js';
