@@ -3,7 +3,7 @@
 // running, the machine's PostgreSQL if it is down), runs every test with node's built-in
 // runner, and stops the broker again if it started it. Extra arguments select test files.
 import { spawnSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -107,9 +107,44 @@ function unitTestsOnNode24() {
   const r = spawnSync(node24, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-force-exit', '--test-reporter=spec', '--test-reporter-destination=stdout', ...units], { cwd: root, env, stdio: 'inherit' });
   return r.status ?? 1;
 }
-child.on('exit', (code, signal) => {
+/**
+ * Processes the tests started (the CLI through tsx: services, sandboxes, commands) that are
+ * still running: a test that failed or timed out must not leave a service behind.
+ */
+function leftovers() {
+  const entry = join(root, 'src/ops/cli/entry.ts');
+  const mine = new Set([process.pid, child.pid]);
+  const found = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number)) {
+    if (mine.has(pid)) continue;
+    try {
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+      if (args.includes(entry)) found.push({ pid, args: args.slice(args.indexOf(entry) + entry.length).trim().slice(0, 120) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+async function noLeftovers() {
+  if (process.platform !== 'linux') return true;
+  for (let waited = 0; waited <= 10_000; waited += 500) {
+    if (!leftovers().length) return true;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const left = leftovers();
+  for (const p of left) {
+    console.log(`test: a process the tests started is still running 10 s after them, killed: pid ${p.pid} (${p.args})`);
+    try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  return left.length === 0;
+}
+
+child.on('exit', async (code, signal) => {
+  const clean = await noLeftovers();
   stop();
-  const first = code ?? (signal ? 1 : 0);
+  const first = (code ?? (signal ? 1 : 0)) || (clean ? 0 : 1);
   if (first !== 0 && !selected.length) console.log(`test: the Node ${NODE24} pass of the unit tests is skipped: the first pass failed (exit ${first}); fix that first`);
   const second = first === 0 ? unitTestsOnNode24() : 0;
   process.exit(first || second);
