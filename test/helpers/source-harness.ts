@@ -86,6 +86,27 @@ export function outOfOrder(seen: ReadonlyMap<string, Seen[]>): string[] {
   return bad;
 }
 
+/**
+ * Waits until `predicate` holds while `progress` keeps moving: gives up only when nothing has
+ * moved for `stallMs` (lost, not slow: a loaded machine only takes longer), or after `maxMs`.
+ */
+export async function waitWhileProgressing(predicate: () => unknown, progress: () => number, stallMs: number, maxMs: number, what: string): Promise<void> {
+  const end = Date.now() + maxMs;
+  let last = progress();
+  let movedAt = Date.now();
+  while (!(await predicate())) {
+    const now = Date.now();
+    const p = progress();
+    if (p !== last) {
+      last = p;
+      movedAt = now;
+    }
+    if (now - movedAt > stallMs) throw new Error(`timed out waiting for ${what}: nothing moved for ${stallMs / 1000} s`);
+    if (now > end) throw new Error(`timed out waiting for ${what} after ${maxMs / 1000} s (still moving)`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 export async function waitUntil(predicate: () => unknown, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await predicate())) {

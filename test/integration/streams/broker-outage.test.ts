@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,8 +18,22 @@ import { startServiceProcess, writeConfig } from '../../helpers/service-process.
 import { postgresUrl, uniqueName } from '../../helpers/services.js';
 import { createSource, MutableDirectory, unsurfaced, waitUntil, type Seen } from '../../helpers/source-harness.js';
 
-// A broker of its own (another port and folder), so stopping it disturbs no other test.
-const PORT = Number(process.env.ECS_TEST_OUTAGE_KAFKA_PORT ?? 19092);
+async function freePortPair(): Promise<number> {
+  const free = (port: number): Promise<boolean> => new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 30_000);
+    if ((await free(port)) && (await free(port + 1))) return port;
+  }
+  throw new Error('no two free ports in a row for the outage broker');
+}
+
+// A broker of its own (another port and folder), so stopping it disturbs no other test: two
+// free ports in a row (the broker's and its controller's), not a fixed one something may hold.
+const PORT = Number(process.env.ECS_TEST_OUTAGE_KAFKA_PORT ?? (await freePortPair()));
 const dir = mkdtempSync(join(tmpdir(), 'ecs-kafka-outage-'));
 const kafka = (command: string): void => {
   const r = spawnSync(join(repoRoot, 'scripts/kafka.sh'), [command], { encoding: 'utf8', env: { ...process.env, KAFKA_PORT: String(PORT), KAFKA_DIR: dir } });

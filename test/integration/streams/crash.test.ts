@@ -12,7 +12,7 @@ import { parseEnvelope } from '../../../src/streams/envelope.js';
 import { KafkaTransport } from '../../../src/streams/transport/kafka-transport.js';
 import { spawnCli } from '../../helpers/cli.js';
 import { kafkaBrokers, postgresUrl, uniqueName } from '../../helpers/services.js';
-import { unsurfaced, waitUntil, type Seen } from '../../helpers/source-harness.js';
+import { unsurfaced, waitWhileProgressing, type Seen } from '../../helpers/source-harness.js';
 
 /** Starts the real service and resolves once it logged `event` (the child is returned running). */
 function startService(configFile: string, dir: string, event: string): Promise<ChildProcess> {
@@ -79,7 +79,8 @@ describe('crash: SIGKILL between publishing and saving positions', () => {
         },
       });
       try {
-        await waitUntil(() => unsurfaced(journal, seen).length === 0, 60_000, 'every change in the log').catch((err: Error) => {
+        // slow is not lost: wait while messages keep arriving, give up when nothing moves for 30 s
+        await waitWhileProgressing(() => unsurfaced(journal, seen).length === 0, () => messages, 30_000, 150_000, 'every change in the log').catch((err: Error) => {
           throw new Error(`${err.message}: ${unsurfaced(journal, seen).slice(0, 3).join('; ')}`);
         });
       } finally {
@@ -90,7 +91,7 @@ describe('crash: SIGKILL between publishing and saving positions', () => {
       child.kill('SIGTERM');
       assert.equal(await exited, 0, 'a clean shutdown at the end');
       child = undefined;
-      assert.ok(messages >= journal.length * 0.5);
+      // (how many messages carried them is no measure: under load more changes coalesce into one)
     } finally {
       child?.kill('SIGKILL');
       await sandbox.close();
