@@ -8,4 +8,5 @@ export { escapeXml } from '../shared/xml-escape.js';
 export { basicCredentials, credentialsOf, OAuthCredentials, type EwsCredentials, type OAuthSettings } from './ews-credentials.js';
 export { AccountPool } from './account-pool.js';
 export { exchangeIdentity } from './exchange-identity.js';
+export { openEws, type OpenedEws, type OpenEwsOptions } from './open-ews.js';
 export { checkMailbox, explainEwsError, type CheckResult } from './mailbox-check.js';

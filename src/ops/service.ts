@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { SyncConfig } from '../config/index.js';
-import { AccountPool, BackoffGate, EwsClient, EwsMetrics, exchangeIdentity, type ExchangePort } from '../ews/index.js';
+import { openEws } from '../ews/index.js';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
 import type { MappedRecords } from '../crm-adapter/index.js';
 import { Lifecycle } from '../shared/lifecycle.js';
@@ -94,17 +94,13 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     }
 
     const positions = await SqlPositionStore.open(database, config.state.schema);
-    const gate = new BackoffGate();
-    const ewsMetrics = new EwsMetrics(registry);
-    const clientOf = (settings: typeof ewsSettings): EwsClient => new EwsClient({ settings, gate, metrics: ewsMetrics, maxSockets: config.exchange.pull.concurrency + 16 });
-    // delegate access with more accounts ("ranks"): mailboxes spread over them, each within its limits
-    const ewsClient: EwsClient | AccountPool = ewsSettings.accounts?.length && !ewsSettings.impersonation
-      ? new AccountPool([clientOf(ewsSettings), ...ewsSettings.accounts.map((a) => clientOf({ ...ewsSettings, user: a.user, passwordEnv: a.passwordEnv, password: a.password }))],
-        { maxSubscriptions: ewsSettings.maxSubscriptionsPerAccount ?? 20, maxConnections: ewsSettings.maxConnectionsPerAccount ?? 10, groupSize: groupSizeOf(budgetOf(config, ewsSettings)) })
-      : clientOf(ewsSettings);
-    const exchange: ExchangePort = ewsClient;
-    readiness.push({ name: 'exchange-auth', check: () => ewsClient.authRefusal() });
-    lifecycle.add('ews-client', () => exchange.close());
+    const ews = openEws(ewsSettings, {
+      registry, maxSockets: config.exchange.pull.concurrency + 16, groupSize: groupSizeOf(budgetOf(config, ewsSettings)),
+      ...(demo ? { identity: `the built-in sandbox ${demo.organisation}` } : {}),
+    });
+    const { exchange } = ews;
+    readiness.push({ name: 'exchange-auth', check: () => ews.authRefusal() });
+    lifecycle.add('ews-client', () => ews.close());
     const log = await openTransport(config, logger);
     const transport = log.transport;
     lifecycle.add('transport', () => log.close());
@@ -148,7 +144,7 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     if (identity === 'rebaselined') logger.warn({ event: 'state.rebaselined', crm: crm.identity }, `the sync state belonged to another CRM: its mappings and positions are forgotten; every mailbox is read anew`);
     // ... and this Exchange's: another one's mappings would make this one's items look deleted
     // (a built-in sandbox kept in memory is a new organisation at every start)
-    const exchangeId = demo ? `the built-in sandbox ${demo.organisation}` : exchangeIdentity(ewsSettings);
+    const exchangeId = ews.identity;
     const sameExchange = await checkStateIdentity(database, config.state.schema, 'exchange', exchangeId, hooks.rebaseline === true || (demo !== undefined && config.sandbox.path === undefined));
     if (sameExchange === 'rebaselined') logger.warn({ event: 'state.rebaselined', exchange: exchangeId }, `the sync state belonged to another Exchange organisation: its mappings and positions are forgotten; every mailbox is read anew (${exchangeId})`);
     const crmPoller = followLeadership(ownership, () =>
