@@ -64,8 +64,10 @@ export interface SandboxOptions {
  * subscription a GetStreamingEvents or GetEvents names (as after a restart, or a load balancer
  * without affinity), while Subscribe keeps working.
  */
-export type HostileMode = 'empty-500' | 'truncated' | 'huge' | 'silent-stream' | 'lose-subscriptions';
-export const HOSTILE_MODES: readonly HostileMode[] = ['empty-500', 'truncated', 'huge', 'silent-stream', 'lose-subscriptions'];
+export type HostileMode = 'empty-500' | 'truncated' | 'huge' | 'drip' | 'silent-stream' | 'lose-subscriptions';
+export const HOSTILE_MODES: readonly HostileMode[] = ['empty-500', 'truncated', 'huge', 'drip', 'silent-stream', 'lose-subscriptions'];
+/** drip: a byte of the answer this often, so an idle timer never fires (a failing proxy, a dying disk). */
+const DRIP_MS = 2_000;
 /** Modes that change what the server does rather than spoiling its answer. */
 const BEHAVING_MODES: ReadonlySet<HostileMode> = new Set(['silent-stream', 'lose-subscriptions']);
 
@@ -88,8 +90,8 @@ export interface Sandbox {
   restart(): void;
   /**
    * Hostile answers for this share of requests (of these operations only, when named), after
-   * the operation has done its work: an empty HTTP 500, the answer cut in half, or the answer
-   * padded to 50 MB; or streaming connections that hang without a word (no heartbeats, their
+   * the operation has done its work: an empty HTTP 500, the answer cut in half, the answer
+   * padded to 50 MB, or the answer a byte every 2 s (drip); or streaming connections that hang without a word (no heartbeats, their
    * events lost). null: none.
    */
   hostile(mode: HostileMode | null, probability?: number, operations?: readonly string[]): void;
@@ -383,6 +385,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     } else if (mode === 'truncated') {
       res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8' });
       res.end(xml.slice(0, Math.floor(xml.length / 2)));
+    } else if (mode === 'drip') {
+      res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8' });
+      let at = 0;
+      const timer = setInterval(() => {
+        if (at >= xml.length) {
+          clearInterval(timer);
+          return void res.end();
+        }
+        res.write(xml[at++]);
+      }, DRIP_MS);
+      res.once('close', () => clearInterval(timer));
     } else {
       // 50 MB: the answer, then whitespace inside the envelope, sent in chunks
       const cut = xml.lastIndexOf('</s:Envelope>');
