@@ -21,7 +21,7 @@ import { prepareEnvironment, uniqueName, writeSyncConfig, type BenchEnvironment 
 import { BenchProcess } from '../bench/lib/sync-runner.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const SCENARIOS = ['sigkill', 'sandbox-restart', 'busy-30', 'dropped-streams', 'empty-500', 'truncated', 'huge', 'silent-stream', 'broker-restart', 'postgres-restart', 'config-fuzz'] as const;
+const SCENARIOS = ['sigkill', 'sandbox-restart', 'busy-30', 'dropped-streams', 'empty-500', 'truncated', 'huge', 'drip', 'silent-stream', 'subscriptions-lost', 'broker-restart', 'postgres-restart', 'config-fuzz'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -64,8 +64,9 @@ async function world(env: BenchEnvironment, brokers: string): Promise<{ sandbox:
   await seedDemoAssociates(db, crmSchema, sandbox.store.all().map((m) => m.address));
   const prefix = `${uniqueName('chaos')}.`;
   const config = writeSyncConfig({ ewsUrl: sandbox.url, mode: 'EwsStream', pullInterval: '10s', env: { ...env, brokers }, crmSchema, stateSchema, topicPrefix: prefix });
-  // shorter waits than production's, so a scenario converges in seconds: a silent stream is given up after 10 s
-  writeFileSync(config, readFileSync(config, 'utf8').replace('<stream maxSubscriptionsPerConnection="200"/>', '<stream maxSubscriptionsPerConnection="200" heartbeatTimeout="10s"/>'));
+  // shorter waits than production's, so a scenario converges in seconds: a silent stream is given
+  // up after 10 s, a dripping answer after 10 s (the request's deadline)
+  writeFileSync(config, readFileSync(config, 'utf8').replace('<stream maxSubscriptionsPerConnection="200"/>', '<stream maxSubscriptionsPerConnection="200" heartbeatTimeout="10s"/>').replace('<ews ', '<ews timeout="10s" '));
   return {
     sandbox, db, crmSchema, config, prefix,
     close: async () => {
@@ -180,6 +181,7 @@ async function faultScenario(scenario: Exclude<Scenario, 'config-fuzz'>, env: Be
     users.start(5);
     const timers: NodeJS.Timeout[] = [];
     const half = (SECONDS * 1000) / 2;
+    let subscriptionRequests: { perSecond: number; per100Mailboxes: number; seconds: number; made: Record<string, number> } | undefined;
     // the fault
     if (scenario === 'sigkill') {
       await sleep(half);
@@ -195,6 +197,25 @@ async function faultScenario(scenario: Exclude<Scenario, 'config-fuzz'>, env: Be
       timers.push(setInterval(() => w.sandbox.dropConnections(), 10_000));
     } else if (scenario === 'empty-500' || scenario === 'truncated' || scenario === 'huge') {
       w.sandbox.hostile(scenario as HostileMode, scenario === 'huge' ? 0.02 : 0.1);
+    } else if (scenario === 'drip') {
+      // a tenth of the answers a byte every 2 s, after the work was done (a create that "fails" was made)
+      w.sandbox.hostile('drip', 0.1, ['GetItem', 'SyncFolderItems', 'CreateItem', 'UpdateItem', 'DeleteItem', 'FindItem']);
+    } else if (scenario === 'subscriptions-lost') {
+      // Exchange loses every subscription (a failover), then forgets each new one as soon as it
+      // is used, for two minutes at least. Counted: the requests that subscribe and listen (the
+      // SyncFolderItems that read changes are the users' traffic, and stop with the listening)
+      w.sandbox.hostile('lose-subscriptions', 1);
+      w.sandbox.restart();
+      const watched = ['Subscribe', 'GetStreamingEvents', 'GetEvents', 'Unsubscribe'];
+      const byOperation = (): Record<string, number> => Object.fromEntries(watched.map((op) => [op, w.sandbox.stats.requestsByOperation.get(op) ?? 0]));
+      const faultSeconds = Math.max(SECONDS, 120);
+      await sleep(60_000);
+      const afterFirstMinute = byOperation();
+      await sleep((faultSeconds - 60) * 1000);
+      const last = byOperation();
+      const made = Object.fromEntries(watched.map((op) => [op, last[op]! - afterFirstMinute[op]!]));
+      const perSecond = Object.values(made).reduce((a, b) => a + b, 0) / (faultSeconds - 60);
+      subscriptionRequests = { perSecond: Math.round(perSecond * 100) / 100, per100Mailboxes: Math.round((perSecond * 100 / MAILBOXES) * 100) / 100, seconds: faultSeconds - 60, made };
     } else if (scenario === 'silent-stream') {
       // every new streaming connection hangs without a word; the open one is cut, so the next is one of them
       w.sandbox.hostile('silent-stream', 1);
@@ -209,7 +230,7 @@ async function faultScenario(scenario: Exclude<Scenario, 'config-fuzz'>, env: Be
       await sleep(half);
       pg!.restart();
     }
-    await sleep(Math.max(0, SECONDS * 1000 - (['sigkill', 'sandbox-restart', 'broker-restart', 'postgres-restart'].includes(scenario) ? half : 0)));
+    if (scenario !== 'subscriptions-lost') await sleep(Math.max(0, SECONDS * 1000 - (['sigkill', 'sandbox-restart', 'broker-restart', 'postgres-restart'].includes(scenario) ? half : 0)));
     w.sandbox.activity.setRate(0);
     const crmChanges = await users.stop();
     for (const t of timers) clearInterval(t);
@@ -219,26 +240,41 @@ async function faultScenario(scenario: Exclude<Scenario, 'config-fuzz'>, env: Be
     const exchangeChanges = w.sandbox.activity.journal.length - journalStart;
     // converged: no lag, and verify agrees item by item (3 minutes at most)
     let report: VerifyReport | undefined;
+    // A 2-minute outage ends in a burst of the users' deletes: the delete breaker holds them, as
+    // it should. The suite then does what the operator is told to (`deletes release <scope>`).
+    let released = 0;
+    const releaseHeld = async (): Promise<void> => {
+      const held = (await fetch(`${sync!.opsUrl}/deletes`).then((r) => r.json()).catch(() => ({ scopes: [] }))) as { scopes: Array<{ scope: string; parked: number }> };
+      for (const s of held.scopes) {
+        const r = (await fetch(`${sync!.opsUrl}/deletes/release?scope=${encodeURIComponent(s.scope)}`, { method: 'POST' }).then((x) => x.json()).catch(() => ({}))) as { released?: number };
+        released += r.released ?? 0;
+      }
+    };
     for (;;) {
+      if (scenario === 'subscriptions-lost') await releaseHeld();
       const s = await sync.stats().catch(() => undefined);
       if (s && s.lagToCrm === 0 && s.lagToExchange === 0) {
         report = await verifyAll(sync);
         const c = report?.counts;
         if (c && c.missing + c.stale + c.ghost + c.unlinked === 0 && report!.verdicts.every((v) => !v.error)) break;
       }
-      if (Date.now() - cleared > 180_000) break;
+      // (after an outage of subscriptions the mailboxes wait for the next probe, up to 5 min apart, to hold for a minute)
+      if (Date.now() - cleared > (scenario === 'subscriptions-lost' ? 420_000 : 180_000)) break;
       await sleep(2_000);
     }
     const convergeSeconds = Math.round((Date.now() - cleared) / 100) / 10;
     // what the service says of itself, for a failed scenario's detail
-    const status = (await fetch(`${sync.opsUrl}/status`).then((r) => r.json()).catch(() => undefined)) as { mailboxes?: { byState?: Record<string, number> }; lag?: { current?: Record<string, number> } } | undefined;
+    const status = (await fetch(`${sync.opsUrl}/status`).then((r) => r.json()).catch(() => undefined)) as { mailboxes?: { byState?: Record<string, number> }; lag?: { current?: Record<string, number> }; ready?: { reasons?: string[] } } | undefined;
     const dlq = await deadLetters(brokers, w.prefix);
     const c = report?.counts ?? { missing: -1, stale: -1, ghost: -1, unlinked: -1 };
     const agreed = c.missing + c.stale + c.ghost + c.unlinked === 0;
-    const ok = !!report && agreed && dlq === 0;
+    // ≤ 1 request/s per 100 mailboxes for the subscriptions after the first minute of the outage
+    const bounded = !subscriptionRequests || subscriptionRequests.per100Mailboxes <= 1;
+    const ok = !!report && agreed && dlq === 0 && bounded;
     return {
       scenario, ok, exchangeChanges, crmChanges, convergeSeconds, verify: { ...c, items: report?.items ?? 0, records: report?.records ?? 0 }, deadLetters: dlq,
-      detail: ok ? 'agreed item by item' : `${!report ? 'verify did not answer' : !agreed ? `disagreements: ${report.verdicts.flatMap((v) => v.disagreements.map((d) => `${v.mailbox} ${d.kind} ${d.itemId ?? d.crmId}`)).slice(0, 5).join('; ')}` : `${dlq} dead letters`}; mailboxes ${JSON.stringify(status?.mailboxes?.byState ?? {})}, lag ${JSON.stringify(status?.lag?.current ?? {})}`,
+      detail: (released ? `the delete breaker held ${released} deletes of the burst, released as the operator is told to; ` : '') + (subscriptionRequests ? `${subscriptionRequests.perSecond} subscription requests/s over the last ${subscriptionRequests.seconds} s of the outage (${subscriptionRequests.per100Mailboxes} per 100 mailboxes; bound 1; ${JSON.stringify(subscriptionRequests.made)}); ` : '') +
+        (ok ? 'agreed item by item' : `${!bounded ? 'too many requests at a failing Exchange' : !report ? 'verify did not answer' : !agreed ? `disagreements: ${report.verdicts.flatMap((v) => v.disagreements.map((d) => `${v.mailbox} ${d.kind} ${d.itemId ?? d.crmId}`)).slice(0, 5).join('; ')}` : `${dlq} dead letters`}; mailboxes ${JSON.stringify(status?.mailboxes?.byState ?? {})}, lag ${JSON.stringify(status?.lag?.current ?? {})}, not ready: ${JSON.stringify(status?.ready?.reasons ?? [])}`),
     };
   } finally {
     await sync?.stop().catch(() => sync?.child.kill('SIGKILL'));
