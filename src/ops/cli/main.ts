@@ -56,7 +56,10 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .command('validate-config')
     .description('check a configuration file; prints a summary (exit 0) or every problem (exit 2)')
     .argument('[file]', 'the configuration file', DEFAULT_CONFIG_FILE)
-    .action(async (file: string) => {
+    // as start and the other commands take it
+    .option('-c, --config <file>', 'the configuration file (instead of the argument)')
+    .action(async (argument: string, opts: { config?: string }) => {
+      const file = opts.config ?? argument;
       try {
         const { config, warnings } = loadConfig(file, io.env, { requireSecrets: false });
         // delegate access: can the one account carry the mailboxes the file names?

@@ -24,6 +24,13 @@ describe('exchange-crm-sync validate-config', () => {
     assert.match(r.stdout, /items: appointments, tasks/);
   });
 
+  it('takes the file as --config too, as start does', async () => {
+    const path = file('by-option.config.xml', '<configuration><calendar_sync><transport type="bogus"/></calendar_sync></configuration>');
+    const r = await runCli(['validate-config', '--config', path]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /by-option\.config\.xml: calendar_sync\/transport@type/);
+  });
+
   it('delegate access: mailboxes one account cannot carry are refused with the numbers (exit 2); a count that fits is valid', async () => {
     const mailboxes = (n: number): string => Array.from({ length: n }, (_, i) => `<mailbox>user${i + 1}@example.com</mailbox>`).join('');
     const over = file('delegation.config.xml', `<configuration><calendar_sync><exchange>
