@@ -56,11 +56,6 @@ function buildSchema(): convict.Schema<Record<string, unknown>> {
 }
 
 /**
- * Reads the operator's XML file, applies environment overrides and defaults, validates
- * everything, and returns one frozen, typed object. Throws ConfigError listing every
- * problem as "FILE: element-path: what is wrong and what is allowed".
- */
-/**
  * The file's text, or where it is not UTF-8: a byte the decoder would silently replace with
  * U+FFFD would become part of an account name or a URL.
  */
@@ -77,6 +72,11 @@ function decodeUtf8(bytes: Buffer): string | { problem: string } {
   }
 }
 
+/**
+ * Reads the operator's XML file, applies environment overrides and defaults, validates
+ * everything, and returns one frozen, typed object. Throws ConfigError listing every
+ * problem as "FILE: element-path: what is wrong and what is allowed".
+ */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, options: LoadConfigOptions = {}): LoadedConfig {
   registerFormats();
   const shownFile = file;

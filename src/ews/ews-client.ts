@@ -4,7 +4,8 @@ import { defer, finalize, from, switchMap, tap, type Observable } from 'rxjs';
 import type { EwsSettings } from '../config/index.js';
 import { childNamed, childrenNamed, parseXml } from '../shared/safe-xml.js';
 import type { BackoffGate } from '../shared/backoff-gate.js';
-import { categoryOfError, ewsError, toEwsError } from './ews-error.js';
+import { ewsError, toEwsError } from './ews-error.js';
+import { exchangeErrorCategory } from '../shared/errors.js';
 import { credentialsOf, NtlmCredentials, type EwsCredentials } from './ews-credentials.js';
 import { EwsHttp, EwsTransport, ntlmChallengeOf, plainResponse, roundTrip, unauthorizedReason } from './ews-http.js';
 import type { EwsMetrics } from './ews-metrics.js';
@@ -397,7 +398,7 @@ export class EwsClient implements ExchangePort {
       const master = await ews.Appointment.Bind(service, new ews.ItemId(masterItemId), new ews.PropertySet(ews.BasePropertySet.IdOnly));
       return { before: masterChangeKey, after: master.Id.ChangeKey };
     }).catch((err: unknown) => {
-      if (categoryOfError(err) === 'not-found') return undefined;
+      if (exchangeErrorCategory(err) === 'not-found') return undefined;
       throw err;
     });
   }
@@ -469,7 +470,7 @@ export class EwsClient implements ExchangePort {
       await folder.Update();
       return true;
     }).catch((err: unknown) => {
-      if (categoryOfError(err) === 'not-found') return false;
+      if (exchangeErrorCategory(err) === 'not-found') return false;
       throw err;
     });
   }
@@ -482,7 +483,7 @@ export class EwsClient implements ExchangePort {
       await folder.Delete(ews.DeleteMode.SoftDelete);
       return true;
     }).catch((err: unknown) => {
-      if (categoryOfError(err) === 'not-found') return false;
+      if (exchangeErrorCategory(err) === 'not-found') return false;
       throw err;
     });
   }

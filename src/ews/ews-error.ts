@@ -1,5 +1,5 @@
 import ews from 'ews-javascript-api';
-import { ExchangeError, type ExchangeErrorCategory, type SyncErrorOptions } from '../shared/errors.js';
+import { ExchangeError, type SyncErrorOptions } from '../shared/errors.js';
 import { categoryOf, isRetriableCode } from './ews-response-codes.js';
 
 /** An EWS call failed: a ResponseCode, an HTTP status, a SOAP fault or a transport error. */
@@ -26,9 +26,6 @@ export function ewsError(code: string, message: string, options: { backOffMs?: n
   return new EwsError(code, message, { retriable: isRetriableCode(code), ...options });
 }
 
-export function categoryOfError(err: unknown): ExchangeErrorCategory {
-  return err instanceof ExchangeError ? err.category : 'transient';
-}
 
 interface LibraryFailure {
   ResponseCode?: number;

@@ -3,7 +3,7 @@ export type { ExchangePort, FolderKind, NotificationEvent, StreamMessage, SyncCh
 export { EwsClient } from './ews-client.js';
 export { BackoffGate } from '../shared/backoff-gate.js';
 export { EwsMetrics } from './ews-metrics.js';
-export { toEwsError, categoryOfError } from './ews-error.js';
+export { toEwsError } from './ews-error.js';
 export { escapeXml } from '../shared/xml-escape.js';
 export { basicCredentials, credentialsOf, OAuthCredentials, type EwsCredentials, type OAuthSettings } from './ews-credentials.js';
 export { AccountPool } from './account-pool.js';
