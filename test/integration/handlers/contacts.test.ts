@@ -9,6 +9,7 @@ import type { ContactCard } from '../../../src/shared/contact-card.js';
 import { ews, ewsService } from '../../helpers/ews.js';
 import { referencePeople, superOfficePeople, type PeopleHands } from '../../helpers/people-hands.js';
 import { waitUntil } from '../../helpers/source-harness.js';
+import { swaggerMissing } from '../../helpers/superoffice.js';
 import { CRM_KINDS, startTwoWayRig, type TwoWayRig } from '../../helpers/two-way-rig.js';
 
 const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -174,7 +175,7 @@ for (const crmKind of CRM_KINDS) describe(`contacts and selections (${crmKind ==
   });
 
   if (crmKind === 'superoffice') {
-    it('every request the sync made to SuperOffice and every answer follow its Swagger definitions', () => {
+    it('every request the sync made to SuperOffice and every answer follow its Swagger definitions', { skip: swaggerMissing }, () => {
       assert.deepEqual(rig.superoffice!.validator?.problems ?? ['no validator'], []);
     });
   }
