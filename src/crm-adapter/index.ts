@@ -8,3 +8,4 @@ export type {
 } from './crm-port.js';
 export { SuperOfficeCrm, SuperOfficeHttp, type SuperOfficeCredentials, type SuperOfficeCrmOptions } from './superoffice/index.js';
 export type { MappedRecords } from './crm-port.js';
+export { openCrm, openCrmForReading, type Crm, type OpenCrmOptions, type OpenedCrm } from './open-crm.js';

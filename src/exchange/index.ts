@@ -1,3 +1,4 @@
 // The Exchange side's neutral port: what the core needs from a mailbox, whatever the protocol.
 export type { FetchedItem, FolderKind, ListedItem, MailboxStore, UpdateOutcome } from './mailbox-store.js';
 export type { MailboxPositionKind } from './mailbox-position.js';
+export type { FolderChange, FolderChangePage, FolderChangeReader } from './folder-changes.js';

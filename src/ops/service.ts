@@ -2,15 +2,14 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { SyncConfig } from '../config/index.js';
-import { openEws } from '../ews/index.js';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
-import type { MappedRecords } from '../crm-adapter/index.js';
+import { openCrm, type MappedRecords } from '../crm-adapter/index.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { checkCrmIdentity, checkStateIdentity, openDatabase, SqlPositionStore, type Database } from '../state/index.js';
 import { Limiter } from '../shared/limiter.js';
 import { CrmToLog, ExchangeToLog, type ChangeEnvelope, groupsOf, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
-import { CapacityLimitedDirectory, createMailboxChangeSource, groupSizeOf, directoryFor, MailboxOwnership, OwnedDirectory, type AccountBudget, type MailboxChangeSource, type MailboxDirectory } from '../subscriptions/index.js';
+import { directoryFor, MailboxOwnership, openExchangeSide, OwnedDirectory, type MailboxChangeSource } from '../subscriptions/index.js';
 import {
   behindBreaker, ContactsToCrm, ContactsToExchange, DeleteBreaker, ItemMappingStore, routeByType, runHandler, SelectionFolderStore, SelectionsToExchange, ToCrmHandler, ToExchangeHandler,
   UnconfirmedItems, type ChangeHandler, type ConflictReport,
@@ -28,7 +27,6 @@ import { demoRoutes } from './demo-routes.js';
 import { verifyRoutes } from './verify-routes.js';
 import { verifyMailbox } from './verify.js';
 import { VerifySample } from './verify-sample.js';
-import { openCrm } from './open-crm.js';
 import { lockDataFolders } from './data-folders.js';
 import { referenceDemoUser, superOfficeDemoUser } from './demo-crm-users.js';
 import type { StatusSources } from './status-report.js';
@@ -80,9 +78,9 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     if (database !== crmDatabase) lifecycle.add('state-database', () => database.close());
     logger.info({ event: 'database.open', kind: database.kind, shared: database === crmDatabase }, `state database: ${database.kind}${database === crmDatabase ? ' (the CRM\'s)' : ''}`);
 
-    let ewsSettings = config.exchange.ews;
+    let builtIn: { ews: SyncConfig['exchange']['ews']; identity: string } | undefined;
     let demo: Sandbox | undefined;
-    if (ewsSettings.url === null) {
+    if (config.exchange.ews.url === null) {
       // No <ews>: the built-in sandbox with demo mailboxes stands in for Exchange.
       const sandbox = await startSandbox({ mailboxes: config.sandbox.mailboxes, itemsPerMailbox: 5, seed: config.sandbox.seed, activity: config.sandbox.activity, dataFile: config.sandbox.path && join(config.sandbox.path, 'mailboxes.json') });
       lifecycle.add('ews-sandbox', () => sandbox.close());
@@ -90,17 +88,13 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
       const kept = { fresh: 'new demo mailboxes', restored: 'the demo mailboxes as they were', recovered: 'the demo mailboxes as last saved before a crash (later changes are gone, as after a restore from backup)' }[sandbox.dataOutcome];
       logger.info({ event: 'sandbox.started', url: sandbox.url, mailboxes: sandbox.store.size, activity: config.sandbox.activity, data: config.sandbox.path ?? 'memory', outcome: sandbox.dataOutcome, organisation: sandbox.organisation },
         `built-in EWS sandbox on ${sandbox.url}: ${kept}${config.sandbox.path ? ` (kept in ${config.sandbox.path})` : ' (in memory)'}`);
-      ewsSettings = { ...ewsSettings, url: sandbox.url, user: sandbox.serviceAccount, password: 'sandbox', impersonation: true };
+      builtIn = { ews: { ...config.exchange.ews, url: sandbox.url, user: sandbox.serviceAccount, password: 'sandbox', impersonation: true }, identity: `the built-in sandbox ${sandbox.organisation}` };
     }
 
     const positions = await SqlPositionStore.open(database, config.state.schema);
-    const ews = openEws(ewsSettings, {
-      registry, maxSockets: config.exchange.pull.concurrency + 16, groupSize: groupSizeOf(budgetOf(config, ewsSettings)),
-      ...(demo ? { identity: `the built-in sandbox ${demo.organisation}` } : {}),
-    });
-    const { exchange } = ews;
-    readiness.push({ name: 'exchange-auth', check: () => ews.authRefusal() });
-    lifecycle.add('ews-client', () => ews.close());
+    const side = openExchangeSide(config, { registry, logger, builtIn });
+    const exchange = side.store;
+    lifecycle.add('exchange', () => side.close());
     const log = await openTransport(config, logger);
     const transport = log.transport;
     lifecycle.add('transport', () => log.close());
@@ -144,7 +138,7 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     if (identity === 'rebaselined') logger.warn({ event: 'state.rebaselined', crm: crm.identity }, `the sync state belonged to another CRM: its mappings and positions are forgotten; every mailbox is read anew`);
     // ... and this Exchange's: another one's mappings would make this one's items look deleted
     // (a built-in sandbox kept in memory is a new organisation at every start)
-    const exchangeId = ews.identity;
+    const exchangeId = side.identity;
     const sameExchange = await checkStateIdentity(database, config.state.schema, 'exchange', exchangeId, hooks.rebaseline === true || (demo !== undefined && config.sandbox.path === undefined));
     if (sameExchange === 'rebaselined') logger.warn({ event: 'state.rebaselined', exchange: exchangeId }, `the sync state belonged to another Exchange organisation: its mappings and positions are forgotten; every mailbox is read anew (${exchangeId})`);
     const crmPoller = followLeadership(ownership, () =>
@@ -194,13 +188,12 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     unconfirmed.start();
     lifecycle.add('unconfirmed-items', () => unconfirmed.stop());
 
-    const directory = ewsSettings.impersonation ? directoryFor(config, crm) : limitedByAccount(directoryFor(config, crm), budgetOf(config, ewsSettings), logger, readiness);
-    // with several accounts a streaming group must fit one account's subscriptions
-    const sourceConfig = ewsSettings.impersonation ? config : { ...config, exchange: { ...config.exchange, stream: { ...config.exchange.stream, maxSubscriptionsPerConnection: groupSizeOf(budgetOf(config, ewsSettings)) } } };
-    const source = createMailboxChangeSource(sourceConfig, {
-      exchange, positions, logger, metrics: registry, directory: new OwnedDirectory(directory, ownership),
+    const directory = side.carried(directoryFor(config, crm));
+    const source = side.createSource({
+      positions, logger, metrics: registry, directory: new OwnedDirectory(directory, ownership),
       knownItems: (mailbox, folder, before) => mappings.itemsIn(mailbox, folder, before),
     });
+    readiness.push(...side.readiness);
     lifecycle.add('subscriptions', () => source.stop());
     const changeLog = logger.child({ component: 'exchange' });
     const exchangeToLog = new ExchangeToLog({
@@ -253,7 +246,7 @@ export async function startService(config: SyncConfig, logger: Logger, hooks: Se
     } });
     lifecycle.add('ops-http', () => ops.close());
     logger.info({ event: 'ops.listening', url: ops.url, statusPage: `${ops.url}/` }, `status page ${ops.url}/ (also /status, /metrics, /healthz, /readyz)`);
-    return { lifecycle, opsUrl: ops.url, registry, source, database, ewsUrl: ewsSettings.url!, transport, lag, exchangeToLog, ownership };
+    return { lifecycle, opsUrl: ops.url, registry, source, database, ewsUrl: side.url, transport, lag, exchangeToLog, ownership };
   } catch (err) {
     await lifecycle.stop('error');
     throw err;
@@ -319,19 +312,4 @@ function watchInitialSync(source: MailboxChangeSource, logger: Logger): void {
     }
   }, 500);
   timer.unref();
-}
-
-/** The service account's budget under delegate access (no impersonation). */
-export function budgetOf(config: SyncConfig, ews: SyncConfig['exchange']['ews']): AccountBudget {
-  return {
-    accounts: [ews.user, ...(ews.accounts ?? []).map((a) => a.user)], mode: config.exchange.mode, maxSubscriptions: ews.maxSubscriptionsPerAccount ?? 20, maxConnections: ews.maxConnectionsPerAccount ?? 10,
-    mailboxesPerConnection: config.exchange.stream.maxSubscriptionsPerConnection,
-  };
-}
-
-/** The mailboxes the one account can carry; the rest named in the log and on /ready and the status page. */
-function limitedByAccount(inner: MailboxDirectory, budget: AccountBudget, logger: Logger, readiness: ReadinessCheck[]): MailboxDirectory {
-  const limited = new CapacityLimitedDirectory(inner, budget, (reason, left) => logger.error({ event: 'exchange.capacity', left: left.length, first: left.slice(0, 5) }, reason));
-  readiness.push({ name: 'exchange-capacity', check: () => limited.overflow?.reason ?? null });
-  return limited;
 }

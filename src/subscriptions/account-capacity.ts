@@ -1,3 +1,4 @@
+import type { AdviseMode } from '../config/index.js';
 import type { MailboxDirectory } from './mailbox-directory.js';
 
 /**
@@ -9,7 +10,7 @@ import type { MailboxDirectory } from './mailbox-directory.js';
 export interface AccountBudget {
   /** The service accounts the mailboxes are spread over (each with the limits below). */
   readonly accounts: readonly string[];
-  readonly mode: 'EwsStream' | 'EwsPull';
+  readonly mode: AdviseMode;
   readonly maxSubscriptions: number;
   readonly maxConnections: number;
   readonly mailboxesPerConnection: number;

@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import type { SyncConfig } from '../config/index.js';
+import type { AdviseMode, SyncConfig } from '../config/index.js';
 import type { ExchangePort, FolderKind } from '../ews/exchange-port.js';
 import { backoffPolicy } from '../shared/backoff.js';
 import type { Logger } from '../shared/logger.js';
@@ -7,7 +7,7 @@ import type { CrmDirectory } from '../crm-adapter/crm-port.js';
 import type { PositionStore } from '../state/position-store.js';
 import type { MailboxChangeSource } from './mailbox-change-source.js';
 import { CrmAssociateDirectory, CsvFileDirectory, StaticDirectory, type MailboxDirectory } from './mailbox-directory.js';
-import { PullSource } from './pull-source.js';
+import { PullSource, type PullSourceOptions } from './pull-source.js';
 import { StreamSource } from './stream-source.js';
 
 const FOLDER_OF_ITEM: Record<string, FolderKind> = { appointments: 'calendar', tasks: 'tasks', contacts: 'contacts' };
@@ -36,9 +36,24 @@ export function directoryFor(config: SyncConfig, crmDirectory?: CrmDirectory): M
   return new CrmAssociateDirectory(crmDirectory);
 }
 
+type SourceFactory = (config: SyncConfig, deps: SourceDependencies, common: CommonSourceOptions) => MailboxChangeSource;
+type CommonSourceOptions = Omit<PullSourceOptions, 'intervalMs' | 'pullConcurrency' | 'subscriptionTimeoutMinutes'>;
+
+/** One factory per <advise Object="…"/>: how the source learns that a folder changed. */
+const SOURCE_FACTORIES: Record<AdviseMode, SourceFactory> = {
+  EwsPull: (config, _deps, common) => new PullSource({
+    ...common, intervalMs: config.exchange.pull.intervalMs, pullConcurrency: config.exchange.pull.concurrency,
+    subscriptionTimeoutMinutes: config.exchange.pull.subscriptionTimeoutMinutes,
+  }),
+  EwsStream: (config, _deps, common) => new StreamSource({
+    ...common, maxSubscriptionsPerConnection: config.exchange.stream.maxSubscriptionsPerConnection,
+    connectionLifetimeMs: config.exchange.stream.connectionLifetimeMs, heartbeatTimeoutMs: config.exchange.stream.heartbeatTimeoutMs,
+  }),
+};
+
 /** The MailboxChangeSource that <advise Object="…"/> asks for. */
 export function createMailboxChangeSource(config: SyncConfig, deps: SourceDependencies): MailboxChangeSource {
-  const common = {
+  const common: CommonSourceOptions = {
     exchange: deps.exchange,
     positions: deps.positions,
     directory: deps.directory ?? directoryFor(config, deps.crmDirectory),
@@ -54,14 +69,5 @@ export function createMailboxChangeSource(config: SyncConfig, deps: SourceDepend
     coalesceMs: deps.coalesceMs ?? 50,
     knownItems: deps.knownItems, snapshotDeletes: config.sync.snapshotDeletes,
   };
-  if (config.exchange.mode === 'EwsPull') {
-    return new PullSource({
-      ...common, intervalMs: config.exchange.pull.intervalMs, pullConcurrency: config.exchange.pull.concurrency,
-      subscriptionTimeoutMinutes: config.exchange.pull.subscriptionTimeoutMinutes,
-    });
-  }
-  return new StreamSource({
-    ...common, maxSubscriptionsPerConnection: config.exchange.stream.maxSubscriptionsPerConnection,
-    connectionLifetimeMs: config.exchange.stream.connectionLifetimeMs, heartbeatTimeoutMs: config.exchange.stream.heartbeatTimeoutMs,
-  });
+  return SOURCE_FACTORIES[config.exchange.mode](config, deps, common);
 }

@@ -1,5 +1,5 @@
 import { defer, from, groupBy, mergeMap, Subject, type Subscription } from 'rxjs';
-import type { ExchangePort, FolderKind, SyncChange } from '../ews/exchange-port.js';
+import type { FolderChange, FolderChangeReader, FolderKind } from '../exchange/index.js';
 import type { BackoffPolicy } from '../shared/backoff.js';
 import { isAborted, retrying } from '../shared/retrier.js';
 import { exchangeErrorCategory, toExchangeError, type ExchangeError } from '../shared/errors.js';
@@ -11,9 +11,6 @@ import { coalesceWhileBusy } from './operators/coalesce-while-busy.js';
 import { once, PositionTracker } from './position-tracker.js';
 
 /** Why a folder is synced: a notification (c/u/d), closing a gap (r), or the first time (r, windowed). */
-/** The folder syncer reads EWS SyncFolderItems: its positions are SyncStates. */
-const POSITION_KIND = 'ews-syncstate' as const;
-
 export type SyncReason = 'notification' | 'recovery' | 'initial';
 
 interface SyncRequest {
@@ -50,7 +47,8 @@ interface FolderState {
 export const unconfirmedKey = (mailbox: string, folder: FolderKind): string => `unconfirmed:${mailbox}:${folder}`;
 
 export interface FolderSyncerOptions {
-  exchange: ExchangePort;
+  /** The source's way to read a folder's changes since a position (SyncFolderItems, a delta query). */
+  changes: FolderChangeReader;
   positions: PositionStore;
   limiter: Limiter;
   logger: Logger;
@@ -75,10 +73,10 @@ export interface FolderSyncerOptions {
 }
 
 /**
- * Notifications are triggers, SyncFolderItems is the truth: every request for a mailbox
- * folder becomes one SyncFolderItems run from the folder's current SyncState (coalesced
- * while one runs), whose changes are emitted as signals; the resulting SyncState is saved
- * once all of them are acknowledged.
+ * Notifications are triggers, the change reader is the truth: every request for a mailbox
+ * folder becomes one read (EWS SyncFolderItems, a Graph delta round) from the folder's current
+ * position (coalesced while one runs), whose changes are emitted as signals; the resulting
+ * position is saved once all of them are acknowledged.
  */
 export class FolderSyncer {
   private readonly requests = new Subject<SyncRequest>();
@@ -177,10 +175,10 @@ export class FolderSyncer {
         const detectedAt = this.now();
         let page;
         try {
-          page = await this.withRetries(() => this.options.exchange.syncFolderItems(mailbox, folder, state.syncState ?? null, MAX_CHANGES));
+          page = await this.withRetries(() => this.options.changes.readChanges(mailbox, folder, state.syncState ?? null, MAX_CHANGES));
         } catch (err) {
           if (exchangeErrorCategory(err) === 'position-invalid' && state.syncState !== null) {
-            this.options.logger.warn({ mailbox, folder, event: 'sync.state-invalid' }, 'the saved SyncState is no longer valid: full resync');
+            this.options.logger.warn({ mailbox, folder, event: 'sync.state-invalid' }, `the saved position (${this.options.changes.positionKind}) is no longer valid: full resync`);
             state.syncState = null;
             reason = 'initial';
             snapshotStarted = this.now();
@@ -197,15 +195,15 @@ export class FolderSyncer {
           for (const c of created) state.unconfirmed.set(c.itemId, batch);
           await this.saveUnconfirmed(mailbox, folder, state);
         }
-        const ack = state.tracker.addBatch(page.syncState, changes.length);
-        state.syncState = page.syncState;
+        const ack = state.tracker.addBatch(page.position, changes.length);
+        state.syncState = page.position;
         for (const change of changes) {
           this.options.emit({
-            mailbox, folder, op: opOf(change, reason), itemId: change.itemId, changeKey: change.changeKey, detectedAt, position: page.syncState, positionKind: POSITION_KIND, ack: once(ack),
+            mailbox, folder, op: opOf(change, reason), itemId: change.itemId, changeKey: change.changeKey, detectedAt, position: page.position, positionKind: this.options.changes.positionKind, ack: once(ack),
           });
         }
         total += changes.length;
-        if (page.includesLastItemInRange || this.stopped) break;
+        if (page.complete || this.stopped) break;
       }
       if (reason === 'initial' && !this.stopped) await this.vanished(mailbox, folder, state, reported, snapshotStarted);
       if (state.inherited) {
@@ -219,7 +217,7 @@ export class FolderSyncer {
           await this.saveUnconfirmed(mailbox, folder, state);
           const ack = state.tracker.addBatch(state.syncState!, orphans.length);
           const detectedAt = this.now();
-          for (const itemId of orphans) this.options.emit({ mailbox, folder, op: 'r', itemId, detectedAt, position: state.syncState!, positionKind: POSITION_KIND, ack: once(ack) });
+          for (const itemId of orphans) this.options.emit({ mailbox, folder, op: 'r', itemId, detectedAt, position: state.syncState!, positionKind: this.options.changes.positionKind, ack: once(ack) });
           this.options.logger.info({ event: 'sync.unconfirmed-checked', mailbox, folder, items: orphans.length }, 'items sent before an unclean stop are checked again');
         }
       }
@@ -248,7 +246,7 @@ export class FolderSyncer {
     if (!apply) return;
     const ack = state.tracker.addBatch(state.syncState!, gone.length);
     const detectedAt = this.now();
-    for (const itemId of gone) this.options.emit({ mailbox, folder, op: 'd', itemId, detectedAt, position: state.syncState!, positionKind: POSITION_KIND, ack: once(ack) });
+    for (const itemId of gone) this.options.emit({ mailbox, folder, op: 'd', itemId, detectedAt, position: state.syncState!, positionKind: this.options.changes.positionKind, ack: once(ack) });
   }
 
   private saveUnconfirmed(mailbox: string, folder: FolderKind, state: FolderState): Promise<void> {
@@ -268,7 +266,7 @@ export class FolderSyncer {
     });
   }
 
-  private inWindow(change: SyncChange): boolean {
+  private inWindow(change: FolderChange): boolean {
     if (change.type === 'Delete' || change.recurring || (!change.start && !change.end)) return true;
     const now = this.now();
     const from = now - this.options.windowPastDays * 86_400_000;
@@ -279,7 +277,7 @@ export class FolderSyncer {
   }
 }
 
-function opOf(change: SyncChange, reason: SyncReason): SignalOp {
+function opOf(change: FolderChange, reason: SyncReason): SignalOp {
   if (change.type === 'Delete') return 'd';
   if (reason !== 'notification') return 'r';
   return change.type === 'Create' ? 'c' : 'u';

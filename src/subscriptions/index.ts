@@ -6,3 +6,4 @@ export { StaticDirectory, CsvFileDirectory, CrmAssociateDirectory, type MailboxD
 export { positionKey } from './folder-syncer.js';
 export { MailboxOwnership, OwnedDirectory, partitionOfMailbox } from './mailbox-ownership.js';
 export { CapacityLimitedDirectory, capacityProblem, groupSizeOf, mailboxCapacity, type AccountBudget } from './account-capacity.js';
+export { openExchangeSide, budgetOf, type ExchangeSide, type OpenExchangeSideOptions, type SideReadiness } from './open-exchange-side.js';

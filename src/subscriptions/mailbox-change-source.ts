@@ -1,19 +1,20 @@
 import type { Observable } from 'rxjs';
+import type { AdviseMode } from '../config/index.js';
 import type { MailboxSignal } from './mailbox-signal.js';
 import type { MailboxRegistry } from './mailbox-registry.js';
 
 /**
- * The Exchange side's port: one hot stream of change signals for every mailbox of the
- * directory, whatever the mode (EwsStream or EwsPull), and the mailboxes' states.
+ * The Exchange side's change port: one hot stream of change signals for every mailbox of the
+ * directory, whatever the mode <advise> chose, and the mailboxes' states.
  */
 export interface MailboxChangeSource {
-  readonly mode: 'EwsStream' | 'EwsPull';
+  readonly mode: AdviseMode;
   readonly signals: Observable<MailboxSignal>;
   readonly mailboxes: MailboxRegistry;
   start(): void;
   /** Stops: no new signals, unsubscribes, closes connections, saves positions already acked. */
   stop(): Promise<void>;
-  /** Closes the gap with SyncFolderItems from the current position (one mailbox, or all). */
+  /** Closes the gap by reading changes from the current position (one mailbox, or all). */
   resync(mailbox?: string): void;
   pause(mailbox: string): void;
   resume(mailbox: string): void;

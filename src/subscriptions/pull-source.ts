@@ -2,9 +2,9 @@ import { Subscription, timer } from 'rxjs';
 import type { FolderKind } from '../ews/exchange-port.js';
 import { exchangeErrorCategory } from '../shared/errors.js';
 import { Limiter } from '../shared/limiter.js';
-import { SourceBase, type SourceOptions } from './source-base.js';
+import { EwsSourceBase, type EwsSourceOptions } from './ews-source-base.js';
 
-export interface PullSourceOptions extends SourceOptions {
+export interface PullSourceOptions extends EwsSourceOptions {
   intervalMs: number;
   /** GetEvents requests in flight at once, across all mailboxes. */
   pullConcurrency: number;
@@ -25,7 +25,7 @@ interface PullMember {
  * its own random offset so thousands do not poll in lockstep — at most `concurrency` in
  * flight, and at once again while the server says MoreEvents.
  */
-export class PullSource extends SourceBase {
+export class PullSource extends EwsSourceBase {
   readonly mode = 'EwsPull' as const;
   private readonly members = new Map<string, PullMember>();
   private readonly polls: Limiter;
@@ -44,7 +44,7 @@ export class PullSource extends SourceBase {
   protected async subscribeMailbox(mailbox: string): Promise<void> {
     const folderIds = await this.folderIds(mailbox);
     const { subscriptionId, watermark } = await this.limiter.run(() =>
-      this.options.exchange.subscribePull(mailbox, this.options.folders, this.pullOptions.subscriptionTimeoutMinutes),
+      this.exchange.subscribePull(mailbox, this.options.folders, this.pullOptions.subscriptionTimeoutMinutes),
     );
     this.members.get(mailbox)?.ticker.unsubscribe();
     const { intervalMs, random = Math.random } = this.pullOptions;
@@ -59,7 +59,7 @@ export class PullSource extends SourceBase {
     if (!member) return;
     member.ticker.unsubscribe();
     this.members.delete(mailbox);
-    await this.options.exchange.unsubscribe(mailbox, member.subscriptionId);
+    await this.exchange.unsubscribe(mailbox, member.subscriptionId);
   }
 
   protected override dropSubscription(mailbox: string): void {
@@ -70,7 +70,7 @@ export class PullSource extends SourceBase {
   protected async stopMode(): Promise<void> {
     const work = [...this.members.entries()].map(([mailbox, m]) => {
       m.ticker.unsubscribe();
-      return this.limiter.run(() => this.options.exchange.unsubscribe(mailbox, m.subscriptionId)).catch(() => undefined);
+      return this.limiter.run(() => this.exchange.unsubscribe(mailbox, m.subscriptionId)).catch(() => undefined);
     });
     await Promise.race([Promise.all(work), new Promise((r) => setTimeout(r, 5_000))]);
     this.members.clear();
@@ -81,7 +81,7 @@ export class PullSource extends SourceBase {
     member.polling = true;
     try {
       for (;;) {
-        const result = await this.polls.run(() => this.options.exchange.getEvents(mailbox, member.subscriptionId, member.watermark));
+        const result = await this.polls.run(() => this.exchange.getEvents(mailbox, member.subscriptionId, member.watermark));
         if (this.members.get(mailbox) !== member) return;
         member.watermark = result.watermark;
         for (const e of result.events) {

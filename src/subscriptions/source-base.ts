@@ -1,9 +1,10 @@
 import { Subject, type Subscription } from 'rxjs';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { ExchangePort, FolderKind } from '../ews/exchange-port.js';
+import type { FolderChangeReader, FolderKind } from '../exchange/index.js';
 import { backoffDelay, backoffPolicy, type BackoffPolicy } from '../shared/backoff.js';
 import { toExchangeError } from '../shared/errors.js';
 import { Limiter } from '../shared/limiter.js';
+import type { AdviseMode } from '../config/index.js';
 import type { Logger } from '../shared/logger.js';
 import type { PositionStore } from '../state/position-store.js';
 import { FolderSyncer, type FolderSyncerOptions, type SyncReason } from './folder-syncer.js';
@@ -14,7 +15,8 @@ import type { MailboxSignal } from './mailbox-signal.js';
 import { SubscriptionChurn, type OutageState } from './subscription-churn.js';
 
 export interface SourceOptions {
-  exchange: ExchangePort;
+  /** How the source reads a folder's changes since a position (the truth behind every signal). */
+  changes: FolderChangeReader;
   positions: PositionStore;
   directory: MailboxDirectory;
   logger: Logger;
@@ -23,7 +25,7 @@ export interface SourceOptions {
   windowPastDays: number;
   windowFutureDays: number;
   refreshMs: number;
-  /** EWS requests in flight at once (Subscribe, SyncFolderItems, GetFolder). */
+  /** Exchange requests in flight at once (subscribing, reading changes, folder lookups). */
   concurrency: number;
   retryPolicy: BackoffPolicy;
   /** Wait before retrying a mailbox that failed for good (denied, missing). */
@@ -45,12 +47,12 @@ interface Attempt {
 }
 
 /**
- * What both modes share: the mailbox directory and its reconciliation, the folder syncer,
+ * What every mode shares: the mailbox directory and its reconciliation, the folder syncer,
  * positions, states, and what to do when a mailbox fails. A mode adds how it subscribes
- * and how notifications arrive.
+ * and how it learns that a folder changed.
  */
 export abstract class SourceBase implements MailboxChangeSource {
-  abstract readonly mode: 'EwsStream' | 'EwsPull';
+  abstract readonly mode: AdviseMode;
   readonly mailboxes: MailboxRegistry;
   protected readonly signalSubject = new Subject<MailboxSignal>();
   readonly signals = this.signalSubject.asObservable();
@@ -60,7 +62,6 @@ export abstract class SourceBase implements MailboxChangeSource {
   protected readonly attached = new Set<string>();
   protected readonly paused = new Set<string>();
   protected stopping = false;
-  private readonly folderIdCache = new Map<string, Record<string, FolderKind>>();
   private readonly attempts = new Map<string, Attempt>();
   private directorySubscription: Subscription | undefined;
   private readonly pendingSyncs = new Map<string, Set<FolderKind>>();
@@ -92,10 +93,10 @@ export abstract class SourceBase implements MailboxChangeSource {
       ? new Counter({ name: 'ecs_snapshot_deletes_total', help: 'Mapped items a full resync no longer listed (deleted while no SyncState could tell), by folder and whether their deletes were sent on', labelNames: ['folder', 'applied'], registers: [options.metrics] })
       : undefined;
     this.syncer = new FolderSyncer({
-      exchange: options.exchange, positions: options.positions, limiter: this.limiter, logger: options.logger,
+      changes: options.changes, positions: options.positions, limiter: this.limiter, logger: options.logger,
       emit: (signal) => this.signalSubject.next(signal),
       windowPastDays: options.windowPastDays, windowFutureDays: options.windowFutureDays, coalesceMs: options.coalesceMs, retryPolicy: options.retryPolicy,
-      onFailure: (mailbox, folder, err) => this.onFailure(mailbox, err, `SyncFolderItems ${folder}`),
+      onFailure: (mailbox, folder, err) => this.onFailure(mailbox, err, `${options.changes.operation} ${folder}`),
       onSynced: (mailbox, folder, reason, changes) => this.onSynced(mailbox, folder, reason, changes),
       knownItems: options.knownItems, snapshotDeletes: options.snapshotDeletes,
       onSnapshotDeletes: (_mailbox, folder, count, applied) => snapshotDeletes?.inc({ folder, applied: String(applied) }, count),
@@ -229,22 +230,6 @@ export abstract class SourceBase implements MailboxChangeSource {
       this.mailboxes.set(mailbox, 'active');
     }
     if (reason !== 'notification') this.logger.debug({ event: 'sync.done', mailbox, folder, reason, changes }, 'folder synced');
-  }
-
-  /** Folder ids of a mailbox (to tell which folder an event is about), cached and kept. */
-  protected async folderIds(mailbox: string): Promise<Record<string, FolderKind>> {
-    const cached = this.folderIdCache.get(mailbox);
-    if (cached) return cached;
-    const key = `folders:${mailbox}`;
-    const saved = await this.options.positions.get(key);
-    let ids: Record<string, FolderKind>;
-    if (saved) ids = JSON.parse(saved) as Record<string, FolderKind>;
-    else {
-      ids = await this.limiter.run(() => this.options.exchange.folderIds(mailbox, this.options.folders));
-      await this.options.positions.save(key, JSON.stringify(ids));
-    }
-    this.folderIdCache.set(mailbox, ids);
-    return ids;
   }
 
   /**

@@ -5,9 +5,9 @@ import { exchangeErrorCategory, ExchangeError } from '../shared/errors.js';
 import { planGroups } from './operators/mailbox-groups.js';
 import { reconnecting } from './operators/reconnecting.js';
 import { watchdog } from './operators/watchdog.js';
-import { SourceBase, type SourceOptions } from './source-base.js';
+import { EwsSourceBase, type EwsSourceOptions } from './ews-source-base.js';
 
-export interface StreamSourceOptions extends SourceOptions {
+export interface StreamSourceOptions extends EwsSourceOptions {
   maxSubscriptionsPerConnection: number;
   connectionLifetimeMs: number;
   heartbeatTimeoutMs: number;
@@ -51,7 +51,7 @@ const REOPEN_DEBOUNCE_MS = 250;
  * before their lifetime runs out, a watchdog for silent connections, and a gap-closing
  * sync after anything that may have lost events.
  */
-export class StreamSource extends SourceBase {
+export class StreamSource extends EwsSourceBase {
   readonly mode = 'EwsStream' as const;
   private readonly groups: StreamGroup[] = [];
   private readonly groupOf = new Map<string, number>();
@@ -86,7 +86,7 @@ export class StreamSource extends SourceBase {
     group.members.set(mailbox, member);
     const folderIds = await this.folderIds(mailbox);
     this.folderIdsOf.set(mailbox, folderIds);
-    const id = await this.limiter.run(() => this.options.exchange.subscribeStreaming(mailbox, this.options.folders, { anchorMailbox: group.anchor }));
+    const id = await this.limiter.run(() => this.exchange.subscribeStreaming(mailbox, this.options.folders, { anchorMailbox: group.anchor }));
     if (member.subscriptionId) this.bySubscription.delete(member.subscriptionId);
     member.subscriptionId = id;
     this.bySubscription.set(id, mailbox);
@@ -108,7 +108,7 @@ export class StreamSource extends SourceBase {
     }
     if (id) {
       this.bySubscription.delete(id);
-      await this.options.exchange.unsubscribe(mailbox, id, { anchorMailbox: group.anchor });
+      await this.exchange.unsubscribe(mailbox, id, { anchorMailbox: group.anchor });
     }
   }
 
@@ -129,7 +129,7 @@ export class StreamSource extends SourceBase {
     // Unsubscribe so Exchange stops queuing events for us (they would expire in ~30 minutes anyway).
     const work = [...this.bySubscription.entries()].map(([id, mailbox]) => {
       const group = this.groups[this.groupOf.get(mailbox) ?? 0];
-      return this.limiter.run(() => this.options.exchange.unsubscribe(mailbox, id, { anchorMailbox: group?.anchor ?? mailbox })).catch(() => undefined);
+      return this.limiter.run(() => this.exchange.unsubscribe(mailbox, id, { anchorMailbox: group?.anchor ?? mailbox })).catch(() => undefined);
     });
     await Promise.race([Promise.all(work), new Promise((r) => setTimeout(r, 5_000))]);
   }
@@ -177,7 +177,7 @@ export class StreamSource extends SourceBase {
       // subscriptions there is nothing to listen for: the resubscribed mailboxes open a new one.
       if (!current() || !live.length) return NEVER;
       group.awaitingServer = true;
-      return this.options.exchange.streamEvents({ anchorMailbox: group.anchor, ...(group.connecting ? { connectingMailbox: group.connecting } : {}) }, live, minutes).pipe(watchdog(heartbeatTimeoutMs));
+      return this.exchange.streamEvents({ anchorMailbox: group.anchor, ...(group.connecting ? { connectingMailbox: group.connecting } : {}) }, live, minutes).pipe(watchdog(heartbeatTimeoutMs));
     })
       .pipe(
         reconnecting({

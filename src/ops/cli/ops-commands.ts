@@ -3,7 +3,7 @@ import { DEFAULT_CONFIG_FILE, loadConfig, type LoadedConfig, type SyncConfig } f
 import { BackoffGate, checkMailbox, EwsClient } from '../../ews/index.js';
 import { listDeadLetters, replayDeadLetters, type ReplayReaders } from '../../handlers/index.js';
 import { crmChangeMessage, exchangeChangeMessage } from '../../streams/index.js';
-import { openCrmForReading } from '../open-crm.js';
+import { openCrmForReading } from '../../crm-adapter/index.js';
 import { ConfigError } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
 import { groupsOf, openTransport, topicsOf } from '../../streams/index.js';

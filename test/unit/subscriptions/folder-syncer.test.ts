@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ExchangePort, SyncPage } from '../../../src/ews/exchange-port.js';
+import { ewsChangeReader } from '../../../src/ews/ews-change-reader.js';
 import { backoffPolicy } from '../../../src/shared/backoff.js';
 import { ExchangeError } from '../../../src/shared/errors.js';
 import { Limiter } from '../../../src/shared/limiter.js';
@@ -25,7 +26,7 @@ function fakeExchange(pages: Record<string, SyncPage>): { exchange: ExchangePort
 
 function syncer(exchange: ExchangePort, positions: MemoryPositionStore, emitted: MailboxSignal[]): FolderSyncer {
   return new FolderSyncer({
-    exchange, positions, limiter: new Limiter(4), logger: silentLogger(), emit: (s) => emitted.push(s), windowPastDays: 3650, windowFutureDays: 3650,
+    changes: ewsChangeReader(exchange), positions, limiter: new Limiter(4), logger: silentLogger(), emit: (s) => emitted.push(s), windowPastDays: 3650, windowFutureDays: 3650,
     coalesceMs: 0, retryPolicy: backoffPolicy({ initialMs: 1, maxMs: 5 }), onFailure: (_m, _f, err) => { throw err; }, onSynced: () => undefined,
   });
 }

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Counter, Registry } from 'prom-client';
 import type { SyncConfig } from '../config/index.js';
-import { initReferenceCrm, ReferenceCrm, seedDemoAssociates, seedDemoSelection, SuperOfficeCrm, SuperOfficeHttp, type CrmChangeFeed, type CrmDirectory, type CrmPort, type MappedRecords } from '../crm-adapter/index.js';
+import { initReferenceCrm, seedDemoAssociates, seedDemoSelection } from './crm-init.js';
+import type { CrmChangeFeed, CrmDirectory, CrmPort, MappedRecords } from './crm-port.js';
+import { ReferenceCrm } from './reference-crm.js';
+import { SuperOfficeCrm, SuperOfficeHttp } from './superoffice/index.js';
 import { silentLogger, type Logger } from '../shared/logger.js';
 import { openDatabase, type Database } from '../state/index.js';
 import { startSuperOfficeSandbox, type SuperOfficeSandbox } from '../superoffice-sandbox/index.js';
