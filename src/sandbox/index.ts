@@ -4,3 +4,5 @@ export type { ActivityRecord, ActivityCounts } from './activity-generator.js';
 export type { SandboxLimits } from './ews-context.js';
 export { statsOf } from './control-api.js';
 export { TokenService, EXCHANGE_AUDIENCE, type OAuthApp } from './token-service.js';
+export { GRAPH_AUDIENCE } from './token-service.js';
+export { GraphServer, GRAPH_LIMITS, type GraphLimits } from './graph/graph-server.js';

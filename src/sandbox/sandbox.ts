@@ -18,6 +18,7 @@ import type { StreamingConnection } from './streaming-connection.js';
 import { SubscriptionRegistry } from './subscriptions.js';
 import { TokenService, type TokenServiceOptions } from './token-service.js';
 import { NtlmServer } from './ntlm-server.js';
+import { GraphServer, type GraphLimits } from './graph/graph-server.js';
 import { parseFolderId, parseItemId, parseOccurrenceId } from './ids.js';
 
 export const SERVICE_ACCOUNT = 'svc-sync';
@@ -47,6 +48,8 @@ export interface SandboxOptions {
   auth?: { basic?: boolean; ntlm?: boolean };
   /** OAuth 2.0 (Exchange Online's app-only): a token endpoint for these apps, and Bearer tokens accepted on EWS. */
   oauth?: TokenServiceOptions;
+  /** Microsoft Graph v1.0 beside EWS, over the same mailboxes (needs `oauth`: Graph takes only Bearer tokens). */
+  graph?: boolean | { limits?: Partial<GraphLimits> };
   /**
    * Keep the mailboxes in this file across restarts (the built-in sandbox of `start`): a
    * restart meets the same items, ItemIds and SyncStates, as after a real server's restart.
@@ -86,6 +89,8 @@ export interface Sandbox {
   readonly dataOutcome: OpenedStore['outcome'];
   /** The sandbox's Entra ID, when started with `oauth`. */
   readonly tokens: TokenService | undefined;
+  /** Its Microsoft Graph endpoint, when started with `graph`. */
+  readonly graph: GraphServer | undefined;
   /** Like a server restart: subscriptions and streaming connections are lost; mailbox data stays. */
   restart(): void;
   /**
@@ -163,6 +168,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   let latencyMs = 0;
   let latencyOnly: ReadonlySet<string> | undefined;
   const tokens = options.oauth ? new TokenService(options.oauth) : undefined;
+  if (options.graph && !tokens) throw new Error('the sandbox serves Microsoft Graph only with an Entra endpoint (oauth): Graph takes Bearer tokens alone');
+  const graph = options.graph && tokens ? new GraphServer({ store, tokens, epoch: opened.epoch, now, limits: typeof options.graph === 'object' ? options.graph.limits : undefined }) : undefined;
   const basicAllowed = options.auth?.basic ?? true;
   const ntlm = (options.auth?.ntlm ?? true) ? new NtlmServer(domain, (user) => (accountNamed(user) ? password : undefined)) : undefined;
 
@@ -178,6 +185,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     organisation: opened.organisation,
     dataOutcome: opened.outcome,
     tokens,
+    graph,
     restart() {
       for (const c of [...openConnections]) c.drop();
       subscriptions.clear();
@@ -521,6 +529,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   }
 
   await tokens?.start();
+  await graph?.start();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
@@ -535,6 +544,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     port,
     close: async () => {
       activity.stop();
+      await graph?.close();
       await tokens?.close();
       for (const c of [...openConnections]) c.close();
       await new Promise<void>((resolve) => {

@@ -20,7 +20,12 @@ export interface OAuthApp {
   readonly certificate?: string;
   /** The application permission Exchange needs; an app without it gets tokens Exchange refuses. */
   readonly roles?: readonly string[];
+  /** Its Microsoft Graph application permissions (admin consented); default Calendars.ReadWrite, Contacts.ReadWrite, Tasks.ReadWrite.All. */
+  readonly graphRoles?: readonly string[];
 }
+
+export const GRAPH_AUDIENCE = 'https://graph.microsoft.com';
+const DEFAULT_GRAPH_ROLES = ['Calendars.ReadWrite', 'Contacts.ReadWrite', 'Tasks.ReadWrite.All'];
 
 export interface TokenServiceOptions {
   readonly apps: readonly OAuthApp[];
@@ -56,8 +61,10 @@ function decodeJwt(token: string): { header: Record<string, unknown>; claims: Re
 }
 
 export class TokenService {
-  /** The TLS certificate of the token endpoint (PEM), for clients to trust. */
+  /** The TLS certificate of the token endpoint (PEM), for clients to trust; the Graph endpoint serves it too. */
   ca = '';
+  /** Its private key (PEM), for the sandbox's other TLS endpoints. */
+  tlsKey = '';
   url = '';
   issued = 0;
   refused = 0;
@@ -78,6 +85,7 @@ export class TokenService {
       keySize: 2048, algorithm: 'sha256', extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }] }],
     });
     this.ca = pems.cert;
+    this.tlsKey = pems.private;
     const server = createServer({ key: pems.private, cert: pems.cert }, (req, res) => {
       void this.handle(req, res).catch(() => json(res, 500, { error: 'server_error' }));
     });
@@ -106,18 +114,30 @@ export class TokenService {
     this.verifyKey = publicKey;
   }
 
-  /** Checks a Bearer token as Exchange Online does. */
+  /** Checks a Bearer token as Exchange Online's EWS does. */
   check(token: string): BearerCheck {
+    return this.checkFor(token, EXCHANGE_AUDIENCE, ['full_access_as_app'], 'the token lacks the full_access_as_app role (application permission not granted)');
+  }
+
+  /** The roles of a valid Microsoft Graph token (which permission a request needs is the caller's to check). */
+  checkGraph(token: string): BearerCheck & { roles?: readonly string[] } {
+    const checked = this.checkFor(token, GRAPH_AUDIENCE, [], '');
+    if (!checked.ok) return checked;
+    const roles = decodeJwt(token)?.claims.roles;
+    return { ...checked, roles: Array.isArray(roles) ? roles.map(String) : [] };
+  }
+
+  private checkFor(token: string, audience: string, needed: readonly string[], lacking: string): BearerCheck {
     const jwt = decodeJwt(token);
     if (!jwt || jwt.header.alg !== 'RS256') return { ok: false, reason: 'the token is not a signed JWT' };
     if (!verify('sha256', Buffer.from(jwt.signed), this.verifyKey, jwt.signature)) return { ok: false, reason: 'the token signature is invalid' };
     const now = Math.floor(Date.now() / 1000);
     if (typeof jwt.claims.exp !== 'number' || jwt.claims.exp <= now) return { ok: false, reason: 'the token has expired' };
-    if (jwt.claims.aud !== EXCHANGE_AUDIENCE) return { ok: false, reason: `the audience ${String(jwt.claims.aud)} is not ${EXCHANGE_AUDIENCE}` };
+    if (jwt.claims.aud !== audience) return { ok: false, reason: `the audience ${String(jwt.claims.aud)} is not ${audience}` };
     const app = this.options.apps.find((a) => a.clientId === jwt.claims.appid && a.tenant === jwt.claims.tid);
     if (!app) return { ok: false, reason: 'the token names an unknown application' };
     const roles = Array.isArray(jwt.claims.roles) ? jwt.claims.roles : [];
-    if (!roles.includes('full_access_as_app')) return { ok: false, reason: 'the token lacks the full_access_as_app role (application permission not granted)' };
+    if (!needed.every((r) => roles.includes(r))) return { ok: false, reason: lacking };
     return { ok: true, app };
   }
 
@@ -157,11 +177,14 @@ export class TokenService {
       return refuse('invalid_client', 'AADSTS7000218: The request body must contain client_assertion or client_secret.');
     }
     const scope = form.get('scope') ?? '';
-    if (!scope.split(' ').includes(`${EXCHANGE_AUDIENCE}/.default`)) return refuse('invalid_scope', `AADSTS1002012: The provided value for scope ${scope} is not valid.`);
+    // one resource per token: Exchange Online's (EWS) or Microsoft Graph's, with that resource's roles
+    const audience = [EXCHANGE_AUDIENCE, GRAPH_AUDIENCE].find((a) => scope.split(' ').includes(`${a}/.default`));
+    if (!audience) return refuse('invalid_scope', `AADSTS1002012: The provided value for scope ${scope} is not valid.`);
+    const roles = audience === GRAPH_AUDIENCE ? (app.graphRoles ?? DEFAULT_GRAPH_ROLES) : (app.roles ?? ['full_access_as_app']);
     const now = Math.floor(Date.now() / 1000);
     const claims = {
-      aud: EXCHANGE_AUDIENCE, iss: `https://sts.windows.net/${tenant}/`, iat: now, nbf: now, exp: now + this.lifetimeSeconds,
-      appid: app.clientId, tid: tenant, roles: [...(app.roles ?? ['full_access_as_app'])], oid: randomUUID(), ver: '1.0',
+      aud: audience, iss: `https://sts.windows.net/${tenant}/`, iat: now, nbf: now, exp: now + this.lifetimeSeconds,
+      appid: app.clientId, tid: tenant, roles: [...roles], oid: randomUUID(), ver: '1.0',
     };
     const signed = `${b64url(JSON.stringify({ typ: 'JWT', alg: 'RS256', kid: 'sandbox' }))}.${b64url(JSON.stringify(claims))}`;
     const token = `${signed}.${b64url(sign('sha256', Buffer.from(signed), this.signingKey))}`;

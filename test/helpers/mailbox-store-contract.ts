@@ -4,7 +4,8 @@
 // the user's client (Outlook's way for that protocol), never through the store under test.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { MailboxStore } from '../../src/exchange/index.js';
+import type { FolderChange, FolderChangeReader, MailboxStore } from '../../src/exchange/index.js';
+import { exchangeErrorCategory } from '../../src/shared/errors.js';
 
 /** A mailbox user's hands, in their own client. */
 export interface MailboxUser {
@@ -14,6 +15,8 @@ export interface MailboxUser {
 
 export interface StoreUnderTest {
   readonly store: MailboxStore;
+  /** The protocol's change reader (SyncFolderItems, the calendar view's delta). */
+  readonly changes: FolderChangeReader;
   readonly user: MailboxUser;
   /** A mailbox the store may write to. */
   readonly mailbox: string;
@@ -24,7 +27,14 @@ const DAY = 86_400_000;
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 const tomorrowAt = (hourUtc: number): number => (Math.floor(Date.now() / DAY) + 1) * DAY + hourUtc * 3_600_000;
 
-export function mailboxStoreContract(name: string, open: () => Promise<StoreUnderTest>): void {
+/** What a store does not do yet, and why: those cases are skipped with the reason. */
+export interface NotYetServed {
+  readonly occurrences?: string;
+  readonly tasks?: string;
+  readonly contacts?: string;
+}
+
+export function mailboxStoreContract(name: string, open: () => Promise<StoreUnderTest>, unsupported: NotYetServed = {}): void {
   describe(`MailboxStore contract: ${name}`, () => {
     let t: StoreUnderTest;
     before(async () => {
@@ -66,7 +76,7 @@ export function mailboxStoreContract(name: string, open: () => Promise<StoreUnde
       assert.equal(stale.status === 'conflict' ? stale.changeKey : undefined, now?.item?.version);
     });
 
-    it('one occurrence of a series is changed and another deleted, by original start; an occurrence that is not there is undefined', async () => {
+    it('one occurrence of a series is changed and another deleted, by original start; an occurrence that is not there is undefined', { skip: unsupported.occurrences }, async () => {
       const start = tomorrowAt(7);
       const series = await t.store.createItem(t.mailbox, 'calendar', {
         subject: 'Contract: daily', start: iso(start), end: iso(start + 3_600_000), timeZone: 'UTC', recurrence: { rrule: 'FREQ=DAILY;COUNT=5', exdates: [], exceptions: [] },
@@ -95,7 +105,36 @@ export function mailboxStoreContract(name: string, open: () => Promise<StoreUnde
       assert.equal((await t.store.listFolder(t.mailbox, 'calendar')).some((i) => i.itemId === made.itemId), false);
     });
 
-    it('a task is made and read in the tasks folder', async () => {
+    it('the change reader: a first read to the end, then from its position only what changed since — a create, an update, a delete; a position it does not know is position-invalid', async () => {
+      const readAll = async (from: string | null): Promise<{ position: string; changes: FolderChange[] }> => {
+        let position = from;
+        const changes: FolderChange[] = [];
+        for (let pages = 0; pages < 100; pages++) {
+          const page = await t.changes.readChanges(t.mailbox, 'calendar', position, 5);
+          changes.push(...page.changes);
+          position = page.position;
+          if (page.complete) return { position, changes };
+        }
+        throw new Error('the reader never said it was complete');
+      };
+      const first = await readAll(null);
+      const start = tomorrowAt(16);
+      const kept = await t.store.createItem(t.mailbox, 'calendar', { subject: 'Contract: changes, kept', start: iso(start), end: iso(start + 3_600_000) }, 'appointment:9201');
+      const gone = await t.store.createItem(t.mailbox, 'calendar', { subject: 'Contract: changes, gone', start: iso(start), end: iso(start + 3_600_000) }, 'appointment:9202');
+      assert.equal(first.changes.some((c) => c.itemId === kept.itemId), false);
+      const second = await readAll(first.position);
+      assert.deepEqual(second.changes.filter((c) => c.itemId === kept.itemId || c.itemId === gone.itemId).map((c) => c.type).sort(), ['Create', 'Create']);
+      await t.user.rename(kept.itemId, 'Contract: changes, kept and renamed');
+      await t.store.deleteItem(t.mailbox, gone.itemId);
+      const third = await readAll(second.position);
+      const mine = third.changes.filter((c) => c.itemId === kept.itemId || c.itemId === gone.itemId);
+      // an item made just before the position may still be called new (Graph tells new from changed by the clock, with a margin): never a delete
+      assert.deepEqual(mine.map((c) => `${c.itemId === kept.itemId ? 'kept' : 'gone'}:${c.type === 'Create' ? 'Update' : c.type}`).sort(), ['gone:Delete', 'kept:Update']);
+      assert.equal((await readAll(third.position)).changes.length, 0, 'nothing changed since');
+      await assert.rejects(t.changes.readChanges(t.mailbox, 'calendar', 'not-a-position-of-this-server', 5), (err) => exchangeErrorCategory(err) === 'position-invalid');
+    });
+
+    it('a task is made and read in the tasks folder', { skip: unsupported.tasks }, async () => {
       const due = iso(tomorrowAt(0));
       const made = await t.store.createItem(t.mailbox, 'tasks', { subject: 'Contract: task', due }, 'task:9005');
       const [read] = await t.store.getItems(t.mailbox, 'tasks', [made.itemId]);
@@ -104,7 +143,7 @@ export function mailboxStoreContract(name: string, open: () => Promise<StoreUnde
       assert.ok((await t.store.listFolder(t.mailbox, 'tasks')).some((i) => i.itemId === made.itemId));
     });
 
-    it('a contact folder: made once (asked twice, one folder), filled in a batch, its stamps read back, renamed, items and folder deleted', async () => {
+    it('a contact folder: made once (asked twice, one folder), filled in a batch, its stamps read back, renamed, items and folder deleted', { skip: unsupported.contacts }, async () => {
       const folder = await t.store.ensureContactFolder(t.mailbox, 'Contract: key accounts');
       assert.equal(await t.store.ensureContactFolder(t.mailbox, 'Contract: key accounts'), folder, 'a second ensure adopts the folder');
       const made = await t.store.createContacts(t.mailbox, folder, ['Ada', 'Alan', 'Grace'].map((givenName, i) => ({ crmId: `person:${9100 + i}`, fields: { contact: { givenName, surname: 'Contract', emails: [`${givenName.toLowerCase()}@example.test`], phones: {} } } })));

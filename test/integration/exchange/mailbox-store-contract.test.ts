@@ -1,5 +1,6 @@
 import { BackoffGate } from '../../../src/shared/backoff-gate.js';
 import { EwsClient } from '../../../src/ews/ews-client.js';
+import { ewsChangeReader } from '../../../src/ews/ews-change-reader.js';
 import { startSandbox } from '../../../src/sandbox/index.js';
 import { ews, ewsService } from '../../helpers/ews.js';
 import { mailboxStoreContract } from '../../helpers/mailbox-store-contract.js';
@@ -14,7 +15,7 @@ mailboxStoreContract('EWS (EwsClient on the sandbox)', async () => {
   });
   const service = ewsService(sandbox.url, mailbox);
   return {
-    store, mailbox,
+    store, mailbox, changes: ewsChangeReader(store),
     user: {
       rename: async (itemId, subject) => {
         const item = await ews.Item.Bind(service, new ews.ItemId(itemId));

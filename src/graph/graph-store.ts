@@ -1,0 +1,219 @@
+import { randomUUID } from 'node:crypto';
+import type { FetchedItem, FolderChange, FolderChangePage, FolderChangeReader, FolderKind, ListedItem, MailboxStore, UpdateOutcome } from '../exchange/index.js';
+import type { ItemFields } from '../shared/item-fields.js';
+import { GraphApiError, notOverGraph } from './graph-error.js';
+import { batchError, type GraphHttp } from './graph-http.js';
+import { eventBodyOf, fieldsOfEvent, STAMP_PROPERTY_ID, utcOf, type GraphEvent } from './event-fields.js';
+
+export interface GraphStoreOptions {
+  readonly http: GraphHttp;
+  /** The calendar view a delta round covers, around now (days). */
+  readonly windowPastDays: number;
+  readonly windowFutureDays: number;
+  readonly now?: () => number;
+}
+
+/** What a saved Graph position holds: the delta or next link, and when its round began (to tell new items). */
+interface GraphPosition {
+  readonly link: string;
+  readonly since: number;
+}
+
+const EXPAND_STAMP = `$expand=singleValueExtendedProperties($filter=id eq '${STAMP_PROPERTY_ID}')`;
+/** Our own clock and Exchange's may differ: an item made this close to a round's start counts as new. */
+const CLOCK_MARGIN_MS = 60_000;
+const q = (s: string): string => s.replace(/'/g, "''");
+
+/**
+ * The mailbox store over Microsoft Graph v1.0 (app-only): appointments as events in each
+ * mailbox's primary calendar, stamped with the same extended property as over EWS, and the
+ * calendar view's delta query as the change reader (positions of kind 'graph-delta'). Tasks
+ * (To Do), contacts and recurring series are not written over Graph yet: they fail with
+ * NotServedOverGraph, named, and are parked rather than lost.
+ */
+export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
+  readonly positionKind = 'graph-delta' as const;
+  readonly operation = 'delta';
+  private readonly http: GraphHttp;
+  private readonly now: () => number;
+
+  constructor(private readonly options: GraphStoreOptions) {
+    this.http = options.http;
+    this.now = options.now ?? Date.now;
+  }
+
+  get url(): string {
+    return this.http.baseUrl;
+  }
+
+  async createItem(mailbox: string, folder: FolderKind, fields: ItemFields, crmId: string): Promise<{ itemId: string; changeKey: string }> {
+    calendarOnly(folder);
+    // transactionId: a POST repeated after a lost answer makes no second event
+    const body = { ...eventBodyOf(fields), singleValueExtendedProperties: [{ id: STAMP_PROPERTY_ID, value: crmId }], transactionId: randomUUID() };
+    const made = (await this.http.call('POST', `${this.events(mailbox)}`, { body, context: { mailbox, crmId } })).body as GraphEvent;
+    return { itemId: made.id, changeKey: made.changeKey ?? '' };
+  }
+
+  async findStamped(mailbox: string, folder: FolderKind, crmId: string): Promise<{ itemId: string; changeKey: string } | undefined> {
+    calendarOnly(folder);
+    const filter = `singleValueExtendedProperties/Any(ep: ep/id eq '${q(STAMP_PROPERTY_ID)}' and ep/value eq '${q(crmId)}')`;
+    const r = await this.http.call('GET', `${this.events(mailbox)}?$filter=${encodeURIComponent(filter)}&$select=id,changeKey&$top=2`, { context: { mailbox, crmId } });
+    const found = ((r.body as { value?: GraphEvent[] }).value ?? [])[0];
+    return found ? { itemId: found.id, changeKey: found.changeKey ?? '' } : undefined;
+  }
+
+  async updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields, ifChangeKey?: string): Promise<UpdateOutcome> {
+    calendarOnly(folder);
+    const headers: Record<string, string> = ifChangeKey !== undefined ? { 'if-match': `W/"${ifChangeKey}"` } : {};
+    const r = await this.http.call('PATCH', this.event(mailbox, itemId), { body: eventBodyOf(fields), headers, accept: [404, 412], context: { mailbox, itemId } });
+    if (r.status === 404) return { status: 'missing' };
+    if (r.status === 412) {
+      // the user changed it since we read it: nothing written; say what it is now
+      const now = await this.http.call('GET', `${this.event(mailbox, itemId)}?$select=id,changeKey,lastModifiedDateTime`, { accept: [404] });
+      if (now.status === 404) return { status: 'missing' };
+      const e = now.body as GraphEvent;
+      return { status: 'conflict', changeKey: e.changeKey, ...(e.lastModifiedDateTime ? { modified: e.lastModifiedDateTime } : {}) };
+    }
+    return { status: 'updated', changeKey: (r.body as GraphEvent).changeKey ?? '' };
+  }
+
+  updateOccurrence(): Promise<{ before: string; after: string } | undefined> {
+    return Promise.reject(notOverGraph('an occurrence of a recurring appointment'));
+  }
+
+  async deleteItem(mailbox: string, itemId: string): Promise<boolean> {
+    const r = await this.http.call('DELETE', this.event(mailbox, itemId), { accept: [404], context: { mailbox, itemId } });
+    return r.status !== 404;
+  }
+
+  ensureContactFolder(): Promise<string> {
+    return Promise.reject(notOverGraph('a contact folder (selection)'));
+  }
+
+  renameFolder(): Promise<boolean> {
+    return Promise.reject(notOverGraph('a contact folder (selection)'));
+  }
+
+  deleteFolder(): Promise<boolean> {
+    return Promise.reject(notOverGraph('a contact folder (selection)'));
+  }
+
+  createContacts(): Promise<Array<{ itemId: string; changeKey: string } | { error: Error }>> {
+    return Promise.reject(notOverGraph('contacts'));
+  }
+
+  stampedIn(): Promise<Map<string, { itemId: string; changeKey: string }>> {
+    return Promise.reject(notOverGraph('contacts'));
+  }
+
+  async deleteItems(mailbox: string, itemIds: readonly string[]): Promise<void> {
+    const parts = itemIds.map((id) => ({ method: 'DELETE', url: this.event(mailbox, id) }));
+    const answers = await this.http.batch(parts);
+    answers.forEach((a, i) => {
+      const err = batchError(parts[i], a, [404]);
+      if (err) throw err;
+    });
+  }
+
+  /** Events by id in $batch requests of 20, with the stamp; a 404 is an item deleted since. */
+  async getItems(mailbox: string, folder: FolderKind, itemIds: readonly string[]): Promise<FetchedItem[]> {
+    calendarOnly(folder);
+    if (!itemIds.length) return [];
+    const parts = itemIds.map((id) => ({ method: 'GET', url: `${this.event(mailbox, id)}?${EXPAND_STAMP}`, headers: { prefer: 'outlook.body-content-type="text"' } }));
+    const answers = await this.http.batch(parts);
+    return itemIds.map((itemId, i) => {
+      const a = answers[i];
+      if (a.status === 404) return { itemId, missing: true as const };
+      const err = batchError(parts[i], a);
+      if (err) throw err;
+      return { itemId, item: fieldsOfEvent(a.body as GraphEvent) };
+    });
+  }
+
+  async listFolder(mailbox: string, folder: FolderKind): Promise<ListedItem[]> {
+    calendarOnly(folder);
+    const items: ListedItem[] = [];
+    let next: string | undefined = `${this.events(mailbox)}?$select=id,changeKey,start,end,type&$top=1000`;
+    while (next) {
+      const r = await this.http.call('GET', next, { context: { mailbox } });
+      const page = r.body as { value?: GraphEvent[]; '@odata.nextLink'?: string };
+      for (const e of page.value ?? []) items.push({ itemId: e.id, changeKey: e.changeKey, start: utcOf(e.start), end: utcOf(e.end), recurring: e.type === 'seriesMaster' });
+      next = page['@odata.nextLink'];
+    }
+    return items;
+  }
+
+  /**
+   * One page of the calendar view's delta: from the saved link, or a new round over the sync
+   * window. `@removed` means deleted — or changed outside the window (event-delta.md): those
+   * still there are read again and reported as updates, never as deletes.
+   */
+  async readChanges(mailbox: string, folder: FolderKind, position: string | null, maxChanges: number): Promise<FolderChangePage> {
+    calendarOnly(folder);
+    const saved = position ? parsePosition(position) : undefined;
+    const since = saved?.since ?? this.now();
+    let link = saved?.link;
+    if (!link) {
+      const now = this.now();
+      const from = new Date(now - this.options.windowPastDays * 86_400_000).toISOString();
+      const to = new Date(now + this.options.windowFutureDays * 86_400_000).toISOString();
+      link = `/users/${encodeURIComponent(mailbox)}/calendarView/delta?startDateTime=${from}&endDateTime=${to}`;
+    }
+    const started = this.now();
+    const r = await this.http.call('GET', link, { headers: { prefer: `odata.maxpagesize=${Math.min(maxChanges, 1000)}, outlook.body-content-type="text"` }, context: { mailbox, folder } });
+    const page = r.body as { value?: GraphEvent[]; '@odata.nextLink'?: string; '@odata.deltaLink'?: string };
+    const changes: FolderChange[] = [];
+    const removed: string[] = [];
+    for (const e of page.value ?? []) {
+      if (e['@removed']) {
+        removed.push(e.id);
+        continue;
+      }
+      const created = e.createdDateTime ? Date.parse(e.createdDateTime) : 0;
+      changes.push({ type: !position || created >= since - CLOCK_MARGIN_MS ? 'Create' : 'Update', itemId: e.id, changeKey: e.changeKey, start: utcOf(e.start), end: utcOf(e.end), recurring: e.type === 'seriesMaster' });
+    }
+    if (removed.length) {
+      const still = await this.http.batch(removed.map((id) => ({ method: 'GET', url: `${this.event(mailbox, id)}?$select=id,changeKey,start,end,type` })));
+      removed.forEach((id, i) => {
+        const a = still[i];
+        if (a.status === 200) {
+          const e = a.body as GraphEvent;
+          changes.push({ type: 'Update', itemId: id, changeKey: e.changeKey, start: utcOf(e.start), end: utcOf(e.end) });
+        } else if (a.status === 404) changes.push({ type: 'Delete', itemId: id });
+        else throw batchError({ method: 'GET', url: this.event(mailbox, id) }, a) ?? new GraphApiError(a.status, `HTTP_${a.status}`, `GET ${id}: HTTP ${a.status}`);
+      });
+    }
+    const nextLink = page['@odata.nextLink'];
+    const deltaLink = page['@odata.deltaLink'];
+    if (!nextLink && !deltaLink) throw new GraphApiError(502, 'MalformedResponse', `delta of ${mailbox}: the answer has neither @odata.nextLink nor @odata.deltaLink`);
+    // the next round's "since" is when this one's last page was asked for
+    return { position: JSON.stringify({ link: (nextLink ?? deltaLink)!, since: nextLink ? since : started } satisfies GraphPosition), complete: !nextLink, changes };
+  }
+
+  async close(): Promise<void> {
+    this.http.close();
+  }
+
+  private events(mailbox: string): string {
+    return `/users/${encodeURIComponent(mailbox)}/events`;
+  }
+
+  private event(mailbox: string, itemId: string): string {
+    return `/users/${encodeURIComponent(mailbox)}/events/${encodeURIComponent(itemId)}`;
+  }
+}
+
+function calendarOnly(folder: FolderKind): void {
+  if (folder !== 'calendar') throw notOverGraph(folder === 'tasks' ? 'To Do tasks' : 'contacts');
+}
+
+function parsePosition(position: string): GraphPosition {
+  try {
+    const p = JSON.parse(position) as Partial<GraphPosition>;
+    if (typeof p.link === 'string' && typeof p.since === 'number') return { link: p.link, since: p.since };
+  } catch {
+    // fall through
+  }
+  // not ours (another source's, or damaged): the server would not know it either
+  throw new GraphApiError(410, 'syncStateNotFound', 'the saved position is not a Graph delta position');
+}

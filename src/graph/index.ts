@@ -1,0 +1,5 @@
+// Microsoft Graph v1.0: the mailbox store and change reader over Graph (Exchange Online).
+export { GraphApiError } from './graph-error.js';
+export { GraphHttp, type GraphHttpOptions, type GraphTokens, type GraphResponse, type BatchPart } from './graph-http.js';
+export { GraphMailboxStore, type GraphStoreOptions } from './graph-store.js';
+export { STAMP_PROPERTY_ID, fieldsOfEvent, eventBodyOf, type GraphEvent } from './event-fields.js';

@@ -1,0 +1,403 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { formatUtc, parseDateTime } from '../../shared/time-zones.js';
+import { changeKeyOf } from '../ids.js';
+import type { Mailbox, MailboxStore, StoredItem } from '../mailbox-store.js';
+import type { TokenService } from '../token-service.js';
+import { eventOf, extendedUriOf, GraphError, propsOfEvent, TRANSACTION_KEY, transactionEntry } from './event-json.js';
+import { deltaTokenOf, graphIdOf, parseDeltaToken, parseGraphId, restIdOf, type DeltaPosition } from './graph-ids.js';
+
+/** Outlook's limits for Microsoft Graph (concepts/throttling-limits.md): per app, and per app and mailbox. */
+export interface GraphLimits {
+  /** Requests of one app under way at once, whatever the mailboxes (4). */
+  readonly concurrentPerApp: number;
+  /** Requests of one app to one mailbox in `windowMs` (10,000 in 10 minutes). */
+  readonly requestsPerMailbox: number;
+  readonly windowMs: number;
+  /** Requests in one $batch (20). */
+  readonly batchSize: number;
+}
+
+export const GRAPH_LIMITS: GraphLimits = { concurrentPerApp: 4, requestsPerMailbox: 10_000, windowMs: 10 * 60_000, batchSize: 20 };
+
+/** Events per page of a list or delta without odata.maxpagesize / $top (Graph's default page for events is 10). */
+const DEFAULT_PAGE = 10;
+const MAX_PAGE = 1_000;
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+export interface GraphServerOptions {
+  readonly store: MailboxStore;
+  readonly tokens: TokenService;
+  /** The sandbox instance: a delta token of another one is not known here. */
+  readonly epoch: number;
+  readonly now: () => number;
+  readonly limits?: Partial<GraphLimits>;
+}
+
+interface Reply {
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+interface GraphRequest {
+  method: string;
+  url: URL;
+  headers: Record<string, string | undefined>;
+  body: unknown;
+  app: string;
+  roles: readonly string[];
+}
+
+/**
+ * Microsoft Graph v1.0 over the sandbox's one mailbox store: what the sync uses of events
+ * (create, read, update with If-Match, delete, list with extended-property filters, the
+ * calendar view's delta query), `$batch`, app-only tokens from the sandbox's Entra endpoint
+ * with their roles checked per request, and Outlook's throttling. HTTPS with the token
+ * endpoint's certificate.
+ */
+export class GraphServer {
+  url = '';
+  readonly limits: GraphLimits;
+  readonly requests = new Map<string, number>();
+  throttled = 0;
+  private server: Server | undefined;
+  private readonly inFlight = new Map<string, number>();
+  private readonly recent = new Map<string, number[]>();
+  /** Bumped by loseDeltaTokens: every token handed out before is unknown (syncStateNotFound). */
+  private generation = 1;
+  private storm: { probability: number; retryAfterSeconds: number } | undefined;
+
+  constructor(private readonly options: GraphServerOptions) {
+    this.limits = { ...GRAPH_LIMITS, ...options.limits };
+  }
+
+  async start(): Promise<void> {
+    const server = createServer({ key: this.options.tokens.tlsKey, cert: this.options.tokens.ca }, (req, res) => {
+      void this.handle(req, res).catch((err: unknown) => reply(res, { status: 500, body: errorBody('InternalServerError', err instanceof Error ? err.message : String(err)) }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/v1.0`;
+    this.server = server;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Every delta token handed out so far is forgotten (Graph's syncStateNotFound), as after a cache eviction. */
+  loseDeltaTokens(): void {
+    this.generation++;
+  }
+
+  /** 429 for this share of requests (a throttling storm), each with this Retry-After; 0: none. */
+  throttle(probability: number, retryAfterSeconds = 2): void {
+    this.storm = probability > 0 ? { probability: Math.min(1, probability), retryAfterSeconds } : undefined;
+  }
+
+  totalRequests(): number {
+    let n = 0;
+    for (const v of this.requests.values()) n += v;
+    return n;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://graph.microsoft.com');
+    if (!url.pathname.startsWith('/v1.0/')) return reply(res, { status: 404, body: errorBody('BadRequest', `Invalid version: ${url.pathname.split('/')[1] ?? ''}`) });
+    const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    const checked = bearer ? this.options.tokens.checkGraph(bearer[1]) : undefined;
+    if (!checked?.ok) {
+      req.resume();
+      return reply(res, { status: 401, headers: { 'www-authenticate': 'Bearer realm=""' }, body: errorBody('InvalidAuthenticationToken', checked ? checked.reason : 'Access token is empty.') });
+    }
+    const app = checked.app.clientId;
+    // Outlook: 4 requests of an app under way at once, across every mailbox
+    const running = this.inFlight.get(app) ?? 0;
+    if (running >= this.limits.concurrentPerApp) {
+      req.resume();
+      this.throttled++;
+      return reply(res, throttledReply(1, 'MailboxConcurrency'));
+    }
+    this.inFlight.set(app, running + 1);
+    res.once('close', () => this.inFlight.set(app, (this.inFlight.get(app) ?? 1) - 1));
+    const raw = await readBody(req);
+    if (raw === undefined) return reply(res, { status: 413, body: errorBody('RequestEntityTooLarge', 'The request is too large.') });
+    let body: unknown;
+    if (raw.length) {
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        return reply(res, { status: 400, body: errorBody('BadRequest', 'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.') });
+      }
+    }
+    const request: GraphRequest = { method: req.method ?? 'GET', url, headers: req.headers as Record<string, string | undefined>, body, app, roles: checked.roles ?? [] };
+    if (url.pathname === '/v1.0/$batch' && request.method === 'POST') return reply(res, await this.batch(request));
+    reply(res, this.serve(request));
+  }
+
+  /** `$batch`: up to 20 requests, each served (and throttled) on its own; the batch answers 200. */
+  private async batch(outer: GraphRequest): Promise<Reply> {
+    this.count('$batch');
+    const requests = (outer.body as { requests?: unknown } | undefined)?.requests;
+    if (!Array.isArray(requests) || !requests.length) return { status: 400, body: errorBody('BadRequest', 'Invalid batch payload format.') };
+    if (requests.length > this.limits.batchSize) return { status: 400, body: errorBody('BadRequest', `Maximum number of requests in a batch is ${this.limits.batchSize}.`) };
+    const ids = requests.map((r) => String((r as { id?: unknown }).id ?? '').toLowerCase());
+    if (new Set(ids).size !== ids.length || ids.some((id) => !id)) return { status: 400, body: errorBody('BadRequest', 'Batch request ids must be unique and not empty.') };
+    const responses = [];
+    for (const entry of requests as Array<{ id: string; method?: string; url?: string; headers?: Record<string, string>; body?: unknown }>) {
+      const relative = String(entry.url ?? '');
+      if (!relative.startsWith('/') && !/^(users|me)\//.test(relative)) {
+        responses.push({ id: entry.id, status: 400, body: errorBody('BadRequest', 'Batch request urls are relative to the version: /users/…') });
+        continue;
+      }
+      if (entry.body !== undefined && !Object.keys(entry.headers ?? {}).some((h) => h.toLowerCase() === 'content-type')) {
+        responses.push({ id: entry.id, status: 400, body: errorBody('BadRequest', 'A batch request with a body needs a Content-Type header.') });
+        continue;
+      }
+      const url = new URL(`/v1.0/${relative.replace(/^\//, '')}`, 'https://graph.microsoft.com');
+      const headers = Object.fromEntries(Object.entries(entry.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+      const r = this.serve({ ...outer, method: (entry.method ?? 'GET').toUpperCase(), url, headers, body: entry.body });
+      responses.push({ id: entry.id, status: r.status, headers: { 'content-type': 'application/json', ...r.headers }, body: r.body ?? null });
+    }
+    return { status: 200, body: { responses } };
+  }
+
+  private serve(request: GraphRequest): Reply {
+    try {
+      return this.route(request);
+    } catch (err) {
+      if (err instanceof GraphError) return { status: err.status, headers: err.headers, body: errorBody(err.code, err.message) };
+      throw err;
+    }
+  }
+
+  private route(request: GraphRequest): Reply {
+    const { method, url } = request;
+    const m = /^\/v1\.0\/users\/([^/]+)\/(events|calendarView\/delta|calendarView)(?:\/([^/]+))?$/i.exec(url.pathname);
+    if (!m) throw new GraphError(400, 'BadRequest', `Resource not found for the segment '${url.pathname.split('/').slice(2, 4).join('/')}'.`);
+    const route = `${method} ${m[2].toLowerCase()}${m[3] ? '/{id}' : ''}`;
+    this.count(route);
+    const mailbox = this.options.store.byEmail(decodeURIComponent(m[1]));
+    if (!mailbox) throw new GraphError(404, 'ErrorInvalidUser', `The requested user '${decodeURIComponent(m[1])}' is invalid.`);
+    // an application access policy leaving this mailbox out
+    if (mailbox.denied) throw new GraphError(403, 'ErrorAccessDenied', 'Access to OData is disabled.');
+    this.checkRole(request, method === 'GET' ? ['Calendars.Read', 'Calendars.ReadWrite'] : ['Calendars.ReadWrite']);
+    this.checkRate(request.app, mailbox);
+    if (this.storm && Math.random() < this.storm.probability) {
+      this.throttled++;
+      throw new GraphError(429, 'TooManyRequests', 'Please retry again later.', { 'retry-after': String(this.storm.retryAfterSeconds) });
+    }
+    const id = m[3] ? decodeURIComponent(m[3]) : undefined;
+    switch (route) {
+      case 'GET events': return this.list(mailbox, url);
+      case 'POST events': return this.create(mailbox, request.body);
+      case 'GET events/{id}': return { status: 200, body: eventOf(mailbox, this.item(mailbox, id!), { extended: expandedIds(url) }) };
+      case 'PATCH events/{id}': return this.update(mailbox, this.item(mailbox, id!), request);
+      case 'DELETE events/{id}': {
+        // to Deleted Items, as Outlook's delete does
+        this.options.store.moveItem(mailbox, this.item(mailbox, id!), 'deleteditems');
+        return { status: 204 };
+      }
+      case 'GET calendarview/delta': return this.delta(mailbox, url, request.headers.prefer);
+      default: throw new GraphError(405, 'ErrorInvalidRequest', `The sandbox does not serve ${method} ${url.pathname}.`);
+    }
+  }
+
+  private checkRole(request: GraphRequest, anyOf: readonly string[]): void {
+    if (!anyOf.some((r) => request.roles.includes(r))) throw new GraphError(403, 'ErrorAccessDenied', `Access is denied. Check credentials and try again. (needs the application permission ${anyOf.join(' or ')})`);
+  }
+
+  /** 10,000 requests of an app to a mailbox in 10 minutes; then 429 until the oldest leaves the window. */
+  private checkRate(app: string, mailbox: Mailbox): void {
+    const key = `${app}|${mailbox.index}`;
+    const now = this.options.now();
+    const times = this.recent.get(key) ?? [];
+    while (times.length && times[0] <= now - this.limits.windowMs) times.shift();
+    if (times.length >= this.limits.requestsPerMailbox) {
+      this.throttled++;
+      const wait = Math.max(1, Math.ceil((times[0] + this.limits.windowMs - now) / 1000));
+      throw new GraphError(429, 'ApplicationThrottled', 'Application is over its MailboxConcurrency limit.', { 'retry-after': String(wait) });
+    }
+    times.push(now);
+    this.recent.set(key, times);
+  }
+
+  private item(mailbox: Mailbox, id: string): StoredItem {
+    const key = parseGraphId(id);
+    const item = key && key.mailbox === mailbox.index ? mailbox.items.get(key.item) : undefined;
+    if (!item || item.folder !== 'calendar') throw new GraphError(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
+    return item;
+  }
+
+  private list(mailbox: Mailbox, url: URL): Reply {
+    const filter = url.searchParams.get('$filter');
+    let items = this.options.store.itemsIn(mailbox, 'calendar').sort((a, b) => a.seq - b.seq);
+    if (filter) {
+      // what the sync asks: singleValueExtendedProperties/Any(ep: ep/id eq '…' and ep/value eq '…')
+      const f = /^singleValueExtendedProperties\/any\(\s*(\w+)\s*:\s*\1\/id\s+eq\s+'((?:[^']|'')*)'\s+and\s+\1\/value\s+eq\s+'((?:[^']|'')*)'\s*\)$/i.exec(filter.trim());
+      if (!f) throw new GraphError(501, 'NotImplemented', `The sandbox serves only the extended-property filter singleValueExtendedProperties/Any(ep: ep/id eq '…' and ep/value eq '…'), not: ${filter}`);
+      const { key } = extendedUriOf(f[2].replace(/''/g, "'"));
+      const value = f[3].replace(/''/g, "'");
+      items = items.filter((i) => i.extended.get(key)?.value === value);
+    }
+    const top = Math.min(MAX_PAGE, Number(url.searchParams.get('$top') ?? DEFAULT_PAGE) || DEFAULT_PAGE);
+    const skip = Math.max(0, Number(url.searchParams.get('$skip') ?? 0) || 0);
+    const page = items.slice(skip, skip + top);
+    const select = url.searchParams.get('$select')?.split(',').map((s) => s.trim());
+    const extended = expandedIds(url);
+    const value = page.map((i) => selected(eventOf(mailbox, i, { extended }), select));
+    const next = new URL(url);
+    next.searchParams.set('$skip', String(skip + top));
+    return { status: 200, body: { '@odata.context': `${this.url}/$metadata#users('${mailbox.address}')/events`, value, ...(skip + top < items.length ? { '@odata.nextLink': next.toString().replace('https://graph.microsoft.com/v1.0', this.url) } : {}) } };
+  }
+
+  private create(mailbox: Mailbox, body: unknown): Reply {
+    if (!body || typeof body !== 'object') throw new GraphError(400, 'BadRequest', 'Empty Payload. JSON content expected.');
+    const { props, extended, transactionId } = propsOfEvent(body as Record<string, unknown>);
+    if (transactionId) {
+      // a retried POST with the same transactionId makes no second event (user-post-events.md)
+      const made = this.options.store.itemsIn(mailbox, 'calendar').find((i) => i.extended.get(TRANSACTION_KEY)?.value === transactionId);
+      if (made) return { status: 201, body: eventOf(mailbox, made) };
+      extended.set(...transactionEntry(transactionId));
+    }
+    const now = formatUtc(this.options.now());
+    props.Start ??= now;
+    props.End ??= props.Start;
+    props.UID ??= `040000008200E00074C5B7101A82E008${randomUUID().replace(/-/g, '').toUpperCase()}`;
+    checkTimes(props.Start as string, props.End as string);
+    const item = this.options.store.createItem(mailbox, 'calendar', 'CalendarItem', props, extended);
+    return { status: 201, body: eventOf(mailbox, item) };
+  }
+
+  private update(mailbox: Mailbox, item: StoredItem, request: GraphRequest): Reply {
+    const ifMatch = request.headers['if-match'];
+    if (ifMatch && ifMatch !== '*') {
+      const wanted = /^(?:W\/)?"?([^"]*)"?$/.exec(ifMatch.trim())?.[1];
+      if (wanted !== changeKeyOf(item.version)) throw new GraphError(412, 'ErrorIrresolvableConflict', 'The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.');
+    }
+    if (!request.body || typeof request.body !== 'object') throw new GraphError(400, 'BadRequest', 'Empty Payload. JSON content expected.');
+    const { props, extended } = propsOfEvent(request.body as Record<string, unknown>);
+    const merged = { ...item.props, ...props };
+    checkTimes(merged.Start as string, merged.End as string);
+    item.props = merged;
+    for (const [k, v] of extended) item.extended.set(k, v);
+    this.options.store.touch(mailbox, item);
+    return { status: 200, body: eventOf(mailbox, item) };
+  }
+
+  /**
+   * calendarView/delta: the first round lists the window's events; later rounds what changed
+   * since, with `@removed` for events deleted — or changed outside the window (event-delta.md).
+   * Pages carry a nextLink; the last a deltaLink. A token this server does not know: 410.
+   */
+  private delta(mailbox: Mailbox, url: URL, prefer: string | undefined): Reply {
+    const token = url.searchParams.get('$deltatoken') ?? url.searchParams.get('$skiptoken');
+    const store = this.options.store;
+    let position: DeltaPosition;
+    if (token) {
+      const parsed = parseDeltaToken(token);
+      if (!parsed || parsed.epoch !== this.options.epoch || parsed.generation !== this.generation || parsed.mailbox !== mailbox.index || parsed.after > mailbox.changeNumber) {
+        const initial = `${this.url}/users/${encodeURIComponent(mailbox.address)}/calendarView/delta${parsed ? `?startDateTime=${formatUtc(parsed.from)}&endDateTime=${formatUtc(parsed.to)}` : ''}`;
+        throw new GraphError(410, 'syncStateNotFound', 'The sync state generation is not found. The delta token is expired and data must be synchronized again.', { location: initial });
+      }
+      position = parsed;
+    } else {
+      const from = parseDateTime(url.searchParams.get('startDateTime') ?? url.searchParams.get('startdatetime') ?? '');
+      const to = parseDateTime(url.searchParams.get('endDateTime') ?? url.searchParams.get('enddatetime') ?? '');
+      if (from === undefined || to === undefined) throw new GraphError(400, 'ErrorInvalidParameter', 'This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.');
+      position = { epoch: this.options.epoch, generation: this.generation, mailbox: mailbox.index, folder: 'calendar', from, to, after: -1 };
+    }
+    const upTo = position.upTo ?? mailbox.changeNumber;
+    const offset = position.offset ?? 0;
+    const pageSize = Math.min(MAX_PAGE, Number(/odata\.maxpagesize=(\d+)/.exec(prefer ?? '')?.[1] ?? DEFAULT_PAGE) || DEFAULT_PAGE);
+    const inWindow = (i: StoredItem): boolean => {
+      const start = Date.parse(String(i.props.Start ?? ''));
+      const end = Date.parse(String(i.props.End ?? i.props.Start ?? ''));
+      return end >= position.from && start < position.to;
+    };
+    type Entry = { item?: StoredItem; removed?: string };
+    let entries: Entry[];
+    if (position.after < 0) {
+      entries = store.itemsIn(mailbox, 'calendar').filter(inWindow).sort((a, b) => a.seq - b.seq).map((item) => ({ item }));
+    } else {
+      entries = store.changesSince(mailbox, 'calendar', position.after).filter((c) => c.changeNumber <= upTo)
+        .map((c) => (c.item ? (inWindow(c.item) ? { item: c.item } : { removed: graphIdOf(mailbox.index, c.item.seq) }) : { removed: restIdOf(c.deletedId!) }));
+    }
+    const page = entries.slice(offset, offset + pageSize);
+    const value = page.map((e) => (e.item ? eventOf(mailbox, e.item) : { '@odata.type': '#microsoft.graph.event', id: e.removed, '@removed': { reason: 'deleted' } }));
+    const base = `${this.url}/users/${encodeURIComponent(mailbox.address)}/calendarView/delta`;
+    const more = offset + pageSize < entries.length;
+    const link = more
+      ? { '@odata.nextLink': `${base}?$skiptoken=${deltaTokenOf({ ...position, upTo, offset: offset + pageSize })}` }
+      : { '@odata.deltaLink': `${base}?$deltatoken=${deltaTokenOf({ epoch: position.epoch, generation: position.generation, mailbox: position.mailbox, folder: position.folder, from: position.from, to: position.to, after: upTo })}` };
+    return { status: 200, body: { '@odata.context': `${this.url}/$metadata#Collection(event)`, value, ...link } };
+  }
+
+  private count(route: string): void {
+    this.requests.set(route, (this.requests.get(route) ?? 0) + 1);
+  }
+}
+
+/** Extended property ids asked for with $expand=singleValueExtendedProperties($filter=id eq '…' [or id eq '…']). */
+function expandedIds(url: URL): string[] | undefined {
+  const expand = url.searchParams.get('$expand');
+  if (!expand) return undefined;
+  const m = /^singleValueExtendedProperties\(\$filter=(.+)\)$/i.exec(expand.trim());
+  if (!m) throw new GraphError(501, 'NotImplemented', `The sandbox expands only singleValueExtendedProperties($filter=id eq '…'), not: ${expand}`);
+  return [...m[1].matchAll(/id\s+eq\s+'((?:[^']|'')*)'/gi)].map((x) => x[1].replace(/''/g, "'"));
+}
+
+function selected(event: Record<string, unknown>, select: readonly string[] | undefined): Record<string, unknown> {
+  if (!select) return event;
+  const keep = new Set(['@odata.etag', 'id', ...select, ...(event.singleValueExtendedProperties ? ['singleValueExtendedProperties'] : [])]);
+  return Object.fromEntries(Object.entries(event).filter(([k]) => keep.has(k)));
+}
+
+function checkTimes(start: string, end: string): void {
+  if (Date.parse(end) < Date.parse(start)) throw new GraphError(400, 'ErrorInvalidRequest', 'Your request can\'t be completed. The end date of the event must be after the start date.');
+}
+
+function throttledReply(retryAfterSeconds: number, reason: string): Reply {
+  return {
+    status: 429, headers: { 'retry-after': String(retryAfterSeconds) },
+    body: { error: { code: 'TooManyRequests', message: 'Please retry again later.', innerError: { code: '429', 'request-id': randomUUID(), date: new Date().toISOString(), status: '429', reason } } },
+  };
+}
+
+function errorBody(code: string, message: string): unknown {
+  return { error: { code, message, innerError: { 'request-id': randomUUID(), date: new Date().toISOString().replace(/\.\d+Z$/, '') } } };
+}
+
+function reply(res: ServerResponse, r: Reply): void {
+  if (res.headersSent) return;
+  if (r.body === undefined) {
+    res.writeHead(r.status, r.headers);
+    res.end();
+    return;
+  }
+  res.writeHead(r.status, { 'content-type': 'application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8', ...r.headers });
+  res.end(JSON.stringify(r.body));
+}
+
+function readBody(req: IncomingMessage): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        req.destroy();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
