@@ -29,8 +29,8 @@ export const SETTINGS: readonly SettingSpec[] = [
   // <exchange><events>
   {
     key: 'exchange.events.advise', element: 'exchange/events/advise', attribute: 'Object', env: 'ECS_ADVISE',
-    kind: k.oneOf(['EwsStream', 'EwsPull'] as const, { EWStream: 'EwsStream', EWSPull: 'EwsPull' }), default: 'EwsStream',
-    doc: 'How changes are learned: EwsStream (streaming notifications, one long-lived connection per group of up to 200 mailboxes) or EwsPull (GetEvents polling). Case-insensitive; EWStream/EWSPull are accepted too.',
+    kind: k.oneOf(['EwsStream', 'EwsPull', 'GraphDelta'] as const, { EWStream: 'EwsStream', EWSPull: 'EwsPull' }), default: 'EwsStream',
+    doc: 'How changes are learned: EwsStream (streaming notifications, one long-lived connection per group of up to 200 mailboxes), EwsPull (GetEvents polling), or GraphDelta (Microsoft Graph, Exchange Online: the calendar view\'s delta query every graph@pollInterval; appointments only for now). Case-insensitive; EWStream/EWSPull are accepted too.',
   },
   {
     key: 'exchange.events.pull.interval', element: 'exchange/events/pull', attribute: 'interval', env: 'ECS_PULL_INTERVAL',
@@ -140,6 +140,44 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     key: 'exchange.ews.timeout', element: 'exchange/ews', attribute: 'timeout', env: 'ECS_EWS_TIMEOUT',
     kind: k.duration(1_000, 10 * MINUTE), default: 100_000, doc: 'Deadline of one EWS request: its whole answer, headers and body, must arrive within it (a streaming connection has stream@heartbeatTimeout instead).',
+  },
+  // <exchange><graph>
+  {
+    key: 'exchange.graph.url', element: 'exchange/graph', attribute: 'url', env: 'ECS_GRAPH_URL',
+    kind: k.url(['https']), default: 'https://graph.microsoft.com/v1.0', doc: 'Microsoft Graph v1.0 (national clouds have their own). Without a <graph> element, advise GraphDelta runs on the built-in sandbox\'s Graph endpoint.',
+  },
+  {
+    key: 'exchange.graph.authority', element: 'exchange/graph', attribute: 'authority', env: 'ECS_GRAPH_AUTHORITY',
+    kind: k.url(['https']), default: 'https://login.microsoftonline.com', doc: 'The token issuer; the tenant is appended.',
+  },
+  {
+    key: 'exchange.graph.tenant', element: 'exchange/graph', attribute: 'tenant', env: 'ECS_GRAPH_TENANT',
+    kind: k.text(/^[A-Za-z0-9.-]+$/, 'a tenant id or domain (contoso.onmicrosoft.com)'), default: '', doc: 'The Entra ID tenant (its id or a verified domain).',
+  },
+  {
+    key: 'exchange.graph.clientId', element: 'exchange/graph', attribute: 'clientId', env: 'ECS_GRAPH_CLIENT_ID',
+    kind: k.text(/^\S+$/, 'the application (client) id'), default: '', doc: 'The app registration with the application permissions Calendars.ReadWrite (and, later, Contacts.ReadWrite, Tasks.ReadWrite.All), admin consented.',
+  },
+  {
+    key: 'exchange.graph.clientSecretEnv', element: 'exchange/graph', attribute: 'clientSecretEnv', env: 'ECS_GRAPH_CLIENT_SECRET_ENV',
+    kind: k.envName, default: 'ECS_GRAPH_CLIENT_SECRET', doc: "Without certificateFile: name of the environment variable holding the app's client secret.",
+  },
+  {
+    key: 'exchange.graph.certificateFile', element: 'exchange/graph', attribute: 'certificateFile', env: 'ECS_GRAPH_CERTIFICATE_FILE',
+    kind: k.text(/^.+$/, 'a file path'), default: '', doc: "A PEM file with the app's certificate and private key (recommended over a secret).",
+  },
+  {
+    key: 'exchange.graph.caFile', element: 'exchange/graph', attribute: 'caFile', env: 'ECS_GRAPH_CA_FILE',
+    kind: k.text(/^.+$/, 'a file path'), default: '', doc: 'A PEM file of extra CA certificates trusted for Graph and its token endpoint (a TLS-inspecting proxy). Certificates are always verified.',
+  },
+  {
+    key: 'exchange.graph.timeout', element: 'exchange/graph', attribute: 'timeout', env: 'ECS_GRAPH_TIMEOUT',
+    kind: k.duration(1_000, 10 * MINUTE), default: 100_000, doc: 'Deadline of one Graph request, headers and body.',
+  },
+  {
+    key: 'exchange.graph.pollInterval', element: 'exchange/graph', attribute: 'pollInterval', env: 'ECS_GRAPH_POLL_INTERVAL',
+    kind: k.duration(5_000, 24 * 60 * MINUTE), default: 60_000,
+    doc: 'GraphDelta: how often each mailbox\'s delta is read. Outlook lets an app have 4 requests under way across all mailboxes: at ~100 ms a request that is ~40 mailboxes a second, so 10,000 mailboxes need an interval of 5 minutes or more.',
   },
   // <exchange><mailboxes>
   {

@@ -1,6 +1,6 @@
 /** The one configuration object the rest of the program sees: typed, validated, frozen. */
 
-export type AdviseMode = 'EwsStream' | 'EwsPull';
+export type AdviseMode = 'EwsStream' | 'EwsPull' | 'GraphDelta';
 export type SyncItemKind = 'appointments' | 'tasks' | 'contacts';
 export type ConflictPolicy = 'last-writer-wins' | 'exchange-wins' | 'crm-wins';
 export type MailboxSource = 'crm' | 'list' | 'file';
@@ -40,6 +40,22 @@ export interface EwsSettings {
   readonly caFile?: string;
 }
 
+/** Microsoft Graph v1.0, app-only (`<graph>`). */
+export interface GraphSettings {
+  /** null: no <graph> element — the built-in sandbox's Graph endpoint. */
+  readonly url: string | null;
+  /** https://login.microsoftonline.com/<tenant>. */
+  readonly authority: string;
+  readonly clientId: string;
+  /** From the variable clientSecretEnv names; sensitive, never logged. Empty with a certificate. */
+  readonly clientSecret: string;
+  readonly certificateFile: string;
+  /** Extra CA certificates (PEM file) trusted for Graph and the token endpoint. */
+  readonly caFile?: string;
+  readonly timeoutMs: number;
+  readonly pollIntervalMs: number;
+}
+
 export interface ExchangeSettings {
   readonly mode: AdviseMode;
   readonly pull: { readonly intervalMs: number; readonly concurrency: number; readonly subscriptionTimeoutMinutes: number };
@@ -49,6 +65,7 @@ export interface ExchangeSettings {
     readonly heartbeatTimeoutMs: number;
   };
   readonly ews: EwsSettings;
+  readonly graph: GraphSettings;
   readonly mailboxes: {
     readonly source: MailboxSource;
     readonly list: readonly string[];

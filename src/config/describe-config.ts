@@ -7,8 +7,13 @@ export function describeConfig(config: SyncConfig): string[] {
   const mode =
     exchange.mode === 'EwsStream'
       ? `EwsStream (up to ${exchange.stream.maxSubscriptionsPerConnection} mailboxes per connection, reopened every ${minutes(exchange.stream.connectionLifetimeMs)})`
-      : `EwsPull (every ${seconds(exchange.pull.intervalMs)}, ${exchange.pull.concurrency} requests in flight)`;
-  const ews = exchange.ews.url
+      : exchange.mode === 'EwsPull' ? `EwsPull (every ${seconds(exchange.pull.intervalMs)}, ${exchange.pull.concurrency} requests in flight)`
+        : `${exchange.mode} (each mailbox's delta every ${seconds(exchange.graph.pollIntervalMs)})`;
+  const graph = exchange.graph;
+  const ews = exchange.mode.startsWith('Graph') ? (graph.url
+    ? `Microsoft Graph ${redactUrl(graph.url)} as the app ${graph.clientId} (from ${graph.authority}, ${graph.certificateFile ? `certificate ${graph.certificateFile}` : `client secret ${graph.clientSecret ? '*****' : 'not set'}`})`
+    : `built-in sandbox's Microsoft Graph (${config.sandbox.mailboxes} demo mailboxes, ${config.sandbox.activity} changes/s)`)
+    : exchange.ews.url
     ? `${redactUrl(exchange.ews.url)} as ${exchange.ews.auth === 'oauth' && exchange.ews.oauth
       ? `the app ${exchange.ews.oauth.clientId} (auth=oauth from ${exchange.ews.oauth.authority}, ${exchange.ews.oauth.certificateFile ? `certificate ${exchange.ews.oauth.certificateFile}` : `client secret ${exchange.ews.oauth.clientSecret ? '*****' : 'not set'}`})`
       : `${exchange.ews.user} (password from $${exchange.ews.passwordEnv}: ${exchange.ews.password ? '*****' : 'not set'})`}, ` +

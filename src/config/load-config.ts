@@ -49,7 +49,7 @@ function buildSchema(): convict.Schema<Record<string, unknown>> {
     put(s.key, { doc: s.doc, format: formatName(s), default: s.default, env: s.env, sensitive: s.sensitive === true });
   }
   // Secrets are read from the variables the file names; convict masks them in toString().
-  for (const key of ['exchange.ews.password', 'exchange.ews.clientSecret', 'crm.password', 'crm.ticket', 'crm.token', 'crm.appToken', 'crm.webhookSecret', 'state.password', 'transport.saslPassword']) {
+  for (const key of ['exchange.ews.password', 'exchange.ews.clientSecret', 'exchange.graph.clientSecret', 'crm.password', 'crm.ticket', 'crm.token', 'crm.appToken', 'crm.webhookSecret', 'state.password', 'transport.saslPassword']) {
     put(key, { doc: 'secret read from the environment variable named by passwordEnv', format: 'ecs:secret', default: '', sensitive: true });
   }
   return schema as convict.Schema<Record<string, unknown>>;
@@ -177,6 +177,21 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
     return { user, passwordEnv, password: password ?? '' };
   });
 
+  const advise = get<string>('exchange.events.advise');
+  const graphPresent = xml.present.has('exchange/graph') || env.ECS_GRAPH_TENANT !== undefined;
+  const graphCertificate = get<string>('exchange.graph.certificateFile');
+  const graphCa = get<string>('exchange.graph.caFile');
+  if (advise.startsWith('Graph') && ewsPresent && !graphPresent) problems.push(`${displayPath('exchange/graph', null)}: missing; advise ${advise} reaches the mailboxes through Microsoft Graph and needs <graph tenant="…" clientId="…"/> (<ews> is for EwsStream and EwsPull)`);
+  if (!advise.startsWith('Graph') && graphPresent && !ewsPresent) problems.push(`${displayPath('exchange/events/advise', 'Object')}: <graph> is there but advise is ${advise}; use GraphDelta to sync through Microsoft Graph`);
+  if (graphPresent) {
+    if (!get<string>('exchange.graph.tenant')) problems.push(`${displayPath('exchange/graph', 'tenant')}: missing; <graph> needs the Entra ID tenant (its id or contoso.onmicrosoft.com)`);
+    if (!get<string>('exchange.graph.clientId')) problems.push(`${displayPath('exchange/graph', 'clientId')}: missing; <graph> needs the app registration's application (client) id`);
+    for (const [attribute, name] of [['certificateFile', graphCertificate], ['caFile', graphCa]] as const) {
+      if (name && !existsSync(fromFile(name))) problems.push(`${displayPath('exchange/graph', attribute)}: ${fromFile(name)} does not exist`);
+    }
+  }
+  const graphSecret = secret('exchange.graph.clientSecretEnv', 'exchange.graph.clientSecret', graphPresent && advise.startsWith('Graph') && !graphCertificate);
+
   const crmType = get<'embedded' | 'postgres' | 'superoffice'>('crm.type');
   const crmUrlText = get<string>('crm.url');
   const crmUrlProtocol = crmUrlText ? (/^([a-z]+):/i.exec(crmUrlText)?.[1] ?? '').toLowerCase() : '';
@@ -274,6 +289,13 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
           },
         } : {}),
         ...(caFile ? { caFile: fromFile(caFile) } : {}),
+      },
+      graph: {
+        url: graphPresent ? get<string>('exchange.graph.url') : null,
+        authority: `${get<string>('exchange.graph.authority').replace(/\/+$/, '')}/${get<string>('exchange.graph.tenant')}`,
+        clientId: get<string>('exchange.graph.clientId'), clientSecret: graphSecret, certificateFile: fromFile(graphCertificate),
+        ...(graphCa ? { caFile: fromFile(graphCa) } : {}),
+        timeoutMs: get('exchange.graph.timeout'), pollIntervalMs: get('exchange.graph.pollInterval'),
       },
       mailboxes: {
         source,

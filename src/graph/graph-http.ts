@@ -51,6 +51,7 @@ export class GraphHttp {
   private readonly agent: Agent;
   private readonly limiter: Limiter;
   private pausedUntil = 0;
+  private refusal: string | null = null;
   requests = 0;
   throttled = 0;
 
@@ -61,6 +62,11 @@ export class GraphHttp {
 
   get baseUrl(): string {
     return this.options.url;
+  }
+
+  /** Why Graph refuses the app's token now (for /readyz), or null. */
+  authRefusal(): string | null {
+    return this.refusal;
   }
 
   /** One call; an error status is thrown as a GraphApiError unless `accept` lists it. */
@@ -126,10 +132,19 @@ export class GraphHttp {
   }
 
   private async once(method: string, url: string, body: unknown, extra: Record<string, string>): Promise<GraphResponse> {
-    const auth = await this.options.tokens.header();
+    let auth: string;
+    try {
+      auth = await this.options.tokens.header();
+    } catch (err) {
+      this.refusal = `the token endpoint refused the app: ${err instanceof Error ? err.message : String(err)}`;
+      throw new GraphApiError(401, 'TokenRefused', this.refusal, { cause: err });
+    }
     this.requests++;
     const response = await this.send(method, url, body, { ...extra, authorization: auth });
-    if (response.status === 401) this.options.tokens.refused(auth);
+    if (response.status === 401) {
+      this.options.tokens.refused(auth);
+      this.refusal = `Microsoft Graph refuses the app's token: ${(response.body as { error?: { message?: string } } | undefined)?.error?.message ?? 'HTTP 401'}`;
+    } else this.refusal = null;
     return response;
   }
 

@@ -15,6 +15,8 @@ export interface ToExchangeOptions {
   exchange: MailboxStore;
   logger: Logger;
   privateItems: 'sync' | 'skip';
+  /** The folders the mailbox store serves (Microsoft Graph: the calendar only, so far); others' changes are skipped. */
+  folders?: readonly FolderKind[];
   conflict?: ConflictPolicy;
   onConflict?: (report: ConflictReport) => void;
 }
@@ -42,6 +44,7 @@ export class ToExchangeHandler implements ChangeHandler {
   /** `at`: where the message is, or its key alone (the owner's mailbox). */
   async handle(envelope: ChangeEnvelope, at: HandlingPlace | string): Promise<Outcome> {
     if (!this.accepts(envelope)) return 'skipped';
+    if (this.options.folders && !this.options.folders.includes(envelope.type === 'task' ? 'tasks' : 'calendar')) return 'skipped';
     const key = typeof at === 'string' ? at : at.key;
     const crmId = envelope.subject;
     if (parseCrmRef(crmId)?.entity !== 'appointment') return 'skipped';

@@ -1,6 +1,8 @@
 import type { Registry } from 'prom-client';
 import type { AdviseMode, SyncConfig } from '../config/index.js';
 import type { ExchangePort, FolderKind } from '../ews/exchange-port.js';
+import type { FolderChangeReader } from '../exchange/index.js';
+import { PollSource } from './poll-source.js';
 import { backoffPolicy } from '../shared/backoff.js';
 import type { Logger } from '../shared/logger.js';
 import type { CrmDirectory } from '../crm-adapter/crm-port.js';
@@ -13,7 +15,10 @@ import { StreamSource } from './stream-source.js';
 const FOLDER_OF_ITEM: Record<string, FolderKind> = { appointments: 'calendar', tasks: 'tasks', contacts: 'contacts' };
 
 export interface SourceDependencies {
-  exchange: ExchangePort;
+  /** EwsStream, EwsPull: the EWS port (its subscriptions and SyncFolderItems). */
+  exchange?: ExchangePort;
+  /** GraphDelta: the change reader polled. */
+  changes?: FolderChangeReader;
   positions: PositionStore;
   logger: Logger;
   metrics?: Registry;
@@ -37,24 +42,31 @@ export function directoryFor(config: SyncConfig, crmDirectory?: CrmDirectory): M
 }
 
 type SourceFactory = (config: SyncConfig, deps: SourceDependencies, common: CommonSourceOptions) => MailboxChangeSource;
-type CommonSourceOptions = Omit<PullSourceOptions, 'intervalMs' | 'pullConcurrency' | 'subscriptionTimeoutMinutes'>;
+type CommonSourceOptions = Omit<PullSourceOptions, 'intervalMs' | 'pullConcurrency' | 'subscriptionTimeoutMinutes' | 'exchange'>;
+
+function needs<T>(value: T | undefined, what: string, mode: AdviseMode): T {
+  if (value === undefined) throw new Error(`advise ${mode} needs ${what}`);
+  return value;
+}
 
 /** One factory per <advise Object="…"/>: how the source learns that a folder changed. */
 const SOURCE_FACTORIES: Record<AdviseMode, SourceFactory> = {
-  EwsPull: (config, _deps, common) => new PullSource({
-    ...common, intervalMs: config.exchange.pull.intervalMs, pullConcurrency: config.exchange.pull.concurrency,
+  EwsPull: (config, deps, common) => new PullSource({
+    ...common, exchange: needs(deps.exchange, 'the EWS port', 'EwsPull'), intervalMs: config.exchange.pull.intervalMs, pullConcurrency: config.exchange.pull.concurrency,
     subscriptionTimeoutMinutes: config.exchange.pull.subscriptionTimeoutMinutes,
   }),
-  EwsStream: (config, _deps, common) => new StreamSource({
-    ...common, maxSubscriptionsPerConnection: config.exchange.stream.maxSubscriptionsPerConnection,
+  EwsStream: (config, deps, common) => new StreamSource({
+    ...common, exchange: needs(deps.exchange, 'the EWS port', 'EwsStream'), maxSubscriptionsPerConnection: config.exchange.stream.maxSubscriptionsPerConnection,
     connectionLifetimeMs: config.exchange.stream.connectionLifetimeMs, heartbeatTimeoutMs: config.exchange.stream.heartbeatTimeoutMs,
+  }),
+  GraphDelta: (config, deps, common) => new PollSource('GraphDelta', {
+    ...common, changes: needs(deps.changes, 'a change reader', 'GraphDelta'), intervalMs: config.exchange.graph.pollIntervalMs,
   }),
 };
 
 /** The MailboxChangeSource that <advise Object="…"/> asks for. */
 export function createMailboxChangeSource(config: SyncConfig, deps: SourceDependencies): MailboxChangeSource {
   const common: CommonSourceOptions = {
-    exchange: deps.exchange,
     positions: deps.positions,
     directory: deps.directory ?? directoryFor(config, deps.crmDirectory),
     logger: deps.logger.child({ component: 'subscriptions' }),

@@ -1,5 +1,9 @@
 import type { Registry } from 'prom-client';
-import type { AdviseMode, EwsSettings, SyncConfig } from '../config/index.js';
+import { readFileSync } from 'node:fs';
+import { Counter } from 'prom-client';
+import type { AdviseMode, EwsSettings, GraphSettings, SyncConfig, SyncItemKind } from '../config/index.js';
+import { OAuthCredentials } from '../ews/index.js';
+import { GraphHttp, GraphMailboxStore } from '../graph/index.js';
 import type { MailboxStore } from '../exchange/index.js';
 import { openEws } from '../ews/open-ews.js';
 import type { Logger } from '../shared/logger.js';
@@ -23,6 +27,8 @@ export interface ExchangeSide {
   /** Where the mailboxes are reached (logs, status). */
   readonly url: string;
   readonly store: MailboxStore;
+  /** What of <sync items> this protocol syncs (EWS: all; Graph: appointments, so far). */
+  readonly servedItems: readonly SyncItemKind[];
   /** The Exchange organisation this is (the state records it: another one is refused). */
   readonly identity: string;
   /** Readiness checks of this side (credentials refused, mailboxes over an account's budget). */
@@ -37,13 +43,53 @@ export interface ExchangeSide {
 export interface OpenExchangeSideOptions {
   readonly registry: Registry;
   readonly logger: Logger;
-  /** The built-in sandbox standing in for Exchange: its settings and organisation. */
-  readonly builtIn?: { readonly ews: EwsSettings; readonly identity: string };
+  /** The built-in sandbox standing in for Exchange: its settings (EWS, or Graph with its CA) and organisation. */
+  readonly builtIn?: { readonly ews?: EwsSettings; readonly graph?: GraphSettings & { readonly ca: string }; readonly identity: string };
 }
+
+/** Which protocol reaches the mailboxes for each <advise>: the one table that names them. */
+const PROTOCOL_OF: Record<AdviseMode, (config: SyncConfig, options: OpenExchangeSideOptions) => ExchangeSide> = {
+  EwsStream: openEwsSide,
+  EwsPull: openEwsSide,
+  GraphDelta: openGraphSide,
+};
 
 /** Opens the Exchange side: one connector per protocol, chosen by <advise>; the core names none. */
 export function openExchangeSide(config: SyncConfig, options: OpenExchangeSideOptions): ExchangeSide {
-  return openEwsSide(config, options);
+  return PROTOCOL_OF[config.exchange.mode](config, options);
+}
+
+/** Microsoft Graph (GraphDelta): app-only tokens from Entra ID, the calendar view's delta as the change reader. */
+function openGraphSide(config: SyncConfig, options: OpenExchangeSideOptions): ExchangeSide {
+  const settings = options.builtIn?.graph ?? config.exchange.graph;
+  if (settings.url === null) throw new Error('advise GraphDelta needs <graph> or the built-in sandbox');
+  const ca = options.builtIn?.graph?.ca ?? (settings.caFile ? readFileSync(settings.caFile, 'utf8') : undefined);
+  const tokens = new OAuthCredentials({
+    settings: {
+      authority: settings.authority, clientId: settings.clientId, clientSecret: settings.clientSecret, scope: 'https://graph.microsoft.com/.default',
+      ...(settings.certificateFile ? { certificatePem: readFileSync(settings.certificateFile, 'utf8') } : {}),
+    },
+    ca,
+  });
+  const http = new GraphHttp({ url: settings.url.replace(/\/+$/, ''), tokens, ca, timeoutMs: settings.timeoutMs });
+  const store = new GraphMailboxStore({ http, windowPastDays: config.sync.windowPastDays, windowFutureDays: config.sync.windowFutureDays });
+  const requests: Counter = new Counter({
+    name: 'ecs_graph_requests_total', help: 'Requests sent to Microsoft Graph (a $batch counts once)', registers: [options.registry],
+    collect: () => { requests.reset(); requests.inc(http.requests); },
+  });
+  const throttled: Counter = new Counter({
+    name: 'ecs_graph_throttled_total', help: 'Times Microsoft Graph answered 429 (Retry-After waited by every request of the app)', registers: [options.registry],
+    collect: () => { throttled.reset(); throttled.inc(http.throttled); },
+  });
+  const tenant = settings.authority.split('/').filter(Boolean).pop() ?? '';
+  return {
+    mode: config.exchange.mode, url: settings.url, store, servedItems: ['appointments'], identity: options.builtIn?.identity ?? `Microsoft Graph tenant ${tenant.toLowerCase()}`,
+    readiness: [{ name: 'exchange-auth', check: () => http.authRefusal() }],
+    carried: (directory) => directory,
+    // only the folders Graph serves are read
+    createSource: (deps) => createMailboxChangeSource({ ...config, sync: { ...config.sync, items: config.sync.items.filter((i) => i === 'appointments') } }, { ...deps, changes: store }),
+    close: () => store.close(),
+  };
 }
 
 /** EWS (EwsStream, EwsPull): impersonation, or delegate access spread over the service accounts' budgets. */
@@ -58,7 +104,7 @@ function openEwsSide(config: SyncConfig, options: OpenExchangeSideOptions): Exch
   // with several accounts a streaming group must fit one account's subscriptions
   const sourceConfig = settings.impersonation ? config : { ...config, exchange: { ...config.exchange, stream: { ...config.exchange.stream, maxSubscriptionsPerConnection: groupSizeOf(budget) } } };
   return {
-    mode: config.exchange.mode, url: settings.url ?? '', store: ews.exchange, identity: ews.identity, readiness,
+    mode: config.exchange.mode, url: settings.url ?? '', store: ews.exchange, servedItems: ['appointments', 'tasks', 'contacts'], identity: ews.identity, readiness,
     carried: (directory) => {
       if (settings.impersonation) return directory;
       const limited = new CapacityLimitedDirectory(directory, budget, (reason, left) => options.logger.error({ event: 'exchange.capacity', left: left.length, first: left.slice(0, 5) }, reason));

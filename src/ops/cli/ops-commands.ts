@@ -175,6 +175,11 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
       const loaded = ctx.loadForRun(opts.config);
       if (!loaded) return;
       const { config } = loaded;
+      if (config.exchange.mode === 'GraphDelta') {
+        io.err(`error: test-mailbox checks a mailbox over EWS; ${config.file} syncs through Microsoft Graph (advise ${config.exchange.mode}), which it does not check yet`);
+        ctx.setCode(EXIT.INVALID);
+        return;
+      }
       if (config.exchange.ews.url === null) {
         io.err(`error: ${config.file} has no <ews url="…">: the built-in sandbox stands in for Exchange, so there is no mailbox to test`);
         ctx.setCode(EXIT.INVALID);
@@ -184,7 +189,7 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
       try {
         const { ews } = config.exchange;
         const account = ews.auth === 'oauth' ? `the app ${ews.oauth?.clientId ?? ''} (auth="oauth")` : `${ews.user} (auth="${ews.auth ?? 'basic'}")`;
-        const results = await checkMailbox(exchange, mailbox.toLowerCase(), { account, mode: config.exchange.mode, folders: foldersOf(config) });
+        const results = await checkMailbox(exchange, mailbox.toLowerCase(), { account, mode: config.exchange.mode === 'EwsPull' ? 'EwsPull' : 'EwsStream', folders: foldersOf(config) });
         for (const r of results) io.out(`${r.ok ? '✓' : '✗'} ${r.name}: ${r.detail}`);
         const failed = results.filter((r) => !r.ok).length;
         io.out(failed ? `${mailbox}: ${failed} check(s) failed` : `${mailbox}: ready to sync`);
