@@ -124,10 +124,10 @@ describe('loadConfig', () => {
 
   const rejections: Array<[string, string, RegExp]> = [
     ['an unknown advise value', '<exchange><events><advise Object="EwsPoll"/></events></exchange>',
-      /: calendar_sync\/exchange\/events\/advise@Object: "EwsPoll" is not one of EwsStream, EwsPull$/],
+      /: calendar_sync\/exchange\/events\/advise@Object: "EwsPoll" is not one of EwsStream, EwsPull, GraphDelta$/],
     ['kafka without brokers', '<transport type="kafka"/>', /calendar_sync\/transport@brokers: missing/],
     ['an unknown attribute', '<transport type="kafka" brokers="h:1" colour="red"/>', /calendar_sync\/transport@colour: unknown attribute; allowed: type, brokers/],
-    ['an unknown element', '<exchange><evnts/></exchange>', /calendar_sync\/exchange\/evnts: unknown element; allowed here: events, ews, mailboxes/],
+    ['an unknown element', '<exchange><evnts/></exchange>', /calendar_sync\/exchange\/evnts: unknown element; allowed here: events, ews, graph, mailboxes/],
     ['connectionLifetime 45m', '<exchange><events><stream connectionLifetime="45m"/></events></exchange>',
       /calendar_sync\/exchange\/events\/stream@connectionLifetime: 45m is out of range: allowed 1m to 30m/],
     ['connectionLifetime not a duration', '<exchange><events><stream connectionLifetime="soon"/></events></exchange>',
