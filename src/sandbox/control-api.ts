@@ -14,6 +14,7 @@ const LIMITS: Record<string, readonly [number, number]> = {
   advanceMs: [0, 366 * 86_400_000],
   probability: [0, 1],
   backOffMilliseconds: [0, 600_000],
+  retryAfterSeconds: [0, 3_600],
 };
 
 function isLoopback(address: string | undefined): boolean {
@@ -140,6 +141,18 @@ export async function handleControl(sandbox: Sandbox, req: IncomingMessage, res:
       }
       return reply(200, folders);
     }
+    case 'POST /sandbox/graph/throttle': {
+      // a 429 storm on the Graph endpoint: this share of requests, each with its Retry-After
+      if (!sandbox.graph) return reply(404, { error: 'this sandbox serves no Microsoft Graph (start it with oauth and graph)' });
+      const probability = num('probability');
+      if (probability === undefined) return reply(400, { error: 'probability must be a number from 0 to 1' });
+      sandbox.graph.throttle(probability, num('retryAfterSeconds', 2));
+      return reply(200, { probability, retryAfterSeconds: num('retryAfterSeconds', 2) });
+    }
+    case 'POST /sandbox/graph/lose-delta-tokens':
+      if (!sandbox.graph) return reply(404, { error: 'this sandbox serves no Microsoft Graph (start it with oauth and graph)' });
+      sandbox.graph.loseDeltaTokens();
+      return reply(200, { lost: true });
     case 'GET /sandbox/stats':
       return reply(200, statsOf(sandbox));
     default:
@@ -165,6 +178,7 @@ export function statsOf(sandbox: Sandbox): Record<string, unknown> {
     fullSyncs: stats.fullSyncs,
     activity: { rate: sandbox.activity.rate, ...sandbox.activity.counts },
     schemaViolations: stats.schemaViolations.length,
+    ...(sandbox.graph ? { graph: { requests: sandbox.graph.totalRequests(), requestsByRoute: Object.fromEntries(sandbox.graph.requests), throttled: sandbox.graph.throttled } } : {}),
     memory: { rssBytes: process.memoryUsage().rss, heapUsedBytes: process.memoryUsage().heapUsed },
   };
 }

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_CONFIG_FILE, describeConfig, loadConfig, type LoadedConfig } from '../../config/index.js';
 import { ConfigError } from '../../shared/errors.js';
@@ -154,7 +156,7 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
 
   program
     .command('sandbox')
-    .description('serve the built-in EWS sandbox (an Exchange 2016-like EWS endpoint) on 127.0.0.1, for demos, tests and load')
+    .description('serve the built-in Exchange sandbox on 127.0.0.1 — an Exchange 2016-like EWS endpoint, Microsoft Graph v1.0 over the same mailboxes and an Entra ID token endpoint — for demos, tests and load')
     .addOption(new Option('-p, --port <port>', 'TCP port (0: any free port)').default(8080).argParser(wholeNumber('--port', 0, 65_535)))
     .addOption(new Option('-m, --mailboxes <n>', 'demo mailboxes user0001@contoso.test …').default(50).argParser(wholeNumber('--mailboxes', 1, 1_000_000)))
     .addOption(new Option('--items-per-mailbox <n>', 'appointments and tasks created in each mailbox at start').default(10).argParser(wholeNumber('--items-per-mailbox', 0, 10_000)))
@@ -169,24 +171,29 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .addOption(new Option('--backends <n>', 'simulated mailbox servers (affinity checks when > 1)').default(1).argParser(wholeNumber('--backends', 1, 64)))
     .addOption(new Option('--auth <schemes>', 'what the EWS virtual directory offers: basic, ntlm (Windows authentication) or both').default('basic,ntlm').choices(['basic,ntlm', 'ntlm,basic', 'basic', 'ntlm']))
     .addOption(new Option('--delegates <accounts>', 'more service accounts with FullAccess on every mailbox (delegate access, impersonation="false"), comma-separated: svc-sync2,svc-sync3'))
-    .addOption(new Option('--oauth <tenant/clientId>', 'also serve an Entra ID token endpoint (HTTPS) for this app; its client secret is $ECS_SANDBOX_CLIENT_SECRET or "sandbox"'))
-    .addOption(new Option('--oauth-ca-file <file>', "with --oauth: write the token endpoint's certificate here (<ews caFile>)"))
+    .addOption(new Option('--oauth <tenant/clientId>', 'the app the Entra ID token endpoint (HTTPS) knows; its client secret is $ECS_SANDBOX_CLIENT_SECRET or "sandbox"').default('contoso/exchange-crm-sync'))
+    .addOption(new Option('--oauth-ca-file <file>', "write the certificate of the token and Graph endpoints here (<ews caFile>, <graph caFile>; default: a file in the temporary folder)"))
     .action(async (opts: SandboxCliOptions) => {
       const app = opts.oauth ? /^([A-Za-z0-9.-]+)\/(\S+)$/.exec(opts.oauth) : undefined;
       if (opts.oauth && !app) throw new InvalidArgumentError(`--oauth: "${opts.oauth}" is not tenant/clientId`);
       const sandbox = await startSandbox({
         auth: { basic: opts.auth.includes('basic'), ntlm: opts.auth.includes('ntlm') },
         ...(opts.delegates ? { delegates: opts.delegates.split(',').map((d) => d.trim()).filter(Boolean) } : {}),
-        ...(app ? { oauth: { apps: [{ tenant: app[1], clientId: app[2], clientSecret: io.env.ECS_SANDBOX_CLIENT_SECRET || 'sandbox' }] } } : {}),
+        ...(app ? { oauth: { apps: [{ tenant: app[1], clientId: app[2], clientSecret: io.env.ECS_SANDBOX_CLIENT_SECRET || 'sandbox' }] }, graph: true } : {}),
         port: opts.port, mailboxes: opts.mailboxes, itemsPerMailbox: opts.itemsPerMailbox, password: opts.password ?? io.env.ECS_SANDBOX_PASSWORD,
         seed: opts.seed, activity: opts.activity,
         limits: { hangingConnectionLimit: opts.hangingConnectionLimit, maxSubscriptionsPerMailbox: opts.maxSubscriptionsPerMailbox, maxConcurrency: opts.maxConcurrency, heartbeatMs: opts.heartbeat, backends: opts.backends },
       });
       io.out(`EWS endpoint: ${sandbox.url}`);
       io.out(`service account: ${sandbox.serviceAccount} (${opts.auth.split(',').join(' or ')}, impersonation); mailboxes user${'0'.repeat(Math.max(4, String(opts.mailboxes).length) - 1)}1@contoso.test … (${opts.mailboxes})`);
-      if (app && sandbox.tokens) {
-        if (opts.oauthCaFile) writeFileSync(opts.oauthCaFile, sandbox.tokens.ca);
-        io.out(`OAuth: <ews auth="oauth" authority="${sandbox.tokens.url}" tenant="${app[1]}" clientId="${app[2]}"${opts.oauthCaFile ? ` caFile="${opts.oauthCaFile}"` : ''}/> (client secret in ECS_EWS_CLIENT_SECRET)`);
+      if (app && sandbox.tokens && sandbox.graph) {
+        const caFile = opts.oauthCaFile ?? join(tmpdir(), `ecs-sandbox-ca-${sandbox.port}.pem`);
+        writeFileSync(caFile, sandbox.tokens.ca);
+        io.out(`Graph endpoint: ${sandbox.graph.url}`);
+        io.out(`Token endpoint: ${sandbox.tokens.authority(app[1])}/oauth2/v2.0/token (app ${app[2]}, tenant ${app[1]})`);
+        io.out(`CA file: ${caFile}`);
+        io.out(`OAuth: <ews auth="oauth" authority="${sandbox.tokens.url}" tenant="${app[1]}" clientId="${app[2]}" caFile="${caFile}"/> (client secret in ECS_EWS_CLIENT_SECRET)`);
+        io.out(`Graph: <graph url="${sandbox.graph.url}" authority="${sandbox.tokens.url}" tenant="${app[1]}" clientId="${app[2]}" caFile="${caFile}"/> with <advise Object="GraphDelta"/> (client secret in ECS_GRAPH_CLIENT_SECRET)`);
       }
       io.out(`control API: http://127.0.0.1:${sandbox.port}/sandbox/stats (restart, throttle, latency, drop-connections, activity)`);
       const report = setInterval(() => {

@@ -2,7 +2,8 @@
 // the sandbox's mailboxes through its Microsoft Graph endpoint — app-only tokens from its
 // Entra endpoint, TLS verified against its CA file — while users change both sides: in Outlook
 // (EWS, the same mailbox store Graph reads) and in the CRM. The service is SIGKILLed halfway,
-// more changes are made while it is down, and it is started again. At quiescence every event
+// more changes are made while it is down, and it is started again; then Graph forgets every
+// delta token and throttles a third of the requests (429, Retry-After) for a while. At each quiescence every event
 // of the window has exactly one CRM row at its current version and subject, no row is left
 // over, no delete was lost.
 import assert from 'node:assert/strict';
@@ -25,7 +26,7 @@ const MAILBOXES = 6;
 const DAY = 86_400_000;
 
 describe('advise GraphDelta: the service through Microsoft Graph on real parts', () => {
-  it('users on both sides, a SIGKILL halfway and changes while it is down: every event has one row at its version, no row left over, no delete lost', { timeout: 240_000 }, async () => {
+  it('users on both sides, a SIGKILL halfway and changes while it is down, then lost delta tokens and a 429 storm: every event has one row at its version, no row left over, no delete lost', { timeout: 300_000 }, async () => {
     const sandbox = await startSandbox({
       mailboxes: MAILBOXES, itemsPerMailbox: 3, seed: 303,
       oauth: { apps: [{ tenant: 'contoso', clientId: 'exchange-crm-sync', clientSecret: 'graph-secret' }] }, graph: true,
@@ -99,19 +100,36 @@ describe('advise GraphDelta: the service through Microsoft Graph on real parts',
       service = await start();
       await usersAct(20);
 
-      // quiescence: the mailboxes' events and the CRM agree (polls every 5 s; at most 2 minutes)
-      let last: Agreement | undefined;
-      await waitUntil(async () => {
-        last = await agreement(db, sandbox, crmSchema, stateSchema);
-        return last.missing + last.stale + last.ghosts + last.unlinked + last.subjects === 0 && last.events > 0;
-      }, 120_000, 'the mailboxes and the CRM to agree').catch((err: Error) => {
-        throw new Error(`${err.message}; last: ${JSON.stringify(last)}`);
-      });
-      // and it holds: nothing more arrives over two more polls
-      await new Promise((r) => setTimeout(r, 11_000));
-      const final = await agreement(db, sandbox, crmSchema, stateSchema);
-      assert.deepEqual({ ...final, events: 0, rows: 0 }, { events: 0, rows: 0, missing: 0, stale: 0, ghosts: 0, unlinked: 0, subjects: 0 });
-      assert.equal(final.rows, final.events, 'one CRM row per event');
+      /** Quiescence: the mailboxes' events and the CRM agree (polls every 5 s), and it holds over two more polls. */
+      const converged = async (what: string): Promise<Agreement> => {
+        let last: Agreement | undefined;
+        await waitUntil(async () => {
+          last = await agreement(db, sandbox, crmSchema, stateSchema);
+          return last.missing + last.stale + last.ghosts + last.unlinked + last.subjects === 0 && last.events > 0;
+        }, 120_000, `the mailboxes and the CRM to agree ${what}`).catch((err: Error) => {
+          throw new Error(`${err.message}; last: ${JSON.stringify(last)}`);
+        });
+        await new Promise((r) => setTimeout(r, 11_000));
+        const final = await agreement(db, sandbox, crmSchema, stateSchema);
+        assert.deepEqual({ ...final, events: 0, rows: 0 }, { events: 0, rows: 0, missing: 0, stale: 0, ghosts: 0, unlinked: 0, subjects: 0 }, what);
+        assert.equal(final.rows, final.events, `one CRM row per event ${what}`);
+        return final;
+      };
+      await converged('after the SIGKILL');
+
+      // Graph's faults: every delta token forgotten (syncStateNotFound) and a 429 storm while users go on
+      const control = (path: string, body: unknown): Promise<Response> => fetch(`http://127.0.0.1:${sandbox.port}/sandbox/graph/${path}`, { method: 'POST', body: JSON.stringify(body) });
+      const deltasBefore = sandbox.graph!.requests.get('GET calendarview/delta') ?? 0;
+      assert.equal((await control('lose-delta-tokens', {})).status, 200);
+      assert.equal((await control('throttle', { probability: 0.3, retryAfterSeconds: 1 })).status, 200);
+      await usersAct(20);
+      await new Promise((r) => setTimeout(r, 8_000));
+      await control('throttle', { probability: 0 });
+      await converged('after lost delta tokens and a 429 storm');
+      assert.ok(sandbox.graph!.throttled > 0, 'the storm answered 429s');
+      assert.ok((sandbox.graph!.requests.get('GET calendarview/delta') ?? 0) > deltasBefore + MAILBOXES, 'every mailbox read its window again');
+      const metrics = await (await fetch(`${service.opsUrl}/metrics`)).text();
+      assert.ok(Number(/^ecs_graph_throttled_total (\d+)/m.exec(metrics)?.[1] ?? 0) > 0, 'the sync counted the 429s it waited out');
       const status = await (await fetch(`${service.opsUrl}/status`)).json() as { service: { advise: string }; dlq: Record<string, number> };
       assert.equal(status.service.advise, 'GraphDelta');
       assert.deepEqual(Object.values(status.dlq), [0, 0], 'nothing parked');
