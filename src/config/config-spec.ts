@@ -29,8 +29,8 @@ export const SETTINGS: readonly SettingSpec[] = [
   // <exchange><events>
   {
     key: 'exchange.events.advise', element: 'exchange/events/advise', attribute: 'Object', env: 'ECS_ADVISE',
-    kind: k.oneOf(['EwsStream', 'EwsPull', 'GraphDelta'] as const, { EWStream: 'EwsStream', EWSPull: 'EwsPull' }), default: 'EwsStream',
-    doc: 'How changes are learned: EwsStream (streaming notifications, one long-lived connection per group of up to 200 mailboxes), EwsPull (GetEvents polling), or GraphDelta (Microsoft Graph, Exchange Online: the calendar view\'s delta query every graph@pollInterval; appointments only for now). Case-insensitive; EWStream/EWSPull are accepted too.',
+    kind: k.oneOf(['EwsStream', 'EwsPull', 'GraphDelta', 'GraphNotify'] as const, { EWStream: 'EwsStream', EWSPull: 'EwsPull' }), default: 'EwsStream',
+    doc: 'How changes are learned: EwsStream (streaming notifications, one long-lived connection per group of up to 200 mailboxes), EwsPull (GetEvents polling), GraphNotify (Microsoft Graph, Exchange Online: change notifications to a webhook trigger the calendar view\'s delta query, with a safety poll) or GraphDelta (Graph\'s delta query every graph@pollInterval, no inbound endpoint); appointments only over Graph for now. Case-insensitive; EWStream/EWSPull are accepted too.',
   },
   {
     key: 'exchange.events.pull.interval', element: 'exchange/events/pull', attribute: 'interval', env: 'ECS_PULL_INTERVAL',
@@ -178,6 +178,28 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: 'exchange.graph.pollInterval', element: 'exchange/graph', attribute: 'pollInterval', env: 'ECS_GRAPH_POLL_INTERVAL',
     kind: k.duration(5_000, 24 * 60 * MINUTE), default: 60_000,
     doc: 'GraphDelta: how often each mailbox\'s delta is read. Outlook lets an app have 4 requests under way across all mailboxes: at ~100 ms a request that is ~40 mailboxes a second, so 10,000 mailboxes need an interval of 5 minutes or more.',
+  },
+  {
+    key: 'exchange.graph.notify', element: 'exchange/graph', attribute: 'notify', env: 'ECS_GRAPH_NOTIFY',
+    kind: k.oneOf(['webhook'] as const), default: 'webhook', doc: 'GraphNotify: how notifications arrive: webhook (Graph POSTs to notificationUrl, forwarded to listen).',
+  },
+  {
+    key: 'exchange.graph.listen', element: 'exchange/graph', attribute: 'listen', env: 'ECS_GRAPH_LISTEN',
+    kind: k.hostPort, default: '127.0.0.1:0', doc: 'GraphNotify: the webhook\'s listener (host:port; port 0: any free port, for the built-in sandbox).',
+  },
+  {
+    key: 'exchange.graph.notificationUrl', element: 'exchange/graph', attribute: 'notificationUrl', env: 'ECS_GRAPH_NOTIFICATION_URL',
+    kind: k.url(['https']), default: '', doc: 'GraphNotify: the public https address Graph POSTs to (a reverse proxy forwarding /graph/notifications and /graph/lifecycle to listen). Default: the listener itself (loopback only).',
+  },
+  {
+    key: 'exchange.graph.subscriptionLifetime', element: 'exchange/graph', attribute: 'subscriptionLifetime', env: 'ECS_GRAPH_SUBSCRIPTION_LIFETIME',
+    kind: k.duration(5 * MINUTE, 10_080 * MINUTE, 'Outlook allows at most 10080 minutes (7 days) for events'), default: 4_320 * MINUTE,
+    doc: 'GraphNotify: the life asked for each subscription; it is renewed when a third is left.',
+  },
+  {
+    key: 'exchange.graph.safetyPoll', element: 'exchange/graph', attribute: 'safetyPoll', env: 'ECS_GRAPH_SAFETY_POLL',
+    kind: k.duration(10_000, 24 * 60 * MINUTE), default: 15 * MINUTE,
+    doc: 'GraphNotify: every mailbox is read this often whatever the notifications said — the most a lost notification can delay a change.',
   },
   // <exchange><mailboxes>
   {

@@ -1,6 +1,6 @@
 /** The one configuration object the rest of the program sees: typed, validated, frozen. */
 
-export type AdviseMode = 'EwsStream' | 'EwsPull' | 'GraphDelta';
+export type AdviseMode = 'EwsStream' | 'EwsPull' | 'GraphDelta' | 'GraphNotify';
 export type SyncItemKind = 'appointments' | 'tasks' | 'contacts';
 export type ConflictPolicy = 'last-writer-wins' | 'exchange-wins' | 'crm-wins';
 export type MailboxSource = 'crm' | 'list' | 'file';
@@ -54,6 +54,17 @@ export interface GraphSettings {
   readonly caFile?: string;
   readonly timeoutMs: number;
   readonly pollIntervalMs: number;
+  /** GraphNotify: where notifications are delivered. */
+  readonly notify: {
+    readonly kind: 'webhook';
+    /** The listener of the webhook. */
+    readonly listen: { readonly host: string; readonly port: number };
+    /** The public https URL in front of it; null: the listener's own (loopback: the built-in sandbox, tests). */
+    readonly notificationUrl: string | null;
+    readonly subscriptionLifetimeMinutes: number;
+    /** A read of every mailbox this often, whatever the notifications said. */
+    readonly safetyPollMs: number;
+  };
 }
 
 export interface ExchangeSettings {

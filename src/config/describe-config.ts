@@ -8,7 +8,8 @@ export function describeConfig(config: SyncConfig): string[] {
     exchange.mode === 'EwsStream'
       ? `EwsStream (up to ${exchange.stream.maxSubscriptionsPerConnection} mailboxes per connection, reopened every ${minutes(exchange.stream.connectionLifetimeMs)})`
       : exchange.mode === 'EwsPull' ? `EwsPull (every ${seconds(exchange.pull.intervalMs)}, ${exchange.pull.concurrency} requests in flight)`
-        : `${exchange.mode} (each mailbox's delta every ${seconds(exchange.graph.pollIntervalMs)})`;
+        : exchange.mode === 'GraphNotify' ? `GraphNotify (webhook on ${exchange.graph.notify.listen.host}:${exchange.graph.notify.listen.port}${exchange.graph.notify.notificationUrl ? ` via ${redactUrl(exchange.graph.notify.notificationUrl)}` : ''}, subscriptions of ${exchange.graph.notify.subscriptionLifetimeMinutes} min, a safety poll every ${seconds(exchange.graph.notify.safetyPollMs)})`
+          : `${exchange.mode} (each mailbox's delta every ${seconds(exchange.graph.pollIntervalMs)})`;
   const graph = exchange.graph;
   const ews = exchange.mode.startsWith('Graph') ? (graph.url
     ? `Microsoft Graph ${redactUrl(graph.url)} as the app ${graph.clientId} (from ${graph.authority}, ${graph.certificateFile ? `certificate ${graph.certificateFile}` : `client secret ${graph.clientSecret ? '*****' : 'not set'}`})`

@@ -182,13 +182,17 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
   const graphCertificate = get<string>('exchange.graph.certificateFile');
   const graphCa = get<string>('exchange.graph.caFile');
   if (advise.startsWith('Graph') && ewsPresent && !graphPresent) problems.push(`${displayPath('exchange/graph', null)}: missing; advise ${advise} reaches the mailboxes through Microsoft Graph and needs <graph tenant="…" clientId="…"/> (<ews> is for EwsStream and EwsPull)`);
-  if (!advise.startsWith('Graph') && graphPresent && !ewsPresent) problems.push(`${displayPath('exchange/events/advise', 'Object')}: <graph> is there but advise is ${advise}; use GraphDelta to sync through Microsoft Graph`);
+  if (!advise.startsWith('Graph') && graphPresent && !ewsPresent) problems.push(`${displayPath('exchange/events/advise', 'Object')}: <graph> is there but advise is ${advise}; use GraphNotify or GraphDelta to sync through Microsoft Graph`);
   if (graphPresent) {
     if (!get<string>('exchange.graph.tenant')) problems.push(`${displayPath('exchange/graph', 'tenant')}: missing; <graph> needs the Entra ID tenant (its id or contoso.onmicrosoft.com)`);
     if (!get<string>('exchange.graph.clientId')) problems.push(`${displayPath('exchange/graph', 'clientId')}: missing; <graph> needs the app registration's application (client) id`);
     for (const [attribute, name] of [['certificateFile', graphCertificate], ['caFile', graphCa]] as const) {
       if (name && !existsSync(fromFile(name))) problems.push(`${displayPath('exchange/graph', attribute)}: ${fromFile(name)} does not exist`);
     }
+  }
+  const graphListen = splitHostPort(get<string>('exchange.graph.listen'));
+  if (advise === 'GraphNotify' && graphPresent && !get<string>('exchange.graph.notificationUrl') && !['127.0.0.1', 'localhost', '::1'].includes(graphListen[0])) {
+    problems.push(`${displayPath('exchange/graph', 'notificationUrl')}: missing; Microsoft Graph must reach the webhook listening on ${get<string>('exchange.graph.listen')} at a public https address (a reverse proxy)`);
   }
   const graphSecret = secret('exchange.graph.clientSecretEnv', 'exchange.graph.clientSecret', graphPresent && advise.startsWith('Graph') && !graphCertificate);
 
@@ -296,6 +300,10 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
         clientId: get<string>('exchange.graph.clientId'), clientSecret: graphSecret, certificateFile: fromFile(graphCertificate),
         ...(graphCa ? { caFile: fromFile(graphCa) } : {}),
         timeoutMs: get('exchange.graph.timeout'), pollIntervalMs: get('exchange.graph.pollInterval'),
+        notify: {
+          kind: 'webhook', listen: { host: graphListen[0], port: graphListen[1] }, notificationUrl: get<string>('exchange.graph.notificationUrl') || null,
+          subscriptionLifetimeMinutes: Math.round(get<number>('exchange.graph.subscriptionLifetime') / 60_000), safetyPollMs: get('exchange.graph.safetyPoll'),
+        },
       },
       mailboxes: {
         source,

@@ -2,3 +2,4 @@
 export type { FetchedItem, FolderKind, ListedItem, MailboxStore, UpdateOutcome } from './mailbox-store.js';
 export type { MailboxPositionKind } from './mailbox-position.js';
 export type { FolderChange, FolderChangePage, FolderChangeReader } from './folder-changes.js';
+export type { ChangeSubscription, ChannelEvent, NotificationChannel } from './notification-channel.js';

@@ -3,3 +3,5 @@ export { GraphApiError } from './graph-error.js';
 export { GraphHttp, type GraphHttpOptions, type GraphTokens, type GraphResponse, type BatchPart } from './graph-http.js';
 export { GraphMailboxStore, type GraphStoreOptions } from './graph-store.js';
 export { STAMP_PROPERTY_ID, fieldsOfEvent, eventBodyOf, type GraphEvent } from './event-fields.js';
+export { NotificationReceiver, type ReceivedNotification } from './notification-receiver.js';
+export { GraphNotificationChannel } from './graph-notification-channel.js';

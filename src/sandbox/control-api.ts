@@ -15,6 +15,7 @@ const LIMITS: Record<string, readonly [number, number]> = {
   probability: [0, 1],
   backOffMilliseconds: [0, 600_000],
   retryAfterSeconds: [0, 3_600],
+  seconds: [0, 86_400],
 };
 
 function isLoopback(address: string | undefined): boolean {
@@ -149,6 +150,19 @@ export async function handleControl(sandbox: Sandbox, req: IncomingMessage, res:
       sandbox.graph.throttle(probability, num('retryAfterSeconds', 2));
       return reply(200, { probability, retryAfterSeconds: num('retryAfterSeconds', 2) });
     }
+    case 'POST /sandbox/graph/drop-notifications': {
+      if (!sandbox.graph) return reply(404, { error: 'this sandbox serves no Microsoft Graph (start it with oauth and graph)' });
+      const seconds = num('seconds');
+      if (seconds === undefined) return reply(400, { error: 'seconds must be a number from 0 to 86400' });
+      sandbox.graph.subscriptions.dropNotifications(seconds * 1000);
+      return reply(200, { droppingForSeconds: seconds });
+    }
+    case 'POST /sandbox/graph/remove-subscriptions':
+      if (!sandbox.graph) return reply(404, { error: 'this sandbox serves no Microsoft Graph (start it with oauth and graph)' });
+      return reply(200, { removed: sandbox.graph.subscriptions.removeAll() });
+    case 'POST /sandbox/graph/missed':
+      if (!sandbox.graph) return reply(404, { error: 'this sandbox serves no Microsoft Graph (start it with oauth and graph)' });
+      return reply(200, { told: sandbox.graph.subscriptions.reportMissed() });
     case 'POST /sandbox/graph/lose-delta-tokens':
       if (!sandbox.graph) return reply(404, { error: 'this sandbox serves no Microsoft Graph (start it with oauth and graph)' });
       sandbox.graph.loseDeltaTokens();
@@ -178,7 +192,13 @@ export function statsOf(sandbox: Sandbox): Record<string, unknown> {
     fullSyncs: stats.fullSyncs,
     activity: { rate: sandbox.activity.rate, ...sandbox.activity.counts },
     schemaViolations: stats.schemaViolations.length,
-    ...(sandbox.graph ? { graph: { requests: sandbox.graph.totalRequests(), requestsByRoute: Object.fromEntries(sandbox.graph.requests), throttled: sandbox.graph.throttled } } : {}),
+    ...(sandbox.graph ? {
+      graph: {
+        requests: sandbox.graph.totalRequests(), requestsByRoute: Object.fromEntries(sandbox.graph.requests), throttled: sandbox.graph.throttled,
+        subscriptions: sandbox.graph.subscriptions.size, notificationsDelivered: sandbox.graph.subscriptions.delivered, notificationsDropped: sandbox.graph.subscriptions.dropped,
+        failedDeliveries: sandbox.graph.subscriptions.failedDeliveries,
+      },
+    } : {}),
     memory: { rssBytes: process.memoryUsage().rss, heapUsedBytes: process.memoryUsage().heapUsed },
   };
 }

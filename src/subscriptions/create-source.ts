@@ -1,8 +1,9 @@
 import type { Registry } from 'prom-client';
 import type { AdviseMode, SyncConfig } from '../config/index.js';
 import type { ExchangePort, FolderKind } from '../ews/exchange-port.js';
-import type { FolderChangeReader } from '../exchange/index.js';
+import type { FolderChangeReader, NotificationChannel } from '../exchange/index.js';
 import { PollSource } from './poll-source.js';
+import { NotifySource } from './notify-source.js';
 import { backoffPolicy } from '../shared/backoff.js';
 import type { Logger } from '../shared/logger.js';
 import type { CrmDirectory } from '../crm-adapter/crm-port.js';
@@ -17,8 +18,10 @@ const FOLDER_OF_ITEM: Record<string, FolderKind> = { appointments: 'calendar', t
 export interface SourceDependencies {
   /** EwsStream, EwsPull: the EWS port (its subscriptions and SyncFolderItems). */
   exchange?: ExchangePort;
-  /** GraphDelta: the change reader polled. */
+  /** GraphDelta, GraphNotify: the change reader. */
   changes?: FolderChangeReader;
+  /** GraphNotify: the notifications that trigger it. */
+  channel?: NotificationChannel;
   positions: PositionStore;
   logger: Logger;
   metrics?: Registry;
@@ -61,6 +64,10 @@ const SOURCE_FACTORIES: Record<AdviseMode, SourceFactory> = {
   }),
   GraphDelta: (config, deps, common) => new PollSource('GraphDelta', {
     ...common, changes: needs(deps.changes, 'a change reader', 'GraphDelta'), intervalMs: config.exchange.graph.pollIntervalMs,
+  }),
+  GraphNotify: (config, deps, common) => new NotifySource('GraphNotify', {
+    ...common, changes: needs(deps.changes, 'a change reader', 'GraphNotify'), channel: needs(deps.channel, 'a notification channel', 'GraphNotify'),
+    intervalMs: config.exchange.graph.notify.safetyPollMs,
   }),
 };
 

@@ -230,19 +230,28 @@ export class FolderSyncer {
 
   /**
    * A full resync lists only what exists: an item mapped before it began that it did not list
-   * was deleted while no SyncState could tell (an invalid state, a moved mailbox, a restarted
-   * server). Its delete is sent on like any other, at the snapshot's SyncState.
+   * was deleted while no position could tell (an invalid SyncState, a lost delta token, a moved
+   * mailbox, a restarted server). Its delete is sent on like any other, at the snapshot's
+   * position. An item mapped just before or during the snapshot (the mapping's time is the
+   * database's clock, a minute either way) may simply be newer than the listing: it is sent
+   * on as a resync ('r'), and reading it tells — gone, it is deleted; there, nothing changes.
    */
   private async vanished(mailbox: string, folder: FolderKind, state: FolderState, listed: ReadonlySet<string>, started: number): Promise<void> {
     if (!this.options.knownItems) return;
-    // mapped a minute before the snapshot began: the mapping's time is the database's clock
     const gone = (await this.options.knownItems(mailbox, folder, started - CLOCK_MARGIN_MS)).filter((id) => !listed.has(id));
+    const goneSet = new Set(gone);
+    const recent = (await this.options.knownItems(mailbox, folder, this.now() + CLOCK_MARGIN_MS)).filter((id) => !listed.has(id) && !goneSet.has(id));
+    if (recent.length) {
+      const ack = state.tracker.addBatch(state.syncState!, recent.length);
+      const detectedAt = this.now();
+      for (const itemId of recent) this.options.emit({ mailbox, folder, op: 'r', itemId, detectedAt, position: state.syncState!, positionKind: this.options.changes.positionKind, ack: once(ack) });
+    }
     if (!gone.length) return;
     const apply = (this.options.snapshotDeletes ?? 'apply') === 'apply';
     this.options.onSnapshotDeletes?.(mailbox, folder, gone.length, apply);
     this.options.logger.warn({ event: 'sync.snapshot-deletes', mailbox, folder, items: gone.length, applied: apply },
-      apply ? `${gone.length} items of ${mailbox} ${folder} were deleted while no SyncState could tell: their deletes are sent on`
-        : `${gone.length} items of ${mailbox} ${folder} were deleted while no SyncState could tell; sync@snapshotDeletes="report" keeps their CRM records`);
+      apply ? `${gone.length} items of ${mailbox} ${folder} were deleted while no position could tell: their deletes are sent on`
+        : `${gone.length} items of ${mailbox} ${folder} were deleted while no position could tell; sync@snapshotDeletes="report" keeps their CRM records`);
     if (!apply) return;
     const ack = state.tracker.addBatch(state.syncState!, gone.length);
     const detectedAt = this.now();

@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { Counter } from 'prom-client';
 import type { AdviseMode, EwsSettings, GraphSettings, SyncConfig, SyncItemKind } from '../config/index.js';
 import { OAuthCredentials } from '../ews/index.js';
-import { GraphHttp, GraphMailboxStore } from '../graph/index.js';
+import { GraphHttp, GraphMailboxStore, GraphNotificationChannel, NotificationReceiver } from '../graph/index.js';
+import { randomBytes } from 'node:crypto';
+import type { PositionStore } from '../state/position-store.js';
 import type { MailboxStore } from '../exchange/index.js';
 import { openEws } from '../ews/open-ews.js';
 import type { Logger } from '../shared/logger.js';
@@ -52,6 +54,7 @@ const PROTOCOL_OF: Record<AdviseMode, (config: SyncConfig, options: OpenExchange
   EwsStream: openEwsSide,
   EwsPull: openEwsSide,
   GraphDelta: openGraphSide,
+  GraphNotify: openGraphSide,
 };
 
 /** Opens the Exchange side: one connector per protocol, chosen by <advise>; the core names none. */
@@ -82,14 +85,40 @@ function openGraphSide(config: SyncConfig, options: OpenExchangeSideOptions): Ex
     collect: () => { throttled.reset(); throttled.inc(http.throttled); },
   });
   const tenant = settings.authority.split('/').filter(Boolean).pop() ?? '';
+  // GraphNotify: the webhook Graph delivers to (it starts listening with the first subscription)
+  let positions: PositionStore | undefined;
+  let secret: Promise<string> | undefined;
+  const clientState = (): Promise<string> => (secret ??= loadClientState(positions!));
+  const receiver = config.exchange.mode === 'GraphNotify'
+    ? new NotificationReceiver({ host: settings.notify.listen.host, port: settings.notify.listen.port, ...(settings.notify.notificationUrl ? { publicUrl: settings.notify.notificationUrl } : {}), clientState })
+    : undefined;
   return {
     mode: config.exchange.mode, url: settings.url, store, servedItems: ['appointments'], identity: options.builtIn?.identity ?? `Microsoft Graph tenant ${tenant.toLowerCase()}`,
     readiness: [{ name: 'exchange-auth', check: () => http.authRefusal() }],
     carried: (directory) => directory,
     // only the folders Graph serves are read
-    createSource: (deps) => createMailboxChangeSource({ ...config, sync: { ...config.sync, items: config.sync.items.filter((i) => i === 'appointments') } }, { ...deps, changes: store }),
-    close: () => store.close(),
+    createSource: (deps) => {
+      positions = deps.positions;
+      const channel = receiver && new GraphNotificationChannel({ http, receiver, clientState, lifetimeMinutes: settings.notify.subscriptionLifetimeMinutes });
+      return createMailboxChangeSource({ ...config, sync: { ...config.sync, items: config.sync.items.filter((i) => i === 'appointments') } }, { ...deps, changes: store, ...(channel ? { channel } : {}) });
+    },
+    close: async () => {
+      await receiver?.close();
+      await store.close();
+    },
   };
+}
+
+/**
+ * The secret our subscriptions carry (clientState): made once and kept with the state, so the
+ * subscriptions a restart renews still match it. Never logged.
+ */
+async function loadClientState(positions: PositionStore): Promise<string> {
+  const saved = await positions.get('graph:clientState');
+  if (saved) return saved;
+  const made = randomBytes(32).toString('base64url');
+  await positions.save('graph:clientState', made);
+  return made;
 }
 
 /** EWS (EwsStream, EwsPull): impersonation, or delegate access spread over the service accounts' budgets. */

@@ -37,6 +37,11 @@ export class PollSource extends SourceBase {
   }
 
   protected async unsubscribeMailbox(mailbox: string): Promise<void> {
+    await this.unsubscribeMailboxTicker(mailbox);
+  }
+
+  /** Stops the mailbox's polls. */
+  protected async unsubscribeMailboxTicker(mailbox: string): Promise<void> {
     this.tickers.get(mailbox)?.unsubscribe();
     this.tickers.delete(mailbox);
   }

@@ -175,7 +175,7 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
       const loaded = ctx.loadForRun(opts.config);
       if (!loaded) return;
       const { config } = loaded;
-      if (config.exchange.mode === 'GraphDelta') {
+      if (config.exchange.mode.startsWith('Graph')) {
         io.err(`error: test-mailbox checks a mailbox over EWS; ${config.file} syncs through Microsoft Graph (advise ${config.exchange.mode}), which it does not check yet`);
         ctx.setCode(EXIT.INVALID);
         return;

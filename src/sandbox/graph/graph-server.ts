@@ -7,6 +7,7 @@ import { changeKeyOf } from '../ids.js';
 import type { Mailbox, MailboxStore, StoredItem } from '../mailbox-store.js';
 import type { TokenService } from '../token-service.js';
 import { eventOf, extendedUriOf, GraphError, propsOfEvent, TRANSACTION_KEY, transactionEntry } from './event-json.js';
+import { GraphSubscriptions } from './graph-subscriptions.js';
 import { deltaTokenOf, graphIdOf, parseDeltaToken, parseGraphId, restIdOf, type DeltaPosition } from './graph-ids.js';
 
 /** Outlook's limits for Microsoft Graph (concepts/throttling-limits.md): per app, and per app and mailbox. */
@@ -34,6 +35,8 @@ export interface GraphServerOptions {
   readonly epoch: number;
   readonly now: () => number;
   readonly limits?: Partial<GraphLimits>;
+  /** The tenant notifications name. */
+  readonly tenantId?: string;
 }
 
 interface Reply {
@@ -69,9 +72,12 @@ export class GraphServer {
   /** Bumped by loseDeltaTokens: every token handed out before is unknown (syncStateNotFound). */
   private generation = 1;
   private storm: { probability: number; retryAfterSeconds: number } | undefined;
+  /** Change-notification subscriptions and their delivery. */
+  readonly subscriptions: GraphSubscriptions;
 
   constructor(private readonly options: GraphServerOptions) {
     this.limits = { ...GRAPH_LIMITS, ...options.limits };
+    this.subscriptions = new GraphSubscriptions({ store: options.store, now: options.now, tenantId: options.tenantId ?? 'contoso' });
   }
 
   async start(): Promise<void> {
@@ -84,6 +90,7 @@ export class GraphServer {
   }
 
   async close(): Promise<void> {
+    this.subscriptions.close();
     const server = this.server;
     if (!server) return;
     server.closeAllConnections();
@@ -137,7 +144,7 @@ export class GraphServer {
     }
     const request: GraphRequest = { method: req.method ?? 'GET', url, headers: req.headers as Record<string, string | undefined>, body, app, roles: checked.roles ?? [] };
     if (url.pathname === '/v1.0/$batch' && request.method === 'POST') return reply(res, await this.batch(request));
-    reply(res, this.serve(request));
+    reply(res, await this.serve(request));
   }
 
   /** `$batch`: up to 20 requests, each served (and throttled) on its own; the batch answers 200. */
@@ -161,14 +168,15 @@ export class GraphServer {
       }
       const url = new URL(`/v1.0/${relative.replace(/^\//, '')}`, 'https://graph.microsoft.com');
       const headers = Object.fromEntries(Object.entries(entry.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
-      const r = this.serve({ ...outer, method: (entry.method ?? 'GET').toUpperCase(), url, headers, body: entry.body });
+      const r = await this.serve({ ...outer, method: (entry.method ?? 'GET').toUpperCase(), url, headers, body: entry.body });
       responses.push({ id: entry.id, status: r.status, headers: { 'content-type': 'application/json', ...r.headers }, body: r.body ?? null });
     }
     return { status: 200, body: { responses } };
   }
 
-  private serve(request: GraphRequest): Reply {
+  private async serve(request: GraphRequest): Promise<Reply> {
     try {
+      if (/^\/v1\.0\/subscriptions(\/|$)/i.test(request.url.pathname)) return await this.subscriptionRoute(request);
       return this.route(request);
     } catch (err) {
       if (err instanceof GraphError) return { status: err.status, headers: err.headers, body: errorBody(err.code, err.message) };
@@ -205,6 +213,37 @@ export class GraphServer {
       }
       case 'GET calendarview/delta': return this.delta(mailbox, url, request.headers.prefer);
       default: throw new GraphError(405, 'ErrorInvalidRequest', `The sandbox does not serve ${method} ${url.pathname}.`);
+    }
+  }
+
+  /** /subscriptions: create (validated), get, renew, delete, reauthorize. Events need Calendars.Read (a read scope). */
+  private async subscriptionRoute(request: GraphRequest): Promise<Reply> {
+    const m = /^\/v1\.0\/subscriptions(?:\/([^/]+))?(\/reauthorize)?$/i.exec(request.url.pathname);
+    if (!m) throw new GraphError(400, 'BadRequest', `Resource not found for the segment '${request.url.pathname}'.`);
+    const route = `${request.method} subscriptions${m[1] ? '/{id}' : ''}${m[2] ? '/reauthorize' : ''}`;
+    this.count(route);
+    this.checkRole(request, ['Calendars.Read', 'Calendars.ReadWrite']);
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const id = m[1] ? decodeURIComponent(m[1]) : '';
+    switch (route) {
+      case 'POST subscriptions': {
+        const made = await this.subscriptions.create(request.app, body, (user) => {
+          const mailbox = this.options.store.byEmail(user);
+          if (!mailbox) throw new GraphError(404, 'ErrorInvalidUser', `The requested user '${user}' is invalid.`);
+          if (mailbox.denied) throw new GraphError(403, 'ErrorAccessDenied', 'Access to OData is disabled.');
+          return mailbox;
+        });
+        return { status: 201, body: this.subscriptions.asJson(made) };
+      }
+      case 'GET subscriptions/{id}': return { status: 200, body: this.subscriptions.asJson(this.subscriptions.get(request.app, id)) };
+      case 'PATCH subscriptions/{id}': return { status: 200, body: this.subscriptions.asJson(this.subscriptions.renew(request.app, id, body)) };
+      case 'DELETE subscriptions/{id}':
+        this.subscriptions.delete(request.app, id);
+        return { status: 204 };
+      case 'POST subscriptions/{id}/reauthorize':
+        this.subscriptions.get(request.app, id);
+        return { status: 204 };
+      default: throw new GraphError(405, 'ErrorInvalidRequest', `The sandbox does not serve ${request.method} ${request.url.pathname}.`);
     }
   }
 

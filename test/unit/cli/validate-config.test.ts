@@ -80,7 +80,7 @@ describe('exchange-crm-sync validate-config', () => {
     assert.equal(r.code, 2);
     const lines = r.stderr.trim().split('\n');
     assert.deepEqual(lines, [
-      `${path}: calendar_sync/exchange/events/advise@Object: "EwsPoll" is not one of EwsStream, EwsPull, GraphDelta`,
+      `${path}: calendar_sync/exchange/events/advise@Object: "EwsPoll" is not one of EwsStream, EwsPull, GraphDelta, GraphNotify`,
       `${path}: calendar_sync/exchange/events/stream@maxSubscriptionsPerConnection: 500 is out of range: allowed 1 to 200 (EWS allows at most 200 subscriptions per streaming connection)`,
       `${path}: calendar_sync/exchange/events/stream@connectionLifetime: 45m is out of range: allowed 1m to 30m (EWS allows 1 to 30 minutes)`,
       `${path}: calendar_sync/transport@brokers: missing; <transport type="kafka"> needs brokers="host:port[,host:port…]" (or ECS_KAFKA_BROKERS)`,

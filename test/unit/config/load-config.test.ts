@@ -124,7 +124,7 @@ describe('loadConfig', () => {
 
   const rejections: Array<[string, string, RegExp]> = [
     ['an unknown advise value', '<exchange><events><advise Object="EwsPoll"/></events></exchange>',
-      /: calendar_sync\/exchange\/events\/advise@Object: "EwsPoll" is not one of EwsStream, EwsPull, GraphDelta$/],
+      /: calendar_sync\/exchange\/events\/advise@Object: "EwsPoll" is not one of EwsStream, EwsPull, GraphDelta, GraphNotify$/],
     ['kafka without brokers', '<transport type="kafka"/>', /calendar_sync\/transport@brokers: missing/],
     ['an unknown attribute', '<transport type="kafka" brokers="h:1" colour="red"/>', /calendar_sync\/transport@colour: unknown attribute; allowed: type, brokers/],
     ['an unknown element', '<exchange><evnts/></exchange>', /calendar_sync\/exchange\/evnts: unknown element; allowed here: events, ews, graph, mailboxes/],
@@ -148,6 +148,12 @@ describe('loadConfig', () => {
     ['an unknown sync item', '<sync items="appointments,emails"/>', /sync@items: "emails" is not one of appointments, tasks, contacts/],
     ['an <ews> without url', '<exchange><ews user="svc@x"/></exchange>', /exchange\/ews@url: missing/],
     ['a bad listen address', '<ops listen="everywhere"/>', /ops@listen: "everywhere" is not host:port/],
+    ['a Graph advise with <ews> and no <graph>', '<exchange><events><advise Object="GraphNotify"/></events><ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc"/></exchange>',
+      /exchange\/graph: missing; advise GraphNotify reaches the mailboxes through Microsoft Graph/],
+    ['<graph> without tenant', '<exchange><events><advise Object="GraphDelta"/></events><graph clientId="c1"/></exchange>', /exchange\/graph@tenant: missing/],
+    ['a GraphNotify webhook beyond loopback without its public URL', '<exchange><events><advise Object="GraphNotify"/></events><graph tenant="t" clientId="c" listen="0.0.0.0:8443"/></exchange>',
+      /exchange\/graph@notificationUrl: missing; Microsoft Graph must reach the webhook listening on 0\.0\.0\.0:8443/],
+    ['a subscription lifetime over Outlook\'s 7 days', '<exchange><graph tenant="t" clientId="c" subscriptionLifetime="8d"/></exchange>', /graph@subscriptionLifetime: 8d is out of range/],
   ];
   for (const [what, inner, expected] of rejections) {
     it(`rejects ${what}`, () => {

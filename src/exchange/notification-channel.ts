@@ -1,0 +1,37 @@
+import type { Observable } from 'rxjs';
+
+/** A mailbox's change subscription: its id and until when the server keeps it (ms). */
+export interface ChangeSubscription {
+  readonly id: string;
+  readonly expiresAt: number;
+  /** Where its notifications go (our endpoint's address when it was made). */
+  readonly target: string;
+}
+
+/** What the server told about a subscription: a change in its folder, or something about the subscription itself. */
+export type ChannelEvent =
+  | { readonly kind: 'changed'; readonly subscriptionId: string }
+  /** The server dropped it: subscribe again, then read from the position. */
+  | { readonly kind: 'subscriptionRemoved'; readonly subscriptionId: string }
+  /** Some notifications were not delivered: read from the position. */
+  | { readonly kind: 'missed'; readonly subscriptionId: string }
+  /** The server wants the subscription's authorisation renewed. */
+  | { readonly kind: 'reauthorizationRequired'; readonly subscriptionId: string };
+
+/**
+ * Change notifications pushed by the server (Graph: a subscription per mailbox's calendar,
+ * delivered to our webhook). A notification is only a trigger; the change reader is the truth.
+ */
+export interface NotificationChannel {
+  readonly events: Observable<ChannelEvent>;
+  /** How long a subscription lives when made or renewed (ms). */
+  readonly lifetimeMs: number;
+  /** Where notifications reach this instance now: a subscription made for another address is not renewed but replaced. */
+  target(): Promise<string>;
+  subscribe(mailbox: string): Promise<ChangeSubscription>;
+  /** Extends its life; undefined when the server no longer knows it. */
+  renew(subscriptionId: string): Promise<ChangeSubscription | undefined>;
+  reauthorize(subscriptionId: string): Promise<void>;
+  /** Ends it; one already gone is no error. */
+  unsubscribe(subscriptionId: string): Promise<void>;
+}
