@@ -3,7 +3,8 @@
 // PostgreSQL, Kafka, the sync as a child process), lets users change both sides while a
 // fault hits, clears the fault, and ends in an item-by-item `verify` of every mailbox:
 // 0 missing, 0 stale, 0 ghost, 0 unlinked (a duplicate CRM row is unlinked), and nothing in a
-// dead-letter topic. Then a fuzzed-configuration run. Figures go to chaos/results/<date>.json.
+// dead-letter topic. The graph-* scenarios run the sync with GraphNotify on the sandbox's
+// Microsoft Graph endpoint. Then a fuzzed-configuration run. Figures go to chaos/results/<date>.json.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,12 +22,23 @@ import { prepareEnvironment, uniqueName, writeSyncConfig, type BenchEnvironment 
 import { BenchProcess } from '../bench/lib/sync-runner.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const SCENARIOS = ['sigkill', 'sandbox-restart', 'busy-30', 'dropped-streams', 'empty-500', 'truncated', 'huge', 'drip', 'silent-stream', 'subscriptions-lost', 'broker-restart', 'postgres-restart', 'config-fuzz'] as const;
+const SCENARIOS = [
+  'sigkill', 'sandbox-restart', 'busy-30', 'dropped-streams', 'empty-500', 'truncated', 'huge', 'drip', 'silent-stream', 'subscriptions-lost', 'broker-restart', 'postgres-restart',
+  'graph-notifications-lost', 'graph-subscriptions-removed', 'graph-429-storm', 'graph-delta-tokens-lost', 'config-fuzz',
+] as const;
+/** Scenarios whose sync reaches the mailboxes through Microsoft Graph (GraphNotify) instead of EWS. */
+const GRAPH_SCENARIOS: ReadonlySet<string> = new Set(['graph-notifications-lost', 'graph-subscriptions-removed', 'graph-429-storm', 'graph-delta-tokens-lost']);
 type Scenario = (typeof SCENARIOS)[number];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
 
-const { values } = parseArgs({ options: { scenarios: { type: 'string' }, seconds: { type: 'string', default: '20' }, mailboxes: { type: 'string', default: '20' }, seed: { type: 'string', default: '7' } } });
+const { values } = parseArgs({
+  options: {
+    scenarios: { type: 'string' }, seconds: { type: 'string', default: '20' }, mailboxes: { type: 'string', default: '20' }, seed: { type: 'string', default: '7' },
+    // how long Graph drops notifications in graph-notifications-lost (the issue's 10 minutes)
+    'notifications-lost-seconds': { type: 'string', default: '600' },
+  },
+});
 const chosen = (values.scenarios ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()) as Scenario[];
 const unknown = chosen.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
 if (unknown.length) {
@@ -55,8 +67,10 @@ const RESTART_BROKER_PORT = 9192;
 /** And a PostgreSQL server of its own for the database restart. */
 const RESTART_POSTGRES_PORT = 5499;
 
-async function world(env: BenchEnvironment, brokers: string): Promise<{ sandbox: Sandbox; db: PgDatabase; crmSchema: string; config: string; prefix: string; close(): Promise<void> }> {
-  const sandbox = await startSandbox({ mailboxes: MAILBOXES, itemsPerMailbox: 3, seed: SEED, limits: { heartbeatMs: 1_000 } });
+const GRAPH_APP = { tenant: 'contoso', clientId: 'exchange-crm-sync', clientSecret: 'chaos-secret' };
+
+async function world(env: BenchEnvironment, brokers: string, overGraph = false): Promise<{ sandbox: Sandbox; db: PgDatabase; crmSchema: string; config: string; prefix: string; close(): Promise<void> }> {
+  const sandbox = await startSandbox({ mailboxes: MAILBOXES, itemsPerMailbox: 3, seed: SEED, limits: { heartbeatMs: 1_000 }, ...(overGraph ? { oauth: { apps: [GRAPH_APP] }, graph: true } : {}) });
   const db = new PgDatabase(env.postgresUrl);
   const crmSchema = uniqueName('chaos_crm');
   const stateSchema = uniqueName('chaos_state');
@@ -67,6 +81,13 @@ async function world(env: BenchEnvironment, brokers: string): Promise<{ sandbox:
   // shorter waits than production's, so a scenario converges in seconds: a silent stream is given
   // up after 10 s, a dripping answer after 10 s (the request's deadline)
   writeFileSync(config, readFileSync(config, 'utf8').replace('<stream maxSubscriptionsPerConnection="200"/>', '<stream maxSubscriptionsPerConnection="200" heartbeatTimeout="10s"/>').replace('<ews ', '<ews timeout="10s" '));
+  if (overGraph) {
+    // GraphNotify on the sandbox's Graph endpoint: its CA in a file beside the config, a 30 s safety poll
+    const caFile = join(config, '..', 'sandbox-ca.pem');
+    writeFileSync(caFile, sandbox.tokens!.ca);
+    const graph = `<graph url="${sandbox.graph!.url}" authority="${sandbox.tokens!.url}" tenant="${GRAPH_APP.tenant}" clientId="${GRAPH_APP.clientId}" clientSecretEnv="ECS_CHAOS_GRAPH_SECRET" caFile="${caFile}" safetyPoll="30s" timeout="10s"/>`;
+    writeFileSync(config, readFileSync(config, 'utf8').replace(/<advise Object="\w+"\/>/, '<advise Object="GraphNotify"/>').replace(/<ews [^>]*\/>/, graph).replace('</exchange>', '</exchange>\n    <sync items="appointments"/>'));
+  }
   return {
     sandbox, db, crmSchema, config, prefix,
     close: async () => {
@@ -165,8 +186,9 @@ async function faultScenario(scenario: Exclude<Scenario, 'config-fuzz'>, env: Be
   const brokers = scenario === 'broker-restart' ? `127.0.0.1:${RESTART_BROKER_PORT}` : env.brokers;
   if (scenario === 'broker-restart') kafka('start', RESTART_BROKER_PORT);
   const pg = scenario === 'postgres-restart' ? privatePostgres(RESTART_POSTGRES_PORT) : undefined;
-  const w = await world(pg ? { ...env, postgresUrl: pg.url } : env, brokers);
-  const spawnSync_ = (): Promise<BenchProcess> => BenchProcess.start('./sync-process.ts', [w.config], { ...process.env, ECS_BENCH_EWS_PASSWORD: 'sandbox' });
+  const overGraph = GRAPH_SCENARIOS.has(scenario);
+  const w = await world(pg ? { ...env, postgresUrl: pg.url } : env, brokers, overGraph);
+  const spawnSync_ = (): Promise<BenchProcess> => BenchProcess.start('./sync-process.ts', [w.config], { ...process.env, ECS_BENCH_EWS_PASSWORD: 'sandbox', ECS_CHAOS_GRAPH_SECRET: GRAPH_APP.clientSecret });
   let sync: BenchProcess | undefined = await spawnSync_();
   try {
     for (let i = 0; ; i++) {
@@ -225,17 +247,32 @@ async function faultScenario(scenario: Exclude<Scenario, 'config-fuzz'>, env: Be
       kafka('stop', RESTART_BROKER_PORT);
       await sleep(3_000);
       kafka('start', RESTART_BROKER_PORT);
+    } else if (scenario === 'graph-notifications-lost') {
+      // Graph delivers nothing for ten minutes (an incident): the safety poll carries every change
+      const lostSeconds = Number(values['notifications-lost-seconds']);
+      w.sandbox.graph!.subscriptions.dropNotifications(lostSeconds * 1000);
+      await sleep(Math.max(0, lostSeconds - SECONDS) * 1000);
+    } else if (scenario === 'graph-subscriptions-removed') {
+      await sleep(half);
+      w.sandbox.graph!.subscriptions.removeAll();
+    } else if (scenario === 'graph-429-storm') {
+      w.sandbox.graph!.throttle(0.3, 2);
+    } else if (scenario === 'graph-delta-tokens-lost') {
+      await sleep(half);
+      w.sandbox.graph!.loseDeltaTokens();
     } else if (scenario === 'postgres-restart') {
       // the state, the log's offsets and the CRM all live there: every connection is cut
       await sleep(half);
       pg!.restart();
     }
-    if (scenario !== 'subscriptions-lost') await sleep(Math.max(0, SECONDS * 1000 - (['sigkill', 'sandbox-restart', 'broker-restart', 'postgres-restart'].includes(scenario) ? half : 0)));
+    if (scenario !== 'subscriptions-lost') await sleep(Math.max(0, SECONDS * 1000 - (['sigkill', 'sandbox-restart', 'broker-restart', 'postgres-restart', 'graph-subscriptions-removed', 'graph-delta-tokens-lost'].includes(scenario) ? half : 0)));
     w.sandbox.activity.setRate(0);
     const crmChanges = await users.stop();
     for (const t of timers) clearInterval(t);
     w.sandbox.throttle(0);
     w.sandbox.hostile(null);
+    w.sandbox.graph?.throttle(0);
+    w.sandbox.graph?.subscriptions.dropNotifications(0);
     const cleared = Date.now();
     const exchangeChanges = w.sandbox.activity.journal.length - journalStart;
     // converged: no lag, and verify agrees item by item (3 minutes at most)
@@ -270,10 +307,11 @@ async function faultScenario(scenario: Exclude<Scenario, 'config-fuzz'>, env: Be
     const agreed = c.missing + c.stale + c.ghost + c.unlinked === 0;
     // ≤ 1 request/s per 100 mailboxes for the subscriptions after the first minute of the outage
     const bounded = !subscriptionRequests || subscriptionRequests.per100Mailboxes <= 1;
+    const graphFigures = w.sandbox.graph ? `Graph: ${w.sandbox.graph.totalRequests()} requests, ${w.sandbox.graph.throttled} answered 429, ${w.sandbox.graph.subscriptions.delivered} notifications delivered, ${w.sandbox.graph.subscriptions.dropped} dropped, ${w.sandbox.graph.subscriptions.size} subscriptions at the end; ` : '';
     const ok = !!report && agreed && dlq === 0 && bounded;
     return {
       scenario, ok, exchangeChanges, crmChanges, convergeSeconds, verify: { ...c, items: report?.items ?? 0, records: report?.records ?? 0 }, deadLetters: dlq,
-      detail: (released ? `the delete breaker held ${released} deletes of the burst, released as the operator is told to; ` : '') + (subscriptionRequests ? `${subscriptionRequests.perSecond} subscription requests/s over the last ${subscriptionRequests.seconds} s of the outage (${subscriptionRequests.per100Mailboxes} per 100 mailboxes; bound 1; ${JSON.stringify(subscriptionRequests.made)}); ` : '') +
+      detail: graphFigures + (released ? `the delete breaker held ${released} deletes of the burst, released as the operator is told to; ` : '') + (subscriptionRequests ? `${subscriptionRequests.perSecond} subscription requests/s over the last ${subscriptionRequests.seconds} s of the outage (${subscriptionRequests.per100Mailboxes} per 100 mailboxes; bound 1; ${JSON.stringify(subscriptionRequests.made)}); ` : '') +
         (ok ? 'agreed item by item' : `${!bounded ? 'too many requests at a failing Exchange' : !report ? 'verify did not answer' : !agreed ? `disagreements: ${report.verdicts.flatMap((v) => v.disagreements.map((d) => `${v.mailbox} ${d.kind} ${d.itemId ?? d.crmId}`)).slice(0, 5).join('; ')}` : `${dlq} dead letters`}; mailboxes ${JSON.stringify(status?.mailboxes?.byState ?? {})}, lag ${JSON.stringify(status?.lag?.current ?? {})}, not ready: ${JSON.stringify(status?.ready?.reasons ?? [])}`),
     };
   } finally {

@@ -1,4 +1,4 @@
-import type { AdviseMode } from '../config/index.js';
+import type { AdviseMode, EwsSettings, SyncConfig } from '../config/index.js';
 import type { MailboxDirectory } from './mailbox-directory.js';
 
 /**
@@ -68,4 +68,12 @@ export class CapacityLimitedDirectory implements MailboxDirectory {
     if (reason && reason !== before) this.onOverflow?.(reason, all.slice(capacity));
     return all.slice(0, capacity);
   }
+}
+
+/** The service account's budget under delegate access (no impersonation). */
+export function budgetOf(config: SyncConfig, ews: EwsSettings): AccountBudget {
+  return {
+    accounts: [ews.user, ...(ews.accounts ?? []).map((a) => a.user)], mode: config.exchange.mode, maxSubscriptions: ews.maxSubscriptionsPerAccount ?? 20, maxConnections: ews.maxConnectionsPerAccount ?? 10,
+    mailboxesPerConnection: config.exchange.stream.maxSubscriptionsPerConnection,
+  };
 }

@@ -5,5 +5,5 @@ export { createMailboxChangeSource, directoryFor, type SourceDependencies } from
 export { StaticDirectory, CsvFileDirectory, CrmAssociateDirectory, type MailboxDirectory } from './mailbox-directory.js';
 export { positionKey } from './folder-syncer.js';
 export { MailboxOwnership, OwnedDirectory, partitionOfMailbox } from './mailbox-ownership.js';
-export { CapacityLimitedDirectory, capacityProblem, groupSizeOf, mailboxCapacity, type AccountBudget } from './account-capacity.js';
-export { openExchangeSide, budgetOf, type ExchangeSide, type OpenExchangeSideOptions, type SideReadiness } from './open-exchange-side.js';
+export { budgetOf, CapacityLimitedDirectory, capacityProblem, groupSizeOf, mailboxCapacity, type AccountBudget } from './account-capacity.js';
+export { openExchangeSide, type ExchangeSide, type OpenExchangeSideOptions, type SideReadiness } from './open-exchange-side.js';

@@ -9,7 +9,7 @@ import type { PositionStore } from '../state/position-store.js';
 import type { MailboxStore } from '../exchange/index.js';
 import { openEws } from '../ews/open-ews.js';
 import type { Logger } from '../shared/logger.js';
-import { CapacityLimitedDirectory, groupSizeOf, type AccountBudget } from './account-capacity.js';
+import { budgetOf, CapacityLimitedDirectory, groupSizeOf } from './account-capacity.js';
 import { createMailboxChangeSource, type SourceDependencies } from './create-source.js';
 import type { MailboxChangeSource } from './mailbox-change-source.js';
 import type { MailboxDirectory } from './mailbox-directory.js';
@@ -142,13 +142,5 @@ function openEwsSide(config: SyncConfig, options: OpenExchangeSideOptions): Exch
     },
     createSource: (deps) => createMailboxChangeSource(sourceConfig, { ...deps, exchange: ews.exchange }),
     close: () => ews.close(),
-  };
-}
-
-/** The service account's budget under delegate access (no impersonation). */
-export function budgetOf(config: SyncConfig, ews: EwsSettings): AccountBudget {
-  return {
-    accounts: [ews.user, ...(ews.accounts ?? []).map((a) => a.user)], mode: config.exchange.mode, maxSubscriptions: ews.maxSubscriptionsPerAccount ?? 20, maxConnections: ews.maxConnectionsPerAccount ?? 10,
-    mailboxesPerConnection: config.exchange.stream.maxSubscriptionsPerConnection,
   };
 }

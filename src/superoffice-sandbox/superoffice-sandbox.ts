@@ -57,7 +57,8 @@ export interface SuperOfficeSandbox {
   close(): Promise<void>;
 }
 
-export const DEFAULT_API_USER = 'ecs-sync';
+export { DEFAULT_API_USER } from './api-user.js';
+import { DEFAULT_API_USER } from './api-user.js';
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 
 /** The Swagger files in ../shared/superoffice-api next to the repository, if present. */

@@ -9,16 +9,13 @@ import { ConfigError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
 import { EXIT } from '../exit-codes.js';
 import { addOpsCommands } from './ops-commands.js';
-import { startService } from '../service.js';
-import { budgetOf, capacityProblem, CsvFileDirectory, StaticDirectory } from '../../subscriptions/index.js';
-import { StateOfAnotherSide } from '../../state/index.js';
+import { budgetOf, capacityProblem } from '../../subscriptions/account-capacity.js';
+import { CsvFileDirectory, StaticDirectory } from '../../subscriptions/mailbox-directory.js';
 import { FolderLocked } from '../../shared/folder-lock.js';
 import { lockDataFolders } from '../data-folders.js';
-import { startSandbox } from '../../sandbox/index.js';
-import { DEFAULT_API_USER, startSuperOfficeSandbox } from '../../superoffice-sandbox/index.js';
-import { initReferenceCrm } from '../../crm-adapter/index.js';
-import { openDatabase, SqlPositionStore } from '../../state/index.js';
-import { ItemMappingStore } from '../../handlers/index.js';
+import { DEFAULT_API_USER } from '../../superoffice-sandbox/api-user.js';
+// What a command needs is loaded when it runs (the service, the sandboxes, the databases): the
+// CLI answers --help, validate-config and status without loading the whole sync.
 
 export interface CliIo {
   out: (line: string) => void;
@@ -100,6 +97,7 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
       logger.info({ event: 'config.loaded', file: loaded.config.file, summary: describeConfig(loaded.config) }, 'configuration loaded');
       let service;
       try {
+        const { startService } = await import('../service.js');
         service = await startService(loaded.config, logger, { rebaseline: opts.rebaseline === true });
       } catch (err) {
         if (err instanceof FolderLocked) {
@@ -108,6 +106,7 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
           code = EXIT.INVALID;
           return;
         }
+        const { StateOfAnotherSide } = await import('../../state/state-identity.js');
         if (!(err instanceof StateOfAnotherSide)) throw err;
         logger.error({ event: `state.another-${err.side}`, recorded: err.recorded, current: err.current }, err.message);
         io.err(`error: ${err.message}`);
@@ -138,6 +137,9 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
         code = EXIT.INVALID;
         return;
       }
+      const { openDatabase, SqlPositionStore } = await import('../../state/index.js');
+      const { initReferenceCrm } = await import('../../crm-adapter/index.js');
+      const { ItemMappingStore } = await import('../../handlers/index.js');
       const database = config.crm.type === 'superoffice' ? undefined : await openDatabase({ type: config.crm.type, url: config.crm.url, path: config.crm.path, poolSize: 2 });
       const state = config.state.shared && database ? database : await openDatabase({ ...config.state, poolSize: 2 });
       try {
@@ -176,6 +178,7 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .action(async (opts: SandboxCliOptions) => {
       const app = opts.oauth ? /^([A-Za-z0-9.-]+)\/(\S+)$/.exec(opts.oauth) : undefined;
       if (opts.oauth && !app) throw new InvalidArgumentError(`--oauth: "${opts.oauth}" is not tenant/clientId`);
+      const { startSandbox } = await import('../../sandbox/index.js');
       const sandbox = await startSandbox({
         auth: { basic: opts.auth.includes('basic'), ntlm: opts.auth.includes('ntlm') },
         ...(opts.delegates ? { delegates: opts.delegates.split(',').map((d) => d.trim()).filter(Boolean) } : {}),
@@ -216,6 +219,7 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .addOption(new Option('--password <password>', 'every user\'s password (default: $ECS_SUPEROFFICE_SANDBOX_PASSWORD or "sandbox")'))
     .addOption(new Option('--seed <n>', 'seed of injected faults').default(1).argParser(wholeNumber('--seed', 0, 2 ** 31 - 1)))
     .action(async (opts: { port: number; associates: number; apiUser: string; password?: string; seed: number }) => {
+      const { startSuperOfficeSandbox } = await import('../../superoffice-sandbox/index.js');
       const sandbox = await startSuperOfficeSandbox({ port: opts.port, associates: opts.associates, apiUser: opts.apiUser, password: opts.password ?? io.env.ECS_SUPEROFFICE_SANDBOX_PASSWORD, seed: opts.seed });
       io.out(`SuperOffice Web API: ${sandbox.apiUrl}`);
       io.out(`API user: ${sandbox.apiUser.userName} (Basic, SOTICKET or Bearer; associate id ${sandbox.apiUser.id}); users user0001 … (${opts.associates}), e-mail user0001@contoso.test …`);

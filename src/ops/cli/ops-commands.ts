@@ -1,12 +1,11 @@
 import { Option, type Command } from 'commander';
 import { DEFAULT_CONFIG_FILE, loadConfig, type LoadedConfig, type SyncConfig } from '../../config/index.js';
-import { BackoffGate, checkMailbox, EwsClient } from '../../ews/index.js';
-import { listDeadLetters, replayDeadLetters, type ReplayReaders } from '../../handlers/index.js';
-import { crmChangeMessage, exchangeChangeMessage } from '../../streams/index.js';
-import { openCrmForReading } from '../../crm-adapter/index.js';
+import type { ReplayReaders } from '../../handlers/index.js';
+import type { openCrmForReading } from '../../crm-adapter/index.js';
 import { ConfigError } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
-import { groupsOf, openTransport, topicsOf } from '../../streams/index.js';
+import { groupsOf, topicsOf } from '../../streams/transport/transport.js';
+// the EWS client, the log and the CRM are loaded by the commands that use them (a quick CLI)
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { StatusReport } from '../status-report.js';
 import type { VerifyReport } from '../verify-routes.js';
@@ -185,6 +184,7 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
         ctx.setCode(EXIT.INVALID);
         return;
       }
+      const { BackoffGate, checkMailbox, EwsClient } = await import('../../ews/index.js');
       const exchange = new EwsClient({ settings: config.exchange.ews, gate: new BackoffGate(), maxSockets: 4 });
       try {
         const { ews } = config.exchange;
@@ -215,6 +215,8 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
     .action(async (opts: { config: string; topic: string; json?: boolean; limit: string }) => {
       const loaded = ctx.loadForRun(opts.config);
       if (!loaded) return;
+      const { openTransport } = await import('../../streams/index.js');
+      const { listDeadLetters } = await import('../../handlers/index.js');
       const opened = await openTransport(loaded.config, silentLogger());
       try {
         const all: Record<string, unknown[]> = {};
@@ -246,6 +248,8 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
     .action(async (opts: { config: string; topic: string }) => {
       const loaded = ctx.loadForRun(opts.config);
       if (!loaded) return;
+      const { openTransport } = await import('../../streams/index.js');
+      const { replayDeadLetters } = await import('../../handlers/index.js');
       const opened = await openTransport(loaded.config, silentLogger());
       const readers = await replayReaders(loaded.config);
       try {
@@ -272,7 +276,9 @@ async function replayReaders(config: SyncConfig): Promise<{ readers: ReplayReade
   const closers: Array<() => Promise<void>> = [];
   const readers: { exchange?: ReplayReaders['exchange']; crm?: ReplayReaders['crm'] } = {};
   const topics = topicsOf(config.transport.topicPrefix);
+  const { crmChangeMessage, exchangeChangeMessage } = await import('../../streams/index.js');
   if (config.exchange.ews.url) {
+    const { BackoffGate, EwsClient } = await import('../../ews/index.js');
     const exchange = new EwsClient({ settings: config.exchange.ews, gate: new BackoffGate(), maxSockets: 4 });
     closers.push(() => exchange.close());
     readers.exchange = async ({ mailbox, folder, itemId }) => {
@@ -286,7 +292,7 @@ async function replayReaders(config: SyncConfig): Promise<{ readers: ReplayReade
     let opening: ReturnType<typeof openCrmForReading> | undefined;
     readers.crm = async ({ ref, position }) => {
       if (!opening) {
-        opening = openCrmForReading(config);
+        opening = import('../../crm-adapter/index.js').then((m) => m.openCrmForReading(config));
         closers.push(async () => (await opening!).close());
       }
       const { crm } = await opening;
