@@ -397,7 +397,9 @@ const table = ['| scenario | result | mailbox changes | CRM changes | converged 
 log(`\n${table}\n`);
 const outDir = join(root, 'chaos/results');
 mkdirSync(outDir, { recursive: true });
-const file = join(outDir, `${new Date().toISOString().slice(0, 10)}.json`);
+// a run of some scenarios does not overwrite the day's full run
+const subset = chosen.length < SCENARIOS.length ? `-${chosen.join('+').slice(0, 120)}` : '';
+const file = join(outDir, `${new Date().toISOString().slice(0, 10)}${subset}.json`);
 writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, mailboxes: MAILBOXES, seed: SEED, outcomes }, null, 2));
 log(`chaos: done in ${Math.round((Date.now() - started) / 1000)} s; wrote ${file.replace(`${root}`, '')}`);
 process.exit(outcomes.every((o) => o.ok) ? 0 : 1);
