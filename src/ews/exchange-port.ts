@@ -1,7 +1,7 @@
 import type { Observable } from 'rxjs';
 import type { ExchangeError } from '../shared/errors.js';
 export type { FetchedItem, FolderKind, ListedItem, MailboxStore, UpdateOutcome } from '../exchange/index.js';
-import type { FolderKind, MailboxStore } from '../exchange/index.js';
+import type { FolderChange, FolderKind, MailboxStore } from '../exchange/index.js';
 
 export type NotificationType = 'Created' | 'Modified' | 'Deleted' | 'Moved' | 'Copied' | 'NewMail' | 'FreeBusyChanged' | 'Status';
 
@@ -18,15 +18,8 @@ export interface NotificationEvent {
   readonly time?: number;
 }
 
-export interface SyncChange {
-  readonly type: 'Create' | 'Update' | 'Delete';
-  readonly itemId: string;
-  readonly changeKey?: string;
-  /** For window filtering of the initial sync (UTC ISO strings). */
-  readonly start?: string;
-  readonly end?: string;
-  readonly recurring?: boolean;
-}
+/** One change SyncFolderItems reports: the neutral folder change. */
+export type SyncChange = FolderChange;
 
 export interface SyncPage {
   readonly syncState: string;

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { readBody } from '../shared/read-body.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Subject } from 'rxjs';
@@ -75,7 +76,7 @@ export class NotificationReceiver {
       req.resume();
       return answer(res, 200, token, 'text/plain; charset=utf-8');
     }
-    const body = await readBody(req);
+    const body = await readBody(req, MAX_BODY_BYTES);
     if (body === undefined) return answer(res, 413, '');
     let value: unknown[];
     try {
@@ -104,22 +105,4 @@ function answer(res: ServerResponse, status: number, text: string, contentType =
   if (res.headersSent) return;
   res.writeHead(status, { 'content-type': contentType });
   res.end(text);
-}
-
-function readBody(req: IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        req.destroy();
-        resolve(undefined);
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }

@@ -1,4 +1,5 @@
 import { randomInt, randomUUID } from 'node:crypto';
+import { readBody } from '../shared/read-body.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { childNamed, parseXml, XmlSyntaxError, type XmlElement } from '../shared/safe-xml.js';
@@ -280,7 +281,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       res.end(`401 Unauthorized${refusedWhy ? `: ${refusedWhy}` : ''}\n`);
       return;
     }
-    const body = await readBody(req);
+    const body = await readBody(req, MAX_BODY_BYTES);
     if (body === undefined) {
       res.writeHead(413, { 'content-type': 'text/plain' });
       res.end('request too large\n');
@@ -556,22 +557,4 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   });
   if (options.activity) activity.setRate(options.activity);
   return sandbox;
-}
-
-function readBody(req: IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        req.destroy();
-        resolve(undefined);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readBody } from '../../shared/read-body.js';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -132,7 +133,7 @@ export class GraphServer {
     }
     this.inFlight.set(app, running + 1);
     res.once('close', () => this.inFlight.set(app, (this.inFlight.get(app) ?? 1) - 1));
-    const raw = await readBody(req);
+    const raw = await readBody(req, MAX_BODY_BYTES);
     if (raw === undefined) return reply(res, { status: 413, body: errorBody('RequestEntityTooLarge', 'The request is too large.') });
     let body: unknown;
     if (raw.length) {
@@ -421,22 +422,4 @@ function reply(res: ServerResponse, r: Reply): void {
   }
   res.writeHead(r.status, { 'content-type': 'application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8', ...r.headers });
   res.end(JSON.stringify(r.body));
-}
-
-function readBody(req: IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        req.destroy();
-        resolve(undefined);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
