@@ -5,3 +5,5 @@ export { GraphMailboxStore, type GraphStoreOptions } from './graph-store.js';
 export { STAMP_PROPERTY_ID, fieldsOfEvent, eventBodyOf, type GraphEvent } from './event-fields.js';
 export { NotificationReceiver, type ReceivedNotification } from './notification-receiver.js';
 export { GraphNotificationChannel } from './graph-notification-channel.js';
+export { openGraph, type OpenedGraph } from './open-graph.js';
+export { checkGraphMailbox } from './graph-mailbox-check.js';

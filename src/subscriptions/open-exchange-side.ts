@@ -1,9 +1,7 @@
 import type { Registry } from 'prom-client';
-import { readFileSync } from 'node:fs';
 import { Counter } from 'prom-client';
 import type { AdviseMode, EwsSettings, GraphSettings, SyncConfig, SyncItemKind } from '../config/index.js';
-import { OAuthCredentials } from '../ews/index.js';
-import { GraphHttp, GraphMailboxStore, GraphNotificationChannel, NotificationReceiver } from '../graph/index.js';
+import { GraphNotificationChannel, NotificationReceiver, openGraph } from '../graph/index.js';
 import { randomBytes } from 'node:crypto';
 import type { PositionStore } from '../state/position-store.js';
 import type { MailboxStore } from '../exchange/index.js';
@@ -66,16 +64,7 @@ export function openExchangeSide(config: SyncConfig, options: OpenExchangeSideOp
 function openGraphSide(config: SyncConfig, options: OpenExchangeSideOptions): ExchangeSide {
   const settings = options.builtIn?.graph ?? config.exchange.graph;
   if (settings.url === null) throw new Error('advise GraphDelta needs <graph> or the built-in sandbox');
-  const ca = options.builtIn?.graph?.ca ?? (settings.caFile ? readFileSync(settings.caFile, 'utf8') : undefined);
-  const tokens = new OAuthCredentials({
-    settings: {
-      authority: settings.authority, clientId: settings.clientId, clientSecret: settings.clientSecret, scope: 'https://graph.microsoft.com/.default',
-      ...(settings.certificateFile ? { certificatePem: readFileSync(settings.certificateFile, 'utf8') } : {}),
-    },
-    ca,
-  });
-  const http = new GraphHttp({ url: settings.url.replace(/\/+$/, ''), tokens, ca, timeoutMs: settings.timeoutMs });
-  const store = new GraphMailboxStore({ http, windowPastDays: config.sync.windowPastDays, windowFutureDays: config.sync.windowFutureDays });
+  const { http, store } = openGraph(settings, { pastDays: config.sync.windowPastDays, futureDays: config.sync.windowFutureDays });
   const requests: Counter = new Counter({
     name: 'ecs_graph_requests_total', help: 'Requests sent to Microsoft Graph (a $batch counts once)', registers: [options.registry],
     collect: () => { requests.reset(); requests.inc(http.requests); },

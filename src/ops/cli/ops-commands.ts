@@ -175,8 +175,7 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
       if (!loaded) return;
       const { config } = loaded;
       if (config.exchange.mode.startsWith('Graph')) {
-        io.err(`error: test-mailbox checks a mailbox over EWS; ${config.file} syncs through Microsoft Graph (advise ${config.exchange.mode}), which it does not check yet`);
-        ctx.setCode(EXIT.INVALID);
+        await testGraphMailbox(ctx, config, mailbox.toLowerCase());
         return;
       }
       if (config.exchange.ews.url === null) {
@@ -265,6 +264,34 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
         await opened.close();
       }
     });
+}
+
+/** test-mailbox over Microsoft Graph: a token, the calendar, the delta, and (GraphNotify) a subscription through the webhook. */
+async function testGraphMailbox(ctx: CommandContext, config: SyncConfig, mailbox: string): Promise<void> {
+  const { io } = ctx;
+  const graph = config.exchange.graph;
+  if (graph.url === null) {
+    io.err(`error: ${config.file} has no <graph url="…" tenant="…">: the built-in sandbox stands in for Exchange Online, so there is no mailbox to test`);
+    ctx.setCode(EXIT.INVALID);
+    return;
+  }
+  const { checkGraphMailbox, GraphNotificationChannel, NotificationReceiver, openGraph } = await import('../../graph/index.js');
+  const opened = openGraph(graph, { pastDays: config.sync.windowPastDays, futureDays: config.sync.windowFutureDays });
+  // GraphNotify: the webhook listens as the service's would, for Graph's validation request (a throwaway clientState)
+  const receiver = config.exchange.mode === 'GraphNotify'
+    ? new NotificationReceiver({ host: graph.notify.listen.host, port: graph.notify.listen.port, ...(graph.notify.notificationUrl ? { publicUrl: graph.notify.notificationUrl } : {}), clientState: async () => 'test-mailbox' })
+    : undefined;
+  try {
+    const channel = receiver && new GraphNotificationChannel({ http: opened.http, receiver, clientState: async () => 'test-mailbox', lifetimeMinutes: 10 });
+    const results = await checkGraphMailbox(opened, mailbox, { app: `${graph.clientId} (${graph.authority})`, ...(channel ? { channel } : {}) });
+    for (const r of results) io.out(`${r.ok ? '✓' : '✗'} ${r.name}: ${r.detail}`);
+    const failed = results.filter((r) => !r.ok).length;
+    io.out(failed ? `${mailbox}: ${failed} check(s) failed` : `${mailbox}: ready to sync over Microsoft Graph (${config.exchange.mode})`);
+    if (failed) ctx.setCode(EXIT.PROBLEMS);
+  } finally {
+    await receiver?.close();
+    await opened.store.close();
+  }
 }
 
 /**
