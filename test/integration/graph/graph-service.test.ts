@@ -30,7 +30,7 @@ interface Scenario {
   /** Attributes of <graph> for the mode. */
   readonly graph: string;
   readonly faults: boolean;
-  /** Users' changes before the first agreement (default 40, and 50 more around a SIGKILL). */
+  /** Users' changes before the first agreement (default 30, and 35 more around a SIGKILL). */
   readonly operations?: number;
 }
 
@@ -108,7 +108,7 @@ async function scenario(o: Scenario): Promise<void> {
       }, 120_000, `the mailboxes and the CRM to agree ${what}`).catch((err: Error) => {
         throw new Error(`${err.message}; last: ${JSON.stringify(last)}`);
       });
-      await new Promise((r) => setTimeout(r, 6_000));
+      await new Promise((r) => setTimeout(r, 4_000));
       const final = await agreement(db, sandbox, crmSchema, stateSchema);
       assert.deepEqual({ ...final, events: 0, rows: 0 }, { events: 0, rows: 0, missing: 0, stale: 0, ghosts: 0, unlinked: 0, subjects: 0 }, what);
       assert.equal(final.rows, final.events, `one CRM row per event ${what}`);
@@ -118,13 +118,13 @@ async function scenario(o: Scenario): Promise<void> {
 
     service = await start();
     await waitUntil(async () => (await (await fetch(`${service!.opsUrl}/readyz`)).status) === 200, 60_000, 'the service ready');
-    await usersAct(o.operations ?? 40);
+    await usersAct(o.operations ?? 30);
     if (o.faults) {
       // halfway: the service dies without a word, the users go on, the service comes back
       await service.stop('SIGKILL');
-      await usersAct(30);
-      service = await start();
       await usersAct(20);
+      service = await start();
+      await usersAct(15);
     }
     await converged(o.faults ? 'after the SIGKILL' : '');
     if (o.mode === 'GraphNotify') {
@@ -180,7 +180,7 @@ describe('Microsoft Graph: the service on real parts', () => {
   });
 
   it('GraphDelta: users on both sides — every event ends with one row at its version, none left over, no delete lost', { timeout: 180_000 }, async () => {
-    await scenario({ mode: 'GraphDelta', graph: 'pollInterval="5s"', faults: false, operations: 25 });
+    await scenario({ mode: 'GraphDelta', graph: 'pollInterval="5s"', faults: false, operations: 20 });
   });
 });
 
