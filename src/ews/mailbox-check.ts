@@ -1,12 +1,8 @@
 import type { ExchangePort, FolderKind } from './exchange-port.js';
 import { EwsError } from './ews-error.js';
+import { checkSteps, type CheckResult } from '../exchange/index.js';
 
-export interface CheckResult {
-  name: string;
-  ok: boolean;
-  /** What was found, or what is missing and how to fix it. */
-  detail: string;
-}
+export type { CheckResult } from '../exchange/index.js';
 
 /** What an EWS error means for an operator preparing Exchange, in their terms. */
 export function explainEwsError(err: unknown, mailbox: string, account: string): string {
@@ -45,16 +41,7 @@ export function explainEwsError(err: unknown, mailbox: string, account: string):
  * changes, and a subscription of the configured kind created and removed again.
  */
 export async function checkMailbox(exchange: ExchangePort, mailbox: string, options: { account: string; mode: 'EwsStream' | 'EwsPull'; folders: readonly FolderKind[] }): Promise<CheckResult[]> {
-  const results: CheckResult[] = [];
-  const step = async (name: string, work: () => Promise<string>): Promise<boolean> => {
-    try {
-      results.push({ name, ok: true, detail: await work() });
-      return true;
-    } catch (err) {
-      results.push({ name, ok: false, detail: explainEwsError(err, mailbox, options.account) });
-      return false;
-    }
-  };
+  const { results, step } = checkSteps((err) => explainEwsError(err, mailbox, options.account));
   const reached = await step('impersonation and folders', async () => {
     const ids = await exchange.folderIds(mailbox, options.folders);
     return `opened ${Object.values(ids).join(' and ')} of ${mailbox} as ${options.account}`;

@@ -3,3 +3,4 @@ export type { FetchedItem, FolderKind, ListedItem, MailboxStore, UpdateOutcome }
 export type { MailboxPositionKind } from './mailbox-position.js';
 export type { FolderChange, FolderChangePage, FolderChangeReader } from './folder-changes.js';
 export type { ChangeSubscription, ChannelEvent, NotificationChannel } from './notification-channel.js';
+export { checkSteps, type CheckResult } from './mailbox-checks.js';

@@ -1,13 +1,6 @@
-import type { NotificationChannel } from '../exchange/index.js';
+import { checkSteps, type CheckResult, type NotificationChannel } from '../exchange/index.js';
 import { GraphApiError } from './graph-error.js';
 import type { OpenedGraph } from './open-graph.js';
-
-export interface GraphCheckResult {
-  name: string;
-  ok: boolean;
-  /** What was found, or what is missing and how to fix it. */
-  detail: string;
-}
 
 /** What a Graph failure means for an operator preparing Exchange Online, in their terms. */
 function explain(err: unknown, mailbox: string, app: string): string {
@@ -40,17 +33,8 @@ function explain(err: unknown, mailbox: string, app: string): string {
  * the delta read, and with GraphNotify a subscription made (Graph reaching our webhook) and
  * removed again. Nothing in the mailbox is written.
  */
-export async function checkGraphMailbox(graph: OpenedGraph, mailbox: string, options: { app: string; channel?: NotificationChannel }): Promise<GraphCheckResult[]> {
-  const results: GraphCheckResult[] = [];
-  const step = async (name: string, work: () => Promise<string>): Promise<boolean> => {
-    try {
-      results.push({ name, ok: true, detail: await work() });
-      return true;
-    } catch (err) {
-      results.push({ name, ok: false, detail: explain(err, mailbox, options.app) });
-      return false;
-    }
-  };
+export async function checkGraphMailbox(graph: OpenedGraph, mailbox: string, options: { app: string; channel?: NotificationChannel }): Promise<CheckResult[]> {
+  const { results, step } = checkSteps((err) => explain(err, mailbox, options.app));
   const path = `/users/${encodeURIComponent(mailbox)}/events`;
   const reached = await step('the calendar', async () => {
     await graph.http.call('GET', `${path}?$top=1&$select=id`);

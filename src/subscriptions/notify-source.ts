@@ -68,7 +68,7 @@ export class NotifySource extends PollSource {
 
   /** Subscribing again after a failure keeps the server's subscription (renewed), unless the server lost it. */
   protected override async reattach(mailbox: string): Promise<void> {
-    await super.unsubscribeMailboxTicker(mailbox);
+    await this.unsubscribeMailboxTicker(mailbox);
     await this.attach(mailbox);
   }
 

@@ -74,6 +74,7 @@ function openGraphSide(config: SyncConfig, options: OpenExchangeSideOptions): Ex
     collect: () => { throttled.reset(); throttled.inc(http.throttled); },
   });
   const tenant = settings.authority.split('/').filter(Boolean).pop() ?? '';
+  const servedItems: readonly SyncItemKind[] = ['appointments'];
   // GraphNotify: the webhook Graph delivers to (it starts listening with the first subscription)
   let positions: PositionStore | undefined;
   let secret: Promise<string> | undefined;
@@ -82,14 +83,14 @@ function openGraphSide(config: SyncConfig, options: OpenExchangeSideOptions): Ex
     ? new NotificationReceiver({ host: settings.notify.listen.host, port: settings.notify.listen.port, ...(settings.notify.notificationUrl ? { publicUrl: settings.notify.notificationUrl } : {}), clientState })
     : undefined;
   return {
-    mode: config.exchange.mode, url: settings.url, store, servedItems: ['appointments'], identity: options.builtIn?.identity ?? `Microsoft Graph tenant ${tenant.toLowerCase()}`,
+    mode: config.exchange.mode, url: settings.url, store, servedItems, identity: options.builtIn?.identity ?? `Microsoft Graph tenant ${tenant.toLowerCase()}`,
     readiness: [{ name: 'exchange-auth', check: () => http.authRefusal() }],
     carried: (directory) => directory,
     // only the folders Graph serves are read
     createSource: (deps) => {
       positions = deps.positions;
       const channel = receiver && new GraphNotificationChannel({ http, receiver, clientState, lifetimeMinutes: settings.notify.subscriptionLifetimeMinutes });
-      return createMailboxChangeSource({ ...config, sync: { ...config.sync, items: config.sync.items.filter((i) => i === 'appointments') } }, { ...deps, changes: store, ...(channel ? { channel } : {}) });
+      return createMailboxChangeSource({ ...config, sync: { ...config.sync, items: config.sync.items.filter((i) => servedItems.includes(i)) } }, { ...deps, changes: store, ...(channel ? { channel } : {}) });
     },
     close: async () => {
       await receiver?.close();
