@@ -159,11 +159,20 @@ export class ToCrmHandler implements ChangeHandler {
    * but only while no CRM edit of it is pending. Returns the record's new version, if written.
    */
   private async deletedOccurrencesFollow(mapping: ItemMapping, record: CrmActivity, after: ItemFields): Promise<string | undefined> {
-    if (!after.recurrence || !record.fields.recurrence || record.version !== mapping.crmVersion) return undefined;
-    const same = [...record.fields.recurrence.exdates].sort().join() === [...after.recurrence.exdates].sort().join();
-    if (same) return undefined;
-    const written = await this.options.crm.update(record.ref, { ...record.fields, recurrence: { ...record.fields.recurrence, exdates: after.recurrence.exdates } }, record.version);
-    return written.status === 'written' ? written.version : undefined;
+    if (!after.recurrence || !record.fields.recurrence) return undefined;
+    const crmDates = record.fields.recurrence.exdates;
+    // The record as the sync left it: Exchange's deleted occurrences, exactly.
+    // Changed since by the sync alone (an exception row written after the series): Exchange's
+    // deleted occurrences are added — Exchange never brings one back, so they are deletes the
+    // CRM must get, and a CRM user's own deletes (perhaps not in the mailbox yet) stay. The
+    // mapping keeps its version then, so a user's change still on its way is written.
+    // Edited by a user since: nothing here; that edit's own echo comes back to this place.
+    const exact = record.version === mapping.crmVersion;
+    if (!exact && !record.writtenBySync) return undefined;
+    const exdates = exact ? [...after.recurrence.exdates] : [...new Set([...crmDates, ...after.recurrence.exdates])];
+    if ([...crmDates].sort().join() === [...exdates].sort().join()) return undefined;
+    const written = await this.options.crm.update(record.ref, { ...record.fields, recurrence: { ...record.fields.recurrence, exdates } }, record.version);
+    return exact && written.status === 'written' ? written.version : undefined;
   }
 
   /**

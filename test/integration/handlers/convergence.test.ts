@@ -384,6 +384,16 @@ for (const crmKind of ['reference', 'superoffice'] as const) describe(`convergen
         return total;
       };
       const before = await messages();
+      // every message of both topics handled and committed by the handlers' groups (a change
+      // being retried holds its offset back, however long its back-off)
+      const handled = async (): Promise<boolean> => {
+        for (const [group, topic] of [['to-crm', 'exchange.changes'], ['to-exchange', 'crm.changes']]) {
+          const ends = new Map((await admin.fetchTopicOffsets(prefix + topic)).map((p) => [p.partition, Number(p.high)]));
+          const [committed] = await admin.fetchOffsets({ groupId: prefix + group, topics: [prefix + topic] });
+          if (committed.partitions.some((p) => Math.max(0, Number(p.offset)) < (ends.get(p.partition) ?? 0))) return false;
+        }
+        return true;
+      };
 
       const users = new Users(sandbox, crm.user, crm.occurrences, SEED, crm.people);
       let restarted: Promise<void> | undefined;
@@ -403,8 +413,8 @@ for (const crmKind of ['reference', 'superoffice'] as const) describe(`convergen
       phase(`${OPERATIONS} operations done: ${JSON.stringify(users.tally)}`);
       await restarted;
 
-      // quiescence: both sides agree and nothing has been published for 3 s (the echoes of
-      // the last writes are in); a ping-pong would never get there
+      // quiescence: both sides agree, nothing has been published for 3 s (the echoes of the
+      // last writes are in) and every message is handled; a ping-pong would never get there
       let last = '';
       let count = -1;
       let quietSince = Date.now();
@@ -415,7 +425,7 @@ for (const crmKind of ['reference', 'superoffice'] as const) describe(`convergen
         const content = await contentMismatches(sandbox, db, crm.port, stateSchema, titleHeld);
         const contacts = crm.people ? await contactMismatches(sandbox, db, crm.people, stateSchema) : [];
         last = JSON.stringify({ ...a, content: content.slice(0, 5), contacts: contacts.slice(0, 5) });
-        return a.missing + a.stale + a.ghosts + a.unlinkedRows === 0 && content.length === 0 && contacts.length === 0 && Date.now() - quietSince >= 3_000;
+        return a.missing + a.stale + a.ghosts + a.unlinkedRows === 0 && content.length === 0 && contacts.length === 0 && Date.now() - quietSince >= 3_000 && (await handled());
       }, 180_000, 'the CRM and the mailboxes to agree').catch((err: Error) => {
         throw new Error(`${err.message} (seed ${SEED}): ${last}`);
       });

@@ -135,6 +135,37 @@ describe('to-crm handler on a fake CRM', () => {
     assert.equal(await handler.handle(...fromExchange('AAA6', 'ck1')), 'unchanged');
     assert.equal(crm.records.size, 0);
   });
+
+  it('a series coming back with an occurrence deleted in Exchange: the record gets the EXDATE, also when the sync wrote it since; a CRM user\'s pending edit is left to its own echo', async () => {
+    const rule = 'FREQ=DAILY;COUNT=5';
+    const series = (exdates: string[]): Partial<ItemFields> => ({ recurrence: { rrule: rule, exdates, exceptions: [] } });
+    for (const since of ['nothing', 'the sync', 'a user'] as const) {
+      crm = new FakeCrm([MAILBOX]);
+      const handler = toCrm('crm-wins');
+      const itemId = `AAA9-${since}`;
+      await handler.handle(...fromExchange(itemId, 'ck1', series(['2026-12-17T09:00:00Z'])));
+      const ref = [...crm.records.keys()][0];
+      const mapped = (await mappings.get(MAILBOX, itemId))!;
+      // after the sync last saved this mapping: an exception row written by the sync (SuperOffice
+      // keeps a series' occurrences as rows: its version moves), or a user's edit on its way
+      if (since === 'the sync') await crm.update(ref, { ...crm.records.get(ref)!.fields, recurrence: { rrule: rule, exdates: ['2026-12-17T09:00:00Z', '2026-12-18T09:00:00Z'], exceptions: [] } });
+      if (since === 'a user') crm.userEdit(ref, { subject: 'Edited in the CRM' });
+      // the mailbox's own version (its ChangeKey is the mapping's) with the 15th deleted
+      assert.equal(await handler.handle(...fromExchange(itemId, 'ck1', series(['2026-12-15T09:00:00Z', '2026-12-17T09:00:00Z']))), 'unchanged');
+      const exdates = [...crm.records.get(ref)!.fields.recurrence!.exdates].sort();
+      const expected = {
+        nothing: ['2026-12-15T09:00:00Z', '2026-12-17T09:00:00Z'],
+        // the 18th deleted in the CRM, not in the mailbox yet: kept; the 15th added
+        'the sync': ['2026-12-15T09:00:00Z', '2026-12-17T09:00:00Z', '2026-12-18T09:00:00Z'],
+        'a user': ['2026-12-17T09:00:00Z'],
+      }[since];
+      assert.deepEqual(exdates, expected, `written since the mapping: ${since}`);
+      const now = (await mappings.get(MAILBOX, itemId))!;
+      // only an exact follow of a record as the sync left it is the sync's version: otherwise a change on its way would count as written
+      if (since === 'nothing') assert.equal(now.crmVersion, `v${crm.records.get(ref)!.n}`);
+      else assert.equal(now.crmVersion, mapped.crmVersion);
+    }
+  });
 });
 
 describe('to-exchange handler with the fake CRM\'s opaque versions', () => {
