@@ -1,6 +1,8 @@
-import type { Attendee, ItemFields } from '../shared/item-fields.js';
-import { formatUtc, ianaFromWindows, isIanaZone, parseDateTime, wallClockAt, windowsFromIana } from '../shared/time-zones.js';
-import { notOverGraph } from './graph-error.js';
+import { graphRecurrenceOf, patternOfGraph, type GraphRecurrence } from '../shared/graph-recurrence.js';
+import type { Attendee, ItemFields, Recurrence } from '../shared/item-fields.js';
+import { fromRrule, toRrule } from '../shared/rrule.js';
+import { formatUtc, ianaFromWindows, instantOfWallClock, isIanaZone, parseDateTime, wallClockAt, windowsFromIana } from '../shared/time-zones.js';
+import { GraphApiError } from './graph-error.js';
 
 /**
  * The stamp: the same named property the EWS side writes (PropertySetId c11ff724…, name
@@ -30,6 +32,40 @@ export interface GraphEvent {
   readonly organizer?: { readonly emailAddress?: { readonly address?: string } } | null;
   readonly attendees?: ReadonlyArray<{ readonly type?: string; readonly emailAddress?: { readonly name?: string; readonly address?: string } }>;
   readonly singleValueExtendedProperties?: ReadonlyArray<{ readonly id: string; readonly value: string }>;
+  readonly recurrence?: GraphRecurrence | null;
+  /** A series' deleted occurrences: "OID.<series id>.<date in the series' zone>". */
+  readonly cancelledOccurrences?: readonly string[];
+  /** $expand=exceptionOccurrences: a series' modified occurrences. */
+  readonly exceptionOccurrences?: readonly GraphEvent[];
+  readonly seriesMasterId?: string | null;
+  readonly originalStart?: string | null;
+}
+
+/** A Windows or IANA zone name (or UTC) as an IANA zone; undefined for one not known. */
+const ianaOf = (zone: string | null | undefined): string | undefined =>
+  !zone || zone === 'UTC' || zone === 'tzone://Microsoft/Utc' ? 'UTC' : ianaFromWindows(zone) ?? (isIanaZone(zone) ? zone : undefined);
+
+/**
+ * A series' recurrence as the envelope's: the RRULE of its pattern, its cancelled occurrences
+ * as EXDATEs (their original start: the date named, at the series' time of day in its zone)
+ * and its exceptions. Undefined for a pattern the sync cannot read.
+ */
+function recurrenceOfEvent(e: GraphEvent, start: string | undefined): Recurrence | undefined {
+  const pattern = patternOfGraph(e.recurrence);
+  if (typeof pattern === 'string' || !start) return undefined;
+  const zone = ianaOf(e.recurrence?.range.recurrenceTimeZone) ?? ianaOf(e.originalStartTimeZone) ?? 'UTC';
+  const time = wallClockAt(Date.parse(start), zone);
+  const exdates = (e.cancelledOccurrences ?? []).flatMap((oid) => {
+    const m = /\.(\d{4})-(\d\d)-(\d\d)$/.exec(oid);
+    return m ? [formatUtc(instantOfWallClock({ ...time, year: Number(m[1]), month: Number(m[2]), day: Number(m[3]) }, zone))] : [];
+  });
+  const exceptions = (e.exceptionOccurrences ?? []).flatMap((x) => {
+    const s = utcOf(x.start);
+    const end = utcOf(x.end);
+    if (!x.originalStart || !s || !end) return [];
+    return [{ originalStart: formatUtc(Date.parse(x.originalStart)), start: s, end, ...(x.subject !== undefined && x.subject !== null ? { subject: x.subject } : {}), ...(x.location?.displayName !== undefined ? { location: x.location.displayName } : {}) }];
+  });
+  return { rrule: toRrule(pattern), exdates: exdates.sort(), exceptions };
 }
 
 const ATTENDEE_ROLE: Record<string, Attendee['role']> = { required: 'required', optional: 'optional', resource: 'resource' };
@@ -66,7 +102,7 @@ export function fieldsOfEvent(e: GraphEvent): ItemFields {
   if (organizer) fields.organizer = organizer.toLowerCase();
   const people = (e.attendees ?? []).filter((a) => a.emailAddress?.address).map((a) => ({ email: a.emailAddress!.address!.toLowerCase(), ...(a.emailAddress?.name ? { name: a.emailAddress.name } : {}), role: ATTENDEE_ROLE[a.type ?? 'required'] ?? 'required' }));
   if (people.length) fields.attendees = people;
-  fields.recurrence = null;
+  fields.recurrence = e.type === 'seriesMaster' ? recurrenceOfEvent(e, fields.start) ?? null : null;
   for (const key of Object.keys(fields) as Array<keyof ItemFields>) if (fields[key] === undefined) delete fields[key];
   return fields;
 }
@@ -80,12 +116,28 @@ function dateTimeTimeZone(utc: string, windowsZone: string, iana: string | undef
   return { dateTime: `${pad(w.year, 4)}-${pad(w.month)}-${pad(w.day)}T${pad(w.hour)}:${pad(w.minute)}:${pad(w.second)}`, timeZone: windowsZone };
 }
 
+/** The calendar date (YYYY-MM-DD) of an instant in a zone: where a series' range starts. */
+export function dateIn(utc: string, iana: string | undefined): string {
+  const w = wallClockAt(Date.parse(utc), iana ?? 'UTC');
+  return `${String(w.year).padStart(4, '0')}-${String(w.month).padStart(2, '0')}-${String(w.day).padStart(2, '0')}`;
+}
+
+/** A series' RRULE as Graph's patternedRecurrence, starting on the series' first day in its zone. */
+export function graphRecurrenceOfFields(f: ItemFields): GraphRecurrence | undefined {
+  if (!f.recurrence?.rrule || !f.start) return undefined;
+  const windowsZone = (f.timeZone ? windowsFromIana(f.timeZone) : undefined) ?? f.timeZoneWindows ?? 'UTC';
+  const iana = f.timeZone ?? ianaFromWindows(windowsZone);
+  const pattern = fromRrule(f.recurrence.rrule, dateIn(f.start, iana));
+  if (!pattern) throw new GraphApiError(400, 'ErrorUnsupportedRecurrence', `Microsoft Graph cannot express the recurrence rule ${f.recurrence.rrule}`);
+  return graphRecurrenceOf(pattern, windowsZone);
+}
+
 /**
  * The synced fields as an event body (POST or PATCH). Attendees are never written (Graph would
- * send meeting requests); a series cannot be written over Graph yet and is refused by name.
+ * send meeting requests). A series' pattern is written with `recurrence`; its deleted and
+ * modified occurrences are the store's to write, one by one.
  */
-export function eventBodyOf(f: ItemFields): Record<string, unknown> {
-  if (f.recurrence?.rrule) throw notOverGraph('a recurring appointment');
+export function eventBodyOf(f: ItemFields, options: { recurrence?: boolean } = { recurrence: true }): Record<string, unknown> {
   const windowsZone = (f.timeZone ? windowsFromIana(f.timeZone) : undefined) ?? f.timeZoneWindows ?? 'UTC';
   const iana = f.timeZone ?? ianaFromWindows(windowsZone);
   const body: Record<string, unknown> = {
@@ -97,5 +149,9 @@ export function eventBodyOf(f: ItemFields): Record<string, unknown> {
   if (f.body !== undefined) body.body = { contentType: 'text', content: f.body };
   if (f.start) body.start = dateTimeTimeZone(f.start, windowsZone, iana);
   if (f.end) body.end = dateTimeTimeZone(f.end, windowsZone, iana);
+  if (options.recurrence) {
+    const recurrence = graphRecurrenceOfFields(f);
+    if (recurrence) body.recurrence = recurrence;
+  }
   return body;
 }

@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { FetchedItem, FolderChange, FolderChangePage, FolderChangeReader, FolderKind, ListedItem, MailboxStore, UpdateOutcome } from '../exchange/index.js';
 import type { ItemFields } from '../shared/item-fields.js';
+import { toRrule } from '../shared/rrule.js';
+import { patternOfGraph } from '../shared/graph-recurrence.js';
 import { GraphApiError, notOverGraph } from './graph-error.js';
 import { batchError, type GraphHttp } from './graph-http.js';
-import { eventBodyOf, fieldsOfEvent, STAMP_PROPERTY_ID, utcOf, type GraphEvent } from './event-fields.js';
+import { ianaFromWindows } from '../shared/time-zones.js';
+import { dateIn, eventBodyOf, fieldsOfEvent, graphRecurrenceOfFields, STAMP_PROPERTY_ID, utcOf, type GraphEvent } from './event-fields.js';
 
 export interface GraphStoreOptions {
   readonly http: GraphHttp;
@@ -19,7 +22,9 @@ interface GraphPosition {
   readonly since: number;
 }
 
-const EXPAND_STAMP = `$expand=singleValueExtendedProperties($filter=id eq '${STAMP_PROPERTY_ID}')`;
+/** The stamp, and a series' modified occurrences (a single event has none). */
+const EXPAND_ITEM = `$expand=singleValueExtendedProperties($filter=id eq '${STAMP_PROPERTY_ID}'),exceptionOccurrences`;
+const MINUTE = 60_000;
 /** Our own clock and Exchange's may differ: an item made this close to a round's start counts as new. */
 const CLOCK_MARGIN_MS = 60_000;
 const q = (s: string): string => s.replace(/'/g, "''");
@@ -27,8 +32,10 @@ const q = (s: string): string => s.replace(/'/g, "''");
 /**
  * The mailbox store over Microsoft Graph v1.0 (app-only): appointments as events in each
  * mailbox's primary calendar, stamped with the same extended property as over EWS, and the
- * calendar view's delta query as the change reader (positions of kind 'graph-delta'). Tasks
- * (To Do), contacts and recurring series are not written over Graph yet: they fail with
+ * calendar view's delta query as the change reader (positions of kind 'graph-delta'). A series
+ * is its master event (the pattern, `cancelledOccurrences`, `exceptionOccurrences`); the
+ * calendar view lists its instances, which the reader folds into a change of the master.
+ * Tasks (To Do) and contacts are not written over Graph yet: they fail with
  * NotServedOverGraph, named, and are parked rather than lost.
  */
 export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
@@ -51,7 +58,8 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
     // transactionId: a POST repeated after a lost answer makes no second event
     const body = { ...eventBodyOf(fields), singleValueExtendedProperties: [{ id: STAMP_PROPERTY_ID, value: crmId }], transactionId: randomUUID() };
     const made = (await this.http.call('POST', `${this.events(mailbox)}`, { body, context: { mailbox, crmId } })).body as GraphEvent;
-    return { itemId: made.id, changeKey: made.changeKey ?? '' };
+    const changeKey = await this.deleteOccurrences(mailbox, made.id, fields, made.cancelledOccurrences ?? []);
+    return { itemId: made.id, changeKey: changeKey ?? made.changeKey ?? '' };
   }
 
   async findStamped(mailbox: string, folder: FolderKind, crmId: string): Promise<{ itemId: string; changeKey: string } | undefined> {
@@ -65,7 +73,17 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
   async updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields, ifChangeKey?: string): Promise<UpdateOutcome> {
     calendarOnly(folder);
     const headers: Record<string, string> = ifChangeKey !== undefined ? { 'if-match': `W/"${ifChangeKey}"` } : {};
-    const r = await this.http.call('PATCH', this.event(mailbox, itemId), { body: eventBodyOf(fields), headers, accept: [404, 412], context: { mailbox, itemId } });
+    // a series' pattern is written only when it changed: writing it lays the series out again,
+    // and Exchange drops the exceptions and deleted occurrences no longer on it
+    let current: GraphEvent | undefined;
+    if (fields.recurrence?.rrule) {
+      const r = await this.http.call('GET', `${this.event(mailbox, itemId)}?$select=id,changeKey,start,type,recurrence,cancelledOccurrences,originalStartTimeZone`, { accept: [404], context: { mailbox, itemId } });
+      if (r.status === 404) return { status: 'missing' };
+      current = r.body as GraphEvent;
+    }
+    const wanted = graphRecurrenceOfFields(fields);
+    const samePattern = !!current && !!wanted && sameRecurrence(current, wanted);
+    const r = await this.http.call('PATCH', this.event(mailbox, itemId), { body: eventBodyOf(fields, { recurrence: !samePattern }), headers, accept: [404, 412], context: { mailbox, itemId } });
     if (r.status === 404) return { status: 'missing' };
     if (r.status === 412) {
       // the user changed it since we read it: nothing written; say what it is now
@@ -74,11 +92,64 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
       const e = now.body as GraphEvent;
       return { status: 'conflict', changeKey: e.changeKey, ...(e.lastModifiedDateTime ? { modified: e.lastModifiedDateTime } : {}) };
     }
-    return { status: 'updated', changeKey: (r.body as GraphEvent).changeKey ?? '' };
+    const written = r.body as GraphEvent;
+    const changeKey = await this.deleteOccurrences(mailbox, itemId, fields, written.cancelledOccurrences ?? []);
+    return { status: 'updated', changeKey: changeKey ?? written.changeKey ?? '' };
   }
 
-  updateOccurrence(): Promise<{ before: string; after: string } | undefined> {
-    return Promise.reject(notOverGraph('an occurrence of a recurring appointment'));
+  /**
+   * One occurrence of a series by its original start: a modified one is found among the
+   * series' exceptionOccurrences, another by the series' instances at that time.
+   */
+  async updateOccurrence(mailbox: string, masterItemId: string, originalStart: string, fields: ItemFields | null): Promise<{ before: string; after: string } | undefined> {
+    const found = await this.findOccurrence(mailbox, masterItemId, originalStart);
+    if (!found) return undefined;
+    const r = fields === null
+      ? await this.http.call('DELETE', this.event(mailbox, found.id), { accept: [404], context: { mailbox, itemId: masterItemId, originalStart } })
+      : await this.http.call('PATCH', this.event(mailbox, found.id), {
+        body: { subject: fields.subject ?? '', location: { displayName: fields.location ?? '' }, ...(fields.start ? { start: { dateTime: fields.start.replace(/Z$/, ''), timeZone: 'UTC' } } : {}), ...(fields.end ? { end: { dateTime: fields.end.replace(/Z$/, ''), timeZone: 'UTC' } } : {}) },
+        accept: [404], context: { mailbox, itemId: masterItemId, originalStart },
+      });
+    if (r.status === 404) return undefined;
+    const after = await this.http.call('GET', `${this.event(mailbox, masterItemId)}?$select=id,changeKey`, { accept: [404] });
+    if (after.status === 404) return undefined;
+    return { before: found.masterChangeKey, after: (after.body as GraphEvent).changeKey ?? '' };
+  }
+
+  private async findOccurrence(mailbox: string, masterItemId: string, originalStart: string): Promise<{ id: string; masterChangeKey: string } | undefined> {
+    const at = Date.parse(originalStart);
+    const master = await this.http.call('GET', `${this.event(mailbox, masterItemId)}?$select=id,changeKey,type&$expand=exceptionOccurrences`, { accept: [404], context: { mailbox, itemId: masterItemId } });
+    if (master.status === 404) return undefined;
+    const m = master.body as GraphEvent;
+    const masterChangeKey = m.changeKey ?? '';
+    const modified = (m.exceptionOccurrences ?? []).find((x) => x.originalStart && Date.parse(x.originalStart) === at);
+    if (modified) return { id: modified.id, masterChangeKey };
+    const window = `startDateTime=${new Date(at).toISOString()}&endDateTime=${new Date(at + MINUTE).toISOString()}`;
+    const r = await this.http.call('GET', `${this.event(mailbox, masterItemId)}/instances?${window}&$select=id,type,originalStart,start,end`, { accept: [404], context: { mailbox, itemId: masterItemId } });
+    if (r.status === 404) return undefined;
+    const instance = ((r.body as { value?: GraphEvent[] }).value ?? []).find((x) => x.type === 'occurrence' && x.originalStart && Date.parse(x.originalStart) === at);
+    return instance ? { id: instance.id, masterChangeKey } : undefined;
+  }
+
+  /**
+   * A series' EXDATEs not deleted yet (`cancelled` names those that are, by their date in the
+   * series' zone): each occurrence is found and deleted. Returns the series' new ChangeKey, if
+   * one was deleted.
+   */
+  private async deleteOccurrences(mailbox: string, masterItemId: string, fields: ItemFields, cancelled: readonly string[]): Promise<string | undefined> {
+    const gone = new Set(cancelled.map((c) => /(\d{4}-\d\d-\d\d)$/.exec(c)?.[1]));
+    const zone = fields.timeZone ?? (fields.timeZoneWindows ? ianaFromWindows(fields.timeZoneWindows) : undefined) ?? 'UTC';
+    let any = false;
+    for (const exdate of fields.recurrence?.exdates ?? []) {
+      if (gone.has(dateIn(exdate, zone))) continue;
+      const found = await this.findOccurrence(mailbox, masterItemId, exdate);
+      if (!found) continue; // not an occurrence of the series
+      const r = await this.http.call('DELETE', this.event(mailbox, found.id), { accept: [404], context: { mailbox, itemId: masterItemId, exdate } });
+      any ||= r.status !== 404;
+    }
+    if (!any) return undefined;
+    const after = await this.http.call('GET', `${this.event(mailbox, masterItemId)}?$select=id,changeKey`);
+    return (after.body as GraphEvent).changeKey;
   }
 
   async deleteItem(mailbox: string, itemId: string): Promise<boolean> {
@@ -119,7 +190,7 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
   async getItems(mailbox: string, folder: FolderKind, itemIds: readonly string[]): Promise<FetchedItem[]> {
     calendarOnly(folder);
     if (!itemIds.length) return [];
-    const parts = itemIds.map((id) => ({ method: 'GET', url: `${this.event(mailbox, id)}?${EXPAND_STAMP}`, headers: { prefer: 'outlook.body-content-type="text"' } }));
+    const parts = itemIds.map((id) => ({ method: 'GET', url: `${this.event(mailbox, id)}?${EXPAND_ITEM}`, headers: { prefer: 'outlook.body-content-type="text"' } }));
     const answers = await this.http.batch(parts);
     return itemIds.map((itemId, i) => {
       const a = answers[i];
@@ -164,21 +235,32 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
     const page = r.body as { value?: GraphEvent[]; '@odata.nextLink'?: string; '@odata.deltaLink'?: string };
     const changes: FolderChange[] = [];
     const removed: string[] = [];
+    const series = new Set<string>();
     for (const e of page.value ?? []) {
       if (e['@removed']) {
         removed.push(e.id);
         continue;
       }
       const created = e.createdDateTime ? Date.parse(e.createdDateTime) : 0;
-      changes.push({ type: !position || created >= since - CLOCK_MARGIN_MS ? 'Create' : 'Update', itemId: e.id, changeKey: e.changeKey, start: utcOf(e.start), end: utcOf(e.end), recurring: e.type === 'seriesMaster' });
+      const type = !position || created >= since - CLOCK_MARGIN_MS ? 'Create' : 'Update';
+      if (e.seriesMasterId) {
+        // an occurrence or exception: its series changed (once per page)
+        if (!series.has(e.seriesMasterId)) changes.push({ type, itemId: e.seriesMasterId, changeKey: e.changeKey, recurring: true });
+        series.add(e.seriesMasterId);
+        continue;
+      }
+      changes.push({ type, itemId: e.id, changeKey: e.changeKey, start: utcOf(e.start), end: utcOf(e.end), recurring: e.type === 'seriesMaster' });
     }
     if (removed.length) {
-      const still = await this.http.batch(removed.map((id) => ({ method: 'GET', url: `${this.event(mailbox, id)}?$select=id,changeKey,start,end,type` })));
+      const still = await this.http.batch(removed.map((id) => ({ method: 'GET', url: `${this.event(mailbox, id)}?$select=id,changeKey,start,end,type,seriesMasterId` })));
       removed.forEach((id, i) => {
         const a = still[i];
         if (a.status === 200) {
           const e = a.body as GraphEvent;
-          changes.push({ type: 'Update', itemId: id, changeKey: e.changeKey, start: utcOf(e.start), end: utcOf(e.end) });
+          if (e.seriesMasterId) {
+            if (!series.has(e.seriesMasterId)) changes.push({ type: 'Update', itemId: e.seriesMasterId, changeKey: e.changeKey, recurring: true });
+            series.add(e.seriesMasterId);
+          } else changes.push({ type: 'Update', itemId: id, changeKey: e.changeKey, start: utcOf(e.start), end: utcOf(e.end) });
         } else if (a.status === 404) changes.push({ type: 'Delete', itemId: id });
         else throw batchError({ method: 'GET', url: this.event(mailbox, id) }, a) ?? new GraphApiError(a.status, `HTTP_${a.status}`, `GET ${id}: HTTP ${a.status}`);
       });
@@ -201,6 +283,14 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
   private event(mailbox: string, itemId: string): string {
     return `/users/${encodeURIComponent(mailbox)}/events/${encodeURIComponent(itemId)}`;
   }
+}
+
+/** Is the event's pattern (and its first day) the one wanted? */
+function sameRecurrence(current: GraphEvent, wanted: NonNullable<ReturnType<typeof graphRecurrenceOfFields>>): boolean {
+  const now = patternOfGraph(current.recurrence);
+  const want = patternOfGraph(wanted);
+  return typeof now !== 'string' && typeof want !== 'string' && toRrule(now) === toRrule(want) && now.startDate === want.startDate
+    && (current.recurrence?.range.recurrenceTimeZone ?? '') === wanted.range.recurrenceTimeZone;
 }
 
 function calendarOnly(folder: FolderKind): void {

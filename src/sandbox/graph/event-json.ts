@@ -1,9 +1,12 @@
 import { childNamed, childrenNamed, type XmlElement } from '../../shared/safe-xml.js';
-import { formatUtc, ianaFromWindows, isIanaZone, parseDateTime, windowsFromIana } from '../../shared/time-zones.js';
-import { changeKeyOf } from '../ids.js';
+import { graphRecurrenceOf, patternOfGraph } from '../../shared/graph-recurrence.js';
+import { formatUtc, ianaFromWindows, isIanaZone, parseDateTime, wallClockAt, windowsFromIana } from '../../shared/time-zones.js';
+import { changeKeyOf, occurrenceIdOf } from '../ids.js';
 import { extendedKey } from '../item-shape.js';
 import type { ExtendedValue, Mailbox, PropertyValue, StoredItem } from '../mailbox-store.js';
-import { graphIdOf } from './graph-ids.js';
+import { expandOccurrences, itemZone, recurrenceProblem, type Occurrence } from '../recurrence.js';
+import { graphIdOf, restIdOf } from './graph-ids.js';
+import { patternOfXml, xmlOfPattern } from './recurrence-xml.js';
 
 /**
  * A calendar item of the one mailbox store as Microsoft Graph's `event` (v1.0 metadata), and
@@ -55,6 +58,42 @@ export function extendedUriOf(id: string): { key: string; uri: XmlElement } {
 export interface EventOptions {
   /** Extended property ids asked for with $expand=singleValueExtendedProperties($filter=id eq '…'). */
   readonly extended?: readonly string[];
+  /** $expand=exceptionOccurrences: a series master's modified occurrences, as instances. */
+  readonly exceptions?: boolean;
+}
+
+/** An occurrence's Graph id: its EWS OccurrenceItemId made URL-safe, as translateExchangeIds would. */
+export const occurrenceGraphIdOf = (item: StoredItem, index: number): string => restIdOf(occurrenceIdOf(item.mailbox, item.seq, index));
+
+/**
+ * A deleted occurrence as `cancelledOccurrences` names it: "OID.<series id>.<date>", the date
+ * of its original start in the series' time zone.
+ */
+export function cancelledOccurrenceOf(item: StoredItem, originalStart: number): string {
+  const t = wallClockAt(originalStart, itemZone(item));
+  return `OID.${graphIdOf(item.mailbox, item.seq)}.${t.year}-${String(t.month).padStart(2, '0')}-${String(t.day).padStart(2, '0')}`;
+}
+
+/** One occurrence or exception of a series, as `instances` and calendarView list it. */
+export function instanceOf(mailbox: Mailbox, item: StoredItem, o: Occurrence, options: EventOptions = {}): Record<string, unknown> {
+  const master = eventOf(mailbox, item, { extended: options.extended });
+  const override = item.modifiedOccurrences?.get(o.originalStart)?.props ?? {};
+  const id = occurrenceGraphIdOf(item, o.index);
+  const location = text(override.Location);
+  return {
+    ...master,
+    id,
+    type: o.modified ? 'exception' : 'occurrence',
+    seriesMasterId: master.id,
+    originalStart: formatUtc(o.originalStart),
+    start: { dateTime: graphDateTime(formatUtc(o.start)), timeZone: 'UTC' },
+    end: { dateTime: graphDateTime(formatUtc(o.end)), timeZone: 'UTC' },
+    ...(text(override.Subject) !== undefined ? { subject: text(override.Subject) } : {}),
+    ...(location !== undefined ? { location: { displayName: location, locationType: 'default', uniqueIdType: 'unknown', address: {}, coordinates: {} } } : {}),
+    recurrence: null,
+    cancelledOccurrences: [],
+    webLink: `https://outlook.office365.com/owa/?itemid=${encodeURIComponent(id)}&exvsurl=1&path=/calendar/item`,
+  };
 }
 
 /** An event as Graph returns it (times in UTC, as without a Prefer: outlook.timezone header). */
@@ -115,6 +154,7 @@ export function eventOf(mailbox: Mailbox, item: StoredItem, options: EventOption
     isDraft: false,
     hideAttendees: false,
     recurrence: null,
+    cancelledOccurrences: [],
     responseStatus: { response: 'organizer', time: '0001-01-01T00:00:00Z' },
     body: { contentType: bodyType, content: text(body) ?? '' },
     start: { dateTime: graphDateTime(start), timeZone: 'UTC' },
@@ -125,6 +165,13 @@ export function eventOf(mailbox: Mailbox, item: StoredItem, options: EventOption
     organizer: { emailAddress: { name: mailbox.address.split('@')[0], address: mailbox.address } },
     onlineMeeting: null,
   };
+  const pattern = typeof p.Recurrence === 'object' && item.kind === 'CalendarItem' ? patternOfXml(p.Recurrence) : undefined;
+  if (pattern) {
+    event.type = 'seriesMaster';
+    event.recurrence = graphRecurrenceOf(pattern, zoneId('StartTimeZone'));
+    event.cancelledOccurrences = [...(item.deletedOccurrences ?? [])].sort((a, b) => a - b).map((s) => cancelledOccurrenceOf(item, s));
+    if (options.exceptions) event.exceptionOccurrences = expandOccurrences(item).filter((o) => o.modified).map((o) => instanceOf(mailbox, item, o, options));
+  }
   if (options.extended) {
     event.singleValueExtendedProperties = options.extended.flatMap((id) => {
       const stored = item.extended.get(extendedUriOf(id).key);
@@ -159,8 +206,9 @@ function instantOf(name: string, value: unknown): { utc: string; zone?: string }
  * The properties a POST or PATCH body sets (only those it names: a PATCH leaves the rest),
  * and the extended properties it writes. What the sandbox does not serve is refused by name.
  */
-export function propsOfEvent(body: Record<string, unknown>): { props: Record<string, PropertyValue>; extended: Map<string, ExtendedValue>; transactionId?: string } {
+export function propsOfEvent(body: Record<string, unknown>): { props: Record<string, PropertyValue>; extended: Map<string, ExtendedValue>; transactionId?: string; clearsRecurrence?: true } {
   const props: Record<string, PropertyValue> = {};
+  let clearsRecurrence: true | undefined;
   const extended = new Map<string, ExtendedValue>();
   for (const [key, value] of Object.entries(body)) {
     if (key.startsWith('@odata.')) continue;
@@ -199,14 +247,24 @@ export function propsOfEvent(body: Record<string, unknown>): { props: Record<str
         // Graph would send meeting requests for attendees written here; the sync never writes them this way
         if (Array.isArray(value) && value.length) throw new GraphError(501, 'NotImplemented', 'The sandbox\'s Graph endpoint does not take attendees on events (it would send meeting requests).');
         break;
-      case 'recurrence':
-        if (value !== null && value !== undefined) throw new GraphError(501, 'NotImplemented', 'The sandbox\'s Graph endpoint does not serve recurring events yet (#22).');
+      case 'recurrence': {
+        if (value === null || value === undefined) {
+          clearsRecurrence = true;
+          break;
+        }
+        const pattern = patternOfGraph(value);
+        if (typeof pattern === 'string') throw new GraphError(400, 'ErrorInvalidRequest', `Invalid recurrence: ${pattern}.`);
+        const xml = xmlOfPattern(pattern);
+        const problem = recurrenceProblem(xml);
+        if (problem) throw new GraphError(400, 'ErrorInvalidRequest', `Invalid recurrence: ${problem.message}`);
+        props.Recurrence = xml;
         break;
+      }
       default:
         // properties Graph has that the sandbox keeps nothing of are accepted and ignored, as read-only ones are
         break;
     }
   }
   const transactionId = typeof body.transactionId === 'string' ? body.transactionId : undefined;
-  return { props, extended, transactionId };
+  return { props, extended, transactionId, ...(clearsRecurrence ? { clearsRecurrence } : {}) };
 }

@@ -4,12 +4,13 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { formatUtc, parseDateTime } from '../../shared/time-zones.js';
-import { changeKeyOf } from '../ids.js';
+import { changeKeyOf, parseOccurrenceId } from '../ids.js';
 import type { Mailbox, MailboxStore, StoredItem } from '../mailbox-store.js';
+import { expandOccurrences, pruneExceptions, type Occurrence } from '../recurrence.js';
 import type { TokenService } from '../token-service.js';
-import { eventOf, extendedUriOf, GraphError, propsOfEvent, TRANSACTION_KEY, transactionEntry } from './event-json.js';
+import { eventOf, extendedUriOf, GraphError, instanceOf, occurrenceGraphIdOf, propsOfEvent, TRANSACTION_KEY, transactionEntry, type EventOptions } from './event-json.js';
 import { GraphSubscriptions } from './graph-subscriptions.js';
-import { deltaTokenOf, graphIdOf, parseDeltaToken, parseGraphId, restIdOf, type DeltaPosition } from './graph-ids.js';
+import { deltaTokenOf, ewsIdOf, graphIdOf, parseDeltaToken, parseGraphId, restIdOf, type DeltaPosition } from './graph-ids.js';
 
 /** Outlook's limits for Microsoft Graph (concepts/throttling-limits.md): per app, and per app and mailbox. */
 export interface GraphLimits {
@@ -187,9 +188,9 @@ export class GraphServer {
 
   private route(request: GraphRequest): Reply {
     const { method, url } = request;
-    const m = /^\/v1\.0\/users\/([^/]+)\/(events|calendarView\/delta|calendarView)(?:\/([^/]+))?$/i.exec(url.pathname);
+    const m = /^\/v1\.0\/users\/([^/]+)\/(events|calendarView\/delta|calendarView)(?:\/([^/]+))?(\/instances)?$/i.exec(url.pathname);
     if (!m) throw new GraphError(400, 'BadRequest', `Resource not found for the segment '${url.pathname.split('/').slice(2, 4).join('/')}'.`);
-    const route = `${method} ${m[2].toLowerCase()}${m[3] ? '/{id}' : ''}`;
+    const route = `${method} ${m[2].toLowerCase()}${m[3] ? '/{id}' : ''}${m[4] ? '/instances' : ''}`;
     this.count(route);
     const mailbox = this.options.store.byEmail(decodeURIComponent(m[1]));
     if (!mailbox) throw new GraphError(404, 'ErrorInvalidUser', `The requested user '${decodeURIComponent(m[1])}' is invalid.`);
@@ -205,9 +206,25 @@ export class GraphServer {
     switch (route) {
       case 'GET events': return this.list(mailbox, url);
       case 'POST events': return this.create(mailbox, request.body);
-      case 'GET events/{id}': return { status: 200, body: eventOf(mailbox, this.item(mailbox, id!), { extended: expandedIds(url) }) };
-      case 'PATCH events/{id}': return this.update(mailbox, this.item(mailbox, id!), request);
+      case 'GET events/{id}': {
+        const options = expandOf(url);
+        const occurrence = this.occurrence(mailbox, id!);
+        return { status: 200, body: occurrence ? instanceOf(mailbox, occurrence.item, occurrence.at, options) : eventOf(mailbox, this.item(mailbox, id!), options) };
+      }
+      case 'GET events/{id}/instances': return this.instances(mailbox, this.item(mailbox, id!), url);
+      case 'PATCH events/{id}': {
+        const occurrence = this.occurrence(mailbox, id!);
+        return occurrence ? this.updateOccurrence(mailbox, occurrence, request) : this.update(mailbox, this.item(mailbox, id!), request);
+      }
       case 'DELETE events/{id}': {
+        const occurrence = this.occurrence(mailbox, id!);
+        if (occurrence) {
+          // one occurrence of a series: the series keeps it as a deleted occurrence
+          (occurrence.item.deletedOccurrences ??= new Set()).add(occurrence.at.originalStart);
+          occurrence.item.modifiedOccurrences?.delete(occurrence.at.originalStart);
+          this.options.store.touch(mailbox, occurrence.item);
+          return { status: 204 };
+        }
         // to Deleted Items, as Outlook's delete does
         this.options.store.moveItem(mailbox, this.item(mailbox, id!), 'deleteditems');
         return { status: 204 };
@@ -267,6 +284,50 @@ export class GraphServer {
     this.recent.set(key, times);
   }
 
+  /** An occurrence id (of a series in this mailbox's calendar): the series and the occurrence; a deleted one is not found. */
+  private occurrence(mailbox: Mailbox, id: string): { item: StoredItem; at: Occurrence } | undefined {
+    const key = parseOccurrenceId(ewsIdOf(id));
+    if (!key) return undefined;
+    const item = key.mailbox === mailbox.index ? mailbox.items.get(key.item) : undefined;
+    const at = item && item.folder === 'calendar' ? expandOccurrences(item).find((o) => o.index === key.index) : undefined;
+    if (!item || !at) throw new GraphError(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
+    return { item, at };
+  }
+
+  /** GET events/{id}/instances: the occurrences and exceptions of a series in a window (event-list-instances.md). */
+  private instances(mailbox: Mailbox, item: StoredItem, url: URL): Reply {
+    const from = parseDateTime(url.searchParams.get('startDateTime') ?? url.searchParams.get('startdatetime') ?? '');
+    const to = parseDateTime(url.searchParams.get('endDateTime') ?? url.searchParams.get('enddatetime') ?? '');
+    if (from === undefined || to === undefined) throw new GraphError(400, 'ErrorInvalidParameter', 'This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.');
+    const options = expandOf(url);
+    const value = expandOccurrences(item, to).filter((o) => o.end > from && o.start < to).map((o) => selected(instanceOf(mailbox, item, o, options), url.searchParams.get('$select')?.split(',').map((x) => x.trim())));
+    return { status: 200, body: { '@odata.context': `${this.url}/$metadata#users('${mailbox.address}')/events('${graphIdOf(mailbox.index, item.seq)}')/instances`, value } };
+  }
+
+  /** PATCH of one occurrence: it becomes (or stays) an exception of its series. */
+  private updateOccurrence(mailbox: Mailbox, occurrence: { item: StoredItem; at: Occurrence }, request: GraphRequest): Reply {
+    const { item, at } = occurrence;
+    this.checkIfMatch(item, request);
+    if (!request.body || typeof request.body !== 'object') throw new GraphError(400, 'BadRequest', 'Empty Payload. JSON content expected.');
+    const { props } = propsOfEvent(request.body as Record<string, unknown>);
+    if (props.Recurrence) throw new GraphError(400, 'ErrorInvalidRequest', 'An occurrence of a series cannot have a recurrence of its own.');
+    const override = { ...(item.modifiedOccurrences?.get(at.originalStart)?.props ?? {}), ...props };
+    const start = typeof override.Start === 'string' ? override.Start : formatUtc(at.start);
+    checkTimes(start, typeof override.End === 'string' ? override.End : formatUtc(at.end));
+    (item.modifiedOccurrences ??= new Map()).set(at.originalStart, { props: override });
+    this.options.store.touch(mailbox, item);
+    const now = expandOccurrences(item).find((o) => o.index === at.index) ?? at;
+    return { status: 200, body: instanceOf(mailbox, item, now) };
+  }
+
+  private checkIfMatch(item: StoredItem, request: GraphRequest): void {
+    const ifMatch = request.headers['if-match'];
+    if (ifMatch && ifMatch !== '*') {
+      const wanted = /^(?:W\/)?"?([^"]*)"?$/.exec(ifMatch.trim())?.[1];
+      if (wanted !== changeKeyOf(item.version)) throw new GraphError(412, 'ErrorIrresolvableConflict', 'The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.');
+    }
+  }
+
   private item(mailbox: Mailbox, id: string): StoredItem {
     const key = parseGraphId(id);
     const item = key && key.mailbox === mailbox.index ? mailbox.items.get(key.item) : undefined;
@@ -289,8 +350,8 @@ export class GraphServer {
     const skip = Math.max(0, Number(url.searchParams.get('$skip') ?? 0) || 0);
     const page = items.slice(skip, skip + top);
     const select = url.searchParams.get('$select')?.split(',').map((s) => s.trim());
-    const extended = expandedIds(url);
-    const value = page.map((i) => selected(eventOf(mailbox, i, { extended }), select));
+    const options = expandOf(url);
+    const value = page.map((i) => selected(eventOf(mailbox, i, options), select));
     const next = new URL(url);
     next.searchParams.set('$skip', String(skip + top));
     return { status: 200, body: { '@odata.context': `${this.url}/$metadata#users('${mailbox.address}')/events`, value, ...(skip + top < items.length ? { '@odata.nextLink': next.toString().replace('https://graph.microsoft.com/v1.0', this.url) } : {}) } };
@@ -315,16 +376,19 @@ export class GraphServer {
   }
 
   private update(mailbox: Mailbox, item: StoredItem, request: GraphRequest): Reply {
-    const ifMatch = request.headers['if-match'];
-    if (ifMatch && ifMatch !== '*') {
-      const wanted = /^(?:W\/)?"?([^"]*)"?$/.exec(ifMatch.trim())?.[1];
-      if (wanted !== changeKeyOf(item.version)) throw new GraphError(412, 'ErrorIrresolvableConflict', 'The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.');
-    }
+    this.checkIfMatch(item, request);
     if (!request.body || typeof request.body !== 'object') throw new GraphError(400, 'BadRequest', 'Empty Payload. JSON content expected.');
-    const { props, extended } = propsOfEvent(request.body as Record<string, unknown>);
+    const { props, extended, clearsRecurrence } = propsOfEvent(request.body as Record<string, unknown>);
     const merged = { ...item.props, ...props };
+    if (clearsRecurrence) delete merged.Recurrence;
     checkTimes(merged.Start as string, merged.End as string);
     item.props = merged;
+    if (clearsRecurrence) {
+      item.modifiedOccurrences = undefined;
+      item.deletedOccurrences = undefined;
+    }
+    // new times or a new pattern: the exceptions and deleted occurrences no longer on it go, as with EWS
+    pruneExceptions(item);
     for (const [k, v] of extended) item.extended.set(k, v);
     this.options.store.touch(mailbox, item);
     return { status: 200, body: eventOf(mailbox, item) };
@@ -360,16 +424,26 @@ export class GraphServer {
       const end = Date.parse(String(i.props.End ?? i.props.Start ?? ''));
       return end >= position.from && start < position.to;
     };
-    type Entry = { item?: StoredItem; removed?: string };
+    // a calendar view lists a series as its occurrences and exceptions, never its master
+    // (delta-query-events.md): a changed series is its instances in the window again, and its
+    // deleted occurrences are removed
+    type Entry = { event?: Record<string, unknown>; removed?: string };
+    const entriesOf = (item: StoredItem, first: boolean): Entry[] => {
+      if (typeof item.props.Recurrence !== 'object') return inWindow(item) ? [{ event: eventOf(mailbox, item) }] : first ? [] : [{ removed: graphIdOf(mailbox.index, item.seq) }];
+      const instances: Entry[] = expandOccurrences(item, position.to).filter((o) => o.end >= position.from && o.start < position.to).map((o) => ({ event: instanceOf(mailbox, item, o) }));
+      if (first || !item.deletedOccurrences?.size) return instances;
+      const plain = expandOccurrences({ ...item, deletedOccurrences: undefined, modifiedOccurrences: undefined }, position.to);
+      return [...instances, ...plain.filter((o) => item.deletedOccurrences!.has(o.originalStart)).map((o) => ({ removed: occurrenceGraphIdOf(item, o.index) }))];
+    };
     let entries: Entry[];
     if (position.after < 0) {
-      entries = store.itemsIn(mailbox, 'calendar').filter(inWindow).sort((a, b) => a.seq - b.seq).map((item) => ({ item }));
+      entries = store.itemsIn(mailbox, 'calendar').sort((a, b) => a.seq - b.seq).flatMap((item) => entriesOf(item, true));
     } else {
       entries = store.changesSince(mailbox, 'calendar', position.after).filter((c) => c.changeNumber <= upTo)
-        .map((c) => (c.item ? (inWindow(c.item) ? { item: c.item } : { removed: graphIdOf(mailbox.index, c.item.seq) }) : { removed: restIdOf(c.deletedId!) }));
+        .flatMap((c) => (c.item ? entriesOf(c.item, false) : [{ removed: restIdOf(c.deletedId!) }]));
     }
     const page = entries.slice(offset, offset + pageSize);
-    const value = page.map((e) => (e.item ? eventOf(mailbox, e.item) : { '@odata.type': '#microsoft.graph.event', id: e.removed, '@removed': { reason: 'deleted' } }));
+    const value = page.map((e) => e.event ?? { '@odata.type': '#microsoft.graph.event', id: e.removed, '@removed': { reason: 'deleted' } });
     const base = `${this.url}/users/${encodeURIComponent(mailbox.address)}/calendarView/delta`;
     const more = offset + pageSize < entries.length;
     const link = more
@@ -383,13 +457,38 @@ export class GraphServer {
   }
 }
 
-/** Extended property ids asked for with $expand=singleValueExtendedProperties($filter=id eq '…' [or id eq '…']). */
-function expandedIds(url: URL): string[] | undefined {
+/**
+ * What $expand asks for: extended properties by id (singleValueExtendedProperties($filter=id eq
+ * '…' [or id eq '…'])) and a series' exceptionOccurrences, comma-separated.
+ */
+function expandOf(url: URL): EventOptions {
   const expand = url.searchParams.get('$expand');
-  if (!expand) return undefined;
-  const m = /^singleValueExtendedProperties\(\$filter=(.+)\)$/i.exec(expand.trim());
-  if (!m) throw new GraphError(501, 'NotImplemented', `The sandbox expands only singleValueExtendedProperties($filter=id eq '…'), not: ${expand}`);
-  return [...m[1].matchAll(/id\s+eq\s+'((?:[^']|'')*)'/gi)].map((x) => x[1].replace(/''/g, "'"));
+  if (!expand) return {};
+  let extended: string[] | undefined;
+  let exceptions = false;
+  // split at the commas outside parentheses
+  const parts: string[] = [];
+  let depth = 0;
+  let from = 0;
+  for (let i = 0; i <= expand.length; i++) {
+    const c = expand[i];
+    if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if ((c === ',' && depth === 0) || i === expand.length) {
+      parts.push(expand.slice(from, i).trim());
+      from = i + 1;
+    }
+  }
+  for (const part of parts) {
+    if (/^exceptionOccurrences$/i.test(part)) {
+      exceptions = true;
+      continue;
+    }
+    const m = /^singleValueExtendedProperties\(\$filter=(.+)\)$/i.exec(part);
+    if (!m) throw new GraphError(501, 'NotImplemented', `The sandbox expands only singleValueExtendedProperties($filter=id eq '…') and exceptionOccurrences, not: ${part}`);
+    extended = [...m[1].matchAll(/id\s+eq\s+'((?:[^']|'')*)'/gi)].map((x) => x[1].replace(/''/g, "'"));
+  }
+  return { ...(extended ? { extended } : {}), ...(exceptions ? { exceptions } : {}) };
 }
 
 function selected(event: Record<string, unknown>, select: readonly string[] | undefined): Record<string, unknown> {

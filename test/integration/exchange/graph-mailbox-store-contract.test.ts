@@ -31,7 +31,6 @@ mailboxStoreContract('Microsoft Graph (GraphMailboxStore on the sandbox)', async
     },
   };
 }, {
-  occurrences: 'recurring series are not written over Graph yet (#22: the sandbox\'s Graph endpoint and GraphMailboxStore serve single events)',
   tasks: 'To Do tasks are not synced over Graph yet (#22)',
   contacts: 'contacts and selections are not synced over Graph yet (#22)',
 });

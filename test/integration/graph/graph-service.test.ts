@@ -32,6 +32,8 @@ interface Scenario {
   readonly faults: boolean;
   /** Users' changes before the first agreement (default 30, and 35 more around a SIGKILL). */
   readonly operations?: number;
+  /** Then a series each way: made in Outlook, an occurrence deleted; made in the CRM with an EXDATE. */
+  readonly series?: boolean;
 }
 
 async function scenario(o: Scenario): Promise<void> {
@@ -127,6 +129,32 @@ async function scenario(o: Scenario): Promise<void> {
       await usersAct(15);
     }
     await converged(o.faults ? 'after the SIGKILL' : '');
+    if (o.series) {
+      // Outlook: a daily series, then its second occurrence deleted → the CRM's record, its EXDATE
+      const mailbox = mailboxes[1];
+      const service = ewsService(sandbox.url, mailbox);
+      const first = Math.floor((Date.now() + 3 * DAY) / DAY) * DAY + 9 * 3_600_000;
+      const appointment = new ews.Appointment(service);
+      appointment.Subject = 'outlook series';
+      appointment.Start = new ews.DateTime(first);
+      appointment.End = new ews.DateTime(first + 3_600_000);
+      appointment.StartTimeZone = ews.TimeZoneInfo.FindSystemTimeZoneById('UTC');
+      appointment.Recurrence = new (ews.Recurrence.DailyPattern as unknown as new (s: ews.DateTime, i: number) => ews.Recurrence)(new ews.DateTime(first - (first % DAY)), 1);
+      appointment.Recurrence.NumberOfOccurrences = 4;
+      await appointment.Save(new ews.FolderId(ews.WellKnownFolderName.Calendar), ews.SendInvitationsMode.SendToNone);
+      const ruleOf = async (title: string): Promise<string | undefined> => (await db.query<{ recurrence_rule: string | null }>(`select recurrence_rule from ${crmSchema}.appointment where title = $1`, [title])).rows[0]?.recurrence_rule ?? undefined;
+      await waitUntil(async () => /FREQ=DAILY;COUNT=4/.test((await ruleOf('outlook series')) ?? ''), 60_000, 'the Outlook series in the CRM');
+      const second = await ews.Appointment.BindToOccurrence(service, appointment.Id, 2);
+      await second.Delete(ews.DeleteMode.MoveToDeletedItems, ews.SendCancellationsMode.SendToNone);
+      const exdate = new Date(first + DAY).toISOString().replace(/\.000Z$/, 'Z').replace(/[-:]/g, '');
+      await waitUntil(async () => ((await ruleOf('outlook series')) ?? '').includes(`EXDATE:${exdate}`), 60_000, 'the deleted occurrence as the record\'s EXDATE');
+      // the CRM: a weekly series with its second week left out → the event in the mailbox, that occurrence deleted
+      const crmFirst = first + 3_600_000;
+      await crmUser.createSeries(mailbox, 'crm series', new Date(crmFirst).toISOString(), new Date(crmFirst + 1_800_000).toISOString(), 'FREQ=WEEKLY;COUNT=3', [new Date(crmFirst + 7 * DAY).toISOString().replace(/\.000Z$/, 'Z')]);
+      const box = sandbox.store.byEmail(mailbox)!;
+      await waitUntil(async () => sandbox.store.itemsIn(box, 'calendar').some((i) => i.props.Subject === 'crm series' && typeof i.props.Recurrence === 'object' && [...(i.deletedOccurrences ?? [])].includes(crmFirst + 7 * DAY)), 60_000, 'the CRM series in the mailbox with its deleted occurrence');
+      await converged('after a series each way');
+    }
     if (o.mode === 'GraphNotify') {
       assert.equal(sandbox.graph!.subscriptions.size, MAILBOXES, 'one subscription per mailbox, the ones made before the SIGKILL renewed, not doubled');
       assert.ok(sandbox.graph!.subscriptions.delivered > 0, 'notifications were delivered');
@@ -179,8 +207,8 @@ describe('Microsoft Graph: the service on real parts', () => {
     await scenario({ mode: 'GraphNotify', graph: 'safetyPoll="20s"', faults: true });
   });
 
-  it('GraphDelta: users on both sides — every event ends with one row at its version, none left over, no delete lost', { timeout: 180_000 }, async () => {
-    await scenario({ mode: 'GraphDelta', graph: 'pollInterval="5s"', faults: false, operations: 20 });
+  it('GraphDelta: users on both sides, then a series each way with a deleted occurrence — every event ends with one row at its version, none left over, no delete lost', { timeout: 180_000 }, async () => {
+    await scenario({ mode: 'GraphDelta', graph: 'pollInterval="5s"', faults: false, operations: 20, series: true });
   });
 });
 
