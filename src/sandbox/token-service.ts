@@ -20,12 +20,12 @@ export interface OAuthApp {
   readonly certificate?: string;
   /** The application permission Exchange needs; an app without it gets tokens Exchange refuses. */
   readonly roles?: readonly string[];
-  /** Its Microsoft Graph application permissions (admin consented); default Calendars.ReadWrite, Contacts.ReadWrite, Tasks.ReadWrite.All. */
+  /** Its Microsoft Graph application permissions (admin consented); default Calendars.ReadWrite, Contacts.ReadWrite, Tasks.ReadWrite.All, User.Read.All (translateExchangeIds). */
   readonly graphRoles?: readonly string[];
 }
 
 export const GRAPH_AUDIENCE = 'https://graph.microsoft.com';
-const DEFAULT_GRAPH_ROLES = ['Calendars.ReadWrite', 'Contacts.ReadWrite', 'Tasks.ReadWrite.All'];
+const DEFAULT_GRAPH_ROLES = ['Calendars.ReadWrite', 'Contacts.ReadWrite', 'Tasks.ReadWrite.All', 'User.Read.All'];
 
 export interface TokenServiceOptions {
   readonly apps: readonly OAuthApp[];

@@ -179,6 +179,7 @@ export class GraphServer {
   private async serve(request: GraphRequest): Promise<Reply> {
     try {
       if (/^\/v1\.0\/subscriptions(\/|$)/i.test(request.url.pathname)) return await this.subscriptionRoute(request);
+      if (/^\/v1\.0\/users\/[^/]+\/translateExchangeIds$/i.test(request.url.pathname)) return this.translateIds(request);
       return this.route(request);
     } catch (err) {
       if (err instanceof GraphError) return { status: err.status, headers: err.headers, body: errorBody(err.code, err.message) };
@@ -232,6 +233,40 @@ export class GraphServer {
       case 'GET calendarview/delta': return this.delta(mailbox, url, request.headers.prefer);
       default: throw new GraphError(405, 'ErrorInvalidRequest', `The sandbox does not serve ${method} ${url.pathname}.`);
     }
+  }
+
+  /**
+   * POST /users/{id}/translateExchangeIds (user-translateexchangeids.md): ids between the EWS
+   * format, Graph's (restId) and MAPI's entryId, at most 1,000 of one mailbox; an id that is not
+   * the mailbox's answers with errorDetails, the others are translated. The immutable formats
+   * are not served (the sandbox's ids change on a move, as the non-immutable ones do).
+   */
+  private translateIds(request: GraphRequest): Reply {
+    this.count('POST translateExchangeIds');
+    if (request.method !== 'POST') throw new GraphError(405, 'ErrorInvalidRequest', `The sandbox does not serve ${request.method} ${request.url.pathname}.`);
+    this.checkRole(request, ['User.Read.All', 'User.ReadWrite.All']);
+    const user = decodeURIComponent(request.url.pathname.split('/')[3]);
+    const mailbox = this.options.store.byEmail(user);
+    if (!mailbox) throw new GraphError(404, 'ErrorInvalidUser', `The requested user '${user}' is invalid.`);
+    this.checkRate(request.app, mailbox);
+    const body = (request.body ?? {}) as { inputIds?: unknown; sourceIdType?: unknown; targetIdType?: unknown };
+    const formats = ['ewsId', 'restId', 'entryId'];
+    for (const name of ['sourceIdType', 'targetIdType'] as const) {
+      const v = String(body[name] ?? '');
+      if (v === 'immutableEntryId' || v === 'restImmutableEntryId') throw new GraphError(501, 'NotImplemented', `The sandbox does not serve the immutable id format ${v}.`);
+      if (!formats.includes(v)) throw new GraphError(400, 'ErrorInvalidParameter', `${name} must be one of ${formats.join(', ')}, immutableEntryId, restImmutableEntryId; not '${v}'.`);
+    }
+    if (!Array.isArray(body.inputIds) || body.inputIds.some((i) => typeof i !== 'string')) throw new GraphError(400, 'ErrorInvalidParameter', 'inputIds must be a collection of strings.');
+    if (body.inputIds.length > 1000) throw new GraphError(400, 'ErrorInvalidParameter', 'inputIds holds at most 1000 identifiers.');
+    const from = String(body.sourceIdType);
+    const to = String(body.targetIdType);
+    const value = (body.inputIds as string[]).map((sourceId) => {
+      const ews = from === 'ewsId' ? sourceId : from === 'restId' ? ewsIdOf(sourceId) : ewsIdOfEntryId(sourceId);
+      const key = ews !== undefined ? (parseGraphId(restIdOf(ews)) ?? parseOccurrenceId(ews)) : undefined;
+      if (!ews || !key || key.mailbox !== mailbox.index) return { sourceId, errorDetails: { code: 'ErrorInvalidIdMalformed', message: 'Id is malformed.' } };
+      return { sourceId, targetId: to === 'ewsId' ? ews : to === 'restId' ? restIdOf(ews) : entryIdOf(ews) };
+    });
+    return { status: 200, body: { '@odata.context': `${this.url}/$metadata#Collection(microsoft.graph.convertIdResult)`, value } };
   }
 
   /** /subscriptions: create (validated), get, renew, delete, reauthorize. Events need Calendars.Read (a read scope). */
@@ -495,6 +530,23 @@ function selected(event: Record<string, unknown>, select: readonly string[] | un
   if (!select) return event;
   const keep = new Set(['@odata.etag', 'id', ...select, ...(event.singleValueExtendedProperties ? ['singleValueExtendedProperties'] : [])]);
   return Object.fromEntries(Object.entries(event).filter(([k]) => keep.has(k)));
+}
+
+/**
+ * MAPI's entryId of a sandbox item: its binary id URL-safe base64 encoded as Graph writes binary
+ * formats ('+' → '-', '/' → '_', padding dropped and counted by a final digit).
+ */
+function entryIdOf(ewsId: string): string {
+  const b64 = Buffer.from(`EID:${Buffer.from(ewsId, 'base64').toString('utf8')}`).toString('base64');
+  const padding = b64.length - b64.replace(/=+$/, '').length;
+  return `${b64.replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')}${padding}`;
+}
+
+function ewsIdOfEntryId(entryId: string): string | undefined {
+  const m = /^([A-Za-z0-9_-]+)([012])$/.exec(entryId);
+  if (!m) return undefined;
+  const raw = Buffer.from(m[1].replace(/-/g, '+').replace(/_/g, '/') + '='.repeat(Number(m[2])), 'base64').toString('utf8');
+  return raw.startsWith('EID:') ? Buffer.from(raw.slice(4)).toString('base64') : undefined;
 }
 
 function checkTimes(start: string, end: string): void {
