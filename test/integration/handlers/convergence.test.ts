@@ -1,7 +1,9 @@
 // Convergence: seeded random creates, edits, deletes and recurrence exceptions (and contacts,
 // persons and selection members) on both sides at once — users in Outlook (EWS, impersonated) and in the CRM (SQL on the reference CRM, the
 // Web API as each user on SuperOffice's simulator) — over dozens of mailboxes, with the
-// service (a child process, real Kafka, PostgreSQL) SIGKILLed halfway and started again. At quiescence the CRM and the mailboxes agree item by item: one row
+// service (a child process, real Kafka, PostgreSQL) SIGKILLed halfway and started again — over
+// EWS (EwsStream) with both CRMs, and over Microsoft Graph (GraphNotify: the sandbox's Graph
+// endpoint on the same mailboxes, appointments and series) with the reference CRM. At quiescence the CRM and the mailboxes agree item by item: one row
 // per item with the same subject and times, no duplicates, no delete lost, a series'
 // modified occurrences as its exception rows, and a bounded number of messages.
 import assert from 'node:assert/strict';
