@@ -1,4 +1,4 @@
-// Scale-out on the real broker: three instances with the same configuration share 300
+// Scale-out on the real broker: three instances with the same configuration share 150
 // mailboxes through the consumer group of <prefix>mailboxes; one is SIGKILLed during
 // activity, the others take its mailboxes (and, if it read the CRM change log, that too),
 // and at the end the CRM and the mailboxes agree item by item.
@@ -23,10 +23,10 @@ describe('scale-out across instances', () => {
     for (const s of instances) await s.stop('SIGKILL');
   });
 
-  it('3 instances share 300 mailboxes; one is killed during activity; every change is still applied', { timeout: 420_000 }, async () => {
+  it('3 instances share 150 mailboxes; one is killed during activity; every change is still applied', { timeout: 420_000 }, async () => {
     const t0 = Date.now();
     const phase = (what: string): void => console.log(`# scale-out: ${what} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    const sandbox = await startSandbox({ mailboxes: 300, itemsPerMailbox: 1, seed: 303, limits: { heartbeatMs: 500 } });
+    const sandbox = await startSandbox({ mailboxes: 150, itemsPerMailbox: 1, seed: 303, limits: { heartbeatMs: 500 } });
     const db = new PgDatabase(postgresUrl());
     const crmSchema = uniqueName('crm');
     const stateSchema = uniqueName('state');
@@ -44,9 +44,9 @@ describe('scale-out across instances', () => {
         const partitions = all.flatMap((s) => s.service.partitions).sort((a, b) => a - b);
         const active = all.reduce((n, s) => n + s.mailboxes.byState.active, 0);
         const total = all.reduce((n, s) => n + s.mailboxes.total, 0);
-        return JSON.stringify(partitions) === JSON.stringify([...Array(12).keys()]) && active === 300 && total === 300;
+        return JSON.stringify(partitions) === JSON.stringify([...Array(12).keys()]) && active === 150 && total === 150;
       };
-      await waitUntil(() => shared(instances), 120_000, 'the 12 partitions and 300 mailboxes shared by 3 instances, each mailbox once');
+      await waitUntil(() => shared(instances), 120_000, 'the 12 partitions and 150 mailboxes shared by 3 instances, each mailbox once');
       phase('3 instances share the mailboxes');
       const shares = (await statuses(instances)).map((s) => s.mailboxes.total);
       assert.ok(shares.every((n) => n > 0), `every instance has mailboxes: ${shares.join(', ')}`);
@@ -66,7 +66,7 @@ describe('scale-out across instances', () => {
       await new Promise((r) => setTimeout(r, 4_000));
       sandbox.activity.setRate(0);
 
-      await waitUntil(() => shared(instances), 120_000, 'the survivors to hold every partition and all 300 mailboxes');
+      await waitUntil(() => shared(instances), 120_000, 'the survivors to hold every partition and all 150 mailboxes');
       phase('the survivors hold every mailbox');
       let last = '';
       await waitUntil(async () => {
