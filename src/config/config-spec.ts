@@ -181,7 +181,22 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
   {
     key: 'exchange.graph.notify', element: 'exchange/graph', attribute: 'notify', env: 'ECS_GRAPH_NOTIFY',
-    kind: k.oneOf(['webhook'] as const), default: 'webhook', doc: 'GraphNotify: how notifications arrive: webhook (Graph POSTs to notificationUrl, forwarded to listen).',
+    kind: k.oneOf(['webhook', 'eventhub'] as const), default: 'webhook',
+    doc: 'GraphNotify: how notifications arrive: webhook (Graph POSTs to notificationUrl, forwarded to listen) or eventhub (Graph writes them to an Azure Event Hub, read through its Kafka endpoint: no inbound port at all).',
+  },
+  {
+    key: 'exchange.graph.eventHubUrl', element: 'exchange/graph', attribute: 'eventHubUrl', env: 'ECS_GRAPH_EVENT_HUB_URL',
+    kind: k.text(/^EventHub:https:\/\/\S+\/secrets\/\S+$/i, 'EventHub:https://<key vault>.vault.azure.net/secrets/<secret>?tenantId=<tenant domain>'), default: '',
+    doc: 'notify="eventhub": the notificationUrl Graph is given — the Azure Key Vault secret holding the Event Hub\'s send connection string (change-notifications-delivery-event-hubs.md).',
+  },
+  {
+    key: 'exchange.graph.eventHubConnectionStringEnv', element: 'exchange/graph', attribute: 'eventHubConnectionStringEnv', env: 'ECS_GRAPH_EVENT_HUB_CONNECTION_STRING_ENV',
+    kind: k.envName, default: 'ECS_GRAPH_EVENT_HUB_CONNECTION_STRING',
+    doc: 'notify="eventhub": name of the environment variable holding the Event Hub connection string the sync listens with (Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…;EntityPath=<hub>; a Listen policy of its own).',
+  },
+  {
+    key: 'exchange.graph.eventHubTls', element: 'exchange/graph', attribute: 'eventHubTls', env: 'ECS_GRAPH_EVENT_HUB_TLS',
+    kind: k.boolean, default: true, doc: 'notify="eventhub": TLS (verified) and SASL to the Event Hubs Kafka endpoint, as Azure requires. "false" only for a plain Kafka broker standing in for it (the sandbox), explicitly.',
   },
   {
     key: 'exchange.graph.listen', element: 'exchange/graph', attribute: 'listen', env: 'ECS_GRAPH_LISTEN',

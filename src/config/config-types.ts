@@ -56,7 +56,9 @@ export interface GraphSettings {
   readonly pollIntervalMs: number;
   /** GraphNotify: where notifications are delivered. */
   readonly notify: {
-    readonly kind: 'webhook';
+    readonly kind: 'webhook' | 'eventhub';
+    /** eventhub: the notificationUrl Graph is given, the connection string the sync listens with (sensitive) and whether TLS and SASL are used. */
+    readonly eventHub: { readonly url: string; readonly connectionString: string; readonly tls: boolean };
     /** The listener of the webhook. */
     readonly listen: { readonly host: string; readonly port: number };
     /** The public https URL in front of it; null: the listener's own (loopback: the built-in sandbox, tests). */

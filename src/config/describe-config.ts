@@ -8,7 +8,7 @@ export function describeConfig(config: SyncConfig): string[] {
     exchange.mode === 'EwsStream'
       ? `EwsStream (up to ${exchange.stream.maxSubscriptionsPerConnection} mailboxes per connection, reopened every ${minutes(exchange.stream.connectionLifetimeMs)})`
       : exchange.mode === 'EwsPull' ? `EwsPull (every ${seconds(exchange.pull.intervalMs)}, ${exchange.pull.concurrency} requests in flight)`
-        : exchange.mode === 'GraphNotify' ? `GraphNotify (webhook on ${exchange.graph.notify.listen.host}:${exchange.graph.notify.listen.port}${exchange.graph.notify.notificationUrl ? ` via ${redactUrl(exchange.graph.notify.notificationUrl)}` : ''}, subscriptions of ${exchange.graph.notify.subscriptionLifetimeMinutes} min, a safety poll every ${seconds(exchange.graph.notify.safetyPollMs)})`
+        : exchange.mode === 'GraphNotify' ? `GraphNotify (${exchange.graph.notify.kind === 'eventhub' ? `Event Hub ${eventHubOf(exchange.graph.notify.eventHub.connectionString)} via ${exchange.graph.notify.eventHub.url.replace(/\?.*$/, '')}` : `webhook on ${exchange.graph.notify.listen.host}:${exchange.graph.notify.listen.port}${exchange.graph.notify.notificationUrl ? ` via ${redactUrl(exchange.graph.notify.notificationUrl)}` : ''}`}, subscriptions of ${exchange.graph.notify.subscriptionLifetimeMinutes} min, a safety poll every ${seconds(exchange.graph.notify.safetyPollMs)})`
           : `${exchange.mode} (each mailbox's delta every ${seconds(exchange.graph.pollIntervalMs)})`;
   const graph = exchange.graph;
   const ews = exchange.mode.startsWith('Graph') ? (graph.url
@@ -53,3 +53,11 @@ export function describeConfig(config: SyncConfig): string[] {
 
 const seconds = (ms: number): string => `${ms / 1000}s`;
 const minutes = (ms: number): string => `${Math.round(ms / 600) / 100}m`;
+
+/** An Event Hub connection string as "<hub> at <namespace>" — never its key. */
+function eventHubOf(connectionString: string): string {
+  if (!connectionString) return '(its connection string not set)';
+  const endpoint = /Endpoint=sb:\/\/([^;/]+)/i.exec(connectionString)?.[1] ?? '?';
+  const hub = /EntityPath=([^;]+)/i.exec(connectionString)?.[1] ?? '?';
+  return `${hub} at ${endpoint}`;
+}

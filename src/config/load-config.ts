@@ -49,7 +49,7 @@ function buildSchema(): convict.Schema<Record<string, unknown>> {
     put(s.key, { doc: s.doc, format: formatName(s), default: s.default, env: s.env, sensitive: s.sensitive === true });
   }
   // Secrets are read from the variables the file names; convict masks them in toString().
-  for (const key of ['exchange.ews.password', 'exchange.ews.clientSecret', 'exchange.graph.clientSecret', 'crm.password', 'crm.ticket', 'crm.token', 'crm.appToken', 'crm.webhookSecret', 'state.password', 'transport.saslPassword']) {
+  for (const key of ['exchange.ews.password', 'exchange.ews.clientSecret', 'exchange.graph.clientSecret', 'exchange.graph.eventHubConnectionString', 'crm.password', 'crm.ticket', 'crm.token', 'crm.appToken', 'crm.webhookSecret', 'state.password', 'transport.saslPassword']) {
     put(key, { doc: 'secret read from the environment variable named by passwordEnv', format: 'ecs:secret', default: '', sensitive: true });
   }
   return schema as convict.Schema<Record<string, unknown>>;
@@ -195,6 +195,13 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
     problems.push(`${displayPath('exchange/graph', 'notificationUrl')}: missing; Microsoft Graph must reach the webhook listening on ${get<string>('exchange.graph.listen')} at a public https address (a reverse proxy)`);
   }
   const graphSecret = secret('exchange.graph.clientSecretEnv', 'exchange.graph.clientSecret', graphPresent && advise.startsWith('Graph') && !graphCertificate);
+  const eventHub = advise === 'GraphNotify' && get<string>('exchange.graph.notify') === 'eventhub';
+  if (eventHub && !graphPresent) problems.push(`${displayPath('exchange/graph', 'notify')}: eventhub needs <graph> with eventHubUrl (the built-in sandbox delivers to a webhook)`);
+  if (eventHub && graphPresent && !get<string>('exchange.graph.eventHubUrl')) problems.push(`${displayPath('exchange/graph', 'eventHubUrl')}: missing; notify="eventhub" needs the Key Vault secret Graph sends with (EventHub:https://<vault>.vault.azure.net/secrets/<secret>?tenantId=<tenant domain>)`);
+  const eventHubConnectionString = secret('exchange.graph.eventHubConnectionStringEnv', 'exchange.graph.eventHubConnectionString', eventHub && graphPresent);
+  if (eventHub && eventHubConnectionString && !/^Endpoint=sb:\/\/[^;\/]+\/?;(.*;)?EntityPath=[^;]+/i.test(eventHubConnectionString)) {
+    problems.push(`${displayPath('exchange/graph', 'eventHubConnectionStringEnv')}: the variable ${get<string>('exchange.graph.eventHubConnectionStringEnv')} does not hold an Event Hub connection string (Endpoint=sb://<namespace>/;SharedAccessKeyName=…;SharedAccessKey=…;EntityPath=<hub>)`);
+  }
 
   const crmType = get<'embedded' | 'postgres' | 'superoffice'>('crm.type');
   const crmUrlText = get<string>('crm.url');
@@ -301,7 +308,8 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
         ...(graphCa ? { caFile: fromFile(graphCa) } : {}),
         timeoutMs: get('exchange.graph.timeout'), pollIntervalMs: get('exchange.graph.pollInterval'),
         notify: {
-          kind: 'webhook', listen: { host: graphListen[0], port: graphListen[1] }, notificationUrl: get<string>('exchange.graph.notificationUrl') || null,
+          kind: get<'webhook' | 'eventhub'>('exchange.graph.notify'), listen: { host: graphListen[0], port: graphListen[1] }, notificationUrl: get<string>('exchange.graph.notificationUrl') || null,
+          eventHub: { url: get<string>('exchange.graph.eventHubUrl'), connectionString: eventHubConnectionString, tls: get<boolean>('exchange.graph.eventHubTls') },
           subscriptionLifetimeMinutes: Math.round(get<number>('exchange.graph.subscriptionLifetime') / 60_000), safetyPollMs: get('exchange.graph.safetyPoll'),
         },
       },

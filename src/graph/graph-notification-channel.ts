@@ -1,18 +1,18 @@
 import { map, type Observable } from 'rxjs';
 import type { ChangeSubscription, ChannelEvent, NotificationChannel } from '../exchange/index.js';
 import type { GraphHttp } from './graph-http.js';
-import type { NotificationReceiver } from './notification-receiver.js';
+import type { NotificationInbox } from './notification-inbox.js';
 
 export interface GraphNotificationChannelOptions {
   readonly http: GraphHttp;
-  readonly receiver: NotificationReceiver;
+  readonly receiver: NotificationInbox;
   readonly clientState: () => Promise<string>;
   /** Requested lifetime of a subscription (Outlook allows events at most 10,080 minutes). */
   readonly lifetimeMinutes: number;
   readonly now?: () => number;
 }
 
-/** Graph's change notifications for each mailbox's events, delivered to our webhook. */
+/** Graph's change notifications for each mailbox's events, delivered to our webhook or Event Hub. */
 export class GraphNotificationChannel implements NotificationChannel {
   readonly events: Observable<ChannelEvent>;
   readonly lifetimeMs: number;

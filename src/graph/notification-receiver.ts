@@ -1,13 +1,8 @@
-import { timingSafeEqual } from 'node:crypto';
 import { readBody } from '../shared/read-body.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Subject } from 'rxjs';
-
-/** What arrived: a change on a subscription, or a lifecycle event of one. */
-export type ReceivedNotification =
-  | { readonly kind: 'changed'; readonly subscriptionId: string }
-  | { readonly kind: 'subscriptionRemoved' | 'missed' | 'reauthorizationRequired'; readonly subscriptionId: string };
+import { notificationsOf, type NotificationInbox, type ReceivedNotification } from './notification-inbox.js';
 
 export interface NotificationReceiverOptions {
   readonly host: string;
@@ -25,7 +20,7 @@ const MAX_BODY_BYTES = 1024 * 1024;
  * request with the token, checks each notification's clientState, answers 202 at once (Graph
  * wants an answer within 3 s) and hands the notifications on — the work is done after.
  */
-export class NotificationReceiver {
+export class NotificationReceiver implements NotificationInbox {
   readonly notifications = new Subject<ReceivedNotification>();
   received = 0;
   rejected = 0;
@@ -85,19 +80,10 @@ export class NotificationReceiver {
       return answer(res, 400, '');
     }
     answer(res, 202, '');
-    const expected = Buffer.from(await this.options.clientState());
-    for (const entry of value) {
-      const n = entry as { subscriptionId?: unknown; clientState?: unknown; lifecycleEvent?: unknown; changeType?: unknown };
-      const state = Buffer.from(typeof n.clientState === 'string' ? n.clientState : '');
-      if (typeof n.subscriptionId !== 'string' || state.length !== expected.length || !timingSafeEqual(state, expected)) {
-        this.rejected++;
-        continue;
-      }
-      this.received++;
-      if (lifecycle && (n.lifecycleEvent === 'subscriptionRemoved' || n.lifecycleEvent === 'missed' || n.lifecycleEvent === 'reauthorizationRequired')) {
-        this.notifications.next({ kind: n.lifecycleEvent, subscriptionId: n.subscriptionId });
-      } else if (!lifecycle) this.notifications.next({ kind: 'changed', subscriptionId: n.subscriptionId });
-    }
+    const { accepted, refused } = notificationsOf(value, await this.options.clientState(), lifecycle ? 'lifecycle' : 'changes');
+    this.rejected += refused;
+    this.received += accepted.length;
+    for (const n of accepted) this.notifications.next(n);
   }
 }
 

@@ -163,6 +163,20 @@ export async function handleControl(sandbox: Sandbox, req: IncomingMessage, res:
     case 'POST /sandbox/graph/missed':
       if (!sandbox.graph) return reply(404, { error: 'this sandbox serves no Microsoft Graph (start it with oauth and graph)' });
       return reply(200, { told: sandbox.graph.subscriptions.reportMissed() });
+    case 'POST /sandbox/graph/key-vault': {
+      // a Key Vault secret holding an Event Hub's connection string, for EventHub:… notification URLs
+      if (!sandbox.graph) return reply(404, { error: 'this sandbox serves no Microsoft Graph (start it with oauth and graph)' });
+      const b = input as { secretUrl?: unknown; connectionString?: unknown };
+      if (typeof b.secretUrl !== 'string' || !/^https:\/\/[^/]+\.vault\.azure\.net\/secrets\/[^?]+$/i.test(b.secretUrl) || typeof b.connectionString !== 'string') {
+        return reply(400, { error: 'secretUrl (https://<vault>.vault.azure.net/secrets/<name>) and connectionString (Endpoint=sb://127.0.0.1:<kafka port>/;EntityPath=<topic>) are needed' });
+      }
+      try {
+        sandbox.graph.subscriptions.eventHubs.setSecret(b.secretUrl, b.connectionString);
+      } catch (err) {
+        return reply(400, { error: (err as Error).message });
+      }
+      return reply(200, { stored: b.secretUrl });
+    }
     case 'POST /sandbox/graph/lose-delta-tokens':
       if (!sandbox.graph) return reply(404, { error: 'this sandbox serves no Microsoft Graph (start it with oauth and graph)' });
       sandbox.graph.loseDeltaTokens();

@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 import { Counter } from 'prom-client';
 import type { AdviseMode, EwsSettings, GraphSettings, SyncConfig, SyncItemKind } from '../config/index.js';
-import { GraphNotificationChannel, NotificationReceiver, openGraph } from '../graph/index.js';
+import { GraphNotificationChannel, openGraph, openNotificationInbox } from '../graph/index.js';
 import { randomBytes } from 'node:crypto';
 import type { PositionStore } from '../state/position-store.js';
 import type { MailboxStore } from '../exchange/index.js';
@@ -80,7 +80,7 @@ function openGraphSide(config: SyncConfig, options: OpenExchangeSideOptions): Ex
   let secret: Promise<string> | undefined;
   const clientState = (): Promise<string> => (secret ??= loadClientState(positions!));
   const receiver = config.exchange.mode === 'GraphNotify'
-    ? new NotificationReceiver({ host: settings.notify.listen.host, port: settings.notify.listen.port, ...(settings.notify.notificationUrl ? { publicUrl: settings.notify.notificationUrl } : {}), clientState })
+    ? openNotificationInbox(settings, clientState, (err) => options.logger.warn({ err, event: 'graph.event-hub-failed' }, `the Event Hub could not be read (${err.message}); the safety poll carries the changes meanwhile`))
     : undefined;
   return {
     mode: config.exchange.mode, url: settings.url, store, servedItems, identity: options.builtIn?.identity ?? `Microsoft Graph tenant ${tenant.toLowerCase()}`,

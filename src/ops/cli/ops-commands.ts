@@ -275,12 +275,10 @@ async function testGraphMailbox(ctx: CommandContext, config: SyncConfig, mailbox
     ctx.setCode(EXIT.INVALID);
     return;
   }
-  const { checkGraphMailbox, GraphNotificationChannel, NotificationReceiver, openGraph } = await import('../../graph/index.js');
+  const { checkGraphMailbox, GraphNotificationChannel, openGraph, openNotificationInbox } = await import('../../graph/index.js');
   const opened = openGraph(graph, { pastDays: config.sync.windowPastDays, futureDays: config.sync.windowFutureDays });
-  // GraphNotify: the webhook listens as the service's would, for Graph's validation request (a throwaway clientState)
-  const receiver = config.exchange.mode === 'GraphNotify'
-    ? new NotificationReceiver({ host: graph.notify.listen.host, port: graph.notify.listen.port, ...(graph.notify.notificationUrl ? { publicUrl: graph.notify.notificationUrl } : {}), clientState: async () => 'test-mailbox' })
-    : undefined;
+  // GraphNotify: the webhook listens (or the Event Hub is read) as the service's would, for Graph's validation request (a throwaway clientState)
+  const receiver = config.exchange.mode === 'GraphNotify' ? openNotificationInbox(graph, async () => 'test-mailbox') : undefined;
   try {
     const channel = receiver && new GraphNotificationChannel({ http: opened.http, receiver, clientState: async () => 'test-mailbox', lifetimeMinutes: 10 });
     const results = await checkGraphMailbox(opened, mailbox, { app: `${graph.clientId} (${graph.authority})`, ...(channel ? { channel } : {}) });

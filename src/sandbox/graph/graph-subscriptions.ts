@@ -3,6 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { parseItemId } from '../ids.js';
 import type { Mailbox, MailboxEvent, MailboxStore } from '../mailbox-store.js';
+import { EventHubDelivery } from './event-hub-delivery.js';
 import { GraphError } from './event-json.js';
 import { graphIdOf, restIdOf } from './graph-ids.js';
 
@@ -50,6 +51,8 @@ export class GraphSubscriptions {
   private readonly timers = new Set<NodeJS.Timeout>();
   private dropUntil = 0;
   private unlisten: (() => void) | undefined;
+  /** Delivery to Event Hubs ("EventHub:…" notification URLs) and the key vault it reads their connection strings from. */
+  readonly eventHubs = new EventHubDelivery();
   delivered = 0;
   dropped = 0;
   failedDeliveries = 0;
@@ -63,6 +66,7 @@ export class GraphSubscriptions {
   }
 
   close(): void {
+    void this.eventHubs.close();
     this.unlisten?.();
     this.unlisten = undefined;
     for (const t of this.timers) clearTimeout(t);
@@ -79,7 +83,10 @@ export class GraphSubscriptions {
     if (!changeTypes.size || [...changeTypes].some((c) => !['created', 'updated', 'deleted'].includes(c))) throw new GraphError(400, 'InvalidRequest', `changeType must be created, updated and/or deleted, not '${String(body.changeType ?? '')}'.`);
     const notificationUrl = String(body.notificationUrl ?? '');
     const lifecycleNotificationUrl = body.lifecycleNotificationUrl === undefined ? undefined : String(body.lifecycleNotificationUrl);
-    for (const url of [notificationUrl, lifecycleNotificationUrl].filter((u): u is string => u !== undefined)) checkUrl(url);
+    for (const url of [notificationUrl, lifecycleNotificationUrl].filter((u): u is string => u !== undefined)) {
+      if (EventHubDelivery.isEventHubUrl(url)) this.eventHubs.target(url);
+      else checkUrl(url);
+    }
     const expiresAt = Date.parse(String(body.expirationDateTime ?? ''));
     const now = this.options.now();
     if (!Number.isFinite(expiresAt) || expiresAt <= now) throw new GraphError(400, 'InvalidRequest', 'expirationDateTime must be a time in the future.');
@@ -93,6 +100,12 @@ export class GraphSubscriptions {
     // the endpoint proves it is there and ours: it echoes a token within 10 s, or no subscription is made
     for (const url of new Set([notificationUrl, lifecycleNotificationUrl].filter((u): u is string => u !== undefined))) {
       const token = `Validation: Testing client application reachability for subscription Request-Id: ${randomUUID()}`;
+      if (EventHubDelivery.isEventHubUrl(url)) {
+        // an Event Hub is not asked to answer: the validation message is written to it, to be ignored
+        await this.eventHubs.send(url, { value: [{ subscriptionId: 'NA', subscriptionExpirationDateTime: 'NA', clientState: 'NA', changeType: token, resource: 'NA', resourceData: { '@odata.type': 'NA', '@odata.id': 'NA', id: 'NA' } }] })
+          .catch((err: Error) => { throw new GraphError(400, 'ValidationError', `Subscription validation request failed: the Event Hub did not take the validation message (${err.message}).`); });
+        continue;
+      }
       const answer = await post(`${url}${url.includes('?') ? '&' : '?'}validationToken=${encodeURIComponent(token)}`, '', 'text/plain; charset=utf-8', VALIDATION_TIMEOUT_MS).catch((err: Error) => ({ status: 0, text: err.message }));
       if (answer.status !== 200 || answer.text !== token) {
         throw new GraphError(400, 'ValidationError', `Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request (${url} answered ${answer.status}).`);
@@ -218,7 +231,9 @@ export class GraphSubscriptions {
   private async deliver(url: string, pending: Pending): Promise<void> {
     if (!this.unlisten) return;
     pending.attempts++;
-    const answer = await post(url, JSON.stringify(pending.body), 'application/json; charset=utf-8', DELIVERY_TIMEOUT_MS).catch(() => ({ status: 0, text: '' }));
+    const answer = EventHubDelivery.isEventHubUrl(url)
+      ? await this.eventHubs.send(url, pending.body).then(() => ({ status: 200, text: '' }), () => ({ status: 0, text: '' }))
+      : await post(url, JSON.stringify(pending.body), 'application/json; charset=utf-8', DELIVERY_TIMEOUT_MS).catch(() => ({ status: 0, text: '' }));
     if (answer.status >= 200 && answer.status < 300) {
       this.delivered += pending.body.value.length;
       return;

@@ -122,7 +122,7 @@ describe('loadConfig', () => {
     assert.ok(Object.isFrozen(config.sync.items));
   });
 
-  const rejections: Array<[string, string, RegExp]> = [
+  const rejections: Array<[string, string, RegExp, Record<string, string>?]> = [
     ['an unknown advise value', '<exchange><events><advise Object="EwsPoll"/></events></exchange>',
       /: calendar_sync\/exchange\/events\/advise@Object: "EwsPoll" is not one of EwsStream, EwsPull, GraphDelta, GraphNotify$/],
     ['kafka without brokers', '<transport type="kafka"/>', /calendar_sync\/transport@brokers: missing/],
@@ -153,12 +153,18 @@ describe('loadConfig', () => {
     ['<graph> without tenant', '<exchange><events><advise Object="GraphDelta"/></events><graph clientId="c1"/></exchange>', /exchange\/graph@tenant: missing/],
     ['a GraphNotify webhook beyond loopback without its public URL', '<exchange><events><advise Object="GraphNotify"/></events><graph tenant="t" clientId="c" listen="0.0.0.0:8443"/></exchange>',
       /exchange\/graph@notificationUrl: missing; Microsoft Graph must reach the webhook listening on 0\.0\.0\.0:8443/],
+    ['notify="eventhub" without the Key Vault secret Graph sends with', '<exchange><events><advise Object="GraphNotify"/></events><graph tenant="t" clientId="c" notify="eventhub"/></exchange>',
+      /exchange\/graph@eventHubUrl: missing; notify="eventhub" needs the Key Vault secret/],
+    ['an eventHubUrl that is not a Key Vault secret', '<exchange><events><advise Object="GraphNotify"/></events><graph tenant="t" clientId="c" notify="eventhub" eventHubUrl="https://hub.example/x"/></exchange>',
+      /graph@eventHubUrl: "https:\/\/hub\.example\/x" is not EventHub:https:\/\/<key vault>/],
+    ['notify="eventhub" on the built-in sandbox', '<exchange><events><advise Object="GraphNotify"/></events></exchange>',
+      /graph@notify: eventhub needs <graph>/, { ECS_GRAPH_NOTIFY: 'eventhub' }],
     ['a subscription lifetime over Outlook\'s 7 days', '<exchange><graph tenant="t" clientId="c" subscriptionLifetime="8d"/></exchange>', /graph@subscriptionLifetime: 8d is out of range/],
   ];
-  for (const [what, inner, expected] of rejections) {
+  for (const [what, inner, expected, env] of rejections) {
     it(`rejects ${what}`, () => {
       const path = file(wrap(inner));
-      const problems = problemsOf(path, { ECS_EWS_PASSWORD: 'x' });
+      const problems = problemsOf(path, { ECS_EWS_PASSWORD: 'x', ...env });
       assert.ok(problems.some((p) => expected.test(p)), `no problem matched ${expected}:\n${problems.join('\n')}`);
       assert.ok(problems.every((p) => p.startsWith(`${path}: `)), 'every line names the file');
     });
