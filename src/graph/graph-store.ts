@@ -4,6 +4,7 @@ import type { ItemFields } from '../shared/item-fields.js';
 import { toRrule } from '../shared/rrule.js';
 import { patternOfGraph } from '../shared/graph-recurrence.js';
 import { GraphApiError, notOverGraph } from './graph-error.js';
+import { GraphContacts } from './graph-contacts.js';
 import { batchError, type GraphHttp } from './graph-http.js';
 import { ianaFromWindows } from '../shared/time-zones.js';
 import { dateIn, eventBodyOf, fieldsOfEvent, graphRecurrenceOfFields, STAMP_PROPERTY_ID, utcOf, type GraphEvent } from './event-fields.js';
@@ -35,18 +36,20 @@ const q = (s: string): string => s.replace(/'/g, "''");
  * calendar view's delta query as the change reader (positions of kind 'graph-delta'). A series
  * is its master event (the pattern, `cancelledOccurrences`, `exceptionOccurrences`); the
  * calendar view lists its instances, which the reader folds into a change of the master.
- * Tasks (To Do) and contacts are not written over Graph yet: they fail with
- * NotServedOverGraph, named, and are parked rather than lost.
+ * Contacts and contact folders: graph-contacts.ts. Tasks (To Do) are not written over Graph
+ * yet: they fail with NotServedOverGraph, named, and are parked rather than lost.
  */
 export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
   readonly positionKind = 'graph-delta' as const;
   readonly operation = 'delta';
   private readonly http: GraphHttp;
   private readonly now: () => number;
+  private readonly contacts: GraphContacts;
 
   constructor(private readonly options: GraphStoreOptions) {
     this.http = options.http;
     this.now = options.now ?? Date.now;
+    this.contacts = new GraphContacts(this.http, this.now);
   }
 
   get url(): string {
@@ -54,6 +57,7 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
   }
 
   async createItem(mailbox: string, folder: FolderKind, fields: ItemFields, crmId: string): Promise<{ itemId: string; changeKey: string }> {
+    if (folder === 'contacts') return this.contacts.create(mailbox, fields, crmId);
     calendarOnly(folder);
     // transactionId: a POST repeated after a lost answer makes no second event
     const body = { ...eventBodyOf(fields), singleValueExtendedProperties: [{ id: STAMP_PROPERTY_ID, value: crmId }], transactionId: randomUUID() };
@@ -63,6 +67,7 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
   }
 
   async findStamped(mailbox: string, folder: FolderKind, crmId: string): Promise<{ itemId: string; changeKey: string } | undefined> {
+    if (folder === 'contacts') return this.contacts.findStamped(mailbox, crmId);
     calendarOnly(folder);
     const filter = `singleValueExtendedProperties/Any(ep: ep/id eq '${q(STAMP_PROPERTY_ID)}' and ep/value eq '${q(crmId)}')`;
     const r = await this.http.call('GET', `${this.events(mailbox)}?$filter=${encodeURIComponent(filter)}&$select=id,changeKey&$top=2`, { context: { mailbox, crmId } });
@@ -71,6 +76,7 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
   }
 
   async updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields, ifChangeKey?: string): Promise<UpdateOutcome> {
+    if (folder === 'contacts') return this.contacts.update(mailbox, itemId, fields, ifChangeKey);
     calendarOnly(folder);
     const headers: Record<string, string> = ifChangeKey !== undefined ? { 'if-match': `W/"${ifChangeKey}"` } : {};
     // a series' pattern is written only when it changed: writing it lays the series out again,
@@ -152,42 +158,40 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
     return (after.body as GraphEvent).changeKey;
   }
 
+  /** Graph's URL names the kind of item and the id does not: an event, else a contact. */
   async deleteItem(mailbox: string, itemId: string): Promise<boolean> {
     const r = await this.http.call('DELETE', this.event(mailbox, itemId), { accept: [404], context: { mailbox, itemId } });
-    return r.status !== 404;
+    return r.status !== 404 || this.contacts.delete(mailbox, itemId);
   }
 
-  ensureContactFolder(): Promise<string> {
-    return Promise.reject(notOverGraph('a contact folder (selection)'));
+  ensureContactFolder(mailbox: string, displayName: string): Promise<string> {
+    return this.contacts.ensureFolder(mailbox, displayName);
   }
 
-  renameFolder(): Promise<boolean> {
-    return Promise.reject(notOverGraph('a contact folder (selection)'));
+  renameFolder(mailbox: string, folderId: string, displayName: string): Promise<boolean> {
+    return this.contacts.renameFolder(mailbox, folderId, displayName);
   }
 
-  deleteFolder(): Promise<boolean> {
-    return Promise.reject(notOverGraph('a contact folder (selection)'));
+  deleteFolder(mailbox: string, folderId: string): Promise<boolean> {
+    return this.contacts.deleteFolder(mailbox, folderId);
   }
 
-  createContacts(): Promise<Array<{ itemId: string; changeKey: string } | { error: Error }>> {
-    return Promise.reject(notOverGraph('contacts'));
+  createContacts(mailbox: string, folderId: string, entries: ReadonlyArray<{ fields: ItemFields; crmId: string }>): Promise<Array<{ itemId: string; changeKey: string } | { error: Error }>> {
+    return this.contacts.createMany(mailbox, folderId, entries);
   }
 
-  stampedIn(): Promise<Map<string, { itemId: string; changeKey: string }>> {
-    return Promise.reject(notOverGraph('contacts'));
+  stampedIn(mailbox: string, folderId: string): Promise<Map<string, { itemId: string; changeKey: string }>> {
+    return this.contacts.stampedIn(mailbox, folderId);
   }
 
-  async deleteItems(mailbox: string, itemIds: readonly string[]): Promise<void> {
-    const parts = itemIds.map((id) => ({ method: 'DELETE', url: this.event(mailbox, id) }));
-    const answers = await this.http.batch(parts);
-    answers.forEach((a, i) => {
-      const err = batchError(parts[i], a, [404]);
-      if (err) throw err;
-    });
+  /** The copies the sync owns in contact folders (selections). */
+  deleteItems(mailbox: string, itemIds: readonly string[]): Promise<void> {
+    return this.contacts.deleteMany(mailbox, itemIds);
   }
 
   /** Events by id in $batch requests of 20, with the stamp; a 404 is an item deleted since. */
   async getItems(mailbox: string, folder: FolderKind, itemIds: readonly string[]): Promise<FetchedItem[]> {
+    if (folder === 'contacts') return this.contacts.get(mailbox, itemIds);
     calendarOnly(folder);
     if (!itemIds.length) return [];
     const parts = itemIds.map((id) => ({ method: 'GET', url: `${this.event(mailbox, id)}?${EXPAND_ITEM}`, headers: { prefer: 'outlook.body-content-type="text"' } }));
@@ -202,6 +206,7 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
   }
 
   async listFolder(mailbox: string, folder: FolderKind): Promise<ListedItem[]> {
+    if (folder === 'contacts') return this.contacts.list(mailbox);
     calendarOnly(folder);
     const items: ListedItem[] = [];
     let next: string | undefined = `${this.events(mailbox)}?$select=id,changeKey,start,end,type&$top=1000`;
@@ -220,6 +225,7 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
    * still there are read again and reported as updates, never as deletes.
    */
   async readChanges(mailbox: string, folder: FolderKind, position: string | null, maxChanges: number): Promise<FolderChangePage> {
+    if (folder === 'contacts') return this.contacts.readChanges(mailbox, position, maxChanges);
     calendarOnly(folder);
     const saved = position ? parsePosition(position) : undefined;
     const since = saved?.since ?? this.now();
@@ -294,7 +300,7 @@ function sameRecurrence(current: GraphEvent, wanted: NonNullable<ReturnType<type
 }
 
 function calendarOnly(folder: FolderKind): void {
-  if (folder !== 'calendar') throw notOverGraph(folder === 'tasks' ? 'To Do tasks' : 'contacts');
+  if (folder === 'tasks') throw notOverGraph('To Do tasks');
 }
 
 function parsePosition(position: string): GraphPosition {

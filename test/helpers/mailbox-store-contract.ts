@@ -164,6 +164,45 @@ export function mailboxStoreContract(name: string, open: () => Promise<StoreUnde
       assert.ok((await t.store.listFolder(t.mailbox, 'tasks')).some((i) => i.itemId === made.itemId));
     });
 
+    it('a contact in the Contacts folder: made stamped with its whole card, found by its stamp, read back whole, changed at its version, its create, change and delete read by the change reader', { skip: unsupported.contacts }, async () => {
+      const readContacts = async (from: string | null): Promise<{ position: string; changes: FolderChange[] }> => {
+        let position = from;
+        const changes: FolderChange[] = [];
+        for (let pages = 0; pages < 100; pages++) {
+          const page = await t.changes.readChanges(t.mailbox, 'contacts', position, 5);
+          changes.push(...page.changes);
+          position = page.position;
+          if (page.complete) return { position, changes };
+        }
+        throw new Error('the reader never said it was complete');
+      };
+      const before = await readContacts(null);
+      const card = {
+        givenName: 'Ada', middleName: 'King', surname: 'Lovelace', company: 'Analytical Engines Ltd', jobTitle: 'Programmer', department: 'Research',
+        emails: ['ada@example.test', 'countess@example.test'],
+        phones: { business: '+44 20 1234 5678', mobile: '+44 7700 900123', home: '+44 20 8765 4321', businessFax: '+44 20 1234 5679', other: '+44 20 5555 0000' },
+        address: { street: '12 St James Square', city: 'London', state: 'Greater London', postalCode: 'SW1Y 4JH', country: 'United Kingdom' },
+      };
+      const made = await t.store.createItem(t.mailbox, 'contacts', { contact: card, body: 'Met at the Difference Engine demo' }, 'person:9301');
+      assert.deepEqual(await t.store.findStamped(t.mailbox, 'contacts', 'person:9301'), made);
+      const [read] = await t.store.getItems(t.mailbox, 'contacts', [made.itemId]);
+      assert.deepEqual(read?.item?.contact, card, 'every part of the card, every phone kind and the business address');
+      assert.equal(read?.item?.crmId, 'person:9301');
+      assert.equal(read?.item?.body, 'Met at the Difference Engine demo');
+      const changed = await t.store.updateItem(t.mailbox, 'contacts', made.itemId, { contact: { ...card, jobTitle: 'Analyst', phones: { business: card.phones.business }, emails: ['ada@example.test'] }, body: '' }, made.changeKey);
+      assert.equal(changed.status, 'updated');
+      const [after] = await t.store.getItems(t.mailbox, 'contacts', [made.itemId]);
+      assert.deepEqual(after?.item?.contact, { ...card, jobTitle: 'Analyst', phones: { business: card.phones.business }, emails: ['ada@example.test'] }, 'parts cleared are cleared');
+      assert.equal((await t.store.updateItem(t.mailbox, 'contacts', made.itemId, { contact: card }, made.changeKey)).status, 'conflict', 'at an older version nothing is written');
+      const reads = await readContacts(before.position);
+      assert.deepEqual(reads.changes.filter((c) => c.itemId === made.itemId).map((c) => (c.type === 'Update' ? 'Create' : c.type)).slice(0, 1), ['Create']);
+      assert.ok((await t.store.listFolder(t.mailbox, 'contacts')).some((i) => i.itemId === made.itemId));
+      assert.equal(await t.store.deleteItem(t.mailbox, made.itemId), true);
+      const gone = await readContacts(reads.position);
+      assert.deepEqual(gone.changes.filter((c) => c.itemId === made.itemId).map((c) => c.type), ['Delete']);
+      assert.equal(await t.store.findStamped(t.mailbox, 'contacts', 'person:9301'), undefined);
+    });
+
     it('a contact folder: made once (asked twice, one folder), filled in a batch, its stamps read back, renamed, items and folder deleted', { skip: unsupported.contacts }, async () => {
       const folder = await t.store.ensureContactFolder(t.mailbox, 'Contract: key accounts');
       assert.equal(await t.store.ensureContactFolder(t.mailbox, 'Contract: key accounts'), folder, 'a second ensure adopts the folder');

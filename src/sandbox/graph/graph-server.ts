@@ -9,6 +9,7 @@ import type { Mailbox, MailboxStore, StoredItem } from '../mailbox-store.js';
 import { expandOccurrences, pruneExceptions, type Occurrence } from '../recurrence.js';
 import type { TokenService } from '../token-service.js';
 import { eventOf, extendedUriOf, GraphError, instanceOf, occurrenceGraphIdOf, propsOfEvent, TRANSACTION_KEY, transactionEntry, type EventOptions } from './event-json.js';
+import { serveContacts } from './graph-contacts.js';
 import { GraphSubscriptions } from './graph-subscriptions.js';
 import { deltaTokenOf, ewsIdOf, graphIdOf, parseDeltaToken, parseGraphId, restIdOf, type DeltaPosition } from './graph-ids.js';
 
@@ -189,6 +190,8 @@ export class GraphServer {
 
   private route(request: GraphRequest): Reply {
     const { method, url } = request;
+    const contacts = /^\/v1\.0\/users\/([^/]+)\/((?:contacts|contactFolders)(?:\/[^/]+){0,3})$/i.exec(url.pathname);
+    if (contacts) return this.contactsRoute(request, decodeURIComponent(contacts[1]), contacts[2].split('/').map(decodeURIComponent));
     const m = /^\/v1\.0\/users\/([^/]+)\/(events|calendarView\/delta|calendarView)(?:\/([^/]+))?(\/instances)?$/i.exec(url.pathname);
     if (!m) throw new GraphError(400, 'BadRequest', `Resource not found for the segment '${url.pathname.split('/').slice(2, 4).join('/')}'.`);
     const route = `${method} ${m[2].toLowerCase()}${m[3] ? '/{id}' : ''}${m[4] ? '/instances' : ''}`;
@@ -267,6 +270,24 @@ export class GraphServer {
       return { sourceId, targetId: to === 'ewsId' ? ews : to === 'restId' ? restIdOf(ews) : entryIdOf(ews) };
     });
     return { status: 200, body: { '@odata.context': `${this.url}/$metadata#Collection(microsoft.graph.convertIdResult)`, value } };
+  }
+
+  /** Contacts and contact folders (graph-contacts.ts), with the roles, rate and faults every mailbox request has. */
+  private contactsRoute(request: GraphRequest, user: string, path: string[]): Reply {
+    this.count(`${request.method} ${path[0].toLowerCase()}${path[1] !== undefined ? '/{id}' : ''}${path.slice(2).map((p) => `/${p.toLowerCase()}`).join('')}`);
+    const mailbox = this.options.store.byEmail(user);
+    if (!mailbox) throw new GraphError(404, 'ErrorInvalidUser', `The requested user '${user}' is invalid.`);
+    if (mailbox.denied) throw new GraphError(403, 'ErrorAccessDenied', 'Access to OData is disabled.');
+    this.checkRole(request, request.method === 'GET' ? ['Contacts.Read', 'Contacts.ReadWrite'] : ['Contacts.ReadWrite']);
+    this.checkRate(request.app, mailbox);
+    if (this.storm && Math.random() < this.storm.probability) {
+      this.throttled++;
+      throw new GraphError(429, 'TooManyRequests', 'Please retry again later.', { 'retry-after': String(this.storm.retryAfterSeconds) });
+    }
+    return serveContacts({
+      store: this.options.store, mailbox, method: request.method, url: request.url, body: request.body, ifMatch: request.headers['if-match'], prefer: request.headers.prefer,
+      base: this.url, epoch: this.options.epoch, generation: this.generation, extended: expandOf(request.url).extended,
+    }, path);
   }
 
   /** /subscriptions: create (validated), get, renew, delete, reauthorize. Events need Calendars.Read (a read scope). */
