@@ -2,7 +2,10 @@ import type { Observable } from 'rxjs';
 
 /** A mailbox's change subscription: its id and until when the server keeps it (ms). */
 export interface ChangeSubscription {
+  /** What renew, reauthorize and unsubscribe are given. */
   readonly id: string;
+  /** The server's subscriptions it stands for (one per folder, where the server's are per folder); notifications name one of them. Default: [id]. */
+  readonly ids?: readonly string[];
   readonly expiresAt: number;
   /** Where its notifications go (our endpoint's address when it was made). */
   readonly target: string;

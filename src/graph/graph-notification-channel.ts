@@ -9,6 +9,8 @@ export interface GraphNotificationChannelOptions {
   readonly clientState: () => Promise<string>;
   /** Requested lifetime of a subscription (Outlook allows events at most 10,080 minutes). */
   readonly lifetimeMinutes: number;
+  /** What of each mailbox is watched: its events, and its contacts when they are synced (one Graph subscription each). */
+  readonly resources?: ReadonlyArray<'events' | 'contacts'>;
   readonly now?: () => number;
 }
 
@@ -24,34 +26,63 @@ export class GraphNotificationChannel implements NotificationChannel {
     this.now = options.now ?? Date.now;
   }
 
+  /** Where notifications go, and what they watch (a change of either means new subscriptions). */
   async target(): Promise<string> {
-    return (await this.options.receiver.urls()).notificationUrl;
+    const resources = this.options.resources ?? ['events'];
+    const url = (await this.options.receiver.urls()).notificationUrl;
+    return resources.length === 1 && resources[0] === 'events' ? url : `${url} (${resources.join(', ')})`;
   }
 
+  /** One Graph subscription per resource, standing together as one (ids joined by a space). */
   async subscribe(mailbox: string): Promise<ChangeSubscription> {
     const urls = await this.options.receiver.urls();
-    const r = await this.options.http.call('POST', '/subscriptions', {
-      body: {
-        changeType: 'created,updated,deleted', resource: `/users/${encodeURIComponent(mailbox)}/events`, ...urls,
-        expirationDateTime: new Date(this.now() + this.lifetimeMs).toISOString(), clientState: await this.options.clientState(),
-      },
-      context: { mailbox },
-    });
-    return subscriptionOf(r.body);
+    const made: ChangeSubscription[] = [];
+    try {
+      for (const resource of this.options.resources ?? ['events']) {
+        const r = await this.options.http.call('POST', '/subscriptions', {
+          body: {
+            changeType: 'created,updated,deleted', resource: `/users/${encodeURIComponent(mailbox)}/${resource}`, ...urls,
+            expirationDateTime: new Date(this.now() + this.lifetimeMs).toISOString(), clientState: await this.options.clientState(),
+          },
+          context: { mailbox, resource },
+        });
+        made.push(subscriptionOf(r.body));
+      }
+    } catch (err) {
+      // all or none: the ones made are removed again
+      for (const s of made) await this.unsubscribe(s.id).catch(() => undefined);
+      throw err;
+    }
+    return { ...together(made), target: await this.target() };
   }
 
+  /** Renews each; when one is gone the others are removed too (undefined: subscribe again). */
   async renew(subscriptionId: string): Promise<ChangeSubscription | undefined> {
-    const r = await this.options.http.call('PATCH', `/subscriptions/${encodeURIComponent(subscriptionId)}`, { body: { expirationDateTime: new Date(this.now() + this.lifetimeMs).toISOString() }, accept: [404] });
-    return r.status === 404 ? undefined : subscriptionOf(r.body);
+    const renewed: ChangeSubscription[] = [];
+    for (const id of subscriptionId.split(' ')) {
+      const r = await this.options.http.call('PATCH', `/subscriptions/${encodeURIComponent(id)}`, { body: { expirationDateTime: new Date(this.now() + this.lifetimeMs).toISOString() }, accept: [404] });
+      if (r.status === 404) {
+        await this.unsubscribe(subscriptionId);
+        return undefined;
+      }
+      renewed.push(subscriptionOf(r.body));
+    }
+    return { ...together(renewed), target: await this.target() };
   }
 
   async reauthorize(subscriptionId: string): Promise<void> {
-    await this.options.http.call('POST', `/subscriptions/${encodeURIComponent(subscriptionId)}/reauthorize`, { accept: [404] });
+    for (const id of subscriptionId.split(' ')) await this.options.http.call('POST', `/subscriptions/${encodeURIComponent(id)}/reauthorize`, { accept: [404] });
   }
 
   async unsubscribe(subscriptionId: string): Promise<void> {
-    await this.options.http.call('DELETE', `/subscriptions/${encodeURIComponent(subscriptionId)}`, { accept: [404] });
+    for (const id of subscriptionId.split(' ')) await this.options.http.call('DELETE', `/subscriptions/${encodeURIComponent(id)}`, { accept: [404] });
   }
+}
+
+/** Several of Graph's subscriptions as one: the first to end ends it. */
+function together(parts: readonly ChangeSubscription[]): ChangeSubscription {
+  if (parts.length === 1) return parts[0];
+  return { id: parts.map((p) => p.id).join(' '), ids: parts.map((p) => p.id), expiresAt: Math.min(...parts.map((p) => p.expiresAt)), target: parts[0].target };
 }
 
 function subscriptionOf(body: unknown): ChangeSubscription {

@@ -82,12 +82,12 @@ export class NotifySource extends PollSource {
   private remember(mailbox: string, s: ChangeSubscription): void {
     this.forgetSubscription(mailbox);
     this.subscriptionOf.set(mailbox, s);
-    this.mailboxOf.set(s.id, mailbox);
+    for (const id of s.ids ?? [s.id]) this.mailboxOf.set(id, mailbox);
   }
 
   private forgetSubscription(mailbox: string): void {
     const s = this.subscriptionOf.get(mailbox);
-    if (s) this.mailboxOf.delete(s.id);
+    if (s) for (const id of s.ids ?? [s.id]) this.mailboxOf.delete(id);
     this.subscriptionOf.delete(mailbox);
   }
 

@@ -74,7 +74,7 @@ function openGraphSide(config: SyncConfig, options: OpenExchangeSideOptions): Ex
     collect: () => { throttled.reset(); throttled.inc(http.throttled); },
   });
   const tenant = settings.authority.split('/').filter(Boolean).pop() ?? '';
-  const servedItems: readonly SyncItemKind[] = ['appointments'];
+  const servedItems: readonly SyncItemKind[] = ['appointments', 'contacts'];
   // GraphNotify: the webhook Graph delivers to (it starts listening with the first subscription)
   let positions: PositionStore | undefined;
   let secret: Promise<string> | undefined;
@@ -89,7 +89,8 @@ function openGraphSide(config: SyncConfig, options: OpenExchangeSideOptions): Ex
     // only the folders Graph serves are read
     createSource: (deps) => {
       positions = deps.positions;
-      const channel = receiver && new GraphNotificationChannel({ http, receiver, clientState, lifetimeMinutes: settings.notify.subscriptionLifetimeMinutes });
+      const resources = config.sync.items.includes('contacts') ? ['events', 'contacts'] as const : ['events'] as const;
+      const channel = receiver && new GraphNotificationChannel({ http, receiver, clientState, lifetimeMinutes: settings.notify.subscriptionLifetimeMinutes, resources });
       return createMailboxChangeSource({ ...config, sync: { ...config.sync, items: config.sync.items.filter((i) => servedItems.includes(i)) } }, { ...deps, changes: store, ...(channel ? { channel } : {}) });
     },
     close: async () => {

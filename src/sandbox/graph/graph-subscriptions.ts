@@ -25,6 +25,8 @@ export interface GraphSubscription {
   readonly app: string;
   readonly mailbox: number;
   readonly resource: string;
+  /** The folder its resource is: the calendar (/events) or Contacts (/contacts). */
+  readonly folder: 'calendar' | 'contacts';
   readonly changeTypes: ReadonlySet<ChangeType>;
   readonly notificationUrl: string;
   readonly lifecycleNotificationUrl?: string;
@@ -76,8 +78,9 @@ export class GraphSubscriptions {
   /** POST /subscriptions. */
   async create(app: string, body: Record<string, unknown>, mailboxOf: (user: string) => Mailbox): Promise<GraphSubscription> {
     const resource = String(body.resource ?? '');
-    const m = /^\/?users\/([^/]+)\/events$/i.exec(resource);
-    if (!m) throw new GraphError(400, 'InvalidRequest', `The sandbox takes subscriptions on /users/{id}/events, not '${resource}'.`);
+    const m = /^\/?users\/([^/]+)\/(events|contacts)$/i.exec(resource);
+    if (!m) throw new GraphError(400, 'InvalidRequest', `The sandbox takes subscriptions on /users/{id}/events and /users/{id}/contacts, not '${resource}'.`);
+    const folder = m[2].toLowerCase() === 'events' ? 'calendar' as const : 'contacts' as const;
     const mailbox = mailboxOf(decodeURIComponent(m[1]));
     const changeTypes = new Set(String(body.changeType ?? '').split(',').map((c) => c.trim()).filter(Boolean));
     if (!changeTypes.size || [...changeTypes].some((c) => !['created', 'updated', 'deleted'].includes(c))) throw new GraphError(400, 'InvalidRequest', `changeType must be created, updated and/or deleted, not '${String(body.changeType ?? '')}'.`);
@@ -111,7 +114,7 @@ export class GraphSubscriptions {
         throw new GraphError(400, 'ValidationError', `Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request (${url} answered ${answer.status}).`);
       }
     }
-    const subscription: GraphSubscription = { id: randomUUID(), app, mailbox: mailbox.index, resource, changeTypes: changeTypes as Set<ChangeType>, notificationUrl, lifecycleNotificationUrl, clientState, expiresAt };
+    const subscription: GraphSubscription = { id: randomUUID(), app, mailbox: mailbox.index, resource, folder, changeTypes: changeTypes as Set<ChangeType>, notificationUrl, lifecycleNotificationUrl, clientState, expiresAt };
     this.byId.set(subscription.id, subscription);
     return subscription;
   }
@@ -176,18 +179,23 @@ export class GraphSubscriptions {
 
   private onEvent(mailbox: Mailbox, event: MailboxEvent): void {
     if (event.folderEvent || !event.itemId) return;
-    const changes: Array<{ type: ChangeType; itemId: string }> = [];
-    if (event.type === 'CreatedEvent' && event.folder === 'calendar') changes.push({ type: 'created', itemId: event.itemId });
-    else if (event.type === 'ModifiedEvent' && event.folder === 'calendar') changes.push({ type: 'updated', itemId: event.itemId });
-    else if (event.type === 'DeletedEvent' && event.folder === 'calendar') changes.push({ type: 'deleted', itemId: event.itemId });
-    else if (event.type === 'MovedEvent') {
-      if (event.oldFolder === 'calendar' && event.oldItemId) changes.push({ type: 'deleted', itemId: event.oldItemId });
-      if (event.folder === 'calendar') changes.push({ type: 'created', itemId: event.itemId });
+    for (const folder of ['calendar', 'contacts'] as const) {
+      const changes: Array<{ type: ChangeType; itemId: string }> = [];
+      if (event.type === 'CreatedEvent' && event.folder === folder) changes.push({ type: 'created', itemId: event.itemId });
+      else if (event.type === 'ModifiedEvent' && event.folder === folder) changes.push({ type: 'updated', itemId: event.itemId });
+      else if (event.type === 'DeletedEvent' && event.folder === folder) changes.push({ type: 'deleted', itemId: event.itemId });
+      else if (event.type === 'MovedEvent') {
+        if (event.oldFolder === folder && event.oldItemId) changes.push({ type: 'deleted', itemId: event.oldItemId });
+        if (event.folder === folder) changes.push({ type: 'created', itemId: event.itemId });
+      }
+      if (changes.length) this.notifyChanges(mailbox, folder, changes, event.changeKey);
     }
-    if (!changes.length) return;
+  }
+
+  private notifyChanges(mailbox: Mailbox, folder: 'calendar' | 'contacts', changes: ReadonlyArray<{ type: ChangeType; itemId: string }>, changeKey: string): void {
     this.sweep();
     for (const s of this.byId.values()) {
-      if (s.mailbox !== mailbox.index) continue;
+      if (s.mailbox !== mailbox.index || s.folder !== folder) continue;
       for (const c of changes) {
         if (!s.changeTypes.has(c.type)) continue;
         if (Date.now() < this.dropUntil) {
@@ -196,11 +204,11 @@ export class GraphSubscriptions {
         }
         const key = parseItemId(c.itemId);
         const id = key ? graphIdOf(key.mailbox, key.item) : restIdOf(c.itemId);
-        const resource = `Users/${mailbox.address}/Events/${id}`;
+        const resource = `Users/${mailbox.address}/${folder === 'calendar' ? 'Events' : 'Contacts'}/${id}`;
         this.enqueue(s.notificationUrl, {
           id: randomUUID(), subscriptionId: s.id, subscriptionExpirationDateTime: new Date(s.expiresAt).toISOString(), changeType: c.type, resource, tenantId: this.options.tenantId,
           ...(s.clientState !== undefined ? { clientState: s.clientState } : {}),
-          resourceData: { '@odata.type': '#Microsoft.Graph.Event', '@odata.id': resource, ...(c.type !== 'deleted' ? { '@odata.etag': `W/"${event.changeKey}"` } : {}), id },
+          resourceData: { '@odata.type': folder === 'calendar' ? '#Microsoft.Graph.Event' : '#Microsoft.Graph.Contact', '@odata.id': resource, ...(c.type !== 'deleted' ? { '@odata.etag': `W/"${changeKey}"` } : {}), id },
         });
       }
     }
