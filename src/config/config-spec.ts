@@ -30,7 +30,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     key: 'exchange.events.advise', element: 'exchange/events/advise', attribute: 'Object', env: 'ECS_ADVISE',
     kind: k.oneOf(['EwsStream', 'EwsPull', 'GraphDelta', 'GraphNotify'] as const, { EWStream: 'EwsStream', EWSPull: 'EwsPull' }), default: 'EwsStream',
-    doc: 'How changes are learned: EwsStream (streaming notifications, one long-lived connection per group of up to 200 mailboxes), EwsPull (GetEvents polling), GraphNotify (Microsoft Graph, Exchange Online: change notifications to a webhook trigger the calendar view\'s delta query, with a safety poll) or GraphDelta (Graph\'s delta query every graph@pollInterval, no inbound endpoint); over Graph appointments, series, contacts and selections (To Do tasks not yet). Case-insensitive; EWStream/EWSPull are accepted too.',
+    doc: 'How changes are learned: EwsStream (streaming notifications, one long-lived connection per group of up to 200 mailboxes), EwsPull (GetEvents polling), GraphNotify (Microsoft Graph, Exchange Online: change notifications to a webhook trigger the calendar view\'s delta query, with a safety poll) or GraphDelta (Graph\'s delta query every graph@pollInterval, no inbound endpoint); over Graph appointments, series, To Do tasks (always polled), contacts and selections. Case-insensitive; EWStream/EWSPull are accepted too.',
   },
   {
     key: 'exchange.events.pull.interval', element: 'exchange/events/pull', attribute: 'interval', env: 'ECS_PULL_INTERVAL',
@@ -156,7 +156,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
   {
     key: 'exchange.graph.clientId', element: 'exchange/graph', attribute: 'clientId', env: 'ECS_GRAPH_CLIENT_ID',
-    kind: k.text(/^\S+$/, 'the application (client) id'), default: '', doc: 'The app registration with the application permissions Calendars.ReadWrite and Contacts.ReadWrite (and, later, Tasks.ReadWrite.All), admin consented.',
+    kind: k.text(/^\S+$/, 'the application (client) id'), default: '', doc: 'The app registration with the application permissions Calendars.ReadWrite, Contacts.ReadWrite and Tasks.ReadWrite.All, admin consented.',
   },
   {
     key: 'exchange.graph.clientSecretEnv', element: 'exchange/graph', attribute: 'clientSecretEnv', env: 'ECS_GRAPH_CLIENT_SECRET_ENV',
@@ -177,7 +177,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     key: 'exchange.graph.pollInterval', element: 'exchange/graph', attribute: 'pollInterval', env: 'ECS_GRAPH_POLL_INTERVAL',
     kind: k.duration(5_000, 24 * 60 * MINUTE), default: 60_000,
-    doc: 'GraphDelta: how often each mailbox\'s delta is read. Outlook lets an app have 4 requests under way across all mailboxes: at ~100 ms a request that is ~40 mailboxes a second, so 10,000 mailboxes need an interval of 5 minutes or more.',
+    doc: 'GraphDelta: how often each mailbox\'s delta is read (GraphNotify: how often its To Do tasks are, which Graph notifies no app of). Outlook lets an app have 4 requests under way across all mailboxes: at ~100 ms a request that is ~40 mailboxes a second, so 10,000 mailboxes need an interval of 5 minutes or more.',
   },
   {
     key: 'exchange.graph.notify', element: 'exchange/graph', attribute: 'notify', env: 'ECS_GRAPH_NOTIFY',

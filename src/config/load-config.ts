@@ -199,7 +199,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
   if (eventHub && !graphPresent) problems.push(`${displayPath('exchange/graph', 'notify')}: eventhub needs <graph> with eventHubUrl (the built-in sandbox delivers to a webhook)`);
   if (eventHub && graphPresent && !get<string>('exchange.graph.eventHubUrl')) problems.push(`${displayPath('exchange/graph', 'eventHubUrl')}: missing; notify="eventhub" needs the Key Vault secret Graph sends with (EventHub:https://<vault>.vault.azure.net/secrets/<secret>?tenantId=<tenant domain>)`);
   const eventHubConnectionString = secret('exchange.graph.eventHubConnectionStringEnv', 'exchange.graph.eventHubConnectionString', eventHub && graphPresent);
-  if (eventHub && eventHubConnectionString && !/^Endpoint=sb:\/\/[^;\/]+\/?;(.*;)?EntityPath=[^;]+/i.test(eventHubConnectionString)) {
+  if (eventHub && eventHubConnectionString && !/^Endpoint=sb:\/\/[^;/]+\/?;(.*;)?EntityPath=[^;]+/i.test(eventHubConnectionString)) {
     problems.push(`${displayPath('exchange/graph', 'eventHubConnectionStringEnv')}: the variable ${get<string>('exchange.graph.eventHubConnectionStringEnv')} does not hold an Event Hub connection string (Endpoint=sb://<namespace>/;SharedAccessKeyName=…;SharedAccessKey=…;EntityPath=<hub>)`);
   }
 

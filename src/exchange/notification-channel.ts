@@ -1,3 +1,4 @@
+import type { FolderKind } from './mailbox-store.js';
 import type { Observable } from 'rxjs';
 
 /** A mailbox's change subscription: its id and until when the server keeps it (ms). */
@@ -27,6 +28,8 @@ export type ChannelEvent =
  */
 export interface NotificationChannel {
   readonly events: Observable<ChannelEvent>;
+  /** The folders whose changes it tells (Graph: calendar, contacts — To Do has no app-only notifications); the others are polled. */
+  readonly folders: readonly FolderKind[];
   /** How long a subscription lives when made or renewed (ms). */
   readonly lifetimeMs: number;
   /** Where notifications reach this instance now: a subscription made for another address is not renewed but replaced. */

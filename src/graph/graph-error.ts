@@ -19,8 +19,3 @@ function categoryOf(status: number, code: string): ExchangeErrorCategory {
   if (status === 404) return 'not-found';
   return 'permanent';
 }
-
-/** What Graph does not serve (or this sync does not yet do over Graph), named. */
-export function notOverGraph(what: string): GraphApiError {
-  return new GraphApiError(501, 'NotServedOverGraph', `${what} is not synced over Microsoft Graph yet (advise GraphDelta syncs appointments); use EwsStream or EwsPull for it`);
-}

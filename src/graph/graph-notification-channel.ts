@@ -1,5 +1,5 @@
 import { map, type Observable } from 'rxjs';
-import type { ChangeSubscription, ChannelEvent, NotificationChannel } from '../exchange/index.js';
+import type { ChangeSubscription, ChannelEvent, FolderKind, NotificationChannel } from '../exchange/index.js';
 import type { GraphHttp } from './graph-http.js';
 import type { NotificationInbox } from './notification-inbox.js';
 
@@ -18,11 +18,13 @@ export interface GraphNotificationChannelOptions {
 export class GraphNotificationChannel implements NotificationChannel {
   readonly events: Observable<ChannelEvent>;
   readonly lifetimeMs: number;
+  readonly folders: readonly FolderKind[];
   private readonly now: () => number;
 
   constructor(private readonly options: GraphNotificationChannelOptions) {
     this.events = options.receiver.notifications.pipe(map((n) => n as ChannelEvent));
     this.lifetimeMs = options.lifetimeMinutes * 60_000;
+    this.folders = (options.resources ?? ['events']).map((r) => (r === 'events' ? 'calendar' : 'contacts'));
     this.now = options.now ?? Date.now;
   }
 

@@ -3,8 +3,9 @@ import type { FetchedItem, FolderChange, FolderChangePage, FolderChangeReader, F
 import type { ItemFields } from '../shared/item-fields.js';
 import { toRrule } from '../shared/rrule.js';
 import { patternOfGraph } from '../shared/graph-recurrence.js';
-import { GraphApiError, notOverGraph } from './graph-error.js';
+import { GraphApiError } from './graph-error.js';
 import { GraphContacts } from './graph-contacts.js';
+import { GraphTodo } from './graph-todo.js';
 import { batchError, type GraphHttp } from './graph-http.js';
 import { ianaFromWindows } from '../shared/time-zones.js';
 import { dateIn, eventBodyOf, fieldsOfEvent, graphRecurrenceOfFields, STAMP_PROPERTY_ID, utcOf, type GraphEvent } from './event-fields.js';
@@ -36,8 +37,8 @@ const q = (s: string): string => s.replace(/'/g, "''");
  * calendar view's delta query as the change reader (positions of kind 'graph-delta'). A series
  * is its master event (the pattern, `cancelledOccurrences`, `exceptionOccurrences`); the
  * calendar view lists its instances, which the reader folds into a change of the master.
- * Contacts and contact folders: graph-contacts.ts. Tasks (To Do) are not written over Graph
- * yet: they fail with NotServedOverGraph, named, and are parked rather than lost.
+ * Contacts and contact folders: graph-contacts.ts; tasks, Microsoft To Do's default list:
+ * graph-todo.ts.
  */
 export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
   readonly positionKind = 'graph-delta' as const;
@@ -45,11 +46,13 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
   private readonly http: GraphHttp;
   private readonly now: () => number;
   private readonly contacts: GraphContacts;
+  private readonly todo: GraphTodo;
 
   constructor(private readonly options: GraphStoreOptions) {
     this.http = options.http;
     this.now = options.now ?? Date.now;
     this.contacts = new GraphContacts(this.http, this.now);
+    this.todo = new GraphTodo(this.http, this.now);
   }
 
   get url(): string {
@@ -58,7 +61,7 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
 
   async createItem(mailbox: string, folder: FolderKind, fields: ItemFields, crmId: string): Promise<{ itemId: string; changeKey: string }> {
     if (folder === 'contacts') return this.contacts.create(mailbox, fields, crmId);
-    calendarOnly(folder);
+    if (folder === 'tasks') return this.todo.create(mailbox, fields, crmId);
     // transactionId: a POST repeated after a lost answer makes no second event
     const body = { ...eventBodyOf(fields), singleValueExtendedProperties: [{ id: STAMP_PROPERTY_ID, value: crmId }], transactionId: randomUUID() };
     const made = (await this.http.call('POST', `${this.events(mailbox)}`, { body, context: { mailbox, crmId } })).body as GraphEvent;
@@ -68,7 +71,7 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
 
   async findStamped(mailbox: string, folder: FolderKind, crmId: string): Promise<{ itemId: string; changeKey: string } | undefined> {
     if (folder === 'contacts') return this.contacts.findStamped(mailbox, crmId);
-    calendarOnly(folder);
+    if (folder === 'tasks') return this.todo.findStamped(mailbox, crmId);
     const filter = `singleValueExtendedProperties/Any(ep: ep/id eq '${q(STAMP_PROPERTY_ID)}' and ep/value eq '${q(crmId)}')`;
     const r = await this.http.call('GET', `${this.events(mailbox)}?$filter=${encodeURIComponent(filter)}&$select=id,changeKey&$top=2`, { context: { mailbox, crmId } });
     const found = ((r.body as { value?: GraphEvent[] }).value ?? [])[0];
@@ -77,7 +80,7 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
 
   async updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields, ifChangeKey?: string): Promise<UpdateOutcome> {
     if (folder === 'contacts') return this.contacts.update(mailbox, itemId, fields, ifChangeKey);
-    calendarOnly(folder);
+    if (folder === 'tasks') return this.todo.update(mailbox, itemId, fields, ifChangeKey);
     const headers: Record<string, string> = ifChangeKey !== undefined ? { 'if-match': `W/"${ifChangeKey}"` } : {};
     // a series' pattern is written only when it changed: writing it lays the series out again,
     // and Exchange drops the exceptions and deleted occurrences no longer on it
@@ -158,10 +161,10 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
     return (after.body as GraphEvent).changeKey;
   }
 
-  /** Graph's URL names the kind of item and the id does not: an event, else a contact. */
+  /** Graph's URL names the kind of item and the id does not: an event, else a contact, else a task. */
   async deleteItem(mailbox: string, itemId: string): Promise<boolean> {
     const r = await this.http.call('DELETE', this.event(mailbox, itemId), { accept: [404], context: { mailbox, itemId } });
-    return r.status !== 404 || this.contacts.delete(mailbox, itemId);
+    return r.status !== 404 || (await this.contacts.delete(mailbox, itemId)) || this.todo.delete(mailbox, itemId);
   }
 
   ensureContactFolder(mailbox: string, displayName: string): Promise<string> {
@@ -192,7 +195,7 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
   /** Events by id in $batch requests of 20, with the stamp; a 404 is an item deleted since. */
   async getItems(mailbox: string, folder: FolderKind, itemIds: readonly string[]): Promise<FetchedItem[]> {
     if (folder === 'contacts') return this.contacts.get(mailbox, itemIds);
-    calendarOnly(folder);
+    if (folder === 'tasks') return this.todo.get(mailbox, itemIds);
     if (!itemIds.length) return [];
     const parts = itemIds.map((id) => ({ method: 'GET', url: `${this.event(mailbox, id)}?${EXPAND_ITEM}`, headers: { prefer: 'outlook.body-content-type="text"' } }));
     const answers = await this.http.batch(parts);
@@ -207,7 +210,7 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
 
   async listFolder(mailbox: string, folder: FolderKind): Promise<ListedItem[]> {
     if (folder === 'contacts') return this.contacts.list(mailbox);
-    calendarOnly(folder);
+    if (folder === 'tasks') return this.todo.list(mailbox);
     const items: ListedItem[] = [];
     let next: string | undefined = `${this.events(mailbox)}?$select=id,changeKey,start,end,type&$top=1000`;
     while (next) {
@@ -226,7 +229,7 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
    */
   async readChanges(mailbox: string, folder: FolderKind, position: string | null, maxChanges: number): Promise<FolderChangePage> {
     if (folder === 'contacts') return this.contacts.readChanges(mailbox, position, maxChanges);
-    calendarOnly(folder);
+    if (folder === 'tasks') return this.todo.readChanges(mailbox, position, maxChanges);
     const saved = position ? parsePosition(position) : undefined;
     const since = saved?.since ?? this.now();
     let link = saved?.link;
@@ -297,10 +300,6 @@ function sameRecurrence(current: GraphEvent, wanted: NonNullable<ReturnType<type
   const want = patternOfGraph(wanted);
   return typeof now !== 'string' && typeof want !== 'string' && toRrule(now) === toRrule(want) && now.startDate === want.startDate
     && (current.recurrence?.range.recurrenceTimeZone ?? '') === wanted.range.recurrenceTimeZone;
-}
-
-function calendarOnly(folder: FolderKind): void {
-  if (folder === 'tasks') throw notOverGraph('To Do tasks');
 }
 
 function parsePosition(position: string): GraphPosition {

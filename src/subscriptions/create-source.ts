@@ -68,6 +68,8 @@ const SOURCE_FACTORIES: Record<AdviseMode, SourceFactory> = {
   GraphNotify: (config, deps, common) => new NotifySource('GraphNotify', {
     ...common, changes: needs(deps.changes, 'a change reader', 'GraphNotify'), channel: needs(deps.channel, 'a notification channel', 'GraphNotify'),
     intervalMs: config.exchange.graph.notify.safetyPollMs,
+    // what no notification tells of (To Do) is read as GraphDelta reads it
+    polled: { folders: (['calendar', 'tasks', 'contacts'] as const).filter((f) => !deps.channel!.folders.includes(f)), intervalMs: config.exchange.graph.pollIntervalMs },
   }),
 };
 

@@ -100,7 +100,8 @@ export class NotifySource extends PollSource {
     }
     this.notifications++;
     if (e.kind === 'changed') {
-      for (const folder of this.options.folders) this.notify(mailbox, folder);
+      // the folders the channel tells of (the others are polled)
+      for (const folder of this.options.folders) if (this.notifyOptions.channel.folders.includes(folder)) this.notify(mailbox, folder);
     } else if (e.kind === 'missed') {
       this.logger.info({ event: 'subscription.missed', mailbox }, `${mailbox}: the server did not deliver some notifications; reading from the position`);
       this.resync(mailbox);

@@ -74,7 +74,7 @@ function openGraphSide(config: SyncConfig, options: OpenExchangeSideOptions): Ex
     collect: () => { throttled.reset(); throttled.inc(http.throttled); },
   });
   const tenant = settings.authority.split('/').filter(Boolean).pop() ?? '';
-  const servedItems: readonly SyncItemKind[] = ['appointments', 'contacts'];
+  const servedItems: readonly SyncItemKind[] = ['appointments', 'contacts', 'tasks'];
   // GraphNotify: the webhook Graph delivers to (it starts listening with the first subscription)
   let positions: PositionStore | undefined;
   let secret: Promise<string> | undefined;

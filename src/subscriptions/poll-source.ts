@@ -1,10 +1,13 @@
 import { timer, type Subscription } from 'rxjs';
 import type { AdviseMode } from '../config/index.js';
+import type { FolderKind } from '../exchange/index.js';
 import { SourceBase, type SourceOptions } from './source-base.js';
 
 export interface PollSourceOptions extends SourceOptions {
   /** How often each mailbox's folders are read from their positions. */
   intervalMs: number;
+  /** Folders read more often than that, at their own interval (GraphNotify: those no notification tells of). */
+  polled?: { readonly folders: readonly FolderKind[]; readonly intervalMs: number };
   random?: () => number;
 }
 
@@ -16,6 +19,7 @@ export interface PollSourceOptions extends SourceOptions {
  */
 export class PollSource extends SourceBase {
   private readonly tickers = new Map<string, Subscription>();
+  private readonly polledTickers = new Map<string, Subscription>();
 
   constructor(readonly mode: AdviseMode, private readonly pollOptions: PollSourceOptions) {
     super(pollOptions);
@@ -34,6 +38,15 @@ export class PollSource extends SourceBase {
       for (const folder of this.options.folders) this.notify(mailbox, folder);
     });
     this.tickers.set(mailbox, ticker);
+    this.polledTickers.get(mailbox)?.unsubscribe();
+    const polled = this.pollOptions.polled;
+    const folders = polled?.folders.filter((f) => this.options.folders.includes(f)) ?? [];
+    if (polled && folders.length) {
+      this.polledTickers.set(mailbox, timer(polled.intervalMs + Math.floor(random() * polled.intervalMs), Math.round(polled.intervalMs * (0.9 + random() * 0.2))).subscribe(() => {
+        if (this.paused.has(mailbox)) return;
+        for (const folder of folders) this.notify(mailbox, folder);
+      }));
+    }
   }
 
   protected async unsubscribeMailbox(mailbox: string): Promise<void> {
@@ -42,24 +55,30 @@ export class PollSource extends SourceBase {
 
   /** Stops the mailbox's polls. */
   protected async unsubscribeMailboxTicker(mailbox: string): Promise<void> {
-    this.tickers.get(mailbox)?.unsubscribe();
-    this.tickers.delete(mailbox);
+    this.stopTickers(mailbox);
   }
 
   protected override dropSubscription(mailbox: string): void {
-    this.tickers.get(mailbox)?.unsubscribe();
-    this.tickers.delete(mailbox);
+    this.stopTickers(mailbox);
+  }
+
+  private stopTickers(mailbox: string): void {
+    for (const tickers of [this.tickers, this.polledTickers]) {
+      tickers.get(mailbox)?.unsubscribe();
+      tickers.delete(mailbox);
+    }
   }
 
   /** A mailbox whose reads fail stops polling; its reattach (after the back-off) starts again. */
   protected override onFailure(mailbox: string, err: unknown, during: string): void {
-    this.tickers.get(mailbox)?.unsubscribe();
-    this.tickers.delete(mailbox);
+    this.stopTickers(mailbox);
     super.onFailure(mailbox, err, during);
   }
 
   protected async stopMode(): Promise<void> {
-    for (const t of this.tickers.values()) t.unsubscribe();
-    this.tickers.clear();
+    for (const tickers of [this.tickers, this.polledTickers]) {
+      for (const t of tickers.values()) t.unsubscribe();
+      tickers.clear();
+    }
   }
 }

@@ -155,13 +155,36 @@ export function mailboxStoreContract(name: string, open: () => Promise<StoreUnde
       assert.deepEqual(read?.item?.recurrence?.exdates.map((d) => Date.parse(d)), [start + 2 * DAY]);
     });
 
-    it('a task is made and read in the tasks folder', { skip: unsupported.tasks }, async () => {
+    it('a task: made stamped, found by its stamp, read, done at its version (a stale version changes nothing), deleted; its changes read', { skip: unsupported.tasks }, async () => {
+      const readTasks = async (from: string | null): Promise<{ position: string; changes: FolderChange[] }> => {
+        let position = from;
+        const changes: FolderChange[] = [];
+        for (let pages = 0; pages < 100; pages++) {
+          const page = await t.changes.readChanges(t.mailbox, 'tasks', position, 5);
+          changes.push(...page.changes);
+          position = page.position;
+          if (page.complete) return { position, changes };
+        }
+        throw new Error('the reader never said it was complete');
+      };
+      const before = await readTasks(null);
       const due = iso(tomorrowAt(0));
-      const made = await t.store.createItem(t.mailbox, 'tasks', { subject: 'Contract: task', due }, 'task:9005');
+      const made = await t.store.createItem(t.mailbox, 'tasks', { subject: 'Contract: task', due, body: 'Call back' }, 'task:9005');
+      assert.deepEqual(await t.store.findStamped(t.mailbox, 'tasks', 'task:9005'), made);
       const [read] = await t.store.getItems(t.mailbox, 'tasks', [made.itemId]);
-      assert.equal(read?.item?.subject, 'Contract: task');
-      assert.equal(read?.item?.crmId, 'task:9005');
+      assert.deepEqual([read?.item?.subject, read?.item?.crmId, read?.item?.due, read?.item?.done, read?.item?.body, read?.item?.version], ['Contract: task', 'task:9005', due, false, 'Call back', made.changeKey]);
       assert.ok((await t.store.listFolder(t.mailbox, 'tasks')).some((i) => i.itemId === made.itemId));
+      const done = await t.store.updateItem(t.mailbox, 'tasks', made.itemId, { subject: 'Contract: task', due, done: true }, made.changeKey);
+      assert.equal(done.status, 'updated');
+      const [after] = await t.store.getItems(t.mailbox, 'tasks', [made.itemId]);
+      assert.deepEqual([after?.item?.done, after?.item?.status], [true, 'Completed']);
+      assert.equal((await t.store.updateItem(t.mailbox, 'tasks', made.itemId, { subject: 'lost', due }, made.changeKey)).status, 'conflict');
+      const reads = await readTasks(before.position);
+      assert.ok(reads.changes.some((c) => c.itemId === made.itemId && c.type !== 'Delete'));
+      assert.equal(await t.store.deleteItem(t.mailbox, made.itemId), true);
+      assert.equal(await t.store.deleteItem(t.mailbox, made.itemId), false);
+      const gone = await readTasks(reads.position);
+      assert.deepEqual(gone.changes.filter((c) => c.itemId === made.itemId).map((c) => c.type), ['Delete']);
     });
 
     it('a contact in the Contacts folder: made stamped with its whole card, found by its stamp, read back whole, changed at its version, its create, change and delete read by the change reader', { skip: unsupported.contacts }, async () => {

@@ -10,6 +10,7 @@ import { expandOccurrences, pruneExceptions, type Occurrence } from '../recurren
 import type { TokenService } from '../token-service.js';
 import { eventOf, extendedUriOf, GraphError, instanceOf, occurrenceGraphIdOf, propsOfEvent, TRANSACTION_KEY, transactionEntry, type EventOptions } from './event-json.js';
 import { serveContacts } from './graph-contacts.js';
+import { serveTodo } from './graph-todo.js';
 import { GraphSubscriptions } from './graph-subscriptions.js';
 import { deltaTokenOf, ewsIdOf, graphIdOf, parseDeltaToken, parseGraphId, restIdOf, type DeltaPosition } from './graph-ids.js';
 
@@ -190,6 +191,8 @@ export class GraphServer {
 
   private route(request: GraphRequest): Reply {
     const { method, url } = request;
+    const todo = /^\/v1\.0\/users\/([^/]+)\/todo\/((?:[^/]+)(?:\/[^/]+){0,4})$/i.exec(url.pathname);
+    if (todo) return this.todoRoute(request, decodeURIComponent(todo[1]), todo[2].split('/').map(decodeURIComponent));
     const contacts = /^\/v1\.0\/users\/([^/]+)\/((?:contacts|contactFolders)(?:\/[^/]+){0,3})$/i.exec(url.pathname);
     if (contacts) return this.contactsRoute(request, decodeURIComponent(contacts[1]), contacts[2].split('/').map(decodeURIComponent));
     const m = /^\/v1\.0\/users\/([^/]+)\/(events|calendarView\/delta|calendarView)(?:\/([^/]+))?(\/instances)?$/i.exec(url.pathname);
@@ -272,18 +275,34 @@ export class GraphServer {
     return { status: 200, body: { '@odata.context': `${this.url}/$metadata#Collection(microsoft.graph.convertIdResult)`, value } };
   }
 
-  /** Contacts and contact folders (graph-contacts.ts), with the roles, rate and faults every mailbox request has. */
-  private contactsRoute(request: GraphRequest, user: string, path: string[]): Reply {
-    this.count(`${request.method} ${path[0].toLowerCase()}${path[1] !== undefined ? '/{id}' : ''}${path.slice(2).map((p) => `/${p.toLowerCase()}`).join('')}`);
+  /** The mailbox of a request, with the roles, rate and faults every mailbox request has. */
+  private mailboxFor(request: GraphRequest, user: string, roles: { read: readonly string[]; write: readonly string[] }): Mailbox {
     const mailbox = this.options.store.byEmail(user);
     if (!mailbox) throw new GraphError(404, 'ErrorInvalidUser', `The requested user '${user}' is invalid.`);
     if (mailbox.denied) throw new GraphError(403, 'ErrorAccessDenied', 'Access to OData is disabled.');
-    this.checkRole(request, request.method === 'GET' ? ['Contacts.Read', 'Contacts.ReadWrite'] : ['Contacts.ReadWrite']);
+    this.checkRole(request, request.method === 'GET' ? [...roles.read, ...roles.write] : roles.write);
     this.checkRate(request.app, mailbox);
     if (this.storm && Math.random() < this.storm.probability) {
       this.throttled++;
       throw new GraphError(429, 'TooManyRequests', 'Please retry again later.', { 'retry-after': String(this.storm.retryAfterSeconds) });
     }
+    return mailbox;
+  }
+
+  /** To Do (graph-todo.ts): the Tasks folder as the default list. */
+  private todoRoute(request: GraphRequest, user: string, path: string[]): Reply {
+    this.count(`${request.method} todo/${path.map((p, i) => (i % 2 === 1 && p.toLowerCase() !== 'delta' ? '{id}' : p.toLowerCase())).join('/')}`);
+    const mailbox = this.mailboxFor(request, user, { read: ['Tasks.Read.All'], write: ['Tasks.ReadWrite.All'] });
+    return serveTodo({
+      store: this.options.store, mailbox, method: request.method, url: request.url, body: request.body, ifMatch: request.headers['if-match'], prefer: request.headers.prefer,
+      base: this.url, epoch: this.options.epoch, generation: this.generation,
+    }, path);
+  }
+
+  /** Contacts and contact folders (graph-contacts.ts). */
+  private contactsRoute(request: GraphRequest, user: string, path: string[]): Reply {
+    this.count(`${request.method} ${path[0].toLowerCase()}${path[1] !== undefined ? '/{id}' : ''}${path.slice(2).map((p) => `/${p.toLowerCase()}`).join('')}`);
+    const mailbox = this.mailboxFor(request, user, { read: ['Contacts.Read'], write: ['Contacts.ReadWrite'] });
     return serveContacts({
       store: this.options.store, mailbox, method: request.method, url: request.url, body: request.body, ifMatch: request.headers['if-match'], prefer: request.headers.prefer,
       base: this.url, epoch: this.options.epoch, generation: this.generation, extended: expandOf(request.url).extended,

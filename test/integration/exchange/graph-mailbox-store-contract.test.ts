@@ -34,8 +34,6 @@ mailboxStoreContract('Microsoft Graph (GraphMailboxStore on the sandbox)', async
       await sandbox.close();
     },
   };
-}, {
-  tasks: 'To Do tasks are not synced over Graph yet (#22)',
 });
 
 // One mailbox seen through both protocols: what one writes, the other reads the same — the

@@ -33,7 +33,7 @@ interface Scenario {
   readonly faults: boolean;
   /** Users' changes before the first agreement (default 30, and 35 more around a SIGKILL). */
   readonly operations?: number;
-  /** Then a series each way: made in Outlook, an occurrence deleted; made in the CRM with an EXDATE. */
+  /** Then a series each way (made in Outlook, an occurrence deleted; made in the CRM with an EXDATE), and a To Do task each way. */
   readonly series?: boolean;
   /** GraphNotify through an Event Hub (a topic on the test's broker, named in the sandbox's key vault) instead of a webhook. */
   readonly eventHub?: boolean;
@@ -73,10 +73,12 @@ async function scenario(o: Scenario): Promise<void> {
         <mailboxes source="crm" refresh="10s"/></exchange>
       <crm type="postgres" url="${postgresUrl()}" schema="${crmSchema}" stateSchema="${stateSchema}" pollInterval="300ms"/>
       <transport type="kafka" brokers="${kafkaBrokers().join(',')}" topicPrefix="${uniqueName(o.mode.toLowerCase())}." partitions="2"/>
-      <sync items="appointments"/>
+      <sync items="${o.series ? 'appointments,tasks' : 'appointments'}"/>
       <ops listen="127.0.0.1:0"/>`);
     writeFileSync(join(dir, 'sandbox-ca.pem'), sandbox.tokens!.ca);
     const start = (): Promise<ServiceProcess> => startServiceProcess(file, env);
+    // what is synced: the calendars, and the task lists (To Do) with the series scenario
+    const folders = o.series ? ['calendar', 'tasks'] : ['calendar'];
     const crmUser = referenceCrmUser(db, crmSchema);
     const random = prng(7);
     const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)];
@@ -123,13 +125,13 @@ async function scenario(o: Scenario): Promise<void> {
     const converged = async (what: string): Promise<Agreement> => {
       let last: Agreement | undefined;
       await waitUntil(async () => {
-        last = await agreement(db, sandbox, crmSchema, stateSchema);
+        last = await agreement(db, sandbox, crmSchema, stateSchema, folders);
         return last.missing + last.stale + last.ghosts + last.unlinked + last.subjects === 0 && last.events > 0;
       }, 120_000, `the mailboxes and the CRM to agree ${what}`).catch((err: Error) => {
         throw new Error(`${err.message}; last: ${JSON.stringify(last)}`);
       });
       await new Promise((r) => setTimeout(r, 4_000));
-      const final = await agreement(db, sandbox, crmSchema, stateSchema);
+      const final = await agreement(db, sandbox, crmSchema, stateSchema, folders);
       assert.deepEqual({ ...final, events: 0, rows: 0 }, { events: 0, rows: 0, missing: 0, stale: 0, ghosts: 0, unlinked: 0, subjects: 0 }, what);
       assert.equal(final.rows, final.events, `one CRM row per event ${what}`);
       return final;
@@ -171,7 +173,23 @@ async function scenario(o: Scenario): Promise<void> {
       await crmUser.createSeries(mailbox, 'crm series', new Date(crmFirst).toISOString(), new Date(crmFirst + 1_800_000).toISOString(), 'FREQ=WEEKLY;COUNT=3', [new Date(crmFirst + 7 * DAY).toISOString().replace(/\.000Z$/, 'Z')]);
       const box = sandbox.store.byEmail(mailbox)!;
       await waitUntil(async () => sandbox.store.itemsIn(box, 'calendar').some((i) => i.props.Subject === 'crm series' && typeof i.props.Recurrence === 'object' && [...(i.deletedOccurrences ?? [])].includes(crmFirst + 7 * DAY)), 60_000, 'the CRM series in the mailbox with its deleted occurrence');
-      await converged('after a series each way');
+      // To Do: a CRM task reaches the mailbox's default list; done in Outlook, it is done in the CRM;
+      // a task made in Outlook becomes a CRM task (To Do tells an app of no change: read by delta every pollInterval)
+      const { rows: [task] } = await db.query<{ appointment_id: number }>(
+        `insert into ${crmSchema}.appointment (associate_id, type, title, start_at, end_at, time_zone) select associate_id, 2, 'crm task', $2, $2, 'Europe/Berlin' from ${crmSchema}.associate where lower(email) = lower($1) returning appointment_id`,
+        [mailbox, new Date(first).toISOString()]);
+      const taskIn = (): ReturnType<typeof sandbox.store.itemsIn>[number] | undefined => sandbox.store.itemsIn(box, 'tasks').find((i) => i.props.Subject === 'crm task');
+      await waitUntil(async () => !!taskIn(), 60_000, 'the CRM task in the mailbox\'s To Do list');
+      const outlookTask = await ews.Task.Bind(service, new ews.ItemId(itemIdOfStored(sandbox, mailbox, taskIn()!.seq)));
+      outlookTask.Status = ews.TaskStatus.Completed;
+      await outlookTask.Update(ews.ConflictResolutionMode.AlwaysOverwrite);
+      await waitUntil(async () => (await db.query<{ done: boolean }>(`select done from ${crmSchema}.appointment where appointment_id = $1`, [task.appointment_id])).rows[0]?.done === true, 60_000, 'the task done in the CRM');
+      const made = new ews.Task(service);
+      made.Subject = 'outlook task';
+      made.DueDate = new ews.DateTime(first + 2 * DAY);
+      await made.Save(new ews.FolderId(ews.WellKnownFolderName.Tasks));
+      await waitUntil(async () => (await db.query(`select 1 from ${crmSchema}.appointment where title = 'outlook task' and type = 2`)).rows.length === 1, 60_000, 'the Outlook task in the CRM');
+      await converged('after a series and a task each way');
     }
     if (o.mode === 'GraphNotify') {
       assert.equal(sandbox.graph!.subscriptions.size, MAILBOXES, 'one subscription per mailbox, the ones made before the SIGKILL renewed, not doubled');
@@ -257,7 +275,7 @@ interface Agreement {
 }
 
 /** The sandbox's calendars (Graph ids) against the sync's mappings and the CRM's rows. */
-async function agreement(db: PgDatabase, sandbox: Awaited<ReturnType<typeof startSandbox>>, crmSchema: string, stateSchema: string): Promise<Agreement> {
+async function agreement(db: PgDatabase, sandbox: Awaited<ReturnType<typeof startSandbox>>, crmSchema: string, stateSchema: string, folders: readonly string[]): Promise<Agreement> {
   const { rows: mappings } = await db.query<{ mailbox: string; item_id: string; crm_id: string; change_key: string }>(`select mailbox, item_id, crm_id, change_key from ${stateSchema}.item_map where not deleted`);
   const { rows: crm } = await db.query<{ appointment_id: number; title: string }>(`select appointment_id, title from ${crmSchema}.appointment`);
   const titles = new Map(crm.map((r) => [`appointment:${r.appointment_id}`, r.title]));
@@ -265,7 +283,7 @@ async function agreement(db: PgDatabase, sandbox: Awaited<ReturnType<typeof star
   const result: Agreement = { events: 0, rows: crm.length, missing: 0, stale: 0, ghosts: 0, unlinked: 0, subjects: 0 };
   const live = new Set<string>();
   for (const mailbox of sandbox.store.all()) {
-    for (const item of sandbox.store.itemsIn(mailbox, 'calendar')) {
+    for (const item of folders.flatMap((f) => sandbox.store.itemsIn(mailbox, f))) {
       result.events++;
       const id = graphIdOf(mailbox.index, item.seq);
       live.add(`${mailbox.address}|${id}`);

@@ -308,16 +308,17 @@ async function crmUnderTest(crmKind: CrmKind, o: { sandbox: Sandbox; db: PgDatab
   const common = { ewsUrl: o.sandbox.url, serviceAccount: o.sandbox.serviceAccount, postgresUrl: postgresUrl(), crmSchema: o.crmSchema, stateSchema: o.stateSchema, brokers: kafkaBrokers(), topicPrefix: o.prefix, partitions: 4, crmPollInterval: '200ms' };
   if (crmKind === 'reference' && o.advise === 'GraphNotify') {
     // Microsoft Graph: app-only tokens from the sandbox's Entra endpoint, its CA verified, the
-    // webhook on loopback; appointments, contacts and selections (To Do tasks are not synced over Graph yet)
+    // webhook on loopback; appointments, To Do tasks (polled every 5 s: Graph notifies no To Do
+    // change to an app), contacts and selections
     await initReferenceCrm(o.db, o.crmSchema);
     await seedDemoAssociates(o.db, o.crmSchema, o.sandbox.store.all().map((m) => m.address));
     const { file, dir } = writeConfig(`
       <exchange><events><advise Object="GraphNotify"/></events>
-        <graph url="${o.sandbox.graph!.url}" authority="${o.sandbox.tokens!.url}" tenant="contoso" clientId="exchange-crm-sync" clientSecretEnv="ECS_TEST_GRAPH_SECRET" caFile="sandbox-ca.pem" safetyPoll="10m"/>
+        <graph url="${o.sandbox.graph!.url}" authority="${o.sandbox.tokens!.url}" tenant="contoso" clientId="exchange-crm-sync" clientSecretEnv="ECS_TEST_GRAPH_SECRET" caFile="sandbox-ca.pem" safetyPoll="10m" pollInterval="5s"/>
         <mailboxes source="crm" refresh="10s"/></exchange>
       <crm type="postgres" url="${postgresUrl()}" schema="${o.crmSchema}" stateSchema="${o.stateSchema}" pollInterval="200ms"/>
       <transport type="kafka" brokers="${kafkaBrokers().join(',')}" topicPrefix="${o.prefix}" partitions="4"/>
-      <sync conflict="last-writer-wins" items="appointments,contacts" deleteBreaker="0"/>
+      <sync conflict="last-writer-wins" items="appointments,tasks,contacts" deleteBreaker="0"/>
       <ops listen="127.0.0.1:0"/>`);
     writeFileSync(join(dir, 'sandbox-ca.pem'), o.sandbox.tokens!.ca);
     const people = await seedPeople(referencePeople(o.db, o.crmSchema), o.sandbox);
@@ -402,9 +403,9 @@ for (const [crmKind, advise] of [['reference', 'EwsStream'], ['superoffice', 'Ew
       // SuperOffice keeps a title per row, none for the series: once users renamed every
       // occurrence of a series, no row holds the series' title (its occurrences are compared)
       const titleHeld = (crmId: string, subject: unknown): boolean => !crm.seriesRows || !crmId.includes(':series-') || crm.seriesRows(crmId).some((r) => r.slice(r.indexOf(' ') + 1) === String(subject));
-      // Graph: the calendars, by Graph id (tasks are not synced over Graph yet)
+      // Graph: the calendars and task lists, by Graph id
       const inventory = async (): ReturnType<typeof fetchInventory> => (graph
-        ? Object.fromEntries(sandbox.store.all().map((m) => [m.address, Object.fromEntries(sandbox.store.itemsIn(m, 'calendar').map((i) => [graphIdOf(m.index, i.seq), changeKeyOf(i.version)]))]))
+        ? Object.fromEntries(sandbox.store.all().map((m) => [m.address, Object.fromEntries(['calendar', 'tasks'].flatMap((f) => sandbox.store.itemsIn(m, f)).map((i) => [graphIdOf(m.index, i.seq), changeKeyOf(i.version)]))]))
         : fetchInventory(sandbox.url.replace('/EWS/Exchange.asmx', '')));
       const agreed = async (): Promise<boolean> => {
         const a = await checkAgreement(db, stateSchema, await crm.records(), await inventory());
