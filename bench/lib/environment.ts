@@ -61,7 +61,9 @@ export const uniqueName = (prefix: string): string => `${prefix}_${Date.now().to
 
 export interface SyncConfigOptions {
   ewsUrl: string;
-  mode: 'EwsStream' | 'EwsPull';
+  mode: 'EwsStream' | 'EwsPull' | 'GraphNotify' | 'GraphDelta';
+  /** Graph modes: the sandbox's Graph endpoint (the app's secret in ECS_BENCH_GRAPH_SECRET) and the poll intervals. */
+  graph?: { url: string; authority: string; tenant: string; clientId: string; caFile: string; pollInterval: string; safetyPoll: string };
   pullInterval: string;
   env: BenchEnvironment;
   crmSchema: string;
@@ -82,7 +84,9 @@ export function writeSyncConfig(o: SyncConfigOptions): string {
         <pull interval="${o.pullInterval}" concurrency="32"/>
         <stream maxSubscriptionsPerConnection="200"/>
       </events>
-      <ews url="${o.ewsUrl}" user="svc-sync@contoso.test" passwordEnv="ECS_BENCH_EWS_PASSWORD" impersonation="true"/>
+      ${o.graph
+    ? `<graph url="${o.graph.url}" authority="${o.graph.authority}" tenant="${o.graph.tenant}" clientId="${o.graph.clientId}" clientSecretEnv="ECS_BENCH_GRAPH_SECRET" caFile="${o.graph.caFile}" pollInterval="${o.graph.pollInterval}" safetyPoll="${o.graph.safetyPoll}"/>`
+    : `<ews url="${o.ewsUrl}" user="svc-sync@contoso.test" passwordEnv="ECS_BENCH_EWS_PASSWORD" impersonation="true"/>`}
       <mailboxes source="crm" refresh="3600s"/>
     </exchange>
     <crm type="postgres" url="${o.env.postgresUrl}" schema="${o.crmSchema}" stateSchema="${o.stateSchema}" pollInterval="1s"/>

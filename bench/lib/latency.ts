@@ -10,6 +10,8 @@ export interface MadeChange {
   /** The version the item had after this change (ChangeKey / updated_count). */
   readonly version: string;
   readonly time: number;
+  /** What the item is (the sandbox's kind: CalendarItem, Task). */
+  readonly kind?: string;
 }
 
 /** A change that arrived on the other side. */

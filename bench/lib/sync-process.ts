@@ -30,12 +30,15 @@ process.on('message', (m: SyncProcessRequest) => {
     if (m.type === 'stats') {
       const ews = await service.registry.getSingleMetric('ecs_ews_requests_total')?.get();
       const requests = (ews?.values ?? []).reduce((n, v) => n + v.value, 0);
+      const graph = await service.registry.getSingleMetric('ecs_graph_requests_total')?.get();
+      const graphRequests = (graph?.values ?? []).reduce((n, v) => n + v.value, 0);
+      const notify = service.source as unknown as { notifications?: number; renewals?: number };
       const crm = await service.registry.getSingleMetric('ecs_crm_requests_total')?.get();
       const crmRequests = (crm?.values ?? []).reduce((n, v) => n + v.value, 0);
       const { mailboxes, initialSyncDone } = service.source.stats();
       send({
         type: 'stats', id: m.id, cpuMicros: process.cpuUsage().user + process.cpuUsage().system, rss: process.memoryUsage().rss, peakRss,
-        heapUsed: process.memoryUsage().heapUsed, ewsRequests: requests, crmRequests, mailboxes, initialSyncDone, active: service.source.mailboxes.countByState().active ?? 0,
+        heapUsed: process.memoryUsage().heapUsed, ewsRequests: requests, graphRequests, notifications: notify.notifications ?? 0, renewals: notify.renewals ?? 0, crmRequests, mailboxes, initialSyncDone, active: service.source.mailboxes.countByState().active ?? 0,
         lagToCrm: await service.lag.total(groups.toCrm), lagToExchange: await service.lag.total(groups.toExchange),
       });
     } else if (m.type === 'stop') {

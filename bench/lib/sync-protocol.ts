@@ -19,6 +19,11 @@ export interface SyncStats {
   readonly peakRss: number;
   readonly heapUsed: number;
   readonly ewsRequests: number;
+  /** Requests to Microsoft Graph (a $batch counts once); 0 over EWS. */
+  readonly graphRequests: number;
+  /** GraphNotify: notifications taken, subscriptions renewed. */
+  readonly notifications: number;
+  readonly renewals: number;
   /** Requests to the CRM's Web API (SuperOffice); 0 for the reference CRM. */
   readonly crmRequests: number;
   readonly mailboxes: number;

@@ -14,7 +14,10 @@ import type { SyncStats } from '../lib/sync-protocol.js';
 
 export interface ExchangeToCrmParams {
   mailboxes: number;
-  mode: 'EwsStream' | 'EwsPull';
+  mode: 'EwsStream' | 'EwsPull' | 'GraphNotify' | 'GraphDelta';
+  /** Graph modes: how often mailboxes (GraphDelta) or their To Do tasks (GraphNotify) are read, and the safety poll. */
+  graphPollInterval?: string;
+  graphSafetyPoll?: string;
   /** Changes per second made by the generator. */
   rate: number;
   seconds: number;
@@ -43,7 +46,11 @@ export interface LatencyFigures {
 export interface ExchangeToCrmResult {
   params: ExchangeToCrmParams;
   startup: { seconds: number; mailboxesPerSecond: number; warmupSeconds: number; rssMiB: number; rssPerMailboxKiB: number };
-  sync: LatencyFigures & { streamingConnections: number; peakRssMiB: number; cpuSecondsPer1000Changes: number };
+  sync: LatencyFigures & {
+    streamingConnections: number; peakRssMiB: number; cpuSecondsPer1000Changes: number;
+    /** Graph: the appointments' figures (notified, or polled with GraphDelta) and the tasks' (To Do: always polled), notifications taken per change, subscriptions held and renewed per hour (each at two thirds of its life). */
+    graph?: { appointments: LatencyFigures; tasks: LatencyFigures; notificationsPerChange: number; subscriptions: number; renewalsPerHour: number };
+  };
   agreement: Agreement;
   pollers: Array<{ intervalSeconds: number } & LatencyFigures>;
 }
@@ -65,9 +72,13 @@ export async function exchangeToCrm(params: ExchangeToCrmParams, env: BenchEnvir
   const { sandbox, addresses, db, crmSchema, stateSchema, close } = await startBenchWorld(M, params.seed, env);
   const processes: BenchProcess[] = [];
   try {
-    const config = writeSyncConfig({ ewsUrl: sandbox.url, mode: params.mode, pullInterval: params.pullInterval, env, crmSchema, stateSchema, topicPrefix: `${uniqueName('bench')}.` });
+    const graph = params.mode.startsWith('Graph');
+    const config = writeSyncConfig({
+      ewsUrl: sandbox.url, mode: params.mode, pullInterval: params.pullInterval, env, crmSchema, stateSchema, topicPrefix: `${uniqueName('bench')}.`,
+      ...(graph ? { graph: { ...sandbox.graph, pollInterval: params.graphPollInterval ?? '60s', safetyPoll: params.graphSafetyPoll ?? '15m' } } : {}),
+    });
     const started = Date.now();
-    const sync = await BenchProcess.start('./sync-process.ts', [config], { ...process.env, ECS_BENCH_EWS_PASSWORD: 'sandbox' });
+    const sync = await BenchProcess.start('./sync-process.ts', [config], { ...process.env, ECS_BENCH_EWS_PASSWORD: 'sandbox', ECS_BENCH_GRAPH_SECRET: 'sandbox' });
     processes.push(sync);
     const afterStart = await waitFor('every mailbox subscribed and synced', 20 * 60_000, async () => {
       const s = await sync.stats();
@@ -102,16 +113,20 @@ export async function exchangeToCrm(params: ExchangeToCrmParams, env: BenchEnvir
     await sleep(params.seconds * 1000);
     await fetch(`${sandbox.base}/sandbox/activity`, { method: 'POST', body: JSON.stringify({ rate: 0 }) });
     const activitySeconds = (Date.now() - activityStart) / 1000;
-    const sandboxStats = (await (await fetch(`${sandbox.base}/sandbox/stats`)).json()) as { streamingConnections: number };
+    const sandboxStats = (await (await fetch(`${sandbox.base}/sandbox/stats`)).json()) as { streamingConnections: number; graph?: { subscriptions: number } };
 
-    const made = await readJournal(sandbox.base, journalStart);
+    // over Graph the sync names items by their Graph ids: the EWS ids made URL-safe
+    const made = (await readJournal(sandbox.base, journalStart)).map((c) => (graph ? { ...c, item: c.item.replace(/\//g, '-').replace(/\+/g, '_') } : c));
     const arrivedAt = (p: BenchProcess, from: number): ArrivedChange[] =>
       p.handled.slice(from).filter((c) => c.direction !== 'to-exchange').map((c) => ({ item: `${c.source.slice('exchange:'.length)}|${c.subject}`, op: c.op, version: c.version, at: c.at }));
     // Drain: ours within 60 s; a poller needs up to one interval (and its cycle) more.
     await waitFor('the sync to apply every change', 60_000, async () => (matchArrivals(made, arrivedAt(sync, handledStart)).lost.length === 0 ? true : undefined)).catch(() => undefined);
     const after = await sync.stats();
     const ours = matchArrivals(made, arrivedAt(sync, handledStart));
-    const inventory = await fetchInventory(sandbox.base);
+    const ewsInventory = await fetchInventory(sandbox.base);
+    const inventory = graph
+      ? Object.fromEntries(Object.entries(ewsInventory).map(([m, items]) => [m, Object.fromEntries(Object.entries(items).map(([id, key]) => [id.replace(/\//g, '-').replace(/\+/g, '_'), key]))]))
+      : ewsInventory;
     const agreement = await checkAgreement(db, stateSchema, await referenceRecords(db, crmSchema), inventory);
 
     const pollerFigures: ExchangeToCrmResult['pollers'] = [];
@@ -121,14 +136,26 @@ export async function exchangeToCrm(params: ExchangeToCrmParams, env: BenchEnvir
       const s = await p.stats();
       pollerFigures.push({ intervalSeconds: params.pollers[i], ...figures(made, matchArrivals(made, arrivedAt(p, pollStarts[i])), activitySeconds, s.ewsRequests - pollersBefore[i].ewsRequests) });
     }
-    const mine = figures(made, ours, activitySeconds, after.ewsRequests - before.ewsRequests);
+    const requests = graph ? after.graphRequests - before.graphRequests : after.ewsRequests - before.ewsRequests;
+    const mine = figures(made, ours, activitySeconds, requests);
+    const byKind = (kind: string): LatencyFigures => {
+      const some = made.filter((c) => c.kind === kind);
+      return figures(some, matchArrivals(some, arrivedAt(sync, handledStart)), activitySeconds, requests);
+    };
+    const subscriptions = sandboxStats.graph?.subscriptions ?? 0;
+    const lifetimeHours = 4_320 / 60;
+    const graphFigures = graph ? {
+      appointments: byKind('CalendarItem'), tasks: byKind('Task'),
+      notificationsPerChange: round((after.notifications - before.notifications) / Math.max(1, made.length), 2),
+      subscriptions, renewalsPerHour: round(subscriptions / ((lifetimeHours * 2) / 3), 1),
+    } : undefined;
     return {
       params,
       startup: {
         seconds: round(startupMs / 1000, 1), mailboxesPerSecond: Math.round((M / startupMs) * 1000), warmupSeconds: round(warmupMs / 1000, 1),
         rssMiB: mib(afterStart.rss), rssPerMailboxKiB: Math.round(afterStart.rss / M / 1024),
       },
-      sync: { ...mine, streamingConnections: sandboxStats.streamingConnections, peakRssMiB: mib(after.peakRss), cpuSecondsPer1000Changes: cpuPer1000(before, after, made.length) },
+      sync: { ...mine, streamingConnections: sandboxStats.streamingConnections, peakRssMiB: mib(after.peakRss), cpuSecondsPer1000Changes: cpuPer1000(before, after, made.length), ...(graphFigures ? { graph: graphFigures } : {}) },
       agreement,
       pollers: pollerFigures,
     };
@@ -138,14 +165,14 @@ export async function exchangeToCrm(params: ExchangeToCrmParams, env: BenchEnvir
   }
 }
 
-interface JournalRecord { n: number; time: number; mailbox: string; op: 'c' | 'u' | 'd'; itemId: string; changeKey: string }
+interface JournalRecord { n: number; time: number; mailbox: string; op: 'c' | 'u' | 'd'; kind: string; itemId: string; changeKey: string }
 
 async function readJournal(base: string, after: number): Promise<MadeChange[]> {
   const made: MadeChange[] = [];
   for (let from = after; ;) {
     const { records } = (await (await fetch(`${base}/sandbox/activity/journal?after=${from}&limit=50000`)).json()) as { records: JournalRecord[] };
     if (records.length === 0) return made;
-    for (const r of records) made.push({ item: `${r.mailbox}|${r.itemId}`, op: r.op, version: r.changeKey, time: r.time });
+    for (const r of records) made.push({ item: `${r.mailbox}|${r.itemId}`, op: r.op, version: r.changeKey, time: r.time, kind: r.kind });
     from = records[records.length - 1].n;
   }
 }
