@@ -45,7 +45,7 @@ describe('operator commands: usage and configuration failures', () => {
   it('bench with an unknown scenario: exit 2 naming the allowed ones', async () => {
     const r = await runCli(['bench', '--scenarios', 'nope']);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /unknown scenario nope; allowed: transport, exchange-to-crm, crm-to-exchange, scale/);
+    assert.match(r.stderr, /unknown scenario nope; allowed: transport, exchange-to-crm, graph, crm-to-exchange, scale/);
   });
 
   it('dlq with an unknown --topic: exit 2', async () => {
