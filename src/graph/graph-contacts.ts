@@ -2,20 +2,14 @@ import type { FetchedItem, FolderChange, FolderChangePage, ListedItem, UpdateOut
 import type { ItemFields } from '../shared/item-fields.js';
 import { CONTACT_PROPERTY_IDS, contactBodyOf, fieldsOfContact, type GraphContact } from './contact-fields.js';
 import { STAMP_PROPERTY_ID } from './event-fields.js';
+import { CLOCK_MARGIN_MS, parseDeltaPosition, positionAfter } from './delta-position.js';
 import { GraphApiError } from './graph-error.js';
 import { batchError, type GraphHttp } from './graph-http.js';
+import { readBatch } from './read-batch.js';
 
 const q = (s: string): string => s.replace(/'/g, "''");
 const EXPAND_CONTACT = `$expand=singleValueExtendedProperties($filter=${CONTACT_PROPERTY_IDS.map((id) => `id eq '${id}'`).join(' or ')})`;
 const EXPAND_STAMP = `$expand=singleValueExtendedProperties($filter=id eq '${STAMP_PROPERTY_ID}')`;
-/** Our clock and Exchange's may differ: a contact made this close to a round's start counts as new. */
-const CLOCK_MARGIN_MS = 60_000;
-
-/** Where a contacts delta stands: the link, when its round began, and the Contacts folder's id (learned once). */
-interface ContactsPosition {
-  readonly link: string;
-  readonly since: number;
-}
 
 /**
  * Contacts over Microsoft Graph: the mailbox's Contacts folder (the contacts synced with the
@@ -68,17 +62,8 @@ export class GraphContacts {
     });
   }
 
-  async get(mailbox: string, itemIds: readonly string[]): Promise<FetchedItem[]> {
-    if (!itemIds.length) return [];
-    const parts = itemIds.map((id) => ({ method: 'GET', url: `${this.contact(mailbox, id)}?${EXPAND_CONTACT}` }));
-    const answers = await this.http.batch(parts);
-    return itemIds.map((itemId, i) => {
-      const a = answers[i];
-      if (a.status === 404) return { itemId, missing: true as const };
-      const err = batchError(parts[i], a);
-      if (err) throw err;
-      return { itemId, item: fieldsOfContact(a.body as GraphContact) };
-    });
+  get(mailbox: string, itemIds: readonly string[]): Promise<FetchedItem[]> {
+    return readBatch<GraphContact>(this.http, itemIds, (id) => ({ method: 'GET', url: `${this.contact(mailbox, id)}?${EXPAND_CONTACT}` }), fieldsOfContact);
   }
 
   async list(mailbox: string): Promise<ListedItem[]> {
@@ -144,13 +129,13 @@ export class GraphContacts {
 
   /** One page of the Contacts folder's delta; `@removed` is a delete (contacts have no window). */
   async readChanges(mailbox: string, position: string | null, maxChanges: number): Promise<FolderChangePage> {
-    const saved = position ? parsePosition(position) : undefined;
+    const saved = position ? parseDeltaPosition(position, 'contacts') : undefined;
     const since = saved?.since ?? this.now();
     let link = saved?.link;
     if (!link) {
       const folderId = await this.contactsFolderId(mailbox);
       // nothing in Contacts and no folder under it: nothing to read yet (asked again next time)
-      if (!folderId) return { position: JSON.stringify({ link: '', since } satisfies ContactsPosition), complete: true, changes: [] };
+      if (!folderId) return { position: JSON.stringify({ link: '', since }), complete: true, changes: [] };
       link = `${this.folder(mailbox, folderId)}/contacts/delta?$select=id,changeKey,createdDateTime`;
     }
     const started = this.now();
@@ -161,10 +146,7 @@ export class GraphContacts {
       const created = c.createdDateTime ? Date.parse(c.createdDateTime) : 0;
       return { type: !position || !saved?.link || created >= since - CLOCK_MARGIN_MS ? 'Create' as const : 'Update' as const, itemId: c.id, changeKey: c.changeKey };
     });
-    const nextLink = page['@odata.nextLink'];
-    const deltaLink = page['@odata.deltaLink'];
-    if (!nextLink && !deltaLink) throw new GraphApiError(502, 'MalformedResponse', `contacts delta of ${mailbox}: the answer has neither @odata.nextLink nor @odata.deltaLink`);
-    return { position: JSON.stringify({ link: (nextLink ?? deltaLink)!, since: nextLink ? since : started } satisfies ContactsPosition), complete: !nextLink, changes };
+    return { ...positionAfter(page, since, started, `contacts delta of ${mailbox}`), changes };
   }
 
   /** Graph names no well-known contacts folder: its id is a contact's parent, or a child folder's. */
@@ -192,14 +174,4 @@ export class GraphContacts {
   private folder(mailbox: string, folderId: string): string {
     return `/users/${encodeURIComponent(mailbox)}/contactFolders/${encodeURIComponent(folderId)}`;
   }
-}
-
-function parsePosition(position: string): ContactsPosition {
-  try {
-    const p = JSON.parse(position) as Partial<ContactsPosition>;
-    if (typeof p.link === 'string' && typeof p.since === 'number') return { link: p.link, since: p.since };
-  } catch {
-    // fall through
-  }
-  throw new GraphApiError(410, 'syncStateNotFound', 'the saved position is not a Graph contacts delta position');
 }

@@ -6,7 +6,9 @@ import { patternOfGraph } from '../shared/graph-recurrence.js';
 import { GraphApiError } from './graph-error.js';
 import { GraphContacts } from './graph-contacts.js';
 import { GraphTodo } from './graph-todo.js';
+import { CLOCK_MARGIN_MS, parseDeltaPosition, positionAfter } from './delta-position.js';
 import { batchError, type GraphHttp } from './graph-http.js';
+import { readBatch } from './read-batch.js';
 import { ianaFromWindows } from '../shared/time-zones.js';
 import { dateIn, eventBodyOf, fieldsOfEvent, graphRecurrenceOfFields, STAMP_PROPERTY_ID, utcOf, type GraphEvent } from './event-fields.js';
 
@@ -18,17 +20,10 @@ export interface GraphStoreOptions {
   readonly now?: () => number;
 }
 
-/** What a saved Graph position holds: the delta or next link, and when its round began (to tell new items). */
-interface GraphPosition {
-  readonly link: string;
-  readonly since: number;
-}
 
 /** The stamp, and a series' modified occurrences (a single event has none). */
 const EXPAND_ITEM = `$expand=singleValueExtendedProperties($filter=id eq '${STAMP_PROPERTY_ID}'),exceptionOccurrences`;
 const MINUTE = 60_000;
-/** Our own clock and Exchange's may differ: an item made this close to a round's start counts as new. */
-const CLOCK_MARGIN_MS = 60_000;
 const q = (s: string): string => s.replace(/'/g, "''");
 
 /**
@@ -196,16 +191,7 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
   async getItems(mailbox: string, folder: FolderKind, itemIds: readonly string[]): Promise<FetchedItem[]> {
     if (folder === 'contacts') return this.contacts.get(mailbox, itemIds);
     if (folder === 'tasks') return this.todo.get(mailbox, itemIds);
-    if (!itemIds.length) return [];
-    const parts = itemIds.map((id) => ({ method: 'GET', url: `${this.event(mailbox, id)}?${EXPAND_ITEM}`, headers: { prefer: 'outlook.body-content-type="text"' } }));
-    const answers = await this.http.batch(parts);
-    return itemIds.map((itemId, i) => {
-      const a = answers[i];
-      if (a.status === 404) return { itemId, missing: true as const };
-      const err = batchError(parts[i], a);
-      if (err) throw err;
-      return { itemId, item: fieldsOfEvent(a.body as GraphEvent) };
-    });
+    return readBatch<GraphEvent>(this.http, itemIds, (id) => ({ method: 'GET', url: `${this.event(mailbox, id)}?${EXPAND_ITEM}`, headers: { prefer: 'outlook.body-content-type="text"' } }), fieldsOfEvent);
   }
 
   async listFolder(mailbox: string, folder: FolderKind): Promise<ListedItem[]> {
@@ -230,7 +216,7 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
   async readChanges(mailbox: string, folder: FolderKind, position: string | null, maxChanges: number): Promise<FolderChangePage> {
     if (folder === 'contacts') return this.contacts.readChanges(mailbox, position, maxChanges);
     if (folder === 'tasks') return this.todo.readChanges(mailbox, position, maxChanges);
-    const saved = position ? parsePosition(position) : undefined;
+    const saved = position ? parseDeltaPosition(position, 'calendar') : undefined;
     const since = saved?.since ?? this.now();
     let link = saved?.link;
     if (!link) {
@@ -274,11 +260,8 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
         else throw batchError({ method: 'GET', url: this.event(mailbox, id) }, a) ?? new GraphApiError(a.status, `HTTP_${a.status}`, `GET ${id}: HTTP ${a.status}`);
       });
     }
-    const nextLink = page['@odata.nextLink'];
-    const deltaLink = page['@odata.deltaLink'];
-    if (!nextLink && !deltaLink) throw new GraphApiError(502, 'MalformedResponse', `delta of ${mailbox}: the answer has neither @odata.nextLink nor @odata.deltaLink`);
     // the next round's "since" is when this one's last page was asked for
-    return { position: JSON.stringify({ link: (nextLink ?? deltaLink)!, since: nextLink ? since : started } satisfies GraphPosition), complete: !nextLink, changes };
+    return { ...positionAfter(page, since, started, `delta of ${mailbox}`), changes };
   }
 
   async close(): Promise<void> {
@@ -300,15 +283,4 @@ function sameRecurrence(current: GraphEvent, wanted: NonNullable<ReturnType<type
   const want = patternOfGraph(wanted);
   return typeof now !== 'string' && typeof want !== 'string' && toRrule(now) === toRrule(want) && now.startDate === want.startDate
     && (current.recurrence?.range.recurrenceTimeZone ?? '') === wanted.range.recurrenceTimeZone;
-}
-
-function parsePosition(position: string): GraphPosition {
-  try {
-    const p = JSON.parse(position) as Partial<GraphPosition>;
-    if (typeof p.link === 'string' && typeof p.since === 'number') return { link: p.link, since: p.since };
-  } catch {
-    // fall through
-  }
-  // not ours (another source's, or damaged): the server would not know it either
-  throw new GraphApiError(410, 'syncStateNotFound', 'the saved position is not a Graph delta position');
 }

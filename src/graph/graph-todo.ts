@@ -2,12 +2,13 @@ import type { FetchedItem, FolderChange, FolderChangePage, ListedItem, UpdateOut
 import type { ItemFields } from '../shared/item-fields.js';
 import { formatUtc } from '../shared/time-zones.js';
 import { utcOf } from './event-fields.js';
+import { CLOCK_MARGIN_MS, parseDeltaPosition, positionAfter } from './delta-position.js';
 import { GraphApiError } from './graph-error.js';
-import { batchError, type GraphHttp } from './graph-http.js';
+import type { GraphHttp } from './graph-http.js';
+import { readBatch } from './read-batch.js';
 
 /** The app a task's linked resource names: the sync's stamp on a To Do task. */
 export const LINKED_APPLICATION = 'exchange-crm-sync';
-const CLOCK_MARGIN_MS = 60_000;
 
 /** A To Do task as far as the sync reads it (v1.0 `todoTask`). */
 export interface GraphTask {
@@ -105,17 +106,8 @@ export class GraphTodo {
     return r.status !== 404;
   }
 
-  async get(mailbox: string, itemIds: readonly string[]): Promise<FetchedItem[]> {
-    if (!itemIds.length) return [];
-    const parts = await Promise.all(itemIds.map(async (id) => ({ method: 'GET', url: `${await this.task(mailbox, id)}?$expand=linkedResources` })));
-    const answers = await this.http.batch(parts);
-    return itemIds.map((itemId, i) => {
-      const a = answers[i];
-      if (a.status === 404) return { itemId, missing: true as const };
-      const err = batchError(parts[i], a);
-      if (err) throw err;
-      return { itemId, item: fieldsOfTask(a.body as GraphTask) };
-    });
+  get(mailbox: string, itemIds: readonly string[]): Promise<FetchedItem[]> {
+    return readBatch<GraphTask>(this.http, itemIds, async (id) => ({ method: 'GET', url: `${await this.task(mailbox, id)}?$expand=linkedResources` }), fieldsOfTask);
   }
 
   async list(mailbox: string): Promise<ListedItem[]> {
@@ -130,7 +122,7 @@ export class GraphTodo {
 
   /** One page of the default list's delta (todotask-delta.md); `@removed` is a delete. */
   async readChanges(mailbox: string, position: string | null, maxChanges: number): Promise<FolderChangePage> {
-    const saved = position ? parsePosition(position) : undefined;
+    const saved = position ? parseDeltaPosition(position, 'To Do') : undefined;
     const since = saved?.since ?? this.now();
     const link = saved?.link ?? `${await this.tasks(mailbox)}/delta`;
     const started = this.now();
@@ -141,10 +133,7 @@ export class GraphTodo {
       const created = t.createdDateTime ? Date.parse(t.createdDateTime) : 0;
       return { type: !position || created >= since - CLOCK_MARGIN_MS ? 'Create' as const : 'Update' as const, itemId: t.id, changeKey: versionOf(t) };
     });
-    const nextLink = page['@odata.nextLink'];
-    const deltaLink = page['@odata.deltaLink'];
-    if (!nextLink && !deltaLink) throw new GraphApiError(502, 'MalformedResponse', `task delta of ${mailbox}: the answer has neither @odata.nextLink nor @odata.deltaLink`);
-    return { position: JSON.stringify({ link: (nextLink ?? deltaLink)!, since: nextLink ? since : started }), complete: !nextLink, changes };
+    return { ...positionAfter(page, since, started, `task delta of ${mailbox}`), changes };
   }
 
   /** The default list's tasks (its id learned once per mailbox). */
@@ -166,14 +155,4 @@ export class GraphTodo {
   private async task(mailbox: string, itemId: string): Promise<string> {
     return `${await this.tasks(mailbox)}/${encodeURIComponent(itemId)}`;
   }
-}
-
-function parsePosition(position: string): { link: string; since: number } {
-  try {
-    const p = JSON.parse(position) as { link?: unknown; since?: unknown };
-    if (typeof p.link === 'string' && typeof p.since === 'number') return { link: p.link, since: p.since };
-  } catch {
-    // fall through
-  }
-  throw new GraphApiError(410, 'syncStateNotFound', 'the saved position is not a To Do delta position');
 }

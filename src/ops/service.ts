@@ -1,3 +1,4 @@
+import { migrateState } from './migrate-state.js';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -101,6 +102,9 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
         : { ews: { ...config.exchange.ews, url: sandbox.url, user: sandbox.serviceAccount, password: 'sandbox', impersonation: true }, identity };
     }
 
+    // the state's tables first, one instance at a time (a scale-out's replicas start together);
+    // migrations before anything reads them (ALTER TABLE's lock would hold the CRM poller's reads)
+    await migrateState(database, config.state.schema);
     const positions = await SqlPositionStore.open(database, config.state.schema);
     const side = openExchangeSide(config, { registry, logger, builtIn });
     const exchange = side.store;
@@ -135,10 +139,6 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
       },
     });
     lifecycle.add('mailbox-ownership', () => owners.stop());
-    // migrations first: ALTER TABLE takes an exclusive lock the CRM poller's reads would wait on
-    await ItemMappingStore.migrate(database, config.state.schema);
-    await SelectionFolderStore.migrate(database, config.state.schema);
-    await DeleteBreaker.migrate(database, config.state.schema);
     const mappings = new ItemMappingStore(database, config.state.schema);
     const selectionFolders = new SelectionFolderStore(database, config.state.schema);
     // what the CRM's feed checks deletions against: the mapped records and the selections with folders

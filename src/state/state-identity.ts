@@ -26,11 +26,16 @@ export class StateOfAnotherSide extends Error {
 
 export type IdentityOutcome = 'recorded' | 'same' | 'rebaselined';
 
+/** The table a side's identity is recorded in (made if missing). */
+export async function ensureIdentityTable(db: Database, schema: string, side: StateSide): Promise<string> {
+  const table = `${assertIdentifier(schema)}.${side}_identity`;
+  await db.query(`create table if not exists ${table} (identity text not null, recorded timestamptz not null default now())`);
+  return table;
+}
+
 /** Records `identity` as the state's `side`, or compares it with the one recorded. */
 export async function checkStateIdentity(db: Database, schema: string, side: StateSide, identity: string, rebaseline: boolean): Promise<IdentityOutcome> {
-  const s = assertIdentifier(schema);
-  const table = `${s}.${side}_identity`;
-  await db.query(`create table if not exists ${table} (identity text not null, recorded timestamptz not null default now())`);
+  const table = await ensureIdentityTable(db, schema, side);
   const { rows } = await db.query<{ identity: string }>(`select identity from ${table} limit 1`);
   const recorded = rows[0]?.identity;
   if (recorded === identity) return 'same';
@@ -39,7 +44,7 @@ export async function checkStateIdentity(db: Database, schema: string, side: Sta
     // what belonged to the other side goes: mappings, half-made creates, every position
     for (const t of ['item_map', 'create_note', 'position']) {
       const exists = await db.query<{ n: number }>(`select count(*)::int as n from information_schema.tables where table_schema = $1 and table_name = $2`, [schema, t]);
-      if (exists.rows[0]?.n) await db.query(`delete from ${s}.${t}`);
+      if (exists.rows[0]?.n) await db.query(`delete from ${assertIdentifier(schema)}.${t}`);
     }
     await db.query(`delete from ${table}`);
   }

@@ -2,7 +2,8 @@ import { changeKeyOf, folderIdOf, parseFolderId } from '../ids.js';
 import type { Mailbox, MailboxStore, StoredItem } from '../mailbox-store.js';
 import { contactOf, propsOfContact } from './contact-json.js';
 import { extendedUriOf, GraphError } from './event-json.js';
-import { deltaTokenOf, ewsIdOf, parseDeltaToken, parseGraphId, restIdOf, type DeltaPosition } from './graph-ids.js';
+import { folderDelta } from './folder-delta.js';
+import { ewsIdOf, parseGraphId, restIdOf } from './graph-ids.js';
 
 /** What a contacts request needs of the Graph server. */
 export interface ContactsContext {
@@ -170,33 +171,11 @@ function update(ctx: ContactsContext, item: StoredItem): ContactsReply {
   return { status: 200, body: contactOf(ctx.mailbox, item) };
 }
 
-/** A folder's contacts delta: the first round lists them, later rounds what changed, `@removed` for those gone. */
+/** A folder's contacts delta. */
 function delta(ctx: ContactsContext, key: string): ContactsReply {
-  const token = ctx.url.searchParams.get('$deltatoken') ?? ctx.url.searchParams.get('$skiptoken');
-  let position: DeltaPosition;
-  if (token) {
-    const parsed = parseDeltaToken(token);
-    if (!parsed || parsed.epoch !== ctx.epoch || parsed.generation !== ctx.generation || parsed.mailbox !== ctx.mailbox.index || parsed.folder !== key || parsed.after > ctx.mailbox.changeNumber) {
-      throw new GraphError(410, 'syncStateNotFound', 'The sync state generation is not found. The delta token is expired and data must be synchronized again.', { location: `${ctx.base}${ctx.url.pathname}` });
-    }
-    position = parsed;
-  } else {
-    position = { epoch: ctx.epoch, generation: ctx.generation, mailbox: ctx.mailbox.index, folder: key, from: 0, to: 0, after: -1 };
-  }
-  const upTo = position.upTo ?? ctx.mailbox.changeNumber;
-  const offset = position.offset ?? 0;
-  const pageSize = Math.min(MAX_PAGE, Number(/odata\.maxpagesize=(\d+)/.exec(ctx.prefer ?? '')?.[1] ?? DEFAULT_PAGE) || DEFAULT_PAGE);
-  type Entry = { item?: StoredItem; removed?: string };
-  const entries: Entry[] = position.after < 0
-    ? ctx.store.itemsIn(ctx.mailbox, key).filter((i) => i.kind === 'Contact').sort((a, b) => a.seq - b.seq).map((item) => ({ item }))
-    : ctx.store.changesSince(ctx.mailbox, key, position.after).filter((c) => c.changeNumber <= upTo).map((c) => (c.item ? { item: c.item } : { removed: restIdOf(c.deletedId!) }));
-  const page = entries.slice(offset, offset + pageSize);
-  const value = page.map((e) => (e.item ? contactOf(ctx.mailbox, e.item) : { '@odata.type': '#microsoft.graph.contact', id: e.removed, '@removed': { reason: 'deleted' } }));
-  const base = `${ctx.base}/users/${encodeURIComponent(ctx.mailbox.address)}/contactFolders/${encodeURIComponent(folderGraphId(ctx, key))}/contacts/delta`;
-  const more = offset + pageSize < entries.length;
-  const link = more
-    ? { '@odata.nextLink': `${base}?$skiptoken=${deltaTokenOf({ ...position, upTo, offset: offset + pageSize })}` }
-    : { '@odata.deltaLink': `${base}?$deltatoken=${deltaTokenOf({ epoch: position.epoch, generation: position.generation, mailbox: position.mailbox, folder: key, from: 0, to: 0, after: upTo })}` };
-  return { status: 200, body: { value, ...link } };
+  return folderDelta({
+    store: ctx.store, mailbox: ctx.mailbox, url: ctx.url, prefer: ctx.prefer, epoch: ctx.epoch, generation: ctx.generation, folder: key,
+    link: `${ctx.base}/users/${encodeURIComponent(ctx.mailbox.address)}/contactFolders/${encodeURIComponent(folderGraphId(ctx, key))}/contacts/delta`,
+    odataType: '#microsoft.graph.contact', includes: (i) => i.kind === 'Contact', jsonOf: (i) => contactOf(ctx.mailbox, i),
+  });
 }
-

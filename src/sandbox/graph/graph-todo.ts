@@ -3,7 +3,8 @@ import { changeKeyOf, folderIdOf, parseFolderId } from '../ids.js';
 import type { ExtendedValue, Mailbox, MailboxStore, PropertyValue, StoredItem } from '../mailbox-store.js';
 import type { XmlElement } from '../../shared/safe-xml.js';
 import { GraphError } from './event-json.js';
-import { deltaTokenOf, ewsIdOf, graphIdOf, parseDeltaToken, parseGraphId, restIdOf, type DeltaPosition } from './graph-ids.js';
+import { folderDelta } from './folder-delta.js';
+import { ewsIdOf, graphIdOf, parseGraphId, restIdOf } from './graph-ids.js';
 
 /**
  * Microsoft To Do over the one mailbox store (todotask.md, todotask-delta.md): the mailbox's
@@ -204,32 +205,11 @@ function update(ctx: TodoContext, item: StoredItem): TodoReply {
   return { status: 200, body: taskOf(ctx.mailbox, item) };
 }
 
-/** The default list's delta: the first round lists its tasks, later rounds what changed, `@removed` for those gone. */
+/** The default list's delta. */
 function delta(ctx: TodoContext, listId: string): TodoReply {
-  const token = ctx.url.searchParams.get('$deltatoken') ?? ctx.url.searchParams.get('$skiptoken');
-  let position: DeltaPosition;
-  if (token) {
-    const parsed = parseDeltaToken(token);
-    if (!parsed || parsed.epoch !== ctx.epoch || parsed.generation !== ctx.generation || parsed.mailbox !== ctx.mailbox.index || parsed.folder !== TASKS || parsed.after > ctx.mailbox.changeNumber) {
-      throw new GraphError(410, 'syncStateNotFound', 'The sync state generation is not found. The delta token is expired and data must be synchronized again.');
-    }
-    position = parsed;
-  } else {
-    position = { epoch: ctx.epoch, generation: ctx.generation, mailbox: ctx.mailbox.index, folder: TASKS, from: 0, to: 0, after: -1 };
-  }
-  const upTo = position.upTo ?? ctx.mailbox.changeNumber;
-  const offset = position.offset ?? 0;
-  const pageSize = Math.min(MAX_PAGE, Number(/odata\.maxpagesize=(\d+)/.exec(ctx.prefer ?? '')?.[1] ?? DEFAULT_PAGE) || DEFAULT_PAGE);
-  type Entry = { item?: StoredItem; removed?: string };
-  const entries: Entry[] = position.after < 0
-    ? ctx.store.itemsIn(ctx.mailbox, TASKS).filter((i) => i.kind === 'Task').sort((a, b) => a.seq - b.seq).map((item) => ({ item }))
-    : ctx.store.changesSince(ctx.mailbox, TASKS, position.after).filter((c) => c.changeNumber <= upTo).map((c) => (c.item ? { item: c.item } : { removed: restIdOf(c.deletedId!) }));
-  const slice = entries.slice(offset, offset + pageSize);
-  const value = slice.map((e) => (e.item ? taskOf(ctx.mailbox, e.item) : { '@odata.type': '#microsoft.graph.todoTask', id: e.removed, '@removed': { reason: 'deleted' } }));
-  const base = `${ctx.base}/users/${encodeURIComponent(ctx.mailbox.address)}/todo/lists/${encodeURIComponent(listId)}/tasks/delta`;
-  const more = offset + pageSize < entries.length;
-  const link = more
-    ? { '@odata.nextLink': `${base}?$skiptoken=${deltaTokenOf({ ...position, upTo, offset: offset + pageSize })}` }
-    : { '@odata.deltaLink': `${base}?$deltatoken=${deltaTokenOf({ epoch: position.epoch, generation: position.generation, mailbox: position.mailbox, folder: TASKS, from: 0, to: 0, after: upTo })}` };
-  return { status: 200, body: { value, ...link } };
+  return folderDelta({
+    store: ctx.store, mailbox: ctx.mailbox, url: ctx.url, prefer: ctx.prefer, epoch: ctx.epoch, generation: ctx.generation, folder: TASKS,
+    link: `${ctx.base}/users/${encodeURIComponent(ctx.mailbox.address)}/todo/lists/${encodeURIComponent(listId)}/tasks/delta`,
+    odataType: '#microsoft.graph.todoTask', includes: (i) => i.kind === 'Task', jsonOf: (i) => taskOf(ctx.mailbox, i),
+  });
 }

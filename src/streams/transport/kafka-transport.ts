@@ -78,16 +78,36 @@ export class KafkaTransport implements Transport {
 
   async ensureTopics(topics: readonly string[]): Promise<void> {
     const admin = await this.getAdmin();
-    const existing = new Set(await admin.listTopics());
+    const existing = new Set(await this.whileRetriable('listing topics', () => admin.listTopics()));
     const missing = topics.filter((t) => !existing.has(t));
     if (missing.length) {
-      await admin.createTopics({
+      await this.whileRetriable('creating topics', () => admin.createTopics({
         waitForLeaders: true,
         topics: missing.map((topic) => ({ topic, numPartitions: this.settings.partitions, replicationFactor: this.settings.replicationFactor })),
-      });
+      }));
       this.logger.info({ event: 'kafka.topics-created', topics: missing, partitions: this.settings.partitions }, `created topics ${missing.join(', ')}`);
     }
     await this.untilLeaders(topics);
+  }
+
+  /**
+   * Work the broker refuses for a while — a fresh or loaded broker still loading a partition its
+   * metadata already names a leader of ("This server does not host this topic-partition") —
+   * tried again for up to a minute, with growing pauses; kafkajs's own few retries may end sooner.
+   */
+  private async whileRetriable<T>(what: string, work: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (let wait = 200; ; wait = Math.min(wait * 2, 3_000)) {
+      try {
+        return await work();
+      } catch (err) {
+        const e = err as { retriable?: boolean; name?: string; cause?: { retriable?: boolean } };
+        const retriable = e?.retriable === true || (e?.name === 'KafkaJSNumberOfRetriesExceeded' && e.cause?.retriable === true);
+        if (!retriable || Date.now() + wait > deadline) throw err;
+        this.logger.info({ event: 'kafka.retrying', what, err }, `${what}: the broker is not ready (${(err as Error).message}); trying again in ${wait} ms`);
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 
   /**
@@ -160,7 +180,7 @@ export class KafkaTransport implements Transport {
       current.on(current.events.DISCONNECT, () => (connected = false));
       current.on(current.events.STOP, () => (connected = false));
       await current.connect();
-      await current.subscribe({ topics: [...options.topics], fromBeginning: true });
+      await this.whileRetriable(`subscribing ${options.groupId}`, () => current.subscribe({ topics: [...options.topics], fromBeginning: true }));
       await current.run({
         autoCommit: false,
         eachBatchAutoResolve: false,

@@ -251,7 +251,9 @@ describe('Microsoft Graph: the service on real parts', () => {
   });
 
   it('GraphDelta: users on both sides, then a series each way with a deleted occurrence — every event ends with one row at its version, none left over, no delete lost', { timeout: 180_000 }, async () => {
-    await scenario({ mode: 'GraphDelta', graph: 'pollInterval="5s"', faults: false, operations: 20, series: true });
+    // few random users here (GraphNotify's scenario and the convergence test have many): the delta
+    // reads are the same, only their trigger differs
+    await scenario({ mode: 'GraphDelta', graph: 'pollInterval="5s"', faults: false, operations: 8, series: true });
   });
 });
 

@@ -37,7 +37,8 @@ describe('scale-out across instances', () => {
         ewsUrl: sandbox.url, serviceAccount: sandbox.serviceAccount, postgresUrl: postgresUrl(), crmSchema, stateSchema, brokers: kafkaBrokers(),
         topicPrefix: `${uniqueName('scale')}.`, partitions: 12, crmPollInterval: '500ms',
       });
-      for (let i = 0; i < 3; i++) instances.push(await startServiceProcess(file, { ECS_TEST_EWS_PASSWORD: 'sandbox' }));
+      // started together, as an operator scaling out would: the group settles once, not three times
+      instances.push(...(await Promise.all([0, 1, 2].map(() => startServiceProcess(file, { ECS_TEST_EWS_PASSWORD: 'sandbox' })))));
       const statuses = async (alive: ServiceProcess[]): Promise<Status[]> => Promise.all(alive.map(async (s) => (await (await fetch(`${s.opsUrl}/status`)).json()) as Status));
       const shared = async (alive: ServiceProcess[]): Promise<boolean> => {
         const all = await statuses(alive);
