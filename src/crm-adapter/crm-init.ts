@@ -1,10 +1,27 @@
+import { createHash } from 'node:crypto';
 import type { Database } from '../state/database.js';
 import { assertIdentifier } from '../state/database.js';
 import { referenceSchemaSql } from './reference-schema.js';
 
-/** Creates or migrates the reference CRM (idempotent). */
+/**
+ * Creates or migrates the reference CRM (idempotent), once per version of its schema: the
+ * instances of a scale-out start together, and the schema's DDL run by two at once — or by one
+ * while another already works on the tables — deadlocks. Under an advisory lock per schema the
+ * first runs it and records the version (a hash of the SQL); the others find it and touch nothing.
+ */
 export async function initReferenceCrm(db: Database, schema: string): Promise<void> {
-  await db.query(referenceSchemaSql(schema));
+  const s = assertIdentifier(schema);
+  const sql = referenceSchemaSql(schema);
+  const version = createHash('sha256').update(sql).digest('hex').slice(0, 16);
+  await db.transaction(async (tx) => {
+    if (db.kind === 'postgres') await tx.query('select pg_advisory_xact_lock(hashtext($1))', [`exchange-crm-sync:crm-schema:${s}`]);
+    const { rows } = await tx.query<{ made: boolean }>('select to_regclass($1) is not null as made', [`${s}.sync_schema_version`]);
+    if (rows[0]?.made && (await tx.query<{ version: string }>(`select version from ${s}.sync_schema_version`)).rows.map((r) => r.version).join() === version) return;
+    await tx.query(sql);
+    await tx.query(`create table if not exists ${s}.sync_schema_version (version text not null)`);
+    await tx.query(`delete from ${s}.sync_schema_version`);
+    await tx.query(`insert into ${s}.sync_schema_version (version) values ($1)`, [version]);
+  });
 }
 
 /** Demo associates whose e-mail addresses are the sandbox's mailboxes (existing ones kept). */

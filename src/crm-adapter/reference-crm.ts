@@ -123,9 +123,13 @@ export class ReferenceCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     const s = assertIdentifier(schema);
     const database = (await db.query<{ name: string }>('select current_database() as name')).rows[0]?.name ?? '';
     try {
-      await db.query(`create table if not exists ${s}.sync_identity (id text primary key)`);
-      await db.query(`insert into ${s}.sync_identity (id) select gen_random_uuid()::text where not exists (select 1 from ${s}.sync_identity)`);
-      const id = (await db.query<{ id: string }>(`select id from ${s}.sync_identity limit 1`)).rows[0]?.id;
+      // made once even when instances start together: one at a time, under an advisory lock
+      const id = await db.transaction(async (tx) => {
+        if (db.kind === 'postgres') await tx.query('select pg_advisory_xact_lock(hashtext($1))', [`exchange-crm-sync:crm-identity:${s}`]);
+        await tx.query(`create table if not exists ${s}.sync_identity (id text primary key)`);
+        await tx.query(`insert into ${s}.sync_identity (id) select gen_random_uuid()::text where not exists (select 1 from ${s}.sync_identity)`);
+        return (await tx.query<{ id: string }>(`select id from ${s}.sync_identity order by id limit 1`)).rows[0]?.id;
+      });
       return `reference:${database}/${schema}#${id ?? ''}`;
     } catch {
       return `reference:${database}/${schema}`;
