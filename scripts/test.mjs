@@ -79,12 +79,13 @@ const LONGEST_FIRST = [
 const selected = process.argv.slice(2);
 const found = findTests(join(root, 'test')).map((f) => relative(root, f));
 const files = selected.length ? selected : [...LONGEST_FIRST.filter((f) => found.includes(f)), ...found.filter((f) => !LONGEST_FIRST.includes(f))];
-// three test files at a time: most of a file's time is waiting (brokers, sandboxes, child
-// processes) — two at a time kept the 2 cores 1.75 busy on average and took 699 s here, three
-// 584 s. (Three once made timing-sensitive tests miss their waits; those now wait for
-// quiescence.) ECS_TEST_CONCURRENCY=1 or 2 runs fewer at once.
-const concurrency = Number(process.env.ECS_TEST_CONCURRENCY ?? 3);
-const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-force-exit', '--test-timeout=180000', '--test-reporter=spec', '--test-reporter-destination=stdout', ...files];
+// two test files at a time: most of a file's time is waiting (brokers, sandboxes, child
+// processes), yet three at once (584 s against 699 s here) still brings out a convergence
+// defect under load that is not fixed yet (see the closing note of 2026-12-07), and once made
+// timing-sensitive tests miss their waits; ECS_TEST_CONCURRENCY=1 runs them one by one
+const concurrency = Number(process.env.ECS_TEST_CONCURRENCY ?? 2);
+// a file's own limit: the convergence file runs three variants of ~40 s each, one after the other
+const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-force-exit', '--test-timeout=300000', '--test-reporter=spec', '--test-reporter-destination=stdout', ...files];
 const child = spawn(process.execPath, args, { cwd: root, env, stdio: 'inherit' });
 const stop = () => {
   if (startedKafka) spawnSync(join(root, 'scripts/kafka.sh'), ['stop'], { stdio: 'inherit', env });
