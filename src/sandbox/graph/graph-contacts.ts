@@ -1,32 +1,17 @@
-import { changeKeyOf, folderIdOf, parseFolderId } from '../ids.js';
-import type { Mailbox, MailboxStore, StoredItem } from '../mailbox-store.js';
+import { folderIdOf, parseFolderId } from '../ids.js';
+import type { StoredItem } from '../mailbox-store.js';
 import { contactOf, propsOfContact } from './contact-json.js';
 import { extendedUriOf, GraphError } from './event-json.js';
 import { folderDelta } from './folder-delta.js';
+import { checkIfMatch, type MailboxReply, type MailboxRequest } from './mailbox-request.js';
 import { ewsIdOf, parseGraphId, restIdOf } from './graph-ids.js';
 
-/** What a contacts request needs of the Graph server. */
-export interface ContactsContext {
-  readonly store: MailboxStore;
-  readonly mailbox: Mailbox;
-  readonly method: string;
-  readonly url: URL;
-  readonly body: unknown;
-  readonly ifMatch: string | undefined;
-  readonly prefer: string | undefined;
-  /** https://127.0.0.1:port/v1.0 */
-  readonly base: string;
-  readonly epoch: number;
-  readonly generation: number;
-  /** $expand=singleValueExtendedProperties($filter=id eq '…'). */
+/** A contacts request: $expand=singleValueExtendedProperties($filter=id eq '…') besides. */
+export interface ContactsContext extends MailboxRequest {
   readonly extended: readonly string[] | undefined;
 }
 
-export interface ContactsReply {
-  status: number;
-  headers?: Record<string, string>;
-  body?: unknown;
-}
+type ContactsReply = MailboxReply;
 
 const DEFAULT_PAGE = 10;
 const MAX_PAGE = 1_000;
@@ -157,10 +142,7 @@ function create(ctx: ContactsContext, key: string): ContactsReply {
 }
 
 function update(ctx: ContactsContext, item: StoredItem): ContactsReply {
-  if (ctx.ifMatch && ctx.ifMatch !== '*') {
-    const wanted = /^(?:W\/)?"?([^"]*)"?$/.exec(ctx.ifMatch.trim())?.[1];
-    if (wanted !== changeKeyOf(item.version)) throw new GraphError(412, 'ErrorIrresolvableConflict', 'The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.');
-  }
+  checkIfMatch(ctx.ifMatch, item);
   if (!ctx.body || typeof ctx.body !== 'object') throw new GraphError(400, 'BadRequest', 'Empty Payload. JSON content expected.');
   const { props, extended, cleared } = propsOfContact(ctx.body as Record<string, unknown>, item.props);
   const merged = { ...item.props, ...props };

@@ -4,13 +4,14 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { formatUtc, parseDateTime } from '../../shared/time-zones.js';
-import { changeKeyOf, parseOccurrenceId } from '../ids.js';
+import { parseOccurrenceId } from '../ids.js';
 import type { Mailbox, MailboxStore, StoredItem } from '../mailbox-store.js';
 import { expandOccurrences, pruneExceptions, type Occurrence } from '../recurrence.js';
 import type { TokenService } from '../token-service.js';
 import { eventOf, extendedUriOf, GraphError, instanceOf, occurrenceGraphIdOf, propsOfEvent, TRANSACTION_KEY, transactionEntry, type EventOptions } from './event-json.js';
 import { serveContacts } from './graph-contacts.js';
 import { serveTodo } from './graph-todo.js';
+import { checkIfMatch } from './mailbox-request.js';
 import { GraphSubscriptions } from './graph-subscriptions.js';
 import { deltaTokenOf, ewsIdOf, graphIdOf, parseDeltaToken, parseGraphId, restIdOf, type DeltaPosition } from './graph-ids.js';
 
@@ -382,7 +383,7 @@ export class GraphServer {
   /** PATCH of one occurrence: it becomes (or stays) an exception of its series. */
   private updateOccurrence(mailbox: Mailbox, occurrence: { item: StoredItem; at: Occurrence }, request: GraphRequest): Reply {
     const { item, at } = occurrence;
-    this.checkIfMatch(item, request);
+    checkIfMatch(request.headers['if-match'], item);
     if (!request.body || typeof request.body !== 'object') throw new GraphError(400, 'BadRequest', 'Empty Payload. JSON content expected.');
     const { props } = propsOfEvent(request.body as Record<string, unknown>);
     if (props.Recurrence) throw new GraphError(400, 'ErrorInvalidRequest', 'An occurrence of a series cannot have a recurrence of its own.');
@@ -395,13 +396,6 @@ export class GraphServer {
     return { status: 200, body: instanceOf(mailbox, item, now) };
   }
 
-  private checkIfMatch(item: StoredItem, request: GraphRequest): void {
-    const ifMatch = request.headers['if-match'];
-    if (ifMatch && ifMatch !== '*') {
-      const wanted = /^(?:W\/)?"?([^"]*)"?$/.exec(ifMatch.trim())?.[1];
-      if (wanted !== changeKeyOf(item.version)) throw new GraphError(412, 'ErrorIrresolvableConflict', 'The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.');
-    }
-  }
 
   private item(mailbox: Mailbox, id: string): StoredItem {
     const key = parseGraphId(id);
@@ -451,7 +445,7 @@ export class GraphServer {
   }
 
   private update(mailbox: Mailbox, item: StoredItem, request: GraphRequest): Reply {
-    this.checkIfMatch(item, request);
+    checkIfMatch(request.headers['if-match'], item);
     if (!request.body || typeof request.body !== 'object') throw new GraphError(400, 'BadRequest', 'Empty Payload. JSON content expected.');
     const { props, extended, clearsRecurrence } = propsOfEvent(request.body as Record<string, unknown>);
     const merged = { ...item.props, ...props };

@@ -1,9 +1,10 @@
 import { formatUtc } from '../../shared/time-zones.js';
 import { changeKeyOf, folderIdOf, parseFolderId } from '../ids.js';
-import type { ExtendedValue, Mailbox, MailboxStore, PropertyValue, StoredItem } from '../mailbox-store.js';
+import type { ExtendedValue, Mailbox, PropertyValue, StoredItem } from '../mailbox-store.js';
 import type { XmlElement } from '../../shared/safe-xml.js';
 import { GraphError } from './event-json.js';
 import { folderDelta } from './folder-delta.js';
+import { checkIfMatch, type MailboxReply, type MailboxRequest } from './mailbox-request.js';
 import { ewsIdOf, graphIdOf, parseGraphId, restIdOf } from './graph-ids.js';
 
 /**
@@ -14,23 +15,8 @@ import { ewsIdOf, graphIdOf, parseGraphId, restIdOf } from './graph-ids.js';
  * To Do has no ChangeKey property and no extended properties: the version is the etag.
  */
 
-export interface TodoContext {
-  readonly store: MailboxStore;
-  readonly mailbox: Mailbox;
-  readonly method: string;
-  readonly url: URL;
-  readonly body: unknown;
-  readonly ifMatch: string | undefined;
-  readonly prefer: string | undefined;
-  readonly base: string;
-  readonly epoch: number;
-  readonly generation: number;
-}
-
-export interface TodoReply {
-  status: number;
-  body?: unknown;
-}
+type TodoContext = MailboxRequest;
+type TodoReply = MailboxReply;
 
 const TASKS = 'tasks';
 const DEFAULT_PAGE = 10;
@@ -191,10 +177,7 @@ function create(ctx: TodoContext): TodoReply {
 }
 
 function update(ctx: TodoContext, item: StoredItem): TodoReply {
-  if (ctx.ifMatch && ctx.ifMatch !== '*') {
-    const wanted = /^(?:W\/)?"?([^"]*)"?$/.exec(ctx.ifMatch.trim())?.[1];
-    if (wanted !== changeKeyOf(item.version)) throw new GraphError(412, 'ErrorIrresolvableConflict', 'The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.');
-  }
+  checkIfMatch(ctx.ifMatch, item);
   if (!ctx.body || typeof ctx.body !== 'object') throw new GraphError(400, 'BadRequest', 'Empty Payload. JSON content expected.');
   const { props, cleared, links } = propsOfTask(ctx.body as Record<string, unknown>);
   const merged = { ...item.props, ...props };
