@@ -7,6 +7,8 @@ import type { Logger } from '../shared/logger.js';
 import type { ChangeEnvelope } from '../streams/envelope.js';
 import type { ChangeHandler, HandlingPlace, Outcome } from './change-handler.js';
 import { exchangeWins, reportConflict, type ConflictReport } from './conflict-policy.js';
+import type { MailboxStore } from '../exchange/index.js';
+import { backInMailbox } from './back-in-mailbox.js';
 import { exchangeStamp } from './exchange-stamp.js';
 import { withKnownKeys, type ItemLease, type ItemMapping, type ItemMappingStore } from './item-mapping.js';
 
@@ -16,6 +18,8 @@ export interface ContactsToCrmOptions {
   logger: Logger;
   conflict?: ConflictPolicy;
   onConflict?: (report: ConflictReport) => void;
+  /** Asked whether a contact the sync saw deleted is in the mailbox again. */
+  exchange?: Pick<MailboxStore, 'getItems'>;
 }
 
 /** The fields of a person the sync writes from a contact: the card, notes and categories. */
@@ -51,7 +55,11 @@ export class ContactsToCrm implements ChangeHandler {
     const { crm, mappings } = this.options;
     const position = { logPartition: at.partition, logOffset: at.offset };
     if (mapping && mapping.logPartition === at.partition && at.offset <= mapping.logOffset) return 'unchanged';
-    if (mapping?.deleted) return 'unchanged';
+    if (mapping?.deleted) {
+      if (envelope.op === 'd' || !(await backInMailbox(this.options.exchange, mapping))) return 'unchanged';
+      this.options.logger.info({ mailbox, itemId: envelope.subject, event: 'to-crm.item-back' }, 'a contact the sync had seen deleted is in the mailbox again: it gets a CRM person again');
+      return this.apply(mailbox, envelope, at, undefined, lease);
+    }
     if (envelope.op === 'd') {
       if (!mapping) return 'unchanged';
       await crm.deletePerson(mapping.crmId);

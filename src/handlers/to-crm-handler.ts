@@ -7,6 +7,7 @@ import type { Logger } from '../shared/logger.js';
 import type { ChangeEnvelope } from '../streams/envelope.js';
 import type { ChangeHandler, Outcome } from './change-handler.js';
 import { exchangeWins, reportConflict, type ConflictReport } from './conflict-policy.js';
+import { backInMailbox } from './back-in-mailbox.js';
 import { exchangeStamp } from './exchange-stamp.js';
 import { exceptionKey, withKnownKeys, type ItemLease, type ItemMapping, type ItemMappingStore } from './item-mapping.js';
 
@@ -56,8 +57,15 @@ export class ToCrmHandler implements ChangeHandler {
     const position = { logPartition: at.partition, logOffset: at.offset };
     // Already applied this change or a later one (a redelivery, or a replay of the log).
     if (mapping && mapping.logPartition === at.partition && at.offset <= mapping.logOffset) return 'unchanged';
-    if (mapping?.deleted) return 'unchanged'; // an ItemId never comes back once deleted
-    if (envelope.op === 'd' || (envelope.after?.private && this.options.privateItems === 'skip')) {
+    const hidden = !!envelope.after?.private && this.options.privateItems === 'skip';
+    if (mapping?.deleted) {
+      // a late copy of a deleted item changes nothing; an item back in the mailbox is an item
+      // again and gets a record again (a record the CRM deleted left the mailbox with it)
+      if (envelope.op === 'd' || hidden || !(await backInMailbox(this.options.exchange, mapping))) return 'unchanged';
+      this.options.logger.info({ mailbox, itemId: envelope.subject, deletedBy: mapping.deletedBy, event: 'to-crm.item-back' }, 'an item the sync had seen deleted is in the mailbox again: it gets a CRM record again');
+      return this.apply(mailbox, envelope, at, undefined, lease);
+    }
+    if (envelope.op === 'd' || hidden) {
       if (!mapping) return 'unchanged';
       await crm.delete(mapping.crmId); // a series' exceptions go with it
       await mappings.save({ ...mapping, ...position, deleted: true, deletedBy: envelope.op === 'd' ? 'exchange' : 'private' }, lease);

@@ -179,7 +179,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     });
     // one handler per item type behind one router per direction
     const toCrmHandlers: ChangeHandler[] = [new ToCrmHandler({ crm, mappings, logger: logger.child({ component: 'to-crm' }), privateItems: config.sync.private, exchange, ...conflicts })];
-    if (contacts) toCrmHandlers.push(new ContactsToCrm({ crm, mappings, logger: logger.child({ component: 'to-crm' }), ...conflicts }));
+    if (contacts) toCrmHandlers.push(new ContactsToCrm({ crm, mappings, logger: logger.child({ component: 'to-crm' }), exchange, ...conflicts }));
     const toCrmConsumer = await runHandler({
       transport, groupId: groups.toCrm, topic: topics.exchangeChanges, dlqTopic: topics.dlq(topics.exchangeChanges), concurrency: config.sync.parallelism,
       direction: 'to-crm', handle: routeByType(toCrmHandlers.map(guarded)), logger: logger.child({ component: 'to-crm' }), metrics,

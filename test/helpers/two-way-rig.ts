@@ -105,7 +105,7 @@ export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailb
   const toCrm: ChangeHandler[] = [new ToCrmHandler({ ...common, exchange })];
   const toExchange: ChangeHandler[] = [new ToExchangeHandler({ ...common, exchange })];
   if (options.contacts) {
-    toCrm.push(new ContactsToCrm(common));
+    toCrm.push(new ContactsToCrm({ ...common, exchange }));
     toExchange.push(new ContactsToExchange({ ...common, exchange, selections, ownedContacts: true }), new SelectionsToExchange({ crm, exchange, selections, mappings, logger }));
   }
   let consumers: RunningConsumer[] = [];

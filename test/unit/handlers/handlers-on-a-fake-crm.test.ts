@@ -136,6 +136,38 @@ describe('to-crm handler on a fake CRM', () => {
     assert.equal(crm.records.size, 0);
   });
 
+  it('a deleted item in the mailbox again (a restore, a server that lost its last writes) gets a record again; a late copy of a gone item does not', async () => {
+    let inMailbox = false;
+    const asked: string[] = [];
+    const exchange = { getItems: async (_m: string, _f: string, ids: readonly string[]) => ids.map((itemId) => (asked.push(itemId), inMailbox ? { itemId, item: { subject: 'Planning' } } : { itemId, missing: true as const })) };
+    const handler = new ToCrmHandler({ crm, mappings, logger: silentLogger(), privateItems: 'sync', exchange });
+    await handler.handle(...fromExchange('AAA9', 'ck1'));
+    await handler.handle(...fromExchange('AAA9', '', {}, 'd'));
+    assert.equal(await handler.handle(...fromExchange('AAA9', 'ck1')), 'unchanged', 'gone from the mailbox: a late copy');
+    assert.deepEqual(asked, ['AAA9']);
+    assert.equal(crm.records.size, 0);
+    inMailbox = true;
+    assert.equal(await handler.handle(...fromExchange('AAA9', 'ck1', { subject: 'Planning (restored)' })), 'applied');
+    assert.equal(crm.records.size, 1);
+    const [record] = crm.records.values();
+    assert.equal(record.fields.subject, 'Planning (restored)');
+    const mapping = await mappings.get(MAILBOX, 'AAA9');
+    assert.equal(mapping?.deleted, false);
+    assert.equal(mapping?.crmId, record.ref);
+    assert.equal(await handler.handle(...fromExchange('AAA9', 'ck1', { subject: 'Planning (restored)' })), 'unchanged', 'then an ordinary item: its own version again changes nothing');
+  });
+
+  it('an item skipped as private comes back when it is made public again', async () => {
+    const handler = new ToCrmHandler({ crm, mappings, logger: silentLogger(), privateItems: 'skip' });
+    await handler.handle(...fromExchange('AAA10', 'ck1'));
+    assert.equal(await handler.handle(...fromExchange('AAA10', 'ck2', { private: true })), 'applied');
+    assert.equal(crm.records.size, 0);
+    assert.equal(await handler.handle(...fromExchange('AAA10', 'ck3', { private: true, subject: 'Still private' })), 'unchanged');
+    assert.equal(await handler.handle(...fromExchange('AAA10', 'ck4', { private: false })), 'applied');
+    assert.equal(crm.records.size, 1);
+    assert.equal((await mappings.get(MAILBOX, 'AAA10'))?.deleted, false);
+  });
+
   it('a series coming back with an occurrence deleted in Exchange: the record gets the EXDATE, also when the sync wrote it since; a CRM user\'s pending edit is left to its own echo', async () => {
     const rule = 'FREQ=DAILY;COUNT=5';
     const series = (exdates: string[]): Partial<ItemFields> => ({ recurrence: { rrule: rule, exdates, exceptions: [] } });
