@@ -45,7 +45,11 @@ export class ToCrmHandler implements ChangeHandler {
     return envelope.source.startsWith('exchange:') && (envelope.type === 'appointment' || envelope.type === 'task');
   }
 
-  /** `at`: where the message is in the log; one mailbox's changes are in order on one partition. */
+  /**
+   * `at`: where the message is in the log; one mailbox's changes are in order on one partition.
+   * The mapping (with `at`) is saved last: a message whose place it holds is done, so whatever
+   * the change implies (a series' exception records, its exceptions' tombstones) is written first.
+   */
   handle(envelope: ChangeEnvelope, at: { partition: number; offset: number }): Promise<Outcome> {
     if (!this.accepts(envelope)) return Promise.resolve('skipped');
     const mailbox = envelope.source.slice('exchange:'.length);
@@ -68,8 +72,8 @@ export class ToCrmHandler implements ChangeHandler {
     if (envelope.op === 'd' || hidden) {
       if (!mapping) return 'unchanged';
       await crm.delete(mapping.crmId); // a series' exceptions go with it
-      await mappings.save({ ...mapping, ...position, deleted: true, deletedBy: envelope.op === 'd' ? 'exchange' : 'private' }, lease);
       await mappings.tombstoneExceptions(mailbox, mapping.itemId);
+      await mappings.save({ ...mapping, ...position, deleted: true, deletedBy: envelope.op === 'd' ? 'exchange' : 'private' }, lease);
       return 'applied';
     }
     const after = envelope.after!;
@@ -86,15 +90,15 @@ export class ToCrmHandler implements ChangeHandler {
       const current = mapping.changeKey === changeKey;
       const record = after.recurrence && current ? await crm.get(mapping.crmId) : undefined;
       const own = record ? await this.deletedOccurrencesFollow(mapping, record, after) : undefined;
-      await mappings.save({ ...mapping, ...position, ...(own !== undefined ? { crmVersion: own } : {}) }, lease);
       // this version again (our own write coming back): its occurrences are the mailbox's; an
       // older version's (a late copy, a version since overruled) would undo newer exceptions
       if (current) await occurrencesOnly(mapping, record);
+      await mappings.save({ ...mapping, ...position, ...(own !== undefined ? { crmVersion: own } : {}) }, lease);
       return 'unchanged';
     }
     if (mapping && (await this.overruled(mapping, envelope))) {
-      await mappings.save({ ...mapping, ...position, knownKeys: withKnownKeys(mapping, changeKey) }, lease);
       await occurrencesOnly(mapping);
+      await mappings.save({ ...mapping, ...position, knownKeys: withKnownKeys(mapping, changeKey) }, lease);
       return 'unchanged';
     }
     const associate = await crm.associateByEmail(mailbox);
@@ -116,8 +120,8 @@ export class ToCrmHandler implements ChangeHandler {
         reportConflict(this.options.logger, { policy, winner: exchangeFirst ? 'exchange' : 'crm', detectedBy: 'to-crm', mailbox, itemId: envelope.subject, crmId: record.ref, exchangeModified: after.modified, crmModified: record.fields.modified }, this.options.onConflict);
         if (!exchangeFirst) {
           // the CRM edit is on its way to the mailbox and will overwrite this version
-          await mappings.save({ ...mapping, ...position, knownKeys: withKnownKeys(mapping, changeKey) }, lease);
           await occurrencesOnly(mapping);
+          await mappings.save({ ...mapping, ...position, knownKeys: withKnownKeys(mapping, changeKey) }, lease);
           return 'unchanged';
         }
       }
@@ -125,8 +129,8 @@ export class ToCrmHandler implements ChangeHandler {
       if (written.status === 'missing') return 'unchanged';
       // changed again between our read and our write: try the whole decision again
       if (written.status === 'conflict') throw new SyncError('CRM_RECORD_CHANGED', `${mapping.crmId} changed while it was written`, { retriable: true });
-      await mappings.save({ ...mapping, ...saved, crmVersion: written.version, knownKeys: withKnownKeys(mapping) }, lease);
       await this.syncExceptions(mailbox, envelope.subject, mapping.crmId, associate.ref, fields);
+      await mappings.save({ ...mapping, ...saved, crmVersion: written.version, knownKeys: withKnownKeys(mapping) }, lease);
       return 'applied';
     }
     // Created by the sync from the CRM (stamped with the CRM id) and its mapping not seen
@@ -136,9 +140,9 @@ export class ToCrmHandler implements ChangeHandler {
       const linked = await mappings.getByCrmId(stamped.ref);
       if (linked && !linked.deleted && linked.mailbox === mailbox && linked.itemId === envelope.subject && linked.changeKey === changeKey) return 'unchanged';
       const written = await crm.update(stamped.ref, fields);
+      await this.syncExceptions(mailbox, envelope.subject, stamped.ref, associate.ref, fields);
       await mappings.save({ mailbox, itemId: envelope.subject, crmId: stamped.ref, crmVersion: written.status === 'written' ? written.version : stamped.version, ...saved }, lease);
       await mappings.endCreate('exchange', stamped.ref); // a create cut short is finished: its item is linked
-      await this.syncExceptions(mailbox, envelope.subject, stamped.ref, associate.ref, fields);
       return 'applied';
     }
     // A new record: noted first, stamped, so a create cut short is found, not done twice.
@@ -154,9 +158,9 @@ export class ToCrmHandler implements ChangeHandler {
     } else {
       created = await crm.create(associate.ref, kind, fields, stamp);
     }
+    await this.syncExceptions(mailbox, envelope.subject, created.ref, associate.ref, fields);
     await mappings.save({ mailbox, itemId: envelope.subject, crmId: created.ref, crmVersion: created.version, ...saved }, lease);
     await mappings.endCreate('crm', stamp);
-    await this.syncExceptions(mailbox, envelope.subject, created.ref, associate.ref, fields);
     if (after.iCalUid) await this.joinMeeting(after.iCalUid);
     return 'applied';
   }

@@ -23,6 +23,8 @@ export class FakeCrm implements CrmPort {
   private next = 1;
   /** Thrown by the next call (then cleared). */
   failNext: Error | undefined;
+  /** Thrown by the next call of this name (then cleared). */
+  failOn: { call: string; error: Error } | undefined;
   /** The next write succeeds, then the call throws this, as if the process died before the caller saw the answer. */
   crashAfterNextWrite: Error | undefined;
 
@@ -43,6 +45,11 @@ export class FakeCrm implements CrmPort {
     const fail = this.failNext;
     this.failNext = undefined;
     if (fail) throw fail;
+    const named = this.failOn?.call === call ? this.failOn.error : undefined;
+    if (named) {
+      this.failOn = undefined;
+      throw named;
+    }
   }
 
   private wrote<T>(value: T): T {

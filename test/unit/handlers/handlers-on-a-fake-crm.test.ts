@@ -168,6 +168,18 @@ describe('to-crm handler on a fake CRM', () => {
     assert.equal((await mappings.get(MAILBOX, 'AAA10'))?.deleted, false);
   });
 
+  it('a series whose exception records fail to be written: the retry of the same message writes them (its place is saved last)', async () => {
+    const handler = toCrm();
+    const moved = { originalStart: '2026-12-16T09:00:00Z', start: '2026-12-16T11:00:00Z', end: '2026-12-16T12:00:00Z' };
+    const [created, at] = fromExchange('AAA11', 'ck1', { recurrence: { rrule: 'FREQ=DAILY;COUNT=5', exdates: [], exceptions: [moved] } });
+    crm.failOn = { call: 'exceptions', error: new CrmError('UNAVAILABLE', 'the CRM did not answer', { retriable: true }) };
+    await assert.rejects(handler.handle(created, at), /did not answer/);
+    assert.equal(await handler.handle(created, at), 'applied', 'the retry');
+    const series = [...crm.records.values()].find((r) => !r.fields.seriesRef)!;
+    assert.deepEqual([...(await crm.exceptions(series.ref)).keys()], [moved.originalStart]);
+    assert.equal(crm.records.size, 2, 'one series, one exception record');
+  });
+
   it('a series coming back with an occurrence deleted in Exchange: the record gets the EXDATE, also when the sync wrote it since; a CRM user\'s pending edit is left to its own echo', async () => {
     const rule = 'FREQ=DAILY;COUNT=5';
     const series = (exdates: string[]): Partial<ItemFields> => ({ recurrence: { rrule: rule, exdates, exceptions: [] } });
