@@ -10,7 +10,14 @@ import {
   ContactsToCrm, ContactsToExchange, ItemMappingStore, routeByType, runHandler, SelectionFolderStore, SelectionsToExchange, ToCrmHandler, ToExchangeHandler,
   type ChangeHandler, type ConflictReport,
 } from '../../src/handlers/index.js';
-import type { ExchangePort } from '../../src/ews/exchange-port.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { loadConfig } from '../../src/config/index.js';
+import type { MailboxStore } from '../../src/exchange/index.js';
+import { ewsIdOf } from '../../src/sandbox/graph/graph-ids.js';
+import { openExchangeSide } from '../../src/subscriptions/open-exchange-side.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { Limiter } from '../../src/shared/limiter.js';
 import { createLogger, silentLogger } from '../../src/shared/logger.js';
@@ -29,16 +36,24 @@ import { superOfficeCrmUser } from './superoffice-crm-user.js';
 
 export type CrmKind = 'reference' | 'superoffice';
 export const CRM_KINDS: readonly CrmKind[] = ['reference', 'superoffice'];
+/** How the sync reaches the mailboxes: EWS streaming, or Microsoft Graph's notifications (the users' hands stay on EWS: one store). */
+export type ExchangeKind = 'EwsStream' | 'GraphNotify';
+/** The variants a two-way test runs in: each CRM over EWS, and the reference CRM over Graph. */
+export const VARIANTS: ReadonlyArray<{ crm: CrmKind; exchange: ExchangeKind }> = [
+  { crm: 'reference', exchange: 'EwsStream' }, { crm: 'superoffice', exchange: 'EwsStream' }, { crm: 'reference', exchange: 'GraphNotify' },
+];
 
 export interface TwoWayRig {
   readonly crmKind: CrmKind;
+  readonly exchangeKind: ExchangeKind;
   readonly sandbox: Sandbox;
   readonly db: PgDatabase;
   /** The reference CRM's schema (reference CRM only). */
   readonly crmSchema: string;
   readonly stateSchema: string;
   readonly conflicts: ConflictReport[];
-  readonly exchange: ExchangePort;
+  /** The sync's mailbox store (EWS or Graph, as `exchangeKind`). */
+  readonly exchange: MailboxStore;
   readonly transport: Transport;
   readonly crm: CrmPort & CrmChangeFeed & CrmDirectory;
   /** A CRM user's hands (SQL on the reference CRM, REST as that user on SuperOffice). */
@@ -51,7 +66,7 @@ export interface TwoWayRig {
   readonly superoffice?: SuperOfficeSandbox;
   /** Messages written to each topic so far. */
   published(topic: 'exchange.changes' | 'crm.changes'): Promise<number>;
-  /** The mailbox item a CRM record is mapped to. */
+  /** The mailbox item a CRM record is mapped to, by its EWS ItemId (the users' hands are EWS). */
   itemOf(ref: CrmRef): Promise<{ mailbox: string; itemId: string } | undefined>;
   /** Stops the two handler groups (the sources keep publishing). */
   pauseHandlers(): Promise<void>;
@@ -62,12 +77,17 @@ export interface TwoWayRig {
 }
 
 /** `contacts`: the Contacts folder is synced too (persons ↔ contacts) and selections become contact folders. */
-export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailbox?: number; seed: number; conflict?: ConflictPolicy; privateItems?: 'sync' | 'skip'; crm?: CrmKind; contacts?: boolean }): Promise<TwoWayRig> {
+export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailbox?: number; seed: number; conflict?: ConflictPolicy; privateItems?: 'sync' | 'skip'; crm?: CrmKind; exchange?: ExchangeKind; contacts?: boolean }): Promise<TwoWayRig> {
   const crmKind = options.crm ?? 'reference';
+  const exchangeKind = options.exchange ?? 'EwsStream';
+  const graph = exchangeKind === 'GraphNotify';
   const db = new PgDatabase(postgresUrl());
   const crmSchema = uniqueName('crm');
   const stateSchema = uniqueName('state');
-  const sandbox = await startSandbox({ mailboxes: options.mailboxes, itemsPerMailbox: options.itemsPerMailbox ?? 0, seed: options.seed, limits: { heartbeatMs: 500 } });
+  const sandbox = await startSandbox({
+    mailboxes: options.mailboxes, itemsPerMailbox: options.itemsPerMailbox ?? 0, seed: options.seed, limits: { heartbeatMs: 500 },
+    ...(graph ? { oauth: { apps: [{ tenant: 'contoso', clientId: 'exchange-crm-sync', clientSecret: GRAPH_SECRET }] }, graph: true } : {}),
+  });
   await ItemMappingStore.migrate(db, stateSchema);
   await SelectionFolderStore.migrate(db, stateSchema);
   const mappings = new ItemMappingStore(db, stateSchema);
@@ -96,8 +116,10 @@ export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailb
   const topics = ['exchange.changes', 'exchange.changes.dlq', 'crm.changes', 'crm.changes.dlq'];
   await transport.ensureTopics(topics);
   const positions = await SqlPositionStore.open(db, stateSchema);
-  const { source, exchange } = createSource('stream', sandbox, positions as never, new MutableDirectory(sandbox.store.all().map((m) => m.address)),
-    options.contacts ? { folders: ['calendar', 'tasks', 'contacts'] } : {}, { ack: false });
+  const directory = new MutableDirectory(sandbox.store.all().map((m) => m.address));
+  const { source, exchange, closeSide } = graph
+    ? graphSource(sandbox, positions, directory, options.contacts ?? false)
+    : { ...createSource('stream', sandbox, positions as never, directory, options.contacts ? { folders: ['calendar', 'tasks', 'contacts'] } : {}, { ack: false }), closeSide: undefined };
   const toLog = new ExchangeToLog({ source, exchange, transport, topic: 'exchange.changes', dlqTopic: 'exchange.changes.dlq', limiter: new Limiter(4), logger: silentLogger() });
   const crmToLog = new CrmToLog({ crm, positions, transport, topic: 'crm.changes', dlqTopic: 'crm.changes.dlq', logger, pollIntervalMs: 200 });
   const conflicts: ConflictReport[] = [];
@@ -132,12 +154,12 @@ export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailb
     return stable;
   }, 20_000, 'the CRM feed caught up');
   return {
-    crmKind, sandbox, db, crmSchema, stateSchema, conflicts, exchange, transport, crm, user, mappings, selections, superoffice,
+    crmKind, exchangeKind, sandbox, db, crmSchema, stateSchema, conflicts, exchange, transport, crm, user, mappings, selections, superoffice,
     published,
     parked: async (topic) => (await transport.lag('dlq-watch', [topic])).reduce((n, p) => n + p.logEndOffset, 0),
     itemOf: async (ref) => {
       const m = await mappings.getByCrmId(ref);
-      return m && !m.deleted ? { mailbox: m.mailbox, itemId: m.itemId } : undefined;
+      return m && !m.deleted ? { mailbox: m.mailbox, itemId: graph ? ewsIdOf(m.itemId) : m.itemId } : undefined;
     },
     pauseHandlers: async () => {
       for (const c of consumers.splice(0)) await c.stop();
@@ -152,7 +174,7 @@ export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailb
       await crmToLog.stop();
       await toLog.stop();
       await source.stop();
-      await exchange.close();
+      await (closeSide ? closeSide() : exchange.close());
       await sandbox.close();
       if (crm instanceof SuperOfficeCrm) crm.close();
       await superoffice?.close();
@@ -160,4 +182,27 @@ export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailb
       await db.close();
     },
   };
+}
+
+const GRAPH_SECRET = 'two-way-graph-secret';
+
+/**
+ * The Exchange side over Microsoft Graph as the service opens it (<advise Object="GraphNotify"/>:
+ * the sandbox's webhook notifications, the calendar view's delta), from a configuration file.
+ */
+function graphSource(sandbox: Sandbox, positions: SqlPositionStore, directory: MutableDirectory, contacts: boolean) {
+  const dir = mkdtempSync(join(tmpdir(), 'ecs-rig-'));
+  const file = join(dir, 'CalendarSyncExchange.config.xml');
+  writeFileSync(join(dir, 'sandbox-ca.pem'), sandbox.tokens!.ca);
+  writeFileSync(file, `<configuration><calendar_sync>
+    <exchange><events><advise Object="GraphNotify"/></events>
+      <graph url="${sandbox.graph!.url}" authority="${sandbox.tokens!.url}" tenant="contoso" clientId="exchange-crm-sync" clientSecretEnv="ECS_TEST_GRAPH_SECRET" caFile="sandbox-ca.pem" safetyPoll="10m" pollInterval="5s"/>
+    </exchange>
+    <sync items="appointments,tasks${contacts ? ',contacts' : ''}"/>
+  </calendar_sync></configuration>`);
+  const { config } = loadConfig(file, { ECS_TEST_GRAPH_SECRET: GRAPH_SECRET }, { cwd: dir });
+  const logger = createLogger({ level: (process.env.ECS_TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent' });
+  const side = openExchangeSide(config, { registry: new Registry(), logger });
+  const source = side.createSource({ positions, logger, directory });
+  return { source, exchange: side.store, closeSide: () => side.close() };
 }

@@ -1,7 +1,7 @@
 // Contacts ↔ persons and selections → contact folders, both directions wired as the service
 // wires them (stream source → log → handlers; CRM change feed → log → handlers), against the
-// EWS sandbox and each CRM: the reference CRM on PostgreSQL, SuperOffice's Web API on its
-// simulator.
+// sandbox and each CRM: the reference CRM on PostgreSQL, SuperOffice's Web API on its
+// simulator; the reference CRM over Microsoft Graph too (the test's own hands stay on EWS).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { BackoffGate, EwsClient } from '../../../src/ews/index.js';
@@ -10,11 +10,11 @@ import { ews, ewsService } from '../../helpers/ews.js';
 import { referencePeople, superOfficePeople, type PeopleHands } from '../../helpers/people-hands.js';
 import { waitUntil } from '../../helpers/source-harness.js';
 import { swaggerMissing } from '../../helpers/superoffice.js';
-import { CRM_KINDS, startTwoWayRig, type TwoWayRig } from '../../helpers/two-way-rig.js';
+import { startTwoWayRig, VARIANTS, type TwoWayRig } from '../../helpers/two-way-rig.js';
 
 const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-for (const crmKind of CRM_KINDS) describe(`contacts and selections (${crmKind === 'reference' ? 'reference CRM' : 'SuperOffice'})`, () => {
+for (const { crm: crmKind, exchange: exchangeKind } of VARIANTS) describe(`contacts and selections (${crmKind === 'reference' ? 'reference CRM' : 'SuperOffice'}${exchangeKind === 'EwsStream' ? '' : `, ${exchangeKind}`})`, () => {
   let rig: TwoWayRig;
   let client: EwsClient;
   let hands: PeopleHands;
@@ -22,7 +22,7 @@ for (const crmKind of CRM_KINDS) describe(`contacts and selections (${crmKind ==
   let second: string;
 
   before(async () => {
-    rig = await startTwoWayRig({ mailboxes: 2, seed: 16, contacts: true, crm: crmKind });
+    rig = await startTwoWayRig({ mailboxes: 2, seed: 16, contacts: true, crm: crmKind, exchange: exchangeKind });
     hands = crmKind === 'reference' ? referencePeople(rig.db, rig.crmSchema) : superOfficePeople(rig.superoffice!);
     first = rig.sandbox.store.byIndex(1)!.address;
     second = rig.sandbox.store.byIndex(2)!.address;
