@@ -16,6 +16,7 @@ const LIMITS: Record<string, readonly [number, number]> = {
   backOffMilliseconds: [0, 600_000],
   retryAfterSeconds: [0, 3_600],
   seconds: [0, 86_400],
+  graceSeconds: [0, 86_400],
 };
 
 function isLoopback(address: string | undefined): boolean {
@@ -163,6 +164,15 @@ export async function handleControl(sandbox: Sandbox, req: IncomingMessage, res:
     case 'POST /sandbox/graph/missed':
       if (!sandbox.graph) return reply(404, { error: 'this sandbox serves no Microsoft Graph (start it with oauth and graph)' });
       return reply(200, { told: sandbox.graph.subscriptions.reportMissed() });
+    case 'POST /sandbox/graph/reauthorization-required': {
+      // every subscription told reauthorizationRequired (tell: false, not yet); its notifications stop after graceSeconds until reauthorized
+      if (!sandbox.graph) return reply(404, { error: 'this sandbox serves no Microsoft Graph (start it with oauth and graph)' });
+      const grace = num('graceSeconds', 0);
+      if (grace === undefined) return reply(400, { error: 'graceSeconds must be a number from 0 to 86400' });
+      const tell = (input as { tell?: unknown }).tell !== false;
+      const subscriptions = sandbox.graph.subscriptions.requireReauthorization(grace * 1000, tell);
+      return reply(200, { subscriptions, told: tell ? subscriptions : 0, graceSeconds: grace });
+    }
     case 'POST /sandbox/graph/key-vault': {
       // a Key Vault secret holding an Event Hub's connection string, for EventHub:… notification URLs
       if (!sandbox.graph) return reply(404, { error: 'this sandbox serves no Microsoft Graph (start it with oauth and graph)' });

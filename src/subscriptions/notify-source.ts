@@ -18,7 +18,8 @@ const savedKey = (mailbox: string): string => `notify:${mailbox}`;
  * folder's position, which stays the truth. A safety poll every `interval` bounds what a lost
  * notification can delay. A subscription the server removed is made again (with the same
  * back-off against a server that keeps losing them as EWS's), then the gap is read; `missed`
- * is a read of the gap.
+ * is a read of the gap; `reauthorizationRequired` is a reauthorization, then a read of the gap
+ * (the server held the notifications back meanwhile).
  */
 export class NotifySource extends PollSource {
   private readonly subscriptionOf = new Map<string, ChangeSubscription>();
@@ -26,6 +27,7 @@ export class NotifySource extends PollSource {
   private readonly channelEvents: Subscription;
   private readonly renewTimer: NodeJS.Timeout;
   renewals = 0;
+  reauthorizations = 0;
   notifications = 0;
 
   constructor(mode: AdviseMode, private readonly notifyOptions: NotifySourceOptions) {
@@ -109,7 +111,15 @@ export class NotifySource extends PollSource {
       this.logger.info({ event: 'subscription.removed', mailbox }, `${mailbox}: the server removed its subscription; subscribing again, then reading from the position`);
       this.onFailure(mailbox, new ExchangeError('SUBSCRIPTION_REMOVED', `the server removed the subscription of ${mailbox}`, { category: 'subscription-lost', protocolCode: 'subscriptionRemoved' }), 'a lifecycle notification');
     } else {
-      void this.limiter.run(() => this.notifyOptions.channel.reauthorize(e.subscriptionId)).catch((err: unknown) => this.onFailure(mailbox, err, 'reauthorize'));
+      // notifications pause until the subscription is reauthorized: a delta round afterwards
+      // reads what they would have told meanwhile
+      this.logger.info({ event: 'subscription.reauthorization-required', mailbox }, `${mailbox}: the server asks to reauthorize its subscription; reauthorizing, then reading from the position`);
+      void this.limiter.run(() => this.notifyOptions.channel.reauthorize(e.subscriptionId))
+        .then(() => {
+          this.reauthorizations++;
+          this.resync(mailbox);
+        })
+        .catch((err: unknown) => this.onFailure(mailbox, err, 'reauthorize'));
     }
   }
 

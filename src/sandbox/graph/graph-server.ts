@@ -335,7 +335,7 @@ export class GraphServer {
         this.subscriptions.delete(request.app, id);
         return { status: 204 };
       case 'POST subscriptions/{id}/reauthorize':
-        this.subscriptions.get(request.app, id);
+        this.subscriptions.reauthorize(request.app, id);
         return { status: 204 };
       default: throw new GraphError(405, 'ErrorInvalidRequest', `The sandbox does not serve ${request.method} ${request.url.pathname}.`);
     }

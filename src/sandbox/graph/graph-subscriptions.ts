@@ -32,6 +32,8 @@ export interface GraphSubscription {
   readonly lifecycleNotificationUrl?: string;
   readonly clientState?: string;
   expiresAt: number;
+  /** Told reauthorizationRequired: its notifications stop from this time until it is reauthorized or renewed. */
+  pausedFrom?: number;
 }
 
 interface Pending {
@@ -44,8 +46,9 @@ interface Pending {
  * Graph's change-notification subscriptions on the sandbox's mailbox store: created after the
  * notification URL answers the validation request, renewed, deleted, reauthorized; item
  * changes of a subscribed calendar delivered to the URL in batches (retried when the endpoint
- * does not answer 2xx within 3 s), lifecycle notifications (`subscriptionRemoved`, `missed`)
- * to the lifecycle URL. Faults: notifications dropped, every subscription removed.
+ * does not answer 2xx within 3 s), lifecycle notifications (`subscriptionRemoved`, `missed`
+ * and `reauthorizationRequired`, after which a subscription's notifications stop until it is
+ * reauthorized) to the lifecycle URL. Faults: notifications dropped, every subscription removed.
  */
 export class GraphSubscriptions {
   private readonly byId = new Map<string, GraphSubscription>();
@@ -57,6 +60,10 @@ export class GraphSubscriptions {
   readonly eventHubs = new EventHubDelivery();
   delivered = 0;
   dropped = 0;
+  /** Notifications not sent because their subscription waited to be reauthorized. */
+  pausedDrops = 0;
+  /** Reauthorizations asked for (POST /subscriptions/{id}/reauthorize). */
+  reauthorized = 0;
   failedDeliveries = 0;
 
   constructor(private readonly options: { store: MailboxStore; now: () => number; tenantId: string }) {
@@ -134,7 +141,37 @@ export class GraphSubscriptions {
     if (!Number.isFinite(expiresAt) || expiresAt <= now) throw new GraphError(400, 'InvalidRequest', 'expirationDateTime must be a time in the future.');
     if (expiresAt > now + MAX_LIFETIME_MINUTES * 60_000) throw new GraphError(400, 'InvalidRequest', `Subscription expiration can only be ${MAX_LIFETIME_MINUTES} minutes in the future.`);
     s.expiresAt = expiresAt;
+    s.pausedFrom = undefined; // a renewing PATCH reauthorizes too
     return s;
+  }
+
+  /** POST /subscriptions/{id}/reauthorize: its notifications flow again. */
+  reauthorize(app: string, id: string): void {
+    const s = this.get(app, id);
+    s.pausedFrom = undefined;
+    this.reauthorized++;
+  }
+
+  /**
+   * Every subscription with a lifecycle URL is told reauthorizationRequired (its access token
+   * expiring, or an admin's change of permission); its notifications go on for `graceMs`
+   * ("for a while"), then stop until it is reauthorized or renewed — those are not sent later.
+   * `tell` false: the notifications stop, the lifecycle notification is not sent yet (it comes
+   * late, as a delivery retried does); a later call tells.
+   */
+  requireReauthorization(graceMs: number, tell = true): number {
+    const all = [...this.byId.values()].filter((s) => s.lifecycleNotificationUrl);
+    for (const s of all) {
+      s.pausedFrom ??= this.options.now() + graceMs;
+      if (tell) this.lifecycle(s, 'reauthorizationRequired');
+    }
+    return all.length;
+  }
+
+  /** Subscriptions whose notifications wait for a reauthorization. */
+  get paused(): number {
+    const now = this.options.now();
+    return [...this.byId.values()].filter((s) => s.pausedFrom !== undefined && s.pausedFrom <= now).length;
   }
 
   delete(app: string, id: string): void {
@@ -200,6 +237,10 @@ export class GraphSubscriptions {
         if (!s.changeTypes.has(c.type)) continue;
         if (Date.now() < this.dropUntil) {
           this.dropped++;
+          continue;
+        }
+        if (s.pausedFrom !== undefined && s.pausedFrom <= this.options.now()) {
+          this.pausedDrops++;
           continue;
         }
         const key = parseItemId(c.itemId);

@@ -37,6 +37,8 @@ interface Scenario {
   readonly series?: boolean;
   /** GraphNotify through an Event Hub (a topic on the test's broker, named in the sandbox's key vault) instead of a webhook. */
   readonly eventHub?: boolean;
+  /** Then every subscription told reauthorizationRequired (its notifications held back until reauthorized) while users go on. */
+  readonly reauthorization?: boolean;
 }
 
 async function scenario(o: Scenario): Promise<void> {
@@ -198,6 +200,19 @@ async function scenario(o: Scenario): Promise<void> {
       if (o.eventHub) assert.ok(sandbox.graph!.subscriptions.eventHubs.sent > MAILBOXES, `notifications went through the Event Hub (${sandbox.graph!.subscriptions.eventHubs.sent} messages)`);
     }
 
+    if (o.reauthorization) {
+      // the app's token is about to expire: Graph holds every subscription's notifications back
+      // from now until it is reauthorized — with a 30-minute safety poll, only the sync's
+      // reauthorization and the delta round after it bring the users' next changes in
+      // (the lifecycle notification arrives after the users' changes, as a delivery retried does)
+      assert.equal(((await (await control('reauthorization-required', { graceSeconds: 0, tell: false })).json()) as { subscriptions: number }).subscriptions, MAILBOXES);
+      await usersAct(10);
+      assert.ok(sandbox.graph!.subscriptions.pausedDrops > 0, 'notifications were held back');
+      assert.equal(((await (await control('reauthorization-required', { graceSeconds: 0 })).json()) as { told: number }).told, MAILBOXES);
+      await converged('after reauthorizationRequired');
+      assert.equal(sandbox.graph!.subscriptions.reauthorized, MAILBOXES, 'each subscription reauthorized once');
+      assert.equal(sandbox.graph!.subscriptions.paused, 0, 'no subscription left waiting');
+    }
     if (o.faults) {
       // Graph's faults while users go on: every subscription removed (told by lifecycle
       // notifications), notifications dropped for 10 s, every delta token forgotten
@@ -245,9 +260,9 @@ describe('Microsoft Graph: the service on real parts', () => {
     await scenario({ mode: 'GraphNotify', graph: 'safetyPoll="20s"', faults: true });
   });
 
-  it('GraphNotify through an Event Hub (no inbound port): users on both sides — every event ends with one row at its version, none left over, no delete lost', { timeout: 180_000 }, async () => {
+  it('GraphNotify through an Event Hub (no inbound port): users on both sides, then every subscription told reauthorizationRequired — every event ends with one row at its version, none left over, no delete lost', { timeout: 180_000 }, async () => {
     // a safety poll longer than the test: after the first read, only the hub's notifications carry the changes
-    await scenario({ mode: 'GraphNotify', graph: 'safetyPoll="30m"', faults: false, operations: 20, eventHub: true });
+    await scenario({ mode: 'GraphNotify', graph: 'safetyPoll="30m"', faults: false, operations: 20, eventHub: true, reauthorization: true });
   });
 
   it('GraphDelta: users on both sides, then a series each way with a deleted occurrence — every event ends with one row at its version, none left over, no delete lost', { timeout: 180_000 }, async () => {
