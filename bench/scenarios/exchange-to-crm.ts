@@ -57,6 +57,13 @@ export interface ExchangeToCrmResult {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** "30s", "5m", "1h" as milliseconds. */
+function durationMs(text: string): number {
+  const m = /^(\d+)(ms|s|m|h)$/.exec(text);
+  if (!m) throw new Error(`not a duration: ${text}`);
+  return Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+}
+
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -119,8 +126,11 @@ export async function exchangeToCrm(params: ExchangeToCrmParams, env: BenchEnvir
     const made = (await readJournal(sandbox.base, journalStart)).map((c) => (graph ? { ...c, item: c.item.replace(/\//g, '-').replace(/\+/g, '_') } : c));
     const arrivedAt = (p: BenchProcess, from: number): ArrivedChange[] =>
       p.handled.slice(from).filter((c) => c.direction !== 'to-exchange').map((c) => ({ item: `${c.source.slice('exchange:'.length)}|${c.subject}`, op: c.op, version: c.version, at: c.at }));
-    // Drain: ours within 60 s; a poller needs up to one interval (and its cycle) more.
-    await waitFor('the sync to apply every change', 60_000, async () => (matchArrivals(made, arrivedAt(sync, handledStart)).lost.length === 0 ? true : undefined)).catch(() => undefined);
+    // Drain: ours within 60 s; a poller needs up to one interval (and its cycle) more — and so
+    // does the sync over Graph, which reads by delta every poll interval (GraphDelta: every
+    // folder; GraphNotify: To Do, of which Graph notifies no app)
+    const polledMs = graph ? durationMs(params.graphPollInterval ?? '60s') : 0;
+    await waitFor('the sync to apply every change', 60_000 + polledMs, async () => (matchArrivals(made, arrivedAt(sync, handledStart)).lost.length === 0 ? true : undefined)).catch(() => undefined);
     const after = await sync.stats();
     const ours = matchArrivals(made, arrivedAt(sync, handledStart));
     const ewsInventory = await fetchInventory(sandbox.base);

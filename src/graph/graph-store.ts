@@ -9,6 +9,7 @@ import { GraphTodo } from './graph-todo.js';
 import { CLOCK_MARGIN_MS, parseDeltaPosition, positionAfter } from './delta-position.js';
 import { batchError, type GraphHttp } from './graph-http.js';
 import { readBatch } from './read-batch.js';
+import { translateEwsIds } from './exchange-id-translation.js';
 import { ianaFromWindows } from '../shared/time-zones.js';
 import { dateIn, eventBodyOf, fieldsOfEvent, graphRecurrenceOfFields, STAMP_PROPERTY_ID, utcOf, type GraphEvent } from './event-fields.js';
 
@@ -192,6 +193,11 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
     if (folder === 'contacts') return this.contacts.get(mailbox, itemIds);
     if (folder === 'tasks') return this.todo.get(mailbox, itemIds);
     return readBatch<GraphEvent>(this.http, itemIds, (id) => ({ method: 'GET', url: `${this.event(mailbox, id)}?${EXPAND_ITEM}`, headers: { prefer: 'outlook.body-content-type="text"' } }), fieldsOfEvent);
+  }
+
+  /** EWS ItemIds of the mailbox as this store's ids (a deployment moving from EWS to Graph). */
+  translateEwsIds(mailbox: string, ewsIds: readonly string[]): Promise<Map<string, string>> {
+    return translateEwsIds(this.http, mailbox, ewsIds);
   }
 
   async listFolder(mailbox: string, folder: FolderKind): Promise<ListedItem[]> {

@@ -145,6 +145,35 @@ export class ItemMappingStore implements MappedRecords {
     return rows.map(mappingOf);
   }
 
+  /** Every mailbox with a mapping (live or not). */
+  async mailboxes(): Promise<string[]> {
+    return (await this.db.query<{ mailbox: string }>(`select distinct mailbox from ${this.table} order by mailbox`)).rows.map((r) => r.mailbox);
+  }
+
+  /** Every mapping of a mailbox, tombstones and exception keys included. */
+  async allOfMailbox(mailbox: string): Promise<ItemMapping[]> {
+    const { rows } = await this.db.query<MappingRow>(`select * from ${this.table} where mailbox = $1`, [mailbox]);
+    return rows.map(mappingOf);
+  }
+
+  /**
+   * The mailbox's items known under other ids (the mailbox reached through another protocol):
+   * each mapping of an old id, and of its exceptions ("<id>@<original start>"), takes the new
+   * id, in one transaction.
+   */
+  async renameItems(mailbox: string, renames: ReadonlyMap<string, string>): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ item_id: string }>(`select item_id from ${this.table} where mailbox = $1`, [mailbox]);
+      for (const { item_id: itemId } of rows) {
+        const at = itemId.indexOf('@');
+        const base = at < 0 ? itemId : itemId.slice(0, at);
+        const renamed = renames.get(base);
+        if (renamed === undefined || renamed === base) continue;
+        await tx.query(`update ${this.table} set item_id = $3 where mailbox = $1 and item_id = $2`, [mailbox, itemId, renamed + itemId.slice(base.length)]);
+      }
+    });
+  }
+
   async get(mailbox: string, itemId: string): Promise<ItemMapping | undefined> {
     const { rows } = await this.db.query<MappingRow>(`select * from ${this.table} where mailbox = $1 and item_id = $2`, [mailbox, itemId]);
     return rows[0] ? mappingOf(rows[0]) : undefined;

@@ -74,6 +74,34 @@ export class SelectionFolderStore {
     return rows.map((r) => ({ mailbox: r.mailbox, selectionRef: r.selection_ref, folderId: r.folder_id, name: r.name }));
   }
 
+  /** Every mailbox with a selection folder. */
+  async mailboxes(): Promise<string[]> {
+    return (await this.db.query<{ mailbox: string }>(`select distinct mailbox from ${this.folders} order by mailbox`)).rows.map((r) => r.mailbox);
+  }
+
+  /** The selection folders of one mailbox. */
+  async foldersIn(mailbox: string): Promise<SelectionFolder[]> {
+    const { rows } = await this.db.query<FolderRow>(`select * from ${this.folders} where mailbox = $1 order by selection_ref`, [mailbox]);
+    return rows.map((r) => ({ mailbox: r.mailbox, selectionRef: r.selection_ref, folderId: r.folder_id, name: r.name }));
+  }
+
+  /**
+   * A folder and its copies found again under other ids (the mailbox reached through another
+   * protocol): the folder's id, and each copy's item id by person; copies not found are forgotten
+   * (the selection's next reconciliation writes them).
+   */
+  async rebaseFolder(mailbox: string, selectionRef: CrmRef, folderId: string, itemIds: ReadonlyMap<CrmRef, string>): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.query(`update ${this.folders} set folder_id = $3 where mailbox = $1 and selection_ref = $2`, [mailbox, selectionRef, folderId]);
+      const { rows } = await tx.query<{ person_ref: string }>(`select person_ref from ${this.copies} where mailbox = $1 and selection_ref = $2`, [mailbox, selectionRef]);
+      for (const { person_ref: person } of rows) {
+        const itemId = itemIds.get(person);
+        if (itemId === undefined) await tx.query(`delete from ${this.copies} where mailbox = $1 and selection_ref = $2 and person_ref = $3`, [mailbox, selectionRef, person]);
+        else await tx.query(`update ${this.copies} set item_id = $4 where mailbox = $1 and selection_ref = $2 and person_ref = $3`, [mailbox, selectionRef, person, itemId]);
+      }
+    });
+  }
+
   async saveFolder(f: SelectionFolder): Promise<void> {
     await this.db.query(
       `insert into ${this.folders} (mailbox, selection_ref, folder_id, name) values ($1, $2, $3, $4)

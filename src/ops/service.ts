@@ -1,3 +1,4 @@
+import { assertMovableToGraph, followProtocol } from './exchange-migration.js';
 import { migrateState } from './migrate-state.js';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -52,6 +53,8 @@ export interface ServiceHooks {
   onApplied?: (direction: 'to-crm' | 'to-exchange', envelope: ChangeEnvelope, appliedAt: number) => void;
   /** The state belongs to another CRM: forget its mappings and positions instead of refusing to start. */
   rebaseline?: boolean;
+  /** The state is this organisation's over EWS, the configuration now reaches it over Graph: keep the state, ids translated. */
+  moveToGraph?: boolean;
 }
 
 /**
@@ -155,8 +158,13 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     // ... and this Exchange's: another one's mappings would make this one's items look deleted
     // (a built-in sandbox kept in memory is a new organisation at every start)
     const exchangeId = side.identity;
-    const sameExchange = await checkStateIdentity(database, config.state.schema, 'exchange', exchangeId, hooks.rebaseline === true || (demo !== undefined && config.sandbox.path === undefined));
+    // (--move-to-graph: the operator says the organisation is the same, now reached over Graph)
+    if (hooks.moveToGraph === true) await assertMovableToGraph(database, config.state.schema, side.protocol);
+    const sameExchange = await checkStateIdentity(database, config.state.schema, 'exchange', exchangeId, hooks.rebaseline === true || (demo !== undefined && config.sandbox.path === undefined), hooks.moveToGraph === true);
+    if (sameExchange === 'adopted') logger.warn({ event: 'state.moved-to-graph', exchange: exchangeId }, `the sync state of this organisation over EWS is kept for ${exchangeId}`);
     if (sameExchange === 'rebaselined') logger.warn({ event: 'state.rebaselined', exchange: exchangeId }, `the sync state belonged to another Exchange organisation: its mappings and positions are forgotten; every mailbox is read anew (${exchangeId})`);
+    // ... and this protocol's: a deployment moved from EWS to Graph keeps its mappings (ids translated)
+    await followProtocol(database, config.state.schema, side, ['calendar', 'tasks', 'contacts'], logger, hooks.rebaseline === true);
     const crmPoller = followLeadership(ownership, () =>
       new CrmToLog({ crm, positions, transport, topic: topics.crmChanges, dlqTopic: topics.dlq(topics.crmChanges), logger: logger.child({ component: 'crm-poller' }), metrics, pollIntervalMs: config.crm.pollIntervalMs }), logger);
     lifecycle.add('crm-poller', () => crmPoller.stop());

@@ -13,10 +13,23 @@ export interface ItemKey {
   item: number;
 }
 
-export const itemIdOf = (mailbox: number, item: number): string => b64(`AAMkI:${mailbox}:${item}`);
+/**
+ * Item ids are binary, as Exchange's are (a store entry id): their base64 holds '+' and '/',
+ * which Graph's restId form of the same id writes as '_' and '-' — so a client that mixes the
+ * two formats up meets it here too. A fixed binary head, then the readable key.
+ */
+const ITEM_HEAD = Buffer.from([0x00, 0x03, 0x24, 0xfb, 0xff, 0xbe]);
+const binaryId = (key: string): string => Buffer.concat([ITEM_HEAD, Buffer.from(key, 'utf8')]).toString('base64');
+const unbinaryId = (id: string): string | undefined => {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(id)) return undefined;
+  const bytes = Buffer.from(id, 'base64');
+  return bytes.subarray(0, ITEM_HEAD.length).equals(ITEM_HEAD) ? bytes.subarray(ITEM_HEAD.length).toString('utf8') : undefined;
+};
+
+export const itemIdOf = (mailbox: number, item: number): string => binaryId(`AAMkI:${mailbox}:${item}`);
 
 export function parseItemId(id: string): ItemKey | undefined {
-  const m = /^AAMkI:(\d+):(\d+)$/.exec(unb64(id) ?? '');
+  const m = /^AAMkI:(\d+):(\d+)$/.exec(unbinaryId(id) ?? '');
   return m ? { mailbox: Number(m[1]), item: Number(m[2]) } : undefined;
 }
 
@@ -57,9 +70,9 @@ export function parseSyncState(s: string): { mailbox: number; folder: string; ch
 }
 
 /** An occurrence of a recurring master: master item + 1-based InstanceIndex in the pattern. */
-export const occurrenceIdOf = (mailbox: number, item: number, index: number): string => b64(`AAMkO:${mailbox}:${item}:${index}`);
+export const occurrenceIdOf = (mailbox: number, item: number, index: number): string => binaryId(`AAMkO:${mailbox}:${item}:${index}`);
 
 export function parseOccurrenceId(id: string): (ItemKey & { index: number }) | undefined {
-  const m = /^AAMkO:(\d+):(\d+):(\d+)$/.exec(unb64(id) ?? '');
+  const m = /^AAMkO:(\d+):(\d+):(\d+)$/.exec(unbinaryId(id) ?? '');
   return m ? { mailbox: Number(m[1]), item: Number(m[2]), index: Number(m[3]) } : undefined;
 }

@@ -19,12 +19,13 @@ export class StateOfAnotherSide extends Error {
       ? `the sync state in schema "${schema}" belongs to the CRM ${recorded}, not ${current}: its mappings would swallow this CRM's changes. `
         + 'Start with --rebaseline to forget them (every mailbox is read anew and its items are created in this CRM), or give this CRM a state schema of its own (<state schema>)'
       : `the sync state in schema "${schema}" belongs to the Exchange organisation ${recorded}, not ${current}: its mappings name items of the other Exchange, and this one's mailboxes would make them look deleted. `
-        + 'Start with --rebaseline to forget them (every mailbox is read anew, nothing is deleted in the CRM), or give this Exchange a state schema of its own (<state schema>)');
+        + 'If it is the same organisation, now reached through Microsoft Graph instead of EWS, start with --move-to-graph (the mappings are kept, item ids translated). '
+        + 'Otherwise start with --rebaseline to forget them (every mailbox is read anew, nothing is deleted in the CRM), or give this Exchange a state schema of its own (<state schema>)');
     this.code = side === 'crm' ? 'STATE_OF_ANOTHER_CRM' : 'STATE_OF_ANOTHER_EXCHANGE';
   }
 }
 
-export type IdentityOutcome = 'recorded' | 'same' | 'rebaselined';
+export type IdentityOutcome = 'recorded' | 'same' | 'rebaselined' | 'adopted';
 
 /** The table a side's identity is recorded in (made if missing). */
 export async function ensureIdentityTable(db: Database, schema: string, side: StateSide): Promise<string> {
@@ -34,11 +35,16 @@ export async function ensureIdentityTable(db: Database, schema: string, side: St
 }
 
 /** Records `identity` as the state's `side`, or compares it with the one recorded. */
-export async function checkStateIdentity(db: Database, schema: string, side: StateSide, identity: string, rebaseline: boolean): Promise<IdentityOutcome> {
+export async function checkStateIdentity(db: Database, schema: string, side: StateSide, identity: string, rebaseline: boolean, adopt = false): Promise<IdentityOutcome> {
   const table = await ensureIdentityTable(db, schema, side);
   const { rows } = await db.query<{ identity: string }>(`select identity from ${table} limit 1`);
   const recorded = rows[0]?.identity;
   if (recorded === identity) return 'same';
+  if (recorded !== undefined && adopt) {
+    // the same organisation reached another way (EWS → Graph): the state is kept, under the new name
+    await db.query(`update ${table} set identity = $1, recorded = now()`, [identity]);
+    return 'adopted';
+  }
   if (recorded !== undefined && !rebaseline) throw new StateOfAnotherSide(side, recorded, identity, schema);
   if (recorded !== undefined) {
     // what belonged to the other side goes: mappings, half-made creates, every position

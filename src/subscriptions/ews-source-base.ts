@@ -6,6 +6,9 @@ export interface EwsSourceOptions extends Omit<SourceOptions, 'changes'> {
   exchange: ExchangePort;
 }
 
+/** Where a mailbox's EWS folder ids are kept (only EWS keeps them). */
+export const folderIdsKey = (mailbox: string): string => `folders:${mailbox}`;
+
 /**
  * EWS's change channels (streaming and pull subscriptions): notifications name a folder by
  * its id, SyncFolderItems reads what changed.
@@ -23,7 +26,7 @@ export abstract class EwsSourceBase extends SourceBase {
   protected async folderIds(mailbox: string): Promise<Record<string, FolderKind>> {
     const cached = this.folderIdCache.get(mailbox);
     if (cached) return cached;
-    const key = `folders:${mailbox}`;
+    const key = folderIdsKey(mailbox);
     const saved = await this.options.positions.get(key);
     let ids: Record<string, FolderKind>;
     if (saved) ids = JSON.parse(saved) as Record<string, FolderKind>;

@@ -6,4 +6,5 @@ export { StaticDirectory, CsvFileDirectory, CrmAssociateDirectory, type MailboxD
 export { positionKey } from './folder-syncer.js';
 export { MailboxOwnership, OwnedDirectory, partitionOfMailbox } from './mailbox-ownership.js';
 export { budgetOf, CapacityLimitedDirectory, capacityProblem, groupSizeOf, mailboxCapacity, type AccountBudget } from './account-capacity.js';
-export { openExchangeSide, type ExchangeSide, type OpenExchangeSideOptions, type SideReadiness } from './open-exchange-side.js';
+export { openExchangeSide, type ExchangeProtocol, type ExchangeSide, type OpenExchangeSideOptions, type SideReadiness } from './open-exchange-side.js';
+export { rebasePositions, recordedProtocol, recordProtocol } from './rebase-positions.js';

@@ -12,6 +12,8 @@ import { createMailboxChangeSource, type SourceDependencies } from './create-sou
 import type { MailboxChangeSource } from './mailbox-change-source.js';
 import type { MailboxDirectory } from './mailbox-directory.js';
 
+export type ExchangeProtocol = 'ews' | 'graph';
+
 /** A named check for /readyz: a reason while not ready, else null. */
 export interface SideReadiness {
   readonly name: string;
@@ -24,6 +26,10 @@ export interface SideReadiness {
  */
 export interface ExchangeSide {
   readonly mode: AdviseMode;
+  /** The protocol the mode speaks: the state's ids and positions are this protocol's. */
+  readonly protocol: ExchangeProtocol;
+  /** Graph: EWS ItemIds of a mailbox as this side's ids (a deployment moving from EWS). */
+  readonly translateEwsIds?: (mailbox: string, ewsIds: readonly string[]) => Promise<Map<string, string>>;
   /** Where the mailboxes are reached (logs, status). */
   readonly url: string;
   readonly store: MailboxStore;
@@ -83,7 +89,7 @@ function openGraphSide(config: SyncConfig, options: OpenExchangeSideOptions): Ex
     ? openNotificationInbox(settings, clientState, (err) => options.logger.warn({ err, event: 'graph.event-hub-failed' }, `the Event Hub could not be read (${err.message}); the safety poll carries the changes meanwhile`))
     : undefined;
   return {
-    mode: config.exchange.mode, url: settings.url, store, servedItems, identity: options.builtIn?.identity ?? `Microsoft Graph tenant ${tenant.toLowerCase()}`,
+    mode: config.exchange.mode, protocol: 'graph', translateEwsIds: (mailbox, ids) => store.translateEwsIds(mailbox, ids), url: settings.url, store, servedItems, identity: options.builtIn?.identity ?? `Microsoft Graph tenant ${tenant.toLowerCase()}`,
     readiness: [{ name: 'exchange-auth', check: () => http.authRefusal() }],
     carried: (directory) => directory,
     // only the folders Graph serves are read
@@ -124,7 +130,7 @@ function openEwsSide(config: SyncConfig, options: OpenExchangeSideOptions): Exch
   // with several accounts a streaming group must fit one account's subscriptions
   const sourceConfig = settings.impersonation ? config : { ...config, exchange: { ...config.exchange, stream: { ...config.exchange.stream, maxSubscriptionsPerConnection: groupSizeOf(budget) } } };
   return {
-    mode: config.exchange.mode, url: settings.url ?? '', store: ews.exchange, servedItems: ['appointments', 'tasks', 'contacts'], identity: ews.identity, readiness,
+    mode: config.exchange.mode, protocol: 'ews', url: settings.url ?? '', store: ews.exchange, servedItems: ['appointments', 'tasks', 'contacts'], identity: ews.identity, readiness,
     carried: (directory) => {
       if (settings.impersonation) return directory;
       const limited = new CapacityLimitedDirectory(directory, budget, (reason, left) => options.logger.error({ event: 'exchange.capacity', left: left.length, first: left.slice(0, 5) }, reason));

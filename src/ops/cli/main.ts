@@ -86,7 +86,8 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .description('run the sync (the default for npm start): embedded log, CRM and EWS sandbox unless configured otherwise')
     .addOption(new Option('-c, --config <file>', 'the configuration file').default(DEFAULT_CONFIG_FILE))
     .option('--rebaseline', 'the sync state belongs to another CRM: forget its mappings and positions (every mailbox is read anew, its items created in this CRM)')
-    .action(async (opts: { config: string; rebaseline?: boolean }) => {
+    .option('--move-to-graph', 'the sync state is this organisation\'s over EWS and <advise> now asks for Microsoft Graph: keep it (item ids translated, positions re-based; nothing is written to the mailboxes or the CRM)')
+    .action(async (opts: { config: string; rebaseline?: boolean; moveToGraph?: boolean }) => {
       const loaded = loadForRun(opts.config);
       if (!loaded) return;
       const logger = createLogger({ level: loaded.config.ops.logLevel, format: loaded.config.ops.logFormat ?? 'auto' });
@@ -98,10 +99,17 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
       let service;
       try {
         const { startService } = await import('../service.js');
-        service = await startService(loaded.config, logger, { rebaseline: opts.rebaseline === true });
+        service = await startService(loaded.config, logger, { rebaseline: opts.rebaseline === true, moveToGraph: opts.moveToGraph === true });
       } catch (err) {
         if (err instanceof FolderLocked) {
           logger.error({ event: 'data-folder.locked', folder: err.folder, holder: err.holder }, err.message);
+          io.err(`error: ${err.message}`);
+          code = EXIT.INVALID;
+          return;
+        }
+        const { CannotMoveToGraph, StateOfAnotherProtocol } = await import('../exchange-migration.js');
+        if (err instanceof StateOfAnotherProtocol || err instanceof CannotMoveToGraph) {
+          logger.error({ event: err instanceof CannotMoveToGraph ? 'state.cannot-move' : 'state.another-protocol' }, err.message);
           io.err(`error: ${err.message}`);
           code = EXIT.INVALID;
           return;

@@ -571,7 +571,7 @@ function selected(event: Record<string, unknown>, select: readonly string[] | un
  * formats ('+' → '-', '/' → '_', padding dropped and counted by a final digit).
  */
 function entryIdOf(ewsId: string): string {
-  const b64 = Buffer.from(`EID:${Buffer.from(ewsId, 'base64').toString('utf8')}`).toString('base64');
+  const b64 = Buffer.concat([Buffer.from('EID:'), Buffer.from(ewsId, 'base64')]).toString('base64');
   const padding = b64.length - b64.replace(/=+$/, '').length;
   return `${b64.replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')}${padding}`;
 }
@@ -579,8 +579,8 @@ function entryIdOf(ewsId: string): string {
 function ewsIdOfEntryId(entryId: string): string | undefined {
   const m = /^([A-Za-z0-9_-]+)([012])$/.exec(entryId);
   if (!m) return undefined;
-  const raw = Buffer.from(m[1].replace(/-/g, '+').replace(/_/g, '/') + '='.repeat(Number(m[2])), 'base64').toString('utf8');
-  return raw.startsWith('EID:') ? Buffer.from(raw.slice(4)).toString('base64') : undefined;
+  const raw = Buffer.from(m[1].replace(/-/g, '+').replace(/_/g, '/') + '='.repeat(Number(m[2])), 'base64');
+  return raw.subarray(0, 4).toString('latin1') === 'EID:' ? raw.subarray(4).toString('base64') : undefined;
 }
 
 function checkTimes(start: string, end: string): void {

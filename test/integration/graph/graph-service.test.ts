@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { initReferenceCrm, seedDemoAssociates, type CrmRef } from '../../../src/crm-adapter/index.js';
-import { changeKeyOf } from '../../../src/sandbox/ids.js';
+import { changeKeyOf, itemIdOf } from '../../../src/sandbox/ids.js';
 import { graphIdOf } from '../../../src/sandbox/graph/graph-ids.js';
 import { startSandbox } from '../../../src/sandbox/index.js';
 import { prng } from '../../../src/sandbox/prng.js';
@@ -273,7 +273,7 @@ describe('Microsoft Graph: the service on real parts', () => {
 });
 
 function itemIdOfStored(sandbox: Awaited<ReturnType<typeof startSandbox>>, mailbox: string, seq: number): string {
-  return Buffer.from(`AAMkI:${sandbox.store.byEmail(mailbox)!.index}:${seq}`).toString('base64');
+  return itemIdOf(sandbox.store.byEmail(mailbox)!.index, seq);
 }
 
 interface Agreement {

@@ -11,6 +11,7 @@ import { referencePeople, superOfficePeople, type PeopleHands } from '../../help
 import { waitUntil } from '../../helpers/source-harness.js';
 import { swaggerMissing } from '../../helpers/superoffice.js';
 import { startTwoWayRig, VARIANTS, type TwoWayRig } from '../../helpers/two-way-rig.js';
+import { itemIdOf } from '../../../src/sandbox/ids.js';
 
 const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -45,7 +46,7 @@ for (const { crm: crmKind, exchange: exchangeKind } of VARIANTS) describe(`conta
     const m = rig.sandbox.store.byEmail(mailbox)!;
     const folder = [...m.folders.values()].find((f) => f.displayName === folderName);
     if (!folder) return new Map();
-    const ids = rig.sandbox.store.itemsIn(m, folder.key).map((i) => Buffer.from(`AAMkI:${m.index}:${i.seq}`).toString('base64'));
+    const ids = rig.sandbox.store.itemsIn(m, folder.key).map((i) => itemIdOf(m.index, i.seq));
     const items = ids.length ? await client.getItems(mailbox, 'contacts', ids) : [];
     return new Map(items.map((f) => [f.item!.contact!.surname ?? f.item!.contact!.emails[0], { ...f.item!.contact!, crmId: f.item!.crmId, itemId: f.itemId }]));
   };

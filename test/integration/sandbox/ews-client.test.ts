@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startSandbox, type Sandbox } from '../../../src/sandbox/index.js';
+import { itemIdOf } from '../../../src/sandbox/ids.js';
 import { ews, ewsService } from '../../helpers/ews.js';
 
 // ews-javascript-api — an EWS client we did not write — drives every operation of the sandbox.
@@ -57,7 +58,7 @@ describe('EWS sandbox driven by ews-javascript-api', () => {
     await b.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToNone);
 
     const props = new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.ItemSchema.Subject, ews.AppointmentSchema.Start, ews.AppointmentSchema.End, ews.AppointmentSchema.Location, crmId]);
-    const batch = await service.BindToItems([a.Id, b.Id, new ews.ItemId('QUFNa0k6MTo5OTk5OQ==')], props);
+    const batch = await service.BindToItems([a.Id, b.Id, new ews.ItemId(itemIdOf(1, 99999))], props);
     assert.equal(batch.Responses.length, 3);
     const first = batch.Responses[0].Item as ews.Appointment;
     assert.equal(first.Subject, 'Kick-off <with> "quotes" & ampersand');

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { startSandbox, type Sandbox } from '../../../src/sandbox/index.js';
+import { itemIdOf } from '../../../src/sandbox/ids.js';
 import { allTexts, ews, ewsService, post, soap, textOf } from '../../helpers/ews.js';
 
 const getFolder = '<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id="calendar"/></m:FolderIds></m:GetFolder>';
@@ -71,7 +72,7 @@ describe('EWS sandbox: authentication, impersonation, versions and faults', () =
 
   it('tolerates elements in any order the schema allows and unknown FieldURIs', async () => {
     const body = `<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties><t:FieldURI FieldURI="item:Subject"/><t:FieldURI FieldURI="calendar:NetShowUrl"/><t:FieldURI FieldURI="contacts:Manager"/></t:AdditionalProperties></m:ItemShape>` +
-      `<m:ItemIds><t:ItemId Id="${Buffer.from('AAMkI:1:1').toString('base64')}"/></m:ItemIds></m:GetItem>`;
+      `<m:ItemIds><t:ItemId Id="${itemIdOf(1, 1)}"/></m:ItemIds></m:GetItem>`;
     const r = await soap(sandbox.url, body, { mailbox: 'user0001@contoso.test' });
     assert.equal(textOf(r.text, 'ResponseCode'), 'NoError');
     assert.ok(textOf(r.text, 'Subject'));
@@ -79,7 +80,7 @@ describe('EWS sandbox: authentication, impersonation, versions and faults', () =
   });
 
   it('ErrorItemNotFound, ErrorInvalidIdMalformed, ErrorInvalidSyncStateData per message', async () => {
-    const body = `<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="${Buffer.from('AAMkI:1:424242').toString('base64')}"/><t:ItemId Id="!!"/></m:ItemIds></m:GetItem>`;
+    const body = `<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="${itemIdOf(1, 424242)}"/><t:ItemId Id="!!"/></m:ItemIds></m:GetItem>`;
     const r = await soap(sandbox.url, body, { mailbox: 'user0001@contoso.test' });
     assert.deepEqual(allTexts(r.text, 'ResponseCode'), ['ErrorItemNotFound', 'ErrorInvalidIdMalformed']);
     const sync = await soap(sandbox.url, '<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:SyncFolderId><t:DistinguishedFolderId Id="calendar"/></m:SyncFolderId><m:SyncState>bm9uc2Vuc2U=</m:SyncState><m:MaxChangesReturned>10</m:MaxChangesReturned></m:SyncFolderItems>', { mailbox: 'user0001@contoso.test' });

@@ -6,6 +6,7 @@ import { startSandbox } from '../../../src/sandbox/index.js';
 import { SchemaValidator } from '../../../src/sandbox/schema-validator.js';
 import { repoRoot } from '../../helpers/cli.js';
 import { ews, ewsService, soap } from '../../helpers/ews.js';
+import { itemIdOf } from '../../../src/sandbox/ids.js';
 
 // Microsoft's published EWS schema lives in ../shared/ews-schemas (beside the repository in
 // development and CI); ECS_EWS_SCHEMA_DIR points elsewhere.
@@ -67,7 +68,7 @@ describe('EWS sandbox messages validate against messages.xsd', () => {
       await pull.Unsubscribe();
       await c.Delete(ews.DeleteMode.HardDelete);
       // error responses too
-      await soap(sandbox.url, `<m:GetItem><m:ItemShape><t:BaseShape>Default</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="${Buffer.from('AAMkI:1:9999').toString('base64')}"/></m:ItemIds></m:GetItem>`, { mailbox: 'user0001@contoso.test' });
+      await soap(sandbox.url, `<m:GetItem><m:ItemShape><t:BaseShape>Default</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="${itemIdOf(1, 9999)}"/></m:ItemIds></m:GetItem>`, { mailbox: 'user0001@contoso.test' });
       await soap(sandbox.url, '<m:GetEvents><m:SubscriptionId>gone</m:SubscriptionId><m:Watermark>AAAA</m:Watermark></m:GetEvents>', { mailbox: 'user0001@contoso.test' });
       assert.ok(notified, 'the streaming connection delivered a notification');
       assert.ok(validator.size > 40, `collected ${validator.size} messages`);

@@ -24,7 +24,7 @@ describe('the state records the Exchange organisation and the CRM it belongs to'
     await assert.rejects(checkStateIdentity(db, schema, 'exchange', 'the built-in sandbox 6cad', false), (err: unknown) => {
       assert.ok(err instanceof StateOfAnotherSide);
       assert.equal(err.code, 'STATE_OF_ANOTHER_EXCHANGE');
-      assert.match(err.message, /belongs to the Exchange organisation EWS at mail\.contoso\.com, domain contoso\.com, not the built-in sandbox 6cad: .* Start with --rebaseline/);
+      assert.match(err.message, /belongs to the Exchange organisation EWS at mail\.contoso\.com, domain contoso\.com, not the built-in sandbox 6cad: .* start with --move-to-graph .* start with --rebaseline/);
       return true;
     });
     const count = async (table: string): Promise<number> => (await db.query<{ n: number }>(`select count(*)::int as n from ${schema}.${table}`)).rows[0].n;

@@ -11,7 +11,7 @@ import { KafkaTransport } from '../../../src/streams/transport/kafka-transport.j
 import type { Transport } from '../../../src/streams/transport/transport.js';
 import { createSource, MutableDirectory, outOfOrder, unsurfaced, waitUntil, type Seen } from '../../helpers/source-harness.js';
 import { kafkaBrokers, uniqueName } from '../../helpers/services.js';
-import { parseChangeKey } from '../../../src/sandbox/ids.js';
+import { itemIdOf, parseChangeKey } from '../../../src/sandbox/ids.js';
 
 async function transports(): Promise<Array<{ name: string; transport: Transport; close(): Promise<void> }>> {
   const db = await PgliteDatabase.open(null);
@@ -48,7 +48,7 @@ describe('Exchange → log', async () => {
         pipeline.start();
         source.start();
         await waitUntil(() => source.stats().initialSyncDone === 40, 30_000, 'initial sync');
-        const existing = sandbox.store.all().flatMap((m) => [...m.items.values()].filter((i) => i.folder === 'calendar' || i.folder === 'tasks').map((i) => Buffer.from(`AAMkI:${m.index}:${i.seq}`).toString('base64')));
+        const existing = sandbox.store.all().flatMap((m) => [...m.items.values()].filter((i) => i.folder === 'calendar' || i.folder === 'tasks').map((i) => itemIdOf(m.index, i.seq)));
         const start = sandbox.activity.journal.length;
         sandbox.activity.setRate(80);
         await new Promise((r) => setTimeout(r, 2_000));

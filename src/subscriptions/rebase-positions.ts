@@ -1,0 +1,35 @@
+import type { FolderKind } from '../exchange/index.js';
+import type { PositionStore } from '../state/position-store.js';
+import type { ExchangeProtocol } from './open-exchange-side.js';
+import { folderIdsKey } from './ews-source-base.js';
+import { positionKey, unconfirmedKey } from './folder-syncer.js';
+
+const PROTOCOL_KEY = 'exchange:protocol';
+
+/**
+ * The protocol whose ids and positions the state holds: recorded at each start; a state from
+ * before it was recorded is EWS's if a mailbox has EWS's folder-id cache (only EWS keeps one).
+ */
+export async function recordedProtocol(positions: PositionStore, someMailboxes: readonly string[]): Promise<ExchangeProtocol | undefined> {
+  const recorded = await positions.get(PROTOCOL_KEY);
+  if (recorded === 'ews' || recorded === 'graph') return recorded;
+  const cached = await positions.getMany(someMailboxes.map(folderIdsKey));
+  return cached.size ? 'ews' : undefined;
+}
+
+export const recordProtocol = (positions: PositionStore, protocol: ExchangeProtocol): Promise<void> => positions.save(PROTOCOL_KEY, protocol);
+
+/**
+ * A mailbox's positions made the new protocol's: its folders' positions forgotten (the next
+ * read is a full one, matched against the mappings), the old protocol's caches dropped, and
+ * the ids of items created but not confirmed yet renamed.
+ */
+export async function rebasePositions(positions: PositionStore, mailbox: string, folders: readonly FolderKind[], renames: ReadonlyMap<string, string>): Promise<void> {
+  for (const folder of folders) {
+    await positions.delete(positionKey(mailbox, folder));
+    const key = unconfirmedKey(mailbox, folder);
+    const left = await positions.get(key);
+    if (left) await positions.save(key, JSON.stringify((JSON.parse(left) as string[]).map((id) => renames.get(id) ?? id)));
+  }
+  await positions.delete(folderIdsKey(mailbox));
+}
