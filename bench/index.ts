@@ -110,7 +110,9 @@ try {
   await scenario(['exchange-to-crm', 'scale', 'graph'], async () => {
     log('\n## Exchange → CRM: stream vs pull (and polling peers), and Microsoft Graph: latency from the change in the mailbox to the CRM commit');
     const onlyGraph = !args.scenarios.includes('exchange-to-crm') && !args.scenarios.includes('scale');
-    for (const p of plan.exchangeToCrm.filter((v) => !onlyGraph || v.mode.startsWith('Graph'))) {
+    // --scenarios graph: the Graph variants, beside EwsStream at the same size (the figures to compare)
+    const graphSizes = new Set(plan.exchangeToCrm.filter((v) => v.mode.startsWith('Graph')).map((v) => v.mailboxes));
+    for (const p of plan.exchangeToCrm.filter((v) => !onlyGraph || v.mode.startsWith('Graph') || (v.mode === 'EwsStream' && graphSizes.has(v.mailboxes) && v.rate <= 100))) {
       const params: ExchangeToCrmParams = {
         ...p, mode: p.mode as ExchangeToCrmParams['mode'], seed: args.seed, pullInterval: PULL_INTERVAL,
         // GraphDelta at 10,000 mailboxes: every 5 minutes (~33 delta reads a second); GraphNotify's To Do polls likewise

@@ -1,5 +1,6 @@
 import type { FolderKind, MailboxStore } from '../exchange/index.js';
 import { ItemMappingStore, SelectionFolderStore } from '../handlers/index.js';
+import { Limiter } from '../shared/limiter.js';
 import type { Logger } from '../shared/logger.js';
 import { assertIdentifier, SqlPositionStore, type Database } from '../state/index.js';
 import type { PositionStore } from '../state/position-store.js';
@@ -96,10 +97,13 @@ export async function migrateMailboxToGraph(mailbox: string, o: ExchangeMigratio
   return result;
 }
 
-/** Every mailbox the state knows (mappings, selection folders), moved one after the other; the totals. */
+/**
+ * Every mailbox the state knows (mappings, selection folders), four at a time — Outlook serves
+ * an app four requests at once, and each mailbox's requests come one after the other; the totals.
+ */
 export async function migrateStateToGraph(mailboxes: readonly string[], o: ExchangeMigrationOptions): Promise<{ mailboxes: MailboxMigration[]; byId: number; byStamp: number; unmatched: number }> {
-  const done: MailboxMigration[] = [];
-  for (const mailbox of mailboxes) done.push(await migrateMailboxToGraph(mailbox, o));
+  const limiter = new Limiter(4);
+  const done = await Promise.all(mailboxes.map((mailbox) => limiter.run(() => migrateMailboxToGraph(mailbox, o))));
   const sum = (k: 'byId' | 'byStamp' | 'unmatched'): number => done.reduce((n, m) => n + m[k], 0);
   return { mailboxes: done, byId: sum('byId'), byStamp: sum('byStamp'), unmatched: sum('unmatched') };
 }

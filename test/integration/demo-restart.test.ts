@@ -28,7 +28,7 @@ describe('npm start restarted on the same data folder', () => {
       await waitUntil(async () => ((await (await fetch(`${service.opsUrl}/status`)).json()) as { mailboxes: { initialSyncDone: number; byState: { active: number } } }).mailboxes.byState.active === 4, 90_000, 'every mailbox synced and active');
       const made = await fetch(`${service.opsUrl}/demo/exchange-appointments`, { method: 'POST', body: JSON.stringify({ mailbox, subject }) });
       assert.equal(made.status, 201);
-      await waitUntil(() => inCrm(service, subject), 40_000, `"${subject}" to reach the CRM`);
+      await waitUntil(() => inCrm(service, subject), 120_000, `"${subject}" to reach the CRM`);
     };
     /** The demo's activity stopped, then verify of every mailbox until it agrees (exit 0). */
     const agrees = async (service: ServiceProcess): Promise<void> => {
