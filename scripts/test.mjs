@@ -66,12 +66,12 @@ if (!existsSync('/usr/bin/chromium') && process.getuid?.() === 0 && existsSync('
   console.log(existsSync('/usr/bin/chromium') ? 'test: chromium installed' : 'test: chromium could not be installed; the browser test will be skipped');
 }
 
-// The longest files first (measured here, 2026-12-06), the rest in name order: with two at a
+// The longest files first (measured here, 2026-12-06/07), the rest in name order: with two at a
 // time a long file started last would run on alone at the end (the longest-first rule keeps
 // both slots busy to the end).
 const LONGEST_FIRST = [
   'test/integration/handlers/two-way.test.ts', 'test/integration/streams/broker-outage.test.ts', 'test/integration/start.test.ts',
-  'test/integration/handlers/convergence.test.ts', 'test/integration/graph/graph-service.test.ts', 'test/integration/ops/scale-out.test.ts',
+  'test/integration/handlers/convergence.test.ts', 'test/integration/graph/graph-service.test.ts', 'test/integration/move-to-graph.test.ts', 'test/integration/ops/scale-out.test.ts',
   'test/integration/streams/crash.test.ts', 'test/integration/subscriptions/sources.test.ts', 'test/integration/ops/operating.test.ts',
   'test/integration/streams/shutdown-throttled.test.ts', 'test/integration/streams/consumer-crash.test.ts', 'test/integration/streams/transport-contract.test.ts',
   'test/integration/demo-restart.test.ts', 'test/integration/ops/verify.test.ts', 'test/integration/ops/delete-breaker.test.ts', 'test/integration/handlers/contacts.test.ts',

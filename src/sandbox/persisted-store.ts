@@ -7,7 +7,8 @@ import type { MailboxStore, StoreData } from './mailbox-store.js';
 export const CRASH_SKIP = 1_000_000;
 
 interface SavedSandbox {
-  readonly format: 1;
+  /** 2: item ids binary (as Exchange's); 1 had them as text, which a state made with it still names. */
+  readonly format: 2;
   /** The organisation this sandbox is: the same across restarts, another for a fresh sandbox. */
   readonly organisation: string;
   /** SyncStates and watermarks name it: they stay valid across a clean restart. */
@@ -49,7 +50,10 @@ export class PersistedStore {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`the built-in sandbox's data in ${file} cannot be read (${(err as Error).message}): move it away to start with fresh demo mailboxes`);
     }
     let opened: OpenedStore;
-    if (saved?.format === 1) {
+    if (saved !== undefined && saved.format !== 2) {
+      throw new Error(`the built-in sandbox's data in ${file} is of an older format (its items had other ids, which the sync's state names): move the data folder away to start with fresh demo mailboxes`);
+    }
+    if (saved?.format === 2) {
       store.restore(saved.store, saved.clean ? 0 : CRASH_SKIP);
       opened = { organisation: saved.organisation, epoch: saved.clean ? saved.epoch : newEpoch(saved.epoch), outcome: saved.clean ? 'restored' : 'recovered' };
     } else {
@@ -81,7 +85,7 @@ export class PersistedStore {
 
   private save(clean: boolean): void {
     this.dirty = false;
-    const saved: SavedSandbox = { format: 1, organisation: this.opened.organisation, epoch: this.opened.epoch, clean, savedAt: new Date().toISOString(), store: this.store.data() };
+    const saved: SavedSandbox = { format: 2, organisation: this.opened.organisation, epoch: this.opened.epoch, clean, savedAt: new Date().toISOString(), store: this.store.data() };
     mkdirSync(dirname(this.file), { recursive: true });
     // written aside and renamed: a crash mid-write leaves the previous save whole
     const aside = `${this.file}.${process.pid}.tmp`;

@@ -80,4 +80,10 @@ describe('PersistedStore (the built-in sandbox kept in a file)', () => {
     writeFileSync(file, '{"format":1, "store": ');
     assert.throws(() => PersistedStore.open(file, new MailboxStore()), /the built-in sandbox's data in .*mailboxes\.json cannot be read .*: move it away/);
   });
+
+  it('data of the older format (item ids as text, which a state made with it names) is a clear error too', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'ecs-persist-')), 'mailboxes.json');
+    writeFileSync(file, JSON.stringify({ format: 1, organisation: 'o', epoch: 1, clean: true, savedAt: '', store: {} }));
+    assert.throws(() => PersistedStore.open(file, new MailboxStore()), /is of an older format .*: move the data folder away/);
+  });
 });
