@@ -129,7 +129,8 @@ export async function exchangeToCrm(params: ExchangeToCrmParams, env: BenchEnvir
     // Drain: ours within 60 s; a poller needs up to one interval (and its cycle) more — and so
     // does the sync over Graph, which reads by delta every poll interval (GraphDelta: every
     // folder; GraphNotify: To Do, of which Graph notifies no app)
-    const polledMs = graph ? durationMs(params.graphPollInterval ?? '60s') : 0;
+    // (two intervals: at 10,000 mailboxes a round of Graph reads outlasts the interval)
+    const polledMs = graph ? 2 * durationMs(params.graphPollInterval ?? '60s') : 0;
     await waitFor('the sync to apply every change', 60_000 + polledMs, async () => (matchArrivals(made, arrivedAt(sync, handledStart)).lost.length === 0 ? true : undefined)).catch(() => undefined);
     const after = await sync.stats();
     const ours = matchArrivals(made, arrivedAt(sync, handledStart));
