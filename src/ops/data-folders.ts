@@ -3,13 +3,17 @@ import type { SyncConfig } from '../config/index.js';
 import { lockFolder, type HeldFolder } from '../shared/folder-lock.js';
 import type { Logger } from '../shared/logger.js';
 
+/** The built-in sandbox stands in for Exchange when the protocol <advise> asks for has no address. */
+export const usesBuiltInSandbox = (config: SyncConfig): boolean =>
+  (config.exchange.mode.startsWith('Graph') ? config.exchange.graph.url : config.exchange.ews.url) === null;
+
 /** The embedded data folders this configuration writes: the log, the CRM, the state, the built-in sandbox's mailboxes. */
 export function embeddedFolders(config: SyncConfig): string[] {
   const folders = [
     config.crm.type === 'embedded' ? config.crm.path : undefined,
     config.state.type === 'embedded' && !config.state.shared ? config.state.path : undefined,
     config.transport.type === 'embedded' ? config.transport.path : undefined,
-    config.exchange.ews.url === null ? config.sandbox.path : undefined,
+    usesBuiltInSandbox(config) ? config.sandbox.path : undefined,
   ];
   return [...new Set(folders.filter((f): f is string => typeof f === 'string' && f !== '').map((f) => resolve(f)))];
 }

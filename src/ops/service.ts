@@ -30,7 +30,7 @@ import { demoRoutes } from './demo-routes.js';
 import { verifyRoutes } from './verify-routes.js';
 import { verifyMailbox } from './verify.js';
 import { VerifySample } from './verify-sample.js';
-import { lockDataFolders } from './data-folders.js';
+import { lockDataFolders, usesBuiltInSandbox } from './data-folders.js';
 import { referenceDemoUser, superOfficeDemoUser } from './demo-crm-users.js';
 import type { StatusSources } from './status-report.js';
 import { PACKAGE_VERSION } from './package-version.js';
@@ -87,7 +87,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     let builtIn: OpenExchangeSideOptions['builtIn'];
     let demo: Sandbox | undefined;
     const overGraph = config.exchange.mode.startsWith('Graph');
-    if (overGraph ? config.exchange.graph.url === null : config.exchange.ews.url === null) {
+    if (usesBuiltInSandbox(config)) {
       // No <ews> (or <graph>): the built-in sandbox with demo mailboxes stands in for Exchange.
       const app = { tenant: 'sandbox', clientId: 'exchange-crm-sync', clientSecret: randomBytes(24).toString('base64url') };
       const sandbox = await startSandbox({

@@ -123,6 +123,14 @@ export class NotifySource extends PollSource {
     }
   }
 
+  /**
+   * The safety poll is a backstop, not the way changes come: its first round waits a whole
+   * interval (and a random part of another), so notifications carry what happens meanwhile.
+   */
+  protected override firstPollMs(intervalMs: number, random: () => number): number {
+    return intervalMs + Math.floor(random() * intervalMs);
+  }
+
   /** Renews every subscription with less than a third of its life left. */
   private async renewDue(): Promise<void> {
     const { channel } = this.notifyOptions;

@@ -32,8 +32,10 @@ export class PollSource extends SourceBase {
   protected async subscribeMailbox(mailbox: string): Promise<void> {
     this.tickers.get(mailbox)?.unsubscribe();
     const { intervalMs, random = Math.random } = this.pollOptions;
-    // the first read is the attach's own sync; polls begin an interval (at a random offset) later
-    const ticker = timer(intervalMs + Math.floor(random() * intervalMs), Math.round(intervalMs * (0.9 + random() * 0.2))).subscribe(() => {
+    // the first read is the attach's own sync; then a poll at a random offset within an interval
+    // (thousands do not ask in lockstep, and a change made after the attach waits one interval at
+    // most), then one an interval
+    const ticker = timer(this.firstPollMs(intervalMs, random), Math.round(intervalMs * (0.9 + random() * 0.2))).subscribe(() => {
       if (this.paused.has(mailbox)) return;
       for (const folder of this.options.folders) this.notify(mailbox, folder);
     });
@@ -42,11 +44,16 @@ export class PollSource extends SourceBase {
     const polled = this.pollOptions.polled;
     const folders = polled?.folders.filter((f) => this.options.folders.includes(f)) ?? [];
     if (polled && folders.length) {
-      this.polledTickers.set(mailbox, timer(polled.intervalMs + Math.floor(random() * polled.intervalMs), Math.round(polled.intervalMs * (0.9 + random() * 0.2))).subscribe(() => {
+      this.polledTickers.set(mailbox, timer(Math.floor((0.1 + 0.9 * random()) * polled.intervalMs), Math.round(polled.intervalMs * (0.9 + random() * 0.2))).subscribe(() => {
         if (this.paused.has(mailbox)) return;
         for (const folder of folders) this.notify(mailbox, folder);
       }));
     }
+  }
+
+  /** When a mailbox's first poll comes after its attach: within an interval (a tenth of one at least). */
+  protected firstPollMs(intervalMs: number, random: () => number): number {
+    return Math.floor((0.1 + 0.9 * random()) * intervalMs);
   }
 
   protected async unsubscribeMailbox(mailbox: string): Promise<void> {
