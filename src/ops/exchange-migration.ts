@@ -2,7 +2,7 @@ import type { FolderKind, MailboxStore } from '../exchange/index.js';
 import { ItemMappingStore, SelectionFolderStore } from '../handlers/index.js';
 import { Limiter } from '../shared/limiter.js';
 import type { Logger } from '../shared/logger.js';
-import { assertIdentifier, SqlPositionStore, type Database } from '../state/index.js';
+import { assertIdentifier, forgetState, SqlPositionStore, type Database } from '../state/index.js';
 import type { PositionStore } from '../state/position-store.js';
 import { rebasePositions, recordedProtocol, recordProtocol, type ExchangeProtocol, type ExchangeSide } from '../subscriptions/index.js';
 
@@ -108,6 +108,10 @@ export async function migrateStateToGraph(mailboxes: readonly string[], o: Excha
   return { mailboxes: done, byId: sum('byId'), byStamp: sum('byStamp'), unmatched: sum('unmatched') };
 }
 
+/** Every mailbox the state knows: mappings and selection folders. */
+async function knownMailboxes(mappings: ItemMappingStore, selections: SelectionFolderStore): Promise<string[]> {
+  return [...new Set([...(await mappings.mailboxes()), ...(await selections.mailboxes())])].sort();
+}
 
 /** The state holds Graph's ids and positions, the configuration asks for EWS: refused (exit 2). */
 export class StateOfAnotherProtocol extends Error {
@@ -131,13 +135,12 @@ export async function followProtocol(db: Database, schema: string, side: Pick<Ex
     const positions = await SqlPositionStore.open(tx, schema);
     const mappings = new ItemMappingStore(tx, schema);
     const selections = new SelectionFolderStore(tx, schema);
-    const mailboxes = [...new Set([...(await mappings.mailboxes()), ...(await selections.mailboxes())])].sort();
+    const mailboxes = await knownMailboxes(mappings, selections);
     const before = await recordedProtocol(positions, mailboxes.slice(0, 50));
     let outcome: 'new' | 'same' | 'migrated' | 'rebaselined' = before === undefined ? 'new' : 'same';
     if (before === 'graph' && side.protocol === 'ews') {
       if (!rebaseline) throw new StateOfAnotherProtocol(before, side.protocol, schema);
-      // as for a state of another organisation: mappings, half-made creates and positions go
-      for (const t of ['item_map', 'create_note', 'position']) await tx.query(`delete from ${assertIdentifier(schema)}.${t}`);
+      await forgetState(tx, schema); // as for a state of another organisation
       logger.warn({ event: 'state.rebaselined', protocol: side.protocol }, 'the sync state held Microsoft Graph\'s ids: its mappings and positions are forgotten; every mailbox is read anew');
       outcome = 'rebaselined';
     }
@@ -164,7 +167,7 @@ export class CannotMoveToGraph extends Error {
 export async function assertMovableToGraph(db: Database, schema: string, protocol: ExchangeProtocol): Promise<void> {
   if (protocol !== 'graph') throw new CannotMoveToGraph('--move-to-graph needs <advise Object="GraphNotify"/> or <advise Object="GraphDelta"/> and <graph …> in the configuration');
   const positions = await SqlPositionStore.open(db, schema);
-  const mailboxes = [...new Set([...(await new ItemMappingStore(db, schema).mailboxes()), ...(await new SelectionFolderStore(db, schema).mailboxes())])];
+  const mailboxes = await knownMailboxes(new ItemMappingStore(db, schema), new SelectionFolderStore(db, schema));
   const before = await recordedProtocol(positions, mailboxes.slice(0, 50));
   if (before !== 'ews') throw new CannotMoveToGraph(`--move-to-graph: the sync state in schema "${schema}" ${before === 'graph' ? 'is Microsoft Graph\'s already' : 'holds no EWS state'}; start without it`);
 }

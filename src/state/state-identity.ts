@@ -47,15 +47,19 @@ export async function checkStateIdentity(db: Database, schema: string, side: Sta
   }
   if (recorded !== undefined && !rebaseline) throw new StateOfAnotherSide(side, recorded, identity, schema);
   if (recorded !== undefined) {
-    // what belonged to the other side goes: mappings, half-made creates, every position
-    for (const t of ['item_map', 'create_note', 'position']) {
-      const exists = await db.query<{ n: number }>(`select count(*)::int as n from information_schema.tables where table_schema = $1 and table_name = $2`, [schema, t]);
-      if (exists.rows[0]?.n) await db.query(`delete from ${assertIdentifier(schema)}.${t}`);
-    }
+    await forgetState(db, schema);
     await db.query(`delete from ${table}`);
   }
   await db.query(`insert into ${table} (identity) values ($1)`, [identity]);
   return recorded === undefined ? 'recorded' : 'rebaselined';
+}
+
+/** A re-baseline: what belonged to the other side goes — mappings, half-made creates, every position. */
+export async function forgetState(db: Database, schema: string): Promise<void> {
+  for (const t of ['item_map', 'create_note', 'position']) {
+    const exists = await db.query<{ n: number }>(`select count(*)::int as n from information_schema.tables where table_schema = $1 and table_name = $2`, [schema, t]);
+    if (exists.rows[0]?.n) await db.query(`delete from ${assertIdentifier(schema)}.${t}`);
+  }
 }
 
 export const checkCrmIdentity = (db: Database, schema: string, identity: string, rebaseline: boolean): Promise<IdentityOutcome> =>
