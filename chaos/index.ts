@@ -24,7 +24,7 @@ import { BenchProcess } from '../bench/lib/sync-runner.js';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const SCENARIOS = [
   'sigkill', 'sandbox-restart', 'busy-30', 'dropped-streams', 'empty-500', 'truncated', 'huge', 'drip', 'silent-stream', 'subscriptions-lost', 'broker-restart', 'postgres-restart',
-  'graph-notifications-lost', 'graph-subscriptions-removed', 'graph-429-storm', 'graph-delta-tokens-lost', 'config-fuzz',
+  'graph-notifications-lost', 'graph-subscriptions-removed', 'graph-429-storm', 'graph-delta-tokens-lost', 'mailboxes-move', 'config-fuzz',
 ] as const;
 /** Scenarios whose sync reaches the mailboxes through Microsoft Graph (GraphNotify) instead of EWS. */
 const GRAPH_SCENARIOS: ReadonlySet<string> = new Set(['graph-notifications-lost', 'graph-subscriptions-removed', 'graph-429-storm', 'graph-delta-tokens-lost']);
@@ -69,7 +69,15 @@ const RESTART_POSTGRES_PORT = 5499;
 
 const GRAPH_APP = { tenant: 'contoso', clientId: 'exchange-crm-sync', clientSecret: 'chaos-secret' };
 
-async function world(env: BenchEnvironment, brokers: string, overGraph = false): Promise<{ sandbox: Sandbox; db: PgDatabase; crmSchema: string; config: string; prefix: string; close(): Promise<void> }> {
+/**
+ * mailboxes-move: a hybrid organisation (EwsStream on premises, GraphNotify in Exchange Online,
+ * every mailbox on premises at first); mid-burst the sync is killed, Exchange moves a third of
+ * the mailboxes to Exchange Online while users go on, `migrate --to graph` follows them, the sync
+ * starts again.
+ */
+const HYBRID_SCENARIOS: ReadonlySet<string> = new Set(['mailboxes-move']);
+
+async function world(env: BenchEnvironment, brokers: string, overGraph = false, hybrid = false): Promise<{ sandbox: Sandbox; db: PgDatabase; crmSchema: string; config: string; prefix: string; close(): Promise<void> }> {
   const sandbox = await startSandbox({ mailboxes: MAILBOXES, itemsPerMailbox: 3, seed: SEED, limits: { heartbeatMs: 1_000 }, ...(overGraph ? { oauth: { apps: [GRAPH_APP] }, graph: true } : {}) });
   const db = new PgDatabase(env.postgresUrl);
   const crmSchema = uniqueName('chaos_crm');
@@ -81,7 +89,13 @@ async function world(env: BenchEnvironment, brokers: string, overGraph = false):
   // shorter waits than production's, so a scenario converges in seconds: a silent stream is given
   // up after 10 s, a dripping answer after 10 s (the request's deadline)
   writeFileSync(config, readFileSync(config, 'utf8').replace('<stream maxSubscriptionsPerConnection="200"/>', '<stream maxSubscriptionsPerConnection="200" heartbeatTimeout="10s"/>').replace('<ews ', '<ews timeout="10s" '));
-  if (overGraph) {
+  if (overGraph && hybrid) {
+    const caFile = join(config, '..', 'sandbox-ca.pem');
+    writeFileSync(caFile, sandbox.tokens!.ca);
+    sandbox.moveMailboxes(sandbox.store.all().map((m) => m.address), 'on-premises');
+    const graph = `<graph url="${sandbox.graph!.url}" authority="${sandbox.tokens!.url}" tenant="${GRAPH_APP.tenant}" clientId="${GRAPH_APP.clientId}" clientSecretEnv="ECS_CHAOS_GRAPH_SECRET" caFile="${caFile}" safetyPoll="30s" timeout="10s"/>`;
+    writeFileSync(config, readFileSync(config, 'utf8').replace(/<advise Object="\w+"\/>/, '<advise Object="EwsStream" online="GraphNotify"/>').replace(/(<ews [^>]*\/>)/, `$1\n      ${graph}`).replace('</exchange>', '</exchange>\n    <sync items="appointments"/>'));
+  } else if (overGraph) {
     // GraphNotify on the sandbox's Graph endpoint: its CA in a file beside the config, a 30 s safety poll
     const caFile = join(config, '..', 'sandbox-ca.pem');
     writeFileSync(caFile, sandbox.tokens!.ca);
@@ -186,8 +200,10 @@ async function faultScenario(scenario: Exclude<Scenario, 'config-fuzz'>, env: Be
   const brokers = scenario === 'broker-restart' ? `127.0.0.1:${RESTART_BROKER_PORT}` : env.brokers;
   if (scenario === 'broker-restart') kafka('start', RESTART_BROKER_PORT);
   const pg = scenario === 'postgres-restart' ? privatePostgres(RESTART_POSTGRES_PORT) : undefined;
-  const overGraph = GRAPH_SCENARIOS.has(scenario);
-  const w = await world(pg ? { ...env, postgresUrl: pg.url } : env, brokers, overGraph);
+  const hybrid = HYBRID_SCENARIOS.has(scenario);
+  const overGraph = GRAPH_SCENARIOS.has(scenario) || hybrid;
+  const w = await world(pg ? { ...env, postgresUrl: pg.url } : env, brokers, overGraph, hybrid);
+  let migration = '';
   const spawnSync_ = (): Promise<BenchProcess> => BenchProcess.start('./sync-process.ts', [w.config], { ...process.env, ECS_BENCH_EWS_PASSWORD: 'sandbox', ECS_CHAOS_GRAPH_SECRET: GRAPH_APP.clientSecret });
   let sync: BenchProcess | undefined = await spawnSync_();
   try {
@@ -260,12 +276,24 @@ async function faultScenario(scenario: Exclude<Scenario, 'config-fuzz'>, env: Be
     } else if (scenario === 'graph-delta-tokens-lost') {
       await sleep(half);
       w.sandbox.graph!.loseDeltaTokens();
+    } else if (scenario === 'mailboxes-move') {
+      // the sync dies mid-burst; Exchange moves a third of the mailboxes; users go on; migrate follows them
+      await sleep(half);
+      sync.child.kill('SIGKILL');
+      const moving = w.sandbox.store.all().filter((_m, i) => i % 3 === 0).map((m) => m.address);
+      w.sandbox.moveMailboxes(moving, 'online', 5);
+      await sleep(6_000);
+      const out: string[] = [];
+      const code = await runCli(['migrate', '--to', 'graph', '--config', w.config, ...moving], { out: (l) => out.push(l), err: (l) => out.push(l), env: { ...process.env, ECS_BENCH_EWS_PASSWORD: 'sandbox', ECS_CHAOS_GRAPH_SECRET: GRAPH_APP.clientSecret } });
+      const summary = out.find((l) => /^moved \d+ of/.test(l)) ?? out.slice(-3).join(' | ');
+      migration = `migrate (exit ${code}): ${summary}; `;
+      sync = await spawnSync_();
     } else if (scenario === 'postgres-restart') {
       // the state, the log's offsets and the CRM all live there: every connection is cut
       await sleep(half);
       pg!.restart();
     }
-    if (scenario !== 'subscriptions-lost') await sleep(Math.max(0, SECONDS * 1000 - (['sigkill', 'sandbox-restart', 'broker-restart', 'postgres-restart', 'graph-subscriptions-removed', 'graph-delta-tokens-lost'].includes(scenario) ? half : 0)));
+    if (scenario !== 'subscriptions-lost') await sleep(Math.max(0, SECONDS * 1000 - (['sigkill', 'mailboxes-move', 'sandbox-restart', 'broker-restart', 'postgres-restart', 'graph-subscriptions-removed', 'graph-delta-tokens-lost'].includes(scenario) ? half : 0)));
     w.sandbox.activity.setRate(0);
     const crmChanges = await users.stop();
     for (const t of timers) clearInterval(t);
@@ -311,7 +339,7 @@ async function faultScenario(scenario: Exclude<Scenario, 'config-fuzz'>, env: Be
     const ok = !!report && agreed && dlq === 0 && bounded;
     return {
       scenario, ok, exchangeChanges, crmChanges, convergeSeconds, verify: { ...c, items: report?.items ?? 0, records: report?.records ?? 0 }, deadLetters: dlq,
-      detail: graphFigures + (released ? `the delete breaker held ${released} deletes of the burst, released as the operator is told to; ` : '') + (subscriptionRequests ? `${subscriptionRequests.perSecond} subscription requests/s over the last ${subscriptionRequests.seconds} s of the outage (${subscriptionRequests.per100Mailboxes} per 100 mailboxes; bound 1; ${JSON.stringify(subscriptionRequests.made)}); ` : '') +
+      detail: migration + graphFigures + (released ? `the delete breaker held ${released} deletes of the burst, released as the operator is told to; ` : '') + (subscriptionRequests ? `${subscriptionRequests.perSecond} subscription requests/s over the last ${subscriptionRequests.seconds} s of the outage (${subscriptionRequests.per100Mailboxes} per 100 mailboxes; bound 1; ${JSON.stringify(subscriptionRequests.made)}); ` : '') +
         (ok ? 'agreed item by item' : `${!bounded ? 'too many requests at a failing Exchange' : !report ? 'verify did not answer' : !agreed ? `disagreements: ${report.verdicts.flatMap((v) => v.disagreements.map((d) => `${v.mailbox} ${d.kind} ${d.itemId ?? d.crmId}`)).slice(0, 5).join('; ')}` : `${dlq} dead letters`}; mailboxes ${JSON.stringify(status?.mailboxes?.byState ?? {})}, lag ${JSON.stringify(status?.lag?.current ?? {})}, not ready: ${JSON.stringify(status?.ready?.reasons ?? [])}`),
     };
   } finally {

@@ -33,6 +33,11 @@ export const SETTINGS: readonly SettingSpec[] = [
     doc: 'How changes are learned: EwsStream (streaming notifications, one long-lived connection per group of up to 200 mailboxes), EwsPull (GetEvents polling), GraphNotify (Microsoft Graph, Exchange Online: change notifications to a webhook trigger the calendar view\'s delta query, with a safety poll) or GraphDelta (Graph\'s delta query every graph@pollInterval, no inbound endpoint); over Graph appointments, series, To Do tasks (always polled), contacts and selections. Case-insensitive; EWStream/EWSPull are accepted too.',
   },
   {
+    key: 'exchange.events.online', element: 'exchange/events/advise', attribute: 'online', env: 'ECS_ADVISE_ONLINE',
+    kind: k.oneOf(['none', 'GraphNotify', 'GraphDelta'] as const), default: 'none',
+    doc: 'A hybrid organisation: with advise EwsStream or EwsPull for the mailboxes on premises, the mode for those in Exchange Online (GraphNotify or GraphDelta; needs both <ews> and <graph>). Each mailbox is synced where it lives: the home column of the mailbox file (on-premises, online), else where the sync state last had it, else on premises; `migrate --to graph` moves mailboxes. none: one protocol for all.',
+  },
+  {
     key: 'exchange.events.pull.interval', element: 'exchange/events/pull', attribute: 'interval', env: 'ECS_PULL_INTERVAL',
     kind: k.duration(1_000, 60 * MINUTE), default: 10_000, doc: 'EwsPull: how often each mailbox is asked for events.',
   },

@@ -71,6 +71,8 @@ export interface GraphSettings {
 
 export interface ExchangeSettings {
   readonly mode: AdviseMode;
+  /** A hybrid organisation: the mode of the mailboxes in Exchange Online (mode is then the on-premises one); null: one protocol. */
+  readonly online: 'GraphNotify' | 'GraphDelta' | null;
   readonly pull: { readonly intervalMs: number; readonly concurrency: number; readonly subscriptionTimeoutMinutes: number };
   readonly stream: {
     readonly maxSubscriptionsPerConnection: number;

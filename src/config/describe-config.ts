@@ -4,22 +4,24 @@ import { redactUrl } from './setting-kinds.js';
 /** A short, secret-free summary of a configuration, one "name: value" per line. */
 export function describeConfig(config: SyncConfig): string[] {
   const { exchange, crm, transport, sync, ops } = config;
-  const mode =
-    exchange.mode === 'EwsStream'
+  const modeOf = (mode: SyncConfig['exchange']['mode']): string =>
+    mode === 'EwsStream'
       ? `EwsStream (up to ${exchange.stream.maxSubscriptionsPerConnection} mailboxes per connection, reopened every ${minutes(exchange.stream.connectionLifetimeMs)})`
-      : exchange.mode === 'EwsPull' ? `EwsPull (every ${seconds(exchange.pull.intervalMs)}, ${exchange.pull.concurrency} requests in flight)`
-        : exchange.mode === 'GraphNotify' ? `GraphNotify (${exchange.graph.notify.kind === 'eventhub' ? `Event Hub ${eventHubOf(exchange.graph.notify.eventHub.connectionString)} via ${exchange.graph.notify.eventHub.url.replace(/\?.*$/, '')}` : `webhook on ${exchange.graph.notify.listen.host}:${exchange.graph.notify.listen.port}${exchange.graph.notify.notificationUrl ? ` via ${redactUrl(exchange.graph.notify.notificationUrl)}` : ''}`}, subscriptions of ${exchange.graph.notify.subscriptionLifetimeMinutes} min, a safety poll every ${seconds(exchange.graph.notify.safetyPollMs)})`
-          : `${exchange.mode} (each mailbox's delta every ${seconds(exchange.graph.pollIntervalMs)})`;
+      : mode === 'EwsPull' ? `EwsPull (every ${seconds(exchange.pull.intervalMs)}, ${exchange.pull.concurrency} requests in flight)`
+        : mode === 'GraphNotify' ? `GraphNotify (${exchange.graph.notify.kind === 'eventhub' ? `Event Hub ${eventHubOf(exchange.graph.notify.eventHub.connectionString)} via ${exchange.graph.notify.eventHub.url.replace(/\?.*$/, '')}` : `webhook on ${exchange.graph.notify.listen.host}:${exchange.graph.notify.listen.port}${exchange.graph.notify.notificationUrl ? ` via ${redactUrl(exchange.graph.notify.notificationUrl)}` : ''}`}, subscriptions of ${exchange.graph.notify.subscriptionLifetimeMinutes} min, a safety poll every ${seconds(exchange.graph.notify.safetyPollMs)})`
+          : `${mode} (each mailbox's delta every ${seconds(exchange.graph.pollIntervalMs)})`;
+  const mode = exchange.online ? `hybrid: ${modeOf(exchange.mode)} on premises, ${modeOf(exchange.online)} in Exchange Online` : modeOf(exchange.mode);
   const graph = exchange.graph;
-  const ews = exchange.mode.startsWith('Graph') ? (graph.url
+  const overGraph = graph.url
     ? `Microsoft Graph ${redactUrl(graph.url)} as the app ${graph.clientId} (from ${graph.authority}, ${graph.certificateFile ? `certificate ${graph.certificateFile}` : `client secret ${graph.clientSecret ? '*****' : 'not set'}`})`
-    : `built-in sandbox's Microsoft Graph (${config.sandbox.mailboxes} demo mailboxes, ${config.sandbox.activity} changes/s)`)
-    : exchange.ews.url
+    : `built-in sandbox's Microsoft Graph (${config.sandbox.mailboxes} demo mailboxes, ${config.sandbox.activity} changes/s)`;
+  const overEws = exchange.ews.url
     ? `${redactUrl(exchange.ews.url)} as ${exchange.ews.auth === 'oauth' && exchange.ews.oauth
       ? `the app ${exchange.ews.oauth.clientId} (auth=oauth from ${exchange.ews.oauth.authority}, ${exchange.ews.oauth.certificateFile ? `certificate ${exchange.ews.oauth.certificateFile}` : `client secret ${exchange.ews.oauth.clientSecret ? '*****' : 'not set'}`})`
       : `${exchange.ews.user} (password from $${exchange.ews.passwordEnv}: ${exchange.ews.password ? '*****' : 'not set'})`}, ` +
       `${exchange.ews.impersonation ? 'impersonation' : 'no impersonation'}, ${exchange.ews.version}${exchange.ews.tlsVerify ? '' : ', TLS NOT VERIFIED'}`
     : `built-in EWS sandbox (${config.sandbox.mailboxes} demo mailboxes, ${config.sandbox.activity} changes/s)`;
+  const ews = exchange.online ? `${overEws}; and ${overGraph}` : exchange.mode.startsWith('Graph') ? overGraph : overEws;
   const mailboxes =
     exchange.mailboxes.source === 'list'
       ? `list of ${exchange.mailboxes.list.length}`

@@ -181,8 +181,13 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
   const graphPresent = xml.present.has('exchange/graph') || env.ECS_GRAPH_TENANT !== undefined;
   const graphCertificate = get<string>('exchange.graph.certificateFile');
   const graphCa = get<string>('exchange.graph.caFile');
+  const online = get<string>('exchange.events.online');
+  const hybrid = online !== 'none';
+  if (hybrid && advise.startsWith('Graph')) problems.push(`${displayPath('exchange/events/advise', 'online')}: a hybrid organisation needs advise EwsStream or EwsPull for its mailboxes on premises (advise is ${advise}); online="${online}" is the mode of those in Exchange Online`);
+  if (hybrid && (ewsPresent || graphPresent) && !(ewsPresent && graphPresent)) problems.push(`${displayPath(ewsPresent ? 'exchange/graph' : 'exchange/ews', null)}: missing; advise online="${online}" syncs a hybrid organisation and needs both <ews url="…"> (on premises) and <graph tenant="…" clientId="…"/> (Exchange Online)`);
+  const graphMode = advise.startsWith('Graph') ? advise : hybrid ? online : undefined;
   if (advise.startsWith('Graph') && ewsPresent && !graphPresent) problems.push(`${displayPath('exchange/graph', null)}: missing; advise ${advise} reaches the mailboxes through Microsoft Graph and needs <graph tenant="…" clientId="…"/> (<ews> is for EwsStream and EwsPull)`);
-  if (!advise.startsWith('Graph') && graphPresent && !ewsPresent) problems.push(`${displayPath('exchange/events/advise', 'Object')}: <graph> is there but advise is ${advise}; use GraphNotify or GraphDelta to sync through Microsoft Graph`);
+  if (!advise.startsWith('Graph') && !hybrid && graphPresent && !ewsPresent) problems.push(`${displayPath('exchange/events/advise', 'Object')}: <graph> is there but advise is ${advise}; use GraphNotify or GraphDelta to sync through Microsoft Graph`);
   if (graphPresent) {
     if (!get<string>('exchange.graph.tenant')) problems.push(`${displayPath('exchange/graph', 'tenant')}: missing; <graph> needs the Entra ID tenant (its id or contoso.onmicrosoft.com)`);
     if (!get<string>('exchange.graph.clientId')) problems.push(`${displayPath('exchange/graph', 'clientId')}: missing; <graph> needs the app registration's application (client) id`);
@@ -191,11 +196,11 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
     }
   }
   const graphListen = splitHostPort(get<string>('exchange.graph.listen'));
-  if (advise === 'GraphNotify' && graphPresent && !get<string>('exchange.graph.notificationUrl') && !['127.0.0.1', 'localhost', '::1'].includes(graphListen[0])) {
+  if (graphMode === 'GraphNotify' && graphPresent && !get<string>('exchange.graph.notificationUrl') && !['127.0.0.1', 'localhost', '::1'].includes(graphListen[0])) {
     problems.push(`${displayPath('exchange/graph', 'notificationUrl')}: missing; Microsoft Graph must reach the webhook listening on ${get<string>('exchange.graph.listen')} at a public https address (a reverse proxy)`);
   }
-  const graphSecret = secret('exchange.graph.clientSecretEnv', 'exchange.graph.clientSecret', graphPresent && advise.startsWith('Graph') && !graphCertificate);
-  const eventHub = advise === 'GraphNotify' && get<string>('exchange.graph.notify') === 'eventhub';
+  const graphSecret = secret('exchange.graph.clientSecretEnv', 'exchange.graph.clientSecret', graphPresent && graphMode !== undefined && !graphCertificate);
+  const eventHub = graphMode === 'GraphNotify' && get<string>('exchange.graph.notify') === 'eventhub';
   if (eventHub && !graphPresent) problems.push(`${displayPath('exchange/graph', 'notify')}: eventhub needs <graph> with eventHubUrl (the built-in sandbox delivers to a webhook)`);
   if (eventHub && graphPresent && !get<string>('exchange.graph.eventHubUrl')) problems.push(`${displayPath('exchange/graph', 'eventHubUrl')}: missing; notify="eventhub" needs the Key Vault secret Graph sends with (EventHub:https://<vault>.vault.azure.net/secrets/<secret>?tenantId=<tenant domain>)`);
   const eventHubConnectionString = secret('exchange.graph.eventHubConnectionStringEnv', 'exchange.graph.eventHubConnectionString', eventHub && graphPresent);
@@ -270,6 +275,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
     file: resolve(file),
     exchange: {
       mode: get('exchange.events.advise'),
+      online: get<string>('exchange.events.online') === 'none' ? null : get('exchange.events.online'),
       pull: {
         intervalMs: get('exchange.events.pull.interval'),
         concurrency: get('exchange.events.pull.concurrency'),

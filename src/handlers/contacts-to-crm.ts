@@ -9,6 +9,7 @@ import type { ChangeHandler, HandlingPlace, Outcome } from './change-handler.js'
 import { exchangeWins, reportConflict, type ConflictReport } from './conflict-policy.js';
 import type { MailboxStore } from '../exchange/index.js';
 import { backInMailbox } from './back-in-mailbox.js';
+import { readBeforeMove, type PositionKindOf } from './moved-mailbox.js';
 import { exchangeStamp } from './exchange-stamp.js';
 import { withKnownKeys, type ItemLease, type ItemMapping, type ItemMappingStore } from './item-mapping.js';
 
@@ -20,6 +21,8 @@ export interface ContactsToCrmOptions {
   onConflict?: (report: ConflictReport) => void;
   /** Asked whether a contact the sync saw deleted is in the mailbox again. */
   exchange?: Pick<MailboxStore, 'getItems'>;
+  /** The position kind a mailbox is read with now: a change read before a move is skipped, not taken for a new contact. */
+  positionKindOf?: PositionKindOf;
 }
 
 /** The fields of a person the sync writes from a contact: the card, notes and categories. */
@@ -95,6 +98,7 @@ export class ContactsToCrm implements ChangeHandler {
       await mappings.save({ ...mapping, ...saved, crmVersion: written.version, knownKeys: withKnownKeys(mapping) }, lease);
       return 'applied';
     }
+    if (await readBeforeMove(this.options.positionKindOf, mailbox, envelope, this.options.logger)) return 'skipped';
     // made by the sync from a person (stamped with its id), its mapping lost or not saved yet
     const stampedRef = parseCrmRef(after.crmId)?.entity === 'person' ? after.crmId : undefined;
     const stamped = stampedRef ? await crm.person(stampedRef) : undefined;

@@ -207,11 +207,29 @@ export class ItemMappingStore implements MappedRecords {
     }
   }
 
+  /**
+   * A mailbox's move takes every row of the mailbox, inside the move's transaction: false when a
+   * handler holds one now (the move waits and tries again). Until the transaction ends, handlers
+   * wait on the rows; afterwards they find them under their new ids.
+   */
+  async holdMailbox(mailbox: string): Promise<boolean> {
+    const token = `move:${randomUUID()}`;
+    await this.db.query(`update ${this.table} set lease_owner = $2, lease_until = clock_timestamp() + make_interval(secs => $3) where mailbox = $1 and (lease_owner is null or lease_until < clock_timestamp())`, [mailbox, token, LEASE_MS / 1000]);
+    const { rows } = await this.db.query<{ n: number }>(`select count(*)::int as n from ${this.table} where mailbox = $1 and lease_owner <> $2 and lease_until >= clock_timestamp()`, [mailbox, token]);
+    if (rows[0].n > 0) return false;
+    await this.db.query(`update ${this.table} set lease_owner = null, lease_until = null where mailbox = $1 and lease_owner = $2`, [mailbox, token]);
+    return true;
+  }
+
   /** `holding` for the item a CRM record is mapped to (the live mapping, or else the newest tombstone, unheld). */
   async holdingByCrmId<T>(crmId: CrmRef, work: (found: ItemMapping | undefined, lease: ItemLease | undefined) => Promise<T>): Promise<T> {
     const found = await this.getByCrmId(crmId);
     if (!found || found.deleted) return work(found, undefined);
-    return this.holding(found.mailbox, found.itemId, (held, lease) => work(held && held.crmId === crmId ? held : found, lease));
+    return this.holding(found.mailbox, found.itemId, (held, lease) => {
+      // the row is gone since it was read (renamed by a mailbox's move to Graph, or removed): start over
+      if (!held) throw new ItemBusyError(found.mailbox, found.itemId);
+      return work(held.crmId === crmId ? held : found, lease);
+    });
   }
 
   private async renew(mailbox: string, itemId: string, lease: ItemLease): Promise<void> {

@@ -8,6 +8,7 @@ import type { ChangeEnvelope } from '../streams/envelope.js';
 import type { ChangeHandler, Outcome } from './change-handler.js';
 import { exchangeWins, reportConflict, type ConflictReport } from './conflict-policy.js';
 import { backInMailbox } from './back-in-mailbox.js';
+import { readBeforeMove, type PositionKindOf } from './moved-mailbox.js';
 import { exchangeStamp } from './exchange-stamp.js';
 import { exceptionKey, withKnownKeys, type ItemLease, type ItemMapping, type ItemMappingStore } from './item-mapping.js';
 
@@ -20,6 +21,8 @@ export interface ToCrmOptions {
   privateItems: 'sync' | 'skip';
   conflict?: ConflictPolicy;
   onConflict?: (report: ConflictReport) => void;
+  /** The position kind a mailbox is read with now: a change read before a move is skipped, not taken for a new item. */
+  positionKindOf?: PositionKindOf;
   /** Asked only in the rare case an envelope's age cannot be told from its LastModifiedTime. */
   exchange?: Pick<MailboxStore, 'getItems'>;
 }
@@ -133,6 +136,7 @@ export class ToCrmHandler implements ChangeHandler {
       await mappings.save({ ...mapping, ...saved, crmVersion: written.version, knownKeys: withKnownKeys(mapping) }, lease);
       return 'applied';
     }
+    if (await readBeforeMove(this.options.positionKindOf, mailbox, envelope, this.options.logger)) return 'skipped';
     // Created by the sync from the CRM (stamped with the CRM id) and its mapping not seen
     // yet, or the mapping store was lost: link to that record instead of creating another.
     const stamped = after.crmId ? await crm.get(after.crmId) : undefined;

@@ -4,7 +4,7 @@ import { Limiter } from '../shared/limiter.js';
 import type { Logger } from '../shared/logger.js';
 import { assertIdentifier, forgetState, SqlPositionStore, type Database } from '../state/index.js';
 import type { PositionStore } from '../state/position-store.js';
-import { rebasePositions, recordedProtocol, recordProtocol, type ExchangeProtocol, type ExchangeSide } from '../subscriptions/index.js';
+import { rebasePositions, recordedMailboxProtocols, recordedProtocol, recordMailboxProtocol, recordProtocol, type ExchangeProtocol, type ExchangeSide } from '../subscriptions/index.js';
 
 /** What moving one mailbox's state from EWS to Graph finds (and, unless a dry run, does). */
 export interface MailboxMigration {
@@ -84,6 +84,7 @@ export async function migrateMailboxToGraph(mailbox: string, o: ExchangeMigratio
   if (!o.dryRun) {
     await o.mappings.renameItems(mailbox, renames);
     await rebasePositions(o.positions, mailbox, o.folders, renames);
+    await recordMailboxProtocol(o.positions, mailbox, 'graph');
     for (const folder of await o.selections.foldersIn(mailbox)) {
       // the sync's own folder, adopted by its name (made again only if a user deleted it)
       const folderId = await o.store.ensureContactFolder(mailbox, folder.name);
@@ -131,7 +132,7 @@ export class StateOfAnotherProtocol extends Error {
  */
 export async function followProtocol(db: Database, schema: string, side: Pick<ExchangeSide, 'protocol' | 'translateEwsIds' | 'store'>, folders: readonly FolderKind[], logger: Logger, rebaseline = false): Promise<'new' | 'same' | 'migrated' | 'rebaselined'> {
   return db.transaction(async (tx) => {
-    if (db.kind === 'postgres') await tx.query('select pg_advisory_xact_lock(hashtext($1))', [`exchange-crm-sync:protocol:${assertIdentifier(schema)}`]);
+    await lockProtocol(db, tx, schema);
     const positions = await SqlPositionStore.open(tx, schema);
     const mappings = new ItemMappingStore(tx, schema);
     const selections = new SelectionFolderStore(tx, schema);
@@ -170,4 +171,66 @@ export async function assertMovableToGraph(db: Database, schema: string, protoco
   const mailboxes = await knownMailboxes(new ItemMappingStore(db, schema), new SelectionFolderStore(db, schema));
   const before = await recordedProtocol(positions, mailboxes.slice(0, 50));
   if (before !== 'ews') throw new CannotMoveToGraph(`--move-to-graph: the sync state in schema "${schema}" ${before === 'graph' ? 'is Microsoft Graph\'s already' : 'holds no EWS state'}; start without it`);
+}
+
+/** One instance at a time changes which protocol a state's mailboxes are (a scale-out's replicas start together). */
+export async function lockProtocol(db: Database, tx: Database, schema: string): Promise<void> {
+  if (db.kind === 'postgres') await tx.query('select pg_advisory_xact_lock(hashtext($1))', [`exchange-crm-sync:protocol:${assertIdentifier(schema)}`]);
+}
+
+/**
+ * Every mailbox the state knows gets its protocol recorded: the state's own for a state from
+ * before mailboxes were placed one by one (a deployment that becomes hybrid).
+ */
+export async function recordPlacements(db: Database, schema: string): Promise<void> {
+  await db.transaction(async (tx) => {
+    await lockProtocol(db, tx, schema);
+    const positions = await SqlPositionStore.open(tx, schema);
+    const known = await knownMailboxes(new ItemMappingStore(tx, schema), new SelectionFolderStore(tx, schema));
+    const recorded = await recordedMailboxProtocols(positions);
+    const whole = (await recordedProtocol(positions, known.slice(0, 50))) ?? 'ews';
+    for (const mailbox of known) if (!recorded.has(mailbox)) await recordMailboxProtocol(positions, mailbox, whole);
+  });
+}
+
+/**
+ * A hybrid organisation at start, under the same lock: every mailbox the state knows is
+ * recorded with the protocol its ids are (the state's own, for a state from before the
+ * placement was recorded); then each listed mailbox the operator has put online whose state is
+ * on premises is moved to Graph, one transaction per mailbox (a crash leaves the rest for the
+ * next start). Returns what each move found.
+ */
+export async function followPlacement(db: Database, schema: string, side: Pick<ExchangeSide, 'placement' | 'translateEwsIds' | 'graphStore'>, listed: readonly string[], folders: readonly FolderKind[], logger: Logger): Promise<MailboxMigration[]> {
+  const placement = side.placement;
+  if (!placement || !side.graphStore || !side.translateEwsIds) throw new Error('followPlacement is for a hybrid organisation');
+  const lock = (tx: Database): Promise<void> => lockProtocol(db, tx, schema);
+  await recordPlacements(db, schema);
+  await placement.load();
+  const moves: MailboxMigration[] = [];
+  for (const mailbox of placement.toMove(listed)) {
+    const started = Date.now();
+    let moved: MailboxMigration | undefined;
+    try {
+      moved = await db.transaction(async (tx) => {
+        await lock(tx);
+        const positions = await SqlPositionStore.open(tx, schema);
+        const again = (await recordedMailboxProtocols(positions)).get(mailbox);
+        if (again !== 'ews') return undefined; // another instance moved it meanwhile
+        return migrateMailboxToGraph(mailbox, {
+          mappings: new ItemMappingStore(tx, schema), selections: new SelectionFolderStore(tx, schema), positions,
+          store: side.graphStore!, translateEwsIds: side.translateEwsIds!, folders, dryRun: false, logger,
+        });
+      });
+    } catch (err) {
+      // the file is ahead of Exchange (the mailbox not moved yet) or Graph is out of reach: it stays on premises for now
+      logger.error({ err, event: 'placement.move-failed', mailbox }, `${mailbox}: the mailbox file says it is online, and moving its sync state to Microsoft Graph failed (${(err as Error).message}); it is synced on premises until the next start or \`migrate --to graph ${mailbox}\``);
+      continue;
+    }
+    placement.moved(mailbox, 'graph');
+    if (moved) {
+      moves.push(moved);
+      logger.warn({ event: 'placement.moved', mailbox, seconds: (Date.now() - started) / 1000 }, `${mailbox} is in Exchange Online now (the mailbox file says so): synced through Microsoft Graph from here on`);
+    }
+  }
+  return moves;
 }

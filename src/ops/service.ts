@@ -1,9 +1,11 @@
-import { assertMovableToGraph, followProtocol } from './exchange-migration.js';
+import { assertMovableToGraph, followPlacement, followProtocol } from './exchange-migration.js';
 import { migrateState } from './migrate-state.js';
+import { LiveMover } from './live-move.js';
+import { moveRoutes } from './move-routes.js';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { SyncConfig } from '../config/index.js';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
 import { openCrm, type MappedRecords } from '../crm-adapter/index.js';
@@ -12,7 +14,8 @@ import type { Logger } from '../shared/logger.js';
 import { checkCrmIdentity, checkStateIdentity, openDatabase, SqlPositionStore, type Database } from '../state/index.js';
 import { Limiter } from '../shared/limiter.js';
 import { CrmToLog, ExchangeToLog, type ChangeEnvelope, groupsOf, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
-import { directoryFor, MailboxOwnership, openExchangeSide, OwnedDirectory, type MailboxChangeSource, type OpenExchangeSideOptions } from '../subscriptions/index.js';
+import { directoryFor, HybridSource, MailboxOwnership, openExchangeSide, OwnedDirectory, recordedMailboxProtocol, recordedMailboxProtocols, type ExchangeProtocol, type MailboxChangeSource, type OpenExchangeSideOptions } from '../subscriptions/index.js';
+import type { MailboxPositionKind } from '../exchange/index.js';
 import {
   behindBreaker, ContactsToCrm, ContactsToExchange, DeleteBreaker, ItemMappingStore, routeByType, runHandler, SelectionFolderStore, SelectionsToExchange, ToCrmHandler, ToExchangeHandler,
   UnconfirmedItems, type ChangeHandler, type ConflictReport,
@@ -86,7 +89,8 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
 
     let builtIn: OpenExchangeSideOptions['builtIn'];
     let demo: Sandbox | undefined;
-    const overGraph = config.exchange.mode.startsWith('Graph');
+    const hybrid = config.exchange.online !== null;
+    const overGraph = config.exchange.mode.startsWith('Graph') || hybrid;
     if (usesBuiltInSandbox(config)) {
       // No <ews> (or <graph>): the built-in sandbox with demo mailboxes stands in for Exchange.
       const app = { tenant: 'sandbox', clientId: 'exchange-crm-sync', clientSecret: randomBytes(24).toString('base64url') };
@@ -100,16 +104,17 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
       logger.info({ event: 'sandbox.started', url: sandbox.url, mailboxes: sandbox.store.size, activity: config.sandbox.activity, data: config.sandbox.path ?? 'memory', outcome: sandbox.dataOutcome, organisation: sandbox.organisation },
         `built-in ${overGraph ? `Exchange sandbox, Microsoft Graph on ${sandbox.graph!.url}` : `EWS sandbox on ${sandbox.url}`}: ${kept}${config.sandbox.path ? ` (kept in ${config.sandbox.path})` : ' (in memory)'}`);
       const identity = `the built-in sandbox ${sandbox.organisation}`;
-      builtIn = overGraph
-        ? { graph: { ...config.exchange.graph, url: sandbox.graph!.url, authority: sandbox.tokens!.authority(app.tenant), clientId: app.clientId, clientSecret: app.clientSecret, certificateFile: '', ca: sandbox.tokens!.ca }, identity }
-        : { ews: { ...config.exchange.ews, url: sandbox.url, user: sandbox.serviceAccount, password: 'sandbox', impersonation: true }, identity };
+      // a hybrid organisation on the built-in sandbox: one mailbox store seen through both protocols
+      const graph = overGraph ? { graph: { ...config.exchange.graph, url: sandbox.graph!.url, authority: sandbox.tokens!.authority(app.tenant), clientId: app.clientId, clientSecret: app.clientSecret, certificateFile: '', ca: sandbox.tokens!.ca } } : {};
+      const ews = !config.exchange.mode.startsWith('Graph') ? { ews: { ...config.exchange.ews, url: sandbox.url, user: sandbox.serviceAccount, password: 'sandbox', impersonation: true } } : {};
+      builtIn = { ...graph, ...ews, identity };
     }
 
     // the state's tables first, one instance at a time (a scale-out's replicas start together);
     // migrations before anything reads them (ALTER TABLE's lock would hold the CRM poller's reads)
     await migrateState(database, config.state.schema);
     const positions = await SqlPositionStore.open(database, config.state.schema);
-    const side = openExchangeSide(config, { registry, logger, builtIn });
+    const side = openExchangeSide(config, { registry, logger, builtIn, positions });
     const exchange = side.store;
     lifecycle.add('exchange', () => side.close());
     // what the protocol does not sync yet is left out, said once, never failed item by item
@@ -165,6 +170,8 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     if (sameExchange === 'rebaselined') logger.warn({ event: 'state.rebaselined', exchange: exchangeId }, `the sync state belonged to another Exchange organisation: its mappings and positions are forgotten; every mailbox is read anew (${exchangeId})`);
     // ... and this protocol's: a deployment moved from EWS to Graph keeps its mappings (ids translated)
     await followProtocol(database, config.state.schema, side, ['calendar', 'tasks', 'contacts'], logger, hooks.rebaseline === true);
+    // ... and, in a hybrid organisation, each mailbox where it lives: those the mailbox file has put online move to Graph
+    if (side.placement) await followPlacement(database, config.state.schema, side, await directoryFor(config, crm).list(), ['calendar', 'tasks', 'contacts'], logger);
     const crmPoller = followLeadership(ownership, () =>
       new CrmToLog({ crm, positions, transport, topic: topics.crmChanges, dlqTopic: topics.dlq(topics.crmChanges), logger: logger.child({ component: 'crm-poller' }), metrics, pollIntervalMs: config.crm.pollIntervalMs }), logger);
     lifecycle.add('crm-poller', () => crmPoller.stop());
@@ -186,8 +193,14 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
       return !!m && !m.deleted;
     });
     // one handler per item type behind one router per direction
-    const toCrmHandlers: ChangeHandler[] = [new ToCrmHandler({ crm, mappings, logger: logger.child({ component: 'to-crm' }), privateItems: config.sync.private, exchange, ...conflicts })];
-    if (contacts) toCrmHandlers.push(new ContactsToCrm({ crm, mappings, logger: logger.child({ component: 'to-crm' }), exchange, ...conflicts }));
+    // a change read through the protocol a mailbox has moved away from waited in the log over the move: not a new item
+    const kindOf = (protocol: ExchangeProtocol): MailboxPositionKind => (protocol === 'graph' ? 'graph-delta' : 'ews-syncstate');
+    const placement = side.placement;
+    const positionKindOf = placement
+      ? async (mailbox: string) => kindOf((await recordedMailboxProtocol(positions, mailbox)) ?? placement.protocolOf(mailbox))
+      : async () => kindOf(side.protocol);
+    const toCrmHandlers: ChangeHandler[] = [new ToCrmHandler({ crm, mappings, logger: logger.child({ component: 'to-crm' }), privateItems: config.sync.private, exchange, positionKindOf, ...conflicts })];
+    if (contacts) toCrmHandlers.push(new ContactsToCrm({ crm, mappings, logger: logger.child({ component: 'to-crm' }), exchange, positionKindOf, ...conflicts }));
     const toCrmConsumer = await runHandler({
       transport, groupId: groups.toCrm, topic: topics.exchangeChanges, dlqTopic: topics.dlq(topics.exchangeChanges), concurrency: config.sync.parallelism,
       direction: 'to-crm', handle: routeByType(toCrmHandlers.map(guarded)), logger: logger.child({ component: 'to-crm' }), metrics,
@@ -213,11 +226,29 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     lifecycle.add('unconfirmed-items', () => unconfirmed.stop());
 
     const directory = side.carried(directoryFor(config, crm));
+    // a hybrid organisation follows a mailbox Exchange moves to Exchange Online while it runs
+    let heldOnPremises: (mailbox: string) => boolean = () => false;
+    const mover = placement && new LiveMover({
+      db: database, schema: config.state.schema, placement, graphStore: side.graphStore!, translateEwsIds: side.translateEwsIds!,
+      heldOnPremises: (mailbox) => heldOnPremises(mailbox), logger: logger.child({ component: 'placement' }),
+    });
     const source = side.createSource({
       positions, logger, metrics: registry, directory: new OwnedDirectory(directory, ownership),
       knownItems: (mailbox, folder, before) => mappings.itemsIn(mailbox, folder, before),
+      ...(mover ? { onUnavailable: (mailbox: string) => mover.follow(mailbox) } : {}),
     });
+    if (source instanceof HybridSource) heldOnPremises = (mailbox) => source.holdsOn('ews', mailbox);
     readiness.push(...side.readiness);
+    if (placement) {
+      const bySide: Gauge<'side'> = new Gauge({
+        name: 'ecs_mailboxes_by_side', help: 'A hybrid organisation\'s mailboxes of this instance by where they are synced: ews (on premises) or graph (Exchange Online)', labelNames: ['side'], registers: [registry],
+        collect: () => {
+          const counts = placement.counts(source.mailboxes.all().map((m) => m.mailbox));
+          bySide.set({ side: 'ews' }, counts.ews);
+          bySide.set({ side: 'graph' }, counts.graph);
+        },
+      });
+    }
     lifecycle.add('subscriptions', () => source.stop());
     const changeLog = logger.child({ component: 'exchange' });
     const exchangeToLog = new ExchangeToLog({
@@ -257,14 +288,20 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     sample.start();
     lifecycle.add('verify-sample', () => sample.stop());
     const statusSources: StatusSources = {
-      instance: `${hostname()}/${process.pid}`, version: PACKAGE_VERSION, startedAt, advise: config.exchange.mode, transport: transport.kind,
+      instance: `${hostname()}/${process.pid}`, version: PACKAGE_VERSION, startedAt, advise: config.exchange.online ? `${config.exchange.mode} on premises, ${config.exchange.online} in Exchange Online` : config.exchange.mode, transport: transport.kind,
       mailboxes: () => source.mailboxes.all(), partitions: () => ownership.partitions, readiness, lag: lagHistory, latency, backlog, registry, dlqSizes: () => dlqGauge.read(),
       verify: () => sample.report(),
+      ...(placement ? { sideOf: (mailbox: string) => placement.protocolOf(mailbox) } : {}),
     };
     const ops = await startOpsServer({ host: config.ops.listen.host, port: config.ops.listen.port, registry, logger, readiness, routes: {
       ...statusRoutes(statusSources, source, backlog),
       ...breakerRoutes(breaker, (scope) => (scope === 'crm' ? released.toExchange : released.toCrm)),
       ...verifyRoutes({ ...verifyOptions, source, inFlight }),
+      ...(mover ? moveRoutes({
+        recorded: () => recordedMailboxProtocols(positions),
+        move: async (mailbox, dryRun) => (await mover.move(mailbox, dryRun)) ?? { mailbox, byId: 0, byStamp: 0, unmatched: 0, selectionFolders: 0 },
+        verify: (mailbox, over) => verifyMailbox({ ...verifyOptions, exchange: over === 'ews' ? exchange : side.graphStore! }, mailbox),
+      }) : {}),
       // both sides of the demo are ours only with the built-in sandbox and the embedded CRM
       ...(demo && demoCrmUser ? demoRoutes(demoCrmUser, demo) : {}),
     } });

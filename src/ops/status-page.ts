@@ -85,9 +85,10 @@ export const STATUS_PAGE = `<!doctype html>
       $('ready').innerHTML = s.ready.ok ? '<span class="good">ready</span>' : '<span class="bad">not ready</span> — ' + esc(s.ready.reasons.map((r) => r.reason).join('; '));
       const b = s.mailboxes.byState;
       $('mailbox-counts').innerHTML = card('total', s.mailboxes.total) + ['active', 'syncing', 'subscribing', 'backing-off', 'paused', 'failed']
-        .map((k) => card(k, b[k], k === 'failed' && b[k] > 0 ? 'bad' : '')).join('') + card('initial sync done', s.mailboxes.initialSyncDone);
+        .map((k) => card(k, b[k], k === 'failed' && b[k] > 0 ? 'bad' : '')).join('') + card('initial sync done', s.mailboxes.initialSyncDone)
+        + (s.mailboxes.bySide ? card('on premises (EWS)', s.mailboxes.bySide.ews) + card('Exchange Online (Graph)', s.mailboxes.bySide.graph) : '');
       $('attention').tBodies[0].innerHTML = s.mailboxes.attention.length
-        ? s.mailboxes.attention.map((m) => '<tr class="state-' + esc(m.state) + '"><td>' + esc(m.mailbox) + '</td><td>' + esc(m.state) + '</td><td>' + esc(m.reason) + '</td><td>' + esc(m.since) + '</td></tr>').join('')
+        ? s.mailboxes.attention.map((m) => '<tr class="state-' + esc(m.state) + '"><td>' + esc(m.mailbox) + (m.side ? ' <span class="muted">(' + (m.side === 'graph' ? 'Graph' : 'EWS') + ')</span>' : '') + '</td><td>' + esc(m.state) + '</td><td>' + esc(m.reason) + '</td><td>' + esc(m.since) + '</td></tr>').join('')
         : '<tr><td colspan="4" class="muted">none</td></tr>';
       drawLag(s.lag.history);
       $('lag-now').innerHTML = Object.entries(s.lag.current).map(([k, v]) => card(k, v, v > 0 ? '' : 'good')).join('');

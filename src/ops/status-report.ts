@@ -14,6 +14,8 @@ export interface StatusReport {
     total: number;
     byState: Record<MailboxState, number>;
     initialSyncDone: number;
+    /** A hybrid organisation: how many are synced on premises (EWS) and in Exchange Online (Graph). */
+    bySide?: { ews: number; graph: number };
     /** Failed, backing off, paused or still subscribing: the worst first, at most 200. */
     attention: MailboxView[];
   };
@@ -39,6 +41,8 @@ export interface MailboxView {
   lastEventAt?: string;
   lastSyncAt?: string;
   initialSyncDone: boolean;
+  /** A hybrid organisation: the protocol the mailbox is synced through. */
+  side?: 'ews' | 'graph';
   /** Changes of this mailbox published by this instance and not yet applied. */
   pending: number;
   lastAppliedAt?: string;
@@ -60,16 +64,18 @@ export interface StatusSources {
   registry: Registry;
   dlqSizes: () => Promise<Record<string, number>>;
   verify?: () => SampleReport;
+  /** A hybrid organisation: where each mailbox is synced. */
+  sideOf?: (mailbox: string) => 'ews' | 'graph';
 }
 
 const SEVERITY: Record<MailboxState, number> = { failed: 0, 'backing-off': 1, paused: 2, subscribing: 3, syncing: 4, active: 5 };
 const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
 
-export function mailboxView(s: MailboxStatus, backlog: MailboxBacklog): MailboxView {
+export function mailboxView(s: MailboxStatus, backlog: MailboxBacklog, sideOf?: (mailbox: string) => 'ews' | 'graph'): MailboxView {
   const b = backlog.of(s.mailbox);
   return {
     mailbox: s.mailbox, state: s.state, reason: s.reason, since: iso(s.since)!, lastEventAt: iso(s.lastEventAt), lastSyncAt: iso(s.lastSyncAt),
-    initialSyncDone: s.initialSyncDone, pending: b.pending, lastAppliedAt: iso(b.lastHandledAt),
+    initialSyncDone: s.initialSyncDone, ...(sideOf ? { side: sideOf(s.mailbox) } : {}), pending: b.pending, lastAppliedAt: iso(b.lastHandledAt),
   };
 }
 
@@ -85,7 +91,12 @@ export async function buildStatusReport(src: StatusSources): Promise<StatusRepor
     .filter((s) => s.state !== 'active' && s.state !== 'syncing')
     .sort((a, b) => SEVERITY[a.state] - SEVERITY[b.state] || a.mailbox.localeCompare(b.mailbox))
     .slice(0, 200)
-    .map((s) => mailboxView(s, src.backlog));
+    .map((s) => mailboxView(s, src.backlog, src.sideOf));
+  let bySide: { ews: number; graph: number } | undefined;
+  if (src.sideOf) {
+    bySide = { ews: 0, graph: 0 };
+    for (const s of all) bySide[src.sideOf(s.mailbox)]++;
+  }
   const reasons = src.readiness.map((r) => ({ name: r.name, reason: r.check() })).filter((r): r is { name: string; reason: string } => r.reason !== null);
   const latest = src.lag.samples[src.lag.samples.length - 1] ?? (await src.lag.sample());
   const ewsErrors: Record<string, number> = {};
@@ -100,7 +111,7 @@ export async function buildStatusReport(src: StatusSources): Promise<StatusRepor
       advise: src.advise, transport: src.transport, partitions: src.partitions(),
     },
     ready: { ok: reasons.length === 0, reasons },
-    mailboxes: { total: all.length, byState, initialSyncDone, attention },
+    mailboxes: { total: all.length, byState, initialSyncDone, ...(bySide ? { bySide } : {}), attention },
     lag: { current: latest.lag, history: src.lag.samples },
     latency: { toCrm: src.latency.toCrm.summary(), toExchange: src.latency.toExchange.summary(), windowMinutes: src.latency.windowMinutes },
     ewsErrors,

@@ -116,6 +116,16 @@ export async function handleControl(sandbox: Sandbox, req: IncomingMessage, res:
       }
       return reply(200, { mailboxes: sandbox.store.size });
     }
+    case 'POST /sandbox/move': {
+      // a hybrid organisation's mailbox moves: {mailboxes: [...], to: "online" | "on-premises" | "anywhere", seconds}
+      const mailboxes = Array.isArray(input.mailboxes) ? input.mailboxes.filter((a): a is string => typeof a === 'string') : typeof input.mailbox === 'string' ? [input.mailbox] : [];
+      if (!mailboxes.length) return reply(400, { error: 'give mailbox (an address) or mailboxes (a list)' });
+      if (input.to !== 'online' && input.to !== 'on-premises' && input.to !== 'anywhere') return reply(400, { error: 'to must be online, on-premises or anywhere' });
+      const unknown = mailboxes.find((a) => !sandbox.store.byEmail(a));
+      if (unknown) return reply(404, { error: `no mailbox ${unknown}` });
+      const moved = sandbox.moveMailboxes(mailboxes, input.to, num('seconds', 0));
+      return reply(200, { moved: moved.map((m) => m.address), to: input.to, until: new Date(Math.max(...moved.map((m) => m.movingUntil))).toISOString() });
+    }
     case 'GET /sandbox/inventory': {
       // What each mailbox's calendar and tasks hold now: ItemId → ChangeKey (benchmarks and
       // convergence checks compare it with the CRM).

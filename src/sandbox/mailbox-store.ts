@@ -79,11 +79,21 @@ const WELL_KNOWN_FOLDERS: readonly Folder[] = [
 /** How many events a mailbox keeps; older watermarks become invalid (Exchange keeps 30 days). */
 export const EVENTS_KEPT_PER_MAILBOX = 1_000;
 
+/** Where a mailbox lives: see Mailbox.home. */
+export type MailboxHome = 'anywhere' | 'on-premises' | 'online';
+
 export class Mailbox {
   readonly index: number;
   readonly address: string;
   /** ErrorImpersonateUserDenied when true (the service account lacks the right for it). */
   denied = false;
+  /**
+   * Where the mailbox lives in a hybrid organisation: served by both EWS and Graph (the default,
+   * one store seen through both), on premises (EWS only) or in Exchange Online (Graph only).
+   */
+  home: MailboxHome = 'anywhere';
+  /** A move under way until then (ms): EWS answers ErrorMailboxMoveInProgress, Graph does not serve it yet. */
+  movingUntil = 0;
   readonly folders = new Map<string, Folder>(WELL_KNOWN_FOLDERS.map((f) => [f.key, f]));
   readonly items = new Map<number, StoredItem>();
   readonly itemsByFolder = new Map<string, Set<number>>();
@@ -98,6 +108,16 @@ export class Mailbox {
   constructor(index: number, address: string) {
     this.index = index;
     this.address = address;
+  }
+
+  /** Whether EWS serves the mailbox now: 'moving' while a move is under way, 'gone' once it lives in Exchange Online. */
+  servedOnPremises(now: number): 'yes' | 'moving' | 'gone' {
+    if (now < this.movingUntil) return 'moving';
+    return this.home === 'online' ? 'gone' : 'yes';
+  }
+
+  servedOnline(now: number): boolean {
+    return now >= this.movingUntil && this.home !== 'on-premises';
   }
 
   /** The seq of the oldest event still kept (a watermark before it is invalid). */

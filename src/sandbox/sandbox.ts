@@ -9,7 +9,7 @@ import { ActivityGenerator } from './activity-generator.js';
 import { handleControl } from './control-api.js';
 import { EwsFault, EwsResponseError, type EwsContext, type SandboxLimits } from './ews-context.js';
 import { OPERATIONS } from './ews-dispatch.js';
-import { Mailbox, MailboxStore } from './mailbox-store.js';
+import { Mailbox, MailboxStore, type MailboxHome } from './mailbox-store.js';
 import { PersistedStore, type OpenedStore } from './persisted-store.js';
 import { NS } from './namespaces.js';
 import { prng } from './prng.js';
@@ -94,6 +94,13 @@ export interface Sandbox {
   readonly graph: GraphServer | undefined;
   /** Like a server restart: subscriptions and streaming connections are lost; mailbox data stays. */
   restart(): void;
+  /**
+   * Moves mailboxes between the organisation's two homes: for `seconds` neither protocol serves
+   * them (EWS answers ErrorMailboxMoveInProgress), then only the new home's does. Their EWS
+   * subscriptions end with the move (the streaming connections that carried one are cut).
+   * 'anywhere' (the default) serves both.
+   */
+  moveMailboxes(addresses: readonly string[], to: MailboxHome, seconds?: number): Mailbox[];
   /**
    * Hostile answers for this share of requests (of these operations only, when named), after
    * the operation has done its work: an empty HTTP 500, the answer cut in half, the answer
@@ -190,6 +197,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     restart() {
       for (const c of [...openConnections]) c.drop();
       subscriptions.clear();
+    },
+    moveMailboxes(addresses, to, seconds = 0) {
+      const moved = addresses.map((a) => store.byEmail(a) ?? (() => { throw new Error(`no mailbox ${a}`); })());
+      for (const mailbox of moved) {
+        mailbox.home = to;
+        mailbox.movingUntil = Date.now() + seconds * 1000;
+        if (to !== 'online') continue;
+        // its subscriptions end with the move: the connections that carried one are cut, and
+        // the client, connecting again, learns that those subscriptions are gone
+        const carriers: Set<unknown> = subscriptions.removeMailbox(mailbox);
+        for (const c of [...openConnections]) if (carriers.has(c)) c.drop();
+      }
+      return moved;
     },
     hostile(mode, probability = 1, operations) {
       hostile = mode ? { mode, probability: Math.max(0, Math.min(1, probability)), only: operations?.length ? new Set(operations) : undefined } : undefined;
@@ -480,6 +500,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     return visit(operation);
   }
 
+  /** A mailbox being moved, or moved, to Exchange Online is not this server's any more. */
+  function servedHere(mailbox: Mailbox): void {
+    const served = mailbox.servedOnPremises(Date.now());
+    if (served === 'moving') throw new EwsFault('ErrorMailboxMoveInProgress', `The mailbox ${mailbox.address} is being moved to Exchange Online. Try again later.`);
+    if (served === 'gone') throw new EwsFault('ErrorNonExistentMailbox', `The SMTP address has no mailbox associated with it: ${mailbox.address}`);
+  }
+
   /** ExchangeImpersonation → the impersonated mailbox; otherwise the account's own. */
   function targetMailbox(account: string, header: XmlElement | undefined, operation: XmlElement): { mailbox: Mailbox; impersonated: boolean } {
     const impersonation = header ? childNamed(header, 'ExchangeImpersonation') : undefined;
@@ -491,6 +518,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (named && named !== own) {
         // FullAccess: the service accounts have it on every mailbox, a mailbox user on none but its own
         if (!serviceAccounts.has(account)) throw new EwsResponseError('ErrorAccessDenied', `Access is denied. ${account} has no FullAccess on ${named.address}.`);
+        servedHere(named);
         return { mailbox: named, impersonated: false };
       }
       // an operation on subscriptions only (GetEvents, GetStreamingEvents, Unsubscribe) acts on
@@ -504,6 +532,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (!serviceAccounts.has(account) && !app) throw new EwsFault('ErrorImpersonateUserDenied', 'The account does not have permission to impersonate the requested user.');
     const mailbox = idElement.local === 'SID' ? undefined : store.byEmail(idElement.text);
     if (!mailbox) throw new EwsFault('ErrorNonExistentMailbox', `The SMTP address has no mailbox associated with it: ${idElement.text.trim()}`);
+    servedHere(mailbox);
     if (mailbox.denied) throw new EwsFault('ErrorImpersonateUserDenied', 'The account does not have permission to impersonate the requested user.');
     return { mailbox, impersonated: true };
   }

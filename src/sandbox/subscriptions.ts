@@ -117,6 +117,16 @@ export class SubscriptionRegistry {
     return true;
   }
 
+  /** A mailbox moved away: its subscriptions are gone. Returns the streaming connections that carried one. */
+  removeMailbox(mailbox: Mailbox): Set<StreamingAttachment> {
+    const carriers = new Set<StreamingAttachment>();
+    for (const sub of [...(this.byMailbox.get(mailbox.index) ?? [])]) {
+      if (sub.kind === 'streaming' && sub.connection) carriers.add(sub.connection);
+      this.remove(sub.id);
+    }
+    return carriers;
+  }
+
   /** A server restart: every subscription is gone (their ids are simply unknown afterwards). */
   clear(): void {
     for (const id of [...this.byId.keys()]) this.remove(id);

@@ -8,6 +8,8 @@ export interface PositionStore {
   get(key: string): Promise<string | undefined>;
   /** Many at once (start-up of thousands of mailboxes). */
   getMany(keys: readonly string[]): Promise<Map<string, string>>;
+  /** Every key that starts with a prefix (e.g. each mailbox's recorded protocol). */
+  withPrefix(prefix: string): Promise<Map<string, string>>;
   save(key: string, position: string): Promise<void>;
   delete(key: string): Promise<void>;
 }
@@ -39,6 +41,11 @@ export class SqlPositionStore implements PositionStore {
     return out;
   }
 
+  async withPrefix(prefix: string): Promise<Map<string, string>> {
+    const { rows } = await this.db.query<{ key: string; position: string }>(`select key, position from ${this.table} where starts_with(key, $1)`, [prefix]);
+    return new Map(rows.map((r) => [r.key, r.position]));
+  }
+
   async save(key: string, position: string): Promise<void> {
     await this.db.query(
       `insert into ${this.table} (key, position, saved_at) values ($1, $2, now()) on conflict (key) do update set position = excluded.position, saved_at = excluded.saved_at`,
@@ -60,6 +67,9 @@ export class MemoryPositionStore implements PositionStore {
   }
   async getMany(keys: readonly string[]): Promise<Map<string, string>> {
     return new Map(keys.filter((k) => this.data.has(k)).map((k) => [k, this.data.get(k)!]));
+  }
+  async withPrefix(prefix: string): Promise<Map<string, string>> {
+    return new Map([...this.data].filter(([k]) => k.startsWith(prefix)));
   }
   async save(key: string, position: string): Promise<void> {
     this.saves++;

@@ -9,6 +9,7 @@ import type { Logger } from '../shared/logger.js';
 import type { CrmDirectory } from '../crm-adapter/crm-port.js';
 import type { PositionStore } from '../state/position-store.js';
 import type { MailboxChangeSource } from './mailbox-change-source.js';
+import type { MailboxRegistry } from './mailbox-registry.js';
 import { CrmAssociateDirectory, CsvFileDirectory, StaticDirectory, type MailboxDirectory } from './mailbox-directory.js';
 import { PullSource, type PullSourceOptions } from './pull-source.js';
 import { StreamSource } from './stream-source.js';
@@ -25,6 +26,10 @@ export interface SourceDependencies {
   positions: PositionStore;
   logger: Logger;
   metrics?: Registry;
+  /** Mailbox states shared with another source (a hybrid organisation's two sides). */
+  mailboxRegistry?: MailboxRegistry;
+  /** Told when Exchange refuses a mailbox (a hybrid organisation follows a mailbox that moved). */
+  onUnavailable?: (mailbox: string) => void;
   /** For mailbox source "crm": the CRM's associates. */
   crmDirectory?: CrmDirectory;
   /** Overrides the configured directory (tests). */
@@ -80,6 +85,8 @@ export function createMailboxChangeSource(config: SyncConfig, deps: SourceDepend
     directory: deps.directory ?? directoryFor(config, deps.crmDirectory),
     logger: deps.logger.child({ component: 'subscriptions' }),
     metrics: deps.metrics,
+    mailboxRegistry: deps.mailboxRegistry,
+    onUnavailable: deps.onUnavailable,
     folders: config.sync.items.map((i) => FOLDER_OF_ITEM[i]),
     windowPastDays: config.sync.windowPastDays,
     windowFutureDays: config.sync.windowFutureDays,

@@ -17,6 +17,8 @@ export interface MailboxChangeSource {
   /** Closes the gap by reading changes from the current position (one mailbox, or all). */
   resync(mailbox?: string): void;
   pause(mailbox: string): void;
+  /** Whether the source has the mailbox now (not let go of it). */
+  holds(mailbox: string): boolean;
   resume(mailbox: string): void;
   /** Numbers for /status and tests. */
   stats(): SourceStats;

@@ -3,10 +3,15 @@ import { defer, distinctUntilChanged, map, merge, Observable, timer, switchMap, 
 import type { CrmDirectory } from '../crm-adapter/crm-port.js';
 import type { Logger } from '../shared/logger.js';
 
+/** Where a mailbox of a hybrid organisation lives, as the operator says. */
+export type MailboxHome = 'on-premises' | 'online';
+
 /** Where the list of mailboxes to sync comes from. */
 export interface MailboxDirectory {
   readonly description: string;
   list(): Promise<string[]>;
+  /** A hybrid organisation: where the operator says mailboxes live (those it names). */
+  homes?(): Promise<Map<string, MailboxHome>>;
   /** Emits when the list should be read again now (not only at the refresh interval). */
   readonly changes?: Observable<unknown>;
 }
@@ -23,15 +28,39 @@ export class StaticDirectory implements MailboxDirectory {
   }
 }
 
-/** One address per line, first column of a CSV; a header line (no @) is skipped. */
+const HOMES: Record<string, MailboxHome> = { 'on-premises': 'on-premises', onpremises: 'on-premises', ews: 'on-premises', online: 'online', 'exchange-online': 'online', graph: 'online' };
+
+/**
+ * One address per line, first column of a CSV; a header line (no @) is skipped. A hybrid
+ * organisation's file may say where each mailbox lives: a column headed "home" (or the second
+ * column) holding on-premises or online.
+ */
 export class CsvFileDirectory implements MailboxDirectory {
   readonly description: string;
   constructor(private readonly path: string) {
     this.description = `mailbox file ${path}`;
   }
   async list(): Promise<string[]> {
+    return normalise((await this.rows()).map((cells) => cells[0] ?? ''));
+  }
+  async homes(): Promise<Map<string, MailboxHome>> {
+    const rows = await this.rows();
+    // a header is the first line, if it holds no address
+    const first = rows.find((cells) => cells.some(Boolean));
+    const header = first && !first.some((c) => c.includes('@')) ? first : undefined;
+    const column = header ? header.findIndex((c) => c.trim().toLowerCase() === 'home') : 1;
+    const out = new Map<string, MailboxHome>();
+    if (column < 1) return out;
+    for (const cells of rows) {
+      const home = HOMES[(cells[column] ?? '').trim().toLowerCase()];
+      const [address] = normalise([cells[0] ?? '']);
+      if (home && address) out.set(address, home);
+    }
+    return out;
+  }
+  private async rows(): Promise<string[][]> {
     const text = await readFile(this.path, 'utf8');
-    return normalise(text.split(/\r?\n/).map((line) => line.split(/[,;\t]/)[0].replace(/^"|"$/g, '')));
+    return text.split(/\r?\n/).map((line) => line.split(/[,;\t]/).map((c) => c.trim().replace(/^"|"$/g, '')));
   }
 }
 

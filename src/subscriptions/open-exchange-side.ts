@@ -10,7 +10,11 @@ import type { Logger } from '../shared/logger.js';
 import { budgetOf, CapacityLimitedDirectory, groupSizeOf } from './account-capacity.js';
 import { createMailboxChangeSource, type SourceDependencies } from './create-source.js';
 import type { MailboxChangeSource } from './mailbox-change-source.js';
-import type { MailboxDirectory } from './mailbox-directory.js';
+import { CsvFileDirectory, type MailboxDirectory } from './mailbox-directory.js';
+import { HybridSource } from './hybrid-source.js';
+import { MailboxPlacement, PlacedDirectory } from './mailbox-placement.js';
+import { MailboxRegistry } from './mailbox-registry.js';
+import { placedMailboxStore } from './placed-mailbox-store.js';
 
 export type ExchangeProtocol = 'ews' | 'graph';
 
@@ -41,6 +45,10 @@ export interface ExchangeSide {
   readonly readiness: readonly SideReadiness[];
   /** The mailboxes this side can carry of a directory (an account's budget may leave some out). */
   carried(directory: MailboxDirectory): MailboxDirectory;
+  /** Graph and a hybrid organisation: the store of the mailboxes in Exchange Online (a move's target). */
+  readonly graphStore?: MailboxStore;
+  /** A hybrid organisation: where each mailbox is synced (EWS or Graph). */
+  readonly placement?: MailboxPlacement;
   /** The change source <advise> asks for, over a directory already limited by `carried`. */
   createSource(deps: Omit<SourceDependencies, 'exchange'>): MailboxChangeSource;
   close(): Promise<void>;
@@ -51,6 +59,8 @@ export interface OpenExchangeSideOptions {
   readonly logger: Logger;
   /** The built-in sandbox standing in for Exchange: its settings (EWS, or Graph with its CA) and organisation. */
   readonly builtIn?: { readonly ews?: EwsSettings; readonly graph?: GraphSettings & { readonly ca: string }; readonly identity: string };
+  /** The sync state's positions: a hybrid organisation records there where each mailbox is synced. */
+  readonly positions?: PositionStore;
 }
 
 /** Which protocol reaches the mailboxes for each <advise>: the one table that names them. */
@@ -63,7 +73,44 @@ const PROTOCOL_OF: Record<AdviseMode, (config: SyncConfig, options: OpenExchange
 
 /** Opens the Exchange side: one connector per protocol, chosen by <advise>; the core names none. */
 export function openExchangeSide(config: SyncConfig, options: OpenExchangeSideOptions): ExchangeSide {
+  if (config.exchange.online) return openHybridSide(config, config.exchange.online, options);
   return PROTOCOL_OF[config.exchange.mode](config, options);
+}
+
+/**
+ * A hybrid organisation (<advise Object="EwsStream" online="GraphNotify"/>): the mailboxes on
+ * premises through EWS, those in Exchange Online through Graph, each where the placement puts
+ * it; one store and one source to the rest of the sync. The state's identity is the
+ * on-premises organisation's (the one its EWS ids were made in).
+ */
+function openHybridSide(config: SyncConfig, online: 'GraphNotify' | 'GraphDelta', options: OpenExchangeSideOptions): ExchangeSide {
+  if (!options.positions) throw new Error('a hybrid organisation needs the sync state (where each mailbox is synced is kept there)');
+  const onPremises = openEwsSide(config, options);
+  const inCloud = openGraphSide({ ...config, exchange: { ...config.exchange, mode: online } }, options);
+  const file = config.exchange.mailboxes.source === 'file' && config.exchange.mailboxes.file ? new CsvFileDirectory(config.exchange.mailboxes.file) : undefined;
+  const placement = new MailboxPlacement(options.positions, file && (() => file.homes()), options.logger);
+  const protocolOf = (mailbox: string): ExchangeProtocol => placement.protocolOf(mailbox);
+  return {
+    mode: config.exchange.mode, protocol: 'ews', translateEwsIds: inCloud.translateEwsIds, url: `${onPremises.url} and ${inCloud.url}`,
+    store: placedMailboxStore(placement, { ews: onPremises.store, graph: inCloud.store }),
+    servedItems: onPremises.servedItems.filter((i) => inCloud.servedItems.includes(i)),
+    identity: onPremises.identity, placement, graphStore: inCloud.store,
+    // read when the service collects them, after `carried` may have added the accounts' capacity
+    get readiness() {
+      return [...onPremises.readiness, ...inCloud.readiness];
+    },
+    carried: (directory) => directory,
+    createSource: (deps) => {
+      const mailboxRegistry = new MailboxRegistry(deps.metrics);
+      // a mailbox the on-premises server refuses may have moved to Exchange Online
+      const ews = onPremises.createSource({ ...deps, mailboxRegistry, directory: onPremises.carried(new PlacedDirectory(deps.directory!, placement, 'ews')) });
+      const graph = inCloud.createSource({ ...deps, onUnavailable: undefined, mailboxRegistry, directory: new PlacedDirectory(deps.directory!, placement, 'graph') });
+      return new HybridSource(config.exchange.mode, { ews, graph }, mailboxRegistry, protocolOf);
+    },
+    close: async () => {
+      await Promise.all([onPremises.close(), inCloud.close()]);
+    },
+  };
 }
 
 /** Microsoft Graph (GraphDelta): app-only tokens from Entra ID, the calendar view's delta as the change reader. */
@@ -89,7 +136,7 @@ function openGraphSide(config: SyncConfig, options: OpenExchangeSideOptions): Ex
     ? openNotificationInbox(settings, clientState, (err) => options.logger.warn({ err, event: 'graph.event-hub-failed' }, `the Event Hub could not be read (${err.message}); the safety poll carries the changes meanwhile`))
     : undefined;
   return {
-    mode: config.exchange.mode, protocol: 'graph', translateEwsIds: (mailbox, ids) => store.translateEwsIds(mailbox, ids), url: settings.url, store, servedItems, identity: options.builtIn?.identity ?? `Microsoft Graph tenant ${tenant.toLowerCase()}`,
+    mode: config.exchange.mode, protocol: 'graph', translateEwsIds: (mailbox, ids) => store.translateEwsIds(mailbox, ids), url: settings.url, store, graphStore: store, servedItems, identity: options.builtIn?.identity ?? `Microsoft Graph tenant ${tenant.toLowerCase()}`,
     readiness: [{ name: 'exchange-auth', check: () => http.authRefusal() }],
     carried: (directory) => directory,
     // only the folders Graph serves are read

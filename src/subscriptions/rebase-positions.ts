@@ -19,6 +19,24 @@ export async function recordedProtocol(positions: PositionStore, someMailboxes: 
 
 export const recordProtocol = (positions: PositionStore, protocol: ExchangeProtocol): Promise<void> => positions.save(PROTOCOL_KEY, protocol);
 
+const MAILBOX_PROTOCOL_PREFIX = `${PROTOCOL_KEY}:`;
+
+/** Which protocol holds one mailbox's ids and positions (a hybrid organisation, or a mailbox moved to Graph). */
+export const recordMailboxProtocol = (positions: PositionStore, mailbox: string, protocol: ExchangeProtocol): Promise<void> => positions.save(`${MAILBOX_PROTOCOL_PREFIX}${mailbox}`, protocol);
+
+/** One mailbox's recorded protocol, read from the state now (another instance may have moved it). */
+export async function recordedMailboxProtocol(positions: PositionStore, mailbox: string): Promise<ExchangeProtocol | undefined> {
+  const value = await positions.get(`${MAILBOX_PROTOCOL_PREFIX}${mailbox}`);
+  return value === 'ews' || value === 'graph' ? value : undefined;
+}
+
+/** Every mailbox's recorded protocol (mailbox → protocol). */
+export async function recordedMailboxProtocols(positions: PositionStore): Promise<Map<string, ExchangeProtocol>> {
+  const out = new Map<string, ExchangeProtocol>();
+  for (const [key, value] of await positions.withPrefix(MAILBOX_PROTOCOL_PREFIX)) if (value === 'ews' || value === 'graph') out.set(key.slice(MAILBOX_PROTOCOL_PREFIX.length), value);
+  return out;
+}
+
 /**
  * A mailbox's positions made the new protocol's: its folders' positions forgotten (the next
  * read is a full one, matched against the mappings), the old protocol's caches dropped, and

@@ -21,6 +21,10 @@ export interface SourceOptions {
   directory: MailboxDirectory;
   logger: Logger;
   metrics?: Registry;
+  /** The registry of mailbox states, when several sources share one (a hybrid organisation). */
+  mailboxRegistry?: MailboxRegistry;
+  /** Told when Exchange refuses a mailbox (gone, moving, denied): a hybrid organisation looks for it in Exchange Online. */
+  onUnavailable?: (mailbox: string) => void;
   folders: readonly FolderKind[];
   windowPastDays: number;
   windowFutureDays: number;
@@ -69,7 +73,7 @@ export abstract class SourceBase implements MailboxChangeSource {
 
   constructor(protected readonly options: SourceOptions) {
     this.logger = options.logger;
-    this.mailboxes = new MailboxRegistry(options.metrics, options.now);
+    this.mailboxes = options.mailboxRegistry ?? new MailboxRegistry(options.metrics, options.now);
     const stableMs = options.subscriptionStableMs ?? 60_000;
     this.churn = new SubscriptionChurn({
       stableMs, policy: options.retryPolicy, outageMailboxes: 3, now: options.now ?? Date.now,
@@ -85,12 +89,13 @@ export abstract class SourceBase implements MailboxChangeSource {
         }
       },
     });
-    if (options.metrics) {
+    // a hybrid organisation's second source shares the first's registry and counters (its outage gauge is the first's)
+    if (options.metrics && !options.metrics.getSingleMetric('ecs_exchange_losing_subscriptions')) {
       const outage: Gauge = new Gauge({ name: 'ecs_exchange_losing_subscriptions', help: '1 while Exchange keeps losing the sync\'s subscriptions and the mailboxes wait for one probe to hold', registers: [options.metrics], collect: () => outage.set(this.churn.state() ? 1 : 0) });
     }
     this.limiter = new Limiter(options.concurrency);
     const snapshotDeletes = options.metrics && options.knownItems
-      ? new Counter({ name: 'ecs_snapshot_deletes_total', help: 'Mapped items a full resync no longer listed (deleted while no SyncState could tell), by folder and whether their deletes were sent on', labelNames: ['folder', 'applied'], registers: [options.metrics] })
+      ? (options.metrics.getSingleMetric('ecs_snapshot_deletes_total') as Counter<'folder' | 'applied'> | undefined) ?? new Counter({ name: 'ecs_snapshot_deletes_total', help: 'Mapped items a full resync no longer listed (deleted while no SyncState could tell), by folder and whether their deletes were sent on', labelNames: ['folder', 'applied'], registers: [options.metrics] })
       : undefined;
     this.syncer = new FolderSyncer({
       changes: options.changes, positions: options.positions, limiter: this.limiter, logger: options.logger,
@@ -150,6 +155,11 @@ export abstract class SourceBase implements MailboxChangeSource {
       outstandingSignals: this.syncer.outstanding(), initialSyncDone: initial,
       ...(this.churn.state() ? { losingSubscriptions: this.churn.state() } : {}),
     };
+  }
+
+  /** Whether the source has the mailbox now (subscribed, subscribing or failed), not let go of it. */
+  holds(mailbox: string): boolean {
+    return this.attached.has(mailbox);
   }
 
   /** While Exchange keeps losing every subscription: since when, the probe, the mailboxes waiting. */
@@ -250,6 +260,7 @@ export abstract class SourceBase implements MailboxChangeSource {
       delay = this.options.failedRetryMs;
       this.mailboxes.set(mailbox, 'failed', `${code}: ${error.message}`);
       this.logger.warn({ event: 'mailbox.failed', mailbox, code: code, during, retryInMs: delay }, `${mailbox} failed: ${error.message} (${code}); trying again in ${Math.round(delay / 1000)} s`);
+      if (category === 'mailbox-unavailable') this.options.onUnavailable?.(mailbox);
     } else if (category === 'subscription-lost') {
       this.dropSubscription(mailbox);
       const wait = this.churn.lost(mailbox, this.attached.size);

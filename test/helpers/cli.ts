@@ -29,3 +29,20 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = repo
   const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ECS_') || k.startsWith('ECS_TEST_')));
   return spawn(process.execPath, ['--import', tsxLoader, entry, ...args], { cwd, env: { ...cleanEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
+
+/**
+ * `verify --all` against a running service, again and again until it agrees (exit 0); its
+ * output then. On time out the error carries the last disagreement.
+ */
+export async function verifyUntilAgreed(opsUrl: string, timeoutMs: number): Promise<string> {
+  const { waitUntil } = await import('./source-harness.js');
+  let last = '';
+  await waitUntil(async () => {
+    const r = await runCli(['verify', '--all', '--url', opsUrl]);
+    last = r.stdout + r.stderr;
+    return r.code === 0;
+  }, timeoutMs, 'verify --all to agree').catch((err: Error) => {
+    throw new Error(`${err.message}: ${last}`);
+  });
+  return last;
+}

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { runCli } from '../helpers/cli.js';
+import { verifyUntilAgreed } from '../helpers/cli.js';
 import { startServiceProcess, type ServiceProcess } from '../helpers/service-process.js';
 import { waitUntil } from '../helpers/source-harness.js';
 
@@ -34,14 +34,7 @@ describe('npm start restarted on the same data folder', () => {
     const agrees = async (service: ServiceProcess): Promise<void> => {
       const sandboxUrl = String(started(service).url).replace('/EWS/Exchange.asmx', '');
       assert.equal((await fetch(`${sandboxUrl}/sandbox/activity`, { method: 'POST', body: JSON.stringify({ rate: 0 }) })).status, 200);
-      let last = '';
-      await waitUntil(async () => {
-        const r = await runCli(['verify', '--all', '--url', service.opsUrl]);
-        last = r.stdout + r.stderr;
-        return r.code === 0;
-      }, 60_000, 'verify --all to agree').catch((err: Error) => {
-        throw new Error(`${err.message}: ${last}`);
-      });
+      await verifyUntilAgreed(service.opsUrl, 60_000);
     };
     const snapshotDeletes = (service: ServiceProcess): unknown[] => service.lines.filter((l) => l.event === 'sync.snapshot-deletes');
 

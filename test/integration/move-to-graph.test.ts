@@ -7,7 +7,7 @@ import { initReferenceCrm, seedDemoAssociates } from '../../src/crm-adapter/inde
 import { changeKeyOf, itemIdOf } from '../../src/sandbox/ids.js';
 import { startSandbox } from '../../src/sandbox/index.js';
 import { PgDatabase } from '../../src/state/index.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, verifyUntilAgreed } from '../helpers/cli.js';
 import { ews, ewsService } from '../helpers/ews.js';
 import { kafkaBrokers, postgresUrl, uniqueName } from '../helpers/services.js';
 import { startServiceProcess, writeConfig, type ServiceProcess } from '../helpers/service-process.js';
@@ -34,14 +34,7 @@ describe('moving a deployment from EWS to Microsoft Graph', () => {
     const post = (url: string, body: unknown): Promise<Response> => fetch(url, { method: 'POST', body: JSON.stringify(body) });
     /** verify --all until it agrees; its summary line ("4 mailbox(es), N items, M CRM records: …"). */
     const agreed = async (service: ServiceProcess): Promise<string> => {
-      let last = '';
-      await waitUntil(async () => {
-        const r = await runCli(['verify', '--all', '--url', service.opsUrl]);
-        last = r.stdout + r.stderr;
-        return r.code === 0;
-      }, 90_000, 'verify --all to agree').catch((err: Error) => {
-        throw new Error(`${err.message}: ${last}`);
-      });
+      const last = await verifyUntilAgreed(service.opsUrl, 90_000);
       return /\d+ mailbox\(es\), \d+ items, \d+ CRM records/.exec(last)?.[0] ?? last;
     };
     const active = (service: ServiceProcess): Promise<void> => waitUntil(async () => (await get<{ mailboxes: { byState: { active: number } } }>(`${service.opsUrl}/status`)).mailboxes.byState.active === 4, 90_000, 'every mailbox active');

@@ -9,6 +9,7 @@ import { ConfigError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
 import { EXIT } from '../exit-codes.js';
 import { addOpsCommands } from './ops-commands.js';
+import { addMigrateCommand } from './migrate-command.js';
 import { budgetOf, capacityProblem } from '../../subscriptions/account-capacity.js';
 import { CsvFileDirectory, StaticDirectory } from '../../subscriptions/mailbox-directory.js';
 import { FolderLocked } from '../../shared/folder-lock.js';
@@ -237,7 +238,9 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
       io.out('SuperOffice sandbox stopped');
     });
 
-  addOpsCommands(program, { io, setCode: (c) => (code = c), loadForRun });
+  const commandContext = { io, setCode: (c: number) => (code = c), loadForRun };
+  addOpsCommands(program, commandContext);
+  addMigrateCommand(program, commandContext);
 
   program
     .command('bench')

@@ -339,7 +339,7 @@ export function describeStatus(s: StatusReport): string[] {
   const ms = (v: number | null): string => (v === null ? '–' : v < 1000 ? `${v} ms` : `${(v / 1000).toFixed(1)} s`);
   const lines = [
     `${s.service.instance}: ${s.ready.ok ? 'ready' : `NOT READY — ${s.ready.reasons.map((r) => r.reason).join('; ')}`} (${s.service.advise}, ${s.service.transport} log, up ${s.service.uptimeSeconds} s)`,
-    `mailboxes: ${s.mailboxes.total} — ${Object.entries(s.mailboxes.byState).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}; initial sync done for ${s.mailboxes.initialSyncDone}`,
+    `mailboxes: ${s.mailboxes.total} — ${Object.entries(s.mailboxes.byState).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}; initial sync done for ${s.mailboxes.initialSyncDone}${s.mailboxes.bySide ? `; ${s.mailboxes.bySide.ews} on premises (EWS), ${s.mailboxes.bySide.graph} in Exchange Online (Graph)` : ''}`,
   ];
   for (const m of s.mailboxes.attention) lines.push(`  ${m.state.padEnd(11)} ${m.mailbox}${m.reason ? ` — ${m.reason}` : ''}`);
   lines.push(`lag: ${Object.entries(s.lag.current).map(([k, v]) => `${k} ${v}`).join('; ') || 'none'}`);

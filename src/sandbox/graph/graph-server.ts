@@ -200,10 +200,7 @@ export class GraphServer {
     if (!m) throw new GraphError(400, 'BadRequest', `Resource not found for the segment '${url.pathname.split('/').slice(2, 4).join('/')}'.`);
     const route = `${method} ${m[2].toLowerCase()}${m[3] ? '/{id}' : ''}${m[4] ? '/instances' : ''}`;
     this.count(route);
-    const mailbox = this.options.store.byEmail(decodeURIComponent(m[1]));
-    if (!mailbox) throw new GraphError(404, 'ErrorInvalidUser', `The requested user '${decodeURIComponent(m[1])}' is invalid.`);
-    // an application access policy leaving this mailbox out
-    if (mailbox.denied) throw new GraphError(403, 'ErrorAccessDenied', 'Access to OData is disabled.');
+    const mailbox = this.servedMailbox(decodeURIComponent(m[1]));
     this.checkRole(request, method === 'GET' ? ['Calendars.Read', 'Calendars.ReadWrite'] : ['Calendars.ReadWrite']);
     this.checkRate(request.app, mailbox);
     if (this.storm && Math.random() < this.storm.probability) {
@@ -253,8 +250,7 @@ export class GraphServer {
     if (request.method !== 'POST') throw new GraphError(405, 'ErrorInvalidRequest', `The sandbox does not serve ${request.method} ${request.url.pathname}.`);
     this.checkRole(request, ['User.Read.All', 'User.ReadWrite.All']);
     const user = decodeURIComponent(request.url.pathname.split('/')[3]);
-    const mailbox = this.options.store.byEmail(user);
-    if (!mailbox) throw new GraphError(404, 'ErrorInvalidUser', `The requested user '${user}' is invalid.`);
+    const mailbox = this.servedMailbox(user, false);
     this.checkRate(request.app, mailbox);
     const body = (request.body ?? {}) as { inputIds?: unknown; sourceIdType?: unknown; targetIdType?: unknown };
     const formats = ['ewsId', 'restId', 'entryId'];
@@ -276,11 +272,22 @@ export class GraphServer {
     return { status: 200, body: { '@odata.context': `${this.url}/$metadata#Collection(microsoft.graph.convertIdResult)`, value } };
   }
 
-  /** The mailbox of a request, with the roles, rate and faults every mailbox request has. */
-  private mailboxFor(request: GraphRequest, user: string, roles: { read: readonly string[]; write: readonly string[] }): Mailbox {
+  /**
+   * The mailbox a user names, if Graph serves it: Exchange Online's (a mailbox on premises, or
+   * one whose move has not finished, is MailboxNotEnabledForRESTAPI), and unless an application
+   * access policy leaves it out (`denied`; not applied to translateExchangeIds).
+   */
+  private servedMailbox(user: string, policy = true): Mailbox {
     const mailbox = this.options.store.byEmail(user);
     if (!mailbox) throw new GraphError(404, 'ErrorInvalidUser', `The requested user '${user}' is invalid.`);
-    if (mailbox.denied) throw new GraphError(403, 'ErrorAccessDenied', 'Access to OData is disabled.');
+    if (!mailbox.servedOnline(Date.now())) throw new GraphError(404, 'MailboxNotEnabledForRESTAPI', 'The mailbox is either inactive, soft-deleted, or is hosted on-premise.');
+    if (policy && mailbox.denied) throw new GraphError(403, 'ErrorAccessDenied', 'Access to OData is disabled.');
+    return mailbox;
+  }
+
+  /** The mailbox of a request, with the roles, rate and faults every mailbox request has. */
+  private mailboxFor(request: GraphRequest, user: string, roles: { read: readonly string[]; write: readonly string[] }): Mailbox {
+    const mailbox = this.servedMailbox(user);
     this.checkRole(request, request.method === 'GET' ? [...roles.read, ...roles.write] : roles.write);
     this.checkRate(request.app, mailbox);
     if (this.storm && Math.random() < this.storm.probability) {
@@ -322,10 +329,7 @@ export class GraphServer {
     switch (route) {
       case 'POST subscriptions': {
         const made = await this.subscriptions.create(request.app, body, (user) => {
-          const mailbox = this.options.store.byEmail(user);
-          if (!mailbox) throw new GraphError(404, 'ErrorInvalidUser', `The requested user '${user}' is invalid.`);
-          if (mailbox.denied) throw new GraphError(403, 'ErrorAccessDenied', 'Access to OData is disabled.');
-          return mailbox;
+          return this.servedMailbox(user);
         });
         return { status: 201, body: this.subscriptions.asJson(made) };
       }

@@ -159,6 +159,11 @@ describe('loadConfig', () => {
       /graph@eventHubUrl: "https:\/\/hub\.example\/x" is not EventHub:https:\/\/<key vault>/],
     ['notify="eventhub" on the built-in sandbox', '<exchange><events><advise Object="GraphNotify"/></events></exchange>',
       /graph@notify: eventhub needs <graph>/, { ECS_GRAPH_NOTIFY: 'eventhub' }],
+    ['a hybrid organisation without <graph>', '<exchange><events><advise Object="EwsStream" online="GraphNotify"/></events><ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc"/></exchange>',
+      /exchange\/graph: missing; advise online="GraphNotify" syncs a hybrid organisation and needs both <ews url="…"> \(on premises\) and <graph/],
+    ['online beside a Graph advise', '<exchange><events><advise Object="GraphDelta" online="GraphNotify"/></events><graph tenant="t" clientId="c"/></exchange>',
+      /advise@online: a hybrid organisation needs advise EwsStream or EwsPull for its mailboxes on premises/],
+    ['an online mode that is not Graph\'s', '<exchange><events><advise Object="EwsStream" online="EwsPull"/></events></exchange>', /advise@online: "EwsPull" is not one of none, GraphNotify, GraphDelta/],
     ['a subscription lifetime over Outlook\'s 7 days', '<exchange><graph tenant="t" clientId="c" subscriptionLifetime="8d"/></exchange>', /graph@subscriptionLifetime: 8d is out of range/],
   ];
   for (const [what, inner, expected, env] of rejections) {

@@ -157,6 +157,19 @@ describe('to-crm handler on a fake CRM', () => {
     assert.equal(await handler.handle(...fromExchange('AAA9', 'ck1', { subject: 'Planning (restored)' })), 'unchanged', 'then an ordinary item: its own version again changes nothing');
   });
 
+  it('a change read over EWS before its mailbox moved to Graph (its id the old protocol\'s) is skipped, not made a new record; a mapped item is not asked about', async () => {
+    let now: 'ews-syncstate' | 'graph-delta' = 'ews-syncstate';
+    const asked: string[] = [];
+    const handler = new ToCrmHandler({ crm, mappings, logger: silentLogger(), privateItems: 'sync', positionKindOf: async (m) => (asked.push(m), now) });
+    assert.equal(await handler.handle(...fromExchange('EWS1', 'ck1')), 'applied', 'before the move: a new item');
+    assert.deepEqual(asked, [MAILBOX]);
+    now = 'graph-delta';
+    assert.equal(await handler.handle(...fromExchange('EWS1', 'ck2', { subject: 'Renamed' })), 'applied', 'its mapping found: applied as ever');
+    assert.equal(asked.length, 1, 'a mapped item costs no question');
+    assert.equal(await handler.handle(...fromExchange('EWS2', 'ck1')), 'skipped', 'unmapped, read over EWS, the mailbox on Graph now');
+    assert.equal(crm.records.size, 1);
+  });
+
   it('an item skipped as private comes back when it is made public again', async () => {
     const handler = new ToCrmHandler({ crm, mappings, logger: silentLogger(), privateItems: 'skip' });
     await handler.handle(...fromExchange('AAA10', 'ck1'));
