@@ -216,9 +216,10 @@ export class ItemMappingStore implements MappedRecords {
     const token = `move:${randomUUID()}`;
     await this.db.query(`update ${this.table} set lease_owner = $2, lease_until = clock_timestamp() + make_interval(secs => $3) where mailbox = $1 and (lease_owner is null or lease_until < clock_timestamp())`, [mailbox, token, LEASE_MS / 1000]);
     const { rows } = await this.db.query<{ n: number }>(`select count(*)::int as n from ${this.table} where mailbox = $1 and lease_owner <> $2 and lease_until >= clock_timestamp()`, [mailbox, token]);
-    if (rows[0].n > 0) return false;
+    // given back at once either way: the rows stay locked until the transaction ends (a busy
+    // answer must not leave them leased, or the handlers and the next try would wait on it)
     await this.db.query(`update ${this.table} set lease_owner = null, lease_until = null where mailbox = $1 and lease_owner = $2`, [mailbox, token]);
-    return true;
+    return rows[0].n === 0;
   }
 
   /** `holding` for the item a CRM record is mapped to (the live mapping, or else the newest tombstone, unheld). */

@@ -33,6 +33,8 @@ const ALL_FOLDERS = ['calendar', 'tasks', 'contacts'] as const;
 export class LiveMover {
   private readonly moving = new Map<string, Promise<MailboxMigration | undefined>>();
   private readonly following = new Set<string>();
+  /** Mailboxes looked for in vain, and when: refused again soon after, they are not waited for. */
+  private readonly notFound = new Map<string, number>();
 
   constructor(private readonly o: LiveMoverOptions) {}
 
@@ -50,9 +52,14 @@ export class LiveMover {
   /**
    * The on-premises server refused a mailbox: if Exchange Online serves it now (Exchange moved
    * it; during the move neither side does, so it is asked again a few times), its state follows.
+   * Answers whether the mailbox is being looked for (its writes wait meanwhile); one looked for
+   * in vain within the last hour is not, so its writes fail for good (the dead-letter topic).
    */
-  follow(mailbox: string): void {
-    if (this.following.has(mailbox) || this.o.placement.protocolOf(mailbox) !== 'ews') return;
+  follow(mailbox: string): boolean {
+    if (this.following.has(mailbox)) return true;
+    if (this.o.placement.protocolOf(mailbox) !== 'ews') return false;
+    const gaveUp = this.notFound.get(mailbox);
+    if (gaveUp !== undefined && Date.now() - gaveUp < 3_600_000) return false;
     this.following.add(mailbox);
     void (async () => {
       try {
@@ -70,12 +77,16 @@ export class LiveMover {
           if (moved) this.o.logger.warn({ event: 'placement.followed', mailbox, byId: moved.byId, byStamp: moved.byStamp, unmatched: moved.unmatched }, `${mailbox} is synced through Microsoft Graph now: ${moved.byId} items matched by id, ${moved.byStamp} by stamp, ${moved.unmatched} not found`);
           return;
         }
+        this.notFound.set(mailbox, Date.now());
+        this.o.logger.error({ event: 'placement.not-found', mailbox }, `${mailbox}: the on-premises server refuses it and Exchange Online does not serve it either; its changes towards Exchange go to the dead-letter topic`);
       } catch (err) {
+        this.notFound.set(mailbox, Date.now());
         this.o.logger.error({ err, event: 'placement.follow-failed', mailbox }, `${mailbox}: following it to Exchange Online failed (${(err as Error).message}); \`exchange-crm-sync migrate --to graph ${mailbox}\` tries again`);
       } finally {
         this.following.delete(mailbox);
       }
     })();
+    return true;
   }
 
   private async dry(mailbox: string): Promise<MailboxMigration> {

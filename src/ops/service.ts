@@ -232,6 +232,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
       db: database, schema: config.state.schema, placement, graphStore: side.graphStore!, translateEwsIds: side.translateEwsIds!,
       heldOnPremises: (mailbox) => heldOnPremises(mailbox), logger: logger.child({ component: 'placement' }),
     });
+    if (mover) placement.followWith((mailbox) => mover.follow(mailbox));
     const source = side.createSource({
       positions, logger, metrics: registry, directory: new OwnedDirectory(directory, ownership),
       knownItems: (mailbox, folder, before) => mappings.itemsIn(mailbox, folder, before),

@@ -22,6 +22,8 @@ export class MailboxPlacement {
   private readonly moving = new Set<string>();
   /** Emits when a mailbox changed protocol (the sources' directories are read again). */
   readonly changes = new Subject<void>();
+  /** Told when the on-premises side refuses a mailbox; answers whether it may be moving (being followed). */
+  private follower: ((mailbox: string) => boolean) | undefined;
 
   constructor(private readonly positions: PositionStore, private readonly homes: (() => Promise<ReadonlyMap<string, MailboxHome>>) | undefined, private readonly logger: Logger) {}
 
@@ -106,6 +108,19 @@ export class MailboxPlacement {
     if (now === undefined || now === this.recorded.get(mailbox)) return false;
     this.moved(mailbox, now);
     return true;
+  }
+
+  /** Who looks for a mailbox the on-premises side refuses in Exchange Online (the live mover). */
+  followWith(follower: (mailbox: string) => boolean): void {
+    this.follower = follower;
+  }
+
+  /**
+   * The on-premises side refused a mailbox synced through it (gone, or moving): whether it may
+   * be on its way to Exchange Online — then its writes wait instead of failing for good.
+   */
+  refusedOnPremises(mailbox: string): boolean {
+    return this.protocolOf(mailbox) === 'ews' && (this.follower?.(mailbox) ?? false);
   }
 
   /** What is synced where: counts for the status page. */

@@ -50,7 +50,7 @@ describe('a hybrid organisation\'s placement of mailboxes', () => {
   it('the store sends each call to the mailbox\'s side', async () => {
     const calls: string[] = [];
     const side = (name: string): MailboxStore => new Proxy({ url: name }, { get: (t, p) => (p === 'url' ? name : async (mailbox: string) => void calls.push(`${name}:${String(p)}:${mailbox}`)) }) as unknown as MailboxStore;
-    const store = placedMailboxStore({ protocolOf: (m) => (m.startsWith('cloud') ? 'graph' : 'ews'), isMoving: () => false, refresh: async () => false }, { ews: side('ews'), graph: side('graph') });
+    const store = placedMailboxStore({ protocolOf: (m) => (m.startsWith('cloud') ? 'graph' : 'ews'), isMoving: () => false, refresh: async () => false, refusedOnPremises: () => false }, { ews: side('ews'), graph: side('graph') });
     await store.deleteItem('cloud@contoso.test', 'x');
     await store.listFolder('onprem@contoso.test', 'calendar');
     await store.createItem('cloud@contoso.test', 'calendar', {}, 'crm');
@@ -82,5 +82,28 @@ describe('a hybrid organisation\'s placement of mailboxes', () => {
     await assert.rejects(store.deleteItem('ann@contoso.test', 'x'), (err: ExchangeError) => err.retriable && /moved by another instance/.test(err.message));
     await store.deleteItem('ann@contoso.test', 'y');
     assert.deepEqual(calls, ['ews:deleteItem', 'graph:deleteItem']);
+  });
+
+  it('a mailbox the on-premises side refuses waits while it is looked for in Exchange Online, and fails for good once it was not found', async () => {
+    const positions = new MemoryPositionStore();
+    positions.data.set('exchange:protocol:bob@contoso.test', 'ews');
+    const placement = new MailboxPlacement(positions, undefined, silentLogger());
+    await placement.load();
+    const refusing = new Proxy({}, { get: (_t, p) => (p === 'url' ? 'ews' : async () => {
+      throw new ExchangeError('GONE', 'no such mailbox', { category: 'mailbox-unavailable', protocolCode: 'ErrorNonExistentMailbox' });
+    }) }) as unknown as MailboxStore;
+    const store = placedMailboxStore(placement, { ews: refusing, graph: refusing });
+    // no live mover (not a hybrid sync that follows moves): the refusal is final
+    await assert.rejects(store.deleteItem('bob@contoso.test', 'x'), (err: ExchangeError) => !err.retriable && err.protocolCode === 'ErrorNonExistentMailbox');
+    let lookingFor = true;
+    const asked: string[] = [];
+    placement.followWith((m) => {
+      asked.push(m);
+      return lookingFor;
+    });
+    await assert.rejects(store.updateItem('bob@contoso.test', 'calendar', 'x', {}), (err: ExchangeError) => err.retriable && /looked for in Exchange Online/.test(err.message));
+    lookingFor = false;
+    await assert.rejects(store.updateItem('bob@contoso.test', 'calendar', 'x', {}), (err: ExchangeError) => !err.retriable && err.protocolCode === 'ErrorNonExistentMailbox');
+    assert.deepEqual(asked, ['bob@contoso.test', 'bob@contoso.test']);
   });
 });
