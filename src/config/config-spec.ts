@@ -146,6 +146,14 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: 'exchange.ews.timeout', element: 'exchange/ews', attribute: 'timeout', env: 'ECS_EWS_TIMEOUT',
     kind: k.duration(1_000, 10 * MINUTE), default: 100_000, doc: 'Deadline of one EWS request: its whole answer, headers and body, must arrive within it (a streaming connection has stream@heartbeatTimeout instead).',
   },
+  {
+    key: 'exchange.ews.autodiscover', element: 'exchange/ews', attribute: 'autodiscover', env: 'ECS_EWS_AUTODISCOVER',
+    kind: k.boolean, default: true, doc: 'A hybrid organisation (<advise online=…>): ask on-premises Autodiscover (SOAP GetUserSettings, 100 mailboxes a request, answers kept 15 minutes) where mailboxes without a home in the mailbox file live; a mailbox Exchange moved online is redirected to its tenant address.',
+  },
+  {
+    key: 'exchange.ews.autodiscoverUrl', element: 'exchange/ews', attribute: 'autodiscoverUrl', env: 'ECS_EWS_AUTODISCOVER_URL',
+    kind: k.url(['https', 'http']), default: '', doc: 'The SOAP Autodiscover service; default: /autodiscover/autodiscover.svc on the EWS host (else typically https://autodiscover.<your domain>/autodiscover/autodiscover.svc).',
+  },
   // <exchange><graph>
   {
     key: 'exchange.graph.url', element: 'exchange/graph', attribute: 'url', env: 'ECS_GRAPH_URL',

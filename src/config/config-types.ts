@@ -38,6 +38,8 @@ export interface EwsSettings {
   };
   /** Extra CA certificates (PEM file) trusted for the token endpoint. */
   readonly caFile?: string;
+  /** A hybrid organisation: whether Autodiscover is asked where mailboxes live, and its URL ('' beside EWS). */
+  readonly autodiscover?: { readonly enabled: boolean; readonly url: string };
 }
 
 /** Microsoft Graph v1.0, app-only (`<graph>`). */

@@ -21,7 +21,9 @@ export function describeConfig(config: SyncConfig): string[] {
       : `${exchange.ews.user} (password from $${exchange.ews.passwordEnv}: ${exchange.ews.password ? '*****' : 'not set'})`}, ` +
       `${exchange.ews.impersonation ? 'impersonation' : 'no impersonation'}, ${exchange.ews.version}${exchange.ews.tlsVerify ? '' : ', TLS NOT VERIFIED'}`
     : `built-in EWS sandbox (${config.sandbox.mailboxes} demo mailboxes, ${config.sandbox.activity} changes/s)`;
-  const ews = exchange.online ? `${overEws}; and ${overGraph}` : exchange.mode.startsWith('Graph') ? overGraph : overEws;
+  const autodiscover = exchange.ews.autodiscover;
+  const placedBy = autodiscover?.enabled === false ? 'placed by the mailbox file and the state' : `placed by the mailbox file, else Autodiscover ${autodiscover?.url ? redactUrl(autodiscover.url) : exchange.ews.url ? 'beside EWS' : 'of the sandbox'}`;
+  const ews = exchange.online ? `${overEws}; and ${overGraph}; mailboxes ${placedBy}` : exchange.mode.startsWith('Graph') ? overGraph : overEws;
   const mailboxes =
     exchange.mailboxes.source === 'list'
       ? `list of ${exchange.mailboxes.list.length}`

@@ -306,6 +306,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
           },
         } : {}),
         ...(caFile ? { caFile: fromFile(caFile) } : {}),
+        autodiscover: { enabled: get<boolean>('exchange.ews.autodiscover'), url: get<string>('exchange.ews.autodiscoverUrl') },
       },
       graph: {
         url: graphPresent ? get<string>('exchange.graph.url') : null,

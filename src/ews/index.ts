@@ -10,3 +10,4 @@ export { AccountPool } from './account-pool.js';
 export { exchangeIdentity } from './exchange-identity.js';
 export { openEws, type OpenedEws, type OpenEwsOptions } from './open-ews.js';
 export { checkMailbox, explainEwsError, type CheckResult } from './mailbox-check.js';
+export { MailboxAutodiscover, autodiscoverUrlOf, type AutodiscoveredHome } from './autodiscover.js';

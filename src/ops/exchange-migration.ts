@@ -205,9 +205,10 @@ export async function followPlacement(db: Database, schema: string, side: Pick<E
   if (!placement || !side.graphStore || !side.translateEwsIds) throw new Error('followPlacement is for a hybrid organisation');
   const lock = (tx: Database): Promise<void> => lockProtocol(db, tx, schema);
   await recordPlacements(db, schema);
-  await placement.load();
+  await placement.load(listed);
   const moves: MailboxMigration[] = [];
   for (const mailbox of placement.toMove(listed)) {
+    const by = placement.homeOf(mailbox)?.by ?? 'the mailbox file';
     const started = Date.now();
     let moved: MailboxMigration | undefined;
     try {
@@ -223,13 +224,13 @@ export async function followPlacement(db: Database, schema: string, side: Pick<E
       });
     } catch (err) {
       // the file is ahead of Exchange (the mailbox not moved yet) or Graph is out of reach: it stays on premises for now
-      logger.error({ err, event: 'placement.move-failed', mailbox }, `${mailbox}: the mailbox file says it is online, and moving its sync state to Microsoft Graph failed (${(err as Error).message}); it is synced on premises until the next start or \`migrate --to graph ${mailbox}\``);
+      logger.error({ err, event: 'placement.move-failed', mailbox }, `${mailbox}: ${by} says it is online, and moving its sync state to Microsoft Graph failed (${(err as Error).message}); it is synced on premises until the next start or \`migrate --to graph ${mailbox}\``);
       continue;
     }
     placement.moved(mailbox, 'graph');
     if (moved) {
       moves.push(moved);
-      logger.warn({ event: 'placement.moved', mailbox, seconds: (Date.now() - started) / 1000 }, `${mailbox} is in Exchange Online now (the mailbox file says so): synced through Microsoft Graph from here on`);
+      logger.warn({ event: 'placement.moved', mailbox, by, seconds: (Date.now() - started) / 1000 }, `${mailbox} is in Exchange Online now (${by} says so): synced through Microsoft Graph from here on`);
     }
   }
   return moves;

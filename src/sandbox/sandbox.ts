@@ -6,6 +6,8 @@ import { childNamed, parseXml, XmlSyntaxError, type XmlElement } from '../shared
 import { checkWellFormed } from '../shared/xml-wellformed.js';
 import { ianaFromWindows } from '../shared/time-zones.js';
 import { ActivityGenerator } from './activity-generator.js';
+import { AUTODISCOVER_NS, getUserSettings } from './autodiscover.js';
+import { LoopLag } from './loop-lag.js';
 import { handleControl } from './control-api.js';
 import { EwsFault, EwsResponseError, type EwsContext, type SandboxLimits } from './ews-context.js';
 import { OPERATIONS } from './ews-dispatch.js';
@@ -136,7 +138,10 @@ interface AccountState {
   busySentAt: number;
 }
 
-/** Requests arriving this soon after a busy answer were in flight already; not counted as violations. */
+/**
+ * Requests arriving this soon after a busy answer were in flight already; not counted as
+ * violations (plus the sandbox's own recent event-loop stalls: see LoopLag).
+ */
 const IN_FLIGHT_GRACE_MS = 100;
 
 /**
@@ -239,6 +244,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     close: async () => undefined,
   };
 
+  const loopLag = new LoopLag();
   const server: Server = createServer((req, res) => {
     void handle(req, res).catch((err: unknown) => {
       if (!res.headersSent) {
@@ -259,7 +265,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const arrived = Date.now();
     const path = (req.url ?? '/').split('?')[0];
     if (path.startsWith('/sandbox/')) return handleControl(sandbox, req, res, path);
-    if (path.toLowerCase() !== '/ews/exchange.asmx') {
+    const autodiscover = path.toLowerCase() === '/autodiscover/autodiscover.svc';
+    if (path.toLowerCase() !== '/ews/exchange.asmx' && !autodiscover) {
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end('not found\n');
       return;
@@ -309,7 +316,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     }
     const state = accounts.get(account) ?? { backoffUntil: 0, busySentAt: 0 };
     accounts.set(account, state);
-    if (arrived < state.backoffUntil && arrived > state.busySentAt + IN_FLIGHT_GRACE_MS) {
+    if (arrived < state.backoffUntil && arrived > state.busySentAt + IN_FLIGHT_GRACE_MS + loopLag.recentMaxMs()) {
       stats.backoffViolations++;
       stats.worstBackoffShortfallMs = Math.max(stats.worstBackoffShortfallMs, state.backoffUntil - arrived);
     }
@@ -334,6 +341,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     }
     const soapBody = doc.local === 'Envelope' && doc.uri === NS.soap ? childNamed(doc, 'Body') : undefined;
     const operationElement = soapBody?.children[0];
+    if (autodiscover) {
+      // SOAP Autodiscover (GetUserSettings): where a hybrid organisation's mailboxes live
+      if (!operationElement || operationElement.uri !== AUTODISCOVER_NS || operationElement.local !== 'GetUserSettingsRequestMessage') {
+        stats.countError('autodiscover:InvalidRequest');
+        return fault(res, 'Client', 'InvalidRequest', 'Autodiscover: the sandbox answers GetUserSettings only.');
+      }
+      stats.countRequest('Autodiscover:GetUserSettings');
+      res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8' });
+      res.end(getUserSettings(operationElement, store, sandbox.url, now()));
+      return;
+    }
     if (!soapBody || !operationElement || operationElement.uri !== NS.m) {
       stats.countError('ErrorInvalidRequest');
       return fault(res, 'Client', 'ErrorSchemaValidation', 'The request failed schema validation: expected a SOAP 1.1 Envelope with an EWS operation in its Body.');
@@ -574,6 +592,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     port,
     close: async () => {
       activity.stop();
+      loopLag.stop();
       await graph?.close();
       await tokens?.close();
       for (const c of [...openConnections]) c.close();

@@ -7,16 +7,25 @@ import { recordedMailboxProtocol, recordedMailboxProtocols, recordMailboxProtoco
 
 const PROTOCOL_OF_HOME: Record<MailboxHome, ExchangeProtocol> = { 'on-premises': 'ews', online: 'graph' };
 
+/** Where a mailbox lives by someone's word, and whose: the mailbox file's, or Autodiscover's. */
+export interface PlacedHome {
+  readonly home: MailboxHome;
+  readonly by: 'the mailbox file' | 'Autodiscover';
+}
+
+/** Where the listed mailboxes live, by the operator's file and by asking Exchange; one may say nothing of a mailbox. */
+export type HomesOf = (mailboxes: readonly string[]) => Promise<ReadonlyMap<string, PlacedHome>>;
+
 /**
  * Where each mailbox of a hybrid organisation is synced: EWS (on premises) or Microsoft Graph
  * (Exchange Online). The sync state's record wins — a mailbox's ids and positions are one
  * protocol's, and only a move (`migrate --to graph`, or a start that finds the operator's list
  * saying "online") carries them to the other; a mailbox the state does not know yet goes where
- * the operator's list says, else on premises, and is recorded there.
+ * the operator's list says, else where Autodiscover says, else on premises, and is recorded there.
  */
 export class MailboxPlacement {
   private readonly recorded = new Map<string, ExchangeProtocol>();
-  private operator = new Map<string, MailboxHome>();
+  private operator = new Map<string, PlacedHome>();
   private readonly warned = new Set<string>();
   /** Mailboxes whose state is being moved now: neither source reads them, their writes wait. */
   private readonly moving = new Set<string>();
@@ -25,29 +34,32 @@ export class MailboxPlacement {
   /** Told when the on-premises side refuses a mailbox; answers whether it may be moving (being followed). */
   private follower: ((mailbox: string) => boolean) | undefined;
 
-  constructor(private readonly positions: PositionStore, private readonly homes: (() => Promise<ReadonlyMap<string, MailboxHome>>) | undefined, private readonly logger: Logger) {}
+  constructor(private readonly positions: PositionStore, private readonly homes: HomesOf | undefined, private readonly logger: Logger) {}
 
-  /** Reads what the state recorded (at start, and after a move made by another process). */
-  async load(): Promise<void> {
+  /**
+   * Reads what the state recorded (at start, and after a move made by another process), and
+   * where the listed mailboxes live (by default those recorded on premises).
+   */
+  async load(listed?: readonly string[]): Promise<void> {
     this.recorded.clear();
     for (const [mailbox, protocol] of await recordedMailboxProtocols(this.positions)) this.recorded.set(mailbox, protocol);
-    await this.readHomes();
+    await this.readHomes(listed ?? [...this.recorded].filter(([, p]) => p === 'ews').map(([m]) => m));
   }
 
   /** The protocol a mailbox is synced through now. */
   protocolOf(mailbox: string): ExchangeProtocol {
-    const home = this.operator.get(mailbox);
-    return this.recorded.get(mailbox) ?? (home ? PROTOCOL_OF_HOME[home] : 'ews');
+    const placed = this.operator.get(mailbox);
+    return this.recorded.get(mailbox) ?? (placed ? PROTOCOL_OF_HOME[placed.home] : 'ews');
   }
 
-  /** The operator's word for a mailbox (the mailbox file's home column), if any. */
-  homeOf(mailbox: string): MailboxHome | undefined {
+  /** Where the mailbox file or Autodiscover says a mailbox lives, if either does. */
+  homeOf(mailbox: string): PlacedHome | undefined {
     return this.operator.get(mailbox);
   }
 
-  /** Mailboxes listed now whose state is on premises and that the operator has put online: to move. */
+  /** Mailboxes listed now whose state is on premises and that the file or Autodiscover puts online: to move. */
   toMove(mailboxes: readonly string[]): string[] {
-    return mailboxes.filter((m) => this.recorded.get(m) === 'ews' && this.operator.get(m) === 'online');
+    return mailboxes.filter((m) => this.recorded.get(m) === 'ews' && this.operator.get(m)?.home === 'online');
   }
 
   /**
@@ -56,9 +68,10 @@ export class MailboxPlacement {
    * once: it takes effect with a move, never by reading the mailbox anew through the other side.
    */
   async filter(mailboxes: readonly string[], protocol: ExchangeProtocol): Promise<string[]> {
-    await this.readHomes();
+    await this.readHomes(mailboxes);
     for (const m of mailboxes) {
-      const home = this.operator.get(m);
+      const placed = this.operator.get(m);
+      const home = placed?.home;
       const recorded = this.recorded.get(m);
       if (recorded === undefined) {
         const chosen = home ? PROTOCOL_OF_HOME[home] : 'ews';
@@ -66,10 +79,10 @@ export class MailboxPlacement {
         await recordMailboxProtocol(this.positions, m, chosen);
       } else if (home && PROTOCOL_OF_HOME[home] !== recorded && !this.warned.has(m)) {
         this.warned.add(m);
-        this.logger.warn({ event: 'placement.home-changed', mailbox: m, home, syncedThrough: recorded },
+        this.logger.warn({ event: 'placement.home-changed', mailbox: m, home, by: placed.by, syncedThrough: recorded },
           recorded === 'ews'
-            ? `${m}: the mailbox file says it is online, and the sync state is on premises: it is moved at the next start, or now with \`exchange-crm-sync migrate --to graph ${m}\`; synced over EWS until then`
-            : `${m}: the mailbox file says it is on premises, and its sync state is Microsoft Graph's: moving back from Exchange Online is not supported; it stays on Graph`);
+            ? `${m}: ${placed.by} says it is online, and the sync state is on premises: it is moved at the next start, or now with \`exchange-crm-sync migrate --to graph ${m}\` (or followed once the on-premises server refuses it); synced over EWS until then`
+            : `${m}: ${placed.by} says it is on premises, and its sync state is Microsoft Graph's: moving back from Exchange Online is not supported; it stays on Graph`);
       }
     }
     return mailboxes.filter((m) => !this.moving.has(m) && this.protocolOf(m) === protocol);
@@ -130,10 +143,10 @@ export class MailboxPlacement {
     return out;
   }
 
-  private async readHomes(): Promise<void> {
+  private async readHomes(mailboxes: readonly string[]): Promise<void> {
     if (!this.homes) return;
     try {
-      this.operator = new Map(await this.homes());
+      this.operator = new Map(await this.homes(mailboxes));
     } catch (err) {
       this.logger.error({ err, event: 'placement.read-failed' }, 'reading the mailboxes\' homes failed; keeping the last ones');
     }

@@ -6,13 +6,14 @@ import { randomBytes } from 'node:crypto';
 import type { PositionStore } from '../state/position-store.js';
 import type { MailboxStore } from '../exchange/index.js';
 import { openEws } from '../ews/open-ews.js';
+import { MailboxAutodiscover } from '../ews/index.js';
 import type { Logger } from '../shared/logger.js';
 import { budgetOf, CapacityLimitedDirectory, groupSizeOf } from './account-capacity.js';
 import { createMailboxChangeSource, type SourceDependencies } from './create-source.js';
 import type { MailboxChangeSource } from './mailbox-change-source.js';
 import { CsvFileDirectory, type MailboxDirectory } from './mailbox-directory.js';
 import { HybridSource } from './hybrid-source.js';
-import { MailboxPlacement, PlacedDirectory } from './mailbox-placement.js';
+import { MailboxPlacement, PlacedDirectory, type HomesOf, type PlacedHome } from './mailbox-placement.js';
 import { MailboxRegistry } from './mailbox-registry.js';
 import { placedMailboxStore } from './placed-mailbox-store.js';
 
@@ -88,7 +89,9 @@ function openHybridSide(config: SyncConfig, online: 'GraphNotify' | 'GraphDelta'
   const onPremises = openEwsSide(config, options);
   const inCloud = openGraphSide({ ...config, exchange: { ...config.exchange, mode: online } }, options);
   const file = config.exchange.mailboxes.source === 'file' && config.exchange.mailboxes.file ? new CsvFileDirectory(config.exchange.mailboxes.file) : undefined;
-  const placement = new MailboxPlacement(options.positions, file && (() => file.homes()), options.logger);
+  const ewsSettings = options.builtIn?.ews ?? config.exchange.ews;
+  const autodiscover = config.exchange.ews.autodiscover?.enabled !== false && ewsSettings.url ? new MailboxAutodiscover(ewsSettings, config.exchange.ews.autodiscover?.url) : undefined;
+  const placement = new MailboxPlacement(options.positions, homesOf(file, autodiscover, options.logger), options.logger);
   const protocolOf = (mailbox: string): ExchangeProtocol => placement.protocolOf(mailbox);
   return {
     mode: config.exchange.mode, protocol: 'ews', translateEwsIds: inCloud.translateEwsIds, url: `${onPremises.url} and ${inCloud.url}`,
@@ -108,8 +111,34 @@ function openHybridSide(config: SyncConfig, online: 'GraphNotify' | 'GraphDelta'
       return new HybridSource(config.exchange.mode, { ews, graph }, mailboxRegistry, protocolOf);
     },
     close: async () => {
+      autodiscover?.close();
       await Promise.all([onPremises.close(), inCloud.close()]);
     },
+  };
+}
+
+/**
+ * Where a hybrid organisation's mailboxes live: the mailbox file's home column, and for the
+ * mailboxes it says nothing of, on-premises Autodiscover. Autodiscover out of reach is said
+ * once and costs nothing else: those mailboxes stay where the state has them.
+ */
+function homesOf(file: CsvFileDirectory | undefined, autodiscover: MailboxAutodiscover | undefined, logger: Logger): HomesOf | undefined {
+  if (!file && !autodiscover) return undefined;
+  let failing = false;
+  return async (mailboxes) => {
+    const out = new Map<string, PlacedHome>();
+    if (file) for (const [m, home] of await file.homes()) out.set(m, { home, by: 'the mailbox file' });
+    const unsaid = mailboxes.filter((m) => !out.has(m));
+    if (!autodiscover || unsaid.length === 0) return out;
+    try {
+      for (const [m, home] of await autodiscover.homes(unsaid)) out.set(m, { home, by: 'Autodiscover' });
+      if (failing) logger.warn({ event: 'placement.autodiscover-back', url: autodiscover.url }, `Autodiscover answers again (${autodiscover.url})`);
+      failing = false;
+    } catch (err) {
+      if (!failing) logger.warn({ err, event: 'placement.autodiscover-failed', url: autodiscover.url }, `asking Autodiscover where mailboxes live failed (${(err as Error).message}) at ${autodiscover.url}; the mailbox file and the sync state decide meanwhile`);
+      failing = true;
+    }
+    return out;
   };
 }
 

@@ -19,7 +19,7 @@ const APP = { tenant: 'contoso', clientId: 'exchange-crm-sync', clientSecret: 'h
  * mailbox synced where it lives (the sandbox serves a mailbox through one protocol only, so a
  * request through the wrong side fails), then mailboxes moved by Exchange and followed by
  * `migrate --to graph` — after a SIGKILL of the sync, with users changing the mailboxes
- * meanwhile — and one followed at start because the mailbox file says it is online. At the end
+ * meanwhile — and one followed at start because Autodiscover says it is online. At the end
  * verify agrees, the CRM has one row per item, and the move created or deleted no item.
  */
 describe('a hybrid organisation: EWS and Graph in one deployment, mailboxes moving to Exchange Online', () => {
@@ -43,7 +43,8 @@ describe('a hybrid organisation: EWS and Graph in one deployment, mailboxes movi
         <transport type="kafka" brokers="${kafkaBrokers().join(',')}" topicPrefix="${uniqueName('hybrid')}." partitions="2"/>
         <sync items="appointments,tasks"/><ops listen="127.0.0.1:0"/>`);
       writeFileSync(join(dir, 'sandbox-ca.pem'), sandbox.tokens!.ca);
-      const homes = (online: readonly string[]): void => writeFileSync(join(dir, 'mailboxes.csv'), `address,home\n${all.map((a) => `${a},${online.includes(a) ? 'online' : 'on-premises'}`).join('\n')}\n`);
+      // the mailbox file's home column; a mailbox left unsaid is placed by asking Autodiscover
+      const homes = (online: readonly string[], unsaid: readonly string[] = []): void => writeFileSync(join(dir, 'mailboxes.csv'), `address,home\n${all.map((a) => `${a},${unsaid.includes(a) ? '' : online.includes(a) ? 'online' : 'on-premises'}`).join('\n')}\n`);
       homes(all.slice(6));
       const env = { ECS_TEST_EWS_PASSWORD: 'sandbox', ECS_TEST_GRAPH_SECRET: APP.clientSecret };
       const items = (): number => sandbox.store.all().reduce((n, m) => n + sandbox.store.itemsIn(m, 'calendar').length + sandbox.store.itemsIn(m, 'tasks').length, 0);
@@ -100,12 +101,14 @@ describe('a hybrid organisation: EWS and Graph in one deployment, mailboxes movi
       assert.equal(versionsOf(), mailboxesBefore, 'migrate wrote nothing to the mailboxes');
       assert.equal(await rows(), records, 'migrate wrote nothing to the CRM');
 
-      // and one more moved by Exchange, which the mailbox file now says is online: followed at start
+      // and one more moved by Exchange while the sync was down, of which the mailbox file says
+      // nothing: on-premises Autodiscover redirects it to the tenant, and the start moves it
       sandbox.moveMailboxes([m3.address], 'online');
-      homes([m0.address, m1.address, m2.address, m3.address, ...all.slice(6)]);
+      homes([m0.address, m1.address, m2.address, ...all.slice(6)], [m3.address]);
       const itemsBeforeStart = seqs();
       service = await startServiceProcess(file, env, dir);
-      await waitUntil(() => service!.lines.some((l) => l.event === 'placement.moved' && l.mailbox === m3.address), 60_000, 'the start moved the mailbox the file says is online');
+      await waitUntil(() => service!.lines.some((l) => l.event === 'placement.moved' && l.mailbox === m3.address), 60_000, 'the start moved the mailbox Autodiscover says is online');
+      assert.equal(service.lines.find((l) => l.event === 'placement.moved' && l.mailbox === m3.address)!.by, 'Autodiscover');
       await waitUntil(async () => (await rows()) === items(), 90_000, 'the change made while the sync was down in the CRM');
       await waitUntil(async () => (await db.query(`select 1 from ${crmSchema}.appointment where title = 'Edited while the sync was down'`)).rows.length === 1, 60_000, 'the edit made while the sync was down in the CRM');
       await agreed(service);

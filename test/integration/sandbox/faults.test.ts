@@ -117,21 +117,22 @@ describe('EWS sandbox: authentication, impersonation, versions and faults', () =
   });
 
   it('throttling answers ErrorServerBusy with BackOffMilliseconds, and counts clients that come back too soon', async () => {
-    const set = await fetch(`http://127.0.0.1:${sandbox.port}/sandbox/throttle`, { method: 'POST', body: JSON.stringify({ probability: 1, backOffMilliseconds: 700 }) });
+    const set = await fetch(`http://127.0.0.1:${sandbox.port}/sandbox/throttle`, { method: 'POST', body: JSON.stringify({ probability: 1, backOffMilliseconds: 1_500 }) });
     assert.equal(set.status, 200);
     const r = await soap(sandbox.url, getFolder, { mailbox: 'user0001@contoso.test' });
     assert.equal(r.status, 500);
     assert.equal(textOf(r.text, 'ResponseCode'), 'ErrorServerBusy');
-    assert.match(r.text, /<t:Value Name="BackOffMilliseconds">700<\/t:Value>/);
+    assert.match(r.text, /<t:Value Name="BackOffMilliseconds">1500<\/t:Value>/);
     await assert.rejects(() => ews.Folder.Bind(ewsService(sandbox.url, 'user0001@contoso.test'), ews.WellKnownFolderName.Calendar),
       (e: { ResponseCode?: number; ErrorDetails?: { get(k: string): string } }) =>
-        ews.ServiceError[e.ResponseCode!] === 'ErrorServerBusy' && Number(e.ErrorDetails!.get('BackOffMilliseconds')) === 700);
+        ews.ServiceError[e.ResponseCode!] === 'ErrorServerBusy' && Number(e.ErrorDetails!.get('BackOffMilliseconds')) === 1_500);
     const violationsBefore = sandbox.stats.backoffViolations;
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    // well past the in-flight grace (100 ms and the sandbox's own recent loop stalls), well before the 1.5 s
+    await new Promise((resolve) => setTimeout(resolve, 500));
     await soap(sandbox.url, getFolder, { mailbox: 'user0001@contoso.test' }); // too soon
     assert.equal(sandbox.stats.backoffViolations, violationsBefore + 1);
     await fetch(`http://127.0.0.1:${sandbox.port}/sandbox/throttle`, { method: 'POST', body: JSON.stringify({ probability: 0 }) });
-    await new Promise((resolve) => setTimeout(resolve, 750));
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
     assert.equal(textOf((await soap(sandbox.url, getFolder, { mailbox: 'user0001@contoso.test' })).text, 'ResponseCode'), 'NoError');
     assert.equal(sandbox.stats.backoffViolations, violationsBefore + 1, 'a request after the wait is fine');
   });

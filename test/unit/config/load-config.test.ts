@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadConfig } from '../../../src/config/index.js';
+import { describeConfig, loadConfig } from '../../../src/config/index.js';
 import { ConfigError } from '../../../src/shared/errors.js';
 import { repoRoot } from '../../helpers/cli.js';
 
@@ -34,6 +34,17 @@ describe('loadConfig', () => {
     assert.equal(config.exchange.ews.maxSubscriptionsPerAccount, 5000);
     assert.match(problemsOf(file(wrap('<exchange><ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc1" impersonation="false"><account user="svc2"/></ews></exchange>'))).join('\n'), /exchange\/ews\/account: needs user and passwordEnv; passwordEnv is missing/);
     assert.match(problemsOf(file(wrap('<exchange><ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc1"><account user="svc2" passwordEnv="PW2"/></ews></exchange>'))).join('\n'), /more accounts are for impersonation="false"/);
+  });
+  it('a hybrid organisation asks Autodiscover beside EWS unless told otherwise; validate-config says where mailboxes are placed', () => {
+    const hybrid = (ews: string): string => wrap(`<exchange><events><advise Object="EwsStream" online="GraphNotify"/></events>${ews}<graph tenant="t" clientId="c"/></exchange>`);
+    const byDefault = loadConfig(file(hybrid('<ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc"/>')), { ECS_EWS_PASSWORD: 'p', ECS_GRAPH_CLIENT_SECRET: 's' }).config;
+    assert.deepEqual(byDefault.exchange.ews.autodiscover, { enabled: true, url: '' });
+    assert.match(describeConfig(byDefault).join('\n'), /mailboxes placed by the mailbox file, else Autodiscover beside EWS/);
+    const named = loadConfig(file(hybrid('<ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc" autodiscoverUrl="https://autodiscover.contoso.test/autodiscover/autodiscover.svc"/>')), { ECS_EWS_PASSWORD: 'p', ECS_GRAPH_CLIENT_SECRET: 's' }).config;
+    assert.match(describeConfig(named).join('\n'), /else Autodiscover https:\/\/autodiscover\.contoso\.test\/autodiscover\/autodiscover\.svc/);
+    const off = loadConfig(file(hybrid('<ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc" autodiscover="false"/>')), { ECS_EWS_PASSWORD: 'p', ECS_GRAPH_CLIENT_SECRET: 's' }).config;
+    assert.match(describeConfig(off).join('\n'), /mailboxes placed by the mailbox file and the state/);
+    assert.match(problemsOf(file(hybrid('<ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc" autodiscoverUrl="ftp://x"/>'))).join('\n'), /exchange\/ews@autodiscoverUrl/);
   });
   it('auth="oauth": the authority with its tenant, the client secret from the variable named, no user or password needed', () => {
     const { config, warnings } = loadConfig(file(wrap('<exchange><ews url="https://outlook.office365.com/EWS/Exchange.asmx" auth="oauth" tenant="contoso.onmicrosoft.com" clientId="1b2c" clientSecretEnv="APP_SECRET"/></exchange>')), { APP_SECRET: 's3cret' });

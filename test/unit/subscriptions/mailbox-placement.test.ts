@@ -7,8 +7,8 @@ import type { MailboxStore } from '../../../src/exchange/index.js';
 import { ExchangeError } from '../../../src/shared/errors.js';
 import { silentLogger } from '../../../src/shared/logger.js';
 import { MemoryPositionStore } from '../../../src/state/position-store.js';
-import { CsvFileDirectory, type MailboxHome } from '../../../src/subscriptions/mailbox-directory.js';
-import { MailboxPlacement, PlacedDirectory } from '../../../src/subscriptions/mailbox-placement.js';
+import { CsvFileDirectory } from '../../../src/subscriptions/mailbox-directory.js';
+import { MailboxPlacement, PlacedDirectory, type PlacedHome } from '../../../src/subscriptions/mailbox-placement.js';
 import { placedMailboxStore } from '../../../src/subscriptions/placed-mailbox-store.js';
 import { StaticDirectory } from '../../../src/subscriptions/mailbox-directory.js';
 
@@ -28,7 +28,7 @@ describe('a hybrid organisation\'s placement of mailboxes', () => {
   it('the state\'s record wins over the file; a mailbox not recorded yet goes where the file says (else on premises) and is recorded', async () => {
     const positions = new MemoryPositionStore();
     positions.data.set('exchange:protocol:old@contoso.test', 'ews');
-    let homes = new Map<string, MailboxHome>([['new@contoso.test', 'online'], ['old@contoso.test', 'online']]);
+    let homes = new Map<string, PlacedHome>([['new@contoso.test', { home: 'online', by: 'the mailbox file' }], ['old@contoso.test', { home: 'online', by: 'the mailbox file' }]]);
     const warnings: string[] = [];
     const logger = { ...silentLogger(), warn: (_o: unknown, msg: string) => void warnings.push(msg) } as unknown as ReturnType<typeof silentLogger>;
     const placement = new MailboxPlacement(positions, async () => homes, logger);
