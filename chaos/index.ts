@@ -1,4 +1,4 @@
-// `npm run chaos [-- --scenarios a,b] [--seconds N]`: the fault suite. Each scenario starts a
+// `npm run chaos [-- --scenarios a,b] [--seconds N] [--mailboxes N] [--seed N] [--out DIR]`: the fault suite. Each scenario starts a
 // world of its own (the EWS sandbox in this process, a reference CRM schema on the machine's
 // PostgreSQL, Kafka, the sync as a child process), lets users change both sides while a
 // fault hits, clears the fault, and ends in an item-by-item `verify` of every mailbox:
@@ -35,6 +35,8 @@ const log = (line: string): void => void process.stdout.write(`${line}\n`);
 const { values } = parseArgs({
   options: {
     scenarios: { type: 'string' }, seconds: { type: 'string', default: '20' }, mailboxes: { type: 'string', default: '20' }, seed: { type: 'string', default: '7' },
+    // where the results file goes (tests write elsewhere than the committed chaos/results)
+    out: { type: 'string' },
     // how long Graph drops notifications in graph-notifications-lost (the issue's 10 minutes)
     'notifications-lost-seconds': { type: 'string', default: '600' },
   },
@@ -59,6 +61,9 @@ interface Outcome {
   convergeSeconds?: number;
   verify?: VerifyReport['counts'] & { items: number; records: number };
   deadLetters?: number;
+  /** Mailbox items the sync removed (calendar and tasks), and the rows the CRM users deleted: the first may not exceed the second. */
+  removedBySync?: number;
+  crmDeletes?: number;
   detail: string;
 }
 
@@ -112,11 +117,12 @@ async function world(env: BenchEnvironment, brokers: string, overGraph = false, 
   };
 }
 
-/** Users of the CRM: new appointments, edits and deletes at `rate` per second. */
-function crmUsers(db: PgDatabase, s: string, seed: number): { start(rate: number): void; stop(): Promise<number> } {
+/** Users of the CRM: new appointments, edits and deletes at `rate` per second (`deleted`: rows their deletes removed). */
+function crmUsers(db: PgDatabase, s: string, seed: number): { start(rate: number): void; stop(): Promise<number>; readonly deleted: number } {
   const random = prng(seed);
   let timer: NodeJS.Timeout | undefined;
   let made = 0;
+  let deleted = 0;
   let running: Promise<unknown> = Promise.resolve();
   return {
     start(rate) {
@@ -127,7 +133,7 @@ function crmUsers(db: PgDatabase, s: string, seed: number): { start(rate: number
           const start = new Date(Math.floor(Date.now() / hour) * hour + Math.floor(random() * 20 * 24) * hour);
           if (roll < 0.5) await db.query(`insert into ${s}.appointment (associate_id, type, title, start_at, end_at) select associate_id, 1, $2, $3, $3::timestamptz + interval '1 hour' from ${s}.associate order by associate_id offset $1 limit 1`, [Math.floor(random() * MAILBOXES), `crm ${made}`, start]);
           else if (roll < 0.85) await db.query(`update ${s}.appointment set title = title || '+' where appointment_id = (select appointment_id from ${s}.appointment order by random() limit 1)`);
-          else await db.query(`delete from ${s}.appointment where appointment_id = (select appointment_id from ${s}.appointment where series_id is null and recurrence_rule is null order by random() limit 1)`);
+          else deleted += (await db.query(`delete from ${s}.appointment where appointment_id = (select appointment_id from ${s}.appointment where series_id is null and recurrence_rule is null order by random() limit 1) returning 1`)).rows.length;
           made++;
         }).catch(() => undefined);
       }, 1000 / rate);
@@ -136,6 +142,9 @@ function crmUsers(db: PgDatabase, s: string, seed: number): { start(rate: number
       clearInterval(timer);
       await running;
       return made;
+    },
+    get deleted() {
+      return deleted;
     },
   };
 }
@@ -214,6 +223,13 @@ async function faultScenario(scenario: Exclude<Scenario, 'config-fuzz'>, env: Be
       await sleep(500);
     }
     const journalStart = w.sandbox.activity.journal.length;
+    // items leaving the calendars and task lists from here on (the users' deletes and the sync's):
+    // the sync may remove no more than the CRM users deleted — never a mailbox's items because of a fault
+    let removed = 0;
+    const unlisten = w.sandbox.store.onEvent((_m, e) => {
+      if (e.folderEvent) return;
+      if ((e.type === 'DeletedEvent' && (e.folder === 'calendar' || e.folder === 'tasks')) || (e.type === 'MovedEvent' && (e.oldFolder === 'calendar' || e.oldFolder === 'tasks'))) removed++;
+    });
     const users = crmUsers(w.db, w.crmSchema, SEED);
     w.sandbox.activity.setRate(10);
     users.start(5);
@@ -339,11 +355,15 @@ async function faultScenario(scenario: Exclude<Scenario, 'config-fuzz'>, env: Be
     // ≤ 1 request/s per 100 mailboxes for the subscriptions after the first minute of the outage
     const bounded = !subscriptionRequests || subscriptionRequests.per100Mailboxes <= 1;
     const graphFigures = w.sandbox.graph ? `Graph: ${w.sandbox.graph.totalRequests()} requests, ${w.sandbox.graph.throttled} answered 429, ${w.sandbox.graph.subscriptions.delivered} notifications delivered, ${w.sandbox.graph.subscriptions.dropped} dropped, ${w.sandbox.graph.subscriptions.size} subscriptions at the end; ` : '';
-    const ok = !!report && agreed && dlq === 0 && bounded;
+    unlisten();
+    const removedBySync = removed - w.sandbox.activity.journal.slice(journalStart).filter((r) => r.op === 'd').length;
+    const removals = removedBySync <= users.deleted;
+    const ok = !!report && agreed && dlq === 0 && bounded && removals;
     return {
-      scenario, ok, exchangeChanges, crmChanges, convergeSeconds, verify: { ...c, items: report?.items ?? 0, records: report?.records ?? 0 }, deadLetters: dlq,
+      scenario, ok, exchangeChanges, crmChanges, convergeSeconds, verify: { ...c, items: report?.items ?? 0, records: report?.records ?? 0 }, deadLetters: dlq, removedBySync, crmDeletes: users.deleted,
       detail: migration + graphFigures + (released ? `the delete breaker held ${released} deletes of the burst, released as the operator is told to; ` : '') + (subscriptionRequests ? `${subscriptionRequests.perSecond} subscription requests/s over the last ${subscriptionRequests.seconds} s of the outage (${subscriptionRequests.per100Mailboxes} per 100 mailboxes; bound 1; ${JSON.stringify(subscriptionRequests.made)}); ` : '') +
-        (ok ? 'agreed item by item' : `${!bounded ? 'too many requests at a failing Exchange' : !report ? 'verify did not answer' : !agreed ? `disagreements: ${report.verdicts.flatMap((v) => v.disagreements.map((d) => `${v.mailbox} ${d.kind} ${d.itemId ?? d.crmId}`)).slice(0, 5).join('; ')}` : `${dlq} dead letters`}; mailboxes ${JSON.stringify(status?.mailboxes?.byState ?? {})}, lag ${JSON.stringify(status?.lag?.current ?? {})}, not ready: ${JSON.stringify(status?.ready?.reasons ?? [])}`),
+        `the sync removed ${removedBySync} mailbox items, the CRM users deleted ${users.deleted} rows; ` +
+        (ok ? 'agreed item by item' : `${!removals ? 'the sync removed more mailbox items than the CRM users deleted' : !bounded ? 'too many requests at a failing Exchange' : !report ? 'verify did not answer' : !agreed ? `disagreements: ${report.verdicts.flatMap((v) => v.disagreements.map((d) => `${v.mailbox} ${d.kind} ${d.itemId ?? d.crmId}`)).slice(0, 5).join('; ')}` : `${dlq} dead letters`}; mailboxes ${JSON.stringify(status?.mailboxes?.byState ?? {})}, lag ${JSON.stringify(status?.lag?.current ?? {})}, not ready: ${JSON.stringify(status?.ready?.reasons ?? [])}`),
     };
   } finally {
     await sync?.stop().catch(() => sync?.child.kill('SIGKILL'));
@@ -426,7 +446,7 @@ try {
 const rows = outcomes.map((o) => `| ${o.scenario} | ${o.ok ? 'ok' : '**FAILED**'} | ${o.exchangeChanges ?? ''} | ${o.crmChanges ?? ''} | ${o.convergeSeconds ?? ''} | ${o.verify ? `${o.verify.items} / ${o.verify.records}` : ''} | ${o.verify ? `${o.verify.missing}/${o.verify.stale}/${o.verify.ghost}/${o.verify.unlinked}` : ''} | ${o.deadLetters ?? ''} | ${o.detail} |`);
 const table = ['| scenario | result | mailbox changes | CRM changes | converged (s) | items / records | missing/stale/ghost/unlinked | dead letters | detail |', '| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- |', ...rows].join('\n');
 log(`\n${table}\n`);
-const outDir = join(root, 'chaos/results');
+const outDir = values.out ?? join(root, 'chaos/results');
 mkdirSync(outDir, { recursive: true });
 // a run of some scenarios does not overwrite the day's full run
 const subset = chosen.length < SCENARIOS.length ? `-${chosen.join('+').slice(0, 120)}` : '';

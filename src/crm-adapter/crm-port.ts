@@ -213,4 +213,9 @@ export interface MappedRecords {
 export interface CrmDirectory {
   readonly description: string;
   activeAssociateEmails(): Promise<string[]>;
+  /**
+   * A hybrid organisation: where the CRM says its users' mailboxes live (the reference CRM's
+   * associate.mailbox_home), by lower-case address; users it says nothing of are left out.
+   */
+  mailboxHomes?(): Promise<ReadonlyMap<string, 'on-premises' | 'online'>>;
 }

@@ -191,6 +191,13 @@ export class ReferenceCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     });
   }
 
+  mailboxHomes(): Promise<ReadonlyMap<string, 'on-premises' | 'online'>> {
+    return this.guard('read mailbox homes', async () => {
+      const { rows } = await this.db.query<{ email: string; home: 'on-premises' | 'online' }>(`select lower(email) as email, mailbox_home as home from ${this.s}.associate where active and email is not null and mailbox_home is not null`);
+      return new Map(rows.map((r) => [r.email, r.home]));
+    });
+  }
+
   // ── the port ──
 
   associateByEmail(email: string): Promise<CrmAssociate | undefined> {

@@ -1,6 +1,6 @@
 import type { MailboxStore } from '../exchange/index.js';
 import { ItemMappingStore, SelectionFolderStore } from '../handlers/index.js';
-import { exchangeErrorCategory } from '../shared/errors.js';
+import { exchangeErrorCategory, isRetriable } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { SqlPositionStore, type Database } from '../state/index.js';
 import { recordedMailboxProtocol, type MailboxPlacement } from '../subscriptions/index.js';
@@ -69,7 +69,8 @@ export class LiveMover {
           try {
             await this.o.graphStore.findStamped(mailbox, 'calendar', 'exchange-crm-sync:probe');
           } catch (err) {
-            if (exchangeErrorCategory(err) === 'mailbox-unavailable') continue; // not (yet) in Exchange Online
+            // not (yet) in Exchange Online, or Graph busy or out of reach for now: asked again
+            if (exchangeErrorCategory(err) === 'mailbox-unavailable' || isRetriable(err)) continue;
             throw err;
           }
           this.o.logger.warn({ event: 'placement.following', mailbox }, `${mailbox}: the on-premises server refuses it and Exchange Online serves it: Exchange has moved it; its sync state follows to Microsoft Graph`);

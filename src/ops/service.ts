@@ -8,7 +8,7 @@ import { setFlagsFromString } from 'node:v8';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { SyncConfig } from '../config/index.js';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
-import { openCrm, type MappedRecords } from '../crm-adapter/index.js';
+import { openCrm, type CrmDirectory, type MappedRecords } from '../crm-adapter/index.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { checkCrmIdentity, checkStateIdentity, openDatabase, SqlPositionStore, type Database } from '../state/index.js';
@@ -114,7 +114,9 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     // migrations before anything reads them (ALTER TABLE's lock would hold the CRM poller's reads)
     await migrateState(database, config.state.schema);
     const positions = await SqlPositionStore.open(database, config.state.schema);
-    const side = openExchangeSide(config, { registry, logger, builtIn, positions });
+    // a hybrid organisation places mailboxes by the CRM's word too: read once the CRM is open (below)
+    const placedByCrm: { directory?: CrmDirectory } = {};
+    const side = openExchangeSide(config, { registry, logger, builtIn, positions, crmHomes: async () => (await placedByCrm.directory?.mailboxHomes?.()) ?? new Map() });
     const exchange = side.store;
     lifecycle.add('exchange', () => side.close());
     // what the protocol does not sync yet is left out, said once, never failed item by item
@@ -154,6 +156,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     const opened = await openCrm(config, { referenceDatabase: crmDatabase, mapped, demoMailboxes: demo?.store.all().map((m) => m.address), registry, logger });
     lifecycle.add('crm', () => opened.close());
     const { crm } = opened;
+    placedByCrm.directory = crm;
     // the demo's hands on the CRM side: only on a CRM of the demo's own
     const demoCrmUser = opened.simulator ? superOfficeDemoUser(opened.simulator) : opened.referenceDatabase && config.crm.type === 'embedded' ? referenceDemoUser(opened.referenceDatabase, config.crm.schema) : undefined;
     logger.info({ event: 'crm.open', crm: crm.identity }, `CRM: ${crm.identity}`);
@@ -297,7 +300,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     const ops = await startOpsServer({ host: config.ops.listen.host, port: config.ops.listen.port, registry, logger, readiness, routes: {
       ...statusRoutes(statusSources, source, backlog),
       ...breakerRoutes(breaker, (scope) => (scope === 'crm' ? released.toExchange : released.toCrm)),
-      ...verifyRoutes({ ...verifyOptions, source, inFlight }),
+      ...verifyRoutes({ ...verifyOptions, source, inFlight, ...(placement ? { sideOf: (mailbox: string) => placement.protocolOf(mailbox) } : {}) }),
       ...(mover ? moveRoutes({
         recorded: () => recordedMailboxProtocols(positions),
         move: async (mailbox, dryRun) => (await mover.move(mailbox, dryRun)) ?? { mailbox, byId: 0, byStamp: 0, unmatched: 0, selectionFolders: 0 },

@@ -14,14 +14,16 @@ export interface VerifyReport {
   readonly items: number;
   readonly records: number;
   readonly counts: Record<'missing' | 'stale' | 'ghost' | 'unlinked', number>;
-  readonly verdicts: readonly MailboxVerdict[];
+  /** A hybrid organisation: each verdict's side is in it, and how many were compared on each. */
+  readonly bySide?: Record<'ews' | 'graph', number>;
+  readonly verdicts: ReadonlyArray<MailboxVerdict & { readonly side?: 'ews' | 'graph' }>;
 }
 
 /**
  * GET /verify?mailbox=M (or ?all=true: every mailbox this instance syncs): each mailbox
  * compared with the CRM item by item (verify.ts). Read-only; GET is safe to repeat.
  */
-export function verifyRoutes(options: Omit<VerifyOptions, 'folders'> & { folders: readonly FolderKind[]; source: MailboxChangeSource; inFlight: () => Promise<number> }): Record<string, Route> {
+export function verifyRoutes(options: Omit<VerifyOptions, 'folders'> & { folders: readonly FolderKind[]; source: MailboxChangeSource; inFlight: () => Promise<number>; sideOf?: (mailbox: string) => 'ews' | 'graph' }): Record<string, Route> {
   return {
     '/verify': async (req, res) => {
       const q = queryOf(req);
@@ -36,8 +38,12 @@ export function verifyRoutes(options: Omit<VerifyOptions, 'folders'> & { folders
       })))));
       const counts = { missing: 0, stale: 0, ghost: 0, unlinked: 0 };
       for (const v of verdicts) for (const d of v.disagreements) counts[d.kind]++;
+      const { sideOf } = options;
+      const sided: VerifyReport['verdicts'] = sideOf ? verdicts.map((v) => ({ ...v, side: sideOf(v.mailbox) })) : verdicts;
+      const bySide = sideOf ? { ews: sided.filter((v) => v.side === 'ews').length, graph: sided.filter((v) => v.side === 'graph').length } : undefined;
       const report: VerifyReport = {
-        inFlight: await options.inFlight(), mailboxes: verdicts.length, items: verdicts.reduce((n, v) => n + v.items, 0), records: verdicts.reduce((n, v) => n + v.records, 0), counts, verdicts,
+        inFlight: await options.inFlight(), mailboxes: verdicts.length, items: verdicts.reduce((n, v) => n + v.items, 0), records: verdicts.reduce((n, v) => n + v.records, 0), counts,
+        ...(bySide ? { bySide } : {}), verdicts: sided,
       };
       return json(res, 200, report);
     },

@@ -10,7 +10,7 @@ const PROTOCOL_OF_HOME: Record<MailboxHome, ExchangeProtocol> = { 'on-premises':
 /** Where a mailbox lives by someone's word, and whose: the mailbox file's, or Autodiscover's. */
 export interface PlacedHome {
   readonly home: MailboxHome;
-  readonly by: 'the mailbox file' | 'Autodiscover';
+  readonly by: 'the mailbox file' | 'the CRM' | 'Autodiscover';
 }
 
 /** Where the listed mailboxes live, by the operator's file and by asking Exchange; one may say nothing of a mailbox. */
@@ -21,7 +21,7 @@ export type HomesOf = (mailboxes: readonly string[]) => Promise<ReadonlyMap<stri
  * (Exchange Online). The sync state's record wins — a mailbox's ids and positions are one
  * protocol's, and only a move (`migrate --to graph`, or a start that finds the operator's list
  * saying "online") carries them to the other; a mailbox the state does not know yet goes where
- * the operator's list says, else where Autodiscover says, else on premises, and is recorded there.
+ * the operator's list says, else the CRM, else Autodiscover, else on premises, and is recorded there.
  */
 export class MailboxPlacement {
   private readonly recorded = new Map<string, ExchangeProtocol>();

@@ -11,7 +11,7 @@ import type { Logger } from '../shared/logger.js';
 import { budgetOf, CapacityLimitedDirectory, groupSizeOf } from './account-capacity.js';
 import { createMailboxChangeSource, type SourceDependencies } from './create-source.js';
 import type { MailboxChangeSource } from './mailbox-change-source.js';
-import { CsvFileDirectory, type MailboxDirectory } from './mailbox-directory.js';
+import { CsvFileDirectory, type MailboxDirectory, type MailboxHome } from './mailbox-directory.js';
 import { HybridSource } from './hybrid-source.js';
 import { MailboxPlacement, PlacedDirectory, type HomesOf, type PlacedHome } from './mailbox-placement.js';
 import { MailboxRegistry } from './mailbox-registry.js';
@@ -62,6 +62,8 @@ export interface OpenExchangeSideOptions {
   readonly builtIn?: { readonly ews?: EwsSettings; readonly graph?: GraphSettings & { readonly ca: string }; readonly identity: string };
   /** The sync state's positions: a hybrid organisation records there where each mailbox is synced. */
   readonly positions?: PositionStore;
+  /** A hybrid organisation: where the CRM says mailboxes live (read when placing them, after the CRM is open). */
+  readonly crmHomes?: () => Promise<ReadonlyMap<string, MailboxHome>>;
 }
 
 /** Which protocol reaches the mailboxes for each <advise>: the one table that names them. */
@@ -91,7 +93,7 @@ function openHybridSide(config: SyncConfig, online: 'GraphNotify' | 'GraphDelta'
   const file = config.exchange.mailboxes.source === 'file' && config.exchange.mailboxes.file ? new CsvFileDirectory(config.exchange.mailboxes.file) : undefined;
   const ewsSettings = options.builtIn?.ews ?? config.exchange.ews;
   const autodiscover = config.exchange.ews.autodiscover?.enabled !== false && ewsSettings.url ? new MailboxAutodiscover(ewsSettings, config.exchange.ews.autodiscover?.url) : undefined;
-  const placement = new MailboxPlacement(options.positions, homesOf(file, autodiscover, options.logger), options.logger);
+  const placement = new MailboxPlacement(options.positions, homesOf(file, options.crmHomes, autodiscover, options.logger), options.logger);
   const protocolOf = (mailbox: string): ExchangeProtocol => placement.protocolOf(mailbox);
   return {
     mode: config.exchange.mode, protocol: 'ews', translateEwsIds: inCloud.translateEwsIds, url: `${onPremises.url} and ${inCloud.url}`,
@@ -118,26 +120,30 @@ function openHybridSide(config: SyncConfig, online: 'GraphNotify' | 'GraphDelta'
 }
 
 /**
- * Where a hybrid organisation's mailboxes live: the mailbox file's home column, and for the
- * mailboxes it says nothing of, on-premises Autodiscover. Autodiscover out of reach is said
- * once and costs nothing else: those mailboxes stay where the state has them.
+ * Where a hybrid organisation's mailboxes live: the mailbox file's home column, then the CRM's
+ * word (the reference CRM's associate.mailbox_home), and for the mailboxes neither says anything
+ * of, on-premises Autodiscover. A source out of reach is said once and costs nothing else: those
+ * mailboxes stay where the state has them.
  */
-function homesOf(file: CsvFileDirectory | undefined, autodiscover: MailboxAutodiscover | undefined, logger: Logger): HomesOf | undefined {
-  if (!file && !autodiscover) return undefined;
-  let failing = false;
+function homesOf(file: CsvFileDirectory | undefined, crmHomes: (() => Promise<ReadonlyMap<string, MailboxHome>>) | undefined, autodiscover: MailboxAutodiscover | undefined, logger: Logger): HomesOf {
+  const failing = new Set<string>();
+  const ask = async <T>(what: string, read: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      const answer = await read();
+      if (failing.delete(what)) logger.warn({ event: 'placement.source-back', source: what }, `${what} answers again where mailboxes live`);
+      return answer;
+    } catch (err) {
+      if (!failing.has(what)) logger.warn({ err, event: what === 'Autodiscover' ? 'placement.autodiscover-failed' : 'placement.source-failed', source: what, ...(what === 'Autodiscover' ? { url: autodiscover?.url } : {}) }, `asking ${what}${what === 'Autodiscover' ? ` (${autodiscover?.url})` : ''} where mailboxes live failed (${(err as Error).message}); the other sources and the sync state decide meanwhile`);
+      failing.add(what);
+      return undefined;
+    }
+  };
   return async (mailboxes) => {
     const out = new Map<string, PlacedHome>();
-    if (file) for (const [m, home] of await file.homes()) out.set(m, { home, by: 'the mailbox file' });
+    if (file) for (const [m, home] of (await ask('the mailbox file', () => file.homes())) ?? []) out.set(m, { home, by: 'the mailbox file' });
+    if (crmHomes) for (const [m, home] of (await ask('the CRM', crmHomes)) ?? []) if (!out.has(m)) out.set(m, { home, by: 'the CRM' });
     const unsaid = mailboxes.filter((m) => !out.has(m));
-    if (!autodiscover || unsaid.length === 0) return out;
-    try {
-      for (const [m, home] of await autodiscover.homes(unsaid)) out.set(m, { home, by: 'Autodiscover' });
-      if (failing) logger.warn({ event: 'placement.autodiscover-back', url: autodiscover.url }, `Autodiscover answers again (${autodiscover.url})`);
-      failing = false;
-    } catch (err) {
-      if (!failing) logger.warn({ err, event: 'placement.autodiscover-failed', url: autodiscover.url }, `asking Autodiscover where mailboxes live failed (${(err as Error).message}) at ${autodiscover.url}; the mailbox file and the sync state decide meanwhile`);
-      failing = true;
-    }
+    if (autodiscover && unsaid.length) for (const [m, home] of (await ask('Autodiscover', () => autodiscover.homes(unsaid))) ?? []) out.set(m, { home, by: 'Autodiscover' });
     return out;
   };
 }

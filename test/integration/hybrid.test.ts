@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { initReferenceCrm, seedDemoAssociates } from '../../src/crm-adapter/index.js';
@@ -19,7 +19,8 @@ const APP = { tenant: 'contoso', clientId: 'exchange-crm-sync', clientSecret: 'h
  * mailbox synced where it lives (the sandbox serves a mailbox through one protocol only, so a
  * request through the wrong side fails), then mailboxes moved by Exchange and followed by
  * `migrate --to graph` — after a SIGKILL of the sync, with users changing the mailboxes
- * meanwhile — and one followed at start because Autodiscover says it is online. At the end
+ * meanwhile — and one followed at start because Autodiscover says it is online (and one placed
+ * online at the first start by the CRM's word). At the end
  * verify agrees, the CRM has one row per item, and the move created or deleted no item.
  */
 describe('a hybrid organisation: EWS and Graph in one deployment, mailboxes moving to Exchange Online', () => {
@@ -36,7 +37,7 @@ describe('a hybrid organisation: EWS and Graph in one deployment, mailboxes movi
       await initReferenceCrm(db, crmSchema);
       await seedDemoAssociates(db, crmSchema, all);
       const { file, dir } = writeConfig(`<exchange><events><advise Object="EwsStream" online="GraphNotify"/></events>
-        <ews url="${sandbox.url}" user="${sandbox.serviceAccount}" passwordEnv="ECS_TEST_EWS_PASSWORD"/>
+        <ews url="${sandbox.url}" user="${sandbox.serviceAccount}" passwordEnv="ECS_TEST_EWS_PASSWORD" autodiscover="false"/>
         <graph url="${sandbox.graph!.url}" authority="${sandbox.tokens!.url}" tenant="${APP.tenant}" clientId="${APP.clientId}" clientSecretEnv="ECS_TEST_GRAPH_SECRET" caFile="sandbox-ca.pem"/>
         <mailboxes file="mailboxes.csv" refresh="5s"/></exchange>
         <crm type="postgres" url="${postgresUrl()}" schema="${crmSchema}" stateSchema="${stateSchema}" pollInterval="300ms"/>
@@ -45,7 +46,10 @@ describe('a hybrid organisation: EWS and Graph in one deployment, mailboxes movi
       writeFileSync(join(dir, 'sandbox-ca.pem'), sandbox.tokens!.ca);
       // the mailbox file's home column; a mailbox left unsaid is placed by asking Autodiscover
       const homes = (online: readonly string[], unsaid: readonly string[] = []): void => writeFileSync(join(dir, 'mailboxes.csv'), `address,home\n${all.map((a) => `${a},${unsaid.includes(a) ? '' : online.includes(a) ? 'online' : 'on-premises'}`).join('\n')}\n`);
-      homes(all.slice(6));
+      // the mailbox file says nothing of the last mailbox: the CRM does (associate.mailbox_home), and
+      // Autodiscover is off for the first start, so only the CRM's word can put it online
+      homes(all.slice(6), [all[7]]);
+      await db.query(`update ${crmSchema}.associate set mailbox_home = 'online' where lower(email) = $1`, [all[7]]);
       const env = { ECS_TEST_EWS_PASSWORD: 'sandbox', ECS_TEST_GRAPH_SECRET: APP.clientSecret };
       const items = (): number => sandbox.store.all().reduce((n, m) => n + sandbox.store.itemsIn(m, 'calendar').length + sandbox.store.itemsIn(m, 'tasks').length, 0);
       const rows = async (): Promise<number> => (await db.query<{ n: number }>(`select (select count(*) from ${crmSchema}.appointment)::int as n`)).rows[0].n;
@@ -105,6 +109,7 @@ describe('a hybrid organisation: EWS and Graph in one deployment, mailboxes movi
       // nothing: on-premises Autodiscover redirects it to the tenant, and the start moves it
       sandbox.moveMailboxes([m3.address], 'online');
       homes([m0.address, m1.address, m2.address, ...all.slice(6)], [m3.address]);
+      writeFileSync(file, readFileSync(file, 'utf8').replace(' autodiscover="false"', ''));
       const itemsBeforeStart = seqs();
       service = await startServiceProcess(file, env, dir);
       await waitUntil(() => service!.lines.some((l) => l.event === 'placement.moved' && l.mailbox === m3.address), 60_000, 'the start moved the mailbox Autodiscover says is online');
@@ -145,6 +150,9 @@ describe('a hybrid organisation: EWS and Graph in one deployment, mailboxes movi
       assert.equal(await rows(), items(), 'one CRM row per item after the live moves');
       const status = (await (await fetch(`${service.opsUrl}/status`)).json()) as { mailboxes: { bySide?: { ews: number; graph: number } } };
       assert.deepEqual(status.mailboxes.bySide, { ews: 0, graph: 8 });
+      // verify says each mailbox's side too
+      const verified = await runCli(['verify', '--all', '--url', service.opsUrl], env, dir);
+      assert.match(verified.stdout, /8 mailbox\(es\) \(0 on premises over EWS, 8 in Exchange Online over Graph\), \d+ items, \d+ CRM records: both sides agree/, verified.stdout + verified.stderr);
       assert.deepEqual(service.lines.filter((l) => l.event === 'sync.snapshot-deletes'), [], 'nothing looked deleted');
     } finally {
       if (service && service.child.exitCode === null && service.child.signalCode === null) await service.stop('SIGINT');

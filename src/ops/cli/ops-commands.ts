@@ -359,13 +359,16 @@ export function describeStatus(s: StatusReport): string[] {
 /** A verify report as lines: each disagreement, then the totals. */
 export function describeVerify(r: VerifyReport): string[] {
   const lines: string[] = [];
+  const SIDE = { ews: 'on premises', graph: 'Exchange Online' } as const;
   for (const v of r.verdicts) {
-    if (v.error) lines.push(`✗ ${v.mailbox}: not compared: ${v.error}`);
-    for (const d of v.disagreements) lines.push(`✗ ${v.mailbox} ${d.folder}: ${d.kind} ${[d.itemId && `item ${d.itemId}`, d.crmId].filter(Boolean).join(' / ')}: ${d.detail}`);
+    const who = v.side ? `${v.mailbox} (${SIDE[v.side]})` : v.mailbox;
+    if (v.error) lines.push(`✗ ${who}: not compared: ${v.error}`);
+    for (const d of v.disagreements) lines.push(`✗ ${who} ${d.folder}: ${d.kind} ${[d.itemId && `item ${d.itemId}`, d.crmId].filter(Boolean).join(' / ')}: ${d.detail}`);
   }
   const c = r.counts;
   const total = c.missing + c.stale + c.ghost + c.unlinked;
-  lines.push(`${r.mailboxes} mailbox(es), ${r.items} items, ${r.records} CRM records: ${total ? `${c.missing} missing, ${c.stale} stale, ${c.ghost} ghost, ${c.unlinked} unlinked` : 'both sides agree'}`);
+  const sides = r.bySide ? ` (${r.bySide.ews} on premises over EWS, ${r.bySide.graph} in Exchange Online over Graph)` : '';
+  lines.push(`${r.mailboxes} mailbox(es)${sides}, ${r.items} items, ${r.records} CRM records: ${total ? `${c.missing} missing, ${c.stale} stale, ${c.ghost} ghost, ${c.unlinked} unlinked` : 'both sides agree'}`);
   if (total && r.inFlight > 0) lines.push(`${r.inFlight} changes are still in the log, not applied: a difference may be one of them — run verify again once the lag is 0`);
   return lines;
 }
