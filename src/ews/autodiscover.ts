@@ -1,6 +1,7 @@
 import ews from 'ews-javascript-api';
 import type { EwsSettings } from '../config/index.js';
 import { BackoffGate } from '../shared/backoff-gate.js';
+import { Limiter } from '../shared/limiter.js';
 import { credentialsOf } from './ews-credentials.js';
 import { toEwsError } from './ews-error.js';
 import { EwsHttp, EwsTransport } from './ews-http.js';
@@ -23,7 +24,8 @@ export function autodiscoverUrlOf(ewsUrl: string): string {
  * AutodiscoverService and our transport: the EWS account's credentials, TLS rules and
  * deadline) asked where a hybrid organisation's mailboxes live: a mailbox Exchange moved to
  * Exchange Online is a remote mailbox on premises, and Autodiscover answers RedirectAddress
- * with its address in the tenant. Up to 100 mailboxes per request; answers are kept 15 minutes.
+ * with its address in the tenant. Up to 100 mailboxes per request, 4 requests at a time;
+ * answers are kept 15 minutes.
  */
 export class MailboxAutodiscover {
   readonly url: string;
@@ -32,12 +34,13 @@ export class MailboxAutodiscover {
   private readonly answers = new Map<string, { home: AutodiscoveredHome | undefined; at: number }>();
   /** Requests sent (for tests and the status page). */
   requests = 0;
+  private readonly limiter = new Limiter(4);
 
   constructor(settings: EwsSettings, url?: string, private readonly now: () => number = Date.now) {
     if (!settings.url) throw new Error('Autodiscover needs the EWS url');
     this.settings = settings;
     this.url = url || autodiscoverUrlOf(settings.url);
-    this.transport = new EwsTransport({ tlsVerify: settings.tlsVerify, timeoutMs: settings.requestTimeoutMs, maxSockets: 2, gate: new BackoffGate(), credentials: credentialsOf(settings) });
+    this.transport = new EwsTransport({ tlsVerify: settings.tlsVerify, timeoutMs: settings.requestTimeoutMs, maxSockets: 4, gate: new BackoffGate(), credentials: credentialsOf(settings) });
   }
 
   /**
@@ -51,10 +54,12 @@ export class MailboxAutodiscover {
       const kept = this.answers.get(m);
       return !kept || now - kept.at > KEPT_MS;
     });
-    for (let i = 0; i < ask.length; i += USERS_PER_REQUEST) {
-      const batch = ask.slice(i, i + USERS_PER_REQUEST);
+    const batches: string[][] = [];
+    for (let i = 0; i < ask.length; i += USERS_PER_REQUEST) batches.push(ask.slice(i, i + USERS_PER_REQUEST));
+    // a few requests at a time: 50,000 mailboxes are 500 requests at a first start
+    await Promise.all(batches.map((batch) => this.limiter.run(async () => {
       for (const [mailbox, home] of await this.ask(batch)) this.answers.set(mailbox, { home, at: now });
-    }
+    })));
     const out = new Map<string, AutodiscoveredHome>();
     for (const m of mailboxes) {
       const home = this.answers.get(m.toLowerCase())?.home;

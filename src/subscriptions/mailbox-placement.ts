@@ -146,7 +146,8 @@ export class MailboxPlacement {
   private async readHomes(mailboxes: readonly string[]): Promise<void> {
     if (!this.homes) return;
     try {
-      this.operator = new Map(await this.homes(mailboxes));
+      // a mailbox whose state is Graph's stays there (no move back): not asked about
+      this.operator = new Map(await this.homes(mailboxes.filter((m) => this.recorded.get(m) !== 'graph')));
     } catch (err) {
       this.logger.error({ err, event: 'placement.read-failed' }, 'reading the mailboxes\' homes failed; keeping the last ones');
     }
