@@ -437,6 +437,11 @@ export const SETTINGS: readonly SettingSpec[] = [
     kind: k.integer(1, 3_650), default: 365, doc: 'Initial sync takes appointments up to this many days ahead; a never-ending series is written to SuperOffice up to this far ahead, and on as the window moves (it keeps no open-ended series).',
   },
   {
+    key: 'sync.direction', element: 'sync', attribute: 'direction', env: 'ECS_SYNC_DIRECTION',
+    kind: k.oneOf(['two-way', 'to-crm', 'to-exchange', 'off'] as const), default: 'two-way',
+    doc: 'Which way mailboxes are synced, unless the mailbox file\'s direction column says otherwise for one: two-way, to-crm (Exchange is the master: nothing is written to the mailbox), to-exchange (nothing is written to the CRM) or off (not synced; its mappings are kept). Re-read with the mailbox list: no restart needed.',
+  },
+  {
     key: 'sync.private', element: 'sync', attribute: 'private', env: 'ECS_SYNC_PRIVATE',
     kind: k.oneOf(['sync', 'skip'] as const), default: 'sync', doc: 'Private items: sync (marked private on the other side) or skip.',
   },

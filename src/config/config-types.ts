@@ -169,6 +169,8 @@ export interface SyncSettings {
   readonly windowPastDays: number;
   readonly windowFutureDays: number;
   readonly private: 'sync' | 'skip';
+  /** Which way mailboxes are synced unless the mailbox file says otherwise for one. */
+  readonly direction: 'two-way' | 'to-crm' | 'to-exchange' | 'off';
   readonly parallelism: number;
   /** The background verify: mailboxes per round (0: off), and how often. */
   readonly verifySample: { readonly perRound: number; readonly intervalMs: number };

@@ -5,7 +5,7 @@ import { moveRoutes } from './move-routes.js';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { SyncConfig } from '../config/index.js';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
 import { openCrm, type CrmDirectory, type MappedRecords } from '../crm-adapter/index.js';
@@ -14,7 +14,7 @@ import type { Logger } from '../shared/logger.js';
 import { checkCrmIdentity, checkStateIdentity, openDatabase, SqlPositionStore, type Database } from '../state/index.js';
 import { Limiter } from '../shared/limiter.js';
 import { CrmToLog, ExchangeToLog, type ChangeEnvelope, groupsOf, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
-import { directoryFor, HybridSource, MailboxOwnership, openExchangeSide, OwnedDirectory, recordedMailboxProtocol, recordedMailboxProtocols, type ExchangeProtocol, type MailboxChangeSource, type OpenExchangeSideOptions } from '../subscriptions/index.js';
+import { CsvFileDirectory, DirectedDirectory, directoryFor, HybridSource, MailboxDirections, MailboxOwnership, openExchangeSide, OwnedDirectory, recordedMailboxProtocol, recordedMailboxProtocols, type ExchangeProtocol, type MailboxChangeSource, type OpenExchangeSideOptions, type Towards } from '../subscriptions/index.js';
 import type { MailboxPositionKind } from '../exchange/index.js';
 import {
   behindBreaker, ContactsToCrm, ContactsToExchange, DeleteBreaker, ItemMappingStore, routeByType, runHandler, SelectionFolderStore, SelectionsToExchange, ToCrmHandler, ToExchangeHandler,
@@ -202,11 +202,25 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     const positionKindOf = placement
       ? async (mailbox: string) => kindOf((await recordedMailboxProtocol(positions, mailbox)) ?? placement.protocolOf(mailbox))
       : async () => kindOf(side.protocol);
+    // each mailbox's direction (sync@direction, the mailbox file's direction column) decides
+    // which changes are written: read before the first change is applied, again with each listing
+    const mailboxFile = config.exchange.mailboxes.source === 'file' && config.exchange.mailboxes.file ? new CsvFileDirectory(config.exchange.mailboxes.file) : undefined;
+    const directions = new MailboxDirections(config.sync.direction, mailboxFile && (() => mailboxFile.directions()), logger.child({ component: 'policy' }));
+    await directions.refresh();
+    const skippedByPolicy = new Counter({ name: 'ecs_policy_skipped_total', help: 'Changes not written because of the sync policy, by rule and by the side they were not written to', labelNames: ['rule', 'towards'], registers: [registry] });
+    type Handle = ReturnType<typeof routeByType>;
+    const directed = (towards: Towards, handle: Handle): Handle => async (envelope, at) => {
+      // an Exchange change names its mailbox; a CRM change's key is its owner's mailbox
+      const mailbox = towards === 'crm' ? envelope.source.slice('exchange:'.length) : at.key.toLowerCase();
+      if (directions.carries(mailbox, towards)) return handle(envelope, at);
+      skippedByPolicy.inc({ rule: 'direction', towards });
+      return 'skipped';
+    };
     const toCrmHandlers: ChangeHandler[] = [new ToCrmHandler({ crm, mappings, logger: logger.child({ component: 'to-crm' }), privateItems: config.sync.private, exchange, positionKindOf, ...conflicts })];
     if (contacts) toCrmHandlers.push(new ContactsToCrm({ crm, mappings, logger: logger.child({ component: 'to-crm' }), exchange, positionKindOf, ...conflicts }));
     const toCrmConsumer = await runHandler({
       transport, groupId: groups.toCrm, topic: topics.exchangeChanges, dlqTopic: topics.dlq(topics.exchangeChanges), concurrency: config.sync.parallelism,
-      direction: 'to-crm', handle: routeByType(toCrmHandlers.map(guarded)), logger: logger.child({ component: 'to-crm' }), metrics,
+      direction: 'to-crm', handle: directed('crm', routeByType(toCrmHandlers.map(guarded))), logger: logger.child({ component: 'to-crm' }), metrics,
       onApplied: (e, at) => observe('to-crm', e, at), onHandled: (key) => backlog.handled(key),
     });
     lifecycle.add('to-crm', () => toCrmConsumer.stop());
@@ -218,7 +232,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     if (config.sync.selections === 'subscribed') toExchangeHandlers.push(new SelectionsToExchange({ crm, exchange, selections: selectionFolders, mappings, logger: toExchangeLogger }));
     const toExchangeConsumer = await runHandler({
       transport, groupId: groups.toExchange, topic: topics.crmChanges, dlqTopic: topics.dlq(topics.crmChanges), concurrency: config.sync.parallelism,
-      direction: 'to-exchange', handle: routeByType(toExchangeHandlers.map(guarded)), logger: toExchangeLogger, metrics,
+      direction: 'to-exchange', handle: directed('exchange', routeByType(toExchangeHandlers.map(guarded))), logger: toExchangeLogger, metrics,
       onApplied: (e, at) => observe('to-exchange', e, at),
     });
     // a release applies the held-back deletes through the handlers themselves, past the breaker
@@ -228,7 +242,8 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     unconfirmed.start();
     lifecycle.add('unconfirmed-items', () => unconfirmed.stop());
 
-    const directory = side.carried(directoryFor(config, crm));
+    // a mailbox switched off is not listed: its subscriptions end, its mappings stay
+    const directory = side.carried(new DirectedDirectory(directoryFor(config, crm), directions));
     // a hybrid organisation follows a mailbox Exchange moves to Exchange Online while it runs
     let heldOnPremises: (mailbox: string) => boolean = () => false;
     const mover = placement && new LiveMover({
@@ -282,6 +297,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     const verifyOptions = {
       exchange, crm, mappings, windowPastDays: config.sync.windowPastDays, windowFutureDays: config.sync.windowFutureDays,
       folders: config.sync.items.map((i) => (i === 'appointments' ? 'calendar' : i)),
+      directionOf: (mailbox: string) => directions.of(mailbox),
     };
     const inFlight = async (): Promise<number> => (await lag.total(groups.toCrm)) + (await lag.total(groups.toExchange));
     // verify on its own, a few mailboxes a minute: drift shows in /status, /metrics and `status`
@@ -296,6 +312,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
       mailboxes: () => source.mailboxes.all(), partitions: () => ownership.partitions, readiness, lag: lagHistory, latency, backlog, registry, dlqSizes: () => dlqGauge.read(),
       verify: () => sample.report(),
       ...(placement ? { sideOf: (mailbox: string) => placement.protocolOf(mailbox) } : {}),
+      directionOf: (mailbox: string) => directions.of(mailbox),
     };
     const ops = await startOpsServer({ host: config.ops.listen.host, port: config.ops.listen.port, registry, logger, readiness, routes: {
       ...statusRoutes(statusSources, source, backlog),

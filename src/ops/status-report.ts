@@ -1,3 +1,4 @@
+import type { SyncDirection } from '../subscriptions/index.js';
 import type { Registry } from 'prom-client';
 import type { MailboxState, MailboxStatus } from '../subscriptions/index.js';
 import type { LagHistory, LagSample } from './lag-history.js';
@@ -16,6 +17,8 @@ export interface StatusReport {
     initialSyncDone: number;
     /** A hybrid organisation: how many are synced on premises (EWS) and in Exchange Online (Graph). */
     bySide?: { ews: number; graph: number };
+    /** Mailboxes synced one way only, by direction (absent when all are two-way). */
+    byDirection?: Partial<Record<SyncDirection, number>>;
     /** Failed, backing off, paused or still subscribing: the worst first, at most 200. */
     attention: MailboxView[];
   };
@@ -43,6 +46,8 @@ export interface MailboxView {
   initialSyncDone: boolean;
   /** A hybrid organisation: the protocol the mailbox is synced through. */
   side?: 'ews' | 'graph';
+  /** Which way it is synced (sync@direction, the mailbox file's direction column). */
+  direction?: SyncDirection;
   /** Changes of this mailbox published by this instance and not yet applied. */
   pending: number;
   lastAppliedAt?: string;
@@ -66,16 +71,18 @@ export interface StatusSources {
   verify?: () => SampleReport;
   /** A hybrid organisation: where each mailbox is synced. */
   sideOf?: (mailbox: string) => 'ews' | 'graph';
+  /** Each mailbox's direction. */
+  directionOf?: (mailbox: string) => SyncDirection;
 }
 
 const SEVERITY: Record<MailboxState, number> = { failed: 0, 'backing-off': 1, paused: 2, subscribing: 3, syncing: 4, active: 5 };
 const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
 
-export function mailboxView(s: MailboxStatus, backlog: MailboxBacklog, sideOf?: (mailbox: string) => 'ews' | 'graph'): MailboxView {
+export function mailboxView(s: MailboxStatus, backlog: MailboxBacklog, sideOf?: (mailbox: string) => 'ews' | 'graph', directionOf?: (mailbox: string) => SyncDirection): MailboxView {
   const b = backlog.of(s.mailbox);
   return {
     mailbox: s.mailbox, state: s.state, reason: s.reason, since: iso(s.since)!, lastEventAt: iso(s.lastEventAt), lastSyncAt: iso(s.lastSyncAt),
-    initialSyncDone: s.initialSyncDone, ...(sideOf ? { side: sideOf(s.mailbox) } : {}), pending: b.pending, lastAppliedAt: iso(b.lastHandledAt),
+    initialSyncDone: s.initialSyncDone, ...(sideOf ? { side: sideOf(s.mailbox) } : {}), ...(directionOf ? { direction: directionOf(s.mailbox) } : {}), pending: b.pending, lastAppliedAt: iso(b.lastHandledAt),
   };
 }
 
@@ -91,7 +98,15 @@ export async function buildStatusReport(src: StatusSources): Promise<StatusRepor
     .filter((s) => s.state !== 'active' && s.state !== 'syncing')
     .sort((a, b) => SEVERITY[a.state] - SEVERITY[b.state] || a.mailbox.localeCompare(b.mailbox))
     .slice(0, 200)
-    .map((s) => mailboxView(s, src.backlog, src.sideOf));
+    .map((s) => mailboxView(s, src.backlog, src.sideOf, src.directionOf));
+  // one-way mailboxes by direction (those switched off are not synced, so not here)
+  let byDirection: Partial<Record<SyncDirection, number>> | undefined;
+  if (src.directionOf) {
+    for (const s of all) {
+      const d = src.directionOf(s.mailbox);
+      if (d !== 'two-way') (byDirection ??= {})[d] = (byDirection?.[d] ?? 0) + 1;
+    }
+  }
   let bySide: { ews: number; graph: number } | undefined;
   if (src.sideOf) {
     bySide = { ews: 0, graph: 0 };
@@ -111,7 +126,7 @@ export async function buildStatusReport(src: StatusSources): Promise<StatusRepor
       advise: src.advise, transport: src.transport, partitions: src.partitions(),
     },
     ready: { ok: reasons.length === 0, reasons },
-    mailboxes: { total: all.length, byState, initialSyncDone, ...(bySide ? { bySide } : {}), attention },
+    mailboxes: { total: all.length, byState, initialSyncDone, ...(bySide ? { bySide } : {}), ...(byDirection ? { byDirection } : {}), attention },
     lag: { current: latest.lag, history: src.lag.samples },
     latency: { toCrm: src.latency.toCrm.summary(), toExchange: src.latency.toExchange.summary(), windowMinutes: src.latency.windowMinutes },
     ewsErrors,

@@ -1,6 +1,7 @@
 import type { CrmPort, CrmRecordVersion } from '../crm-adapter/crm-port.js';
 import type { FolderKind, ListedItem, MailboxStore } from '../exchange/index.js';
 import type { ItemMapping, ItemMappingStore } from '../handlers/index.js';
+import { carries, type SyncDirection, type Towards } from '../subscriptions/index.js';
 
 /** How a mailbox and the CRM disagree about one item or record. */
 export type DisagreementKind =
@@ -15,6 +16,8 @@ export type DisagreementKind =
 
 export interface Disagreement {
   readonly kind: DisagreementKind;
+  /** The side that lacks the change: the CRM (an Exchange change not carried) or Exchange. */
+  readonly towards: Towards;
   readonly folder: FolderKind;
   readonly itemId?: string;
   readonly crmId?: string;
@@ -29,6 +32,9 @@ export interface MailboxVerdict {
   readonly disagreements: readonly Disagreement[];
   /** The mailbox could not be compared (not an associate, Exchange refused): why. */
   readonly error?: string;
+  /** A one-way mailbox: its direction, and the differences it implies (counted as agreeing, not listed). */
+  readonly direction?: SyncDirection;
+  readonly byPolicy?: number;
 }
 
 export interface VerifyOptions {
@@ -39,6 +45,8 @@ export interface VerifyOptions {
   readonly windowPastDays: number;
   readonly windowFutureDays: number;
   readonly now?: () => number;
+  /** Each mailbox's direction: a change its direction does not carry is no disagreement. */
+  readonly directionOf?: (mailbox: string) => SyncDirection;
 }
 
 const KIND_OF_FOLDER: Record<FolderKind, CrmRecordVersion['kind']> = { calendar: 'appointment', tasks: 'task', contacts: 'contact' };
@@ -52,6 +60,14 @@ const DAY = 86_400_000;
  * or missing: compare again once the consumer lag is 0.
  */
 export async function verifyMailbox(options: VerifyOptions, mailbox: string): Promise<MailboxVerdict> {
+  const verdict = await compareMailbox(options, mailbox);
+  const direction = options.directionOf?.(mailbox);
+  if (!direction || direction === 'two-way') return verdict;
+  const kept = verdict.disagreements.filter((d) => carries(direction, d.towards));
+  return { ...verdict, disagreements: kept, direction, byPolicy: verdict.disagreements.length - kept.length };
+}
+
+async function compareMailbox(options: VerifyOptions, mailbox: string): Promise<MailboxVerdict> {
   const associate = await options.crm.associateByEmail(mailbox);
   if (!associate) return { mailbox, items: 0, records: 0, disagreements: [], error: `${mailbox} is not an active CRM associate` };
   const now = options.now?.() ?? Date.now();
@@ -78,27 +94,27 @@ export async function verifyMailbox(options: VerifyOptions, mailbox: string): Pr
       if (!m && !inWindow(item)) continue;
       items++;
       if (!m) {
-        disagreements.push({ kind: 'missing', folder, itemId: item.itemId, detail: 'in the mailbox, no CRM record stands for it' });
+        disagreements.push({ kind: 'missing', towards: 'crm', folder, itemId: item.itemId, detail: 'in the mailbox, no CRM record stands for it' });
         continue;
       }
       const record = kindRecords.get(m.crmId);
       if (!record) {
-        disagreements.push({ kind: 'ghost', folder, itemId: item.itemId, crmId: m.crmId, detail: `${m.crmId} is gone from the CRM; the item is still in the mailbox` });
+        disagreements.push({ kind: 'ghost', towards: 'exchange', folder, itemId: item.itemId, crmId: m.crmId, detail: `${m.crmId} is gone from the CRM; the item is still in the mailbox` });
         continue;
       }
       if (item.changeKey && item.changeKey !== m.changeKey && !m.knownKeys?.includes(item.changeKey)) {
-        disagreements.push({ kind: 'stale', folder, itemId: item.itemId, crmId: m.crmId, detail: 'the item changed in the mailbox; the CRM record has not got that change' });
+        disagreements.push({ kind: 'stale', towards: 'crm', folder, itemId: item.itemId, crmId: m.crmId, detail: 'the item changed in the mailbox; the CRM record has not got that change' });
       } else if (record.version && m.crmVersion && !record.writtenBySync && options.crm.compareVersions(record.version, m.crmVersion) > 0) {
-        disagreements.push({ kind: 'stale', folder, itemId: item.itemId, crmId: m.crmId, detail: `${m.crmId} changed in the CRM; the item has not got that change` });
+        disagreements.push({ kind: 'stale', towards: 'exchange', folder, itemId: item.itemId, crmId: m.crmId, detail: `${m.crmId} changed in the CRM; the item has not got that change` });
       }
     }
     for (const m of folderMappings) {
       if (present.has(m.itemId) || !kindRecords.has(m.crmId)) continue;
-      disagreements.push({ kind: 'ghost', folder, itemId: m.itemId, crmId: m.crmId, detail: 'the item is gone from the mailbox; its CRM record is still there' });
+      disagreements.push({ kind: 'ghost', towards: 'crm', folder, itemId: m.itemId, crmId: m.crmId, detail: 'the item is gone from the mailbox; its CRM record is still there' });
     }
     for (const record of kindRecords.values()) {
       if (byRecord.has(record.ref)) continue;
-      disagreements.push({ kind: 'unlinked', folder, crmId: record.ref, detail: 'a CRM record of this associate that no item in the mailbox stands for' });
+      disagreements.push({ kind: 'unlinked', towards: 'exchange', folder, crmId: record.ref, detail: 'a CRM record of this associate that no item in the mailbox stands for' });
     }
   }
   return { mailbox, items, records: records.filter((r) => options.folders.some((f) => KIND_OF_FOLDER[f] === r.kind)).length, disagreements };

@@ -43,6 +43,21 @@ export class CsvFileDirectory implements MailboxDirectory {
   async list(): Promise<string[]> {
     return normalise((await this.rows()).map((cells) => cells[0] ?? ''));
   }
+  /** The direction column (a column headed "direction"): per mailbox, two-way, to-crm, to-exchange or off. */
+  async directions(): Promise<Map<string, 'two-way' | 'to-crm' | 'to-exchange' | 'off'>> {
+    const rows = await this.rows();
+    const first = rows.find((cells) => cells.some(Boolean));
+    const header = first && !first.some((c) => c.includes('@')) ? first : undefined;
+    const column = header ? header.findIndex((c) => c.trim().toLowerCase() === 'direction') : -1;
+    const out = new Map<string, 'two-way' | 'to-crm' | 'to-exchange' | 'off'>();
+    if (column < 1) return out;
+    for (const cells of rows) {
+      const value = (cells[column] ?? '').trim().toLowerCase();
+      const [address] = normalise([cells[0] ?? '']);
+      if (address && (value === 'two-way' || value === 'to-crm' || value === 'to-exchange' || value === 'off')) out.set(address, value);
+    }
+    return out;
+  }
   async homes(): Promise<Map<string, MailboxHome>> {
     const rows = await this.rows();
     // a header is the first line, if it holds no address

@@ -339,7 +339,7 @@ export function describeStatus(s: StatusReport): string[] {
   const ms = (v: number | null): string => (v === null ? '–' : v < 1000 ? `${v} ms` : `${(v / 1000).toFixed(1)} s`);
   const lines = [
     `${s.service.instance}: ${s.ready.ok ? 'ready' : `NOT READY — ${s.ready.reasons.map((r) => r.reason).join('; ')}`} (${s.service.advise}, ${s.service.transport} log, up ${s.service.uptimeSeconds} s)`,
-    `mailboxes: ${s.mailboxes.total} — ${Object.entries(s.mailboxes.byState).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}; initial sync done for ${s.mailboxes.initialSyncDone}${s.mailboxes.bySide ? `; ${s.mailboxes.bySide.ews} on premises (EWS), ${s.mailboxes.bySide.graph} in Exchange Online (Graph)` : ''}`,
+    `mailboxes: ${s.mailboxes.total} — ${Object.entries(s.mailboxes.byState).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}; initial sync done for ${s.mailboxes.initialSyncDone}${s.mailboxes.bySide ? `; ${s.mailboxes.bySide.ews} on premises (EWS), ${s.mailboxes.bySide.graph} in Exchange Online (Graph)` : ''}${s.mailboxes.byDirection ? `; one way: ${Object.entries(s.mailboxes.byDirection).map(([d, n]) => `${n} ${d}`).join(', ')}` : ''}`,
   ];
   for (const m of s.mailboxes.attention) lines.push(`  ${m.state.padEnd(11)} ${m.mailbox}${m.reason ? ` — ${m.reason}` : ''}`);
   lines.push(`lag: ${Object.entries(s.lag.current).map(([k, v]) => `${k} ${v}`).join('; ') || 'none'}`);
@@ -362,6 +362,7 @@ export function describeVerify(r: VerifyReport): string[] {
   const SIDE = { ews: 'on premises', graph: 'Exchange Online' } as const;
   for (const v of r.verdicts) {
     const who = v.side ? `${v.mailbox} (${SIDE[v.side]})` : v.mailbox;
+    if (v.byPolicy) lines.push(`= ${who}: synced ${v.direction}: ${v.byPolicy} difference(s) its direction implies, counted as agreeing`);
     if (v.error) lines.push(`✗ ${who}: not compared: ${v.error}`);
     for (const d of v.disagreements) lines.push(`✗ ${who} ${d.folder}: ${d.kind} ${[d.itemId && `item ${d.itemId}`, d.crmId].filter(Boolean).join(' / ')}: ${d.detail}`);
   }

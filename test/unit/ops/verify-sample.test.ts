@@ -5,7 +5,7 @@ import type { Disagreement, MailboxVerdict } from '../../../src/ops/verify.js';
 import { VerifySample } from '../../../src/ops/verify-sample.js';
 import { silentLogger } from '../../../src/shared/logger.js';
 
-const missing: Disagreement = { kind: 'missing', folder: 'calendar', itemId: 'QUFNa0k6Mjo4', detail: 'in the mailbox, no CRM record stands for it' };
+const missing: Disagreement = { kind: 'missing', towards: 'crm', folder: 'calendar', itemId: 'QUFNa0k6Mjo4', detail: 'in the mailbox, no CRM record stands for it' };
 
 function rig(mailboxes: string[], perRound = 2) {
   let clock = 0;

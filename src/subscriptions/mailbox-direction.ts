@@ -1,0 +1,70 @@
+import type { Observable } from 'rxjs';
+import type { Logger } from '../shared/logger.js';
+import type { MailboxDirectory } from './mailbox-directory.js';
+
+/** Which way a mailbox is synced: both ways, one way, or not at all (its mappings are kept). */
+export type SyncDirection = 'two-way' | 'to-crm' | 'to-exchange' | 'off';
+export const SYNC_DIRECTIONS: readonly SyncDirection[] = ['two-way', 'to-crm', 'to-exchange', 'off'];
+
+/** Where a change goes: towards the CRM (Exchange → CRM) or towards Exchange. */
+export type Towards = 'crm' | 'exchange';
+
+const CARRIES: Record<SyncDirection, readonly Towards[]> = { 'two-way': ['crm', 'exchange'], 'to-crm': ['crm'], 'to-exchange': ['exchange'], off: [] };
+
+/** Whether a direction carries changes towards a side. */
+export const carries = (direction: SyncDirection, towards: Towards): boolean => CARRIES[direction].includes(towards);
+
+/**
+ * Each mailbox's direction: what the mailbox file's direction column says, else the file's
+ * <sync direction>. Read again with every listing of the mailboxes (the directory's refresh),
+ * so a change of the file takes effect without a restart: a mailbox switched off leaves the
+ * sources (its mappings stay), one switched to to-crm is not written to from the next change on.
+ */
+export class MailboxDirections {
+  private perMailbox: ReadonlyMap<string, SyncDirection> = new Map();
+
+  constructor(readonly fallback: SyncDirection, private readonly read: (() => Promise<ReadonlyMap<string, SyncDirection>>) | undefined, private readonly logger: Logger) {}
+
+  of(mailbox: string): SyncDirection {
+    return this.perMailbox.get(mailbox.toLowerCase()) ?? this.fallback;
+  }
+
+  carries(mailbox: string, towards: Towards): boolean {
+    return carries(this.of(mailbox), towards);
+  }
+
+  /** Counts of the listed mailboxes by direction (the status page). */
+  counts(mailboxes: readonly string[]): Record<SyncDirection, number> {
+    const out: Record<SyncDirection, number> = { 'two-way': 0, 'to-crm': 0, 'to-exchange': 0, off: 0 };
+    for (const m of mailboxes) out[this.of(m)]++;
+    return out;
+  }
+
+  async refresh(): Promise<void> {
+    if (!this.read) return;
+    try {
+      const next = await this.read();
+      for (const [m, d] of next) if (this.perMailbox.get(m) !== d && this.perMailbox.size) this.logger.info({ event: 'policy.direction-changed', mailbox: m, direction: d }, `${m} is synced ${d} from now on`);
+      this.perMailbox = next;
+    } catch (err) {
+      this.logger.error({ err, event: 'policy.read-failed' }, 'reading the mailboxes\' directions failed; keeping the last ones');
+    }
+  }
+}
+
+/** The directory without the mailboxes switched off; each listing reads the directions again. */
+export class DirectedDirectory implements MailboxDirectory {
+  readonly description: string;
+  readonly changes?: Observable<unknown>;
+
+  constructor(private readonly inner: MailboxDirectory, private readonly directions: MailboxDirections) {
+    this.description = inner.description;
+    if (inner.changes) this.changes = inner.changes;
+  }
+
+  async list(): Promise<string[]> {
+    const all = await this.inner.list();
+    await this.directions.refresh();
+    return all.filter((m) => this.directions.of(m) !== 'off');
+  }
+}

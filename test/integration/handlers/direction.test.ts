@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { initReferenceCrm, seedDemoAssociates } from '../../../src/crm-adapter/index.js';
+import { startSandbox } from '../../../src/sandbox/index.js';
+import { PgDatabase } from '../../../src/state/index.js';
+import { runCli } from '../../helpers/cli.js';
+import { kafkaBrokers, postgresUrl, uniqueName } from '../../helpers/services.js';
+import { startServiceProcess, writeConfig, type ServiceProcess } from '../../helpers/service-process.js';
+import { waitUntil } from '../../helpers/source-harness.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Each mailbox's direction, from the mailbox file's direction column, on the real parts
+ * (EwsStream on the sandbox, the reference CRM on PostgreSQL, Kafka): to-crm writes nothing
+ * to the mailbox, to-exchange nothing to the CRM, off neither (the mailbox is not subscribed),
+ * two-way both; verify counts what a direction implies as agreeing and says so; a mailbox
+ * switched on in the file is synced without a restart.
+ */
+describe('sync policy: each mailbox\'s direction', () => {
+  it('to-crm, to-exchange, off and two-way mailboxes side by side; switched on without a restart', { timeout: 300_000 }, async () => {
+    const sandbox = await startSandbox({ mailboxes: 4, itemsPerMailbox: 2, seed: 404 });
+    const [toCrm, toExchange, off, twoWay] = sandbox.store.all();
+    const db = new PgDatabase(postgresUrl());
+    const crmSchema = uniqueName('crm');
+    const stateSchema = uniqueName('state');
+    let service: ServiceProcess | undefined;
+    try {
+      await initReferenceCrm(db, crmSchema);
+      await seedDemoAssociates(db, crmSchema, sandbox.store.all().map((m) => m.address));
+      const { file, dir } = writeConfig(`<exchange><events><advise Object="EwsStream"/></events>
+        <ews url="${sandbox.url}" user="${sandbox.serviceAccount}" passwordEnv="ECS_TEST_EWS_PASSWORD"/>
+        <mailboxes file="mailboxes.csv" refresh="5s"/></exchange>
+        <crm type="postgres" url="${postgresUrl()}" schema="${crmSchema}" stateSchema="${stateSchema}" pollInterval="300ms"/>
+        <transport type="kafka" brokers="${kafkaBrokers().join(',')}" topicPrefix="${uniqueName('direction')}." partitions="2"/>
+        <sync items="appointments"/><ops listen="127.0.0.1:0"/>`);
+      const directions = (offOne: string): void => writeFileSync(join(dir, 'mailboxes.csv'),
+        `address,direction\n${toCrm.address},to-crm\n${toExchange.address},to-exchange\n${off.address},${offOne}\n${twoWay.address},\n`);
+      directions('off');
+      const env = { ECS_TEST_EWS_PASSWORD: 'sandbox' };
+      const rowsOf = async (mailbox: string): Promise<string[]> => (await db.query<{ title: string }>(
+        `select a.title from ${crmSchema}.appointment a join ${crmSchema}.associate s using (associate_id) where lower(s.email) = $1 order by a.title`, [mailbox])).rows.map((r) => r.title);
+      const subjectsOf = (m: typeof toCrm): string[] => sandbox.store.itemsIn(m, 'calendar').map((i) => String(i.props.Subject)).sort();
+      const quiet = async (s: ServiceProcess): Promise<void> => {
+        // no lag twice in a row, a poll apart: nothing on its way any more
+        let calm = 0;
+        await waitUntil(async () => {
+          const status = (await (await fetch(`${s.opsUrl}/status`)).json()) as { lag: { current: Record<string, number> } };
+          calm = Object.values(status.lag.current).every((n) => n === 0) ? calm + 1 : 0;
+          if (calm < 3) await sleep(500);
+          return calm >= 3;
+        }, 60_000, 'no consumer lag');
+      };
+
+      service = await startServiceProcess(file, env, dir);
+      const calendar = (m: typeof toCrm): number => sandbox.store.itemsIn(m, 'calendar').length;
+      assert.ok(calendar(toCrm) > 0 && calendar(twoWay) > 0 && calendar(toExchange) > 0 && calendar(off) > 0, 'every mailbox has appointments');
+      await waitUntil(async () => (await rowsOf(toCrm.address)).length === calendar(toCrm) && (await rowsOf(twoWay.address)).length === calendar(twoWay), 90_000, 'the to-crm and two-way mailboxes\' items in the CRM');
+      await quiet(service);
+      assert.deepEqual(await rowsOf(toExchange.address), [], 'to-exchange: nothing written to the CRM');
+      assert.deepEqual(await rowsOf(off.address), [], 'off: nothing synced');
+
+      // users on both sides, for every mailbox
+      const later = (h: number): string => new Date(Date.now() + h * 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+      for (const m of [toCrm, toExchange, off, twoWay]) {
+        sandbox.store.createItem(m, 'calendar', 'CalendarItem', { Subject: `Outlook ${m.address}`, Start: later(24), End: later(25), LegacyFreeBusyStatus: 'Busy', IsAllDayEvent: 'false' }, new Map());
+        await db.query(`insert into ${crmSchema}.appointment (associate_id, type, title, start_at, end_at, time_zone) select associate_id, 1, $2, now() + interval '2 days', now() + interval '2 days 1 hour', 'Europe/Berlin' from ${crmSchema}.associate where lower(email) = $1`, [m.address, `CRM ${m.address}`]);
+      }
+      await waitUntil(async () => (await rowsOf(twoWay.address)).includes(`Outlook ${twoWay.address}`) && subjectsOf(twoWay).includes(`CRM ${twoWay.address}`)
+        && (await rowsOf(toCrm.address)).includes(`Outlook ${toCrm.address}`) && subjectsOf(toExchange).includes(`CRM ${toExchange.address}`), 90_000, 'the changes each direction carries');
+      await quiet(service);
+      assert.ok(!subjectsOf(toCrm).includes(`CRM ${toCrm.address}`), 'to-crm: the CRM appointment was not written to the mailbox');
+      assert.deepEqual(await rowsOf(toExchange.address), [`CRM ${toExchange.address}`], 'to-exchange: the Outlook appointment was not written to the CRM');
+      assert.ok(!subjectsOf(off).includes(`CRM ${off.address}`), 'off: nothing written to the mailbox');
+      assert.deepEqual(await rowsOf(off.address), [`CRM ${off.address}`], 'off: nothing written to the CRM');
+      const metrics = await (await fetch(`${service.opsUrl}/metrics`)).text();
+      assert.ok(Number(/^ecs_policy_skipped_total\{rule="direction",towards="crm"\} (\d+)/m.exec(metrics)?.[1] ?? 0) >= 3, metrics.split('\n').filter((l) => l.includes('policy')).join('\n'));
+      assert.ok(Number(/^ecs_policy_skipped_total\{rule="direction",towards="exchange"\} (\d+)/m.exec(metrics)?.[1] ?? 0) >= 2);
+      const status = (await (await fetch(`${service.opsUrl}/status`)).json()) as { mailboxes: { total: number; byDirection?: Record<string, number> } };
+      assert.equal(status.mailboxes.total, 3, 'the mailbox switched off is not subscribed');
+      assert.deepEqual(status.mailboxes.byDirection, { 'to-crm': 1, 'to-exchange': 1 });
+
+      // verify: what a direction implies is no disagreement, and is said
+      const verified = await runCli(['verify', '--all', '--url', service.opsUrl], env, dir);
+      assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+      assert.match(verified.stdout, new RegExp(`= ${toCrm.address.replace('.', '\\.')}: synced to-crm: 1 difference\\(s\\) its direction implies, counted as agreeing`));
+      // to-exchange: every item but the one the CRM made is in the mailbox only
+      assert.match(verified.stdout, new RegExp(`= ${toExchange.address.replace('.', '\\.')}: synced to-exchange: ${calendar(toExchange) - 1} difference\\(s\\)`));
+      assert.match(verified.stdout, /3 mailbox\(es\), .*both sides agree/);
+
+      // switched on in the file: synced from the next listing, no restart
+      directions('two-way');
+      await waitUntil(async () => (await rowsOf(off.address)).length === calendar(off) + 1, 90_000, 'the mailbox switched on: its items in the CRM');
+      assert.deepEqual((await rowsOf(off.address)).filter((t) => t.startsWith('Outlook')), [`Outlook ${off.address}`]);
+      assert.ok(service.lines.some((l) => l.event === 'policy.direction-changed' && l.mailbox === off.address), 'the switch is logged');
+    } finally {
+      if (service && service.child.exitCode === null && service.child.signalCode === null) await service.stop('SIGINT');
+      await sandbox.close();
+      await db.query(`drop schema if exists ${crmSchema} cascade; drop schema if exists ${stateSchema} cascade`).catch(() => undefined);
+      await db.close();
+    }
+  });
+});
