@@ -218,4 +218,6 @@ export interface CrmDirectory {
    * associate.mailbox_home), by lower-case address; users it says nothing of are left out.
    */
   mailboxHomes?(): Promise<ReadonlyMap<string, 'on-premises' | 'online'>>;
+  /** Which way the CRM says its users' mailboxes are synced (the reference CRM's associate.sync_direction), by lower-case address. */
+  mailboxDirections?(): Promise<ReadonlyMap<string, 'two-way' | 'to-crm' | 'to-exchange' | 'off'>>;
 }

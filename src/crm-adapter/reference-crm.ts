@@ -198,6 +198,13 @@ export class ReferenceCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     });
   }
 
+  mailboxDirections(): Promise<ReadonlyMap<string, 'two-way' | 'to-crm' | 'to-exchange' | 'off'>> {
+    return this.guard('read sync directions', async () => {
+      const { rows } = await this.db.query<{ email: string; direction: 'two-way' | 'to-crm' | 'to-exchange' | 'off' }>(`select lower(email) as email, sync_direction as direction from ${this.s}.associate where email is not null and sync_direction is not null`);
+      return new Map(rows.map((r) => [r.email, r.direction]));
+    });
+  }
+
   // ── the port ──
 
   associateByEmail(email: string): Promise<CrmAssociate | undefined> {

@@ -66,6 +66,8 @@ create index if not exists appointment_mother on ${s}.appointment (mother_id);
 -- an exception of a recurring series: the series' row and the occurrence's original start
 -- a hybrid organisation: where the user's mailbox lives (null: the mailbox file or Autodiscover says)
 alter table ${s}.associate add column if not exists mailbox_home text check (mailbox_home in ('on-premises', 'online'));
+-- the sync policy: which way the user's mailbox is synced (null: the mailbox file or <sync direction> says)
+alter table ${s}.associate add column if not exists sync_direction text check (sync_direction in ('two-way', 'to-crm', 'to-exchange', 'off'));
 alter table ${s}.appointment add column if not exists series_id int references ${s}.appointment(appointment_id) on delete cascade;
 alter table ${s}.appointment add column if not exists original_start timestamptz;
 create index if not exists appointment_series on ${s}.appointment (series_id) where series_id is not null;

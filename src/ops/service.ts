@@ -205,7 +205,8 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     // each mailbox's direction (sync@direction, the mailbox file's direction column) decides
     // which changes are written: read before the first change is applied, again with each listing
     const mailboxFile = config.exchange.mailboxes.source === 'file' && config.exchange.mailboxes.file ? new CsvFileDirectory(config.exchange.mailboxes.file) : undefined;
-    const directions = new MailboxDirections(config.sync.direction, mailboxFile && (() => mailboxFile.directions()), logger.child({ component: 'policy' }));
+    // the file's word for a mailbox wins over the CRM's (associate.sync_direction), which wins over <sync direction>
+    const directions = new MailboxDirections(config.sync.direction, async () => new Map([...((await crm.mailboxDirections?.()) ?? []), ...((await mailboxFile?.directions()) ?? [])]), logger.child({ component: 'policy' }));
     await directions.refresh();
     const skippedByPolicy = new Counter({ name: 'ecs_policy_skipped_total', help: 'Changes not written because of the sync policy, by rule and by the side they were not written to', labelNames: ['rule', 'towards'], registers: [registry] });
     type Handle = ReturnType<typeof routeByType>;

@@ -15,8 +15,8 @@ const CARRIES: Record<SyncDirection, readonly Towards[]> = { 'two-way': ['crm', 
 export const carries = (direction: SyncDirection, towards: Towards): boolean => CARRIES[direction].includes(towards);
 
 /**
- * Each mailbox's direction: what the mailbox file's direction column says, else the file's
- * <sync direction>. Read again with every listing of the mailboxes (the directory's refresh),
+ * Each mailbox's direction: what the mailbox file's direction column says, else the CRM (the
+ * reference CRM's associate.sync_direction), else the file's <sync direction>. Read again with every listing of the mailboxes (the directory's refresh),
  * so a change of the file takes effect without a restart: a mailbox switched off leaves the
  * sources (its mappings stay), one switched to to-crm is not written to from the next change on.
  */

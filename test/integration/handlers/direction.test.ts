@@ -17,7 +17,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * (EwsStream on the sandbox, the reference CRM on PostgreSQL, Kafka): to-crm writes nothing
  * to the mailbox, to-exchange nothing to the CRM, off neither (the mailbox is not subscribed),
  * two-way both; verify counts what a direction implies as agreeing and says so; a mailbox
- * switched on in the file is synced without a restart.
+ * switched on in the file is synced without a restart, and one the CRM makes to-crm
+ * (associate.sync_direction) is no longer written to.
  */
 describe('sync policy: each mailbox\'s direction', () => {
   it('to-crm, to-exchange, off and two-way mailboxes side by side; switched on without a restart', { timeout: 300_000 }, async () => {
@@ -95,6 +96,15 @@ describe('sync policy: each mailbox\'s direction', () => {
       await waitUntil(async () => (await rowsOf(off.address)).length === calendar(off) + 1, 90_000, 'the mailbox switched on: its items in the CRM');
       assert.deepEqual((await rowsOf(off.address)).filter((t) => t.startsWith('Outlook')), [`Outlook ${off.address}`]);
       assert.ok(service.lines.some((l) => l.event === 'policy.direction-changed' && l.mailbox === off.address), 'the switch is logged');
+
+      // a CRM administrator makes the two-way mailbox to-crm (associate.sync_direction): no restart
+      await db.query(`update ${crmSchema}.associate set sync_direction = 'to-crm' where lower(email) = $1`, [twoWay.address]);
+      await waitUntil(() => service!.lines.some((l) => l.event === 'policy.direction-changed' && l.mailbox === twoWay.address && l.direction === 'to-crm'), 30_000, 'the CRM\'s word read');
+      sandbox.store.createItem(twoWay, 'calendar', 'CalendarItem', { Subject: 'Outlook again', Start: later(48), End: later(49), LegacyFreeBusyStatus: 'Busy', IsAllDayEvent: 'false' }, new Map());
+      await db.query(`insert into ${crmSchema}.appointment (associate_id, type, title, start_at, end_at, time_zone) select associate_id, 1, 'CRM again', now() + interval '3 days', now() + interval '3 days 1 hour', 'Europe/Berlin' from ${crmSchema}.associate where lower(email) = $1`, [twoWay.address]);
+      await waitUntil(async () => (await rowsOf(twoWay.address)).includes('Outlook again'), 60_000, 'the Outlook change of the now to-crm mailbox in the CRM');
+      await quiet(service);
+      assert.ok(!subjectsOf(twoWay).includes('CRM again'), 'to-crm by the CRM\'s word: the CRM appointment was not written to the mailbox');
     } finally {
       if (service && service.child.exitCode === null && service.child.signalCode === null) await service.stop('SIGINT');
       await sandbox.close();
