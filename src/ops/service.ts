@@ -2,6 +2,7 @@ import { assertMovableToGraph, followPlacement, followProtocol } from './exchang
 import { migrateState } from './migrate-state.js';
 import { LiveMover } from './live-move.js';
 import { moveRoutes } from './move-routes.js';
+import { json } from './http-reply.js';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -324,10 +325,22 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
         move: async (mailbox, dryRun) => (await mover.move(mailbox, dryRun)) ?? { mailbox, byId: 0, byStamp: 0, unmatched: 0, selectionFolders: 0 },
         verify: (mailbox, over) => verifyMailbox({ ...verifyOptions, exchange: over === 'ews' ? exchange : side.graphStore! }, mailbox),
       }) : {}),
+      // the sync policy read again now (also on SIGHUP): no restart, no wait for the next listing
+      '/control/reload': async (req, res) => {
+        if (req.method !== 'POST') return json(res, 405, { error: 'POST /control/reload' });
+        await directions.reload();
+        logger.info({ event: 'policy.reloaded', named: directions.named() }, 'sync policy read again');
+        return json(res, 200, { fallback: directions.fallback, named: directions.named() });
+      },
       // both sides of the demo are ours only with the built-in sandbox and the embedded CRM
       ...(demo && demoCrmUser ? demoRoutes(demoCrmUser, demo) : {}),
     } });
     lifecycle.add('ops-http', () => ops.close());
+    const onHangUp = (): void => {
+      void directions.reload().then(() => logger.info({ event: 'policy.reloaded', named: directions.named() }, 'SIGHUP: sync policy read again'));
+    };
+    process.on('SIGHUP', onHangUp);
+    lifecycle.add('sighup', () => void process.off('SIGHUP', onHangUp));
     logger.info({ event: 'ops.listening', url: ops.url, statusPage: `${ops.url}/` }, `status page ${ops.url}/ (also /status, /metrics, /healthz, /readyz)`);
     return { lifecycle, opsUrl: ops.url, registry, source, database, ewsUrl: side.url, transport, lag, exchangeToLog, ownership };
   } catch (err) {

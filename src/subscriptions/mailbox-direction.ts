@@ -1,4 +1,4 @@
-import type { Observable } from 'rxjs';
+import { merge, Subject, type Observable } from 'rxjs';
 import type { Logger } from '../shared/logger.js';
 import type { MailboxDirectory } from './mailbox-directory.js';
 
@@ -22,6 +22,9 @@ export const carries = (direction: SyncDirection, towards: Towards): boolean => 
  */
 export class MailboxDirections {
   private perMailbox: ReadonlyMap<string, SyncDirection> = new Map();
+  private readonly reloaded = new Subject<void>();
+  /** Emits after a reload (SIGHUP, `exchange-crm-sync reload`): the mailboxes are listed again now. */
+  readonly reloads: Observable<void> = this.reloaded.asObservable();
 
   constructor(readonly fallback: SyncDirection, private readonly read: (() => Promise<ReadonlyMap<string, SyncDirection>>) | undefined, private readonly logger: Logger) {}
 
@@ -40,6 +43,19 @@ export class MailboxDirections {
     return out;
   }
 
+  /** Reads the directions now and has the mailboxes listed again (a mailbox switched off leaves at once). */
+  async reload(): Promise<void> {
+    await this.refresh();
+    this.reloaded.next();
+  }
+
+  /** The mailboxes the file or the CRM names, by direction. */
+  named(): Record<SyncDirection, number> {
+    const out: Record<SyncDirection, number> = { 'two-way': 0, 'to-crm': 0, 'to-exchange': 0, off: 0 };
+    for (const d of this.perMailbox.values()) out[d]++;
+    return out;
+  }
+
   async refresh(): Promise<void> {
     if (!this.read) return;
     try {
@@ -55,11 +71,11 @@ export class MailboxDirections {
 /** The directory without the mailboxes switched off; each listing reads the directions again. */
 export class DirectedDirectory implements MailboxDirectory {
   readonly description: string;
-  readonly changes?: Observable<unknown>;
+  readonly changes: Observable<unknown>;
 
   constructor(private readonly inner: MailboxDirectory, private readonly directions: MailboxDirections) {
     this.description = inner.description;
-    if (inner.changes) this.changes = inner.changes;
+    this.changes = inner.changes ? merge(inner.changes, directions.reloads) : directions.reloads;
   }
 
   async list(): Promise<string[]> {

@@ -91,6 +91,21 @@ export function addOpsCommands(program: Command, ctx: CommandContext): void {
   }
 
   program
+    .command('reload')
+    .description('have the running service read its sync policy again now (the mailbox file\'s and the CRM\'s directions), as SIGHUP does')
+    .addOption(configOption())
+    .addOption(urlOption())
+    .action(async (opts: { config: string; url?: string }) => {
+      const url = serviceUrl(ctx, opts);
+      if (!url) return;
+      const r = await callService(ctx, url, '/control/reload', 'POST');
+      if (!r) return;
+      if (!succeeded(ctx, r)) return;
+      const named = r.body.named as Record<string, number>;
+      io.out(`sync policy read again: every mailbox ${String(r.body.fallback)} unless named; named: ${Object.entries(named).filter(([, n]) => n > 0).map(([d, n]) => `${n} ${d}`).join(', ') || 'none'}`);
+    });
+
+  program
     .command('resync [mailbox]')
     .description("read a mailbox's calendar and tasks again from scratch (or every mailbox's with --all); the handlers' idempotence makes repeats harmless")
     .option('--all', 'every mailbox')

@@ -91,8 +91,13 @@ describe('sync policy: each mailbox\'s direction', () => {
       assert.match(verified.stdout, new RegExp(`= ${toExchange.address.replace('.', '\\.')}: synced to-exchange: ${calendar(toExchange) - 1} difference\\(s\\)`));
       assert.match(verified.stdout, /3 mailbox\(es\), .*both sides agree/);
 
-      // switched on in the file: synced from the next listing, no restart
+      // switched on in the file, and read at once by `reload` (as SIGHUP does): no restart
       directions('two-way');
+      const reloaded = await runCli(['reload', '--url', service.opsUrl], env, dir);
+      assert.equal(reloaded.code, 0, reloaded.stdout + reloaded.stderr);
+      assert.match(reloaded.stdout, /sync policy read again: every mailbox two-way unless named; named: 1 two-way, 1 to-crm, 1 to-exchange/);
+      service.child.kill('SIGHUP');
+      await waitUntil(() => service!.lines.some((l) => l.event === 'policy.reloaded' && String(l.msg).startsWith('SIGHUP')), 30_000, 'SIGHUP read the policy again');
       await waitUntil(async () => (await rowsOf(off.address)).length === calendar(off) + 1, 90_000, 'the mailbox switched on: its items in the CRM');
       assert.deepEqual((await rowsOf(off.address)).filter((t) => t.startsWith('Outlook')), [`Outlook ${off.address}`]);
       assert.ok(service.lines.some((l) => l.event === 'policy.direction-changed' && l.mailbox === off.address), 'the switch is logged');
