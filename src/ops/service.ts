@@ -209,6 +209,12 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     // the file's word for a mailbox wins over the CRM's (associate.sync_direction), which wins over <sync direction>
     const directions = new MailboxDirections(config.sync.direction, async () => new Map([...((await crm.mailboxDirections?.()) ?? []), ...((await mailboxFile?.directions()) ?? [])]), logger.child({ component: 'policy' }));
     await directions.refresh();
+    // SIGHUP reads the policy again (registered early: shutdown stops taking work first, this last)
+    const onHangUp = (): void => {
+      void directions.reload().then(() => logger.info({ event: 'policy.reloaded', named: directions.named() }, 'SIGHUP: sync policy read again'));
+    };
+    process.on('SIGHUP', onHangUp);
+    lifecycle.add('sighup', () => void process.off('SIGHUP', onHangUp));
     const skippedByPolicy = new Counter({ name: 'ecs_policy_skipped_total', help: 'Changes not written because of the sync policy, by rule and by the side they were not written to', labelNames: ['rule', 'towards'], registers: [registry] });
     type Handle = ReturnType<typeof routeByType>;
     const directed = (towards: Towards, handle: Handle): Handle => async (envelope, at) => {
@@ -336,11 +342,6 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
       ...(demo && demoCrmUser ? demoRoutes(demoCrmUser, demo) : {}),
     } });
     lifecycle.add('ops-http', () => ops.close());
-    const onHangUp = (): void => {
-      void directions.reload().then(() => logger.info({ event: 'policy.reloaded', named: directions.named() }, 'SIGHUP: sync policy read again'));
-    };
-    process.on('SIGHUP', onHangUp);
-    lifecycle.add('sighup', () => void process.off('SIGHUP', onHangUp));
     logger.info({ event: 'ops.listening', url: ops.url, statusPage: `${ops.url}/` }, `status page ${ops.url}/ (also /status, /metrics, /healthz, /readyz)`);
     return { lifecycle, opsUrl: ops.url, registry, source, database, ewsUrl: side.url, transport, lag, exchangeToLog, ownership };
   } catch (err) {
