@@ -45,6 +45,8 @@ export class MailboxDirections {
 
   /** Reads the directions now and has the mailboxes listed again (a mailbox switched off leaves at once). */
   async reload(): Promise<void> {
+    // a read under way may have begun before the change: wait for it, then read anew
+    await this.reading;
     await this.refresh();
     this.reloaded.next();
   }
@@ -57,6 +59,16 @@ export class MailboxDirections {
   }
 
   async refresh(): Promise<void> {
+    if (!this.read || this.reading) return this.reading;
+    this.reading = this.readNow().finally(() => {
+      this.reading = undefined;
+    });
+    return this.reading;
+  }
+
+  private reading: Promise<void> | undefined;
+
+  private async readNow(): Promise<void> {
     if (!this.read) return;
     try {
       const next = await this.read();
@@ -80,7 +92,10 @@ export class DirectedDirectory implements MailboxDirectory {
 
   async list(): Promise<string[]> {
     const all = await this.inner.list();
-    await this.directions.refresh();
+    // read again in the background: a listing never waits on the CRM's database (the embedded
+    // one is a single connection that an open transaction may hold); the service read them
+    // before its first change, and a reload reads them before it has the mailboxes listed
+    void this.directions.refresh();
     return all.filter((m) => this.directions.of(m) !== 'off');
   }
 }
