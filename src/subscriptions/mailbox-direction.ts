@@ -36,13 +36,6 @@ export class MailboxDirections {
     return carries(this.of(mailbox), towards);
   }
 
-  /** Counts of the listed mailboxes by direction (the status page). */
-  counts(mailboxes: readonly string[]): Record<SyncDirection, number> {
-    const out: Record<SyncDirection, number> = { 'two-way': 0, 'to-crm': 0, 'to-exchange': 0, off: 0 };
-    for (const m of mailboxes) out[this.of(m)]++;
-    return out;
-  }
-
   /** Reads the directions now and has the mailboxes listed again (a mailbox switched off leaves at once). */
   async reload(): Promise<void> {
     // a read under way may have begun before the change: wait for it, then read anew

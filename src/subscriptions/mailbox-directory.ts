@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { defer, distinctUntilChanged, map, merge, Observable, timer, switchMap, from, catchError, EMPTY } from 'rxjs';
 import type { CrmDirectory } from '../crm-adapter/crm-port.js';
 import type { Logger } from '../shared/logger.js';
+import { SYNC_DIRECTIONS, type SyncDirection } from './mailbox-direction.js';
 
 /** Where a mailbox of a hybrid organisation lives, as the operator says. */
 export type MailboxHome = 'on-premises' | 'online';
@@ -44,32 +45,27 @@ export class CsvFileDirectory implements MailboxDirectory {
     return normalise((await this.rows()).map((cells) => cells[0] ?? ''));
   }
   /** The direction column (a column headed "direction"): per mailbox, two-way, to-crm, to-exchange or off. */
-  async directions(): Promise<Map<string, 'two-way' | 'to-crm' | 'to-exchange' | 'off'>> {
-    const rows = await this.rows();
-    const first = rows.find((cells) => cells.some(Boolean));
-    const header = first && !first.some((c) => c.includes('@')) ? first : undefined;
-    const column = header ? header.findIndex((c) => c.trim().toLowerCase() === 'direction') : -1;
-    const out = new Map<string, 'two-way' | 'to-crm' | 'to-exchange' | 'off'>();
-    if (column < 1) return out;
-    for (const cells of rows) {
-      const value = (cells[column] ?? '').trim().toLowerCase();
-      const [address] = normalise([cells[0] ?? '']);
-      if (address && (value === 'two-way' || value === 'to-crm' || value === 'to-exchange' || value === 'off')) out.set(address, value);
-    }
-    return out;
+  directions(): Promise<Map<string, SyncDirection>> {
+    return this.column('direction', -1, (v) => (SYNC_DIRECTIONS as readonly string[]).includes(v) ? v as SyncDirection : undefined);
   }
   async homes(): Promise<Map<string, MailboxHome>> {
+    return this.column('home', 1, (v) => HOMES[v]);
+  }
+  /**
+   * One column's values by address: the column headed `name` (a header is the first line, if it
+   * holds no address), else `unheaded` (-1: none); values that `parse` refuses are left out.
+   */
+  private async column<T>(name: string, unheaded: number, parse: (value: string) => T | undefined): Promise<Map<string, T>> {
     const rows = await this.rows();
-    // a header is the first line, if it holds no address
     const first = rows.find((cells) => cells.some(Boolean));
     const header = first && !first.some((c) => c.includes('@')) ? first : undefined;
-    const column = header ? header.findIndex((c) => c.trim().toLowerCase() === 'home') : 1;
-    const out = new Map<string, MailboxHome>();
+    const column = header ? header.findIndex((c) => c.trim().toLowerCase() === name) : unheaded;
+    const out = new Map<string, T>();
     if (column < 1) return out;
     for (const cells of rows) {
-      const home = HOMES[(cells[column] ?? '').trim().toLowerCase()];
+      const value = parse((cells[column] ?? '').trim().toLowerCase());
       const [address] = normalise([cells[0] ?? '']);
-      if (home && address) out.set(address, home);
+      if (value !== undefined && address) out.set(address, value);
     }
     return out;
   }
