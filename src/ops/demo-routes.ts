@@ -75,6 +75,8 @@ export function demoRoutes(crmUser: DemoCrmUser, sandbox: Sandbox): Record<strin
         });
         const answer = await reply.text();
         const itemId = /<t:ItemId Id="([^"]+)"/.exec(answer)?.[1];
+        const made = itemId === undefined ? undefined : sandbox.store.itemById(itemId);
+        if (made) sandbox.activity.spare(made);
         return itemId ? json(res, 201, { itemId, start, end }) : json(res, 502, { error: 'the sandbox refused the item', answer: answer.slice(0, 500) });
       }
       const mailbox = sandbox.store.byEmail(queryOf(req).get('mailbox') ?? '');

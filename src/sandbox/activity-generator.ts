@@ -48,6 +48,8 @@ export class ActivityGenerator {
   private readonly journalLimit: number;
   /** Restricts activity to these mailboxes (default: all). */
   mailboxFilter: ((m: Mailbox) => boolean) | undefined;
+  /** Items a person made by hand (the demo's forms): the simulated users never edit or delete them. */
+  private readonly spared = new WeakSet<StoredItem>();
 
   constructor(store: MailboxStore, options: { seed: number; now?: () => number; journalLimit?: number }) {
     this.store = store;
@@ -81,6 +83,15 @@ export class ActivityGenerator {
     this.setRate(0);
   }
 
+  /**
+   * Leaves an item alone from now on: someone trying the demo who makes "My meeting" in
+   * Outlook expects to find it in the CRM as made, not renamed "My meeting #2" or deleted by
+   * the simulated users.
+   */
+  spare(item: StoredItem): void {
+    this.spared.add(item);
+  }
+
   /** Makes exactly `count` changes now (tests use this instead of a rate). */
   burst(count: number): void {
     for (let i = 0; i < count; i++) this.change();
@@ -106,7 +117,7 @@ export class ActivityGenerator {
     if (!mailbox) return;
     const kind: ItemKind = this.random() < 0.7 ? 'CalendarItem' : 'Task';
     const folder = kind === 'CalendarItem' ? 'calendar' : 'tasks';
-    const existing = this.store.itemsIn(mailbox, folder);
+    const existing = this.store.itemsIn(mailbox, folder).filter((i) => !this.spared.has(i));
     const roll = this.random();
     if (existing.length === 0 || roll < 0.4) {
       this.create(mailbox, kind, true);

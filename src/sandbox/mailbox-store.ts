@@ -1,5 +1,5 @@
 import type { XmlElement } from '../shared/safe-xml.js';
-import { changeKeyOf, folderIdOf, itemIdOf } from './ids.js';
+import { changeKeyOf, folderIdOf, itemIdOf, parseItemId } from './ids.js';
 import { FOLDER_KIND, type ItemKind } from './item-properties.js';
 
 /** A property value: text (times already normalised to UTC) or the element as the client sent it. */
@@ -210,6 +210,12 @@ export class MailboxStore {
 
   byEmail(address: string): Mailbox | undefined {
     return this.byAddress.get(address.trim().toLowerCase());
+  }
+
+  /** The item an EWS ItemId names, if it is still there. */
+  itemById(itemId: string): StoredItem | undefined {
+    const key = parseItemId(itemId);
+    return key && this.byIndex(key.mailbox)?.items.get(key.item);
   }
 
   byIndex(index: number): Mailbox | undefined {

@@ -27,7 +27,9 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = repoRo
 
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = repoRoot): ChildProcess {
   const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ECS_') || k.startsWith('ECS_TEST_')));
-  return spawn(process.execPath, ['--import', tsxLoader, entry, ...args], { cwd, env: { ...cleanEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // ECS_TEST_SERVICE_LOG_LEVEL: the services a test starts log at that level (chasing a rare failure with ECS_DEBUG_LOG_FILE)
+  const level = process.env.ECS_TEST_SERVICE_LOG_LEVEL ? { ECS_LOG_LEVEL: process.env.ECS_TEST_SERVICE_LOG_LEVEL } : {};
+  return spawn(process.execPath, ['--import', tsxLoader, entry, ...args], { cwd, env: { ...cleanEnv, ...level, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /**
