@@ -12,32 +12,109 @@ import type { AffinityGroup, ExchangePort, FetchedItem, FolderKind, ListedItem, 
  * (a subscription is only readable by the account that made it); a pulled mailbox's
  * subscription too. Everything else of a mailbox goes through its account, or, for a mailbox
  * this instance does not subscribe (a handler writing to it), an account chosen by its address.
+ *
+ * Scaled out, each instance holds a pool of its own: which account carries a mailbox is
+ * planned from the whole mailbox list (`plan`), which every instance reads alike, so the
+ * instances together never put more mailboxes on an account than it carries — an instance
+ * counting only its own would believe it had every account's whole budget.
  */
+/** One service account's budget as the status page shows it. */
+export interface AccountShare {
+  readonly account: string;
+  /** Mailboxes the plan puts on the account, across every instance. */
+  readonly plannedMailboxes: number;
+  /** What this instance holds of the account's budget now. */
+  readonly subscriptions: number;
+  readonly connections: number;
+  readonly maxSubscriptions: number;
+  readonly maxConnections: number;
+}
+
 export class AccountPool implements ExchangePort {
   readonly url: string;
   private readonly groupsOf: number[];
   private readonly subscriptionsOf: number[];
   private readonly accountOfGroup = new Map<string, number>();
   private readonly accountOfMailbox = new Map<string, number>();
+  /** The mailboxes subscribed in each streaming group (by anchor): an emptied group gives its connection back. */
+  private readonly membersOfGroup = new Map<string, Set<string>>();
+  /** The account of each mailbox of the whole list (every instance's), from the last `plan`. */
+  private planned = new Map<string, number>();
+  private plannedCounts: number[] = [];
 
   /**
    * `groupSize`: mailboxes per streaming group; an account takes as many groups as both its
    * connections and its subscriptions allow.
    */
-  constructor(private readonly clients: readonly EwsClient[], private readonly limits: { maxSubscriptions: number; maxConnections: number; groupSize: number }) {
+  constructor(private readonly clients: readonly EwsClient[], private readonly limits: { maxSubscriptions: number; maxConnections: number; groupSize: number }, private readonly names: readonly string[] = clients.map((_, i) => `account ${i + 1}`)) {
     if (!clients.length) throw new Error('AccountPool needs at least one account');
     this.url = clients[0].url;
     this.groupsOf = clients.map(() => 0);
     this.subscriptionsOf = clients.map(() => 0);
   }
 
+  /** Mailboxes one account carries: as many groups as its connections and its subscriptions allow. */
+  private get perAccount(): number {
+    const size = Math.max(1, this.limits.groupSize);
+    return Math.min(this.limits.maxConnections, Math.floor(this.limits.maxSubscriptions / size)) * size;
+  }
+
+  /**
+   * Plans which account carries each mailbox of the whole list (all instances'): the account
+   * its address hashes to, or — that one full — the next with room, in address order. The
+   * same list gives the same plan in every instance; a mailbox added or removed moves at
+   * most the few that spilled over. A mailbox already subscribed keeps its account until
+   * it is unsubscribed (a subscription lives in the account that made it).
+   */
+  plan(mailboxes: readonly string[]): void {
+    const counts = this.clients.map(() => 0);
+    const planned = new Map<string, number>();
+    const room = this.perAccount;
+    for (const mailbox of [...mailboxes].sort()) {
+      const first = this.byAddress(mailbox);
+      for (let k = 0; k < this.clients.length; k++) {
+        const i = (first + k) % this.clients.length;
+        if (counts[i] < room) {
+          planned.set(mailbox, i);
+          counts[i]++;
+          break;
+        }
+      }
+    }
+    this.planned = planned;
+    this.plannedCounts = counts;
+  }
+
+  /** The account a mailbox is (or will be) subscribed through: its streaming group's key. */
+  accountFor(mailbox: string): number {
+    return this.accountOfMailbox.get(mailbox) ?? this.planned.get(mailbox) ?? this.byAddress(mailbox);
+  }
+
+  /** Each account's budget for the status page: what the plan gives it in all, and what this instance holds of it. */
+  budget(): AccountShare[] {
+    return this.clients.map((_, i) => ({
+      account: this.names[i], plannedMailboxes: this.plannedCounts[i] ?? 0, subscriptions: this.subscriptionsOf[i], connections: this.groupsOf[i],
+      maxSubscriptions: this.limits.maxSubscriptions, maxConnections: this.limits.maxConnections,
+    }));
+  }
+
+  /** The planned account if it has room here, else the one with the most room. */
+  private choose(mailbox: string, kind: 'group' | 'subscription'): number {
+    const planned = this.planned.get(mailbox);
+    if (planned !== undefined && this.hasRoom(planned, kind)) return planned;
+    return this.pick(kind);
+  }
+
+  private hasRoom(i: number, kind: 'group' | 'subscription'): boolean {
+    const groups = Math.min(this.limits.maxConnections, Math.floor(this.limits.maxSubscriptions / Math.max(1, this.limits.groupSize)));
+    return kind === 'group' ? this.groupsOf[i] < groups : this.subscriptionsOf[i] < this.limits.maxSubscriptions;
+  }
+
   /** The account with the most room, or an ErrorExceeded… naming the limits when none has any. */
   private pick(kind: 'group' | 'subscription'): number {
     let best = -1;
     for (let i = 0; i < this.clients.length; i++) {
-      const groups = Math.min(this.limits.maxConnections, Math.floor(this.limits.maxSubscriptions / Math.max(1, this.limits.groupSize)));
-      const room = kind === 'group' ? this.groupsOf[i] < groups : this.subscriptionsOf[i] < this.limits.maxSubscriptions;
-      if (room && (best < 0 || this.subscriptionsOf[i] < this.subscriptionsOf[best])) best = i;
+      if (this.hasRoom(i, kind) && (best < 0 || this.subscriptionsOf[i] < this.subscriptionsOf[best])) best = i;
     }
     if (best < 0) {
       throw ewsError(kind === 'group' ? 'ErrorExceededConnectionCount' : 'ErrorExceededSubscriptionCount',
@@ -51,13 +128,14 @@ export class AccountPool implements ExchangePort {
   }
 
   private of(mailbox: string): EwsClient {
-    return this.clients[this.accountOfMailbox.get(mailbox) ?? this.byAddress(mailbox)];
+    return this.clients[this.accountFor(mailbox)];
   }
 
   private groupAccount(group: AffinityGroup): number {
     let i = this.accountOfGroup.get(group.anchorMailbox);
     if (i === undefined) {
-      i = this.pick('group');
+      // the source forms groups by planned account: the anchor's is the group's
+      i = this.choose(group.anchorMailbox, 'group');
       this.accountOfGroup.set(group.anchorMailbox, i);
       this.groupsOf[i]++;
     }
@@ -79,7 +157,7 @@ export class AccountPool implements ExchangePort {
 
   async subscribePull(mailbox: string, folders: readonly FolderKind[], timeoutMinutes: number, watermark?: string): Promise<{ subscriptionId: string; watermark: string }> {
     const held = this.accountOfMailbox.get(mailbox);
-    const i = held ?? this.pick('subscription');
+    const i = held ?? this.choose(mailbox, 'subscription');
     if (held === undefined) {
       this.accountOfMailbox.set(mailbox, i);
       this.subscriptionsOf[i]++;
@@ -99,6 +177,8 @@ export class AccountPool implements ExchangePort {
       this.accountOfMailbox.set(mailbox, i);
       this.subscriptionsOf[i]++;
     }
+    const members = this.membersOfGroup.get(group.anchorMailbox) ?? new Set<string>();
+    this.membersOfGroup.set(group.anchorMailbox, members.add(mailbox));
     return this.clients[i].subscribeStreaming(mailbox, folders, group);
   }
 
@@ -112,6 +192,14 @@ export class AccountPool implements ExchangePort {
     if (this.accountOfMailbox.get(mailbox) === i) {
       this.accountOfMailbox.delete(mailbox);
       this.subscriptionsOf[i]--;
+    }
+    const anchor = group?.anchorMailbox;
+    const members = anchor === undefined ? undefined : this.membersOfGroup.get(anchor);
+    if (anchor !== undefined && members?.delete(mailbox) && members.size === 0) {
+      this.membersOfGroup.delete(anchor);
+      const held = this.accountOfGroup.get(anchor);
+      if (held !== undefined) this.groupsOf[held]--;
+      this.accountOfGroup.delete(anchor);
     }
   }
 

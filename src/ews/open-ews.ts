@@ -12,6 +12,8 @@ export interface OpenedEws {
   readonly exchange: ExchangePort;
   /** The Exchange organisation this is (the state records it: another one is refused). */
   readonly identity: string;
+  /** Delegate access with more accounts: which account carries each mailbox, planned over the whole list. */
+  readonly accounts?: AccountPool;
   /** Why Exchange refuses the service account now (for /readyz), or null. */
   authRefusal(): string | null;
   close(): Promise<void>;
@@ -39,10 +41,12 @@ export function openEws(settings: EwsSettings, options: OpenEwsOptions): OpenedE
   const clientOf = (s: EwsSettings): EwsClient => new EwsClient({ settings: s, gate, metrics, maxSockets: options.maxSockets });
   const client: EwsClient | AccountPool = settings.accounts?.length && !settings.impersonation
     ? new AccountPool([clientOf(settings), ...settings.accounts.map((a) => clientOf({ ...settings, user: a.user, passwordEnv: a.passwordEnv, password: a.password }))],
-      { maxSubscriptions: settings.maxSubscriptionsPerAccount ?? 20, maxConnections: settings.maxConnectionsPerAccount ?? 10, groupSize: options.groupSize })
+      { maxSubscriptions: settings.maxSubscriptionsPerAccount ?? 20, maxConnections: settings.maxConnectionsPerAccount ?? 10, groupSize: options.groupSize },
+      [settings.user, ...settings.accounts.map((a) => a.user)])
     : clientOf(settings);
   return {
     exchange: client,
+    ...(client instanceof AccountPool ? { accounts: client } : {}),
     identity: options.identity ?? exchangeIdentity(settings),
     authRefusal: () => client.authRefusal(),
     close: () => client.close(),

@@ -321,6 +321,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
       verify: () => sample.report(),
       ...(placement ? { sideOf: (mailbox: string) => placement.protocolOf(mailbox) } : {}),
       directionOf: (mailbox: string) => directions.of(mailbox),
+      ...(side.accounts ? { accounts: side.accounts } : {}),
     };
     const ops = await startOpsServer({ host: config.ops.listen.host, port: config.ops.listen.port, registry, logger, readiness, routes: {
       ...statusRoutes(statusSources, source, backlog),

@@ -41,6 +41,11 @@ export const STATUS_PAGE = `<!doctype html>
 <h2>EWS errors by code</h2>
 <table id="ews-errors"><tbody></tbody></table>
 
+<div id="accounts-block" hidden>
+<h2>Service accounts <span class="muted">(delegate access: planned over every instance / this instance's subscriptions and connections)</span></h2>
+<table id="accounts"><tbody></tbody></table>
+</div>
+
 <h2>Dead-letter topics</h2>
 <div id="dlq" class="cards"></div>
 
@@ -97,6 +102,8 @@ export const STATUS_PAGE = `<!doctype html>
         + card('to Exchange p50', ms(s.latency.toExchange.p50Ms)) + card('to Exchange p99', ms(s.latency.toExchange.p99Ms)) + card('to Exchange changes', s.latency.toExchange.count);
       const errors = Object.entries(s.ewsErrors).sort((a, b) => b[1] - a[1]);
       $('ews-errors').tBodies[0].innerHTML = errors.length ? errors.map(([c, n]) => '<tr><td>' + esc(c) + '</td><td>' + n + '</td></tr>').join('') : '<tr><td class="muted">none</td></tr>';
+      $('accounts-block').hidden = !s.accounts;
+      $('accounts').tBodies[0].innerHTML = (s.accounts || []).map((a) => '<tr><td>' + esc(a.account) + '</td><td>' + a.plannedMailboxes + ' of ' + a.maxSubscriptions + ' mailboxes planned</td><td>' + a.subscriptions + ' subscriptions here</td><td>' + a.connections + ' of ' + a.maxConnections + ' connections here</td></tr>').join('');
       $('dlq').innerHTML = Object.entries(s.dlq).map(([t, n]) => card(t, n, n > 0 ? 'bad' : 'good')).join('');
       const v = s.verify;
       $('verify-every').textContent = v ? '(' + v.perRound + ' mailboxes every ' + v.intervalSeconds + ' s; ' + v.checked + ' compared)' : '(off)';

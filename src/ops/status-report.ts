@@ -1,3 +1,4 @@
+import type { AccountShare } from '../ews/index.js';
 import type { SyncDirection } from '../subscriptions/index.js';
 import type { Registry } from 'prom-client';
 import type { MailboxState, MailboxStatus } from '../subscriptions/index.js';
@@ -25,6 +26,11 @@ export interface StatusReport {
   lag: { current: Record<string, number>; history: LagSample[] };
   latency: { toCrm: LatencySummary; toExchange: LatencySummary; windowMinutes: number };
   ewsErrors: Record<string, number>;
+  /**
+   * Delegate access with several service accounts: each account's budget, what the plan puts on
+   * it across all instances and what this instance holds of it.
+   */
+  accounts?: AccountShare[];
   dlq: Record<string, number>;
   /** The background verify: differences it saw twice with nothing in flight. */
   verify: SampleReport | null;
@@ -73,6 +79,8 @@ export interface StatusSources {
   sideOf?: (mailbox: string) => 'ews' | 'graph';
   /** Each mailbox's direction. */
   directionOf?: (mailbox: string) => SyncDirection;
+  /** Delegate access with several service accounts: their budgets. */
+  accounts?: () => AccountShare[];
 }
 
 const SEVERITY: Record<MailboxState, number> = { failed: 0, 'backing-off': 1, paused: 2, subscribing: 3, syncing: 4, active: 5 };
@@ -130,6 +138,7 @@ export async function buildStatusReport(src: StatusSources): Promise<StatusRepor
     lag: { current: latest.lag, history: src.lag.samples },
     latency: { toCrm: src.latency.toCrm.summary(), toExchange: src.latency.toExchange.summary(), windowMinutes: src.latency.windowMinutes },
     ewsErrors,
+    ...(src.accounts ? { accounts: src.accounts() } : {}),
     dlq: await src.dlqSizes(),
     verify: src.verify?.() ?? null,
   };

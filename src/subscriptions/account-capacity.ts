@@ -51,7 +51,11 @@ export class CapacityLimitedDirectory implements MailboxDirectory {
   /** Mailboxes the last list left out, and why. */
   overflow: { mailboxes: string[]; reason: string } | undefined;
 
-  constructor(private readonly inner: MailboxDirectory, private readonly budget: AccountBudget, private readonly onOverflow?: (reason: string, left: string[]) => void) {
+  /**
+   * `onListed`: told every mailbox carried, of all instances — several accounts plan from it
+   * which account carries which mailbox, alike in every instance.
+   */
+  constructor(private readonly inner: MailboxDirectory, private readonly budget: AccountBudget, private readonly onOverflow?: (reason: string, left: string[]) => void, private readonly onListed?: (carried: readonly string[]) => void) {
     this.description = `${inner.description} (at most ${mailboxCapacity(budget)} on ${budget.accounts.join(', ')}: delegate access)`;
   }
 
@@ -66,7 +70,9 @@ export class CapacityLimitedDirectory implements MailboxDirectory {
     const before = this.overflow?.reason;
     this.overflow = reason ? { mailboxes: all.slice(capacity), reason } : undefined;
     if (reason && reason !== before) this.onOverflow?.(reason, all.slice(capacity));
-    return all.slice(0, capacity);
+    const carried = all.slice(0, capacity);
+    this.onListed?.(carried);
+    return carried;
   }
 }
 

@@ -36,6 +36,8 @@ export interface SourceDependencies {
   directory?: MailboxDirectory;
   /** The items the sync has mapped in a folder (before a time): a full resync's missing deletes are found with it. */
   knownItems?: (mailbox: string, folder: FolderKind, before: number) => Promise<string[]>;
+  /** EwsStream: what the members of a streaming group share besides their server (several service accounts: the account). */
+  groupKeyOf?: (mailbox: string) => string;
   /** Tests shorten the long waits. */
   failedRetryMs?: number;
   coalesceMs?: number;
@@ -65,7 +67,7 @@ const SOURCE_FACTORIES: Record<AdviseMode, SourceFactory> = {
   }),
   EwsStream: (config, deps, common) => new StreamSource({
     ...common, exchange: needs(deps.exchange, 'the EWS port', 'EwsStream'), maxSubscriptionsPerConnection: config.exchange.stream.maxSubscriptionsPerConnection,
-    connectionLifetimeMs: config.exchange.stream.connectionLifetimeMs, heartbeatTimeoutMs: config.exchange.stream.heartbeatTimeoutMs,
+    connectionLifetimeMs: config.exchange.stream.connectionLifetimeMs, heartbeatTimeoutMs: config.exchange.stream.heartbeatTimeoutMs, groupKeyOf: deps.groupKeyOf,
   }),
   GraphDelta: (config, deps, common) => new PollSource('GraphDelta', {
     ...common, changes: needs(deps.changes, 'a change reader', 'GraphDelta'), intervalMs: config.exchange.graph.pollIntervalMs,

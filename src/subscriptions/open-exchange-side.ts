@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { PositionStore } from '../state/position-store.js';
 import type { MailboxStore } from '../exchange/index.js';
 import { openEws } from '../ews/open-ews.js';
-import { MailboxAutodiscover } from '../ews/index.js';
+import { MailboxAutodiscover, type AccountShare } from '../ews/index.js';
 import type { Logger } from '../shared/logger.js';
 import { budgetOf, CapacityLimitedDirectory, groupSizeOf } from './account-capacity.js';
 import { createMailboxChangeSource, type SourceDependencies } from './create-source.js';
@@ -50,6 +50,8 @@ export interface ExchangeSide {
   readonly graphStore?: MailboxStore;
   /** A hybrid organisation: where each mailbox is synced (EWS or Graph). */
   readonly placement?: MailboxPlacement;
+  /** Delegate access with several service accounts: each account's budget (the status page). */
+  readonly accounts?: () => AccountShare[];
   /** The change source <advise> asks for, over a directory already limited by `carried`. */
   createSource(deps: Omit<SourceDependencies, 'exchange'>): MailboxChangeSource;
   close(): Promise<void>;
@@ -100,6 +102,7 @@ function openHybridSide(config: SyncConfig, online: 'GraphNotify' | 'GraphDelta'
     store: placedMailboxStore(placement, { ews: onPremises.store, graph: inCloud.store }),
     servedItems: onPremises.servedItems.filter((i) => inCloud.servedItems.includes(i)),
     identity: onPremises.identity, placement, graphStore: inCloud.store,
+    ...(onPremises.accounts ? { accounts: onPremises.accounts } : {}),
     // read when the service collects them, after `carried` may have added the accounts' capacity
     get readiness() {
       return [...onPremises.readiness, ...inCloud.readiness];
@@ -215,11 +218,13 @@ function openEwsSide(config: SyncConfig, options: OpenExchangeSideOptions): Exch
     mode: config.exchange.mode, protocol: 'ews', url: settings.url ?? '', store: ews.exchange, servedItems: ['appointments', 'tasks', 'contacts'], identity: ews.identity, readiness,
     carried: (directory) => {
       if (settings.impersonation) return directory;
-      const limited = new CapacityLimitedDirectory(directory, budget, (reason, left) => options.logger.error({ event: 'exchange.capacity', left: left.length, first: left.slice(0, 5) }, reason));
+      const limited = new CapacityLimitedDirectory(directory, budget, (reason, left) => options.logger.error({ event: 'exchange.capacity', left: left.length, first: left.slice(0, 5) }, reason),
+        ews.accounts && ((carried) => ews.accounts!.plan(carried)));
       readiness.push({ name: 'exchange-capacity', check: () => limited.overflow?.reason ?? null });
       return limited;
     },
-    createSource: (deps) => createMailboxChangeSource(sourceConfig, { ...deps, exchange: ews.exchange }),
+    createSource: (deps) => createMailboxChangeSource(sourceConfig, { ...deps, exchange: ews.exchange, ...(ews.accounts ? { groupKeyOf: (m: string) => String(ews.accounts!.accountFor(m)) } : {}) }),
+    ...(ews.accounts ? { accounts: () => ews.accounts!.budget() } : {}),
     close: () => ews.close(),
   };
 }

@@ -11,6 +11,8 @@ export interface StreamSourceOptions extends EwsSourceOptions {
   maxSubscriptionsPerConnection: number;
   connectionLifetimeMs: number;
   heartbeatTimeoutMs: number;
+  /** What the members of a group share besides its server (several service accounts: the account). */
+  groupKeyOf?: (mailbox: string) => string;
 }
 
 interface Member {
@@ -71,10 +73,12 @@ export class StreamSource extends EwsSourceBase {
   }
 
   protected override beforeAttachMany(mailboxes: readonly string[]): void {
-    const plan = planGroups(this.groupOf, [...this.groupOf.keys(), ...mailboxes], this.streamOptions.maxSubscriptionsPerConnection);
+    const plan = planGroups(this.groupOf, [...this.groupOf.keys(), ...mailboxes], this.streamOptions.maxSubscriptionsPerConnection, this.streamOptions.groupKeyOf);
     for (const { mailbox, group } of plan.added) {
       this.groupOf.set(mailbox, group);
       const g = (this.groups[group] ??= { index: group, anchor: mailbox, members: new Map(), previous: [], open: false });
+      // a group emptied and taken again is anchored on its new first member (its server, its account)
+      if (g.members.size === 0) g.anchor = mailbox;
       g.members.set(mailbox, {});
     }
   }

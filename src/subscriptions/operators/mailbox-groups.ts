@@ -10,27 +10,40 @@ export interface GroupPlan {
   readonly removed: ReadonlyArray<{ mailbox: string; group: number }>;
 }
 
-export function planGroups(current: ReadonlyMap<string, number>, desired: readonly string[], max: number): GroupPlan {
+/**
+ * `keyOf`: what must be the same within a group (under delegate access with several accounts,
+ * the account: a connection reads only its own account's subscriptions). A group takes the
+ * key of its first member; a member already placed keeps its group.
+ */
+export function planGroups(current: ReadonlyMap<string, number>, desired: readonly string[], max: number, keyOf: (mailbox: string) => string = () => ''): GroupPlan {
   const wanted = new Set(desired);
   const assignment = new Map<string, number>();
   const removed: Array<{ mailbox: string; group: number }> = [];
   const sizes: number[] = [];
+  const keys: Array<string | undefined> = [];
   for (const [mailbox, group] of current) {
     if (wanted.has(mailbox)) {
       assignment.set(mailbox, group);
       sizes[group] = (sizes[group] ?? 0) + 1;
+      keys[group] ??= keyOf(mailbox);
     } else {
       removed.push({ mailbox, group });
     }
   }
   const added: Array<{ mailbox: string; group: number }> = [];
-  let cursor = 0;
   for (const mailbox of desired) {
     if (assignment.has(mailbox)) continue;
-    while ((sizes[cursor] ?? 0) >= max) cursor++;
-    assignment.set(mailbox, cursor);
-    sizes[cursor] = (sizes[cursor] ?? 0) + 1;
-    added.push({ mailbox, group: cursor });
+    const key = keyOf(mailbox);
+    // the lowest group of this key with room (no connection more than needed), else the lowest empty one
+    let group = sizes.findIndex((n, g) => n !== undefined && n > 0 && n < max && keys[g] === key);
+    if (group < 0) {
+      group = 0;
+      while ((sizes[group] ?? 0) > 0) group++;
+    }
+    assignment.set(mailbox, group);
+    sizes[group] = (sizes[group] ?? 0) + 1;
+    keys[group] = key;
+    added.push({ mailbox, group });
   }
   return { assignment, added, removed };
 }

@@ -8,7 +8,7 @@ import type { EwsSettings } from '../../../src/config/index.js';
 import { AccountPool, BackoffGate, EwsClient } from '../../../src/ews/index.js';
 import { startSandbox, type Sandbox } from '../../../src/sandbox/index.js';
 import { MemoryPositionStore } from '../../../src/state/position-store.js';
-import { CapacityLimitedDirectory, groupSizeOf, mailboxCapacity, StaticDirectory } from '../../../src/subscriptions/index.js';
+import { CapacityLimitedDirectory, groupSizeOf, mailboxCapacity, partitionOfMailbox, StaticDirectory, type MailboxDirectory } from '../../../src/subscriptions/index.js';
 import { createSource, MutableDirectory, unsurfaced, waitUntil } from '../../helpers/source-harness.js';
 
 describe('delegate access (impersonation="false") against the sandbox', () => {
@@ -85,6 +85,54 @@ describe('delegate access (impersonation="false") against the sandbox', () => {
     } finally {
       await source.stop();
       await exchange.close();
+    }
+  });
+
+  it('scaled out: 3 instances, 2 accounts, 40 mailboxes (all they carry) — the instances together stay within each account\'s 20 subscriptions and 10 connections', async () => {
+    // 40 mailboxes (the test above made 50) fill 2 accounts of 20: their addresses alone would not split them evenly
+    for (let i = 1; i <= 40; i++) if (!sandbox.store.byEmail(`user${String(i).padStart(4, '0')}@contoso.test`)) sandbox.store.addMailbox(`user${String(i).padStart(4, '0')}@contoso.test`);
+    const all = sandbox.store.all().filter((m) => m.address.startsWith('user')).map((m) => m.address).sort().slice(0, 40);
+    const accounts = ['svc-sync@contoso.test', 'svc-sync2@contoso.test'];
+    const budget = { accounts, mode: 'EwsStream' as const, maxSubscriptions: 20, maxConnections: 10, mailboxesPerConnection: 200 };
+    const refusedBefore = ['ErrorExceededSubscriptionCount', 'ErrorExceededConnectionCount'].map((code) => sandbox.stats.errorsByCode.get(code) ?? 0);
+    // each instance as the service builds it: its own pool of the accounts, the whole list planned, its partitions' share synced
+    const instances = [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]].map((partitions) => {
+      const pool = new AccountPool(accounts.map((user) => client(user)), { maxSubscriptions: 20, maxConnections: 10, groupSize: groupSizeOf(budget) }, accounts);
+      const limited = new CapacityLimitedDirectory(new StaticDirectory(all), budget, undefined, (carried) => pool.plan(carried));
+      const owned: MailboxDirectory = { description: 'owned', list: async () => (await limited.list()).filter((m) => partitions.includes(partitionOfMailbox(m, 12))) };
+      const made = createSource('stream', sandbox, new MemoryPositionStore(), owned, { exchange: pool, maxSubscriptionsPerConnection: groupSizeOf(budget), groupKeyOf: (m: string) => String(pool.accountFor(m)) }, {}, { impersonation: false });
+      return { pool, ...made };
+    });
+    try {
+      for (const i of instances) i.source.start();
+      const active = (): number => instances.reduce((n, i) => n + i.source.mailboxes.countByState().active, 0);
+      const groups = (): number => instances.reduce((n, i) => n + i.pool.budget().reduce((k, b) => k + b.connections, 0), 0);
+      await waitUntil(() => active() === 40 && sandbox.openConnections.size === groups(), 20_000, '40 mailboxes active across the 3 instances, every group\'s connection open');
+      const held = instances.map((i) => i.source.mailboxes.all().length);
+      assert.ok(held.every((n) => n > 0), `every instance has mailboxes: ${held.join(', ')}`);
+      const charged = accounts.map((a) => sandbox.subscriptions.forBudget(a));
+      assert.equal(charged[0] + charged[1], 40);
+      assert.ok(charged.every((n) => n <= 20), `subscriptions per account: ${charged.join(', ')}`);
+      const connections = accounts.map((a) => [...sandbox.openConnections].filter((c) => c.budget === a).length);
+      assert.ok(connections.every((n) => n <= 10 && n > 0), `connections per account: ${connections.join(', ')}`);
+      assert.deepEqual(['ErrorExceededSubscriptionCount', 'ErrorExceededConnectionCount'].map((code) => sandbox.stats.errorsByCode.get(code) ?? 0), refusedBefore, 'Exchange refused nothing');
+      // every instance planned alike, and shows what it holds of each account
+      const plans = instances.map((i) => i.pool.budget().map((b) => b.plannedMailboxes));
+      assert.deepEqual(plans[1], plans[0]);
+      assert.deepEqual(plans[2], plans[0]);
+      assert.deepEqual(plans[0], charged);
+      assert.deepEqual(accounts.map((_, k) => instances.reduce((n, i) => n + i.pool.budget()[k].subscriptions, 0)), charged);
+      const before = sandbox.activity.journal.length;
+      sandbox.activity.mailboxFilter = (m) => all.includes(m.address);
+      sandbox.activity.burst(40);
+      const journal = sandbox.activity.journal.slice(before);
+      await waitUntil(() => unsurfaced(journal, new Map(instances.flatMap((i) => [...i.seen]))).length === 0, 15_000, 'every change');
+    } finally {
+      sandbox.activity.mailboxFilter = undefined;
+      for (const i of instances) {
+        await i.source.stop();
+        await i.exchange.close();
+      }
     }
   });
 

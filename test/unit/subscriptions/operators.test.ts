@@ -113,6 +113,24 @@ describe('planGroups', () => {
     assert.equal(second.assignment.get('c'), 1);
   });
 
+  it('never mixes keys (service accounts) in a group; an emptied group takes the next key that needs one', () => {
+    const account: Record<string, string> = { a: 'A', b: 'B', c: 'A', d: 'B', e: 'A' };
+    const plan = planGroups(new Map(), ['a', 'b', 'c', 'd', 'e'], 2, (m) => account[m]);
+    assert.deepEqual([...plan.assignment], [['a', 0], ['b', 1], ['c', 0], ['d', 1], ['e', 2]]);
+    const keyed = (assignment: ReadonlyMap<string, number>): Map<number, Set<string>> => {
+      const keys = new Map<number, Set<string>>();
+      for (const [m, g] of assignment) keys.set(g, (keys.get(g) ?? new Set()).add(account[m] ?? m[0].toUpperCase()));
+      return keys;
+    };
+    assert.ok([...keyed(plan.assignment).values()].every((k) => k.size === 1));
+    // group 1 (B) empties: a new A mailbox joins the A group with room, the next one takes the empty group
+    account.f = 'A';
+    account.g = 'A';
+    const next = planGroups(plan.assignment, ['a', 'c', 'e', 'f', 'g'], 2, (m) => account[m]);
+    assert.deepEqual(next.added, [{ mailbox: 'f', group: 2 }, { mailbox: 'g', group: 1 }]);
+    assert.ok([...keyed(next.assignment).values()].every((k) => k.size === 1));
+  });
+
   it('1,000 mailboxes at 200 per connection make 5 groups', () => {
     const plan = planGroups(new Map(), Array.from({ length: 1000 }, (_, i) => `m${i}`), 200);
     assert.equal(new Set(plan.assignment.values()).size, 5);
