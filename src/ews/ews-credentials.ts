@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import ntlm from '@ewsjs/ntlm-client';
 import { request, Agent } from 'node:https';
-import { ConfidentialClientApplication, LogLevel, type Configuration, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from '@azure/msal-node';
+import type { ConfidentialClientApplication, Configuration, INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
 import type { EwsSettings } from '../config/index.js';
 import { ewsError } from './ews-error.js';
 
@@ -94,7 +94,9 @@ function tokenError(err: unknown): Error {
 
 export class OAuthCredentials implements EwsCredentials {
   readonly mode = 'oauth' as const;
-  private readonly app: ConfidentialClientApplication;
+  /** msal is loaded with the first token (16 MiB a process without OAuth never needs). */
+  private app: Promise<ConfidentialClientApplication> | undefined;
+  private readonly config: Omit<Configuration, 'system'> & { system: Omit<NonNullable<Configuration['system']>, 'loggerOptions'> };
   private readonly scopes: string[];
   /** A header Exchange refused: the next token is not taken from the cache. */
   private stale: string | undefined;
@@ -102,28 +104,32 @@ export class OAuthCredentials implements EwsCredentials {
   constructor(options: OAuthCredentialsOptions) {
     const { settings } = options;
     const certificate = settings.certificatePem ? clientCertificateOf(settings.certificatePem) : undefined;
-    const config: Configuration = {
+    this.config = {
       auth: {
         clientId: settings.clientId, authority: settings.authority,
         // the authority is used as configured: no instance discovery against login.microsoftonline.com
         knownAuthorities: [new URL(settings.authority).host],
         ...(certificate ? { clientCertificate: certificate } : { clientSecret: settings.clientSecret }),
       },
-      system: {
-        networkClient: new TokenEndpointClient(options.ca),
-        // msal's own log never carries secrets with PII logging off; errors reach us as exceptions
-        loggerOptions: { piiLoggingEnabled: false, logLevel: LogLevel.Error, loggerCallback: () => undefined },
-      },
+      system: { networkClient: new TokenEndpointClient(options.ca) },
     };
-    this.app = new ConfidentialClientApplication(config);
     this.scopes = [settings.scope];
+  }
+
+  private application(): Promise<ConfidentialClientApplication> {
+    this.app ??= import('@azure/msal-node').then((msal) => new msal.ConfidentialClientApplication({
+      ...this.config,
+      // msal's own log never carries secrets with PII logging off; errors reach us as exceptions
+      system: { ...this.config.system, loggerOptions: { piiLoggingEnabled: false, logLevel: msal.LogLevel.Error, loggerCallback: () => undefined } },
+    }));
+    return this.app;
   }
 
   async header(): Promise<string> {
     const skipCache = this.stale !== undefined;
     let result;
     try {
-      result = await this.app.acquireTokenByClientCredential({ scopes: this.scopes, skipCache });
+      result = await (await this.application()).acquireTokenByClientCredential({ scopes: this.scopes, skipCache });
     } catch (err) {
       throw tokenError(err);
     }
