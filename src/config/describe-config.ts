@@ -51,8 +51,21 @@ export function describeConfig(config: SyncConfig): string[] {
     `crm: ${crmLine}`,
     `state: ${stateLine}`,
     `items: ${sync.items.join(', ')}; conflict ${sync.conflict}; window -${sync.windowPastDays}/+${sync.windowFutureDays} days; private ${sync.private}`,
+    `policy: ${policyOf(config)}`,
     `ops: http://${ops.listen.host}:${ops.listen.port}/`,
   ];
+}
+
+/** Which way mailboxes are synced and who may say otherwise for one (the file's column, the CRM), in the order that wins. */
+function policyOf(config: SyncConfig): string {
+  const { sync, exchange, crm } = config;
+  const overrides = [
+    ...(exchange.mailboxes.source === 'file' ? [`the mailbox file's direction column`] : []),
+    ...(crm.superoffice ? [] : [`the CRM's associate.sync_direction`]),
+  ];
+  const who = overrides.length ? ` unless ${overrides.join(', else ')} says otherwise for one (re-read with the mailbox list, on SIGHUP and \`exchange-crm-sync reload\`)` : '';
+  const privateItems = sync.private === 'skip' ? 'private items are not synced' : 'private items are synced like the others';
+  return `every mailbox ${sync.direction}${who}; ${privateItems}; items outside -${sync.windowPastDays}/+${sync.windowFutureDays} days are left alone`;
 }
 
 const seconds = (ms: number): string => `${ms / 1000}s`;

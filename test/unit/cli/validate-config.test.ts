@@ -24,6 +24,16 @@ describe('exchange-crm-sync validate-config', () => {
     assert.match(r.stdout, /items: appointments, tasks/);
   });
 
+  it('prints the effective sync policy: the default direction, who may say otherwise, and what the mailbox file says', async () => {
+    const csv = file('mailboxes.csv', 'email,direction\nann@example.com,to-crm\nbob@example.com,off\ncarl@example.com,\ndora@example.com,to-crm\n');
+    const path = file('policy.config.xml', `<configuration><calendar_sync><exchange><mailboxes source="file" file="${csv}"/></exchange>
+      <sync direction="to-exchange" private="skip"/></calendar_sync></configuration>`);
+    const r = await runCli(['validate-config', path]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /policy: every mailbox to-exchange unless the mailbox file's direction column, else the CRM's associate\.sync_direction says otherwise for one .*; private items are not synced; items outside -30\/\+365 days are left alone/);
+    assert.match(r.stdout, /policy, the mailbox file: 2 to-crm, 1 off \(the other mailboxes to-exchange\)/);
+  });
+
   it('takes the file as --config too, as start does', async () => {
     const path = file('by-option.config.xml', '<configuration><calendar_sync><transport type="bogus"/></calendar_sync></configuration>');
     const r = await runCli(['validate-config', '--config', path]);
