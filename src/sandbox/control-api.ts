@@ -221,6 +221,7 @@ export function statsOf(sandbox: Sandbox): Record<string, unknown> {
     streamingConnections: sandbox.openConnections.size,
     streamingConnectionsOpened: stats.streamingConnectionsOpened,
     notificationEnvelopes: stats.notificationEnvelopes,
+    meetingMessages: stats.meetingMessages,
     throttle: { busyAnswers: stats.throttled, backoffViolations: stats.backoffViolations, worstShortfallMs: stats.worstBackoffShortfallMs, concurrencyRefusals: stats.concurrencyRefusals },
     authFailures: stats.authFailures,
     fullSyncs: stats.fullSyncs,

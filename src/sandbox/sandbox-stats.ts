@@ -16,6 +16,8 @@ export class SandboxStats {
   fullSyncs = 0;
   streamingConnectionsOpened = 0;
   notificationEnvelopes = 0;
+  /** Meeting requests, updates and cancellations sent to attendees by calendar writes (one per recipient). */
+  meetingMessages = 0;
   schemaViolations: string[] = [];
   readonly startedAt = Date.now();
 

@@ -3,6 +3,7 @@ import { childNamed } from '../../shared/safe-xml.js';
 import { formatUtc, parseDateTime } from '../../shared/time-zones.js';
 import { EwsResponseError, perElement, resolveFolder, type EwsContext } from '../ews-context.js';
 import { ITEM_KINDS, type ItemKind } from '../item-properties.js';
+import { checkMeetingMessages } from '../meeting-messages.js';
 import { itemIdXml, ItemValueError, readItem } from '../item-xml.js';
 import type { PropertyValue } from '../mailbox-store.js';
 import { operationResponse, responseMessage } from '../soap.js';
@@ -42,6 +43,7 @@ export function createItem(ctx: EwsContext): string {
         props.End ??= props.Start;
         props.UID ??= `040000008200E00074C5B7101A82E008${randomUUID().replace(/-/g, '').toUpperCase()}`;
         checkTimes(props);
+        checkMeetingMessages(ctx, 'create', props);
       }
       if (kind === 'Task') props.Status ??= 'NotStarted';
       const item = ctx.store.createItem(ctx.mailbox, folder, kind, props, extended);

@@ -1,5 +1,6 @@
 import { childNamed } from '../../shared/safe-xml.js';
 import { perElement, requireOccurrence, resolveItem, type EwsContext } from '../ews-context.js';
+import { checkMeetingMessages } from '../meeting-messages.js';
 import { occurrenceAt } from '../recurrence.js';
 import { operationResponse, responseMessage } from '../soap.js';
 
@@ -11,6 +12,7 @@ export function deleteItem(ctx: EwsContext): string {
     ids,
     (ref) => {
       const { item, occurrenceIndex } = resolveItem(ctx, ref);
+      if (item.kind === 'CalendarItem') checkMeetingMessages(ctx, 'delete', item.props);
       if (occurrenceIndex !== undefined) {
         const occurrence = requireOccurrence((i) => occurrenceAt(item, i), occurrenceIndex);
         (item.deletedOccurrences ??= new Set()).add(occurrence.originalStart);

@@ -7,6 +7,7 @@ import { itemIdXml, ItemValueError, readExtended, readPropertyValue, withDefault
 import type { PropertyValue, StoredItem } from '../mailbox-store.js';
 import { occurrenceAt, pruneExceptions } from '../recurrence.js';
 import { operationResponse, responseMessage } from '../soap.js';
+import { checkMeetingMessages } from '../meeting-messages.js';
 import { el, wrap } from '../xml-writer.js';
 import { checkTimes } from './create-item.js';
 
@@ -143,6 +144,7 @@ export function updateItem(ctx: EwsContext): string {
         target = { kind: item.kind, props: { ...item.props }, extended: new Map(item.extended) };
       }
       for (const update of updates) applyUpdate(ctx, target, update, undefined);
+      if (item.kind === 'CalendarItem') checkMeetingMessages(ctx, 'update', { ...item.props, ...target.props });
       if (occurrenceStart !== undefined) {
         (item.modifiedOccurrences ??= new Map()).set(occurrenceStart, { props: target.props });
         checkTimes({ ...item.props, ...target.props });

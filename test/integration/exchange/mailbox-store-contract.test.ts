@@ -18,9 +18,10 @@ mailboxStoreContract('EWS (EwsClient on the sandbox)', async () => {
     store, mailbox, changes: ewsChangeReader(store),
     user: {
       rename: async (itemId, subject) => {
-        const item = await ews.Item.Bind(service, new ews.ItemId(itemId));
+        // as Outlook does: a calendar item's update says whether to send meeting updates
+        const item = await ews.Appointment.Bind(service, new ews.ItemId(itemId));
         item.Subject = subject;
-        await item.Update(ews.ConflictResolutionMode.AlwaysOverwrite);
+        await item.Update(ews.ConflictResolutionMode.AlwaysOverwrite, ews.SendInvitationsOrCancellationsMode.SendToNone);
       },
     },
     close: async () => {
