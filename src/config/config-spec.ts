@@ -21,6 +21,11 @@ export interface SettingSpec {
   readonly sensitive?: boolean;
   /** An attribute of an element that may appear several times: its values, in order, as a list. */
   readonly repeated?: boolean;
+  /**
+   * An optional attribute of a repeated text element (<mailbox direction="…">address</mailbox>):
+   * its values as "text=value" pairs, for the elements that have it.
+   */
+  readonly perText?: boolean;
 }
 
 const MINUTE = 60_000;
@@ -246,6 +251,11 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     key: 'exchange.mailboxes.list', element: 'exchange/mailboxes/mailbox', attribute: null, env: 'ECS_MAILBOXES',
     kind: k.emailList, default: [], doc: 'One <mailbox>address</mailbox> per mailbox (source list). From the environment: comma-separated.',
+  },
+  {
+    key: 'exchange.mailboxes.directions', element: 'exchange/mailboxes/mailbox', attribute: 'direction', env: 'ECS_MAILBOX_DIRECTIONS', perText: true,
+    kind: k.mailboxDirections, default: [],
+    doc: 'One mailbox\'s direction (two-way, to-crm, to-exchange or off), over the CRM\'s word and <sync direction>: <mailbox direction="to-crm">ann@contoso.com</mailbox>. From the environment: address=direction, comma-separated.',
   },
   // <crm>
   {

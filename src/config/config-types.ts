@@ -1,5 +1,8 @@
 /** The one configuration object the rest of the program sees: typed, validated, frozen. */
 
+/** Which way a mailbox is synced (the policy's first rule). */
+export type SyncDirectionSetting = 'two-way' | 'to-crm' | 'to-exchange' | 'off';
+
 export type AdviseMode = 'EwsStream' | 'EwsPull' | 'GraphDelta' | 'GraphNotify';
 export type SyncItemKind = 'appointments' | 'tasks' | 'contacts';
 export type ConflictPolicy = 'last-writer-wins' | 'exchange-wins' | 'crm-wins';
@@ -86,6 +89,8 @@ export interface ExchangeSettings {
   readonly mailboxes: {
     readonly source: MailboxSource;
     readonly list: readonly string[];
+    /** <mailbox direction="…">: each named mailbox's direction, by lower-case address. */
+    readonly directions: ReadonlyMap<string, SyncDirectionSetting>;
     /** Absolute path of the CSV file (source "file"), resolved against the config file's folder. */
     readonly file: string | null;
     readonly refreshMs: number;
@@ -170,7 +175,7 @@ export interface SyncSettings {
   readonly windowFutureDays: number;
   readonly private: 'sync' | 'skip';
   /** Which way mailboxes are synced unless the mailbox file says otherwise for one. */
-  readonly direction: 'two-way' | 'to-crm' | 'to-exchange' | 'off';
+  readonly direction: SyncDirectionSetting;
   readonly parallelism: number;
   /** The background verify: mailboxes per round (0: off), and how often. */
   readonly verifySample: { readonly perRound: number; readonly intervalMs: number };

@@ -61,6 +61,7 @@ function policyOf(config: SyncConfig): string {
   const { sync, exchange, crm } = config;
   const overrides = [
     ...(exchange.mailboxes.source === 'file' ? [`the mailbox file's direction column`] : []),
+    ...(exchange.mailboxes.directions.size ? ['<mailbox direction>'] : []),
     ...(crm.superoffice ? [] : [`the CRM's associate.sync_direction`]),
   ];
   const who = overrides.length ? ` unless ${overrides.join(', else ')} says otherwise for one (re-read with the mailbox list, on SIGHUP and \`exchange-crm-sync reload\`)` : '';

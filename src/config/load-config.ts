@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import convict from 'convict';
 import { ConfigError } from '../shared/errors.js';
 import { SETTINGS, type SettingSpec } from './config-spec.js';
-import type { SyncConfig } from './config-types.js';
+import type { SyncConfig, SyncDirectionSetting } from './config-types.js';
 import { displayPath, readXmlSettings } from './xml-settings.js';
 
 export const DEFAULT_CONFIG_FILE = 'config/CalendarSyncExchange.config.xml';
@@ -323,6 +323,10 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
       mailboxes: {
         source,
         list: [...new Set(list)],
+        directions: new Map(get<string[]>('exchange.mailboxes.directions').map((pair) => {
+          const [address, direction] = pair.split('=');
+          return [address.toLowerCase(), direction as SyncDirectionSetting] as const;
+        })),
         file: mailboxFile ? resolve(dirname(resolve(file)), mailboxFile) : null,
         refreshMs: get('exchange.mailboxes.refresh'),
       },

@@ -164,6 +164,21 @@ export const emailList: SettingKind<string[]> = {
   },
 };
 
+const DIRECTIONS = ['two-way', 'to-crm', 'to-exchange', 'off'];
+
+/** <mailbox direction="…">address</mailbox>: "address=direction" pairs (the environment: comma-separated). */
+export const mailboxDirections: SettingKind<string[]> = {
+  describe: `${DIRECTIONS.join(', ')}, per <mailbox> (environment: address=direction, comma-separated)`,
+  coerce: (t) => t.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+  validate(value) {
+    if (!Array.isArray(value)) throw new Error(`${quote(value)} is not a list`);
+    for (const pair of value) {
+      const [address, direction] = String(pair).split('=');
+      if (!direction || !DIRECTIONS.includes(direction)) throw new Error(`${quote(direction ?? '')} (for ${address}) is not one of ${DIRECTIONS.join(', ')}`);
+    }
+  },
+};
+
 /** One value per repeated element (<account user="…">), or "a,b" from the environment. */
 export function textList(pattern: RegExp, describe: string): SettingKind<string[]> {
   return {

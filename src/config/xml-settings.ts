@@ -88,7 +88,11 @@ function walk(element: XmlElement, path: string, allowed: Map<string, Set<string
         continue;
       }
       const setting = settingsByPlace.get(`${childPath}@${attr}`);
-      if (setting?.repeated) {
+      if (setting?.perText) {
+        const previous = out.values.get(setting.key);
+        const pair = `${child.text.trim()}=${value}`;
+        out.values.set(setting.key, previous === undefined ? pair : `${previous},${pair}`);
+      } else if (setting?.repeated) {
         const previous = out.values.get(setting.key);
         out.values.set(setting.key, previous === undefined ? value : `${previous},${value}`);
       } else if (setting) out.values.set(setting.key, value);

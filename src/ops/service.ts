@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { SyncConfig } from '../config/index.js';
+import { loadConfig, type SyncConfig } from '../config/index.js';
+import { ConfigError } from '../shared/errors.js';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
 import { openCrm, type CrmDirectory, type MappedRecords } from '../crm-adapter/index.js';
 import { Lifecycle } from '../shared/lifecycle.js';
@@ -206,12 +207,26 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     // each mailbox's direction (sync@direction, the mailbox file's direction column) decides
     // which changes are written: read before the first change is applied, again with each listing
     const mailboxFile = config.exchange.mailboxes.source === 'file' && config.exchange.mailboxes.file ? new CsvFileDirectory(config.exchange.mailboxes.file) : undefined;
-    // the file's word for a mailbox wins over the CRM's (associate.sync_direction), which wins over <sync direction>
-    const directions = new MailboxDirections(config.sync.direction, async () => new Map([...((await crm.mailboxDirections?.()) ?? []), ...((await mailboxFile?.directions()) ?? [])]), logger.child({ component: 'policy' }));
+    // the operator's word for a mailbox (<mailbox direction>, the mailbox file's column) wins over the
+    // CRM's (associate.sync_direction), which wins over <sync direction>
+    let configured = config.exchange.mailboxes.directions;
+    const directions = new MailboxDirections(config.sync.direction, async () => new Map([...((await crm.mailboxDirections?.()) ?? []), ...configured, ...((await mailboxFile?.directions()) ?? [])]), logger.child({ component: 'policy' }));
     await directions.refresh();
+    /** A reload reads the policy in the configuration file again too (<sync direction>, <mailbox direction>). */
+    const reloadPolicy = async (): Promise<void> => {
+      try {
+        const { config: again } = loadConfig(config.file, process.env, { requireSecrets: false });
+        configured = again.exchange.mailboxes.directions;
+        directions.useFallback(again.sync.direction);
+      } catch (err) {
+        const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
+        logger.error({ event: 'policy.file-refused', file: config.file, problems }, `${config.file} was not read again (${problems.join('; ')}): the sync policy in it stays as it was`);
+      }
+      await directions.reload();
+    };
     // SIGHUP reads the policy again (registered early: shutdown stops taking work first, this last)
     const onHangUp = (): void => {
-      void directions.reload().then(() => logger.info({ event: 'policy.reloaded', named: directions.named() }, 'SIGHUP: sync policy read again'));
+      void reloadPolicy().then(() => logger.info({ event: 'policy.reloaded', fallback: directions.fallback, named: directions.named() }, 'SIGHUP: sync policy read again'));
     };
     process.on('SIGHUP', onHangUp);
     lifecycle.add('sighup', () => void process.off('SIGHUP', onHangUp));
@@ -335,8 +350,8 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
       // the sync policy read again now (also on SIGHUP): no restart, no wait for the next listing
       '/control/reload': async (req, res) => {
         if (req.method !== 'POST') return json(res, 405, { error: 'POST /control/reload' });
-        await directions.reload();
-        logger.info({ event: 'policy.reloaded', named: directions.named() }, 'sync policy read again');
+        await reloadPolicy();
+        logger.info({ event: 'policy.reloaded', fallback: directions.fallback, named: directions.named() }, 'sync policy read again');
         return json(res, 200, { fallback: directions.fallback, named: directions.named() });
       },
       // both sides of the demo are ours only with the built-in sandbox and the embedded CRM

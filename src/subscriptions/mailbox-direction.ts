@@ -26,7 +26,18 @@ export class MailboxDirections {
   /** Emits after a reload (SIGHUP, `exchange-crm-sync reload`): the mailboxes are listed again now. */
   readonly reloads: Observable<void> = this.reloaded.asObservable();
 
-  constructor(readonly fallback: SyncDirection, private readonly read: (() => Promise<ReadonlyMap<string, SyncDirection>>) | undefined, private readonly logger: Logger) {}
+  constructor(private defaultDirection: SyncDirection, private readonly read: (() => Promise<ReadonlyMap<string, SyncDirection>>) | undefined, private readonly logger: Logger) {}
+
+  /** The direction of a mailbox nobody names (<sync direction>). */
+  get fallback(): SyncDirection {
+    return this.defaultDirection;
+  }
+
+  /** <sync direction> read again (a reload): from the next change on. */
+  useFallback(direction: SyncDirection): void {
+    if (direction !== this.defaultDirection) this.logger.info({ event: 'policy.direction-changed', mailbox: '*', direction }, `mailboxes nobody names are synced ${direction} from now on`);
+    this.defaultDirection = direction;
+  }
 
   of(mailbox: string): SyncDirection {
     return this.perMailbox.get(mailbox.toLowerCase()) ?? this.fallback;

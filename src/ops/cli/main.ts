@@ -74,13 +74,13 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
         }
         io.out(`${file}: valid`);
         for (const line of describeConfig(config)) io.out(`  ${line}`);
-        // the mailbox file's word on directions, as the service will read it
-        if (mailboxes.source === 'file' && mailboxes.file) {
-          const named = await new CsvFileDirectory(mailboxes.file).directions().catch(() => new Map<string, string>());
-          const counts = new Map<string, number>();
-          for (const d of named.values()) counts.set(d, (counts.get(d) ?? 0) + 1);
-          if (counts.size) io.out(`  policy, the mailbox file: ${[...counts].map(([d, n]) => `${n} ${d}`).join(', ')} (the other mailboxes ${config.sync.direction})`);
-        }
+        // the operator's word on single mailboxes (<mailbox direction>, the mailbox file's column), as the service will read it
+        const named: ReadonlyMap<string, string> = mailboxes.source === 'file' && mailboxes.file
+          ? await new CsvFileDirectory(mailboxes.file).directions().catch(() => new Map<string, string>())
+          : mailboxes.directions;
+        const counts = new Map<string, number>();
+        for (const d of named.values()) counts.set(d, (counts.get(d) ?? 0) + 1);
+        if (counts.size) io.out(`  policy, ${mailboxes.source === 'file' ? 'the mailbox file' : '<mailbox direction>'}: ${[...counts].map(([d, n]) => `${n} ${d}`).join(', ')} (the other mailboxes ${config.sync.direction})`);
         for (const w of warnings) io.err(`warning: ${w}`);
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;

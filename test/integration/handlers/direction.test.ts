@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { initReferenceCrm, seedDemoAssociates } from '../../../src/crm-adapter/index.js';
@@ -110,6 +110,18 @@ describe('sync policy: each mailbox\'s direction', () => {
       await waitUntil(async () => (await rowsOf(twoWay.address)).includes('Outlook again'), 60_000, 'the Outlook change of the now to-crm mailbox in the CRM');
       await quiet(service);
       assert.ok(!subjectsOf(twoWay).includes('CRM again'), 'to-crm by the CRM\'s word: the CRM appointment was not written to the mailbox');
+
+      // the configuration file's <sync direction> read again by reload; a broken file is refused, the policy kept
+      const configText = readFileSync(file, 'utf8');
+      writeFileSync(file, configText.replace('<sync items="appointments"/>', '<sync items="appointments" direction="to-crm"/>'));
+      const again = await runCli(['reload', '--url', service.opsUrl], env, dir);
+      assert.match(again.stdout, /sync policy read again: every mailbox to-crm unless named/, again.stdout + again.stderr);
+      assert.ok(service.lines.some((l) => l.event === 'policy.direction-changed' && l.mailbox === '*' && l.direction === 'to-crm'), 'the new default is logged');
+      writeFileSync(file, configText.replace('<sync items="appointments"/>', '<sync items="appointments" direction="sideways"/>'));
+      const refused = await runCli(['reload', '--url', service.opsUrl], env, dir);
+      assert.match(refused.stdout, /every mailbox to-crm unless named/, 'the policy stays as it was');
+      const line = service.lines.find((l) => l.event === 'policy.file-refused');
+      assert.match(String(line?.msg), /sync@direction.*sideways.*the sync policy in it stays as it was/);
     } finally {
       if (service && service.child.exitCode === null && service.child.signalCode === null) await service.stop('SIGINT');
       await sandbox.close();

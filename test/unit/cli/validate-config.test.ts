@@ -34,6 +34,21 @@ describe('exchange-crm-sync validate-config', () => {
     assert.match(r.stdout, /policy, the mailbox file: 2 to-crm, 1 off \(the other mailboxes to-exchange\)/);
   });
 
+  it('<mailbox direction>: one mailbox\'s direction in the list; a direction that is none is refused naming the element', async () => {
+    const path = file('list-policy.config.xml', `<configuration><calendar_sync><exchange><mailboxes source="list">
+      <mailbox direction="to-crm">Ann@example.com</mailbox><mailbox>bob@example.com</mailbox><mailbox direction="off">carl@example.com</mailbox>
+      </mailboxes></exchange></calendar_sync></configuration>`);
+    const r = await runCli(['validate-config', path]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /policy: every mailbox two-way unless <mailbox direction>, else the CRM's associate\.sync_direction says otherwise/);
+    assert.match(r.stdout, /policy, <mailbox direction>: 1 to-crm, 1 off \(the other mailboxes two-way\)/);
+    const bad = file('list-policy-bad.config.xml', `<configuration><calendar_sync><exchange><mailboxes source="list">
+      <mailbox direction="sideways">ann@example.com</mailbox></mailboxes></exchange></calendar_sync></configuration>`);
+    const refused = await runCli(['validate-config', bad]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /calendar_sync\/exchange\/mailboxes\/mailbox@direction: .*"sideways" \(for ann@example\.com\) is not one of two-way, to-crm, to-exchange, off/);
+  });
+
   it('takes the file as --config too, as start does', async () => {
     const path = file('by-option.config.xml', '<configuration><calendar_sync><transport type="bogus"/></calendar_sync></configuration>');
     const r = await runCli(['validate-config', '--config', path]);
