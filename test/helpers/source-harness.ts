@@ -25,10 +25,10 @@ export interface Seen {
 }
 
 /** `ack: false` when another stage (the pipeline under test) acknowledges the signals. */
-export function createSource(mode: 'stream' | 'pull', sandbox: Pick<Sandbox, 'url'>, positions: MemoryPositionStore, directory: MailboxDirectory, overrides: Record<string, unknown> = {}, harness: { ack?: boolean } = {}, ews: { impersonation?: boolean; requestTimeoutMs?: number } = {}) {
+export function createSource(mode: 'stream' | 'pull', sandbox: Pick<Sandbox, 'url'>, positions: MemoryPositionStore, directory: MailboxDirectory, overrides: Record<string, unknown> = {}, harness: { ack?: boolean } = {}, ews: { impersonation?: boolean; requestTimeoutMs?: number; gate?: BackoffGate } = {}) {
   const exchange = new EwsClient({
     settings: { url: sandbox.url, user: 'svc-sync@contoso.test', passwordEnv: 'X', password: 'sandbox', impersonation: ews.impersonation ?? true, version: 'Exchange2016', tlsVerify: true, requestTimeoutMs: ews.requestTimeoutMs ?? 10_000 },
-    gate: new BackoffGate(), maxSockets: 64,
+    gate: ews.gate ?? new BackoffGate(), maxSockets: 64,
   });
   const common = {
     exchange, positions, directory, logger: createLogger({ level: (process.env.ECS_TEST_LOG_LEVEL as 'info') ?? 'silent' }),
