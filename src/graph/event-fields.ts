@@ -30,6 +30,8 @@ export interface GraphEvent {
   readonly createdDateTime?: string;
   readonly type?: string;
   readonly organizer?: { readonly emailAddress?: { readonly address?: string } } | null;
+  /** Whether the mailbox organised it (its attendees' copies are theirs). */
+  readonly isOrganizer?: boolean;
   readonly attendees?: ReadonlyArray<{ readonly type?: string; readonly emailAddress?: { readonly name?: string; readonly address?: string } }>;
   readonly singleValueExtendedProperties?: ReadonlyArray<{ readonly id: string; readonly value: string }>;
   readonly recurrence?: GraphRecurrence | null;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FetchedItem, FolderChange, FolderChangePage, FolderChangeReader, FolderKind, ListedItem, MailboxStore, UpdateOutcome } from '../exchange/index.js';
+import { MeetingWriteRefused } from '../shared/errors.js';
 import type { ItemFields } from '../shared/item-fields.js';
 import { toRrule } from '../shared/rrule.js';
 import { patternOfGraph } from '../shared/graph-recurrence.js';
@@ -78,14 +79,13 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
     if (folder === 'contacts') return this.contacts.update(mailbox, itemId, fields, ifChangeKey);
     if (folder === 'tasks') return this.todo.update(mailbox, itemId, fields, ifChangeKey);
     const headers: Record<string, string> = ifChangeKey !== undefined ? { 'if-match': `W/"${ifChangeKey}"` } : {};
-    // a series' pattern is written only when it changed: writing it lays the series out again,
-    // and Exchange drops the exceptions and deleted occurrences no longer on it
-    let current: GraphEvent | undefined;
-    if (fields.recurrence?.rrule) {
-      const r = await this.http.call('GET', `${this.event(mailbox, itemId)}?$select=id,changeKey,start,type,recurrence,cancelledOccurrences,originalStartTimeZone`, { accept: [404], context: { mailbox, itemId } });
-      if (r.status === 404) return { status: 'missing' };
-      current = r.body as GraphEvent;
-    }
+    // read first: a meeting the user organised is not written (Graph would mail its attendees),
+    // and a series' pattern is written only when it changed: writing it lays the series out
+    // again, and Exchange drops the exceptions and deleted occurrences no longer on it
+    const r0 = await this.http.call('GET', `${this.event(mailbox, itemId)}?$select=id,changeKey,start,type,recurrence,cancelledOccurrences,originalStartTimeZone,isOrganizer,attendees`, { accept: [404], context: { mailbox, itemId } });
+    if (r0.status === 404) return { status: 'missing' };
+    const current = r0.body as GraphEvent;
+    refuseMeeting(mailbox, itemId, current);
     const wanted = graphRecurrenceOfFields(fields);
     const samePattern = !!current && !!wanted && sameRecurrence(current, wanted);
     const r = await this.http.call('PATCH', this.event(mailbox, itemId), { body: eventBodyOf(fields, { recurrence: !samePattern }), headers, accept: [404, 412], context: { mailbox, itemId } });
@@ -123,9 +123,10 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
 
   private async findOccurrence(mailbox: string, masterItemId: string, originalStart: string): Promise<{ id: string; masterChangeKey: string } | undefined> {
     const at = Date.parse(originalStart);
-    const master = await this.http.call('GET', `${this.event(mailbox, masterItemId)}?$select=id,changeKey,type&$expand=exceptionOccurrences`, { accept: [404], context: { mailbox, itemId: masterItemId } });
+    const master = await this.http.call('GET', `${this.event(mailbox, masterItemId)}?$select=id,changeKey,type,isOrganizer,attendees&$expand=exceptionOccurrences`, { accept: [404], context: { mailbox, itemId: masterItemId } });
     if (master.status === 404) return undefined;
     const m = master.body as GraphEvent;
+    refuseMeeting(mailbox, masterItemId, m);
     const masterChangeKey = m.changeKey ?? '';
     const modified = (m.exceptionOccurrences ?? []).find((x) => x.originalStart && Date.parse(x.originalStart) === at);
     if (modified) return { id: modified.id, masterChangeKey };
@@ -159,6 +160,8 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
 
   /** Graph's URL names the kind of item and the id does not: an event, else a contact, else a task. */
   async deleteItem(mailbox: string, itemId: string): Promise<boolean> {
+    const read = await this.http.call('GET', `${this.event(mailbox, itemId)}?$select=id,isOrganizer,attendees`, { accept: [404], context: { mailbox, itemId } });
+    if (read.status !== 404) refuseMeeting(mailbox, itemId, read.body as GraphEvent);
     const r = await this.http.call('DELETE', this.event(mailbox, itemId), { accept: [404], context: { mailbox, itemId } });
     return r.status !== 404 || (await this.contacts.delete(mailbox, itemId)) || this.todo.delete(mailbox, itemId);
   }
@@ -289,4 +292,10 @@ function sameRecurrence(current: GraphEvent, wanted: NonNullable<ReturnType<type
   const want = patternOfGraph(wanted);
   return typeof now !== 'string' && typeof want !== 'string' && toRrule(now) === toRrule(want) && now.startDate === want.startDate
     && (current.recurrence?.range.recurrenceTimeZone ?? '') === wanted.range.recurrenceTimeZone;
+}
+
+/** The organiser's copy of a meeting with attendees: Graph would mail them for any write. */
+function refuseMeeting(mailbox: string, itemId: string, e: GraphEvent): void {
+  const attendees = e.attendees?.length ?? 0;
+  if (attendees > 0 && e.isOrganizer !== false) throw new MeetingWriteRefused(mailbox, itemId, attendees);
 }

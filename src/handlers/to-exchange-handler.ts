@@ -1,7 +1,7 @@
 import type { ConflictPolicy } from '../config/index.js';
 import { parseCrmRef, type CrmPort, type CrmRef } from '../crm-adapter/crm-port.js';
 import type { FolderKind, MailboxStore } from '../exchange/index.js';
-import { SyncError } from '../shared/errors.js';
+import { MeetingWriteRefused, SyncError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { ChangeEnvelope } from '../streams/envelope.js';
 import { exchangeWins, reportConflict, type ConflictReport } from './conflict-policy.js';
@@ -19,6 +19,8 @@ export interface ToExchangeOptions {
   folders?: readonly FolderKind[];
   conflict?: ConflictPolicy;
   onConflict?: (report: ConflictReport) => void;
+  /** A change not written because of a rule (`meeting`: a write the store would mail attendees for). */
+  onPolicySkip?: (rule: 'meeting') => void;
 }
 
 /**
@@ -52,7 +54,26 @@ export class ToExchangeHandler implements ChangeHandler {
     const found = await mappings.getByCrmId(crmId);
     if (envelope.after?.seriesRef || found?.itemId.includes('@')) return this.applyException(envelope, crmId, found && !found.deleted ? found : undefined);
     const firstAttempt = await this.begin(envelope, crmId);
-    return mappings.holdingByCrmId(crmId, (held, lease) => this.apply(envelope, crmId, key, firstAttempt, held, lease));
+    return mappings.holdingByCrmId(crmId, async (held, lease) => {
+      try {
+        return await this.apply(envelope, crmId, key, firstAttempt, held, lease);
+      } catch (err) {
+        if (!(err instanceof MeetingWriteRefused) || !held) throw err;
+        return this.keepMeeting(err, envelope, held, lease);
+      }
+    });
+  }
+
+  /**
+   * The user's meeting stays as its organiser made it (writing it would mail the attendees): an
+   * edit is taken as handled (the meeting's next change in Exchange overwrites the record), a
+   * delete leaves the meeting in the mailbox (it gets a record again at its next change there).
+   */
+  private async keepMeeting(refused: MeetingWriteRefused, envelope: ChangeEnvelope, mapping: ItemMapping, lease: ItemLease | undefined): Promise<Outcome> {
+    this.options.logger.info({ event: 'to-exchange.meeting-kept', mailbox: refused.mailbox, itemId: refused.itemId, crmId: envelope.subject, op: envelope.op, attendees: refused.attendees }, `${envelope.subject}: not written to ${refused.message}`);
+    this.options.onPolicySkip?.('meeting');
+    await this.options.mappings.save(envelope.op === 'd' || !envelope.after ? { ...mapping, deleted: true, deletedBy: 'crm' } : { ...mapping, crmVersion: envelope.after.version ?? mapping.crmVersion }, lease);
+    return 'skipped';
   }
 
   /**
@@ -154,7 +175,16 @@ export class ToExchangeHandler implements ChangeHandler {
       const current = mapping && mappedStart === originalStart ? mapping : undefined;
       const version = after?.version ?? '';
       if (envelope.op !== 'd' && current && this.written(current, version)) return 'unchanged';
-      const keys = await this.options.exchange.updateOccurrence(series.mailbox, series.itemId, originalStart, envelope.op === 'd' ? null : after!);
+      let keys;
+      try {
+        keys = await this.options.exchange.updateOccurrence(series.mailbox, series.itemId, originalStart, envelope.op === 'd' ? null : after!);
+      } catch (err) {
+        if (!(err instanceof MeetingWriteRefused)) throw err;
+        // an occurrence of the user's meeting series: left to its organiser, as the series is
+        this.options.logger.info({ event: 'to-exchange.meeting-kept', mailbox: err.mailbox, itemId: err.itemId, crmId, op: envelope.op, attendees: err.attendees }, `${crmId}: not written to ${err.message}`);
+        this.options.onPolicySkip?.('meeting');
+        return 'skipped';
+      }
       if (keys === undefined) return 'unchanged'; // that occurrence no longer exists
       if (envelope.op === 'd') {
         // the series now has one more deleted occurrence: left to come back from Exchange, so

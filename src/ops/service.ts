@@ -249,7 +249,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     lifecycle.add('to-crm', () => toCrmConsumer.stop());
     const toExchangeLogger = logger.child({ component: 'to-exchange' });
     const toExchangeHandlers: ChangeHandler[] = [
-      new ToExchangeHandler({ mappings, crm, exchange, logger: toExchangeLogger, privateItems: config.sync.private, ...(side.servedItems.includes('tasks') ? {} : { folders: ['calendar'] as const }), ...conflicts }),
+      new ToExchangeHandler({ mappings, crm, exchange, logger: toExchangeLogger, privateItems: config.sync.private, onPolicySkip: (rule) => skippedByPolicy.inc({ rule, towards: 'exchange' }), ...(side.servedItems.includes('tasks') ? {} : { folders: ['calendar'] as const }), ...conflicts }),
       new ContactsToExchange({ mappings, selections: selectionFolders, crm, exchange, logger: toExchangeLogger, ownedContacts: contacts, ...conflicts }),
     ];
     if (config.sync.selections === 'subscribed') toExchangeHandlers.push(new SelectionsToExchange({ crm, exchange, selections: selectionFolders, mappings, logger: toExchangeLogger }));

@@ -182,7 +182,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   let latencyOnly: ReadonlySet<string> | undefined;
   const tokens = options.oauth ? new TokenService(options.oauth) : undefined;
   if (options.graph && !tokens) throw new Error('the sandbox serves Microsoft Graph only with an Entra endpoint (oauth): Graph takes Bearer tokens alone');
-  const graph = options.graph && tokens ? new GraphServer({ store, tokens, epoch: opened.epoch, now, limits: typeof options.graph === 'object' ? options.graph.limits : undefined }) : undefined;
+  const graph = options.graph && tokens ? new GraphServer({ store, tokens, epoch: opened.epoch, now, limits: typeof options.graph === 'object' ? options.graph.limits : undefined, onMeetingMessages: (n) => (stats.meetingMessages += n) }) : undefined;
   const basicAllowed = options.auth?.basic ?? true;
   const ntlm = (options.auth?.ntlm ?? true) ? new NtlmServer(domain, (user) => (accountNamed(user) ? password : undefined)) : undefined;
 

@@ -128,3 +128,15 @@ export function toSyncError(err: unknown, code = 'UNEXPECTED'): SyncError {
   const message = err instanceof Error ? err.message : String(err);
   return new SyncError(code, message, { cause: err, retriable: isRetriable(err) });
 }
+
+/**
+ * A write the sync holds back because the store would mail people for it: over Microsoft Graph,
+ * updating or deleting the organiser's copy of a meeting sends its attendees an update or a
+ * cancellation, and Graph has no way to say "send none" (EWS has). The meeting stays as it is
+ * in Exchange, whose organiser changes it; the handler skips the change and says so.
+ */
+export class MeetingWriteRefused extends SyncError {
+  constructor(readonly mailbox: string, readonly itemId: string, readonly attendees: number) {
+    super('MEETING_WRITE_REFUSED', `${mailbox}'s meeting ${itemId} has ${attendees} attendee(s): over Microsoft Graph writing it would mail them, so the sync leaves it to its organiser`, { retriable: false });
+  }
+}

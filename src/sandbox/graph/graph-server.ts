@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { formatUtc, parseDateTime } from '../../shared/time-zones.js';
 import { parseOccurrenceId } from '../ids.js';
 import type { Mailbox, MailboxStore, StoredItem } from '../mailbox-store.js';
+import { recipientsOf } from '../meeting-messages.js';
 import { expandOccurrences, pruneExceptions, type Occurrence } from '../recurrence.js';
 import type { TokenService } from '../token-service.js';
 import { eventOf, extendedUriOf, GraphError, instanceOf, occurrenceGraphIdOf, propsOfEvent, TRANSACTION_KEY, transactionEntry, type EventOptions } from './event-json.js';
@@ -42,6 +43,8 @@ export interface GraphServerOptions {
   readonly limits?: Partial<GraphLimits>;
   /** The tenant notifications name. */
   readonly tenantId?: string;
+  /** Graph mails a meeting's attendees when its organiser's copy is updated or deleted: told how many got a message. */
+  readonly onMeetingMessages?: (recipients: number) => void;
 }
 
 interface Reply {
@@ -83,6 +86,11 @@ export class GraphServer {
   constructor(private readonly options: GraphServerOptions) {
     this.limits = { ...GRAPH_LIMITS, ...options.limits };
     this.subscriptions = new GraphSubscriptions({ store: options.store, now: options.now, tenantId: options.tenantId ?? 'contoso' });
+  }
+
+  private meetingMessages(item: StoredItem): void {
+    const recipients = recipientsOf(item.props);
+    if (recipients) this.options.onMeetingMessages?.(recipients);
   }
 
   async start(): Promise<void> {
@@ -219,10 +227,15 @@ export class GraphServer {
       case 'GET events/{id}/instances': return this.instances(mailbox, this.item(mailbox, id!), url);
       case 'PATCH events/{id}': {
         const occurrence = this.occurrence(mailbox, id!);
-        return occurrence ? this.updateOccurrence(mailbox, occurrence, request) : this.update(mailbox, this.item(mailbox, id!), request);
+        const answer = occurrence ? this.updateOccurrence(mailbox, occurrence, request) : this.update(mailbox, this.item(mailbox, id!), request);
+        // the organiser's meeting changed: Graph sends the attendees an update (event-update)
+        this.meetingMessages(occurrence?.item ?? this.item(mailbox, id!));
+        return answer;
       }
       case 'DELETE events/{id}': {
         const occurrence = this.occurrence(mailbox, id!);
+        // the organiser's meeting deleted: Graph sends the attendees a cancellation (event-delete)
+        this.meetingMessages(occurrence?.item ?? this.item(mailbox, id!));
         if (occurrence) {
           // one occurrence of a series: the series keeps it as a deleted occurrence
           (occurrence.item.deletedOccurrences ??= new Set()).add(occurrence.at.originalStart);
