@@ -53,3 +53,19 @@ export function allTexts(xml: string, local: string): string[] {
 }
 
 export { ews };
+
+/**
+ * A meeting the user organised in Outlook (over EWS, impersonating the mailbox), invitations
+ * sent to its attendees as Outlook sends them; its EWS ItemId.
+ */
+export async function organiseMeeting(url: string, mailbox: string, o: { subject: string; start: number; attendees: readonly string[]; optional?: readonly string[]; recurrence?: ews.Recurrence }): Promise<string> {
+  const meeting = new ews.Appointment(ewsService(url, mailbox));
+  meeting.Subject = o.subject;
+  meeting.Start = new ews.DateTime(o.start);
+  meeting.End = new ews.DateTime(o.start + 3_600_000);
+  for (const a of o.attendees) meeting.RequiredAttendees.Add(a);
+  for (const a of o.optional ?? []) meeting.OptionalAttendees.Add(a);
+  if (o.recurrence) meeting.Recurrence = o.recurrence;
+  await meeting.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToAllAndSaveCopy);
+  return meeting.Id.UniqueId;
+}

@@ -6,7 +6,6 @@
 // mapping store on PGlite; the fake CRM only orders versions.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import * as ews from 'ews-javascript-api';
 import { OAuthCredentials } from '../../../src/ews/index.js';
 import { GraphHttp, GraphMailboxStore } from '../../../src/graph/index.js';
 import { ItemMappingStore, ToExchangeHandler } from '../../../src/handlers/index.js';
@@ -15,7 +14,7 @@ import { restIdOf } from '../../../src/sandbox/graph/graph-ids.js';
 import { silentLogger } from '../../../src/shared/logger.js';
 import { PgliteDatabase } from '../../../src/state/index.js';
 import type { ChangeEnvelope } from '../../../src/streams/envelope.js';
-import { ewsService } from '../../helpers/ews.js';
+import { organiseMeeting } from '../../helpers/ews.js';
 import { FakeCrm } from '../../helpers/fake-crm.js';
 
 const MAILBOX = 'user0001@contoso.test';
@@ -53,16 +52,10 @@ describe('Microsoft Graph: the sync never writes a user\'s meeting (Graph would 
 
   /** A meeting the user organised in Outlook, with two attendees (invitations counted: the counter works). */
   const meeting = async (subject: string, start: number): Promise<string> => {
-    const m = new ews.Appointment(ewsService(sandbox.url, MAILBOX));
-    m.Subject = subject;
-    m.Start = new ews.DateTime(start);
-    m.End = new ews.DateTime(start + 3_600_000);
-    m.RequiredAttendees.Add('ann@fabrikam.test');
-    m.RequiredAttendees.Add('bob@fabrikam.test');
     const before = sandbox.stats.meetingMessages;
-    await m.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToAllAndSaveCopy);
+    const id = await organiseMeeting(sandbox.url, MAILBOX, { subject, start, attendees: ['ann@fabrikam.test', 'bob@fabrikam.test'] });
     assert.equal(sandbox.stats.meetingMessages, before + 2);
-    return restIdOf(m.Id.UniqueId);
+    return restIdOf(id);
   };
 
   it('a CRM edit and a CRM delete of the user\'s meeting are skipped and counted; an appointment without attendees is written', async () => {

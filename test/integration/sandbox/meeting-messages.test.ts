@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import * as ews from 'ews-javascript-api';
 import { BackoffGate, EwsClient } from '../../../src/ews/index.js';
 import { startSandbox, type Sandbox } from '../../../src/sandbox/index.js';
-import { ewsService } from '../../helpers/ews.js';
+import { ewsService, organiseMeeting } from '../../helpers/ews.js';
 
 const DAY = 86_400_000;
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -31,17 +31,10 @@ describe('meeting messages: the sync never mails attendees', () => {
 
   /** A meeting the user organised in Outlook, invitations sent: the sandbox counts one per attendee. */
   const organised = async (subject: string, start: number, recurrence?: ews.Recurrence): Promise<string> => {
-    const meeting = new ews.Appointment(ewsService(sandbox.url, mailbox));
-    meeting.Subject = subject;
-    meeting.Start = new ews.DateTime(start);
-    meeting.End = new ews.DateTime(start + 3_600_000);
-    meeting.RequiredAttendees.Add('ann@fabrikam.test');
-    meeting.OptionalAttendees.Add('bob@fabrikam.test');
-    if (recurrence) meeting.Recurrence = recurrence;
     const before = sandbox.stats.meetingMessages;
-    await meeting.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToAllAndSaveCopy);
+    const id = await organiseMeeting(sandbox.url, mailbox, { subject, start, attendees: ['ann@fabrikam.test'], optional: ['bob@fabrikam.test'], recurrence });
     assert.equal(sandbox.stats.meetingMessages, before + 2, 'Outlook\'s invitations are counted: the counter works');
-    return meeting.Id.UniqueId;
+    return id;
   };
 
   it('a user\'s meeting created, changed, and deleted by the sync, a series\' occurrences changed and deleted: 0 messages', async () => {
