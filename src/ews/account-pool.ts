@@ -46,7 +46,8 @@ export class AccountPool implements ExchangePort {
    * `groupSize`: mailboxes per streaming group; an account takes as many groups as both its
    * connections and its subscriptions allow.
    */
-  constructor(private readonly clients: readonly EwsClient[], private readonly limits: { maxSubscriptions: number; maxConnections: number; groupSize: number }, private readonly names: readonly string[] = clients.map((_, i) => `account ${i + 1}`)) {
+  /** `pulled`: EwsPull — no streaming connections, an account carries as many mailboxes as subscriptions. */
+  constructor(private readonly clients: readonly EwsClient[], private readonly limits: { maxSubscriptions: number; maxConnections: number; groupSize: number; pulled?: boolean }, private readonly names: readonly string[] = clients.map((_, i) => `account ${i + 1}`)) {
     if (!clients.length) throw new Error('AccountPool needs at least one account');
     this.url = clients[0].url;
     this.groupsOf = clients.map(() => 0);
@@ -55,6 +56,7 @@ export class AccountPool implements ExchangePort {
 
   /** Mailboxes one account carries: as many groups as its connections and its subscriptions allow. */
   private get perAccount(): number {
+    if (this.limits.pulled) return this.limits.maxSubscriptions;
     const size = Math.max(1, this.limits.groupSize);
     return Math.min(this.limits.maxConnections, Math.floor(this.limits.maxSubscriptions / size)) * size;
   }

@@ -25,6 +25,8 @@ export interface OpenEwsOptions {
   readonly maxSockets: number;
   /** Mailboxes per streaming group, under delegate access with more accounts. */
   readonly groupSize: number;
+  /** EwsPull: no streaming groups (an account carries as many mailboxes as subscriptions). */
+  readonly pulled?: boolean;
   /** Instead of the one from the settings (the built-in sandbox's organisation). */
   readonly identity?: string;
 }
@@ -41,7 +43,7 @@ export function openEws(settings: EwsSettings, options: OpenEwsOptions): OpenedE
   const clientOf = (s: EwsSettings): EwsClient => new EwsClient({ settings: s, gate, metrics, maxSockets: options.maxSockets });
   const client: EwsClient | AccountPool = settings.accounts?.length && !settings.impersonation
     ? new AccountPool([clientOf(settings), ...settings.accounts.map((a) => clientOf({ ...settings, user: a.user, passwordEnv: a.passwordEnv, password: a.password }))],
-      { maxSubscriptions: settings.maxSubscriptionsPerAccount ?? 20, maxConnections: settings.maxConnectionsPerAccount ?? 10, groupSize: options.groupSize },
+      { maxSubscriptions: settings.maxSubscriptionsPerAccount ?? 20, maxConnections: settings.maxConnectionsPerAccount ?? 10, groupSize: options.groupSize, pulled: options.pulled },
       [settings.user, ...settings.accounts.map((a) => a.user)])
     : clientOf(settings);
   return {

@@ -208,7 +208,7 @@ function openEwsSide(config: SyncConfig, options: OpenExchangeSideOptions): Exch
   const settings = options.builtIn?.ews ?? config.exchange.ews;
   const budget = budgetOf(config, settings);
   const ews = openEws(settings, {
-    registry: options.registry, maxSockets: config.exchange.pull.concurrency + 16, groupSize: groupSizeOf(budget),
+    registry: options.registry, maxSockets: config.exchange.pull.concurrency + 16, groupSize: groupSizeOf(budget), pulled: config.exchange.mode === 'EwsPull',
     ...(options.builtIn ? { identity: options.builtIn.identity } : {}),
   });
   const readiness: SideReadiness[] = [{ name: 'exchange-auth', check: () => ews.authRefusal() }];
