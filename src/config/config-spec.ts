@@ -452,6 +452,11 @@ export const SETTINGS: readonly SettingSpec[] = [
     doc: 'Which way mailboxes are synced, unless the mailbox file\'s direction column or the CRM (the reference CRM\'s associate.sync_direction) says otherwise for one: two-way, to-crm (Exchange is the master: nothing is written to the mailbox), to-exchange (nothing is written to the CRM) or off (not synced; its mappings are kept). The file and the CRM are re-read with the mailbox list: no restart needed.',
   },
   {
+    key: 'sync.attendees', element: 'sync', attribute: 'attendees', env: 'ECS_SYNC_ATTENDEES',
+    kind: k.oneOf(['link', 'none'] as const), default: 'link',
+    doc: 'What an Outlook meeting\'s attendees bring to the CRM: link (the record is linked to the first attendee, or the organiser, who is a CRM person, and on SuperOffice they become its participants) or none (attendees are not carried: no links, no participants). Writing to Exchange never sends meeting requests either way.',
+  },
+  {
     key: 'sync.private', element: 'sync', attribute: 'private', env: 'ECS_SYNC_PRIVATE',
     kind: k.oneOf(['sync', 'skip'] as const), default: 'sync', doc: 'Private items: sync (marked private on the other side) or skip.',
   },

@@ -174,6 +174,8 @@ export interface SyncSettings {
   readonly windowPastDays: number;
   readonly windowFutureDays: number;
   readonly private: 'sync' | 'skip';
+  /** link: attendees link the record to CRM persons (SuperOffice: participants); none: not carried. */
+  readonly attendees: 'link' | 'none';
   /** Which way mailboxes are synced unless the mailbox file says otherwise for one. */
   readonly direction: SyncDirectionSetting;
   readonly parallelism: number;

@@ -66,7 +66,8 @@ function policyOf(config: SyncConfig): string {
   ];
   const who = overrides.length ? ` unless ${overrides.join(', else ')} says otherwise for one (re-read with the mailbox list, on SIGHUP and \`exchange-crm-sync reload\`)` : '';
   const privateItems = sync.private === 'skip' ? 'private items are not synced' : 'private items are synced like the others';
-  return `every mailbox ${sync.direction}${who}; ${privateItems}; items outside -${sync.windowPastDays}/+${sync.windowFutureDays} days are left alone`;
+  const attendees = sync.attendees === 'none' ? 'meeting attendees are not carried to the CRM' : 'meeting attendees link the record to CRM persons';
+  return `every mailbox ${sync.direction}${who}; ${privateItems}; ${attendees}; no meeting requests are ever sent; items outside -${sync.windowPastDays}/+${sync.windowFutureDays} days are left alone`;
 }
 
 const seconds = (ms: number): string => `${ms / 1000}s`;

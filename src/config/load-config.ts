@@ -379,6 +379,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
       windowPastDays: get('sync.windowPastDays'),
       windowFutureDays: get('sync.windowFutureDays'),
       private: get('sync.private'),
+      attendees: get('sync.attendees'),
       direction: get('sync.direction'),
       parallelism: get('sync.parallelism'),
       verifySample: { perRound: get('sync.verifySample'), intervalMs: get('sync.verifyInterval') },

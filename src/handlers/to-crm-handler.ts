@@ -19,6 +19,8 @@ export interface ToCrmOptions {
   logger: Logger;
   /** Private items: sync them (marked private) or skip them. */
   privateItems: 'sync' | 'skip';
+  /** none: a meeting's attendees and organiser are not carried to the CRM (no person links, no participants). */
+  attendees?: 'link' | 'none';
   conflict?: ConflictPolicy;
   onConflict?: (report: ConflictReport) => void;
   /** The position kind a mailbox is read with now: a change read before a move is skipped, not taken for a new item. */
@@ -109,7 +111,8 @@ export class ToCrmHandler implements ChangeHandler {
       this.options.logger.debug({ mailbox, event: 'to-crm.no-associate' }, 'the mailbox is not an active associate; change skipped');
       return 'skipped';
     }
-    const fields: ItemFields = { ...after, ...(envelope.type === 'appointment' ? await this.links(after) : {}) };
+    const carried = this.options.attendees === 'none' ? withoutAttendees(after) : after;
+    const fields: ItemFields = { ...carried, ...(envelope.type === 'appointment' ? await this.links(carried) : {}) };
     const saved = { changeKey, ...position, deleted: false, iCalUid: after.iCalUid, folder };
     if (mapping) {
       const record = await crm.get(mapping.crmId);
@@ -290,4 +293,10 @@ function sameOccurrence(record: ItemFields, occurrence: RecurrenceException): bo
     (occurrence.subject === undefined || (record.subject ?? '') === occurrence.subject) &&
     (occurrence.location === undefined || (record.location ?? '') === occurrence.location)
   );
+}
+
+/** The item without who was invited: <sync attendees="none">. */
+function withoutAttendees(fields: ItemFields): ItemFields {
+  const { attendees: _attendees, organizer: _organizer, ...rest } = fields;
+  return rest;
 }

@@ -239,7 +239,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
       skippedByPolicy.inc({ rule: 'direction', towards });
       return 'skipped';
     };
-    const toCrmHandlers: ChangeHandler[] = [new ToCrmHandler({ crm, mappings, logger: logger.child({ component: 'to-crm' }), privateItems: config.sync.private, exchange, positionKindOf, ...conflicts })];
+    const toCrmHandlers: ChangeHandler[] = [new ToCrmHandler({ crm, mappings, logger: logger.child({ component: 'to-crm' }), privateItems: config.sync.private, attendees: config.sync.attendees, exchange, positionKindOf, ...conflicts })];
     if (contacts) toCrmHandlers.push(new ContactsToCrm({ crm, mappings, logger: logger.child({ component: 'to-crm' }), exchange, positionKindOf, ...conflicts }));
     const toCrmConsumer = await runHandler({
       transport, groupId: groups.toCrm, topic: topics.exchangeChanges, dlqTopic: topics.dlq(topics.exchangeChanges), concurrency: config.sync.parallelism,
