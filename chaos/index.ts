@@ -5,7 +5,7 @@
 // 0 missing, 0 stale, 0 ghost, 0 unlinked (a duplicate CRM row is unlinked), and nothing in a
 // dead-letter topic. The graph-* scenarios run the sync with GraphNotify on the sandbox's
 // Microsoft Graph endpoint. Then a fuzzed-configuration run. Figures go to chaos/results/<date>.json.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +24,7 @@ import { BenchProcess } from '../bench/lib/sync-runner.js';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const SCENARIOS = [
   'sigkill', 'sandbox-restart', 'busy-30', 'dropped-streams', 'empty-500', 'truncated', 'huge', 'drip', 'silent-stream', 'subscriptions-lost', 'broker-restart', 'postgres-restart',
-  'graph-notifications-lost', 'graph-subscriptions-removed', 'graph-429-storm', 'graph-delta-tokens-lost', 'mailboxes-move', 'config-fuzz',
+  'graph-notifications-lost', 'graph-subscriptions-removed', 'graph-429-storm', 'graph-delta-tokens-lost', 'mailboxes-move', 'config-fuzz', 'shared-data-folder',
 ] as const;
 /** Scenarios whose sync reaches the mailboxes through Microsoft Graph (GraphNotify) instead of EWS. */
 const GRAPH_SCENARIOS: ReadonlySet<string> = new Set(['graph-notifications-lost', 'graph-subscriptions-removed', 'graph-429-storm', 'graph-delta-tokens-lost']);
@@ -205,7 +205,7 @@ function kafka(action: 'start' | 'stop', port: number): void {
 }
 
 /** One fault scenario: the world, users on both sides, the fault, then convergence and verify. */
-async function faultScenario(scenario: Exclude<Scenario, 'config-fuzz'>, env: BenchEnvironment): Promise<Outcome> {
+async function faultScenario(scenario: Exclude<Scenario, 'config-fuzz' | 'shared-data-folder'>, env: BenchEnvironment): Promise<Outcome> {
   const brokers = scenario === 'broker-restart' ? `127.0.0.1:${RESTART_BROKER_PORT}` : env.brokers;
   if (scenario === 'broker-restart') kafka('start', RESTART_BROKER_PORT);
   const pg = scenario === 'postgres-restart' ? privatePostgres(RESTART_POSTGRES_PORT) : undefined;
@@ -425,6 +425,77 @@ async function configFuzz(): Promise<Outcome> {
   return { scenario: 'config-fuzz', ok: bad.length === 0, detail: `${RUNS} mutated files: ${valid} valid (exit 0), ${invalid} refused naming what is wrong (exit 2), ${bad.length} otherwise${bad.length ? `: ${bad.slice(0, 3).join(' | ')}` : ''}` };
 }
 
+/**
+ * `npm start` twice in one folder (an operator's second terminal): the second must exit 2 naming
+ * the folder and the pid holding it, and the first go on syncing; once the first is SIGKILLed, a
+ * new start takes its stale lock over (with a log line) and carries on where it was.
+ */
+async function sharedDataFolder(): Promise<Outcome> {
+  const dir = mkdtempSync(join(tmpdir(), 'ecs-chaos-folder-'));
+  const file = join(dir, 'CalendarSyncExchange.config.xml');
+  writeFileSync(file, '<configuration><calendar_sync><ops listen="127.0.0.1:0"/><sandbox mailboxes="4" activity="2"/></calendar_sync></configuration>');
+  const entry = join(root, 'src/ops/cli/entry.ts');
+  const children: ChildProcess[] = [];
+  const startOne = (): { child: ChildProcess; lines: Array<Record<string, unknown>>; exited: Promise<number | null>; stderr: () => string } => {
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), entry, 'start', '--config', file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ECS_LOG_FORMAT: 'json' } });
+    children.push(child);
+    const lines: Array<Record<string, unknown>> = [];
+    let buffered = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buffered += d.toString();
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        try {
+          lines.push(JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>);
+        } catch { /* a line that is not JSON */ }
+        buffered = buffered.slice(nl + 1);
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    return { child, lines, exited: new Promise((r) => child.once('exit', (code) => r(code))), stderr: () => stderr };
+  };
+  const until = async (what: string, check: () => boolean | Promise<boolean>, ms: number): Promise<void> => {
+    for (const end = Date.now() + ms; !(await check()); await sleep(250)) if (Date.now() > end) throw new Error(`${what}: not within ${ms / 1000} s`);
+  };
+  const opsOf = (lines: Array<Record<string, unknown>>): string => String(lines.find((l) => l.event === 'ops.listening')?.url ?? '');
+  const inCrm = async (ops: string, title: string): Promise<boolean> => ((await (await fetch(`${ops}/demo/crm-appointments?mailbox=user0002@contoso.test`)).json()) as Array<{ title: string }>).some((a) => a.title === title);
+  const outlookItem = async (ops: string, subject: string): Promise<number> => {
+    const t0 = Date.now();
+    await fetch(`${ops}/demo/exchange-appointments`, { method: 'POST', body: JSON.stringify({ mailbox: 'user0002@contoso.test', subject }) });
+    await until(`"${subject}" in the CRM`, () => inCrm(ops, subject), 120_000);
+    return (Date.now() - t0) / 1000;
+  };
+  try {
+    const first = startOne();
+    await until('the first instance synced', () => first.lines.some((l) => l.event === 'initial-sync.done'), 120_000);
+    const second = startOne();
+    const code = await Promise.race([second.exited, sleep(120_000).then(() => 'still running')]);
+    const named = new RegExp(`is in use by process ${first.child.pid} `).test(second.stderr());
+    if (code !== 2 || !named) return { scenario: 'shared-data-folder', ok: false, detail: `the second start: exit ${code}, ${named ? 'named' : 'did not name'} the pid holding the folder: ${second.stderr().slice(0, 300)}` };
+    const during = await outlookItem(opsOf(first.lines), 'Made while a second start was refused');
+    // the built-in sandbox saves its mailboxes within 2 s of a change: killed sooner, "Exchange"
+    // itself would come back without the item (a server losing its last writes), not the sync
+    await sleep(3_000);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const third = startOne();
+    await until('the restarted instance synced', () => third.lines.some((l) => l.event === 'initial-sync.done') && opsOf(third.lines) !== '', 120_000);
+    const takenOver = third.lines.some((l) => l.event === 'data-folder.taken-over');
+    const kept = await inCrm(opsOf(third.lines), 'Made while a second start was refused');
+    const after = await outlookItem(opsOf(third.lines), 'Made after the take-over');
+    third.child.kill('SIGINT');
+    const clean = await third.exited;
+    const ok = takenOver && kept && clean === 0;
+    return {
+      scenario: 'shared-data-folder', ok,
+      detail: `the second start exited 2 naming pid ${first.child.pid}; the first synced on (an Outlook item in the CRM after ${during.toFixed(1)} s); after its SIGKILL the next start ${takenOver ? 'took the stale lock over (data-folder.taken-over)' : 'DID NOT log taking the lock over'}, ${kept ? 'kept' : 'LOST'} the earlier item, carried a new one in ${after.toFixed(1)} s, stopped with exit ${clean}`,
+    };
+  } finally {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const started = Date.now();
 const env = await prepareEnvironment(log);
 const outcomes: Outcome[] = [];
@@ -433,7 +504,7 @@ try {
     log(`chaos: ${scenario} …`);
     let outcome: Outcome;
     try {
-      outcome = scenario === 'config-fuzz' ? await configFuzz() : await faultScenario(scenario, env);
+      outcome = scenario === 'config-fuzz' ? await configFuzz() : scenario === 'shared-data-folder' ? await sharedDataFolder() : await faultScenario(scenario, env);
     } catch (err) {
       outcome = { scenario, ok: false, detail: `the scenario failed: ${(err as Error).message}` };
     }
