@@ -448,7 +448,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
   {
     key: 'sync.direction', element: 'sync', attribute: 'direction', env: 'ECS_SYNC_DIRECTION',
-    kind: k.oneOf(['two-way', 'to-crm', 'to-exchange', 'off'] as const), default: 'two-way',
+    kind: k.oneOf(k.SYNC_DIRECTIONS), default: 'two-way',
     doc: 'Which way mailboxes are synced, unless the mailbox file\'s direction column or the CRM (the reference CRM\'s associate.sync_direction) says otherwise for one: two-way, to-crm (Exchange is the master: nothing is written to the mailbox), to-exchange (nothing is written to the CRM) or off (not synced; its mappings are kept). The file and the CRM are re-read with the mailbox list: no restart needed.',
   },
   {

@@ -1,7 +1,8 @@
+import type { SYNC_DIRECTIONS } from './setting-kinds.js';
 /** The one configuration object the rest of the program sees: typed, validated, frozen. */
 
 /** Which way a mailbox is synced (the policy's first rule). */
-export type SyncDirectionSetting = 'two-way' | 'to-crm' | 'to-exchange' | 'off';
+export type SyncDirectionSetting = (typeof SYNC_DIRECTIONS)[number];
 
 export type AdviseMode = 'EwsStream' | 'EwsPull' | 'GraphDelta' | 'GraphNotify';
 export type SyncItemKind = 'appointments' | 'tasks' | 'contacts';

@@ -164,7 +164,9 @@ export const emailList: SettingKind<string[]> = {
   },
 };
 
-const DIRECTIONS = ['two-way', 'to-crm', 'to-exchange', 'off'];
+/** Which ways a mailbox can be synced (the policy's first rule); the one list every layer uses. */
+export const SYNC_DIRECTIONS = ['two-way', 'to-crm', 'to-exchange', 'off'] as const;
+const DIRECTIONS: readonly string[] = SYNC_DIRECTIONS;
 
 /** <mailbox direction="…">address</mailbox>: "address=direction" pairs (the environment: comma-separated). */
 export const mailboxDirections: SettingKind<string[]> = {

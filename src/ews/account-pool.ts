@@ -54,11 +54,14 @@ export class AccountPool implements ExchangePort {
     this.subscriptionsOf = clients.map(() => 0);
   }
 
-  /** Mailboxes one account carries: as many groups as its connections and its subscriptions allow. */
+  /** Streaming groups one account takes: as many as both its connections and its subscriptions allow. */
+  private get groupsPerAccount(): number {
+    return Math.min(this.limits.maxConnections, Math.floor(this.limits.maxSubscriptions / Math.max(1, this.limits.groupSize)));
+  }
+
+  /** Mailboxes one account carries (EwsPull: no groups, as many as its subscriptions). */
   private get perAccount(): number {
-    if (this.limits.pulled) return this.limits.maxSubscriptions;
-    const size = Math.max(1, this.limits.groupSize);
-    return Math.min(this.limits.maxConnections, Math.floor(this.limits.maxSubscriptions / size)) * size;
+    return this.limits.pulled ? this.limits.maxSubscriptions : this.groupsPerAccount * Math.max(1, this.limits.groupSize);
   }
 
   /**
@@ -108,8 +111,7 @@ export class AccountPool implements ExchangePort {
   }
 
   private hasRoom(i: number, kind: 'group' | 'subscription'): boolean {
-    const groups = Math.min(this.limits.maxConnections, Math.floor(this.limits.maxSubscriptions / Math.max(1, this.limits.groupSize)));
-    return kind === 'group' ? this.groupsOf[i] < groups : this.subscriptionsOf[i] < this.limits.maxSubscriptions;
+    return kind === 'group' ? this.groupsOf[i] < this.groupsPerAccount : this.subscriptionsOf[i] < this.limits.maxSubscriptions;
   }
 
   /** The account with the most room, or an ErrorExceeded… naming the limits when none has any. */

@@ -204,8 +204,8 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     const positionKindOf = placement
       ? async (mailbox: string) => kindOf((await recordedMailboxProtocol(positions, mailbox)) ?? placement.protocolOf(mailbox))
       : async () => kindOf(side.protocol);
-    // each mailbox's direction (sync@direction, the mailbox file's direction column) decides
-    // which changes are written: read before the first change is applied, again with each listing
+    // each mailbox's direction decides which changes are written: read before the first change
+    // is applied, again with each listing
     const mailboxFile = config.exchange.mailboxes.source === 'file' && config.exchange.mailboxes.file ? new CsvFileDirectory(config.exchange.mailboxes.file) : undefined;
     // the operator's word for a mailbox (<mailbox direction>, the mailbox file's column) wins over the
     // CRM's (associate.sync_direction), which wins over <sync direction>
@@ -213,7 +213,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     const directions = new MailboxDirections(config.sync.direction, async () => new Map([...((await crm.mailboxDirections?.()) ?? []), ...configured, ...((await mailboxFile?.directions()) ?? [])]), logger.child({ component: 'policy' }));
     await directions.refresh();
     /** A reload reads the policy in the configuration file again too (<sync direction>, <mailbox direction>). */
-    const reloadPolicy = async (): Promise<void> => {
+    const reloadPolicy = async (trigger: 'SIGHUP' | 'reload'): Promise<void> => {
       try {
         const { config: again } = loadConfig(config.file, process.env, { requireSecrets: false });
         configured = again.exchange.mailboxes.directions;
@@ -223,11 +223,10 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
         logger.error({ event: 'policy.file-refused', file: config.file, problems }, `${config.file} was not read again (${problems.join('; ')}): the sync policy in it stays as it was`);
       }
       await directions.reload();
+      logger.info({ event: 'policy.reloaded', fallback: directions.fallback, named: directions.named() }, `${trigger === 'SIGHUP' ? 'SIGHUP: ' : ''}sync policy read again`);
     };
     // SIGHUP reads the policy again (registered early: shutdown stops taking work first, this last)
-    const onHangUp = (): void => {
-      void reloadPolicy().then(() => logger.info({ event: 'policy.reloaded', fallback: directions.fallback, named: directions.named() }, 'SIGHUP: sync policy read again'));
-    };
+    const onHangUp = (): void => void reloadPolicy('SIGHUP');
     process.on('SIGHUP', onHangUp);
     lifecycle.add('sighup', () => void process.off('SIGHUP', onHangUp));
     const skippedByPolicy = new Counter({ name: 'ecs_policy_skipped_total', help: 'Changes not written because of the sync policy, by rule and by the side they were not written to', labelNames: ['rule', 'towards'], registers: [registry] });
@@ -350,8 +349,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
       // the sync policy read again now (also on SIGHUP): no restart, no wait for the next listing
       '/control/reload': async (req, res) => {
         if (req.method !== 'POST') return json(res, 405, { error: 'POST /control/reload' });
-        await reloadPolicy();
-        logger.info({ event: 'policy.reloaded', fallback: directions.fallback, named: directions.named() }, 'sync policy read again');
+        await reloadPolicy('reload');
         return json(res, 200, { fallback: directions.fallback, named: directions.named() });
       },
       // both sides of the demo are ours only with the built-in sandbox and the embedded CRM

@@ -1,15 +1,23 @@
+import { SYNC_DIRECTIONS, type SyncDirectionSetting } from '../config/index.js';
 import { merge, Subject, type Observable } from 'rxjs';
 import type { Logger } from '../shared/logger.js';
 import type { MailboxDirectory } from './mailbox-directory.js';
 
 /** Which way a mailbox is synced: both ways, one way, or not at all (its mappings are kept). */
-export type SyncDirection = 'two-way' | 'to-crm' | 'to-exchange' | 'off';
-export const SYNC_DIRECTIONS: readonly SyncDirection[] = ['two-way', 'to-crm', 'to-exchange', 'off'];
+export type SyncDirection = SyncDirectionSetting;
+export { SYNC_DIRECTIONS };
 
 /** Where a change goes: towards the CRM (Exchange → CRM) or towards Exchange. */
 export type Towards = 'crm' | 'exchange';
 
 const CARRIES: Record<SyncDirection, readonly Towards[]> = { 'two-way': ['crm', 'exchange'], 'to-crm': ['crm'], 'to-exchange': ['exchange'], off: [] };
+
+/** How many of each direction (what the policy names, for the log, /control/reload and validate-config). */
+export function countByDirection(directions: Iterable<SyncDirection>): Record<SyncDirection, number> {
+  const out: Record<SyncDirection, number> = { 'two-way': 0, 'to-crm': 0, 'to-exchange': 0, off: 0 };
+  for (const d of directions) out[d]++;
+  return out;
+}
 
 /** Whether a direction carries changes towards a side. */
 export const carries = (direction: SyncDirection, towards: Towards): boolean => CARRIES[direction].includes(towards);
@@ -57,9 +65,7 @@ export class MailboxDirections {
 
   /** The mailboxes the file or the CRM names, by direction. */
   named(): Record<SyncDirection, number> {
-    const out: Record<SyncDirection, number> = { 'two-way': 0, 'to-crm': 0, 'to-exchange': 0, off: 0 };
-    for (const d of this.perMailbox.values()) out[d]++;
-    return out;
+    return countByDirection(this.perMailbox.values());
   }
 
   async refresh(): Promise<void> {

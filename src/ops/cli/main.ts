@@ -12,6 +12,7 @@ import { addOpsCommands } from './ops-commands.js';
 import { addMigrateCommand } from './migrate-command.js';
 import { budgetOf, capacityProblem } from '../../subscriptions/account-capacity.js';
 import { CsvFileDirectory, StaticDirectory } from '../../subscriptions/mailbox-directory.js';
+import { countByDirection, type SyncDirection } from '../../subscriptions/mailbox-direction.js';
 import { FolderLocked } from '../../shared/folder-lock.js';
 import { lockDataFolders } from '../data-folders.js';
 import { DEFAULT_API_USER } from '../../superoffice-sandbox/api-user.js';
@@ -75,12 +76,11 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
         io.out(`${file}: valid`);
         for (const line of describeConfig(config)) io.out(`  ${line}`);
         // the operator's word on single mailboxes (<mailbox direction>, the mailbox file's column), as the service will read it
-        const named: ReadonlyMap<string, string> = mailboxes.source === 'file' && mailboxes.file
-          ? await new CsvFileDirectory(mailboxes.file).directions().catch(() => new Map<string, string>())
+        const named = mailboxes.source === 'file' && mailboxes.file
+          ? await new CsvFileDirectory(mailboxes.file).directions().catch(() => new Map<string, SyncDirection>())
           : mailboxes.directions;
-        const counts = new Map<string, number>();
-        for (const d of named.values()) counts.set(d, (counts.get(d) ?? 0) + 1);
-        if (counts.size) io.out(`  policy, ${mailboxes.source === 'file' ? 'the mailbox file' : '<mailbox direction>'}: ${[...counts].map(([d, n]) => `${n} ${d}`).join(', ')} (the other mailboxes ${config.sync.direction})`);
+        const counts = Object.entries(countByDirection(named.values())).filter(([, n]) => n > 0);
+        if (counts.length) io.out(`  policy, ${mailboxes.source === 'file' ? 'the mailbox file' : '<mailbox direction>'}: ${counts.map(([d, n]) => `${n} ${d}`).join(', ')} (the other mailboxes ${config.sync.direction})`);
         for (const w of warnings) io.err(`warning: ${w}`);
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
