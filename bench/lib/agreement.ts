@@ -16,6 +16,8 @@ export interface Agreement {
   readonly ghosts: number;
   /** Rows no live mapping points at (a duplicate, or a row the sync never linked). */
   readonly unlinkedRows: number;
+  /** The first few of each kind, "mailbox item" (what a failing test prints to chase it). */
+  readonly examples?: { readonly missing: string[]; readonly stale: string[]; readonly ghosts: string[] };
 }
 
 export async function fetchInventory(sandboxBase: string): Promise<Inventory> {
@@ -36,19 +38,28 @@ export async function checkAgreement(db: Database, stateSchema: string, crmRecor
   let items = 0;
   let missing = 0;
   let stale = 0;
+  const examples = { missing: [] as string[], stale: [] as string[], ghosts: [] as string[] };
+  const note = (list: string[], what: string): void => void (list.length < 5 && list.push(what));
   for (const [mailbox, contents] of Object.entries(inventory)) {
     for (const [itemId, changeKey] of Object.entries(contents)) {
       items++;
       const m = byItem.get(`${mailbox}|${itemId}`);
-      if (!m || !rowIds.has(m.crm_id)) missing++;
-      else if (m.change_key !== changeKey) stale++;
+      if (!m || !rowIds.has(m.crm_id)) {
+        missing++;
+        note(examples.missing, `${mailbox} ${itemId}`);
+      } else if (m.change_key !== changeKey) {
+        stale++;
+        note(examples.stale, `${mailbox} ${itemId}`);
+      }
     }
   }
   // a series' exception rows are mapped as "<series ItemId>@<original start>": not items of their own
-  const ghosts = mappings.filter((m) => inventory[m.mailbox] && !m.item_id.includes('@') && !(m.item_id in inventory[m.mailbox])).length;
+  const ghostMappings = mappings.filter((m) => inventory[m.mailbox] && !m.item_id.includes('@') && !(m.item_id in inventory[m.mailbox]));
+  for (const m of ghostMappings) note(examples.ghosts, `${m.mailbox} ${m.item_id} ${m.crm_id}`);
+  const ghosts = ghostMappings.length;
   const linked = new Set(mappings.map((m) => m.crm_id));
   const unlinkedRows = crmRecords.filter((r) => !linked.has(r)).length;
-  return { items, rows: crmRecords.length, missing, stale, ghosts, unlinkedRows };
+  return { items, rows: crmRecords.length, missing, stale, ghosts, unlinkedRows, examples };
 }
 
 /** Every appointment record of a reference CRM schema, as typed ids. */
