@@ -192,6 +192,8 @@ export interface OpsSettings {
   readonly logFormat?: 'auto' | 'json' | 'pretty';
   /** V8's --heap-growing-percent for this process (0: V8's default). */
   readonly heapGrowingPercent: number;
+  /** small: V8 favours memory (wasm on its baseline compiler, --optimize-for-size); auto: small when something is embedded. */
+  readonly footprint: 'auto' | 'small' | 'fast';
 }
 
 export interface SandboxSettings {

@@ -384,7 +384,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
       parallelism: get('sync.parallelism'),
       verifySample: { perRound: get('sync.verifySample'), intervalMs: get('sync.verifyInterval') },
     },
-    ops: { listen: { host: listenHost, port: listenPort }, shutdownTimeoutMs: get('ops.shutdownTimeout'), logLevel: get('ops.logLevel'), logFormat: get('ops.logFormat'), heapGrowingPercent: get('ops.heapGrowingPercent') },
+    ops: { listen: { host: listenHost, port: listenPort }, shutdownTimeoutMs: get('ops.shutdownTimeout'), logLevel: get('ops.logLevel'), logFormat: get('ops.logFormat'), heapGrowingPercent: get('ops.heapGrowingPercent'), footprint: get('ops.footprint') },
     sandbox: { mailboxes: get('sandbox.mailboxes'), activity: get('sandbox.activity'), seed: get('sandbox.seed'), path: get<string>('sandbox.path') === '' ? undefined : resolve(cwd, get<string>('sandbox.path')) },
   };
   return { config: deepFreeze(config), warnings };

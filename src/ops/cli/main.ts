@@ -106,6 +106,8 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
       logger.info({ event: 'config.loaded', file: loaded.config.file, summary: describeConfig(loaded.config) }, 'configuration loaded');
       let service;
       try {
+        const footprint = (await import('../v8-footprint.js')).applyV8Footprint(loaded.config);
+        logger.info({ event: 'v8.footprint', footprint }, footprint === 'small' ? 'V8 favours memory over speed (ops@footprint: an embedded database runs here)' : 'V8 at its defaults (ops@footprint)');
         const { startService } = await import('../service.js');
         service = await startService(loaded.config, logger, { rebaseline: opts.rebaseline === true, moveToGraph: opts.moveToGraph === true });
       } catch (err) {
