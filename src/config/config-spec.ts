@@ -458,7 +458,18 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
   {
     key: 'sync.private', element: 'sync', attribute: 'private', env: 'ECS_SYNC_PRIVATE',
-    kind: k.oneOf(['sync', 'skip'] as const), default: 'sync', doc: 'Private items: sync (marked private on the other side) or skip.',
+    kind: k.oneOf(['sync', 'skip', 'busy'] as const), default: 'sync',
+    doc: 'Private Outlook items: sync (marked private in the CRM), skip (not in the CRM; a mapped record is removed) or busy (the CRM gets a blocker: the time, "Private" as its title, nothing else; an edit or delete of the blocker in the CRM is not written back to the mailbox).',
+  },
+  {
+    key: 'sync.categories.include', element: 'sync/categories', attribute: 'include', env: 'ECS_SYNC_CATEGORIES_INCLUDE',
+    kind: k.categoryList, default: [],
+    doc: 'Outlook categories, comma-separated (case-insensitive): when given, only items with one of them reach the CRM. An item that loses the last of them leaves the CRM (through the delete breaker), one that gains one comes.',
+  },
+  {
+    key: 'sync.categories.exclude', element: 'sync/categories', attribute: 'exclude', env: 'ECS_SYNC_CATEGORIES_EXCLUDE',
+    kind: k.categoryList, default: [],
+    doc: 'Outlook categories, comma-separated (case-insensitive): items with one of them do not reach the CRM; an item that gains one leaves it (through the delete breaker). Wins over include.',
   },
   {
     key: 'sync.parallelism', element: 'sync', attribute: 'parallelism', env: 'ECS_SYNC_PARALLELISM',

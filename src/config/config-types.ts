@@ -7,6 +7,8 @@ export type SyncDirectionSetting = (typeof SYNC_DIRECTIONS)[number];
 export type AdviseMode = 'EwsStream' | 'EwsPull' | 'GraphDelta' | 'GraphNotify';
 export type SyncItemKind = 'appointments' | 'tasks' | 'contacts';
 export type ConflictPolicy = 'last-writer-wins' | 'exchange-wins' | 'crm-wins';
+/** What private Outlook items bring to the CRM: themselves, nothing, or a blocker. */
+export type PrivateItems = 'sync' | 'skip' | 'busy';
 export type MailboxSource = 'crm' | 'list' | 'file';
 export type ExchangeVersion = 'Exchange2010_SP2' | 'Exchange2013' | 'Exchange2013_SP1' | 'Exchange2016';
 
@@ -174,7 +176,9 @@ export interface SyncSettings {
   readonly conflict: ConflictPolicy;
   readonly windowPastDays: number;
   readonly windowFutureDays: number;
-  readonly private: 'sync' | 'skip';
+  readonly private: PrivateItems;
+  /** Outlook categories an item must have one of (include, empty: any) and must have none of (exclude). */
+  readonly categories: { readonly include: readonly string[]; readonly exclude: readonly string[] };
   /** link: attendees link the record to CRM persons (SuperOffice: participants); none: not carried. */
   readonly attendees: 'link' | 'none';
   /** Which way mailboxes are synced unless the mailbox file says otherwise for one. */

@@ -65,9 +65,14 @@ function policyOf(config: SyncConfig): string {
     ...(crm.superoffice ? [] : [`the CRM's associate.sync_direction`]),
   ];
   const who = overrides.length ? ` unless ${overrides.join(', else ')} says otherwise for one (re-read with the mailbox list, on SIGHUP and \`exchange-crm-sync reload\`)` : '';
-  const privateItems = sync.private === 'skip' ? 'private items are not synced' : 'private items are synced like the others';
+  const privateItems = { skip: 'private items are not synced', busy: 'private items reach the CRM as blockers ("Private", the time only)', sync: 'private items are synced like the others' }[sync.private];
+  const { include, exclude } = sync.categories;
+  const categories = [
+    ...(include.length ? [`only items in ${include.map((c) => `"${c}"`).join(' or ')} reach the CRM`] : []),
+    ...(exclude.length ? [`items in ${exclude.map((c) => `"${c}"`).join(' or ')} do not`] : []),
+  ];
   const attendees = sync.attendees === 'none' ? 'meeting attendees are not carried to the CRM' : 'meeting attendees link the record to CRM persons';
-  return `every mailbox ${sync.direction}${who}; ${privateItems}; ${attendees}; no meeting requests are ever sent; items outside -${sync.windowPastDays}/+${sync.windowFutureDays} days are left alone`;
+  return `every mailbox ${sync.direction}${who}; ${privateItems}; ${categories.length ? `${categories.join(', ')}; ` : ''}${attendees}; no meeting requests are ever sent; items outside -${sync.windowPastDays}/+${sync.windowFutureDays} days are left alone`;
 }
 
 const seconds = (ms: number): string => `${ms / 1000}s`;

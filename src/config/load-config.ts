@@ -379,6 +379,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
       windowPastDays: get('sync.windowPastDays'),
       windowFutureDays: get('sync.windowFutureDays'),
       private: get('sync.private'),
+      categories: { include: get('sync.categories.include'), exclude: get('sync.categories.exclude') },
       attendees: get('sync.attendees'),
       direction: get('sync.direction'),
       parallelism: get('sync.parallelism'),

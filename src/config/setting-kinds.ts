@@ -142,6 +142,17 @@ export function listOf<T extends string>(values: readonly T[]): SettingKind<T[]>
   };
 }
 
+/** Outlook category names, comma-separated (a name cannot hold a comma there either); empty: none. */
+export const categoryList: SettingKind<string[]> = {
+  describe: 'Outlook category names, comma-separated',
+  coerce: (t) => t.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+  validate(value) {
+    if (!Array.isArray(value)) throw new Error(`${quote(value)} is not a list of category names`);
+    const bad = value.filter((v) => typeof v !== 'string' || v.length > 255);
+    if (bad.length) throw new Error(`${bad.map(quote).join(', ')} is not a category name (at most 255 characters)`);
+  },
+};
+
 /** Kafka bootstrap servers: "host:port,host:port". */
 export const hostPortList: SettingKind<string[]> = {
   describe: 'a comma-separated list of host:port',

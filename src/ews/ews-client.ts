@@ -155,9 +155,11 @@ export class EwsClient implements ExchangePort {
     return ids;
   }
 
-  syncFolderItems(mailbox: string, folder: FolderKind, syncState: string | null, maxChanges: number): Promise<SyncPage> {
+  /** `policyFields`: each item's categories and sensitivity too (verify's listing; the sync's own reads need not carry them). */
+  syncFolderItems(mailbox: string, folder: FolderKind, syncState: string | null, maxChanges: number, policyFields = false): Promise<SyncPage> {
     return this.call('SyncFolderItems', mailbox, async () => {
       const extra = folder === 'calendar' ? [ews.AppointmentSchema.Start, ews.AppointmentSchema.End, ews.AppointmentSchema.IsRecurring] : folder === 'tasks' ? [ews.TaskSchema.DueDate] : [];
+      if (policyFields && folder !== 'contacts') extra.push(ews.ItemSchema.Categories, ews.ItemSchema.Sensitivity);
       const shape = new ews.PropertySet(ews.BasePropertySet.IdOnly, extra);
       const result = await this.service(mailbox, this.http(mailbox)).SyncFolderItems(this.folderOf(folder, mailbox), shape, null as never, maxChanges, ews.SyncFolderItemsScope.NormalItems, syncState as never);
       const changes: SyncChange[] = [];
@@ -258,8 +260,10 @@ export class EwsClient implements ExchangePort {
     const items: ListedItem[] = [];
     let state: string | null = null;
     for (;;) {
-      const page = await this.syncFolderItems(mailbox, folder, state, 512);
-      for (const c of page.changes) if (c.type !== 'Delete') items.push({ itemId: c.itemId, changeKey: c.changeKey, start: c.start, end: c.end, recurring: c.recurring });
+      const page = await this.syncFolderItems(mailbox, folder, state, 512, true);
+      for (const c of page.changes) {
+        if (c.type !== 'Delete') items.push({ itemId: c.itemId, changeKey: c.changeKey, start: c.start, end: c.end, recurring: c.recurring, categories: c.categories, private: c.private });
+      }
       state = page.syncState;
       if (page.includesLastItemInRange) return items;
     }
@@ -575,7 +579,7 @@ export class EwsClient implements ExchangePort {
 }
 
 function loadedDates(item: ews.Item & Partial<ews.Appointment> & Partial<ews.Task>): Partial<SyncChange> {
-  const out: { start?: string; end?: string; recurring?: boolean } = {};
+  const out: { start?: string; end?: string; recurring?: boolean; categories?: string[]; private?: boolean } = {};
   const start = read(() => item.Start);
   const end = read(() => item.End);
   const due = read(() => item.DueDate);
@@ -584,6 +588,10 @@ function loadedDates(item: ews.Item & Partial<ews.Appointment> & Partial<ews.Tas
   if (end) out.end = end.ToISOString();
   if (!start && due) out.start = out.end = due.ToISOString();
   if (recurring !== undefined && recurring !== null) out.recurring = recurring;
+  const categories = read(() => item.Categories);
+  if (categories?.Count) out.categories = categories.GetEnumerator();
+  const sensitivity = read(() => item.Sensitivity);
+  if (sensitivity !== undefined && sensitivity !== null) out.private = sensitivity === ews.Sensitivity.Private;
   return out;
 }
 

@@ -10,6 +10,9 @@ export interface FolderChange {
   readonly start?: string;
   readonly end?: string;
   readonly recurring?: boolean;
+  /** Only when asked for (a listing for verify): what the sync policy's item rules look at. */
+  readonly categories?: readonly string[];
+  readonly private?: boolean;
 }
 
 /** A page of changes, and the position it leads to. `complete`: nothing more is there now. */

@@ -24,6 +24,9 @@ export interface ListedItem {
   readonly start?: string;
   readonly end?: string;
   readonly recurring?: boolean;
+  /** What the sync policy's item rules look at (categories, private), so verify can tell an item they keep out. */
+  readonly categories?: readonly string[];
+  readonly private?: boolean;
 }
 
 /**

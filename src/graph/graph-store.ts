@@ -207,11 +207,13 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
     if (folder === 'contacts') return this.contacts.list(mailbox);
     if (folder === 'tasks') return this.todo.list(mailbox);
     const items: ListedItem[] = [];
-    let next: string | undefined = `${this.events(mailbox)}?$select=id,changeKey,start,end,type&$top=1000`;
+    let next: string | undefined = `${this.events(mailbox)}?$select=id,changeKey,start,end,type,categories,sensitivity&$top=1000`;
     while (next) {
       const r = await this.http.call('GET', next, { context: { mailbox } });
       const page = r.body as { value?: GraphEvent[]; '@odata.nextLink'?: string };
-      for (const e of page.value ?? []) items.push({ itemId: e.id, changeKey: e.changeKey, start: utcOf(e.start), end: utcOf(e.end), recurring: e.type === 'seriesMaster' });
+      for (const e of page.value ?? []) {
+        items.push({ itemId: e.id, changeKey: e.changeKey, start: utcOf(e.start), end: utcOf(e.end), recurring: e.type === 'seriesMaster', categories: e.categories, private: e.sensitivity === 'private' });
+      }
       next = page['@odata.nextLink'];
     }
     return items;

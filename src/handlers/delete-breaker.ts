@@ -141,12 +141,16 @@ export class DeleteBreaker {
  * A handler behind the breaker: its deletes of mapped items pass the breaker first. The
  * scope is the mailbox for deletes made in Exchange, the CRM for deletes made there.
  */
-export function behindBreaker(handler: ChangeHandler, breaker: DeleteBreaker, mapped: (envelope: ChangeEnvelope, at: HandlingPlace) => Promise<boolean>): ChangeHandler & { unguarded: ChangeHandler } {
+export function behindBreaker(
+  handler: ChangeHandler, breaker: DeleteBreaker, mapped: (envelope: ChangeEnvelope, at: HandlingPlace) => Promise<boolean>,
+  /** What removes a record or an item: a delete, or a change a rule hides (an item that gained an excluded category). */
+  removes: (envelope: ChangeEnvelope) => boolean = (e) => e.op === 'd',
+): ChangeHandler & { unguarded: ChangeHandler } {
   return {
     unguarded: handler,
     accepts: (envelope) => handler.accepts(envelope),
     handle: async (envelope, at) => {
-      if (envelope.op !== 'd' || !(await mapped(envelope, at))) return handler.handle(envelope, at);
+      if (!removes(envelope) || !(await mapped(envelope, at))) return handler.handle(envelope, at);
       const scope = envelope.source.startsWith('exchange:') ? envelope.source : 'crm';
       return (await breaker.admit(scope, envelope, at)) ? handler.handle(envelope, at) : 'skipped';
     },

@@ -5,6 +5,7 @@ export { ItemMappingStore, ItemBusyError, type ItemMapping } from './item-mappin
 export { exchangeStamp } from './exchange-stamp.js';
 export { runHandler, REPLAY_HEADERS } from './run-handler.js';
 export { ToExchangeHandler } from './to-exchange-handler.js';
+export { verdictOf, blockerOf, BLOCKER_TITLE, type ItemPolicy, type ItemVerdict } from './item-policy.js';
 export { listDeadLetters, replayDeadLetters, type DeadLetter, type ReplayOutcome, type ReplayReaders } from './dead-letters.js';
 export { exchangeWins, type ConflictReport } from './conflict-policy.js';
 export { UnconfirmedItems } from './unconfirmed-items.js';

@@ -5,7 +5,7 @@ import { SyncError } from '../shared/errors.js';
 import { assertIdentifier, type Database } from '../state/database.js';
 
 /** Who deleted the item a tombstone stands for. */
-export type DeletedBy = 'exchange' | 'crm' | 'private';
+export type DeletedBy = 'exchange' | 'crm' | 'private' | 'category';
 
 export interface ItemMapping {
   readonly mailbox: string;
@@ -33,6 +33,8 @@ export interface ItemMapping {
   readonly iCalUid?: string;
   /** The item's folder (calendar or tasks). */
   readonly folder?: FolderKind;
+  /** The record is a private item's blocker (private="busy"): the CRM's edits of it are not written back. */
+  readonly blocker?: boolean;
 }
 
 /** The mapping key of a series' occurrence: no EWS ItemId contains "@". */
@@ -58,12 +60,14 @@ interface MappingRow {
   overruled_up_to: Date | null;
   ical_uid: string | null;
   folder: FolderKind | null;
+  blocker: boolean | null;
 }
 
 const mappingOf = (r: MappingRow): ItemMapping => ({
   mailbox: r.mailbox, itemId: r.item_id, crmId: r.crm_id, changeKey: r.change_key, crmVersion: r.crm_version, logPartition: r.log_partition,
   logOffset: Number(r.log_offset), deleted: r.deleted, deletedBy: r.deleted_by ?? undefined, knownKeys: r.known_keys ?? [],
   overruledUpTo: r.overruled_up_to ? new Date(r.overruled_up_to).getTime() : undefined, iCalUid: r.ical_uid ?? undefined, folder: r.folder ?? undefined,
+  ...(r.blocker ? { blocker: true } : {}),
 });
 
 /** The mapping's known keys with `keys` added (newest last, bounded). */
@@ -113,6 +117,7 @@ export class ItemMappingStore implements MappedRecords {
     end $$`);
     await db.query(`alter table ${s}.item_map add column if not exists folder text, add column if not exists created timestamptz not null default now(),
       add column if not exists lease_owner text, add column if not exists lease_until timestamptz`);
+    await db.query(`alter table ${s}.item_map add column if not exists blocker boolean not null default false`);
     await db.query(`create index if not exists item_map_crm on ${s}.item_map (crm_id)`);
     await db.query(`create index if not exists item_map_ical_uid on ${s}.item_map (ical_uid) where ical_uid is not null and not deleted`);
     await db.query(`create table if not exists ${s}.create_note (side text not null, key text not null, mailbox text not null, started timestamptz not null default now(), primary key (side, key))`);
@@ -265,14 +270,14 @@ export class ItemMappingStore implements MappedRecords {
    */
   async save(m: ItemMapping, lease?: ItemLease): Promise<void> {
     const r = await this.db.query(
-      `insert into ${this.table} (mailbox, item_id, crm_id, change_key, crm_version, log_partition, log_offset, deleted, deleted_by, known_keys, overruled_up_to, ical_uid, folder, updated)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, clock_timestamp())
+      `insert into ${this.table} (mailbox, item_id, crm_id, change_key, crm_version, log_partition, log_offset, deleted, deleted_by, known_keys, overruled_up_to, ical_uid, folder, blocker, updated)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, clock_timestamp())
        on conflict (mailbox, item_id) do update set crm_id = excluded.crm_id, change_key = excluded.change_key, crm_version = excluded.crm_version,
          log_partition = excluded.log_partition, log_offset = excluded.log_offset, deleted = excluded.deleted, deleted_by = excluded.deleted_by,
-         known_keys = excluded.known_keys, overruled_up_to = excluded.overruled_up_to, ical_uid = excluded.ical_uid, folder = coalesce(excluded.folder, ${this.table}.folder), updated = clock_timestamp()
+         known_keys = excluded.known_keys, overruled_up_to = excluded.overruled_up_to, ical_uid = excluded.ical_uid, folder = coalesce(excluded.folder, ${this.table}.folder), blocker = excluded.blocker, updated = clock_timestamp()
        where ${this.table}.lease_owner is null or ${this.table}.lease_owner = $14 or ${this.table}.lease_until < clock_timestamp()`,
       [m.mailbox, m.itemId, m.crmId, m.changeKey, m.crmVersion, m.logPartition, m.logOffset, m.deleted, m.deleted ? (m.deletedBy ?? null) : null,
-        [...(m.knownKeys ?? [])], m.overruledUpTo !== undefined ? new Date(m.overruledUpTo) : null, m.iCalUid ?? null, m.folder ?? null, lease?.token ?? null],
+        [...(m.knownKeys ?? [])], m.overruledUpTo !== undefined ? new Date(m.overruledUpTo) : null, m.iCalUid ?? null, m.folder ?? null, lease?.token ?? null, m.blocker === true],
     );
     if (r.rowCount === 0) throw new ItemBusyError(m.mailbox, m.itemId);
   }

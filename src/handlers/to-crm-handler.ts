@@ -1,4 +1,4 @@
-import type { ConflictPolicy } from '../config/index.js';
+import type { ConflictPolicy, PrivateItems } from '../config/index.js';
 import type { CrmActivity, CrmPort, CrmRef } from '../crm-adapter/crm-port.js';
 import type { FolderKind, MailboxStore } from '../exchange/index.js';
 import { SyncError } from '../shared/errors.js';
@@ -11,14 +11,19 @@ import { backInMailbox } from './back-in-mailbox.js';
 import { readBeforeMove, type PositionKindOf } from './moved-mailbox.js';
 import { exchangeStamp } from './exchange-stamp.js';
 import { exceptionKey, withKnownKeys, type ItemLease, type ItemMapping, type ItemMappingStore } from './item-mapping.js';
+import { blockerOf, verdictOf, type ItemPolicy } from './item-policy.js';
 
 
 export interface ToCrmOptions {
   crm: CrmPort;
   mappings: ItemMappingStore;
   logger: Logger;
-  /** Private items: sync them (marked private) or skip them. */
-  privateItems: 'sync' | 'skip';
+  /** Private items: sync them (marked private), skip them, or give the CRM a blocker. */
+  privateItems: PrivateItems;
+  /** Outlook categories an item must have one of / none of to reach the CRM. */
+  categories?: ItemPolicy['categories'];
+  /** An item kept from the CRM by a rule (its record removed, or never made). */
+  onPolicySkip?: (rule: 'private' | 'category') => void;
   /** none: a meeting's attendees and organiser are not carried to the CRM (no person links, no participants). */
   attendees?: 'link' | 'none';
   conflict?: ConflictPolicy;
@@ -66,7 +71,9 @@ export class ToCrmHandler implements ChangeHandler {
     const position = { logPartition: at.partition, logOffset: at.offset };
     // Already applied this change or a later one (a redelivery, or a replay of the log).
     if (mapping && mapping.logPartition === at.partition && at.offset <= mapping.logOffset) return 'unchanged';
-    const hidden = !!envelope.after?.private && this.options.privateItems === 'skip';
+    const verdict = envelope.after ? verdictOf(envelope.after, { private: this.options.privateItems, categories: this.options.categories }) : { action: 'sync' as const };
+    const hidden = verdict.action === 'hide';
+    if (hidden) this.options.onPolicySkip?.(verdict.rule);
     if (mapping?.deleted) {
       // a late copy of a deleted item changes nothing; an item back in the mailbox is an item
       // again and gets a record again (a record the CRM deleted left the mailbox with it)
@@ -78,10 +85,12 @@ export class ToCrmHandler implements ChangeHandler {
       if (!mapping) return 'unchanged';
       await crm.delete(mapping.crmId); // a series' exceptions go with it
       await mappings.tombstoneExceptions(mailbox, mapping.itemId);
-      await mappings.save({ ...mapping, ...position, deleted: true, deletedBy: envelope.op === 'd' ? 'exchange' : 'private' }, lease);
+      await mappings.save({ ...mapping, ...position, deleted: true, deletedBy: verdict.action === 'hide' && envelope.op !== 'd' ? verdict.rule : 'exchange' }, lease);
       return 'applied';
     }
-    const after = envelope.after!;
+    // private="busy": the CRM gets the time and "Private", nothing else (the stamp still links it)
+    const blocker = verdict.action === 'blocker';
+    const after = blocker ? { ...blockerOf(envelope.after!), ...(envelope.after!.crmId ? { crmId: envelope.after!.crmId } : {}) } : envelope.after!;
     const changeKey = after.version ?? '';
     const folder: FolderKind = envelope.type === 'task' ? 'tasks' : 'calendar';
     // A series' modified occurrences are objects of their own in Exchange: they follow the
@@ -113,7 +122,7 @@ export class ToCrmHandler implements ChangeHandler {
     }
     const carried = this.options.attendees === 'none' ? withoutAttendees(after) : after;
     const fields: ItemFields = { ...carried, ...(envelope.type === 'appointment' ? await this.links(carried) : {}) };
-    const saved = { changeKey, ...position, deleted: false, iCalUid: after.iCalUid, folder };
+    const saved = { changeKey, ...position, deleted: false, iCalUid: after.iCalUid, folder, blocker };
     if (mapping) {
       const record = await crm.get(mapping.crmId);
       // deleted in the CRM meanwhile: that delete wins (it is on its way to the mailbox)

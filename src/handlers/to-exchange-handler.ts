@@ -1,4 +1,4 @@
-import type { ConflictPolicy } from '../config/index.js';
+import type { ConflictPolicy, PrivateItems } from '../config/index.js';
 import { parseCrmRef, type CrmPort, type CrmRef } from '../crm-adapter/crm-port.js';
 import type { FolderKind, MailboxStore } from '../exchange/index.js';
 import { MeetingWriteRefused, SyncError } from '../shared/errors.js';
@@ -14,13 +14,13 @@ export interface ToExchangeOptions {
   crm: Pick<CrmPort, 'compareVersions'>;
   exchange: MailboxStore;
   logger: Logger;
-  privateItems: 'sync' | 'skip';
+  privateItems: PrivateItems;
   /** The folders the mailbox store serves (Microsoft Graph: the calendar only, so far); others' changes are skipped. */
   folders?: readonly FolderKind[];
   conflict?: ConflictPolicy;
   onConflict?: (report: ConflictReport) => void;
   /** A change not written because of a rule (`meeting`: a write the store would mail attendees for). */
-  onPolicySkip?: (rule: 'meeting') => void;
+  onPolicySkip?: (rule: 'meeting' | 'private') => void;
 }
 
 /**
@@ -77,6 +77,20 @@ export class ToExchangeHandler implements ChangeHandler {
   }
 
   /**
+   * A private item's blocker (private="busy") is the mailbox's: a CRM edit of it is not written
+   * back (the item's next change in Outlook overwrites the record), a CRM delete leaves the
+   * item where it is (it gets a blocker again at its next change).
+   */
+  private async keepPrivate(envelope: ChangeEnvelope, mapping: ItemMapping, lease: ItemLease | undefined): Promise<Outcome> {
+    const deleted = envelope.op === 'd' || !envelope.after;
+    this.options.logger.info({ event: 'to-exchange.private-kept', mailbox: mapping.mailbox, itemId: mapping.itemId, crmId: envelope.subject, op: envelope.op },
+      `${envelope.subject} stands for a private item of ${mapping.mailbox} (sync@private="busy"): the CRM's ${deleted ? 'delete' : 'edit'} is not written to the mailbox`);
+    this.options.onPolicySkip?.('private');
+    await this.options.mappings.save(deleted ? { ...mapping, deleted: true, deletedBy: 'crm' } : { ...mapping, crmVersion: envelope.after!.version ?? mapping.crmVersion }, lease);
+    return 'skipped';
+  }
+
+  /**
    * A record that may be created in a mailbox gets a note first, committed on its own: if the
    * process dies between CreateItem and saving the mapping, the next attempt looks for the
    * stamped item instead of creating a second one. False when such a note was there.
@@ -99,6 +113,9 @@ export class ToExchangeHandler implements ChangeHandler {
     const mapping = found && !found.deleted ? found : undefined;
     const after = envelope.after;
     const hidden = !!after?.private && this.options.privateItems === 'skip';
+    // (the blocker's own write coming back is no CRM edit)
+    const echo = !!mapping && envelope.op !== 'd' && !!after && this.written(mapping, after.version ?? '');
+    if (mapping?.blocker && !echo) return this.keepPrivate(envelope, mapping, lease);
     if (envelope.op === 'd' || hidden) {
       if (!mapping) return 'unchanged';
       await exchange.deleteItem(mapping.mailbox, mapping.itemId);

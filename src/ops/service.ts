@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { loadConfig, type SyncConfig } from '../config/index.js';
+import { loadConfig, type PrivateItems, type SyncConfig } from '../config/index.js';
 import { ConfigError } from '../shared/errors.js';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
 import { openCrm, type CrmDirectory, type MappedRecords } from '../crm-adapter/index.js';
@@ -20,7 +20,7 @@ import { CsvFileDirectory, DirectedDirectory, directoryFor, HybridSource, Mailbo
 import type { MailboxPositionKind } from '../exchange/index.js';
 import {
   behindBreaker, ContactsToCrm, ContactsToExchange, DeleteBreaker, ItemMappingStore, routeByType, runHandler, SelectionFolderStore, SelectionsToExchange, ToCrmHandler, ToExchangeHandler,
-  UnconfirmedItems, type ChangeHandler, type ConflictReport,
+  UnconfirmedItems, verdictOf, type ChangeHandler, type ConflictReport,
 } from '../handlers/index.js';
 import { breakerRoutes } from './breaker-routes.js';
 import { startOpsServer, type ReadinessCheck } from './ops-server.js';
@@ -193,10 +193,17 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     await breaker.load();
     if (config.sync.deleteBreaker.percent > 0) readiness.push({ name: 'delete-breaker', check: () => breaker.describe() });
     // a delete of a mapped item passes the breaker first (percent 0: every delete passes)
+    // What of an Outlook item reaches the CRM (private, categories): read again on reload, so the
+    // handler and the breaker share this one object.
+    const itemPolicy: { privateItems: PrivateItems; categories: SyncConfig['sync']['categories'] } = { privateItems: config.sync.private, categories: config.sync.categories };
+    const keptFromCrm = (item: { categories?: readonly string[]; private?: boolean }): boolean =>
+      verdictOf({ categories: item.categories && [...item.categories], private: item.private }, { private: itemPolicy.privateItems, categories: itemPolicy.categories }).action === 'hide';
+    const hiddenByPolicy = (e: ChangeEnvelope): boolean =>
+      !!e.after && (e.source.startsWith('exchange:') ? keptFromCrm(e.after) : !!e.after.private && itemPolicy.privateItems === 'skip');
     const guarded = (handler: ChangeHandler): ChangeHandler => config.sync.deleteBreaker.percent === 0 ? handler : behindBreaker(handler, breaker, async (e) => {
       const m = e.source.startsWith('exchange:') ? await mappings.get(e.source.slice('exchange:'.length), e.subject) : await mappings.getByCrmId(e.subject);
       return !!m && !m.deleted;
-    });
+    }, (e) => e.op === 'd' || hiddenByPolicy(e));
     // one handler per item type behind one router per direction
     // a change read through the protocol a mailbox has moved away from waited in the log over the move: not a new item
     const kindOf = (protocol: ExchangeProtocol): MailboxPositionKind => (protocol === 'graph' ? 'graph-delta' : 'ews-syncstate');
@@ -218,6 +225,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
         const { config: again } = loadConfig(config.file, process.env, { requireSecrets: false });
         configured = again.exchange.mailboxes.directions;
         directions.useFallback(again.sync.direction);
+        Object.assign(itemPolicy, { privateItems: again.sync.private, categories: again.sync.categories });
       } catch (err) {
         const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
         logger.error({ event: 'policy.file-refused', file: config.file, problems }, `${config.file} was not read again (${problems.join('; ')}): the sync policy in it stays as it was`);
@@ -238,7 +246,10 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
       skippedByPolicy.inc({ rule: 'direction', towards });
       return 'skipped';
     };
-    const toCrmHandlers: ChangeHandler[] = [new ToCrmHandler({ crm, mappings, logger: logger.child({ component: 'to-crm' }), privateItems: config.sync.private, attendees: config.sync.attendees, exchange, positionKindOf, ...conflicts })];
+    const toCrmHandlers: ChangeHandler[] = [new ToCrmHandler({
+      crm, mappings, logger: logger.child({ component: 'to-crm' }), get privateItems() { return itemPolicy.privateItems; }, get categories() { return itemPolicy.categories; }, attendees: config.sync.attendees, exchange, positionKindOf, ...conflicts,
+      onPolicySkip: (rule) => skippedByPolicy.inc({ rule, towards: 'crm' }),
+    })];
     if (contacts) toCrmHandlers.push(new ContactsToCrm({ crm, mappings, logger: logger.child({ component: 'to-crm' }), exchange, positionKindOf, ...conflicts }));
     const toCrmConsumer = await runHandler({
       transport, groupId: groups.toCrm, topic: topics.exchangeChanges, dlqTopic: topics.dlq(topics.exchangeChanges), concurrency: config.sync.parallelism,
@@ -248,7 +259,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     lifecycle.add('to-crm', () => toCrmConsumer.stop());
     const toExchangeLogger = logger.child({ component: 'to-exchange' });
     const toExchangeHandlers: ChangeHandler[] = [
-      new ToExchangeHandler({ mappings, crm, exchange, logger: toExchangeLogger, privateItems: config.sync.private, onPolicySkip: (rule) => skippedByPolicy.inc({ rule, towards: 'exchange' }), ...(side.servedItems.includes('tasks') ? {} : { folders: ['calendar'] as const }), ...conflicts }),
+      new ToExchangeHandler({ mappings, crm, exchange, logger: toExchangeLogger, get privateItems() { return itemPolicy.privateItems; }, onPolicySkip: (rule) => skippedByPolicy.inc({ rule, towards: 'exchange' }), ...(side.servedItems.includes('tasks') ? {} : { folders: ['calendar'] as const }), ...conflicts }),
       new ContactsToExchange({ mappings, selections: selectionFolders, crm, exchange, logger: toExchangeLogger, ownedContacts: contacts, ...conflicts }),
     ];
     if (config.sync.selections === 'subscribed') toExchangeHandlers.push(new SelectionsToExchange({ crm, exchange, selections: selectionFolders, mappings, logger: toExchangeLogger }));
@@ -319,7 +330,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     const verifyOptions = {
       exchange, crm, mappings, windowPastDays: config.sync.windowPastDays, windowFutureDays: config.sync.windowFutureDays,
       folders: config.sync.items.map((i) => (i === 'appointments' ? 'calendar' : i)),
-      directionOf: (mailbox: string) => directions.of(mailbox),
+      directionOf: (mailbox: string) => directions.of(mailbox), keptFromCrm,
     };
     const inFlight = async (): Promise<number> => (await lag.total(groups.toCrm)) + (await lag.total(groups.toExchange));
     // verify on its own, a few mailboxes a minute: drift shows in /status, /metrics and `status`

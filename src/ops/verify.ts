@@ -35,6 +35,8 @@ export interface MailboxVerdict {
   /** A one-way mailbox: its direction, and the differences it implies (counted as agreeing, not listed). */
   readonly direction?: SyncDirection;
   readonly byPolicy?: number;
+  /** Items the policy's item rules keep from the CRM (private="skip", categories), with no record: agreeing. */
+  readonly filtered?: number;
 }
 
 export interface VerifyOptions {
@@ -47,6 +49,8 @@ export interface VerifyOptions {
   readonly now?: () => number;
   /** Each mailbox's direction: a change its direction does not carry is no disagreement. */
   readonly directionOf?: (mailbox: string) => SyncDirection;
+  /** An item the policy keeps from the CRM (private="skip", an excluded category): without a record it agrees. */
+  readonly keptFromCrm?: (item: ListedItem) => boolean;
 }
 
 const KIND_OF_FOLDER: Record<FolderKind, CrmRecordVersion['kind']> = { calendar: 'appointment', tasks: 'task', contacts: 'contact' };
@@ -69,6 +73,7 @@ export async function verifyMailbox(options: VerifyOptions, mailbox: string): Pr
 
 async function compareMailbox(options: VerifyOptions, mailbox: string): Promise<MailboxVerdict> {
   const associate = await options.crm.associateByEmail(mailbox);
+  let filtered = 0;
   if (!associate) return { mailbox, items: 0, records: 0, disagreements: [], error: `${mailbox} is not an active CRM associate` };
   const now = options.now?.() ?? Date.now();
   const from = now - options.windowPastDays * DAY;
@@ -93,6 +98,10 @@ async function compareMailbox(options: VerifyOptions, mailbox: string): Promise<
       const m = mapped.get(item.itemId);
       if (!m && !inWindow(item)) continue;
       items++;
+      if (!m && options.keptFromCrm?.(item)) {
+        filtered++;
+        continue;
+      }
       if (!m) {
         disagreements.push({ kind: 'missing', towards: 'crm', folder, itemId: item.itemId, detail: 'in the mailbox, no CRM record stands for it' });
         continue;
@@ -117,5 +126,5 @@ async function compareMailbox(options: VerifyOptions, mailbox: string): Promise<
       disagreements.push({ kind: 'unlinked', towards: 'exchange', folder, crmId: record.ref, detail: 'a CRM record of this associate that no item in the mailbox stands for' });
     }
   }
-  return { mailbox, items, records: records.filter((r) => options.folders.some((f) => KIND_OF_FOLDER[f] === r.kind)).length, disagreements };
+  return { mailbox, items, records: records.filter((r) => options.folders.some((f) => KIND_OF_FOLDER[f] === r.kind)).length, disagreements, ...(filtered ? { filtered } : {}) };
 }

@@ -378,6 +378,7 @@ export function describeVerify(r: VerifyReport): string[] {
   for (const v of r.verdicts) {
     const who = v.side ? `${v.mailbox} (${SIDE[v.side]})` : v.mailbox;
     if (v.byPolicy) lines.push(`= ${who}: synced ${v.direction}: ${v.byPolicy} difference(s) its direction implies, counted as agreeing`);
+    if (v.filtered) lines.push(`= ${who}: ${v.filtered} item(s) the sync policy keeps from the CRM (private items, categories), counted as agreeing`);
     if (v.error) lines.push(`✗ ${who}: not compared: ${v.error}`);
     for (const d of v.disagreements) lines.push(`✗ ${who} ${d.folder}: ${d.kind} ${[d.itemId && `item ${d.itemId}`, d.crmId].filter(Boolean).join(' / ')}: ${d.detail}`);
   }

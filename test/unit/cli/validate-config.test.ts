@@ -34,6 +34,17 @@ describe('exchange-crm-sync validate-config', () => {
     assert.match(r.stdout, /policy, the mailbox file: 2 to-crm, 1 off \(the other mailboxes to-exchange\)/);
   });
 
+  it('private="busy" and <categories>: printed in the policy; an unknown private rule is refused naming the element', async () => {
+    const path = file('items-policy.config.xml', `<configuration><calendar_sync><sync private="busy"><categories include="Customer visit" exclude="Personal, Private"/></sync></calendar_sync></configuration>`);
+    const r = await runCli(['validate-config', path]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /private items reach the CRM as blockers \("Private", the time only\); only items in "Customer visit" reach the CRM, items in "Personal" or "Private" do not;/);
+    const bad = file('items-policy-bad.config.xml', `<configuration><calendar_sync><sync private="hidden"/></calendar_sync></configuration>`);
+    const refused = await runCli(['validate-config', bad]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /calendar_sync\/sync@private: .*"hidden".*sync, skip, busy/);
+  });
+
   it('<mailbox direction>: one mailbox\'s direction in the list; a direction that is none is refused naming the element', async () => {
     const path = file('list-policy.config.xml', `<configuration><calendar_sync><exchange><mailboxes source="list">
       <mailbox direction="to-crm">Ann@example.com</mailbox><mailbox>bob@example.com</mailbox><mailbox direction="off">carl@example.com</mailbox>

@@ -1,0 +1,157 @@
+// The sync policy's item rules on real parts (EWS sandbox, streaming; the log, the state and
+// the reference CRM on PostgreSQL): private="busy" gives the CRM a blocker and keeps the CRM's
+// edits of it out of the mailbox; <categories include/exclude> decide which Outlook items
+// reach the CRM, and an item that gains or loses a category leaves or comes back.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { CrmRef } from '../../../src/crm-adapter/index.js';
+import { verdictOf } from '../../../src/handlers/index.js';
+import { verifyMailbox } from '../../../src/ops/verify.js';
+import { ews, ewsService } from '../../helpers/ews.js';
+import { waitUntil } from '../../helpers/source-harness.js';
+import { startTwoWayRig, type TwoWayRig } from '../../helpers/two-way-rig.js';
+
+const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Outlook {
+  subject: string;
+  body?: string;
+  location?: string;
+  private?: boolean;
+  categories?: string[];
+}
+
+/** A user's new appointment in Outlook; its ItemId. */
+async function inOutlook(rig: TwoWayRig, mailbox: string, item: Outlook): Promise<string> {
+  const a = new ews.Appointment(ewsService(rig.sandbox.url, mailbox));
+  a.Subject = item.subject;
+  if (item.body) a.Body = new ews.MessageBody(ews.BodyType.Text, item.body);
+  if (item.location) a.Location = item.location;
+  if (item.private) a.Sensitivity = ews.Sensitivity.Private;
+  if (item.categories) a.Categories = new ews.StringList(item.categories);
+  a.Start = new ews.DateTime(Date.parse('2026-12-11T08:00:00Z'));
+  a.End = new ews.DateTime(Date.parse('2026-12-11T09:00:00Z'));
+  await a.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToNone);
+  return a.Id.UniqueId;
+}
+
+async function editInOutlook(rig: TwoWayRig, mailbox: string, itemId: string, change: (a: ews.Appointment) => void): Promise<void> {
+  const a = await ews.Appointment.Bind(ewsService(rig.sandbox.url, mailbox), new ews.ItemId(itemId));
+  change(a);
+  await a.Update(ews.ConflictResolutionMode.AlwaysOverwrite, ews.SendInvitationsOrCancellationsMode.SendToNone);
+}
+
+async function outlookSubject(rig: TwoWayRig, mailbox: string, itemId: string): Promise<string | undefined> {
+  const a = await ews.Appointment.Bind(ewsService(rig.sandbox.url, mailbox), new ews.ItemId(itemId), new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.ItemSchema.Subject]));
+  return a.Subject;
+}
+
+/** The live record an item is mapped to, and whether it is a blocker. */
+async function recordOf(rig: TwoWayRig, mailbox: string, itemId: string): Promise<{ ref: CrmRef; blocker: boolean } | undefined> {
+  const { rows } = await rig.db.query<{ crm_id: string; blocker: boolean }>(`select crm_id, blocker from ${rig.stateSchema}.item_map where mailbox = $1 and item_id = $2 and not deleted`, [mailbox, itemId]);
+  return rows[0] ? { ref: rows[0].crm_id as CrmRef, blocker: rows[0].blocker } : undefined;
+}
+
+/** Both handler groups have consumed everything, and stay so a moment (echoes included). */
+async function quiet(rig: TwoWayRig): Promise<void> {
+  await waitUntil(() => rig.drained(), 20_000, 'quiet');
+  await settle(800);
+  await waitUntil(() => rig.drained(), 20_000, 'quiet');
+}
+
+describe('sync policy: private items and categories', () => {
+  it('private="busy": the CRM gets the time and "Private", nothing else; the CRM\'s edit and delete of the blocker stay out of the mailbox', { timeout: 120_000 }, async () => {
+    const rig = await startTwoWayRig({ mailboxes: 2, seed: 241, privateItems: 'busy' });
+    try {
+      const mailbox = rig.sandbox.store.byIndex(1)!.address;
+      const itemId = await inOutlook(rig, mailbox, { subject: 'Doctor', body: 'Blood test, bring the card', location: 'Practice Dr. Meyer', private: true });
+      let mapped: { ref: CrmRef; blocker: boolean } | undefined;
+      await waitUntil(async () => !!(mapped = await recordOf(rig, mailbox, itemId)), 20_000, 'a record for the private item');
+      await quiet(rig);
+      const record = (await rig.crm.get(mapped!.ref))!;
+      assert.equal(mapped!.blocker, true, 'the mapping knows the record is a blocker');
+      assert.equal(record.fields.subject, 'Private');
+      assert.equal(record.fields.start, '2026-12-11T08:00:00Z');
+      assert.equal(record.fields.end, '2026-12-11T09:00:00Z');
+      assert.ok(!record.fields.body, `no body in the CRM: ${record.fields.body}`);
+      assert.ok(!record.fields.location, `no location in the CRM: ${record.fields.location}`);
+
+      // a CRM user renames the blocker: the mailbox keeps its item as it is
+      const crmChangesBefore = await rig.published('crm.changes');
+      await rig.user.rename(mapped!.ref, 'What is this?');
+      await waitUntil(async () => (await rig.published('crm.changes')) > crmChangesBefore && (await rig.drained()), 20_000, 'the CRM edit handled');
+      await quiet(rig);
+      assert.equal(await outlookSubject(rig, mailbox, itemId), 'Doctor', 'the CRM\'s edit of a blocker is not written to the mailbox');
+
+      // the user edits the item in Outlook: the record is the blocker again
+      await editInOutlook(rig, mailbox, itemId, (a) => (a.Location = 'Hospital'));
+      await waitUntil(async () => (await rig.crm.get(mapped!.ref))?.fields.subject === 'Private', 20_000, 'the blocker restored by the item\'s next change');
+      assert.ok(!(await rig.crm.get(mapped!.ref))!.fields.location);
+
+      // a CRM user deletes the blocker: the private item stays in the mailbox
+      await rig.user.delete(mapped!.ref);
+      await waitUntil(async () => !(await recordOf(rig, mailbox, itemId)) && (await rig.drained()), 20_000, 'the CRM delete handled');
+      await quiet(rig);
+      assert.equal(await outlookSubject(rig, mailbox, itemId), 'Doctor', 'the CRM\'s delete of a blocker does not delete the item');
+      // ... and its next change in Outlook gives the CRM a blocker again
+      await editInOutlook(rig, mailbox, itemId, (a) => (a.Location = 'Practice'));
+      await waitUntil(async () => (await recordOf(rig, mailbox, itemId))?.blocker === true, 20_000, 'a new blocker');
+      assert.equal((await rig.crm.get((await recordOf(rig, mailbox, itemId))!.ref))!.fields.subject, 'Private');
+
+      // made public in Outlook: the record gets the item's fields
+      await editInOutlook(rig, mailbox, itemId, (a) => (a.Sensitivity = ews.Sensitivity.Normal));
+      await waitUntil(async () => (await rig.crm.get((await recordOf(rig, mailbox, itemId))!.ref))?.fields.subject === 'Doctor', 20_000, 'the record is the item again');
+      assert.equal((await recordOf(rig, mailbox, itemId))!.blocker, false);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  it('<categories exclude="Personal">: such items stay out of the CRM; one that gains the category leaves it, and comes back without it', { timeout: 120_000 }, async () => {
+    const rig = await startTwoWayRig({ mailboxes: 2, seed: 242, categories: { include: [], exclude: ['Personal'] } });
+    try {
+      const mailbox = rig.sandbox.store.byIndex(1)!.address;
+      const personal = await inOutlook(rig, mailbox, { subject: 'Gym', categories: ['personal'] }); // case does not matter, as in Outlook
+      const work = await inOutlook(rig, mailbox, { subject: 'Pipeline review', categories: ['Customer visit'] });
+      await waitUntil(async () => !!(await recordOf(rig, mailbox, work)), 20_000, 'the work item in the CRM');
+      await quiet(rig);
+      assert.equal(await recordOf(rig, mailbox, personal), undefined, 'the Personal item has no record');
+      assert.ok(!(await rig.user.list()).some((r) => r.title === 'Gym'));
+      // verify reads each item's categories and counts the one the policy keeps out as agreeing
+      const verifyOptions = { exchange: rig.exchange, crm: rig.crm, mappings: rig.mappings, folders: ['calendar'] as const, windowPastDays: 30, windowFutureDays: 365 };
+      const keptFromCrm = (i: { categories?: readonly string[]; private?: boolean }): boolean => verdictOf({ categories: i.categories && [...i.categories], private: i.private }, { private: 'sync', categories: { include: [], exclude: ['Personal'] } }).action === 'hide';
+      const verdict = await verifyMailbox({ ...verifyOptions, keptFromCrm }, mailbox);
+      assert.deepEqual([verdict.disagreements, verdict.filtered], [[], 1], JSON.stringify(verdict));
+      const unaware = await verifyMailbox(verifyOptions, mailbox);
+      assert.deepEqual(unaware.disagreements.map((d) => [d.kind, d.itemId]), [['missing', personal]], 'without the policy the item is missing');
+
+      const ref = (await recordOf(rig, mailbox, work))!.ref;
+      await editInOutlook(rig, mailbox, work, (a) => (a.Categories = new ews.StringList(['Customer visit', 'Personal'])));
+      await waitUntil(async () => !(await rig.crm.get(ref)), 20_000, 'the record gone with the category');
+      await quiet(rig);
+      assert.equal(await outlookSubject(rig, mailbox, work), 'Pipeline review', 'the item itself stays in the mailbox');
+
+      await editInOutlook(rig, mailbox, work, (a) => (a.Categories = new ews.StringList(['Customer visit'])));
+      await waitUntil(async () => !!(await recordOf(rig, mailbox, work)), 20_000, 'a record again without the category');
+      assert.equal((await rig.crm.get((await recordOf(rig, mailbox, work))!.ref))!.fields.subject, 'Pipeline review');
+    } finally {
+      await rig.close();
+    }
+  });
+
+  it('<categories include="Customer visit">: only items with it reach the CRM', { timeout: 120_000 }, async () => {
+    const rig = await startTwoWayRig({ mailboxes: 2, seed: 243, categories: { include: ['Customer visit'], exclude: [] } });
+    try {
+      const mailbox = rig.sandbox.store.byIndex(1)!.address;
+      const visit = await inOutlook(rig, mailbox, { subject: 'Visit Fabrikam', categories: ['Customer visit'] });
+      const plain = await inOutlook(rig, mailbox, { subject: 'Lunch' });
+      await waitUntil(async () => !!(await recordOf(rig, mailbox, visit)), 20_000, 'the visit in the CRM');
+      await quiet(rig);
+      assert.equal(await recordOf(rig, mailbox, plain), undefined, 'an item without the category has no record');
+      await editInOutlook(rig, mailbox, plain, (a) => (a.Categories = new ews.StringList(['Customer visit'])));
+      await waitUntil(async () => !!(await recordOf(rig, mailbox, plain)), 20_000, 'a record once it has the category');
+    } finally {
+      await rig.close();
+    }
+  });
+});

@@ -1,0 +1,34 @@
+// The sync policy's item rules: which Outlook items reach the CRM, and as what.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { blockerOf, verdictOf } from '../../../src/handlers/item-policy.js';
+
+describe('item policy', () => {
+  const none = { include: [], exclude: [] };
+  it('private: sync, skip or a blocker', () => {
+    assert.deepEqual(verdictOf({ private: true }, { private: 'sync' }), { action: 'sync' });
+    assert.deepEqual(verdictOf({ private: true }, { private: 'skip' }), { action: 'hide', rule: 'private' });
+    assert.deepEqual(verdictOf({ private: true }, { private: 'busy' }), { action: 'blocker' });
+    assert.deepEqual(verdictOf({ private: false }, { private: 'busy' }), { action: 'sync' });
+  });
+  it('categories: exclude wins over include, names compared without case, include empty means any', () => {
+    const p = (include: string[], exclude: string[]) => ({ private: 'busy' as const, categories: { include, exclude } });
+    assert.deepEqual(verdictOf({ categories: ['PERSONAL'] }, p([], ['Personal'])), { action: 'hide', rule: 'category' });
+    assert.deepEqual(verdictOf({ categories: ['Customer visit', 'Personal'] }, p(['Customer visit'], ['Personal'])), { action: 'hide', rule: 'category' });
+    assert.deepEqual(verdictOf({}, p(['Customer visit'], [])), { action: 'hide', rule: 'category' }, 'no category, include given');
+    assert.deepEqual(verdictOf({ categories: ['customer visit'] }, p(['Customer visit'], [])), { action: 'sync' });
+    assert.deepEqual(verdictOf({}, { private: 'sync', categories: none }), { action: 'sync' });
+    assert.deepEqual(verdictOf({ private: true, categories: ['Personal'] }, p([], ['Personal'])), { action: 'hide', rule: 'category' }, 'an excluded item is not even a blocker');
+  });
+  it('a blocker has the time and "Private", nothing else; a series keeps its occurrences\' times only', () => {
+    const blocker = blockerOf({
+      subject: 'Doctor', body: 'Blood test', location: 'Practice', start: '2026-12-11T08:00:00Z', end: '2026-12-11T09:00:00Z', timeZone: 'Europe/Berlin', private: true,
+      attendees: [{ email: 'x@y.test', role: 'required' }], categories: ['Health'], version: 'ck1', iCalUid: 'uid',
+      recurrence: { rrule: 'FREQ=WEEKLY', exdates: [], exceptions: [{ originalStart: 'a', start: 'b', end: 'c', subject: 'Dentist', location: 'Elsewhere' }] },
+    });
+    assert.deepEqual(blocker, {
+      subject: 'Private', private: true, start: '2026-12-11T08:00:00Z', end: '2026-12-11T09:00:00Z', timeZone: 'Europe/Berlin', version: 'ck1',
+      recurrence: { rrule: 'FREQ=WEEKLY', exdates: [], exceptions: [{ originalStart: 'a', start: 'b', end: 'c' }] },
+    });
+  });
+});
