@@ -23,7 +23,7 @@ export interface ToCrmOptions {
   /** Outlook categories an item must have one of / none of to reach the CRM. */
   categories?: ItemPolicy['categories'];
   /** An item kept from the CRM by a rule (its record removed, or never made). */
-  onPolicySkip?: (rule: 'private' | 'category') => void;
+  onPolicySkip?: (rule: 'private' | 'category', mailbox: string) => void;
   /** none: a meeting's attendees and organiser are not carried to the CRM (no person links, no participants). */
   attendees?: 'link' | 'none';
   conflict?: ConflictPolicy;
@@ -73,7 +73,7 @@ export class ToCrmHandler implements ChangeHandler {
     if (mapping && mapping.logPartition === at.partition && at.offset <= mapping.logOffset) return 'unchanged';
     const verdict = envelope.after ? verdictOf(envelope.after, { private: this.options.privateItems, categories: this.options.categories }) : { action: 'sync' as const };
     const hidden = verdict.action === 'hide';
-    if (hidden) this.options.onPolicySkip?.(verdict.rule);
+    if (hidden) this.options.onPolicySkip?.(verdict.rule, mailbox);
     if (mapping?.deleted) {
       // a late copy of a deleted item changes nothing; an item back in the mailbox is an item
       // again and gets a record again (a record the CRM deleted left the mailbox with it)

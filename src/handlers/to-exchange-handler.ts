@@ -20,7 +20,7 @@ export interface ToExchangeOptions {
   conflict?: ConflictPolicy;
   onConflict?: (report: ConflictReport) => void;
   /** A change not written because of a rule (`meeting`: a write the store would mail attendees for). */
-  onPolicySkip?: (rule: 'meeting' | 'private') => void;
+  onPolicySkip?: (rule: 'meeting' | 'private', mailbox: string) => void;
 }
 
 /**
@@ -71,7 +71,7 @@ export class ToExchangeHandler implements ChangeHandler {
    */
   private async keepMeeting(refused: MeetingWriteRefused, envelope: ChangeEnvelope, mapping: ItemMapping, lease: ItemLease | undefined): Promise<Outcome> {
     this.options.logger.info({ event: 'to-exchange.meeting-kept', mailbox: refused.mailbox, itemId: refused.itemId, crmId: envelope.subject, op: envelope.op, attendees: refused.attendees }, `${envelope.subject}: not written to ${refused.message}`);
-    this.options.onPolicySkip?.('meeting');
+    this.options.onPolicySkip?.('meeting', mapping.mailbox);
     await this.options.mappings.save(envelope.op === 'd' || !envelope.after ? { ...mapping, deleted: true, deletedBy: 'crm' } : { ...mapping, crmVersion: envelope.after.version ?? mapping.crmVersion }, lease);
     return 'skipped';
   }
@@ -85,7 +85,7 @@ export class ToExchangeHandler implements ChangeHandler {
     const deleted = envelope.op === 'd' || !envelope.after;
     this.options.logger.info({ event: 'to-exchange.private-kept', mailbox: mapping.mailbox, itemId: mapping.itemId, crmId: envelope.subject, op: envelope.op },
       `${envelope.subject} stands for a private item of ${mapping.mailbox} (sync@private="busy"): the CRM's ${deleted ? 'delete' : 'edit'} is not written to the mailbox`);
-    this.options.onPolicySkip?.('private');
+    this.options.onPolicySkip?.('private', mapping.mailbox);
     await this.options.mappings.save(deleted ? { ...mapping, deleted: true, deletedBy: 'crm' } : { ...mapping, crmVersion: envelope.after!.version ?? mapping.crmVersion }, lease);
     return 'skipped';
   }
@@ -199,7 +199,7 @@ export class ToExchangeHandler implements ChangeHandler {
         if (!(err instanceof MeetingWriteRefused)) throw err;
         // an occurrence of the user's meeting series: left to its organiser, as the series is
         this.options.logger.info({ event: 'to-exchange.meeting-kept', mailbox: err.mailbox, itemId: err.itemId, crmId, op: envelope.op, attendees: err.attendees }, `${crmId}: not written to ${err.message}`);
-        this.options.onPolicySkip?.('meeting');
+        this.options.onPolicySkip?.('meeting', series.mailbox);
         return 'skipped';
       }
       if (keys === undefined) return 'unchanged'; // that occurrence no longer exists

@@ -33,6 +33,7 @@ import { MailboxBacklog } from './mailbox-backlog.js';
 import { statusRoutes } from './status-routes.js';
 import { demoRoutes } from './demo-routes.js';
 import { verifyRoutes } from './verify-routes.js';
+import { PolicySkips } from './policy-skips.js';
 import { verifyMailbox } from './verify.js';
 import { VerifySample } from './verify-sample.js';
 import { lockDataFolders, usesBuiltInSandbox } from './data-folders.js';
@@ -237,6 +238,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     const onHangUp = (): void => void reloadPolicy('SIGHUP');
     process.on('SIGHUP', onHangUp);
     lifecycle.add('sighup', () => void process.off('SIGHUP', onHangUp));
+    const skips = new PolicySkips();
     const skippedByPolicy = new Counter({ name: 'ecs_policy_skipped_total', help: 'Changes not written because of the sync policy, by rule and by the side they were not written to', labelNames: ['rule', 'towards'], registers: [registry] });
     type Handle = ReturnType<typeof routeByType>;
     const directed = (towards: Towards, handle: Handle): Handle => async (envelope, at) => {
@@ -244,11 +246,15 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
       const mailbox = towards === 'crm' ? envelope.source.slice('exchange:'.length) : at.key.toLowerCase();
       if (directions.carries(mailbox, towards)) return handle(envelope, at);
       skippedByPolicy.inc({ rule: 'direction', towards });
+      skips.count(mailbox, 'direction');
       return 'skipped';
     };
     const toCrmHandlers: ChangeHandler[] = [new ToCrmHandler({
       crm, mappings, logger: logger.child({ component: 'to-crm' }), get privateItems() { return itemPolicy.privateItems; }, get categories() { return itemPolicy.categories; }, attendees: config.sync.attendees, exchange, positionKindOf, ...conflicts,
-      onPolicySkip: (rule) => skippedByPolicy.inc({ rule, towards: 'crm' }),
+      onPolicySkip: (rule, mailbox) => {
+        skippedByPolicy.inc({ rule, towards: 'crm' });
+        skips.count(mailbox, rule);
+      },
     })];
     if (contacts) toCrmHandlers.push(new ContactsToCrm({ crm, mappings, logger: logger.child({ component: 'to-crm' }), exchange, positionKindOf, ...conflicts }));
     const toCrmConsumer = await runHandler({
@@ -259,7 +265,10 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     lifecycle.add('to-crm', () => toCrmConsumer.stop());
     const toExchangeLogger = logger.child({ component: 'to-exchange' });
     const toExchangeHandlers: ChangeHandler[] = [
-      new ToExchangeHandler({ mappings, crm, exchange, logger: toExchangeLogger, get privateItems() { return itemPolicy.privateItems; }, onPolicySkip: (rule) => skippedByPolicy.inc({ rule, towards: 'exchange' }), ...(side.servedItems.includes('tasks') ? {} : { folders: ['calendar'] as const }), ...conflicts }),
+      new ToExchangeHandler({ mappings, crm, exchange, logger: toExchangeLogger, get privateItems() { return itemPolicy.privateItems; }, onPolicySkip: (rule, mailbox) => {
+        skippedByPolicy.inc({ rule, towards: 'exchange' });
+        skips.count(mailbox, rule);
+      }, ...(side.servedItems.includes('tasks') ? {} : { folders: ['calendar'] as const }), ...conflicts }),
       new ContactsToExchange({ mappings, selections: selectionFolders, crm, exchange, logger: toExchangeLogger, ownedContacts: contacts, ...conflicts }),
     ];
     if (config.sync.selections === 'subscribed') toExchangeHandlers.push(new SelectionsToExchange({ crm, exchange, selections: selectionFolders, mappings, logger: toExchangeLogger }));
@@ -346,6 +355,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
       verify: () => sample.report(),
       ...(placement ? { sideOf: (mailbox: string) => placement.protocolOf(mailbox) } : {}),
       directionOf: (mailbox: string) => directions.of(mailbox),
+      skippedOf: (mailbox: string) => skips.of(mailbox),
       ...(side.accounts ? { accounts: side.accounts } : {}),
     };
     const ops = await startOpsServer({ host: config.ops.listen.host, port: config.ops.listen.port, registry, logger, readiness, routes: {

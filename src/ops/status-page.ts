@@ -126,6 +126,8 @@ export const STATUS_PAGE = `<!doctype html>
     $('mailbox-result').innerHTML = r.ok
       ? '<table><tr><th>Mailbox</th><td>' + esc(m.mailbox) + '</td></tr><tr><th>State</th><td class="state-' + esc(m.state) + '">' + esc(m.state) + (m.reason ? ' — ' + esc(m.reason) : '') + '</td></tr>'
         + '<tr><th>Last event</th><td>' + esc(m.lastEventAt || 'none yet') + '</td></tr><tr><th>Last sync</th><td>' + esc(m.lastSyncAt || 'none yet') + '</td></tr>'
+        + (m.direction ? '<tr><th>Direction</th><td>' + esc(m.direction) + '</td></tr>' : '')
+        + (m.skipped ? '<tr><th>Kept by the sync policy</th><td>' + Object.keys(m.skipped).map((rule) => esc(rule) + ': ' + m.skipped[rule]).join(', ') + '</td></tr>' : '')
         + '<tr><th>Lag (changes not yet applied)</th><td>' + m.pending + '</td></tr><tr><th>Last applied</th><td>' + esc(m.lastAppliedAt || 'none yet') + '</td></tr></table>'
       : '<span class="bad">' + esc(m.error) + '</span>';
   });

@@ -7,6 +7,7 @@ import type { LatencyWindow } from './latency-window.js';
 import type { MailboxBacklog } from './mailbox-backlog.js';
 import type { ReadinessCheck } from './ops-server.js';
 import type { SampleReport } from './verify-sample.js';
+import type { PolicyRule } from './policy-skips.js';
 
 /** What /status answers and the status page shows. */
 export interface StatusReport {
@@ -54,6 +55,8 @@ export interface MailboxView {
   side?: 'ews' | 'graph';
   /** Which way it is synced (sync@direction, the mailbox file's direction column). */
   direction?: SyncDirection;
+  /** Changes the sync policy kept from the other side since the start, by rule (none: absent). */
+  skipped?: Partial<Record<PolicyRule, number>>;
   /** Changes of this mailbox published by this instance and not yet applied. */
   pending: number;
   lastAppliedAt?: string;
@@ -79,6 +82,8 @@ export interface StatusSources {
   sideOf?: (mailbox: string) => 'ews' | 'graph';
   /** Each mailbox's direction. */
   directionOf?: (mailbox: string) => SyncDirection;
+  /** What the sync policy kept from the other side, per mailbox. */
+  skippedOf?: (mailbox: string) => Partial<Record<PolicyRule, number>> | undefined;
   /** Delegate access with several service accounts: their budgets. */
   accounts?: () => AccountShare[];
 }
@@ -86,11 +91,13 @@ export interface StatusSources {
 const SEVERITY: Record<MailboxState, number> = { failed: 0, 'backing-off': 1, paused: 2, subscribing: 3, syncing: 4, active: 5 };
 const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
 
-export function mailboxView(s: MailboxStatus, backlog: MailboxBacklog, sideOf?: (mailbox: string) => 'ews' | 'graph', directionOf?: (mailbox: string) => SyncDirection): MailboxView {
+export function mailboxView(s: MailboxStatus, backlog: MailboxBacklog, by: Pick<StatusSources, 'sideOf' | 'directionOf' | 'skippedOf'> = {}): MailboxView {
+  const { sideOf, directionOf } = by;
   const b = backlog.of(s.mailbox);
+  const skipped = by.skippedOf?.(s.mailbox);
   return {
     mailbox: s.mailbox, state: s.state, reason: s.reason, since: iso(s.since)!, lastEventAt: iso(s.lastEventAt), lastSyncAt: iso(s.lastSyncAt),
-    initialSyncDone: s.initialSyncDone, ...(sideOf ? { side: sideOf(s.mailbox) } : {}), ...(directionOf ? { direction: directionOf(s.mailbox) } : {}), pending: b.pending, lastAppliedAt: iso(b.lastHandledAt),
+    initialSyncDone: s.initialSyncDone, ...(sideOf ? { side: sideOf(s.mailbox) } : {}), ...(directionOf ? { direction: directionOf(s.mailbox) } : {}), ...(skipped ? { skipped } : {}), pending: b.pending, lastAppliedAt: iso(b.lastHandledAt),
   };
 }
 
@@ -106,7 +113,7 @@ export async function buildStatusReport(src: StatusSources): Promise<StatusRepor
     .filter((s) => s.state !== 'active' && s.state !== 'syncing')
     .sort((a, b) => SEVERITY[a.state] - SEVERITY[b.state] || a.mailbox.localeCompare(b.mailbox))
     .slice(0, 200)
-    .map((s) => mailboxView(s, src.backlog, src.sideOf, src.directionOf));
+    .map((s) => mailboxView(s, src.backlog, src));
   // one-way mailboxes by direction (those switched off are not synced, so not here)
   let byDirection: Partial<Record<SyncDirection, number>> | undefined;
   if (src.directionOf) {

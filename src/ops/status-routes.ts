@@ -34,7 +34,7 @@ export function statusRoutes(sources: StatusSources, source: MailboxChangeSource
       const address = (queryOf(req).get('address') ?? '').trim().toLowerCase();
       const status = source.mailboxes.get(address);
       if (!status) return json(res, 404, { error: `${address || '(empty)'} is not a mailbox this instance syncs` });
-      return json(res, 200, mailboxView(status, backlog, sources.sideOf, sources.directionOf));
+      return json(res, 200, mailboxView(status, backlog, sources));
     },
     '/control/pause': control('pause'),
     '/control/resume': control('resume'),

@@ -82,6 +82,14 @@ describe('sync policy: each mailbox\'s direction', () => {
       const status = (await (await fetch(`${service.opsUrl}/status`)).json()) as { mailboxes: { total: number; byDirection?: Record<string, number> } };
       assert.equal(status.mailboxes.total, 3, 'the mailbox switched off is not subscribed');
       assert.deepEqual(status.mailboxes.byDirection, { 'to-crm': 1, 'to-exchange': 1 });
+      // the mailbox's own view: its direction and what the policy kept from the other side
+      for (const m of [toCrm, toExchange]) {
+        const view = (await (await fetch(`${service.opsUrl}/status/mailbox?address=${encodeURIComponent(m.address)}`)).json()) as { direction?: string; skipped?: Record<string, number> };
+        assert.equal(view.direction, m === toCrm ? 'to-crm' : 'to-exchange');
+        assert.ok((view.skipped?.direction ?? 0) >= 1, `${m.address}: ${JSON.stringify(view)}`);
+      }
+      const twoWayView = (await (await fetch(`${service.opsUrl}/status/mailbox?address=${encodeURIComponent(twoWay.address)}`)).json()) as { skipped?: unknown };
+      assert.equal(twoWayView.skipped, undefined, 'nothing kept from a two-way mailbox');
 
       // verify: what a direction implies is no disagreement, and is said
       const verified = await runCli(['verify', '--all', '--url', service.opsUrl], env, dir);
