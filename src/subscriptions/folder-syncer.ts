@@ -42,12 +42,6 @@ interface FolderState {
   inherited: Set<string> | undefined;
   /** Writes of `unconfirmed` happen one after the other, each with the set as it is then. */
   unconfirmedWrites: Promise<void>;
-  /**
-   * The mailbox was let go (another instance has it now): a read still in flight sends nothing
-   * on. What the new owner replays from the saved position must be all there is — a create sent
-   * on after it read the position and the unconfirmed items would escape both.
-   */
-  released: boolean;
 }
 
 export const unconfirmedKey = (mailbox: string, folder: FolderKind): string => `unconfirmed:${mailbox}:${folder}`;
@@ -75,8 +69,6 @@ export interface FolderSyncerOptions {
   /** What is done with them: sent on as deletes ('apply'), or only logged and counted ('report'). */
   snapshotDeletes?: 'apply' | 'report';
   onSnapshotDeletes?: (mailbox: string, folder: FolderKind, count: number, applied: boolean) => void;
-  /** Whether the source still has the mailbox: a request queued before it was let go is dropped. */
-  holds?: (mailbox: string) => boolean;
   now?: () => number;
 }
 
@@ -119,12 +111,9 @@ export class FolderSyncer {
     if (!this.stopped) this.requests.next({ mailbox, folder, reason });
   }
 
-  /** Forgets in-memory state (a removed mailbox); saved positions stay. A read in flight sends nothing more. */
+  /** Forgets in-memory state (a removed mailbox); saved positions stay. */
   forget(mailbox: string, folder: FolderKind): void {
-    const key = positionKey(mailbox, folder);
-    const state = this.folders.get(key);
-    if (state) state.released = true;
-    this.folders.delete(key);
+    this.folders.delete(positionKey(mailbox, folder));
   }
 
   /** Signals emitted but not acknowledged yet. */
@@ -146,7 +135,7 @@ export class FolderSyncer {
     const key = positionKey(mailbox, folder);
     let state = this.folders.get(key);
     if (!state) {
-      const created: FolderState = { syncState: undefined, tracker: undefined as unknown as PositionTracker, unconfirmed: new Map(), inherited: undefined, unconfirmedWrites: Promise.resolve(), released: false };
+      const created: FolderState = { syncState: undefined, tracker: undefined as unknown as PositionTracker, unconfirmed: new Map(), inherited: undefined, unconfirmedWrites: Promise.resolve() };
       created.tracker = new PositionTracker(
         async (position, upTo) => {
           await this.options.positions.save(key, position);
@@ -157,8 +146,7 @@ export class FolderSyncer {
               changed = true;
             }
           }
-          // let go: the list is the new owner's now (an item left on it is only checked once more)
-          if (changed && !created.released) await this.saveUnconfirmed(mailbox, folder, created);
+          if (changed) await this.saveUnconfirmed(mailbox, folder, created);
         },
         (err) => this.options.logger.error({ err, mailbox, folder, event: 'position.save-failed' }, 'saving a position failed; it will be saved with the next batch'),
       );
@@ -169,8 +157,8 @@ export class FolderSyncer {
   }
 
   private async run(request: SyncRequest): Promise<void> {
+    if (this.stopped) return;
     const { mailbox, folder } = request;
-    if (this.stopped || this.options.holds?.(mailbox) === false) return;
     const state = this.state(mailbox, folder);
     this.runs++;
     try {
@@ -198,7 +186,6 @@ export class FolderSyncer {
           }
           throw err;
         }
-        if (state.released) return;
         const changes = reason === 'initial' ? page.changes.filter((c) => this.inWindow(c)) : page.changes;
         for (const c of page.changes) reported.add(c.itemId);
         const created = changes.filter((c) => c.type === 'Create');
@@ -207,7 +194,6 @@ export class FolderSyncer {
           const batch = state.tracker.upcomingBatch;
           for (const c of created) state.unconfirmed.set(c.itemId, batch);
           await this.saveUnconfirmed(mailbox, folder, state);
-          if (state.released) return;
         }
         const ack = state.tracker.addBatch(page.position, changes.length);
         state.syncState = page.position;
@@ -219,7 +205,6 @@ export class FolderSyncer {
         total += changes.length;
         if (page.complete || this.stopped) break;
       }
-      if (state.released) return;
       if (reason === 'initial' && !this.stopped) await this.vanished(mailbox, folder, state, reported, snapshotStarted);
       if (state.inherited) {
         // Items the previous run sent on without a saved position to cover them, which the

@@ -105,7 +105,6 @@ export abstract class SourceBase implements MailboxChangeSource {
       onSynced: (mailbox, folder, reason, changes) => this.onSynced(mailbox, folder, reason, changes),
       knownItems: options.knownItems, snapshotDeletes: options.snapshotDeletes,
       onSnapshotDeletes: (_mailbox, folder, count, applied) => snapshotDeletes?.inc({ folder, applied: String(applied) }, count),
-      holds: (mailbox) => this.attached.has(mailbox),
       now: options.now,
     });
   }
