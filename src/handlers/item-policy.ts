@@ -22,7 +22,7 @@ const has = (categories: readonly string[] | undefined, names: readonly string[]
 };
 
 /** The verdict for an item's fields: categories first (an excluded item is not even a blocker), then privacy. */
-export function verdictOf(fields: ItemFields, policy: ItemPolicy): ItemVerdict {
+export function verdictOf(fields: { readonly categories?: readonly string[]; readonly private?: boolean }, policy: ItemPolicy): ItemVerdict {
   const { include = [], exclude = [] } = policy.categories ?? {};
   if (has(fields.categories, exclude) || (include.length > 0 && !has(fields.categories, include))) return { action: 'hide', rule: 'category' };
   if (fields.private) {

@@ -33,7 +33,7 @@ import { MailboxBacklog } from './mailbox-backlog.js';
 import { statusRoutes } from './status-routes.js';
 import { demoRoutes } from './demo-routes.js';
 import { verifyRoutes } from './verify-routes.js';
-import { PolicySkips } from './policy-skips.js';
+import { PolicySkips, type PolicyRule } from './policy-skips.js';
 import { verifyMailbox } from './verify.js';
 import { VerifySample } from './verify-sample.js';
 import { lockDataFolders, usesBuiltInSandbox } from './data-folders.js';
@@ -198,7 +198,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     // handler and the breaker share this one object.
     const itemPolicy: { privateItems: PrivateItems; categories: SyncConfig['sync']['categories'] } = { privateItems: config.sync.private, categories: config.sync.categories };
     const keptFromCrm = (item: { categories?: readonly string[]; private?: boolean }): boolean =>
-      verdictOf({ categories: item.categories && [...item.categories], private: item.private }, { private: itemPolicy.privateItems, categories: itemPolicy.categories }).action === 'hide';
+      verdictOf(item, { private: itemPolicy.privateItems, categories: itemPolicy.categories }).action === 'hide';
     const hiddenByPolicy = (e: ChangeEnvelope): boolean =>
       !!e.after && (e.source.startsWith('exchange:') ? keptFromCrm(e.after) : !!e.after.private && itemPolicy.privateItems === 'skip');
     const guarded = (handler: ChangeHandler): ChangeHandler => config.sync.deleteBreaker.percent === 0 ? handler : behindBreaker(handler, breaker, async (e) => {
@@ -240,21 +240,22 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     lifecycle.add('sighup', () => void process.off('SIGHUP', onHangUp));
     const skips = new PolicySkips();
     const skippedByPolicy = new Counter({ name: 'ecs_policy_skipped_total', help: 'Changes not written because of the sync policy, by rule and by the side they were not written to', labelNames: ['rule', 'towards'], registers: [registry] });
+    /** A change a rule kept from one side: the service's total and the mailbox's own count. */
+    const skipped = (rule: PolicyRule, towards: Towards, mailbox: string): void => {
+      skippedByPolicy.inc({ rule, towards });
+      skips.count(mailbox, rule);
+    };
     type Handle = ReturnType<typeof routeByType>;
     const directed = (towards: Towards, handle: Handle): Handle => async (envelope, at) => {
       // an Exchange change names its mailbox; a CRM change's key is its owner's mailbox
       const mailbox = towards === 'crm' ? envelope.source.slice('exchange:'.length) : at.key.toLowerCase();
       if (directions.carries(mailbox, towards)) return handle(envelope, at);
-      skippedByPolicy.inc({ rule: 'direction', towards });
-      skips.count(mailbox, 'direction');
+      skipped('direction', towards, mailbox);
       return 'skipped';
     };
     const toCrmHandlers: ChangeHandler[] = [new ToCrmHandler({
       crm, mappings, logger: logger.child({ component: 'to-crm' }), get privateItems() { return itemPolicy.privateItems; }, get categories() { return itemPolicy.categories; }, attendees: config.sync.attendees, exchange, positionKindOf, ...conflicts,
-      onPolicySkip: (rule, mailbox) => {
-        skippedByPolicy.inc({ rule, towards: 'crm' });
-        skips.count(mailbox, rule);
-      },
+      onPolicySkip: (rule, mailbox) => skipped(rule, 'crm', mailbox),
     })];
     if (contacts) toCrmHandlers.push(new ContactsToCrm({ crm, mappings, logger: logger.child({ component: 'to-crm' }), exchange, positionKindOf, ...conflicts }));
     const toCrmConsumer = await runHandler({
@@ -265,10 +266,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     lifecycle.add('to-crm', () => toCrmConsumer.stop());
     const toExchangeLogger = logger.child({ component: 'to-exchange' });
     const toExchangeHandlers: ChangeHandler[] = [
-      new ToExchangeHandler({ mappings, crm, exchange, logger: toExchangeLogger, get privateItems() { return itemPolicy.privateItems; }, onPolicySkip: (rule, mailbox) => {
-        skippedByPolicy.inc({ rule, towards: 'exchange' });
-        skips.count(mailbox, rule);
-      }, ...(side.servedItems.includes('tasks') ? {} : { folders: ['calendar'] as const }), ...conflicts }),
+      new ToExchangeHandler({ mappings, crm, exchange, logger: toExchangeLogger, get privateItems() { return itemPolicy.privateItems; }, onPolicySkip: (rule, mailbox) => skipped(rule, 'exchange', mailbox), ...(side.servedItems.includes('tasks') ? {} : { folders: ['calendar'] as const }), ...conflicts }),
       new ContactsToExchange({ mappings, selections: selectionFolders, crm, exchange, logger: toExchangeLogger, ownedContacts: contacts, ...conflicts }),
     ];
     if (config.sync.selections === 'subscribed') toExchangeHandlers.push(new SelectionsToExchange({ crm, exchange, selections: selectionFolders, mappings, logger: toExchangeLogger }));

@@ -119,7 +119,7 @@ describe('sync policy: private items and categories', () => {
       assert.ok(!(await rig.user.list()).some((r) => r.title === 'Gym'));
       // verify reads each item's categories and counts the one the policy keeps out as agreeing
       const verifyOptions = { exchange: rig.exchange, crm: rig.crm, mappings: rig.mappings, folders: ['calendar'] as const, windowPastDays: 30, windowFutureDays: 365 };
-      const keptFromCrm = (i: { categories?: readonly string[]; private?: boolean }): boolean => verdictOf({ categories: i.categories && [...i.categories], private: i.private }, { private: 'sync', categories: { include: [], exclude: ['Personal'] } }).action === 'hide';
+      const keptFromCrm = (i: { categories?: readonly string[]; private?: boolean }): boolean => verdictOf(i, { private: 'sync', categories: { include: [], exclude: ['Personal'] } }).action === 'hide';
       const verdict = await verifyMailbox({ ...verifyOptions, keptFromCrm }, mailbox);
       assert.deepEqual([verdict.disagreements, verdict.filtered], [[], 1], JSON.stringify(verdict));
       const unaware = await verifyMailbox(verifyOptions, mailbox);
