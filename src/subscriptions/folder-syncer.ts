@@ -21,6 +21,8 @@ interface SyncRequest {
 
 const STRENGTH: Record<SyncReason, number> = { notification: 0, recovery: 1, initial: 2 };
 const MAX_CHANGES = 512;
+/** The batch of an inherited unconfirmed item not checked yet: no acked position removes it. */
+const UNCHECKED = Number.POSITIVE_INFINITY;
 const SYNC_RETRIES = 4;
 /** How far the database's clock (a mapping's time) may be from ours without a fresh mapping taken for an old one. */
 const CLOCK_MARGIN_MS = 60_000;
@@ -166,6 +168,9 @@ export class FolderSyncer {
         state.syncState = (await this.options.positions.get(positionKey(mailbox, folder))) ?? null;
         const left = await this.options.positions.get(unconfirmedKey(mailbox, folder));
         state.inherited = left ? new Set(JSON.parse(left) as string[]) : undefined;
+        // They stay on the saved list until checked: this run rewrites it with its own creates,
+        // and a stop before the check must not lose them (no batch covers them yet).
+        for (const id of state.inherited ?? []) state.unconfirmed.set(id, UNCHECKED);
       }
       let reason: SyncReason = state.syncState === null ? 'initial' : request.reason;
       let total = 0;
@@ -210,6 +215,9 @@ export class FolderSyncer {
         // Items the previous run sent on without a saved position to cover them, which the
         // replay did not mention: they may have been deleted since. Fetching them tells.
         const orphans = [...state.inherited].filter((id) => !reported.has(id));
+        // Those the replay mentioned are covered by its batches; the orphans by their own.
+        const replayed = state.tracker.upcomingBatch - 1;
+        for (const id of state.inherited) if (reported.has(id) && state.unconfirmed.get(id) === UNCHECKED) state.unconfirmed.set(id, replayed);
         state.inherited = undefined;
         if (orphans.length) {
           const batch = state.tracker.upcomingBatch;

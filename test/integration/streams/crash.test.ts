@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -16,10 +16,12 @@ import { unsurfaced, waitWhileProgressing, type Seen } from '../../helpers/sourc
 
 /** Starts the real service and resolves once it logged `event` (the child is returned running). */
 function startService(configFile: string, dir: string, event: string): Promise<ChildProcess> {
-  const child = spawnCli(['start', '--config', configFile], { ECS_TEST_EWS_PASSWORD: 'sandbox', ECS_LOG_LEVEL: 'info' }, dir);
+  const child = spawnCli(['start', '--config', configFile], { ECS_TEST_EWS_PASSWORD: 'sandbox', ECS_LOG_LEVEL: process.env.ECS_TEST_SERVICE_LOG_LEVEL ?? 'info' }, dir);
   return new Promise((resolve, reject) => {
     let buffer = '';
     child.stdout!.on('data', (d: Buffer) => {
+      // ECS_DEBUG_LOG_FILE: every line the service printed, kept in a file (chasing a rare failure)
+      if (process.env.ECS_DEBUG_LOG_FILE) appendFileSync(process.env.ECS_DEBUG_LOG_FILE, d);
       buffer += d.toString();
       if (buffer.includes(`"event":"${event}"`)) resolve(child);
       if (buffer.length > 1_000_000) buffer = buffer.slice(-10_000);

@@ -86,6 +86,50 @@ describe('FolderSyncer', () => {
     await b.stop();
   });
 
+  it('an item left unchecked by one unclean stop stays on the saved list through a second stop in the middle of the next replay', async () => {
+    const positions = new MemoryPositionStore();
+    await positions.save(positionKey('m@x', 'calendar'), 'S1');
+    await positions.save('unconfirmed:m@x:calendar', JSON.stringify(['X']));
+    // the replay from S1 pages: a first page creates Y, the second page never comes (the process dies)
+    const hanging = {
+      syncFolderItems: async (_m: string, _f: string, state: string | null) => {
+        if (state === 'S1') return { syncState: 'S2', includesLastItemInRange: false, changes: [{ type: 'Create', itemId: 'Y' }] };
+        return new Promise<SyncPage>(() => undefined);
+      },
+    } as unknown as ExchangePort;
+    const emitted: MailboxSignal[] = [];
+    const b = syncer(hanging, positions, emitted);
+    b.request('m@x', 'calendar', 'recovery');
+    await until(() => emitted.length === 1);
+    assert.deepEqual(JSON.parse(positions.data.get('unconfirmed:m@x:calendar')!).sort(), ['X', 'Y'], 'X is kept while unchecked');
+    // the next process replays from S1 again, X deleted meanwhile: X and Y are both checked
+    const third = fakeExchange({ S1: { syncState: 'S3', includesLastItemInRange: true, changes: [] } });
+    const again: MailboxSignal[] = [];
+    const c = syncer(third.exchange, positions, again);
+    c.request('m@x', 'calendar', 'recovery');
+    await until(() => again.length === 2);
+    assert.deepEqual(again.map((e) => `${e.op}${e.itemId}`).sort(), ['rX', 'rY']);
+    for (const e of again) e.ack();
+    await until(() => !positions.data.has('unconfirmed:m@x:calendar'));
+    await c.stop();
+  });
+
+  it('an inherited item the replay mentions leaves the saved list once the replay is saved', async () => {
+    const positions = new MemoryPositionStore();
+    await positions.save(positionKey('m@x', 'calendar'), 'S1');
+    await positions.save('unconfirmed:m@x:calendar', JSON.stringify(['X']));
+    const { exchange } = fakeExchange({ S1: { syncState: 'S2', includesLastItemInRange: true, changes: [{ type: 'Update', itemId: 'X' }, { type: 'Create', itemId: 'Y' }] } });
+    const emitted: MailboxSignal[] = [];
+    const s = syncer(exchange, positions, emitted);
+    s.request('m@x', 'calendar', 'recovery');
+    await until(() => emitted.length === 2);
+    assert.deepEqual(emitted.map((e) => `${e.op}${e.itemId}`), ['rX', 'rY'], 'no extra check: the replay read X');
+    for (const e of emitted) e.ack();
+    await until(() => positions.data.get(positionKey('m@x', 'calendar')) === 'S2');
+    await until(() => !positions.data.has('unconfirmed:m@x:calendar'));
+    await s.stop();
+  });
+
   it('a saved position the server no longer accepts (category position-invalid, whatever the protocol) falls back to a full resync', async () => {
     const positions = new MemoryPositionStore();
     await positions.save(positionKey('m@x', 'tasks'), 'STALE');
