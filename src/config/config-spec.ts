@@ -472,6 +472,16 @@ export const SETTINGS: readonly SettingSpec[] = [
     doc: 'Outlook categories, comma-separated (case-insensitive): items with one of them do not reach the CRM; an item that gains one leaves it (through the delete breaker). Wins over include.',
   },
   {
+    key: 'sync.field.names', element: 'sync/field', attribute: 'name', env: 'ECS_SYNC_FIELD_NAMES', repeated: true,
+    kind: k.textList(new RegExp(`^(${k.SYNCED_FIELDS.join('|')})$`), `one of ${k.SYNCED_FIELDS.join(', ')}`), default: [],
+    doc: `A field of appointments and tasks whose direction differs from the mailbox's: <field name="body" direction="to-crm"/>, one element per field (${k.SYNCED_FIELDS.join(', ')}; time is the start, end, time zone, all-day flag, due date and a series' pattern, status a task's status and completion). A field not carried towards a side is never overwritten there: a new record or item gets it empty (but its time: an appointment needs one).`,
+  },
+  {
+    key: 'sync.field.directions', element: 'sync/field', attribute: 'direction', env: 'ECS_SYNC_FIELD_DIRECTIONS', repeated: true,
+    kind: k.textList(new RegExp(`^(${k.FIELD_DIRECTIONS.join('|')})$`), `one of ${k.FIELD_DIRECTIONS.join(', ')}`), default: [],
+    doc: "Each <field>'s direction: two-way, to-crm (Outlook's value reaches the CRM, the CRM's stays there), to-exchange (the other way) or none. The mailbox's own direction still applies on top.",
+  },
+  {
     key: 'sync.parallelism', element: 'sync', attribute: 'parallelism', env: 'ECS_SYNC_PARALLELISM',
     kind: k.integer(1, 1_000), default: 16, doc: 'Mailboxes/associates handled in parallel by each handler (each one strictly in order).',
   },

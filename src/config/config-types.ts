@@ -1,8 +1,11 @@
-import type { SYNC_DIRECTIONS } from './setting-kinds.js';
+import type { FIELD_DIRECTIONS, SYNC_DIRECTIONS, SYNCED_FIELDS } from './setting-kinds.js';
 /** The one configuration object the rest of the program sees: typed, validated, frozen. */
 
 /** Which way a mailbox is synced (the policy's first rule). */
 export type SyncDirectionSetting = (typeof SYNC_DIRECTIONS)[number];
+/** A field of an appointment or task the operator can give a direction (<sync><field name>). */
+export type SyncedField = (typeof SYNCED_FIELDS)[number];
+export type FieldDirection = (typeof FIELD_DIRECTIONS)[number];
 
 export type AdviseMode = 'EwsStream' | 'EwsPull' | 'GraphDelta' | 'GraphNotify';
 export type SyncItemKind = 'appointments' | 'tasks' | 'contacts';
@@ -179,6 +182,8 @@ export interface SyncSettings {
   readonly private: PrivateItems;
   /** Outlook categories an item must have one of (include, empty: any) and must have none of (exclude). */
   readonly categories: { readonly include: readonly string[]; readonly exclude: readonly string[] };
+  /** Per field, which way it travels (<field name direction>); fields not named travel both ways. */
+  readonly fields: Readonly<Partial<Record<SyncedField, FieldDirection>>>;
   /** link: attendees link the record to CRM persons (SuperOffice: participants); none: not carried. */
   readonly attendees: 'link' | 'none';
   /** Which way mailboxes are synced unless the mailbox file says otherwise for one. */

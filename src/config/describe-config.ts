@@ -72,7 +72,9 @@ function policyOf(config: SyncConfig): string {
     ...(exclude.length ? [`items in ${exclude.map((c) => `"${c}"`).join(' or ')} do not`] : []),
   ];
   const attendees = sync.attendees === 'none' ? 'meeting attendees are not carried to the CRM' : 'meeting attendees link the record to CRM persons';
-  return `every mailbox ${sync.direction}${who}; ${privateItems}; ${categories.length ? `${categories.join(', ')}; ` : ''}${attendees}; no meeting requests are ever sent; items outside -${sync.windowPastDays}/+${sync.windowFutureDays} days are left alone`;
+  const fieldWays = { 'to-crm': 'from Outlook to the CRM only', 'to-exchange': 'from the CRM to Outlook only', none: 'not synced' } as const;
+  const fields = Object.entries(sync.fields).map(([name, way]) => `${name} ${fieldWays[way as keyof typeof fieldWays]}`);
+  return `every mailbox ${sync.direction}${who}; ${privateItems}; ${categories.length ? `${categories.join(', ')}; ` : ''}${fields.length ? `fields: ${fields.join(', ')}; ` : ''}${attendees}; no meeting requests are ever sent; items outside -${sync.windowPastDays}/+${sync.windowFutureDays} days are left alone`;
 }
 
 const seconds = (ms: number): string => `${ms / 1000}s`;

@@ -161,6 +161,11 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
   }
   const ewsPassword = secret('exchange.ews.passwordEnv', 'exchange.ews.password', ewsPresent && ewsAuth !== 'oauth');
   const clientSecret = secret('exchange.ews.clientSecretEnv', 'exchange.ews.clientSecret', ewsPresent && ewsAuth === 'oauth' && !certificateFile);
+  const fieldNames = get<string[]>('sync.field.names');
+  const fieldDirections = get<string[]>('sync.field.directions');
+  if (fieldNames.length !== fieldDirections.length) problems.push(`${displayPath('sync/field', null)}: ${fieldNames.length} names but ${fieldDirections.length} directions; each <field> needs both`);
+  for (const name of new Set(fieldNames.filter((n, i) => fieldNames.indexOf(n) !== i))) problems.push(`${displayPath('sync/field', 'name')}: ${name} appears more than once; one <field> per field`);
+  const fields = Object.fromEntries(fieldNames.map((n, i) => [n, fieldDirections[i]]).filter(([n, d]) => d !== undefined && d !== 'two-way' && n !== undefined));
   const accountUsers = get<string[]>('exchange.ews.accountUsers');
   const accountPasswordEnvs = get<string[]>('exchange.ews.accountPasswordEnvs');
   if (accountUsers.length !== accountPasswordEnvs.length) problems.push(`${displayPath('exchange/ews/account', null)}: ${accountUsers.length} users but ${accountPasswordEnvs.length} passwordEnv; each <account> needs both`);
@@ -380,6 +385,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
       windowFutureDays: get('sync.windowFutureDays'),
       private: get('sync.private'),
       categories: { include: get('sync.categories.include'), exclude: get('sync.categories.exclude') },
+      fields,
       attendees: get('sync.attendees'),
       direction: get('sync.direction'),
       parallelism: get('sync.parallelism'),

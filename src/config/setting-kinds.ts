@@ -179,6 +179,11 @@ export const emailList: SettingKind<string[]> = {
 export const SYNC_DIRECTIONS = ['two-way', 'to-crm', 'to-exchange', 'off'] as const;
 const DIRECTIONS: readonly string[] = SYNC_DIRECTIONS;
 
+/** The fields of an appointment or task whose direction the operator may set (<sync><field name="…">). */
+export const SYNCED_FIELDS = ['subject', 'body', 'location', 'time', 'attendees', 'private', 'status'] as const;
+/** Which way one field travels: both ways, to one side only, or not at all. */
+export const FIELD_DIRECTIONS = ['two-way', 'to-crm', 'to-exchange', 'none'] as const;
+
 /** <mailbox direction="…">address</mailbox>: "address=direction" pairs (the environment: comma-separated). */
 export const mailboxDirections: SettingKind<string[]> = {
   describe: `${DIRECTIONS.join(', ')}, per <mailbox> (environment: address=direction, comma-separated)`,

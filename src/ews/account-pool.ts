@@ -3,7 +3,7 @@ import { defer, type Observable } from 'rxjs';
 import type { EwsClient } from './ews-client.js';
 import { ewsError } from './ews-error.js';
 import type { ItemFields } from '../shared/item-fields.js';
-import type { AffinityGroup, ExchangePort, FetchedItem, FolderKind, ListedItem, PullEvents, StreamMessage, SyncPage, UpdateOutcome } from './exchange-port.js';
+import type { AffinityGroup, ExchangePort, FetchedItem, FolderKind, ListedItem, PullEvents, StreamMessage, SyncPage, UpdateOutcome, KeptProperties } from './exchange-port.js';
 
 /**
  * Several service accounts under delegate access ("ranks"): Exchange charges each account's
@@ -215,12 +215,12 @@ export class AccountPool implements ExchangePort {
     return this.of(mailbox).findStamped(mailbox, folder, crmId);
   }
 
-  updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields, ifChangeKey?: string): Promise<UpdateOutcome> {
-    return this.of(mailbox).updateItem(mailbox, folder, itemId, fields, ifChangeKey);
+  updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields, ifChangeKey?: string, keep?: KeptProperties): Promise<UpdateOutcome> {
+    return this.of(mailbox).updateItem(mailbox, folder, itemId, fields, ifChangeKey, keep);
   }
 
-  updateOccurrence(mailbox: string, masterItemId: string, originalStart: string, fields: ItemFields | null): Promise<{ before: string; after: string } | undefined> {
-    return this.of(mailbox).updateOccurrence(mailbox, masterItemId, originalStart, fields);
+  updateOccurrence(mailbox: string, masterItemId: string, originalStart: string, fields: ItemFields | null, keep?: KeptProperties): Promise<{ before: string; after: string } | undefined> {
+    return this.of(mailbox).updateOccurrence(mailbox, masterItemId, originalStart, fields, keep);
   }
 
   deleteItem(mailbox: string, itemId: string): Promise<boolean> {

@@ -11,7 +11,7 @@ import { EwsHttp, EwsTransport, ntlmChallengeOf, plainResponse, roundTrip, unaut
 import type { EwsMetrics } from './ews-metrics.js';
 import { CRM_ID_PROPERTY, isoOf, itemsOf, normaliseItem, patternOf, read } from './normalise-item.js';
 import type {
-  AffinityGroup, ExchangePort, FetchedItem, FolderKind, ListedItem, NotificationEvent, NotificationType, PullEvents, StreamMessage, SyncChange, SyncPage, UpdateOutcome,
+  AffinityGroup, ExchangePort, FetchedItem, FolderKind, ListedItem, NotificationEvent, NotificationType, PullEvents, StreamMessage, SyncChange, SyncPage, UpdateOutcome, KeptProperties,
 } from './exchange-port.js';
 import { streamingEvents } from './streaming-reader.js';
 import { escapeXml } from '../shared/xml-escape.js';
@@ -350,7 +350,7 @@ export class EwsClient implements ExchangePort {
     });
   }
 
-  updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields, ifChangeKey?: string): Promise<UpdateOutcome> {
+  updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields, ifChangeKey?: string, keep: KeptProperties = NOTHING_KEPT): Promise<UpdateOutcome> {
     return this.call('UpdateItem', mailbox, async () => {
       const service = this.service(mailbox, this.http(mailbox));
       let item: ews.Appointment | ews.Task | ews.Contact;
@@ -364,7 +364,7 @@ export class EwsClient implements ExchangePort {
         return { status: 'conflict' as const, changeKey: item.Id.ChangeKey, modified: isoOf(item.LastModifiedTime) };
       }
       if (item instanceof ews.Contact) applyContact(item, fields, contactCardOf(item));
-      else applyFields(item, fields);
+      else applyFields(item, fields, keep);
       // NeverOverwrite sends the ChangeKey just read: an edit between our read and write is a
       // conflict, never silently overwritten.
       try {
@@ -383,7 +383,7 @@ export class EwsClient implements ExchangePort {
     });
   }
 
-  updateOccurrence(mailbox: string, masterItemId: string, originalStart: string, fields: ItemFields | null): Promise<{ before: string; after: string } | undefined> {
+  updateOccurrence(mailbox: string, masterItemId: string, originalStart: string, fields: ItemFields | null, keep: KeptProperties = NOTHING_KEPT): Promise<{ before: string; after: string } | undefined> {
     return this.call('UpdateItem', mailbox, async () => {
       const service = this.service(mailbox, this.http(mailbox));
       const found = await this.findOccurrence(service, masterItemId, originalStart);
@@ -393,10 +393,10 @@ export class EwsClient implements ExchangePort {
         await service.DeleteItems([occurrenceId], ews.DeleteMode.MoveToDeletedItems, ews.SendCancellationsMode.SendToNone, ews.AffectedTaskOccurrence.AllOccurrences);
       } else {
         const occurrence = await ews.Appointment.Bind(service, occurrenceId);
-        occurrence.Subject = escapeXml(fields.subject ?? '');
-        occurrence.Location = escapeXml(fields.location ?? '');
-        if (fields.start) occurrence.Start = new ews.DateTime(Date.parse(fields.start));
-        if (fields.end) occurrence.End = new ews.DateTime(Date.parse(fields.end));
+        if (!keep.has('subject')) occurrence.Subject = escapeXml(fields.subject ?? '');
+        if (!keep.has('location')) occurrence.Location = escapeXml(fields.location ?? '');
+        if (fields.start && !keep.has('start')) occurrence.Start = new ews.DateTime(Date.parse(fields.start));
+        if (fields.end && !keep.has('start')) occurrence.End = new ews.DateTime(Date.parse(fields.end));
         await occurrence.Update(ews.ConflictResolutionMode.AlwaysOverwrite, ews.SendInvitationsOrCancellationsMode.SendToNone);
       }
       const master = await ews.Appointment.Bind(service, new ews.ItemId(masterItemId), new ews.PropertySet(ews.BasePropertySet.IdOnly));
@@ -628,18 +628,22 @@ function timeZoneInfoOf(windowsId: string, iana: string | undefined): ews.TimeZo
   }
 }
 
-function applyFields(item: ews.Appointment | ews.Task, f: ItemFields): void {
-  item.Subject = escapeXml(f.subject ?? '');
-  if (f.body !== undefined) item.Body = new ews.MessageBody(ews.BodyType.Text, escapeXml(f.body));
-  item.Sensitivity = f.private ? ews.Sensitivity.Private : ews.Sensitivity.Normal;
+const NOTHING_KEPT: KeptProperties = new Set();
+
+/** Writes the fields onto the item, but those the update keeps (unset properties are not sent). */
+function applyFields(item: ews.Appointment | ews.Task, f: ItemFields, keep: KeptProperties = NOTHING_KEPT): void {
+  if (!keep.has('subject')) item.Subject = escapeXml(f.subject ?? '');
+  if (f.body !== undefined && !keep.has('body')) item.Body = new ews.MessageBody(ews.BodyType.Text, escapeXml(f.body));
+  if (!keep.has('private')) item.Sensitivity = f.private ? ews.Sensitivity.Private : ews.Sensitivity.Normal;
   if (item instanceof ews.Appointment) {
+    if (!keep.has('location')) item.Location = escapeXml(f.location ?? '');
+    if (keep.has('start')) return;
     const zone = (f.timeZone ? windowsFromIana(f.timeZone) : undefined) ?? f.timeZoneWindows;
     const info = zone ? timeZoneInfoOf(zone, f.timeZone) : undefined;
     if (info) item.StartTimeZone = info;
     if (f.start) item.Start = new ews.DateTime(Date.parse(f.start));
     if (f.end) item.End = new ews.DateTime(Date.parse(f.end));
     item.IsAllDayEvent = f.allDay ?? false;
-    item.Location = escapeXml(f.location ?? '');
     // Writing Recurrence resets a series (its exceptions and deleted occurrences go), so
     // only a changed rule is written.
     const recurrence = recurrenceOf(f);
@@ -652,7 +656,7 @@ function applyFields(item: ews.Appointment | ews.Task, f: ItemFields): void {
     if (recurrence && rule !== currentRule) item.Recurrence = recurrence;
   } else {
     const due = f.due ?? f.end ?? f.start;
-    if (due) item.DueDate = new ews.DateTime(Date.parse(due));
-    item.Status = f.done ? ews.TaskStatus.Completed : ews.TaskStatus.NotStarted;
+    if (due && !keep.has('due')) item.DueDate = new ews.DateTime(Date.parse(due));
+    if (!keep.has('done')) item.Status = f.done ? ews.TaskStatus.Completed : ews.TaskStatus.NotStarted;
   }
 }

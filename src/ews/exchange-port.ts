@@ -1,6 +1,6 @@
 import type { Observable } from 'rxjs';
 import type { ExchangeError } from '../shared/errors.js';
-export type { FetchedItem, FolderKind, ListedItem, MailboxStore, UpdateOutcome } from '../exchange/index.js';
+export type { FetchedItem, FolderKind, KeptProperties, ListedItem, MailboxStore, UpdateOutcome } from '../exchange/index.js';
 import type { FolderChange, FolderKind, MailboxStore } from '../exchange/index.js';
 
 export type NotificationType = 'Created' | 'Modified' | 'Deleted' | 'Moved' | 'Copied' | 'NewMail' | 'FreeBusyChanged' | 'Status';

@@ -3,6 +3,12 @@ import type { ItemFields } from '../shared/item-fields.js';
 /** The mailbox folders the sync works with. */
 export type FolderKind = 'calendar' | 'tasks' | 'contacts';
 
+/**
+ * Properties an update leaves as the mailbox has them (fields the operator does not let travel
+ * to Exchange, <sync><field>): the time is `start`, a task's state `done`.
+ */
+export type KeptProperties = ReadonlySet<keyof ItemFields>;
+
 /** What an item update did. A conflict without a ChangeKey: the item changed between read and write. */
 export type UpdateOutcome =
   | { readonly status: 'updated'; readonly changeKey: string }
@@ -46,13 +52,13 @@ export interface MailboxStore {
    * Overwrites the item's synced fields. With `ifChangeKey`, only if the item is still at that
    * version: otherwise nothing is written and the item's current version is returned.
    */
-  updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields, ifChangeKey?: string): Promise<UpdateOutcome>;
+  updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields, ifChangeKey?: string, keep?: KeptProperties): Promise<UpdateOutcome>;
   /**
    * Changes (fields) or deletes (null) one occurrence of a series, found by its original
    * start. Returns the series' ChangeKey before (as read to find the occurrence) and after the
    * write; undefined when the series or that occurrence is gone.
    */
-  updateOccurrence(mailbox: string, masterItemId: string, originalStart: string, fields: ItemFields | null): Promise<{ before: string; after: string } | undefined>;
+  updateOccurrence(mailbox: string, masterItemId: string, originalStart: string, fields: ItemFields | null, keep?: KeptProperties): Promise<{ before: string; after: string } | undefined>;
   /** Deletes (to Deleted Items); false when it was already gone. */
   deleteItem(mailbox: string, itemId: string): Promise<boolean>;
   /**

@@ -139,7 +139,19 @@ export function graphRecurrenceOfFields(f: ItemFields): GraphRecurrence | undefi
  * send meeting requests). A series' pattern is written with `recurrence`; its deleted and
  * modified occurrences are the store's to write, one by one.
  */
-export function eventBodyOf(f: ItemFields, options: { recurrence?: boolean } = { recurrence: true }): Record<string, unknown> {
+export function eventBodyOf(f: ItemFields, options: { recurrence?: boolean; keep?: ReadonlySet<keyof ItemFields> } = { recurrence: true }): Record<string, unknown> {
+  const body = allEventFields(f, options.recurrence ?? false);
+  // what the update keeps is not sent: a PATCH leaves what it does not name
+  const keep = options.keep;
+  if (keep?.has('subject')) delete body.subject;
+  if (keep?.has('body')) delete body.body;
+  if (keep?.has('private')) delete body.sensitivity;
+  if (keep?.has('location')) delete body.location;
+  if (keep?.has('start')) for (const k of ['start', 'end', 'isAllDay', 'recurrence']) delete body[k];
+  return body;
+}
+
+function allEventFields(f: ItemFields, withRecurrence: boolean): Record<string, unknown> {
   const windowsZone = (f.timeZone ? windowsFromIana(f.timeZone) : undefined) ?? f.timeZoneWindows ?? 'UTC';
   const iana = f.timeZone ?? ianaFromWindows(windowsZone);
   const body: Record<string, unknown> = {
@@ -151,7 +163,7 @@ export function eventBodyOf(f: ItemFields, options: { recurrence?: boolean } = {
   if (f.body !== undefined) body.body = { contentType: 'text', content: f.body };
   if (f.start) body.start = dateTimeTimeZone(f.start, windowsZone, iana);
   if (f.end) body.end = dateTimeTimeZone(f.end, windowsZone, iana);
-  if (options.recurrence) {
+  if (withRecurrence) {
     const recurrence = graphRecurrenceOfFields(f);
     if (recurrence) body.recurrence = recurrence;
   }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { FetchedItem, FolderChange, FolderChangePage, FolderChangeReader, FolderKind, ListedItem, MailboxStore, UpdateOutcome } from '../exchange/index.js';
+import type { FetchedItem, FolderChange, FolderChangePage, FolderChangeReader, FolderKind, KeptProperties, ListedItem, MailboxStore, UpdateOutcome } from '../exchange/index.js';
 import { MeetingWriteRefused } from '../shared/errors.js';
 import type { ItemFields } from '../shared/item-fields.js';
 import { toRrule } from '../shared/rrule.js';
@@ -75,9 +75,9 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
     return found ? { itemId: found.id, changeKey: found.changeKey ?? '' } : undefined;
   }
 
-  async updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields, ifChangeKey?: string): Promise<UpdateOutcome> {
+  async updateItem(mailbox: string, folder: FolderKind, itemId: string, fields: ItemFields, ifChangeKey?: string, keep?: KeptProperties): Promise<UpdateOutcome> {
     if (folder === 'contacts') return this.contacts.update(mailbox, itemId, fields, ifChangeKey);
-    if (folder === 'tasks') return this.todo.update(mailbox, itemId, fields, ifChangeKey);
+    if (folder === 'tasks') return this.todo.update(mailbox, itemId, fields, ifChangeKey, keep);
     const headers: Record<string, string> = ifChangeKey !== undefined ? { 'if-match': `W/"${ifChangeKey}"` } : {};
     // read first: a meeting the user organised is not written (Graph would mail its attendees),
     // and a series' pattern is written only when it changed: writing it lays the series out
@@ -88,7 +88,7 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
     refuseMeeting(mailbox, itemId, current);
     const wanted = graphRecurrenceOfFields(fields);
     const samePattern = !!current && !!wanted && sameRecurrence(current, wanted);
-    const r = await this.http.call('PATCH', this.event(mailbox, itemId), { body: eventBodyOf(fields, { recurrence: !samePattern }), headers, accept: [404, 412], context: { mailbox, itemId } });
+    const r = await this.http.call('PATCH', this.event(mailbox, itemId), { body: eventBodyOf(fields, { recurrence: !samePattern, keep }), headers, accept: [404, 412], context: { mailbox, itemId } });
     if (r.status === 404) return { status: 'missing' };
     if (r.status === 412) {
       // the user changed it since we read it: nothing written; say what it is now
@@ -106,13 +106,18 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
    * One occurrence of a series by its original start: a modified one is found among the
    * series' exceptionOccurrences, another by the series' instances at that time.
    */
-  async updateOccurrence(mailbox: string, masterItemId: string, originalStart: string, fields: ItemFields | null): Promise<{ before: string; after: string } | undefined> {
+  async updateOccurrence(mailbox: string, masterItemId: string, originalStart: string, fields: ItemFields | null, keep?: KeptProperties): Promise<{ before: string; after: string } | undefined> {
     const found = await this.findOccurrence(mailbox, masterItemId, originalStart);
     if (!found) return undefined;
     const r = fields === null
       ? await this.http.call('DELETE', this.event(mailbox, found.id), { accept: [404], context: { mailbox, itemId: masterItemId, originalStart } })
       : await this.http.call('PATCH', this.event(mailbox, found.id), {
-        body: { subject: fields.subject ?? '', location: { displayName: fields.location ?? '' }, ...(fields.start ? { start: { dateTime: fields.start.replace(/Z$/, ''), timeZone: 'UTC' } } : {}), ...(fields.end ? { end: { dateTime: fields.end.replace(/Z$/, ''), timeZone: 'UTC' } } : {}) },
+        body: {
+          ...(keep?.has('subject') ? {} : { subject: fields.subject ?? '' }),
+          ...(keep?.has('location') ? {} : { location: { displayName: fields.location ?? '' } }),
+          ...(fields.start && !keep?.has('start') ? { start: { dateTime: fields.start.replace(/Z$/, ''), timeZone: 'UTC' } } : {}),
+          ...(fields.end && !keep?.has('start') ? { end: { dateTime: fields.end.replace(/Z$/, ''), timeZone: 'UTC' } } : {}),
+        },
         accept: [404], context: { mailbox, itemId: masterItemId, originalStart },
       });
     if (r.status === 404) return undefined;

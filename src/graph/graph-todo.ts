@@ -1,4 +1,4 @@
-import type { FetchedItem, FolderChange, FolderChangePage, ListedItem, UpdateOutcome } from '../exchange/index.js';
+import type { FetchedItem, FolderChange, FolderChangePage, KeptProperties, ListedItem, UpdateOutcome } from '../exchange/index.js';
 import type { ItemFields } from '../shared/item-fields.js';
 import { formatUtc } from '../shared/time-zones.js';
 import { utcOf } from './event-fields.js';
@@ -87,10 +87,16 @@ export class GraphTodo {
     return undefined;
   }
 
-  async update(mailbox: string, itemId: string, fields: ItemFields, ifChangeKey?: string): Promise<UpdateOutcome> {
+  async update(mailbox: string, itemId: string, fields: ItemFields, ifChangeKey?: string, keep?: KeptProperties): Promise<UpdateOutcome> {
     const task = await this.task(mailbox, itemId);
     const headers: Record<string, string> = ifChangeKey !== undefined ? { 'if-match': `W/"${ifChangeKey}"` } : {};
-    const r = await this.http.call('PATCH', task, { body: taskBodyOf(fields), headers, accept: [404, 412], context: { mailbox, itemId } });
+    const body = taskBodyOf(fields);
+    // what the update keeps is not sent: a PATCH leaves what it does not name
+    if (keep?.has('subject')) delete body.title;
+    if (keep?.has('body')) delete body.body;
+    if (keep?.has('due')) delete body.dueDateTime;
+    if (keep?.has('done')) delete body.status;
+    const r = await this.http.call('PATCH', task, { body, headers, accept: [404, 412], context: { mailbox, itemId } });
     if (r.status === 404) return { status: 'missing' };
     if (r.status === 412) {
       const now = await this.http.call('GET', task, { accept: [404] });

@@ -12,6 +12,7 @@ import { readBeforeMove, type PositionKindOf } from './moved-mailbox.js';
 import { exchangeStamp } from './exchange-stamp.js';
 import { exceptionKey, withKnownKeys, type ItemLease, type ItemMapping, type ItemMappingStore } from './item-mapping.js';
 import { blockerOf, verdictOf, type ItemPolicy } from './item-policy.js';
+import { heldBack, towardsSide, type FieldDirections } from './field-directions.js';
 
 
 export interface ToCrmOptions {
@@ -26,6 +27,8 @@ export interface ToCrmOptions {
   onPolicySkip?: (rule: 'private' | 'category', mailbox: string) => void;
   /** none: a meeting's attendees and organiser are not carried to the CRM (no person links, no participants). */
   attendees?: 'link' | 'none';
+  /** Fields that do not travel to the CRM keep the record's values (<sync><field direction>). */
+  fields?: FieldDirections;
   conflict?: ConflictPolicy;
   onConflict?: (report: ConflictReport) => void;
   /** The position kind a mailbox is read with now: a change read before a move is skipped, not taken for a new item. */
@@ -120,13 +123,17 @@ export class ToCrmHandler implements ChangeHandler {
       this.options.logger.debug({ mailbox, event: 'to-crm.no-associate' }, 'the mailbox is not an active associate; change skipped');
       return 'skipped';
     }
-    const carried = this.options.attendees === 'none' ? withoutAttendees(after) : after;
-    const fields: ItemFields = { ...carried, ...(envelope.type === 'appointment' ? await this.links(carried) : {}) };
+    const held = heldBack(this.options.fields, 'crm');
+    const carried = this.options.attendees === 'none' || held.includes('attendees') ? withoutAttendees(after) : after;
+    const incoming: ItemFields = { ...carried, ...(envelope.type === 'appointment' ? await this.links(carried) : {}) };
+    // a field that does not travel to the CRM keeps the record's value (a new record: none)
+    let fields = towardsSide(incoming, held);
     const saved = { changeKey, ...position, deleted: false, iCalUid: after.iCalUid, folder, blocker };
     if (mapping) {
       const record = await crm.get(mapping.crmId);
       // deleted in the CRM meanwhile: that delete wins (it is on its way to the mailbox)
       if (!record) return 'unchanged';
+      fields = towardsSide(incoming, held, record.fields);
       // edited in the CRM since the last sync (a version the sync wrote itself is no edit: a
       // write whose mapping a crash kept from being saved)
       if (record.version !== mapping.crmVersion && !record.writtenBySync) {
@@ -155,6 +162,7 @@ export class ToCrmHandler implements ChangeHandler {
     if (stamped) {
       const linked = await mappings.getByCrmId(stamped.ref);
       if (linked && !linked.deleted && linked.mailbox === mailbox && linked.itemId === envelope.subject && linked.changeKey === changeKey) return 'unchanged';
+      fields = towardsSide(incoming, held, stamped.fields);
       const written = await crm.update(stamped.ref, fields);
       await this.syncExceptions(mailbox, envelope.subject, stamped.ref, associate.ref, fields);
       await mappings.save({ mailbox, itemId: envelope.subject, crmId: stamped.ref, crmVersion: written.status === 'written' ? written.version : stamped.version, ...saved }, lease);
@@ -168,6 +176,7 @@ export class ToCrmHandler implements ChangeHandler {
     const earlier = firstAttempt ? undefined : await crm.findStamped(stamp, { owner: associate.ref, kind, fields });
     let created: { ref: CrmRef; version: string };
     if (earlier) {
+      fields = towardsSide(incoming, held, earlier.fields);
       const written = await crm.update(earlier.ref, fields);
       created = { ref: earlier.ref, version: written.status === 'written' ? written.version : earlier.version };
       this.options.logger.debug({ mailbox, crmId: earlier.ref, event: 'to-crm.adopted' }, 'found the record an interrupted attempt created');

@@ -1,12 +1,13 @@
 import type { ConflictPolicy, PrivateItems } from '../config/index.js';
 import { parseCrmRef, type CrmPort, type CrmRef } from '../crm-adapter/crm-port.js';
-import type { FolderKind, MailboxStore } from '../exchange/index.js';
+import type { FolderKind, KeptProperties, MailboxStore } from '../exchange/index.js';
 import { MeetingWriteRefused, SyncError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { ChangeEnvelope } from '../streams/envelope.js';
 import { exchangeWins, reportConflict, type ConflictReport } from './conflict-policy.js';
 import { exceptionKey, withKnownKeys, type ItemLease, type ItemMapping, type ItemMappingStore } from './item-mapping.js';
 import type { ChangeHandler, HandlingPlace, Outcome } from './change-handler.js';
+import { heldBack, propertiesOf, towardsSide, type FieldDirections } from './field-directions.js';
 
 export interface ToExchangeOptions {
   mappings: ItemMappingStore;
@@ -21,6 +22,8 @@ export interface ToExchangeOptions {
   onConflict?: (report: ConflictReport) => void;
   /** A change not written because of a rule (`meeting`: a write the store would mail attendees for). */
   onPolicySkip?: (rule: 'meeting' | 'private', mailbox: string) => void;
+  /** Fields that do not travel to Exchange are left as the mailbox has them (<sync><field direction>). */
+  fields?: FieldDirections;
 }
 
 /**
@@ -102,6 +105,12 @@ export class ToExchangeHandler implements ChangeHandler {
     return this.options.mappings.beginCreate('exchange', crmId, envelope.after.associateEmail ?? '');
   }
 
+  /** What a write to the mailbox leaves alone (fields that do not travel to Exchange). */
+  private kept(): KeptProperties | undefined {
+    const held = heldBack(this.options.fields, 'exchange');
+    return held.length ? new Set(propertiesOf(held)) : undefined;
+  }
+
   /** This version (or a newer one) of the record was written to Exchange already. */
   private written(mapping: ItemMapping, version: string): boolean {
     return mapping.crmVersion !== '' && this.options.crm.compareVersions(mapping.crmVersion, version) >= 0;
@@ -130,7 +139,8 @@ export class ToExchangeHandler implements ChangeHandler {
     if (mapping && this.written(mapping, version)) return 'unchanged'; // a repeat, or our own write
     if (!mapping) {
       const earlier = firstAttempt ? undefined : await exchange.findStamped(mailbox, folder, crmId);
-      const created = earlier ?? (await exchange.createItem(mailbox, folder, after, crmId));
+      // a field that does not travel to Exchange starts empty there
+      const created = earlier ?? (await exchange.createItem(mailbox, folder, towardsSide(after, heldBack(this.options.fields, 'exchange')), crmId));
       const saved: ItemMapping = {
         // an adopted item may lack this version's fields: no version known, so it is written next
         mailbox, itemId: created.itemId, crmId, changeKey: created.changeKey, crmVersion: earlier ? '' : version, logPartition: -1, logOffset: -1, deleted: false, folder,
@@ -140,7 +150,8 @@ export class ToExchangeHandler implements ChangeHandler {
       this.options.logger.debug({ mailbox, crmId, adopted: !!earlier, event: 'to-exchange.created' }, earlier ? 'found the item an interrupted attempt created' : 'created in the mailbox');
       return earlier ? this.apply(envelope, crmId, key, true, saved, undefined) : 'applied';
     }
-    let outcome = await exchange.updateItem(mapping.mailbox, folder, mapping.itemId, after, mapping.changeKey);
+    const keep = this.kept();
+    let outcome = await exchange.updateItem(mapping.mailbox, folder, mapping.itemId, after, mapping.changeKey, keep);
     if (outcome.status === 'missing') return 'unchanged'; // deleted in Exchange meanwhile: the delete wins
     if (outcome.status === 'conflict' && outcome.changeKey !== undefined) {
       const current = { changeKey: outcome.changeKey, modified: outcome.modified };
@@ -153,7 +164,7 @@ export class ToExchangeHandler implements ChangeHandler {
         await mappings.save({ ...mapping, crmVersion: version }, lease);
         return 'unchanged';
       }
-      outcome = await exchange.updateItem(mapping.mailbox, folder, mapping.itemId, after, current.changeKey);
+      outcome = await exchange.updateItem(mapping.mailbox, folder, mapping.itemId, after, current.changeKey, keep);
       if (outcome.status === 'updated') {
         await mappings.save({
           ...mapping, changeKey: outcome.changeKey, crmVersion: version, knownKeys: withKnownKeys(mapping, current.changeKey),
@@ -194,7 +205,7 @@ export class ToExchangeHandler implements ChangeHandler {
       if (envelope.op !== 'd' && current && this.written(current, version)) return 'unchanged';
       let keys;
       try {
-        keys = await this.options.exchange.updateOccurrence(series.mailbox, series.itemId, originalStart, envelope.op === 'd' ? null : after!);
+        keys = await this.options.exchange.updateOccurrence(series.mailbox, series.itemId, originalStart, envelope.op === 'd' ? null : after!, this.kept());
       } catch (err) {
         if (!(err instanceof MeetingWriteRefused)) throw err;
         // an occurrence of the user's meeting series: left to its organiser, as the series is

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import type { CrmRef } from '../../../src/crm-adapter/index.js';
 import { verdictOf } from '../../../src/handlers/index.js';
 import { verifyMailbox } from '../../../src/ops/verify.js';
+import { ewsIdOf } from '../../../src/sandbox/graph/graph-ids.js';
 import { ews, ewsService } from '../../helpers/ews.js';
 import { waitUntil } from '../../helpers/source-harness.js';
 import { startTwoWayRig, type TwoWayRig } from '../../helpers/two-way-rig.js';
@@ -150,6 +151,51 @@ describe('sync policy: private items and categories', () => {
       assert.equal(await recordOf(rig, mailbox, plain), undefined, 'an item without the category has no record');
       await editInOutlook(rig, mailbox, plain, (a) => (a.Categories = new ews.StringList(['Customer visit'])));
       await waitUntil(async () => !!(await recordOf(rig, mailbox, plain)), 20_000, 'a record once it has the category');
+    } finally {
+      await rig.close();
+    }
+  });
+
+  for (const exchange of ['EwsStream', 'GraphNotify'] as const) it(`<field> directions (${exchange}): body to-crm, location and time to-exchange — each travels only its way, and is never overwritten on the other side`, { timeout: 120_000 }, async () => {
+    const rig = await startTwoWayRig({ mailboxes: 2, seed: 244, exchange, fields: { body: 'to-crm', location: 'to-exchange', time: 'to-exchange' } });
+    try {
+      const mailbox = rig.sandbox.store.byIndex(1)!.address;
+      const itemId = await inOutlook(rig, mailbox, { subject: 'Kick-off', body: 'Agenda v1', location: 'Room 1' });
+      let ref: CrmRef | undefined;
+      // (over Graph the mapping holds the Graph id of the item Outlook made over EWS)
+      const mappedRef = async (): Promise<CrmRef | undefined> => {
+        const { rows } = await rig.db.query<{ item_id: string; crm_id: string }>(`select item_id, crm_id from ${rig.stateSchema}.item_map where mailbox = $1 and not deleted`, [mailbox]);
+        return rows.find((r) => (exchange === 'GraphNotify' ? ewsIdOf(r.item_id) : r.item_id) === itemId)?.crm_id as CrmRef | undefined;
+      };
+      await waitUntil(async () => !!(ref = await mappedRef()), 30_000, 'a record for the item');
+      await quiet(rig);
+      let record = (await rig.crm.get(ref!))!.fields;
+      assert.deepEqual([record.subject, record.body, record.location ?? null, record.start], ['Kick-off', 'Agenda v1', null, '2026-12-11T08:00:00Z'],
+        'a new record: the body comes, the location does not, the time does (a record needs one)');
+
+      // Outlook: everything edited; only subject and body reach the CRM
+      await editInOutlook(rig, mailbox, itemId, (a) => {
+        a.Subject = 'Kick-off (moved)';
+        a.Body = new ews.MessageBody(ews.BodyType.Text, 'Agenda v2');
+        a.Location = 'Room 2';
+        a.Start = new ews.DateTime(Date.parse('2026-12-11T10:00:00Z'));
+        a.End = new ews.DateTime(Date.parse('2026-12-11T11:00:00Z'));
+      });
+      await waitUntil(async () => (await rig.crm.get(ref!))?.fields.subject === 'Kick-off (moved)', 30_000, 'the Outlook edit in the CRM');
+      await quiet(rig);
+      record = (await rig.crm.get(ref!))!.fields;
+      assert.deepEqual([record.body, record.location ?? null, record.start, record.end], ['Agenda v2', null, '2026-12-11T08:00:00Z', '2026-12-11T09:00:00Z'], 'the CRM keeps its location and time');
+
+      // the CRM: everything edited; subject, location and time reach Outlook, the body does not
+      await rig.db.query(`update ${rig.crmSchema}.appointment set title = 'Kick-off (CRM)', description = 'Agenda from the CRM', location = 'Board room',
+        start_at = '2026-12-11T13:00:00Z', end_at = '2026-12-11T14:00:00Z' where appointment_id = $1`, [Number(ref!.split(':')[1])]);
+      await waitUntil(async () => (await outlookSubject(rig, mailbox, itemId)) === 'Kick-off (CRM)', 30_000, 'the CRM edit in Outlook');
+      await quiet(rig);
+      const a = await ews.Appointment.Bind(ewsService(rig.sandbox.url, mailbox), new ews.ItemId(itemId));
+      assert.deepEqual([a.Body.Text, a.Location, a.Start.ToISOString()], ['Agenda v2', 'Board room', '2026-12-11T13:00:00.000Z'], 'Outlook keeps its body, takes the location and time');
+      // ... and our own write coming back changes nothing in the CRM: its body stays its own
+      record = (await rig.crm.get(ref!))!.fields;
+      assert.deepEqual([record.subject, record.body, record.location, record.start], ['Kick-off (CRM)', 'Agenda from the CRM', 'Board room', '2026-12-11T13:00:00Z']);
     } finally {
       await rig.close();
     }

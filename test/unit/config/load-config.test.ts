@@ -35,6 +35,17 @@ describe('loadConfig', () => {
     assert.match(problemsOf(file(wrap('<exchange><ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc1" impersonation="false"><account user="svc2"/></ews></exchange>'))).join('\n'), /exchange\/ews\/account: needs user and passwordEnv; passwordEnv is missing/);
     assert.match(problemsOf(file(wrap('<exchange><ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc1"><account user="svc2" passwordEnv="PW2"/></ews></exchange>'))).join('\n'), /more accounts are for impersonation="false"/);
   });
+  it('<sync><field name direction>: one per field, the issue\'s example shape; validate-config says which way each goes; bad names and directions say what is allowed', () => {
+    const { config } = loadConfig(file(wrap(`<sync items="appointments,tasks" direction="two-way" private="busy"><categories include="" exclude="Personal,Private"/>
+      <field name="body" direction="to-crm"/><field name="time" direction="none"/><field name="subject" direction="two-way"/></sync>`)));
+    assert.deepEqual(config.sync.fields, { body: 'to-crm', time: 'none' });
+    assert.match(describeConfig(config).join('\n'), /fields: body from Outlook to the CRM only, time not synced/);
+    const problems = problemsOf(file(wrap('<sync><field name="reminder" direction="nowhere"/><field name="body" direction="to-crm"/><field name="body" direction="none"/><field name="location"/></sync>'))).join('\n');
+    assert.match(problems, /sync\/field@name: "reminder" is not one of subject, body, location, time, attendees, private, status/);
+    assert.match(problems, /sync\/field@direction: "nowhere" is not one of two-way, to-crm, to-exchange, none/);
+    assert.match(problems, /sync\/field: needs name and direction; direction is missing/);
+  });
+
   it('a hybrid organisation asks Autodiscover beside EWS unless told otherwise; validate-config says where mailboxes are placed', () => {
     const hybrid = (ews: string): string => wrap(`<exchange><events><advise Object="EwsStream" online="GraphNotify"/></events>${ews}<graph tenant="t" clientId="c"/></exchange>`);
     const byDefault = loadConfig(file(hybrid('<ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc"/>')), { ECS_EWS_PASSWORD: 'p', ECS_GRAPH_CLIENT_SECRET: 's' }).config;

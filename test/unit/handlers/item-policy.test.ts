@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { blockerOf, verdictOf } from '../../../src/handlers/item-policy.js';
+import { heldBack, propertiesOf, towardsSide } from '../../../src/handlers/field-directions.js';
 
 describe('item policy', () => {
   const none = { include: [], exclude: [] };
@@ -30,5 +31,20 @@ describe('item policy', () => {
       subject: 'Private', private: true, start: '2026-12-11T08:00:00Z', end: '2026-12-11T09:00:00Z', timeZone: 'Europe/Berlin', version: 'ck1',
       recurrence: { rrule: 'FREQ=WEEKLY', exdates: [], exceptions: [{ originalStart: 'a', start: 'b', end: 'c' }] },
     });
+  });
+});
+
+describe('field directions', () => {
+  const outlook = { subject: 'S', body: 'B', location: 'L', start: '2026-12-11T08:00:00Z', end: '2026-12-11T09:00:00Z', allDay: false, private: true };
+  it('a field held back towards a side keeps that side\'s value; one the side lacks is left out; a create still gets the time', () => {
+    const directions = { body: 'to-crm', location: 'to-exchange', time: 'none', private: 'two-way' } as const;
+    assert.deepEqual(heldBack(directions, 'crm'), ['location', 'time']);
+    assert.deepEqual(heldBack(directions, 'exchange'), ['body', 'time']);
+    assert.deepEqual(heldBack(undefined, 'crm'), []);
+    const record = { subject: 'old', body: 'crm body', start: '2026-12-01T08:00:00Z', end: '2026-12-01T09:00:00Z' };
+    assert.deepEqual(towardsSide(outlook, heldBack(directions, 'crm'), record), { subject: 'S', body: 'B', start: record.start, end: record.end, private: true });
+    assert.deepEqual(towardsSide(outlook, heldBack(directions, 'crm')), { subject: 'S', body: 'B', start: outlook.start, end: outlook.end, allDay: false, private: true });
+    assert.equal(towardsSide(outlook, []), outlook, 'nothing held: the same object');
+    assert.deepEqual(propertiesOf(['time', 'status']), ['start', 'end', 'timeZone', 'timeZoneWindows', 'allDay', 'due', 'recurrence', 'done', 'status', 'percentComplete']);
   });
 });
