@@ -15,8 +15,8 @@ import { Lifecycle } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { checkCrmIdentity, checkStateIdentity, openDatabase, SqlPositionStore, type Database } from '../state/index.js';
 import { Limiter } from '../shared/limiter.js';
-import { CrmToLog, ExchangeToLog, type ChangeEnvelope, groupsOf, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
-import { CsvFileDirectory, DirectedDirectory, directoryFor, HybridSource, MailboxDirections, MailboxOwnership, openExchangeSide, OwnedDirectory, recordedMailboxProtocol, recordedMailboxProtocols, type ExchangeProtocol, type MailboxChangeSource, type OpenExchangeSideOptions, type Towards } from '../subscriptions/index.js';
+import { CrmCatchUp, CrmToLog, ExchangeToLog, type ChangeEnvelope, groupsOf, LagMonitor, openTransport, PipelineMetrics, topicsOf, type Transport } from '../streams/index.js';
+import { CsvFileDirectory, DirectedDirectory, directoryFor, HybridSource, MailboxDirections, MailboxOwnership, openExchangeSide, OwnedDirectory, recordedMailboxProtocol, recordedMailboxProtocols, type DirectionSnapshot, type ExchangeProtocol, type MailboxChangeSource, type OpenExchangeSideOptions, type Towards } from '../subscriptions/index.js';
 import type { MailboxPositionKind } from '../exchange/index.js';
 import {
   behindBreaker, ContactsToCrm, ContactsToExchange, DeleteBreaker, ItemMappingStore, routeByType, runHandler, SelectionFolderStore, SelectionsToExchange, ToCrmHandler, ToExchangeHandler,
@@ -219,6 +219,22 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     // CRM's (associate.sync_direction), which wins over <sync direction>
     let configured = config.exchange.mailboxes.directions;
     const directions = new MailboxDirections(config.sync.direction, async () => new Map([...((await crm.mailboxDirections?.()) ?? []), ...configured, ...((await mailboxFile?.directions()) ?? [])]), logger.child({ component: 'policy' }));
+    // a mailbox switched back towards Exchange gets the CRM changes skipped meanwhile (also across a restart)
+    const catchUp = new CrmCatchUp({
+      crm, feedName: crm.name, mapped: (mailbox) => mappings.ofMailbox(mailbox), positions, transport, topic: topics.crmChanges, logger: logger.child({ component: 'policy' }),
+    });
+    const remembered = await positions.get(DIRECTIONS_KEY);
+    directions.restore(remembered ? (JSON.parse(remembered) as DirectionSnapshot) : undefined);
+    const turned = directions.turnedTowardsExchange.subscribe(({ mailboxes, snapshot }) => {
+      // the requests are saved before the directions they follow from: a stop in between repeats a catch-up, never skips one
+      void catchUp.request(mailboxes).then(() => positions.save(DIRECTIONS_KEY, JSON.stringify(snapshot)))
+        .catch((err: unknown) => logger.error({ err, event: 'catch-up.failed' }, 'saving the mailboxes to catch up failed'));
+    });
+    lifecycle.add('catch-up', async () => {
+      turned.unsubscribe();
+      await catchUp.idle();
+    });
+    void catchUp.resume();
     await directions.refresh();
     /** A reload reads the policy in the configuration file again too (<sync direction>, <mailbox direction>). */
     const reloadPolicy = async (trigger: 'SIGHUP' | 'reload'): Promise<void> => {
@@ -387,6 +403,9 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
  * Runs the CRM change-log reader while this instance holds partition 0 of the mailboxes
  * topic; hands it over when a rebalance moves that partition. Start and stop are serialised.
  */
+/** Where the mailboxes' directions are remembered between runs (a switch made while stopped is caught up too). */
+const DIRECTIONS_KEY = 'policy:directions';
+
 function followLeadership(ownership: MailboxOwnership, create: () => CrmToLog, logger: Logger): { stop(): Promise<void> } {
   let running: CrmToLog | undefined;
   let chain = Promise.resolve();

@@ -5,6 +5,7 @@ export { KafkaTransport } from './transport/kafka-transport.js';
 export { EmbeddedTransport } from './transport/embedded-transport.js';
 export { ExchangeToLog } from './exchange-to-log.js';
 export { CrmToLog, crmChangeMessage } from './crm-to-log.js';
+export { CrmCatchUp, type MappedActivity } from './crm-catch-up.js';
 export { exchangeChangeMessage } from './exchange-change-message.js';
 export { DEAD_LETTER, deadLetterOf, type DeadLetterStage } from './dead-letter.js';
 export { LagMonitor } from './lag-monitor.js';

@@ -10,4 +10,4 @@ export { openExchangeSide, type ExchangeProtocol, type ExchangeSide, type OpenEx
 export { rebasePositions, recordedMailboxProtocol, recordedMailboxProtocols, recordedProtocol, recordMailboxProtocol, recordProtocol } from './rebase-positions.js';
 export { MailboxPlacement } from './mailbox-placement.js';
 export { HybridSource } from './hybrid-source.js';
-export { carries, countByDirection, DirectedDirectory, MailboxDirections, SYNC_DIRECTIONS, type SyncDirection, type Towards } from './mailbox-direction.js';
+export { carries, countByDirection, DirectedDirectory, MailboxDirections, SYNC_DIRECTIONS, type DirectionSnapshot, type SyncDirection, type Towards } from './mailbox-direction.js';

@@ -37,8 +37,8 @@ describe('sync policy: each mailbox\'s direction', () => {
         <crm type="postgres" url="${postgresUrl()}" schema="${crmSchema}" stateSchema="${stateSchema}" pollInterval="300ms"/>
         <transport type="kafka" brokers="${kafkaBrokers().join(',')}" topicPrefix="${uniqueName('direction')}." partitions="2"/>
         <sync items="appointments"/><ops listen="127.0.0.1:0"/>`);
-      const directions = (offOne: string): void => writeFileSync(join(dir, 'mailboxes.csv'),
-        `address,direction\n${toCrm.address},to-crm\n${toExchange.address},to-exchange\n${off.address},${offOne}\n${twoWay.address},\n`);
+      const directions = (offOne: string, toCrmOne = 'to-crm'): void => writeFileSync(join(dir, 'mailboxes.csv'),
+        `address,direction\n${toCrm.address},${toCrmOne}\n${toExchange.address},to-exchange\n${off.address},${offOne}\n${twoWay.address},\n`);
       directions('off');
       const env = { ECS_TEST_EWS_PASSWORD: 'sandbox' };
       const rowsOf = async (mailbox: string): Promise<string[]> => (await db.query<{ title: string }>(
@@ -106,8 +106,10 @@ describe('sync policy: each mailbox\'s direction', () => {
       assert.match(reloaded.stdout, /sync policy read again: every mailbox two-way unless named; named: 1 two-way, 1 to-crm, 1 to-exchange/);
       service.child.kill('SIGHUP');
       await waitUntil(() => service!.lines.some((l) => l.event === 'policy.reloaded' && String(l.msg).startsWith('SIGHUP')), 30_000, 'SIGHUP read the policy again');
-      await waitUntil(async () => (await rowsOf(off.address)).length === calendar(off) + 1, 90_000, 'the mailbox switched on: its items in the CRM');
+      // its items reach the CRM from its saved position, and the CRM's appointment made while it was off reaches it (caught up)
+      await waitUntil(async () => (await rowsOf(off.address)).length === calendar(off) && subjectsOf(off).includes(`CRM ${off.address}`), 90_000, 'the mailbox switched on: its items in the CRM, the CRM\'s in the mailbox');
       assert.deepEqual((await rowsOf(off.address)).filter((t) => t.startsWith('Outlook')), [`Outlook ${off.address}`]);
+      assert.deepEqual(subjectsOf(off).filter((t) => t.startsWith('CRM')), [`CRM ${off.address}`], 'once');
       assert.ok(service.lines.some((l) => l.event === 'policy.direction-changed' && l.mailbox === off.address), 'the switch is logged');
 
       // a CRM administrator makes the two-way mailbox to-crm (associate.sync_direction): no restart
@@ -130,6 +132,28 @@ describe('sync policy: each mailbox\'s direction', () => {
       assert.match(refused.stdout, /every mailbox to-crm unless named/, 'the policy stays as it was');
       const line = service.lines.find((l) => l.event === 'policy.file-refused');
       assert.match(String(line?.msg), /sync@direction.*sideways.*the sync policy in it stays as it was/);
+      writeFileSync(file, configText);
+
+      // while the to-crm mailbox is to-crm, a CRM user renames one of its records and deletes another: not written to the mailbox
+      const { rows: records } = await db.query<{ appointment_id: number; title: string }>(`select a.appointment_id, a.title from ${crmSchema}.appointment a join ${crmSchema}.associate s using (associate_id)
+        where lower(s.email) = $1 and a.title not like 'CRM %' order by a.appointment_id limit 2`, [toCrm.address]);
+      const before = subjectsOf(toCrm);
+      const count = (list: string[], title: string): number => list.filter((t) => t === title).length;
+      await db.query(`update ${crmSchema}.appointment set title = 'Renamed in the CRM' where appointment_id = $1`, [records[0].appointment_id]);
+      await db.query(`delete from ${crmSchema}.appointment where appointment_id = $1`, [records[1].appointment_id]);
+      await sleep(1_500);
+      await quiet(service);
+      assert.deepEqual(subjectsOf(toCrm), before, 'to-crm: the CRM\'s rename and delete are not written');
+      // ... switched to two-way: what the CRM did meanwhile is caught up, as the mailbox's own changes would be
+      directions('two-way', 'two-way');
+      const switched = await runCli(['reload', '--url', service.opsUrl], env, dir);
+      assert.equal(switched.code, 0, switched.stdout + switched.stderr);
+      await waitUntil(() => subjectsOf(toCrm).includes('Renamed in the CRM') && subjectsOf(toCrm).includes(`CRM ${toCrm.address}`)
+        && count(subjectsOf(toCrm), records[1].title) === count(before, records[1].title) - 1, 60_000, 'the CRM\'s changes made while to-crm in the mailbox');
+      await quiet(service);
+      assert.equal(subjectsOf(toCrm).length, before.length, 'one renamed, one deleted, one made: no more, no fewer');
+      const caughtUp = service.lines.find((l) => l.event === 'catch-up.done' && l.mailbox === toCrm.address);
+      assert.equal(caughtUp?.changes, 3, JSON.stringify(caughtUp));
     } finally {
       if (service && service.child.exitCode === null && service.child.signalCode === null) await service.stop('SIGINT');
       await sandbox.close();

@@ -1,0 +1,109 @@
+import { parseCrmRef, type CrmChange, type CrmPort, type CrmRef } from '../crm-adapter/crm-port.js';
+import type { Logger } from '../shared/logger.js';
+import type { PositionStore } from '../state/position-store.js';
+import { crmChangeMessage } from './crm-to-log.js';
+import type { OutgoingMessage, Transport } from './transport/transport.js';
+
+/** What the sync has mapped of a mailbox, as the catch-up compares it with the CRM. */
+export interface MappedActivity {
+  readonly crmId: CrmRef;
+  readonly crmVersion: string;
+  readonly itemId: string;
+  readonly folder?: string;
+}
+
+export interface CrmCatchUpOptions {
+  crm: Pick<CrmPort, 'associateByEmail' | 'recordsOf' | 'get' | 'compareVersions'>;
+  /** The feed's name: the caught-up changes carry `crm:<name>` as their source, as the feed's own do. */
+  feedName: string;
+  /** The mailbox's live mappings of appointments and tasks. */
+  mapped: (mailbox: string) => Promise<readonly MappedActivity[]>;
+  positions: PositionStore;
+  transport: Pick<Transport, 'publish'>;
+  topic: string;
+  logger: Logger;
+  now?: () => number;
+}
+
+const PENDING = 'crm-catch-up:';
+const BATCH = 500;
+
+/**
+ * A mailbox switched back towards Exchange (from off or to-crm) gets the CRM changes the
+ * handlers skipped while it was not: every record of its associate at a version the mapping
+ * has not written, every record made meanwhile, and a delete for every mapped record gone, are
+ * published to the CRM topic as changes (Debezium's incremental snapshot, for one owner), and
+ * the ordinary handler applies them — versions already written change nothing. The request is
+ * saved first and cleared once the log has the changes: a stop in between repeats it.
+ */
+export class CrmCatchUp {
+  private queue: Promise<void> = Promise.resolve();
+  private readonly now: () => number;
+
+  constructor(private readonly options: CrmCatchUpOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Catches up these mailboxes (one after the other); resolves when the log has their changes. */
+  async request(mailboxes: readonly string[]): Promise<void> {
+    for (const m of mailboxes) await this.options.positions.save(`${PENDING}${m.toLowerCase()}`, new Date(this.now()).toISOString());
+    return this.enqueue(mailboxes);
+  }
+
+  /** The catch-ups a stopped process left unfinished. */
+  async resume(): Promise<void> {
+    const pending = [...(await this.options.positions.withPrefix(PENDING)).keys()].map((k) => k.slice(PENDING.length));
+    if (pending.length) this.options.logger.info({ event: 'catch-up.resumed', mailboxes: pending.length }, `${pending.length} mailbox(es) switched towards Exchange before the last stop are caught up`);
+    return this.enqueue(pending);
+  }
+
+  /** Waits for the catch-ups requested so far. */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
+  private enqueue(mailboxes: readonly string[]): Promise<void> {
+    const run = this.queue.then(async () => {
+      for (const m of mailboxes) {
+        try {
+          const count = await this.catchUp(m.toLowerCase());
+          await this.options.positions.delete(`${PENDING}${m.toLowerCase()}`);
+          this.options.logger.info({ event: 'catch-up.done', mailbox: m, changes: count }, `${m} is synced towards Exchange again: ${count} CRM change(s) it missed are on their way`);
+        } catch (err) {
+          // left pending: the next start (or the next switch) tries again
+          this.options.logger.error({ err, event: 'catch-up.failed', mailbox: m }, `catching ${m} up with the CRM failed; it is tried again at the next start`);
+        }
+      }
+    });
+    this.queue = run;
+    return run;
+  }
+
+  /** Publishes what the mailbox missed; how many changes. */
+  private async catchUp(mailbox: string): Promise<number> {
+    const { crm, feedName } = this.options;
+    const associate = await crm.associateByEmail(mailbox);
+    if (!associate) return 0;
+    const mapped = new Map<CrmRef, MappedActivity>();
+    // a series' exception rows are part of their series (the CRM's listing leaves them out too)
+    for (const m of await this.options.mapped(mailbox)) if (!m.itemId.includes('@') && parseCrmRef(m.crmId)?.entity === 'appointment') mapped.set(m.crmId, m);
+    const time = this.now();
+    const position = `catch-up:${new Date(time).toISOString()}`;
+    const base = { time, bySync: false, owner: associate.ref, ownerEmail: mailbox, position } as const;
+    const messages: OutgoingMessage[] = [];
+    for (const record of await crm.recordsOf(associate.ref)) {
+      if (record.kind === 'contact') continue;
+      const known = mapped.get(record.ref);
+      mapped.delete(record.ref);
+      // the sync wrote this version itself (from the mailbox: its mapping may be a moment behind),
+      // or the mailbox has had it
+      if (record.writtenBySync || (known && known.crmVersion !== '' && crm.compareVersions(known.crmVersion, record.version) >= 0)) continue;
+      const activity = await crm.get(record.ref);
+      if (!activity) continue;
+      messages.push(crmChangeMessage(feedName, { ...base, ref: record.ref, kind: activity.kind, op: known ? 'u' : 'c', activity } satisfies CrmChange));
+    }
+    for (const gone of mapped.values()) messages.push(crmChangeMessage(feedName, { ...base, ref: gone.crmId, kind: gone.folder === 'tasks' ? 'task' : 'appointment', op: 'd' } satisfies CrmChange));
+    for (let i = 0; i < messages.length; i += BATCH) await this.options.transport.publish(this.options.topic, messages.slice(i, i + BATCH));
+    return messages.length;
+  }
+}
