@@ -482,6 +482,16 @@ export const SETTINGS: readonly SettingSpec[] = [
     doc: "Each <field>'s direction: two-way, to-crm (Outlook's value reaches the CRM, the CRM's stays there), to-exchange (the other way) or none. The mailbox's own direction still applies on top.",
   },
   {
+    key: 'sync.category.outlook', element: 'sync/category', attribute: 'outlook', env: 'ECS_SYNC_CATEGORY_OUTLOOK', repeated: true,
+    kind: k.textList(/^[^,]{1,255}$/, 'an Outlook category name (no commas)'), default: [],
+    doc: 'An Outlook category that stands for a CRM appointment or task type: <category outlook="Customer visit" crm="Meeting"/>, one element per pair. An item with a mapped category gets that type in the CRM (the first pair the item has, in the order of the file); one with none the CRM\'s default type. A record\'s type becomes the item\'s category (in place of the mapped ones it had; its other categories stay).',
+  },
+  {
+    key: 'sync.category.crm', element: 'sync/category', attribute: 'crm', env: 'ECS_SYNC_CATEGORY_CRM', repeated: true,
+    kind: k.textList(/^[^,]{1,255}$/, 'a CRM type name (no commas)'), default: [],
+    doc: "Each <category>'s CRM type, by name: SuperOffice's Task list item (its Value, e.g. Meeting, Phone call), the reference CRM's appointment.activity_type.",
+  },
+  {
     key: 'sync.parallelism', element: 'sync', attribute: 'parallelism', env: 'ECS_SYNC_PARALLELISM',
     kind: k.integer(1, 1_000), default: 16, doc: 'Mailboxes/associates handled in parallel by each handler (each one strictly in order).',
   },

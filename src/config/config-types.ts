@@ -182,6 +182,8 @@ export interface SyncSettings {
   readonly private: PrivateItems;
   /** Outlook categories an item must have one of (include, empty: any) and must have none of (exclude). */
   readonly categories: { readonly include: readonly string[]; readonly exclude: readonly string[] };
+  /** Outlook categories that stand for CRM types (<category outlook crm>), in the file's order. */
+  readonly categoryTypes: ReadonlyArray<{ readonly outlook: string; readonly crm: string }>;
   /** Per field, which way it travels (<field name direction>); fields not named travel both ways. */
   readonly fields: Readonly<Partial<Record<SyncedField, FieldDirection>>>;
   /** link: attendees link the record to CRM persons (SuperOffice: participants); none: not carried. */

@@ -74,7 +74,7 @@ function policyOf(config: SyncConfig): string {
   const attendees = sync.attendees === 'none' ? 'meeting attendees are not carried to the CRM' : 'meeting attendees link the record to CRM persons';
   const fieldWays = { 'to-crm': 'from Outlook to the CRM only', 'to-exchange': 'from the CRM to Outlook only', none: 'not synced' } as const;
   const fields = Object.entries(sync.fields).map(([name, way]) => `${name} ${fieldWays[way as keyof typeof fieldWays]}`);
-  return `every mailbox ${sync.direction}${who}; ${privateItems}; ${categories.length ? `${categories.join(', ')}; ` : ''}${fields.length ? `fields: ${fields.join(', ')}; ` : ''}${attendees}; no meeting requests are ever sent; items outside -${sync.windowPastDays}/+${sync.windowFutureDays} days are left alone`;
+  return `every mailbox ${sync.direction}${who}; ${privateItems}; ${categories.length ? `${categories.join(', ')}; ` : ''}${fields.length ? `fields: ${fields.join(', ')}; ` : ''}${sync.categoryTypes.length ? `CRM types from categories: ${sync.categoryTypes.map((t) => `"${t.outlook}" = ${t.crm}`).join(', ')} (others: the CRM's default); ` : ''}${attendees}; no meeting requests are ever sent; items outside -${sync.windowPastDays}/+${sync.windowFutureDays} days are left alone`;
 }
 
 const seconds = (ms: number): string => `${ms / 1000}s`;

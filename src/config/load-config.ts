@@ -166,6 +166,12 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
   if (fieldNames.length !== fieldDirections.length) problems.push(`${displayPath('sync/field', null)}: ${fieldNames.length} names but ${fieldDirections.length} directions; each <field> needs both`);
   for (const name of new Set(fieldNames.filter((n, i) => fieldNames.indexOf(n) !== i))) problems.push(`${displayPath('sync/field', 'name')}: ${name} appears more than once; one <field> per field`);
   const fields = Object.fromEntries(fieldNames.map((n, i) => [n, fieldDirections[i]]).filter(([n, d]) => d !== undefined && d !== 'two-way' && n !== undefined));
+  const typeCategories = get<string[]>('sync.category.outlook');
+  const typeNames = get<string[]>('sync.category.crm');
+  if (typeCategories.length !== typeNames.length) problems.push(`${displayPath('sync/category', null)}: ${typeCategories.length} outlook but ${typeNames.length} crm; each <category> needs both`);
+  const lowered = typeCategories.map((c) => c.toLowerCase());
+  for (const c of new Set(typeCategories.filter((_, i) => lowered.indexOf(lowered[i]) !== i))) problems.push(`${displayPath('sync/category', 'outlook')}: "${c}" appears more than once; one CRM type per category`);
+  const categoryTypes = typeCategories.map((outlook, i) => ({ outlook, crm: typeNames[i] ?? '' }));
   const accountUsers = get<string[]>('exchange.ews.accountUsers');
   const accountPasswordEnvs = get<string[]>('exchange.ews.accountPasswordEnvs');
   if (accountUsers.length !== accountPasswordEnvs.length) problems.push(`${displayPath('exchange/ews/account', null)}: ${accountUsers.length} users but ${accountPasswordEnvs.length} passwordEnv; each <account> needs both`);
@@ -386,6 +392,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
       private: get('sync.private'),
       categories: { include: get('sync.categories.include'), exclude: get('sync.categories.exclude') },
       fields,
+      categoryTypes,
       attendees: get('sync.attendees'),
       direction: get('sync.direction'),
       parallelism: get('sync.parallelism'),

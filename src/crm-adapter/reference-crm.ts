@@ -30,6 +30,7 @@ interface Row {
   updated: Date | null;
   updated_count: number;
   updated_by: string;
+  activity_type: string | null;
 }
 
 interface LogRow extends Partial<Row> {
@@ -84,7 +85,7 @@ function activityOf(r: Row, ownerEmail: string | null): CrmActivity {
     owner: crmRef('associate', r.associate_id), associateEmail: ownerEmail ?? undefined,
     contactRef: ref('contact', r.contact_id), personRef: ref('person', r.person_id), motherRef: ref('appointment', r.mother_id),
     seriesRef: ref('appointment', r.series_id), originalStart: utc(r.original_start), modified: utc(r.updated), version: String(r.updated_count),
-    crmId: crmRef('appointment', r.appointment_id),
+    crmId: crmRef('appointment', r.appointment_id), crmType: r.activity_type ?? '',
   };
   for (const k of Object.keys(fields) as Array<keyof ItemFields>) if (fields[k] === undefined) delete fields[k];
   return {
@@ -273,10 +274,10 @@ export class ReferenceCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     const type = kind === 'task' ? 2 : 1;
     return this.write('create an appointment', async (tx) => {
       const { rows } = await tx.query<{ appointment_id: number; updated_count: number }>(
-        `insert into ${this.s}.appointment (associate_id, type, title, description, location, start_at, end_at, time_zone, all_day, private, done, recurrence_rule, person_id, contact_id, mother_id, series_id, original_start, sync_stamp)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) returning appointment_id, updated_count`,
+        `insert into ${this.s}.appointment (associate_id, type, title, description, location, start_at, end_at, time_zone, all_day, private, done, recurrence_rule, person_id, contact_id, mother_id, series_id, original_start, sync_stamp, activity_type)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) returning appointment_id, updated_count`,
         [associate, type, ...values(type, fields), idOf(fields.personRef, 'person'), idOf(fields.contactRef, 'contact'), idOf(fields.motherRef, 'appointment'),
-          idOf(fields.seriesRef, 'appointment'), fields.originalStart ?? null, stamp],
+          idOf(fields.seriesRef, 'appointment'), fields.originalStart ?? null, stamp, fields.crmType || null],
       );
       return { ref: crmRef('appointment', rows[0].appointment_id), version: String(rows[0].updated_count) };
     });
@@ -293,9 +294,11 @@ export class ReferenceCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
       const { rows } = await tx.query<{ updated_count: number }>(
         // links are only ever added from Exchange: a person linked by hand in the CRM stays
         `update ${this.s}.appointment set title = $2, description = $3, location = $4, start_at = $5, end_at = $6, time_zone = $7, all_day = $8, private = $9, done = $10, recurrence_rule = $11,
-                person_id = coalesce($12, person_id), contact_id = coalesce($13, contact_id)
+                person_id = coalesce($12, person_id), contact_id = coalesce($13, contact_id),
+                -- the type is written only when the write names one ('': the default, none)
+                activity_type = case when $14::boolean then nullif($15, '') else activity_type end
           where appointment_id = $1 returning updated_count`,
-        [id, ...values(current[0].type, fields), idOf(fields.personRef, 'person'), idOf(fields.contactRef, 'contact')],
+        [id, ...values(current[0].type, fields), idOf(fields.personRef, 'person'), idOf(fields.contactRef, 'contact'), fields.crmType !== undefined, fields.crmType ?? ''],
       );
       return { status: 'written', version: String(rows[0].updated_count) } as const;
     });

@@ -89,6 +89,9 @@ alter table ${s}.person add column if not exists middlename text, add column if 
 create index if not exists person_associate on ${s}.person (associate_id);
 create index if not exists person_sync_stamp on ${s}.person (sync_stamp) where sync_stamp is not null;
 
+-- an activity's type by name (appointment and task types; Outlook categories map to them, <sync><category>)
+alter table ${s}.appointment add column if not exists activity_type text;
+
 -- static selections of persons, and the associates who subscribe to them (each gets a contact folder)
 create table if not exists ${s}.selection (
   selection_id serial primary key,

@@ -16,6 +16,7 @@ import type {
 import { streamingEvents } from './streaming-reader.js';
 import { escapeXml } from '../shared/xml-escape.js';
 import type { ItemFields, RecurrenceException } from '../shared/item-fields.js';
+import { withTypeCategory } from '../shared/type-category.js';
 import { windowsFromIana, zoneOffsetMs } from '../shared/time-zones.js';
 import { localDate, recurrenceOf } from './recurrence-pattern.js';
 import { applyContact, contactCardOf } from './contact-fields.js';
@@ -635,6 +636,12 @@ function applyFields(item: ews.Appointment | ews.Task, f: ItemFields, keep: Kept
   if (!keep.has('subject')) item.Subject = escapeXml(f.subject ?? '');
   if (f.body !== undefined && !keep.has('body')) item.Body = new ews.MessageBody(ews.BodyType.Text, escapeXml(f.body));
   if (!keep.has('private')) item.Sensitivity = f.private ? ews.Sensitivity.Private : ews.Sensitivity.Normal;
+  if (f.typeCategory) {
+    // the record's type as a category: the item's own (bound) categories, the mapped ones replaced
+    const current = read(() => item.Categories)?.GetEnumerator() ?? [];
+    const next = withTypeCategory(current, f.typeCategory);
+    if (next.join('\n') !== current.join('\n')) item.Categories = new ews.StringList(next.map(escapeXml));
+  }
   if (item instanceof ews.Appointment) {
     if (!keep.has('location')) item.Location = escapeXml(f.location ?? '');
     if (keep.has('start')) return;

@@ -1,5 +1,6 @@
 import { graphRecurrenceOf, patternOfGraph, type GraphRecurrence } from '../shared/graph-recurrence.js';
 import type { Attendee, ItemFields, Recurrence } from '../shared/item-fields.js';
+import { withTypeCategory } from '../shared/type-category.js';
 import { fromRrule, toRrule } from '../shared/rrule.js';
 import { formatUtc, ianaFromWindows, instantOfWallClock, isIanaZone, parseDateTime, wallClockAt, windowsFromIana } from '../shared/time-zones.js';
 import { GraphApiError } from './graph-error.js';
@@ -139,8 +140,10 @@ export function graphRecurrenceOfFields(f: ItemFields): GraphRecurrence | undefi
  * send meeting requests). A series' pattern is written with `recurrence`; its deleted and
  * modified occurrences are the store's to write, one by one.
  */
-export function eventBodyOf(f: ItemFields, options: { recurrence?: boolean; keep?: ReadonlySet<keyof ItemFields> } = { recurrence: true }): Record<string, unknown> {
+export function eventBodyOf(f: ItemFields, options: { recurrence?: boolean; keep?: ReadonlySet<keyof ItemFields>; categories?: readonly string[] } = { recurrence: true }): Record<string, unknown> {
   const body = allEventFields(f, options.recurrence ?? false);
+  // the record's type as a category: the event's categories (as read), the mapped ones replaced
+  if (f.typeCategory) body.categories = withTypeCategory(options.categories, f.typeCategory);
   // what the update keeps is not sent: a PATCH leaves what it does not name
   const keep = options.keep;
   if (keep?.has('subject')) delete body.subject;

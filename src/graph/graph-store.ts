@@ -82,13 +82,13 @@ export class GraphMailboxStore implements MailboxStore, FolderChangeReader {
     // read first: a meeting the user organised is not written (Graph would mail its attendees),
     // and a series' pattern is written only when it changed: writing it lays the series out
     // again, and Exchange drops the exceptions and deleted occurrences no longer on it
-    const r0 = await this.http.call('GET', `${this.event(mailbox, itemId)}?$select=id,changeKey,start,type,recurrence,cancelledOccurrences,originalStartTimeZone,isOrganizer,attendees`, { accept: [404], context: { mailbox, itemId } });
+    const r0 = await this.http.call('GET', `${this.event(mailbox, itemId)}?$select=id,changeKey,start,type,recurrence,cancelledOccurrences,originalStartTimeZone,isOrganizer,attendees,categories`, { accept: [404], context: { mailbox, itemId } });
     if (r0.status === 404) return { status: 'missing' };
     const current = r0.body as GraphEvent;
     refuseMeeting(mailbox, itemId, current);
     const wanted = graphRecurrenceOfFields(fields);
     const samePattern = !!current && !!wanted && sameRecurrence(current, wanted);
-    const r = await this.http.call('PATCH', this.event(mailbox, itemId), { body: eventBodyOf(fields, { recurrence: !samePattern, keep }), headers, accept: [404, 412], context: { mailbox, itemId } });
+    const r = await this.http.call('PATCH', this.event(mailbox, itemId), { body: eventBodyOf(fields, { recurrence: !samePattern, keep, categories: current.categories ?? [] }), headers, accept: [404, 412], context: { mailbox, itemId } });
     if (r.status === 404) return { status: 'missing' };
     if (r.status === 412) {
       // the user changed it since we read it: nothing written; say what it is now

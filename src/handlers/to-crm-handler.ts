@@ -13,6 +13,7 @@ import { exchangeStamp } from './exchange-stamp.js';
 import { exceptionKey, withKnownKeys, type ItemLease, type ItemMapping, type ItemMappingStore } from './item-mapping.js';
 import { blockerOf, verdictOf, type ItemPolicy } from './item-policy.js';
 import { heldBack, towardsSide, type FieldDirections } from './field-directions.js';
+import { typeToWrite, type CategoryTypes } from './category-types.js';
 
 
 export interface ToCrmOptions {
@@ -29,6 +30,8 @@ export interface ToCrmOptions {
   attendees?: 'link' | 'none';
   /** Fields that do not travel to the CRM keep the record's values (<sync><field direction>). */
   fields?: FieldDirections;
+  /** Outlook categories that stand for CRM types (<sync><category outlook crm>). */
+  categoryTypes?: CategoryTypes;
   conflict?: ConflictPolicy;
   onConflict?: (report: ConflictReport) => void;
   /** The position kind a mailbox is read with now: a change read before a move is skipped, not taken for a new item. */
@@ -126,14 +129,20 @@ export class ToCrmHandler implements ChangeHandler {
     const held = heldBack(this.options.fields, 'crm');
     const carried = this.options.attendees === 'none' || held.includes('attendees') ? withoutAttendees(after) : after;
     const incoming: ItemFields = { ...carried, ...(envelope.type === 'appointment' ? await this.links(carried) : {}) };
-    // a field that does not travel to the CRM keeps the record's value (a new record: none)
-    let fields = towardsSide(incoming, held);
+    // a field that does not travel to the CRM keeps the record's value (a new record: none);
+    // the record's type follows the item's mapped category
+    const shaped = (current?: ItemFields): ItemFields => {
+      const out = towardsSide(incoming, held, current);
+      const type = typeToWrite(after.categories, this.options.categoryTypes ?? [], current);
+      return type === undefined ? out : { ...out, crmType: type };
+    };
+    let fields = shaped();
     const saved = { changeKey, ...position, deleted: false, iCalUid: after.iCalUid, folder, blocker };
     if (mapping) {
       const record = await crm.get(mapping.crmId);
       // deleted in the CRM meanwhile: that delete wins (it is on its way to the mailbox)
       if (!record) return 'unchanged';
-      fields = towardsSide(incoming, held, record.fields);
+      fields = shaped(record.fields);
       // edited in the CRM since the last sync (a version the sync wrote itself is no edit: a
       // write whose mapping a crash kept from being saved)
       if (record.version !== mapping.crmVersion && !record.writtenBySync) {
@@ -162,7 +171,7 @@ export class ToCrmHandler implements ChangeHandler {
     if (stamped) {
       const linked = await mappings.getByCrmId(stamped.ref);
       if (linked && !linked.deleted && linked.mailbox === mailbox && linked.itemId === envelope.subject && linked.changeKey === changeKey) return 'unchanged';
-      fields = towardsSide(incoming, held, stamped.fields);
+      fields = shaped(stamped.fields);
       const written = await crm.update(stamped.ref, fields);
       await this.syncExceptions(mailbox, envelope.subject, stamped.ref, associate.ref, fields);
       await mappings.save({ mailbox, itemId: envelope.subject, crmId: stamped.ref, crmVersion: written.status === 'written' ? written.version : stamped.version, ...saved }, lease);
@@ -176,7 +185,7 @@ export class ToCrmHandler implements ChangeHandler {
     const earlier = firstAttempt ? undefined : await crm.findStamped(stamp, { owner: associate.ref, kind, fields });
     let created: { ref: CrmRef; version: string };
     if (earlier) {
-      fields = towardsSide(incoming, held, earlier.fields);
+      fields = shaped(earlier.fields);
       const written = await crm.update(earlier.ref, fields);
       created = { ref: earlier.ref, version: written.status === 'written' ? written.version : earlier.version };
       this.options.logger.debug({ mailbox, crmId: earlier.ref, event: 'to-crm.adopted' }, 'found the record an interrupted attempt created');

@@ -2,12 +2,14 @@ import type { ConflictPolicy, PrivateItems } from '../config/index.js';
 import { parseCrmRef, type CrmPort, type CrmRef } from '../crm-adapter/crm-port.js';
 import type { FolderKind, KeptProperties, MailboxStore } from '../exchange/index.js';
 import { MeetingWriteRefused, SyncError } from '../shared/errors.js';
+import type { ItemFields } from '../shared/item-fields.js';
 import type { Logger } from '../shared/logger.js';
 import type { ChangeEnvelope } from '../streams/envelope.js';
 import { exchangeWins, reportConflict, type ConflictReport } from './conflict-policy.js';
 import { exceptionKey, withKnownKeys, type ItemLease, type ItemMapping, type ItemMappingStore } from './item-mapping.js';
 import type { ChangeHandler, HandlingPlace, Outcome } from './change-handler.js';
 import { heldBack, propertiesOf, towardsSide, type FieldDirections } from './field-directions.js';
+import { typeCategoryOf, type CategoryTypes } from './category-types.js';
 
 export interface ToExchangeOptions {
   mappings: ItemMappingStore;
@@ -24,6 +26,8 @@ export interface ToExchangeOptions {
   onPolicySkip?: (rule: 'meeting' | 'private', mailbox: string) => void;
   /** Fields that do not travel to Exchange are left as the mailbox has them (<sync><field direction>). */
   fields?: FieldDirections;
+  /** Outlook categories that stand for CRM types: a record's type becomes the item's category. */
+  categoryTypes?: CategoryTypes;
 }
 
 /**
@@ -105,6 +109,12 @@ export class ToExchangeHandler implements ChangeHandler {
     return this.options.mappings.beginCreate('exchange', crmId, envelope.after.associateEmail ?? '');
   }
 
+  /** The record's type as the item's category (the mapped ones it had give way), where categories stand for types. */
+  private typed(after: ItemFields | null): ItemFields | null {
+    const map = this.options.categoryTypes ?? [];
+    return after && map.length && after.crmType !== undefined ? { ...after, typeCategory: typeCategoryOf(after.crmType, map) } : after;
+  }
+
   /** What a write to the mailbox leaves alone (fields that do not travel to Exchange). */
   private kept(): KeptProperties | undefined {
     const held = heldBack(this.options.fields, 'exchange');
@@ -120,7 +130,7 @@ export class ToExchangeHandler implements ChangeHandler {
     const { exchange, mappings } = this.options;
     const folder: FolderKind = envelope.type === 'task' ? 'tasks' : 'calendar';
     const mapping = found && !found.deleted ? found : undefined;
-    const after = envelope.after;
+    const after = this.typed(envelope.after);
     const hidden = !!after?.private && this.options.privateItems === 'skip';
     // (the blocker's own write coming back is no CRM edit)
     const echo = !!mapping && envelope.op !== 'd' && !!after && this.written(mapping, after.version ?? '');

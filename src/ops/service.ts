@@ -196,7 +196,9 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     // a delete of a mapped item passes the breaker first (percent 0: every delete passes)
     // What of an Outlook item reaches the CRM (private, categories): read again on reload, so the
     // handler and the breaker share this one object.
-    const itemPolicy: { privateItems: PrivateItems; categories: SyncConfig['sync']['categories']; fields: SyncConfig['sync']['fields'] } = { privateItems: config.sync.private, categories: config.sync.categories, fields: config.sync.fields };
+    const itemPolicy: { privateItems: PrivateItems; categories: SyncConfig['sync']['categories']; fields: SyncConfig['sync']['fields']; categoryTypes: SyncConfig['sync']['categoryTypes'] } = {
+      privateItems: config.sync.private, categories: config.sync.categories, fields: config.sync.fields, categoryTypes: config.sync.categoryTypes,
+    };
     const keptFromCrm = (item: { categories?: readonly string[]; private?: boolean }): boolean =>
       verdictOf(item, { private: itemPolicy.privateItems, categories: itemPolicy.categories }).action === 'hide';
     const hiddenByPolicy = (e: ChangeEnvelope): boolean =>
@@ -242,7 +244,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
         const { config: again } = loadConfig(config.file, process.env, { requireSecrets: false });
         configured = again.exchange.mailboxes.directions;
         directions.useFallback(again.sync.direction);
-        Object.assign(itemPolicy, { privateItems: again.sync.private, categories: again.sync.categories, fields: again.sync.fields });
+        Object.assign(itemPolicy, { privateItems: again.sync.private, categories: again.sync.categories, fields: again.sync.fields, categoryTypes: again.sync.categoryTypes });
       } catch (err) {
         const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
         logger.error({ event: 'policy.file-refused', file: config.file, problems }, `${config.file} was not read again (${problems.join('; ')}): the sync policy in it stays as it was`);
@@ -270,7 +272,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
       return 'skipped';
     };
     const toCrmHandlers: ChangeHandler[] = [new ToCrmHandler({
-      crm, mappings, logger: logger.child({ component: 'to-crm' }), get privateItems() { return itemPolicy.privateItems; }, get categories() { return itemPolicy.categories; }, get fields() { return itemPolicy.fields; }, attendees: config.sync.attendees, exchange, positionKindOf, ...conflicts,
+      crm, mappings, logger: logger.child({ component: 'to-crm' }), get privateItems() { return itemPolicy.privateItems; }, get categories() { return itemPolicy.categories; }, get fields() { return itemPolicy.fields; }, get categoryTypes() { return itemPolicy.categoryTypes; }, attendees: config.sync.attendees, exchange, positionKindOf, ...conflicts,
       onPolicySkip: (rule, mailbox) => skipped(rule, 'crm', mailbox),
     })];
     if (contacts) toCrmHandlers.push(new ContactsToCrm({ crm, mappings, logger: logger.child({ component: 'to-crm' }), exchange, positionKindOf, ...conflicts }));
@@ -282,7 +284,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     lifecycle.add('to-crm', () => toCrmConsumer.stop());
     const toExchangeLogger = logger.child({ component: 'to-exchange' });
     const toExchangeHandlers: ChangeHandler[] = [
-      new ToExchangeHandler({ mappings, crm, exchange, logger: toExchangeLogger, get privateItems() { return itemPolicy.privateItems; }, get fields() { return itemPolicy.fields; }, onPolicySkip: (rule, mailbox) => skipped(rule, 'exchange', mailbox), ...(side.servedItems.includes('tasks') ? {} : { folders: ['calendar'] as const }), ...conflicts }),
+      new ToExchangeHandler({ mappings, crm, exchange, logger: toExchangeLogger, get privateItems() { return itemPolicy.privateItems; }, get fields() { return itemPolicy.fields; }, get categoryTypes() { return itemPolicy.categoryTypes; }, onPolicySkip: (rule, mailbox) => skipped(rule, 'exchange', mailbox), ...(side.servedItems.includes('tasks') ? {} : { folders: ['calendar'] as const }), ...conflicts }),
       new ContactsToExchange({ mappings, selections: selectionFolders, crm, exchange, logger: toExchangeLogger, ownedContacts: contacts, ...conflicts }),
     ];
     if (config.sync.selections === 'subscribed') toExchangeHandlers.push(new SelectionsToExchange({ crm, exchange, selections: selectionFolders, mappings, logger: toExchangeLogger }));

@@ -48,6 +48,16 @@ export interface ItemFields {
   /** The CRM record this item is linked to ("appointment:42"), from the stamped extended property. */
   crmId?: string;
   categories?: string[];
+  /**
+   * CRM side: the record's type, by name (SuperOffice: its Task list item; the reference CRM:
+   * appointment.activity_type); '' is the CRM's default type.
+   */
+  crmType?: string;
+  /**
+   * A write to Exchange: the Outlook category that stands for the record's type (null: none),
+   * put in place of any of `replaces` the item has; its other categories stay (<sync><category>).
+   */
+  typeCategory?: { readonly category: string | null; readonly replaces: readonly string[] };
   /** Last modification time at the source (UTC). */
   modified?: string;
   /** EWS ChangeKey or the CRM record's version token: the source's version. */

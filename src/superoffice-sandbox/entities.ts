@@ -1,5 +1,5 @@
 import { infoFromRule, ruleFromInfo, type RecurrenceRule } from '../shared/superoffice-recurrence.js';
-import { noPersonDetails, Refused, type SoAppointment, type SoAssociate, type SoContact, type SoParticipant, type SoPerson, type SoPersonDetails, type SoSelection, type SuperOfficeStore } from './store.js';
+import { DEFAULT_TASK_LIST, noPersonDetails, Refused, type SoAppointment, type SoTaskListItem, type SoAssociate, type SoContact, type SoParticipant, type SoPerson, type SoPersonDetails, type SoSelection, type SuperOfficeStore } from './store.js';
 import { tzLocation } from './time-zones.js';
 
 /** JSON as the Web API writes and reads it (AppointmentEntity, PersonEntity, …). */
@@ -54,7 +54,7 @@ export function appointmentJson(store: SuperOfficeStore, a: SoAppointment, base:
     HasAlarm: false, ColorIndex: 0, IsFree: a.isFree, IsAlldayEvent: a.allDay, LagTime: '00:00:00', LeadTime: '00:00:00', Location: a.location, RejectCounter: 0, RejectReason: '',
     Recurrence: recurrenceJson(store, a), Participants: a.participants.map(participantJson), AssignmentStatus: 'None', InvitationStatus: 'None', BookingType: a.bookingType,
     ActiveDate: soDate(a.start), HasConflict: false, AssignedBy: null, MotherAssociate: a.motherId ? associateJson(store, store.appointments.get(a.motherId)?.associateId ?? 0) : null,
-    Task: { TaskListItemId: a.type === 'inChecklist' ? 6 : 1, Value: a.type === 'inChecklist' ? 'To do' : 'Meeting', Direction: 'Unknown', Type: a.type === 'inChecklist' ? 'ToDo' : 'Appointment', Tooltip: '', Deleted: false, IntentId: 0, Rank: 1 },
+    Task: taskListItemJson(DEFAULT_TASK_LIST.find((t) => t.id === a.taskId) ?? defaultTask(a.type)),
     PreferredTZLocation: a.tzLocationId, PreferredTZLocationData: tz ? { TZLocationID: tz.id, Name: tz.name, TZLocationCode: tz.code, TZLocationCities: tz.cities, IsoNumber: 0 } : null,
     Sale: null, SuggestedAppointmentId: 0, IsMileStone: false, CautionWarning: 'OK', OwnedExternally: 'None', JoinVideomeetUrl: '', CentralserviceVideomeetId: '',
     CustomFields: {}, IsPublished: false, VisibleFor: [],
@@ -84,6 +84,8 @@ export function appointmentFields(store: SuperOfficeStore, body: Json, writer: S
     associateId: typeof p.AssociateId === 'number' ? p.AssociateId : 0, personId: typeof p.PersonId === 'number' ? p.PersonId : 0, contactId: typeof p.ContactId === 'number' ? p.ContactId : 0,
     emailAddress: text(p.EmailAddress), invitationStatus: text(p.InvitationStatus) || 'Accepted',
   })) : [];
+  const taskId = idIn(body.Task, 'TaskListItemId');
+  if (taskId && !DEFAULT_TASK_LIST.some((t) => t.id === taskId)) throw new Refused(`Task ${taskId} is not an item of the Task list`);
   const tz = typeof body.PreferredTZLocation === 'number' ? body.PreferredTZLocation : 0;
   if (tz && !tzLocation(tz)) throw new Refused(`PreferredTZLocation ${tz} is not a time zone location`);
   const fields = {
@@ -91,6 +93,8 @@ export function appointmentFields(store: SuperOfficeStore, body: Json, writer: S
     allDay: body.IsAlldayEvent === true, isFree: body.IsFree === true, private: priv, completed,
     contactId: idIn(body.Contact, 'ContactId'), personId: idIn(body.Person, 'PersonId'), motherId: typeof body.MotherId === 'number' ? body.MotherId : 0,
     bookingType: (['None', 'Owner', 'Participant'] as const).find((t) => t === body.BookingType) ?? 'None', participants, tzLocationId: tz,
+    // none named: the list's default for a diary appointment or a to-do, as SuperOffice does
+    taskId: taskId || defaultTask(type).id,
   };
   const r = body.Recurrence as Json | null | undefined;
   return { fields, rule: r && r.IsRecurrence === true ? ruleOf(r) : undefined };
@@ -164,4 +168,15 @@ export function selectionJson(store: SuperOfficeStore, sel: SoSelection, base: s
     Completed: true, Visibility: 0,
     _Links: { Self: `${base}/api/v1/Selection/${sel.id}`, Members: `${base}/api/v1/Selection/${sel.id}/Members` },
   };
+}
+
+/** The Task list's default item for an appointment of this type (the first of its kind). */
+function defaultTask(type: SoAppointment['type']): SoTaskListItem {
+  const kind = type === 'inChecklist' || type === 'BookingForChecklist' ? 'ToDo' : 'Appointment';
+  return DEFAULT_TASK_LIST.find((t) => t.type === kind)!;
+}
+
+/** A TaskListItem carrier. */
+export function taskListItemJson(t: SoTaskListItem): Json {
+  return { TaskListItemId: t.id, Value: t.value, Direction: 'Unknown', Type: t.type, Tooltip: '', Deleted: false, IntentId: 0, Rank: t.id, IsDefaultAlldayEvent: false, IsDefaultFree: false, IsDefaultPublished: false };
 }

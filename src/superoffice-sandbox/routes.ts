@@ -1,6 +1,6 @@
 import { runArchive, type ArchiveQuery, type ArchiveRow, type ColumnType } from './archive.js';
-import { appointmentFields, appointmentJson, associateJson, contactJson, personFields, personJson, selectionJson, soDate, userJson, type Json } from './entities.js';
-import { NotFound, Refused, type SoAppointment, type SoAssociate, type SoSelection, type SuperOfficeStore } from './store.js';
+import { appointmentFields, appointmentJson, associateJson, contactJson, personFields, personJson, selectionJson, soDate, taskListItemJson, userJson, type Json } from './entities.js';
+import { DEFAULT_TASK_LIST, NotFound, Refused, type SoAppointment, type SoAssociate, type SoSelection, type SuperOfficeStore } from './store.js';
 import { tzLocations } from './time-zones.js';
 
 /** One request, as a route sees it. */
@@ -50,6 +50,7 @@ const D = {
   selection: 'SuperOffice.CRM.Services.SelectionEntity',
   selectionWithLinks: 'SuperOffice.WebApi.v1.Carriers.SelectionCarriers.SelectionEntityWithLinks',
   contactPersonIds: 'SuperOffice.CRM.Services.ContactPersonId[]',
+  taskListItem: 'SuperOffice.CRM.Services.TaskListItem',
 } as const;
 
 /** The HTTP dates of If-Modified-Since / If-Unmodified-Since have whole seconds. */
@@ -191,6 +192,9 @@ export function superOfficeRoutes(): Route[] {
       body: { AppointmentId: 0, Associate: associateJson(ctx.store, ctx.user.id), StartDate: soDate(at), EndDate: soDate(at + 3_600_000), Type: 'inDiary', Private: 'Public', Completed: 'NotStarted', Title: '', Description: '', Location: '', IsAlldayEvent: false, IsFree: false, MotherId: 0, Participants: [], Recurrence: null },
     };
   });
+  // the Task list: appointment and to-do types (an administrator's list; the sync reads it, never writes it)
+  add('GET', 'List/Task/Items', () => ({ status: 200, body: DEFAULT_TASK_LIST.map(taskListItemJson), definition: `${D.taskListItem}[]` }));
+  add('GET', 'List/Task/Items/Default', () => ({ status: 200, body: taskListItemJson(DEFAULT_TASK_LIST[0]), definition: D.taskListItem }));
   add('GET', 'Appointment', (ctx) => archive(ctx, 'Appointment', APPOINTMENT_COLUMNS, [...ctx.store.appointments.values()].map(appointmentRow)));
   add('POST', 'Appointment', (ctx) => ({ status: 200, body: appointmentJson(ctx.store, writeAppointment(ctx), ctx.base), definition: D.appointmentWithLinks }));
   add('GET', 'Appointment/{id}', (ctx) => {

@@ -87,11 +87,31 @@ export interface SoAppointment {
   tzLocationId: number;
   /** 0: not part of a series. */
   recurrenceRuleId: number;
+  /** Its Task list item (the appointment's type: Meeting, Phone call, …). */
+  taskId: number;
   readonly registered: number;
   readonly registeredBy: number;
   updated: number;
   updatedBy: number;
 }
+
+/** A Task list item (List/Task/Items): an appointment's or a to-do's type. */
+export interface SoTaskListItem {
+  readonly id: number;
+  readonly value: string;
+  /** Appointment (the diary), ToDo (the checklist), … as SuperOffice's TaskType. */
+  readonly type: 'Appointment' | 'ToDo' | 'Document' | 'Email' | 'Phone';
+}
+
+/**
+ * The Task list a new SuperOffice database starts with, in its English names (an administrator
+ * adds and renames items in Settings and maintenance); the first of a type is its default.
+ */
+export const DEFAULT_TASK_LIST: readonly SoTaskListItem[] = [
+  { id: 1, value: 'Meeting', type: 'Appointment' }, { id: 2, value: 'Phone call', type: 'Appointment' }, { id: 3, value: 'Lunch', type: 'Appointment' },
+  { id: 4, value: 'Presentation', type: 'Appointment' }, { id: 5, value: 'Customer visit', type: 'Appointment' }, { id: 6, value: 'To do', type: 'ToDo' },
+  { id: 7, value: 'Follow-up', type: 'ToDo' },
+];
 
 export interface SoRule {
   readonly id: number;

@@ -5,7 +5,7 @@
 // again, so a test can make edits on both sides while neither is applied: a conflict, made on
 // purpose.
 import type { ConflictPolicy, PrivateItems } from '../../src/config/index.js';
-import type { FieldDirections } from '../../src/handlers/index.js';
+import type { CategoryTypes, FieldDirections } from '../../src/handlers/index.js';
 import { initReferenceCrm, ReferenceCrm, seedDemoAssociates, SuperOfficeCrm, SuperOfficeHttp, type CrmChangeFeed, type CrmDirectory, type CrmPort, type CrmRef } from '../../src/crm-adapter/index.js';
 import {
   ContactsToCrm, ContactsToExchange, ItemMappingStore, routeByType, runHandler, SelectionFolderStore, SelectionsToExchange, ToCrmHandler, ToExchangeHandler,
@@ -78,7 +78,7 @@ export interface TwoWayRig {
 }
 
 /** `contacts`: the Contacts folder is synced too (persons ↔ contacts) and selections become contact folders. */
-export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailbox?: number; seed: number; conflict?: ConflictPolicy; privateItems?: PrivateItems; categories?: { include: string[]; exclude: string[] }; fields?: FieldDirections; crm?: CrmKind; exchange?: ExchangeKind; contacts?: boolean }): Promise<TwoWayRig> {
+export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailbox?: number; seed: number; conflict?: ConflictPolicy; privateItems?: PrivateItems; categories?: { include: string[]; exclude: string[] }; fields?: FieldDirections; categoryTypes?: CategoryTypes; crm?: CrmKind; exchange?: ExchangeKind; contacts?: boolean }): Promise<TwoWayRig> {
   const crmKind = options.crm ?? 'reference';
   const exchangeKind = options.exchange ?? 'EwsStream';
   const graph = exchangeKind === 'GraphNotify';
@@ -124,7 +124,7 @@ export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailb
   const toLog = new ExchangeToLog({ source, exchange, transport, topic: 'exchange.changes', dlqTopic: 'exchange.changes.dlq', limiter: new Limiter(4), logger: silentLogger() });
   const crmToLog = new CrmToLog({ crm, positions, transport, topic: 'crm.changes', dlqTopic: 'crm.changes.dlq', logger, pollIntervalMs: 200 });
   const conflicts: ConflictReport[] = [];
-  const common = { crm, mappings, logger, privateItems: options.privateItems ?? 'sync', categories: options.categories, fields: options.fields, conflict: options.conflict, onConflict: (r: ConflictReport) => conflicts.push(r) };
+  const common = { crm, mappings, logger, privateItems: options.privateItems ?? 'sync', categories: options.categories, fields: options.fields, categoryTypes: options.categoryTypes, conflict: options.conflict, onConflict: (r: ConflictReport) => conflicts.push(r) };
   const toCrm: ChangeHandler[] = [new ToCrmHandler({ ...common, exchange })];
   const toExchange: ChangeHandler[] = [new ToExchangeHandler({ ...common, exchange })];
   if (options.contacts) {

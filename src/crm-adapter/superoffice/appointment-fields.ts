@@ -22,7 +22,16 @@ export interface AppointmentEntity {
   Contact?: { ContactId?: number } | null;
   MotherId?: number | null;
   Recurrence?: { IsRecurrence?: boolean | null; RecurrenceId?: number | null } | null;
+  Task?: { TaskListItemId?: number; Value?: string | null } | null;
   [other: string]: unknown;
+}
+
+/** A Task list item (List/Task/Items): an appointment's or to-do's type. */
+export interface TaskListItem {
+  TaskListItemId: number;
+  Value: string;
+  Type?: string;
+  Deleted?: boolean;
 }
 
 /** SuperOffice dates are UTC; one written without an offset is read as UTC. */
@@ -51,6 +60,7 @@ export function fieldsOf(e: AppointmentEntity, zones: TimeZoneLocations, ownerEm
     personRef: e.Person?.PersonId ? crmRef('person', e.Person.PersonId) : null, contactRef: e.Contact?.ContactId ? crmRef('contact', e.Contact.ContactId) : null,
     motherRef: e.MotherId ? crmRef('appointment', e.MotherId) : null,
     modified: utc(e.UpdatedDate), version: e.UpdatedDate ?? '', crmId: crmRef('appointment', e.AppointmentId),
+    crmType: e.Task?.Value ?? undefined,
   };
   for (const k of Object.keys(fields) as Array<keyof ItemFields>) if (fields[k] === undefined) delete fields[k];
   return fields;

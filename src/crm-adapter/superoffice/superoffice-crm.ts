@@ -8,7 +8,7 @@ import {
 } from '../crm-port.js';
 import { formatUtc } from '../../shared/time-zones.js';
 import { expand, infoFromRule, ruleFromInfo, type RecurrenceRule } from '../../shared/superoffice-recurrence.js';
-import { entityOf, fieldsOf, kindOf, parseSoDate, type AppointmentEntity } from './appointment-fields.js';
+import { entityOf, fieldsOf, kindOf, parseSoDate, type AppointmentEntity, type TaskListItem } from './appointment-fields.js';
 import { isOpenRrule, matchRows, parseSeriesRef, ruleOfRrule, rruleOfRule, seriesRef, templateRowOf, type SeriesRow } from './series.js';
 import { decodePosition, encodePosition, type FeedPosition } from './feed-position.js';
 import type { SuperOfficeHttp } from './superoffice-http.js';
@@ -128,6 +128,8 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
   readonly description: string;
   private users = new Map<string, number>();
   private emails = new Map<number, string>();
+  /** The Task list, read when a type is first written. */
+  private taskList: Promise<TaskListItem[]> | undefined;
   /** The persons that are the users themselves: an attendee who is one is a colleague, not a contact. */
   private userPersons = new Set<number>();
   private usersRead = 0;
@@ -297,8 +299,9 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
       rule = r;
     }
     const participants = await this.participantsOf(this.emails.get(associate), kind, fields);
+    const task = await this.taskOf(kind, fields.crmType);
     const r = await this.options.http.request<AppointmentEntity>('POST', '/Appointment', {
-      Associate: { AssociateId: associate }, ...entityOf(kind, fields, this.zones), ...(participants?.length ? { Participants: participants } : {}), ...(mother ? { MotherId: mother } : {}), ...(rule && start !== undefined ? { Recurrence: infoFromRule(rule, start) } : {}),
+      Associate: { AssociateId: associate }, ...entityOf(kind, fields, this.zones), ...(task ? { Task: task } : {}), ...(participants?.length ? { Participants: participants } : {}), ...(mother ? { MotherId: mother } : {}), ...(rule && start !== undefined ? { Recurrence: infoFromRule(rule, start) } : {}),
     });
     if (!rule) {
       // the stamp is a second write: a crash before it leaves an unstamped record, which
@@ -384,6 +387,29 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     return undefined;
   }
 
+  /**
+   * The Task list item for a type named by the sync (<sync><category crm>): by its Value, without
+   * regard to case; '' the list's first item of the activity's kind (its default). The list is
+   * read once, and again when a name is not on it (an administrator may have added it since).
+   */
+  private async taskOf(kind: ActivityKind, crmType: string | undefined): Promise<{ TaskListItemId: number } | undefined> {
+    if (crmType === undefined) return undefined;
+    const find = (list: readonly TaskListItem[]): TaskListItem | undefined => list.filter((t) => !t.Deleted).find((t) =>
+      crmType === '' ? t.Type === (kind === 'task' ? 'ToDo' : 'Appointment') : t.Value.toLowerCase() === crmType.toLowerCase());
+    const read = (): Promise<TaskListItem[]> => this.options.http.request<TaskListItem[]>('GET', '/List/Task/Items').then((r) => r.body, (err: unknown) => {
+      this.taskList = undefined; // a failed read is not kept: the next write reads again
+      throw err;
+    });
+    this.taskList ??= read();
+    let found = find(await this.taskList);
+    if (!found) {
+      this.taskList = read();
+      found = find(await this.taskList);
+    }
+    if (!found) throw new CrmError('UNKNOWN_TASK_TYPE', `SuperOffice's Task list has no item "${crmType}" (it has ${(await this.taskList).map((t) => t.Value).join(', ')}); see <sync><category crm>`);
+    return { TaskListItemId: found.TaskListItemId };
+  }
+
   async update(ref: CrmRef, fields: ItemFields, ifVersion?: string): Promise<CrmWriteOutcome> {
     const series = parseSeriesRef(ref);
     if (series) return this.updateSeries(series, fields, ifVersion);
@@ -396,6 +422,8 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
       if (fields.recurrence && !current.Recurrence?.IsRecurrence) throw new CrmError('RECURRENCE_NOT_SUPPORTED', `${ref} is a single appointment in SuperOffice: it does not become a series in place`);
       // a row of a series takes the times and fields of its own occurrence (REST changes only this row)
       const values: Record<string, unknown> = entityOf(kindOf(current), fields, this.zones);
+      const task = await this.taskOf(kindOf(current), fields.crmType);
+      if (task && task.TaskListItemId !== current.Task?.TaskListItemId) values.Task = task;
       const participants = participantsChange(current, await this.participantsOf(await this.emailOf(current.Associate?.AssociateId ?? 0), kindOf(current), fields));
       if (participants) values.Participants = participants;
       const patch = [{ op: 'test', path: '/UpdatedDate', value: current.UpdatedDate }, ...Object.entries(values).map(([k, v]) => ({ op: 'replace', path: `/${k}`, value: v }))];
@@ -433,6 +461,8 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     if (open !== s.open) await this.markOpen(ref.ruleId, open);
     const exdates = new Set((fields.recurrence?.exdates ?? []).map((d) => Date.parse(d)));
     const values: Record<string, unknown> = entityOf(kindOf(s.template), { ...current.fields, ...fields }, this.zones);
+    const task = await this.taskOf(kindOf(s.template), fields.crmType);
+    if (task) values.Task = task;
     const participants = participantsChange(s.template, await this.participantsOf(await this.emailOf(s.associateId), kindOf(s.template), fields));
     if (participants) values.Participants = participants;
     const samePattern = rruleOfRule(r, start) === rruleOfRule(s.rule, s.patternStart) && start === s.patternStart;

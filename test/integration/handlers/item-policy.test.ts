@@ -8,7 +8,9 @@ import type { CrmRef } from '../../../src/crm-adapter/index.js';
 import { verdictOf } from '../../../src/handlers/index.js';
 import { verifyMailbox } from '../../../src/ops/verify.js';
 import { ewsIdOf } from '../../../src/sandbox/graph/graph-ids.js';
+import { DEFAULT_TASK_LIST } from '../../../src/superoffice-sandbox/store.js';
 import { ews, ewsService } from '../../helpers/ews.js';
+import { soClient } from '../../helpers/superoffice.js';
 import { waitUntil } from '../../helpers/source-harness.js';
 import { startTwoWayRig, type TwoWayRig } from '../../helpers/two-way-rig.js';
 
@@ -196,6 +198,67 @@ describe('sync policy: private items and categories', () => {
       // ... and our own write coming back changes nothing in the CRM: its body stays its own
       record = (await rig.crm.get(ref!))!.fields;
       assert.deepEqual([record.subject, record.body, record.location, record.start], ['Kick-off (CRM)', 'Agenda from the CRM', 'Board room', '2026-12-11T13:00:00Z']);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  for (const [crmKind, exchange] of [['reference', 'EwsStream'], ['reference', 'GraphNotify'], ['superoffice', 'EwsStream']] as const) it(`<category outlook crm> (${crmKind}, ${exchange}): an item's mapped category is its record's type, and a record's type its item's category; other categories stay`, { timeout: 120_000 }, async () => {
+    const rig = await startTwoWayRig({ mailboxes: 2, seed: 245, exchange, crm: crmKind, categoryTypes: [{ outlook: 'Customer visit', crm: 'Customer visit' }, { outlook: 'Phone', crm: 'phone call' }] });
+    try {
+      const mailbox = rig.sandbox.store.byIndex(1)!.address;
+      const ewsId = (itemId: string): string => (exchange === 'GraphNotify' ? ewsIdOf(itemId) : itemId);
+      const refOf = async (itemId: string): Promise<CrmRef | undefined> => {
+        const { rows } = await rig.db.query<{ item_id: string; crm_id: string }>(`select item_id, crm_id from ${rig.stateSchema}.item_map where mailbox = $1 and not deleted`, [mailbox]);
+        return rows.find((r) => ewsId(r.item_id) === itemId)?.crm_id as CrmRef | undefined;
+      };
+      const idOf = (ref: CrmRef): number => Number(ref.split(':')[1]);
+      // the CRM's type of a record, and a user setting it: the reference CRM's column; SuperOffice's Task (a user's PATCH)
+      const so = rig.superoffice;
+      const typeOf = async (ref: CrmRef): Promise<string | null> => so
+        ? DEFAULT_TASK_LIST.find((t) => t.id === so.store.appointments.get(idOf(ref))!.taskId)!.value
+        : (await rig.db.query<{ activity_type: string | null }>(`select activity_type from ${rig.crmSchema}.appointment where appointment_id = $1`, [idOf(ref)])).rows[0].activity_type;
+      const setType = async (ref: CrmRef, type: string): Promise<void> => {
+        if (!so) return void (await rig.db.query(`update ${rig.crmSchema}.appointment set activity_type = $2 where appointment_id = $1`, [idOf(ref), type]));
+        const r = await soClient(so, 'user0001')('PATCH', `/Appointment/${idOf(ref)}`, [{ op: 'replace', path: '/Task', value: { TaskListItemId: DEFAULT_TASK_LIST.find((t) => t.value === type)!.id } }]);
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+      };
+      const defaultType = so ? 'Meeting' : null;
+      const categoriesOf = async (itemId: string): Promise<string[]> => {
+        const a = await ews.Appointment.Bind(ewsService(rig.sandbox.url, mailbox), new ews.ItemId(itemId), new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.ItemSchema.Categories]));
+        return a.Categories?.GetEnumerator() ?? [];
+      };
+      const visit = await inOutlook(rig, mailbox, { subject: 'At Fabrikam', categories: ['Blue', 'customer visit'] }); // as Outlook: any case
+      const plain = await inOutlook(rig, mailbox, { subject: 'Plain' });
+      let visitRef: CrmRef | undefined;
+      let plainRef: CrmRef | undefined;
+      await waitUntil(async () => !!(visitRef = await refOf(visit)) && !!(plainRef = await refOf(plain)), 30_000, 'records for both items');
+      await quiet(rig);
+      assert.deepEqual([await typeOf(visitRef!), await typeOf(plainRef!)], ['Customer visit', defaultType], 'the mapped category is the type; no category, the CRM\'s default');
+
+      // Outlook: the visit becomes a call, then loses its mapped category
+      await editInOutlook(rig, mailbox, visit, (a) => (a.Categories = new ews.StringList(['Blue', 'Phone'])));
+      await waitUntil(async () => (await typeOf(visitRef!))?.toLowerCase() === 'phone call', 30_000, 'the new type');
+      await editInOutlook(rig, mailbox, visit, (a) => (a.Categories = new ews.StringList(['Blue'])));
+      await waitUntil(async () => (await typeOf(visitRef!)) === defaultType, 30_000, 'the CRM\'s default type again');
+      await quiet(rig);
+
+      // the CRM: a user gives records types; the items' mapped categories follow, their others stay
+      await setType(plainRef!, 'Customer visit');
+      await setType(visitRef!, 'Phone call');
+      await waitUntil(async () => (await categoriesOf(plain)).join() === 'Customer visit' && (await categoriesOf(visit)).join() === 'Blue,Phone', 30_000, 'the types as categories');
+      await setType(visitRef!, 'Lunch'); // a type nobody maps: the mapped category leaves
+      await waitUntil(async () => (await categoriesOf(visit)).join() === 'Blue', 30_000, 'the mapped category gone');
+      await quiet(rig);
+      assert.equal(await typeOf(visitRef!), 'Lunch', 'our own write coming back leaves the CRM\'s type alone');
+
+      // a record made in the CRM with a type: its item has the category
+      const made = await rig.user.createAppointment(mailbox, 'Call Contoso', '2026-12-12T09:00:00Z', '2026-12-12T09:30:00Z');
+      await setType(made, 'Phone call');
+      await waitUntil(async () => {
+        const { rows } = await rig.db.query<{ item_id: string }>(`select item_id from ${rig.stateSchema}.item_map where crm_id = $1 and not deleted`, [made]);
+        return !!rows[0] && (await categoriesOf(ewsId(rows[0].item_id))).join() === 'Phone';
+      }, 30_000, 'the CRM record in the mailbox with its category');
     } finally {
       await rig.close();
     }

@@ -46,6 +46,15 @@ describe('loadConfig', () => {
     assert.match(problems, /sync\/field: needs name and direction; direction is missing/);
   });
 
+  it('<sync><category outlook crm>: pairs in the file\'s order; validate-config prints them; a category twice or a pair without its CRM type is refused', () => {
+    const { config } = loadConfig(file(wrap('<sync><category outlook="Customer visit" crm="Meeting"/><category outlook="Phone" crm="Phone call"/></sync>')));
+    assert.deepEqual(config.sync.categoryTypes, [{ outlook: 'Customer visit', crm: 'Meeting' }, { outlook: 'Phone', crm: 'Phone call' }]);
+    assert.match(describeConfig(config).join('\n'), /CRM types from categories: "Customer visit" = Meeting, "Phone" = Phone call \(others: the CRM's default\)/);
+    const problems = problemsOf(file(wrap('<sync><category outlook="Phone" crm="Call"/><category outlook="phone" crm="Meeting"/><category outlook="Visit"/></sync>'))).join('\n');
+    assert.match(problems, /sync\/category@outlook: "phone" appears more than once/);
+    assert.match(problems, /sync\/category: needs outlook and crm; crm is missing/);
+  });
+
   it('a hybrid organisation asks Autodiscover beside EWS unless told otherwise; validate-config says where mailboxes are placed', () => {
     const hybrid = (ews: string): string => wrap(`<exchange><events><advise Object="EwsStream" online="GraphNotify"/></events>${ews}<graph tenant="t" clientId="c"/></exchange>`);
     const byDefault = loadConfig(file(hybrid('<ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc"/>')), { ECS_EWS_PASSWORD: 'p', ECS_GRAPH_CLIENT_SECRET: 's' }).config;

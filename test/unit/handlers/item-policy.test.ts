@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { blockerOf, verdictOf } from '../../../src/handlers/item-policy.js';
 import { heldBack, propertiesOf, towardsSide } from '../../../src/handlers/field-directions.js';
+import { crmTypeOf, typeCategoryOf, typeToWrite } from '../../../src/handlers/category-types.js';
+import { withTypeCategory } from '../../../src/shared/type-category.js';
 
 describe('item policy', () => {
   const none = { include: [], exclude: [] };
@@ -46,5 +48,24 @@ describe('field directions', () => {
     assert.deepEqual(towardsSide(outlook, heldBack(directions, 'crm')), { subject: 'S', body: 'B', start: outlook.start, end: outlook.end, allDay: false, private: true });
     assert.equal(towardsSide(outlook, []), outlook, 'nothing held: the same object');
     assert.deepEqual(propertiesOf(['time', 'status']), ['start', 'end', 'timeZone', 'timeZoneWindows', 'allDay', 'due', 'recurrence', 'done', 'status', 'percentComplete']);
+  });
+});
+
+describe('category ↔ CRM type', () => {
+  const map = [{ outlook: 'Customer visit', crm: 'Visit' }, { outlook: 'Phone', crm: 'Call' }];
+  it('an item\'s first mapped category (in the file\'s order) is the type; with none, the default only where the record had a mapped type', () => {
+    assert.equal(crmTypeOf(['Blue', 'phone', 'customer VISIT'], map), 'Visit');
+    assert.equal(crmTypeOf(['Blue'], map), undefined);
+    assert.equal(typeToWrite(['Phone'], map), 'Call');
+    assert.equal(typeToWrite(['Blue'], map), undefined, 'a new record: the CRM\'s default anyway');
+    assert.equal(typeToWrite(['Blue'], map, { crmType: 'call' }), '', 'the item lost its mapped category');
+    assert.equal(typeToWrite(['Blue'], map, { crmType: 'Lunch' }), undefined, 'a type set in the CRM that nobody maps stays');
+    assert.equal(typeToWrite(['Phone'], []), undefined, 'no mapping: the type is never written');
+  });
+  it('a record\'s type replaces the item\'s mapped categories; the others stay in their order', () => {
+    assert.deepEqual(typeCategoryOf('call', map), { category: 'Phone', replaces: ['Customer visit', 'Phone'] });
+    assert.deepEqual(withTypeCategory(['Blue', 'customer visit', 'Red'], typeCategoryOf('Call', map)), ['Blue', 'Red', 'Phone']);
+    assert.deepEqual(withTypeCategory(['Blue', 'Phone'], typeCategoryOf('Lunch', map)), ['Blue']);
+    assert.deepEqual(withTypeCategory(undefined, typeCategoryOf('Visit', map)), ['Customer visit']);
   });
 });
