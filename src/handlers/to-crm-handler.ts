@@ -106,7 +106,9 @@ export class ToCrmHandler implements ChangeHandler {
       const record = known ?? (await crm.get(m.crmId));
       if (record) await this.syncExceptions(mailbox, envelope.subject, m.crmId, record.owner, { ...record.fields, recurrence: after.recurrence });
     };
-    if (mapping && (mapping.changeKey === changeKey || mapping.knownKeys?.includes(changeKey))) {
+    // (a version already applied, unless the privacy rule now says otherwise of it: a policy
+    // change read again by a resync turns records into blockers and back)
+    if (mapping && !!mapping.blocker === blocker && (mapping.changeKey === changeKey || mapping.knownKeys?.includes(changeKey))) {
       const current = mapping.changeKey === changeKey;
       const record = after.recurrence && current ? await crm.get(mapping.crmId) : undefined;
       const own = record ? await this.deletedOccurrencesFollow(mapping, record, after) : undefined;

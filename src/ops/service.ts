@@ -238,13 +238,23 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     });
     void catchUp.resume();
     await directions.refresh();
+    /** Reads every mailbox anew (set once the source exists). */
+    let rereadAll: () => number = () => 0;
     /** A reload reads the policy in the configuration file again too (<sync direction>, <mailbox direction>). */
     const reloadPolicy = async (trigger: 'SIGHUP' | 'reload'): Promise<void> => {
       try {
         const { config: again } = loadConfig(config.file, process.env, { requireSecrets: false });
         configured = again.exchange.mailboxes.directions;
         directions.useFallback(again.sync.direction);
+        const itemRules = (p: { private: unknown; categories: unknown }): string => JSON.stringify([p.private, p.categories]);
+        const rulesChanged = itemRules({ private: itemPolicy.privateItems, categories: itemPolicy.categories }) !== itemRules(again.sync);
         Object.assign(itemPolicy, { privateItems: again.sync.private, categories: again.sync.categories, fields: again.sync.fields, categoryTypes: again.sync.categoryTypes });
+        if (rulesChanged) {
+          // what the new rules imply for items synced already, as ordinary changes: every mailbox read anew
+          const mailboxes = rereadAll();
+          logger.info({ event: 'policy.items-changed', private: again.sync.private, categories: again.sync.categories, mailboxes },
+            `the rules for private items and categories changed: ${mailboxes} mailbox(es) are read anew, so items now kept out leave the CRM and items now let in come`);
+        }
       } catch (err) {
         const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
         logger.error({ event: 'policy.file-refused', file: config.file, problems }, `${config.file} was not read again (${problems.join('; ')}): the sync policy in it stays as it was`);
@@ -315,6 +325,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
       ...(mover ? { onUnavailable: (mailbox: string) => mover.follow(mailbox) } : {}),
     });
     if (source instanceof HybridSource) heldOnPremises = (mailbox) => source.holdsOn('ews', mailbox);
+    rereadAll = () => source.snapshot();
     readiness.push(...side.readiness);
     if (placement) {
       const bySide: Gauge<'side'> = new Gauge({

@@ -15,13 +15,12 @@ export function statusRoutes(sources: StatusSources, source: MailboxChangeSource
     if (req.method !== 'POST') return json(res, 405, { error: `${action} takes POST` });
     const q = queryOf(req);
     const address = (q.get('address') ?? '').toLowerCase();
-    if (action === 'resync' && q.get('all') === 'true') {
-      source.resync();
-      return json(res, 202, { action, mailboxes: source.mailboxes.size });
-    }
+    // resync: from scratch (every item read again, deletes a snapshot implies applied)
+    if (action === 'resync' && q.get('all') === 'true') return json(res, 202, { action, mailboxes: source.snapshot() });
     if (!address) return json(res, 400, { error: 'give ?address=<mailbox>' + (action === 'resync' ? ' or ?all=true' : '') });
     if (!known(address)) return json(res, 404, { error: `${address} is not a mailbox this instance syncs` });
-    source[action](address);
+    if (action === 'resync') source.snapshot(address);
+    else source[action](address);
     return json(res, 202, { action, mailbox: address, state: source.mailboxes.get(address)?.state });
   };
   return {

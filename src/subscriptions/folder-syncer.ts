@@ -10,8 +10,12 @@ import type { MailboxSignal, SignalOp } from './mailbox-signal.js';
 import { coalesceWhileBusy } from './operators/coalesce-while-busy.js';
 import { once, PositionTracker } from './position-tracker.js';
 
-/** Why a folder is synced: a notification (c/u/d), closing a gap (r), or the first time (r, windowed). */
-export type SyncReason = 'notification' | 'recovery' | 'initial';
+/**
+ * Why a folder is synced: a notification (c/u/d), closing a gap (r), the first time (r,
+ * windowed), or anew from scratch (r, windowed: every item read again, as the first time, with
+ * the deletes a snapshot implies — an operator's `resync`, a changed sync policy).
+ */
+export type SyncReason = 'notification' | 'recovery' | 'initial' | 'snapshot';
 
 interface SyncRequest {
   mailbox: string;
@@ -19,7 +23,7 @@ interface SyncRequest {
   reason: SyncReason;
 }
 
-const STRENGTH: Record<SyncReason, number> = { notification: 0, recovery: 1, initial: 2 };
+const STRENGTH: Record<SyncReason, number> = { notification: 0, recovery: 1, initial: 2, snapshot: 3 };
 const MAX_CHANGES = 512;
 /** The batch of an inherited unconfirmed item not checked yet: no acked position removes it. */
 const UNCHECKED = Number.POSITIVE_INFINITY;
@@ -172,6 +176,8 @@ export class FolderSyncer {
         // and a stop before the check must not lose them (no batch covers them yet).
         for (const id of state.inherited ?? []) state.unconfirmed.set(id, UNCHECKED);
       }
+      // a snapshot reads from no position; the saved one stays until the snapshot's is saved
+      if (request.reason === 'snapshot') state.syncState = null;
       let reason: SyncReason = state.syncState === null ? 'initial' : request.reason;
       let total = 0;
       let snapshotStarted = this.now();

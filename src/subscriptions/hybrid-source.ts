@@ -38,6 +38,11 @@ export class HybridSource implements MailboxChangeSource {
     } else this.sources[this.protocolOf(mailbox)].resync(mailbox);
   }
 
+  snapshot(mailbox?: string): number {
+    if (mailbox === undefined) return this.sources.ews.snapshot() + this.sources.graph.snapshot();
+    return this.sources[this.protocolOf(mailbox)].snapshot(mailbox);
+  }
+
   holds(mailbox: string): boolean {
     return this.sources.ews.holds(mailbox) || this.sources.graph.holds(mailbox);
   }

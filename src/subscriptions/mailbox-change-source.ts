@@ -16,6 +16,12 @@ export interface MailboxChangeSource {
   stop(): Promise<void>;
   /** Closes the gap by reading changes from the current position (one mailbox, or all). */
   resync(mailbox?: string): void;
+  /**
+   * Reads mailboxes again from scratch (one, or all it holds): every item in the window, and a
+   * delete for each mapped item no longer there — an operator's `resync`, a changed sync policy.
+   * How many mailboxes it reads.
+   */
+  snapshot(mailbox?: string): number;
   pause(mailbox: string): void;
   /** Whether the source has the mailbox now (not let go of it). */
   holds(mailbox: string): boolean;

@@ -136,6 +136,16 @@ export abstract class SourceBase implements MailboxChangeSource {
     }
   }
 
+  snapshot(mailbox?: string): number {
+    let n = 0;
+    for (const m of mailbox ? [mailbox] : [...this.attached]) {
+      if (!this.attached.has(m)) continue;
+      n++;
+      for (const f of this.options.folders) this.syncer.request(m, f, 'snapshot');
+    }
+    return n;
+  }
+
   pause(mailbox: string): void {
     this.paused.add(mailbox);
     this.mailboxes.set(mailbox, 'paused', 'paused by the operator');

@@ -130,6 +130,28 @@ describe('FolderSyncer', () => {
     await s.stop();
   });
 
+  it('a snapshot (resync, a changed policy) reads from no position, every item as a resync; the saved position stays until the snapshot\'s is saved', async () => {
+    const positions = new MemoryPositionStore();
+    await positions.save(positionKey('m@x', 'calendar'), 'S1');
+    const { exchange, asked } = fakeExchange({
+      S1: { syncState: 'S2', includesLastItemInRange: true, changes: [] },
+      null: { syncState: 'S9', includesLastItemInRange: true, changes: [{ type: 'Create', itemId: 'A' }, { type: 'Create', itemId: 'B' }] },
+    });
+    const emitted: MailboxSignal[] = [];
+    const s = syncer(exchange, positions, emitted);
+    s.request('m@x', 'calendar', 'recovery');
+    await until(() => asked.length === 1);
+    s.request('m@x', 'calendar', 'snapshot');
+    await until(() => emitted.length === 2);
+    assert.deepEqual(asked, ['S1', null]);
+    assert.deepEqual(emitted.map((e) => `${e.op}${e.itemId}`), ['rA', 'rB']);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(positions.data.get(positionKey('m@x', 'calendar')), 'S2', 'the snapshot\'s position waits for its acks');
+    for (const e of emitted) e.ack();
+    await until(() => positions.data.get(positionKey('m@x', 'calendar')) === 'S9');
+    await s.stop();
+  });
+
   it('a saved position the server no longer accepts (category position-invalid, whatever the protocol) falls back to a full resync', async () => {
     const positions = new MemoryPositionStore();
     await positions.save(positionKey('m@x', 'tasks'), 'STALE');

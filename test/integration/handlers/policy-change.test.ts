@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { initReferenceCrm, seedDemoAssociates } from '../../../src/crm-adapter/index.js';
+import { startSandbox } from '../../../src/sandbox/index.js';
+import { PgDatabase } from '../../../src/state/index.js';
+import { runCli } from '../../helpers/cli.js';
+import { ews, ewsService } from '../../helpers/ews.js';
+import { kafkaBrokers, postgresUrl, uniqueName } from '../../helpers/services.js';
+import { startServiceProcess, writeConfig, type ServiceProcess } from '../../helpers/service-process.js';
+import { waitUntil } from '../../helpers/source-harness.js';
+
+/**
+ * A change of the item rules (private, categories) read again by `reload` applies to the items
+ * synced already, at once, as ordinary changes: on the real parts (EwsStream on the sandbox,
+ * the reference CRM on PostgreSQL, Kafka), an item in a category newly excluded leaves the
+ * CRM, a private item becomes a blocker, and both come back when the rules do.
+ */
+describe('sync policy: a changed rule applies to items synced already', () => {
+  it('exclude="Personal" and private="busy" read by reload: the Personal item leaves the CRM, the private one becomes a blocker; undone, both return', { timeout: 240_000 }, async () => {
+    const sandbox = await startSandbox({ mailboxes: 2, itemsPerMailbox: 1, seed: 515 });
+    const mailbox = sandbox.store.all()[0].address;
+    const db = new PgDatabase(postgresUrl());
+    const crmSchema = uniqueName('crm');
+    const stateSchema = uniqueName('state');
+    let service: ServiceProcess | undefined;
+    try {
+      await initReferenceCrm(db, crmSchema);
+      await seedDemoAssociates(db, crmSchema, sandbox.store.all().map((m) => m.address));
+      const { file, dir } = writeConfig(`<exchange><events><advise Object="EwsStream"/></events>
+        <ews url="${sandbox.url}" user="${sandbox.serviceAccount}" passwordEnv="ECS_TEST_EWS_PASSWORD"/>
+        <mailboxes>${sandbox.store.all().map((m) => `<mailbox>${m.address}</mailbox>`).join('')}</mailboxes></exchange>
+        <crm type="postgres" url="${postgresUrl()}" schema="${crmSchema}" stateSchema="${stateSchema}" pollInterval="300ms"/>
+        <transport type="kafka" brokers="${kafkaBrokers().join(',')}" topicPrefix="${uniqueName('policy')}." partitions="2"/>
+        <sync items="appointments"/><ops listen="127.0.0.1:0"/>`);
+      const env = { ECS_TEST_EWS_PASSWORD: 'sandbox' };
+      const configText = readFileSync(file, 'utf8');
+      const titles = async (): Promise<string[]> => (await db.query<{ title: string }>(
+        `select a.title from ${crmSchema}.appointment a join ${crmSchema}.associate s using (associate_id) where lower(s.email) = $1 order by a.title`, [mailbox])).rows.map((r) => r.title);
+      const inOutlook = async (subject: string, o: { categories?: string[]; private?: boolean }): Promise<void> => {
+        const a = new ews.Appointment(ewsService(sandbox.url, mailbox));
+        a.Subject = subject;
+        if (o.categories) a.Categories = new ews.StringList(o.categories);
+        if (o.private) a.Sensitivity = ews.Sensitivity.Private;
+        a.Start = new ews.DateTime(Date.now() + 86_400_000);
+        a.End = new ews.DateTime(Date.now() + 90_000_000);
+        await a.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToNone);
+      };
+      const reload = async (syncElement: string): Promise<void> => {
+        writeFileSync(file, configText.replace('<sync items="appointments"/>', syncElement));
+        const r = await runCli(['reload', '--url', service!.opsUrl], env, dir);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+      };
+
+      service = await startServiceProcess(file, env, dir);
+      await inOutlook('Gym', { categories: ['Personal'] });
+      await inOutlook('Doctor', { private: true });
+      await inOutlook('Pipeline review', {});
+      await waitUntil(async () => {
+        const now = await titles();
+        return ['Doctor', 'Gym', 'Pipeline review'].every((t) => now.includes(t));
+      }, 60_000, 'the three items in the CRM');
+      const seeded = (await titles()).length;
+
+      await reload('<sync items="appointments" private="busy"><categories exclude="Personal"/></sync>');
+      await waitUntil(async () => {
+        const now = await titles();
+        return !now.includes('Gym') && !now.includes('Doctor') && now.includes('Private') && now.includes('Pipeline review');
+      }, 60_000, 'the Personal item gone from the CRM, the private one a blocker, without a change of either in Outlook');
+      assert.equal((await titles()).length, seeded - 1, 'nothing else changed');
+      const line = service.lines.find((l) => l.event === 'policy.items-changed');
+      assert.equal(line?.mailboxes, 2, JSON.stringify(line));
+
+      // the rules undone: both come back as they are in Outlook
+      await reload('<sync items="appointments"/>');
+      await waitUntil(async () => {
+        const now = await titles();
+        return now.includes('Gym') && now.includes('Doctor') && !now.includes('Private');
+      }, 60_000, 'both items back');
+      assert.equal((await titles()).length, seeded);
+    } finally {
+      if (service && service.child.exitCode === null && service.child.signalCode === null) await service.stop('SIGINT');
+      await sandbox.close();
+      await db.query(`drop schema if exists ${crmSchema} cascade; drop schema if exists ${stateSchema} cascade`).catch(() => undefined);
+      await db.close();
+    }
+  });
+});
