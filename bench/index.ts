@@ -6,6 +6,7 @@
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { LATENCY_PROFILES, type LatencyProfile } from '../src/sandbox/index.js';
 import { prepareEnvironment } from './lib/environment.js';
 import { latencyChart, markdownTable, writeResults, type Row } from './lib/report.js';
 import { crmToExchange, type CrmToExchangeResult } from './scenarios/crm-to-exchange.js';
@@ -17,15 +18,16 @@ import { selection } from './scenarios/selection.js';
 const SCENARIOS = ['transport', 'exchange-to-crm', 'graph', 'crm-to-exchange', 'scale', 'superoffice', 'selection'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-let args: { quick: boolean; pull10k: boolean; scenarios: Scenario[]; seed: number; out: string };
+let args: { quick: boolean; pull10k: boolean; scenarios: Scenario[]; seed: number; out: string; latency: LatencyProfile };
 try {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, pull10k: { type: 'boolean', default: false }, profile: { type: 'string' }, scenarios: { type: 'string' }, seed: { type: 'string', default: '42' }, out: { type: 'string' } } });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, pull10k: { type: 'boolean', default: false }, profile: { type: 'string' }, scenarios: { type: 'string' }, seed: { type: 'string', default: '42' }, out: { type: 'string' }, latency: { type: 'string', default: 'on-premises' } } });
+  if (!(LATENCY_PROFILES as readonly string[]).includes(values.latency!)) throw new Error(`--latency takes ${LATENCY_PROFILES.join(', ')}; got "${values.latency}"`);
   const scenarios = (values.scenarios ?? SCENARIOS.join(',')).split(',').map((s) => s.trim());
   const unknown = scenarios.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
   if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')}; allowed: ${SCENARIOS.join(', ')}`);
   if (!/^\d+$/.test(values.seed!)) throw new Error(`--seed takes a whole number; got "${values.seed}"`);
   if (values.profile) process.env.ECS_BENCH_PROFILE_DIR = values.profile;
-  args = { quick: values.quick!, pull10k: values.pull10k!, scenarios: scenarios as Scenario[], seed: Number(values.seed), out: values.out ?? fileURLToPath(new URL('./results', import.meta.url)) };
+  args = { quick: values.quick!, pull10k: values.pull10k!, scenarios: scenarios as Scenario[], seed: Number(values.seed), out: values.out ?? fileURLToPath(new URL('./results', import.meta.url)), latency: values.latency as LatencyProfile };
 } catch (err) {
   console.error(`bench: ${(err as Error).message}`);
   process.exit(2);
@@ -112,13 +114,16 @@ try {
     const onlyGraph = !args.scenarios.includes('exchange-to-crm') && !args.scenarios.includes('scale');
     // --scenarios graph: the Graph variants, beside EwsStream at the same size (the figures to compare)
     const graphSizes = new Set(plan.exchangeToCrm.filter((v) => v.mode.startsWith('Graph')).map((v) => v.mailboxes));
-    for (const p of plan.exchangeToCrm.filter((v) => !onlyGraph || v.mode.startsWith('Graph') || (v.mode === 'EwsStream' && graphSizes.has(v.mailboxes) && v.rate <= 100))) {
+    const variants = plan.exchangeToCrm.filter((v) => !onlyGraph || v.mode.startsWith('Graph') || (v.mode === 'EwsStream' && graphSizes.has(v.mailboxes) && v.rate <= 100));
+    // each EWS variant at once and again at Exchange's latency (the sandbox's profile, src/sandbox/latency-model.ts), same run
+    const passes = variants.flatMap((p) => [{ ...p, latency: 'none' as LatencyProfile }, ...(args.latency !== 'none' && !p.mode.startsWith('Graph') ? [{ ...p, latency: args.latency }] : [])]);
+    for (const p of passes) {
       const params: ExchangeToCrmParams = {
         ...p, mode: p.mode as ExchangeToCrmParams['mode'], seed: args.seed, pullInterval: PULL_INTERVAL,
         // GraphDelta at 10,000 mailboxes: every 5 minutes (~33 delta reads a second); GraphNotify's To Do polls likewise
         graphPollInterval: p.mailboxes >= 5_000 ? '5m' : '30s', graphSafetyPoll: '30m',
       };
-      log(`- ${p.mailboxes} mailboxes, ${p.mode}, ${p.rate} changes/s for ${p.seconds} s${p.pollers.length ? `, polling peers every ${p.pollers.join(' s and ')} s` : ''}`);
+      log(`- ${p.mailboxes} mailboxes, ${p.mode}, ${p.rate} changes/s for ${p.seconds} s${p.pollers.length ? `, polling peers every ${p.pollers.join(' s and ')} s` : ''}, EWS latency ${p.latency}`);
       let r: ExchangeToCrmResult;
       try {
         r = await exchangeToCrm(params, env, log);
@@ -136,7 +141,7 @@ try {
     const variantOf = (r: ExchangeToCrmResult): string => ({ EwsStream: 'stream', EwsPull: `pull ${PULL_INTERVAL}`, GraphNotify: 'GraphNotify', GraphDelta: `GraphDelta ${r.params.graphPollInterval}` })[r.params.mode];
     const rows = e2c.flatMap((r): Row[] => [
       {
-        variant: `${variantOf(r)}, ${r.params.mailboxes} mb, ${r.params.rate}/s`,
+        variant: `${variantOf(r)}, ${r.params.mailboxes} mb, ${r.params.rate}/s`, latency: r.params.latency ?? 'none',
         changes: r.sync.changes, lost: r.sync.lost, 'p50 ms': r.sync.p50Ms, 'p95 ms': r.sync.p95Ms, 'p99 ms': r.sync.p99Ms, 'max ms': r.sync.maxMs,
         'applied/s': r.sync.appliedPerSecond, 'requests/change': r.sync.ewsRequestsPerChange, 'stream conns': r.sync.streamingConnections,
         'appt p50/p99 ms': r.sync.graph ? `${r.sync.graph.appointments.p50Ms}/${r.sync.graph.appointments.p99Ms}` : '–',
@@ -146,7 +151,7 @@ try {
         'RSS MiB': r.sync.peakRssMiB, 'CPU s/1k changes': r.sync.cpuSecondsPer1000Changes, 'rows = items': r.agreement.missing + r.agreement.stale + r.agreement.ghosts + r.agreement.unlinkedRows === 0 ? 'yes' : 'NO',
       },
       ...r.pollers.map((q): Row => ({
-        variant: `polling every ${q.intervalSeconds} s, ${r.params.mailboxes} mb, ${r.params.rate}/s`,
+        variant: `polling every ${q.intervalSeconds} s, ${r.params.mailboxes} mb, ${r.params.rate}/s`, latency: r.params.latency ?? 'none',
         changes: q.changes, lost: q.lost, 'p50 ms': q.p50Ms, 'p95 ms': q.p95Ms, 'p99 ms': q.p99Ms, 'max ms': q.maxMs,
         'applied/s': q.appliedPerSecond, 'requests/change': q.ewsRequestsPerChange, 'stream conns': 0, 'appt p50/p99 ms': '–', 'To Do p50/p99 ms': '–', 'notifications/change': '–', 'renewals/h': '–',
         'RSS MiB': '–', 'CPU s/1k changes': '–', 'rows = items': '(no writes)',
@@ -155,8 +160,8 @@ try {
     const md = `${markdownTable(rows)}\n\nPolling peers fetch changed items but write nothing, which flatters them. Pull mode polls every ${PULL_INTERVAL}. Requests are EWS requests, or Graph requests (a $batch counts once). Over Graph 30% of the changes are To Do tasks, which Graph notifies no app of: they are read every poll interval (their own column); renewals/h: the subscriptions held, each renewed at two thirds of its 3-day life.\n`;
     log(md);
     const bars = e2c.flatMap((r) => [
-      { label: `${variantOf(r)} ${r.params.mailboxes} mb ${r.params.rate}/s`, p50Ms: r.sync.p50Ms, p99Ms: r.sync.p99Ms },
-      ...r.pollers.map((q) => ({ label: `polling ${q.intervalSeconds} s, ${r.params.mailboxes} mb`, p50Ms: q.p50Ms, p99Ms: q.p99Ms })),
+      { label: `${variantOf(r)} ${r.params.mailboxes} mb ${r.params.rate}/s${r.params.latency && r.params.latency !== 'none' ? ` (${r.params.latency})` : ''}`, p50Ms: r.sync.p50Ms, p99Ms: r.sync.p99Ms },
+      ...r.pollers.map((q) => ({ label: `polling ${q.intervalSeconds} s, ${r.params.mailboxes} mb${r.params.latency && r.params.latency !== 'none' ? ` (${r.params.latency})` : ''}`, p50Ms: q.p50Ms, p99Ms: q.p99Ms })),
     ]);
     const name = onlyGraph ? 'graph' : 'exchange-to-crm';
     written.push(...writeResults(args.out, `${prefix}-${name}`, {
@@ -168,7 +173,7 @@ try {
     log('\n## Scale: start-up and memory per mailbox; the largest tested count with p99 < 2 s at 100 changes/s');
     const streamRuns = e2c.filter((r) => r.params.mode === 'EwsStream');
     const rows = e2c.map((r): Row => ({
-      variant: `${r.params.mode}, ${r.params.mailboxes} mb`,
+      variant: `${r.params.mode}, ${r.params.mailboxes} mb`, latency: r.params.latency ?? 'none',
       'start-up s': r.startup.seconds, 'mailboxes/s': r.startup.mailboxesPerSecond, 'RSS after start MiB': r.startup.rssMiB, 'KiB per mailbox': r.startup.rssPerMailboxKiB, 'p99 ms': r.sync.p99Ms,
     }));
     const ok = streamRuns.filter((r) => r.params.rate <= 100 && r.sync.p99Ms < 2_000).map((r) => r.params.mailboxes);
@@ -181,18 +186,23 @@ try {
   await scenario(['crm-to-exchange'], async () => {
     log('\n## CRM → Exchange: latency from the CRM commit to the item written in the mailbox');
     const p = plan.crmToExchange;
-    const r: CrmToExchangeResult = await crmToExchange({ ...p, seed: args.seed }, env, log);
-    if (r.sync.lost > 0) failures.push(`CRM → Exchange: ${r.sync.lost} changes lost`);
-    const a = r.agreement;
-    if (a.missing + a.stale + a.ghosts + a.unlinkedRows > 0) failures.push(`CRM → Exchange: the mailboxes disagree with the CRM ${JSON.stringify(a)}`);
-    const rows: Row[] = [{
-      variant: `${p.mailboxes} mb, ${p.rate} writes/s`, changes: r.sync.changes, lost: r.sync.lost, 'p50 ms': r.sync.p50Ms, 'p95 ms': r.sync.p95Ms, 'p99 ms': r.sync.p99Ms,
+    const runs: CrmToExchangeResult[] = [];
+    for (const latency of ['none', ...(args.latency !== 'none' ? [args.latency] : [])] as LatencyProfile[]) {
+      log(`- ${p.mailboxes} mailboxes, ${p.rate} writes/s for ${p.seconds} s, EWS latency ${latency}`);
+      const r = await crmToExchange({ ...p, seed: args.seed, latency }, env, log);
+      if (r.sync.lost > 0) failures.push(`CRM → Exchange (${latency}): ${r.sync.lost} changes lost`);
+      const a = r.agreement;
+      if (a.missing + a.stale + a.ghosts + a.unlinkedRows > 0) failures.push(`CRM → Exchange (${latency}): the mailboxes disagree with the CRM ${JSON.stringify(a)}`);
+      runs.push(r);
+    }
+    const rows: Row[] = runs.map((r) => ({
+      variant: `${p.mailboxes} mb, ${p.rate} writes/s`, latency: r.params.latency ?? 'none', changes: r.sync.changes, lost: r.sync.lost, 'p50 ms': r.sync.p50Ms, 'p95 ms': r.sync.p95Ms, 'p99 ms': r.sync.p99Ms,
       'max ms': r.sync.maxMs, 'applied/s': r.sync.appliedPerSecond, 'EWS req/change': r.sync.ewsRequestsPerChange, 'RSS MiB': r.sync.peakRssMiB, 'CPU s/1k changes': r.sync.cpuSecondsPer1000Changes,
-      'items = rows': a.missing + a.stale + a.ghosts + a.unlinkedRows === 0 ? 'yes' : 'NO',
-    }];
+      'items = rows': r.agreement.missing + r.agreement.stale + r.agreement.ghosts + r.agreement.unlinkedRows === 0 ? 'yes' : 'NO',
+    }));
     const md = `${markdownTable(rows)}\n`;
     log(md);
-    written.push(...writeResults(args.out, `${prefix}-crm-to-exchange`, { json: { ...header('crm-to-exchange'), ...r }, markdown: md }));
+    written.push(...writeResults(args.out, `${prefix}-crm-to-exchange`, { json: { ...header('crm-to-exchange'), runs }, markdown: md }));
   });
 
   await scenario(['superoffice'], async () => {

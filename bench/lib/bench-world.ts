@@ -1,6 +1,7 @@
 // What every end-to-end scenario starts with: the sandbox in its own process with M demo
 // mailboxes, a fresh reference CRM whose associates are those mailboxes, and a state schema.
 import { initReferenceCrm, seedDemoAssociates } from '../../src/crm-adapter/index.js';
+import type { LatencyProfile } from '../../src/sandbox/index.js';
 import { PgDatabase } from '../../src/state/index.js';
 import { uniqueName, type BenchEnvironment } from './environment.js';
 import { startSandboxProcess } from './sandbox-process.js';
@@ -15,8 +16,9 @@ export interface BenchWorld {
   close(): Promise<void>;
 }
 
-export async function startBenchWorld(mailboxes: number, seed: number, env: BenchEnvironment): Promise<BenchWorld> {
-  const sandbox = await startSandboxProcess(['--mailboxes', String(mailboxes), '--items-per-mailbox', '2', '--seed', String(seed)]);
+/** `latency`: how long the sandbox's EWS takes to answer (src/sandbox/latency-model.ts); the polling peers meet it too. */
+export async function startBenchWorld(mailboxes: number, seed: number, env: BenchEnvironment, latency: LatencyProfile = 'none'): Promise<BenchWorld> {
+  const sandbox = await startSandboxProcess(['--mailboxes', String(mailboxes), '--items-per-mailbox', '2', '--seed', String(seed), '--latency', latency]);
   const width = Math.max(4, String(mailboxes).length);
   const addresses = Array.from({ length: mailboxes }, (_, i) => `user${String(i + 1).padStart(width, '0')}@contoso.test`);
   const crmSchema = uniqueName('bench_crm');

@@ -6,6 +6,7 @@ import { checkAgreement, fetchInventory, referenceRecords, type Agreement } from
 import { uniqueName, writeSyncConfig, type BenchEnvironment } from '../lib/environment.js';
 import { matchArrivals, type ArrivedChange, type MadeChange } from '../lib/latency.js';
 import { startBenchWorld } from '../lib/bench-world.js';
+import type { LatencyProfile } from '../../src/sandbox/index.js';
 import { BenchProcess } from '../lib/sync-runner.js';
 import { cpuPer1000, figures, mib, type LatencyFigures } from './exchange-to-crm.js';
 
@@ -14,6 +15,8 @@ export interface CrmToExchangeParams {
   rate: number;
   seconds: number;
   seed: number;
+  /** How long the sandbox's EWS takes to answer (none: at once). */
+  latency?: LatencyProfile;
 }
 
 export interface CrmToExchangeResult {
@@ -26,7 +29,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 export async function crmToExchange(params: CrmToExchangeParams, env: BenchEnvironment, log: (line: string) => void): Promise<CrmToExchangeResult> {
   const M = params.mailboxes;
-  const { sandbox, db, crmSchema, stateSchema, close } = await startBenchWorld(M, params.seed, env);
+  const { sandbox, db, crmSchema, stateSchema, close } = await startBenchWorld(M, params.seed, env, params.latency);
   let sync: BenchProcess | undefined;
   try {
     const { rows: associates } = await db.query<{ associate_id: number }>(`select associate_id from ${crmSchema}.associate order by associate_id`);

@@ -9,6 +9,7 @@ import { checkAgreement, fetchInventory, referenceRecords, type Agreement } from
 import { uniqueName, writeSyncConfig, type BenchEnvironment } from '../lib/environment.js';
 import { matchArrivals, percentile, type ArrivedChange, type MadeChange } from '../lib/latency.js';
 import { startBenchWorld } from '../lib/bench-world.js';
+import type { LatencyProfile } from '../../src/sandbox/index.js';
 import { BenchProcess } from '../lib/sync-runner.js';
 import type { SyncStats } from '../lib/sync-protocol.js';
 
@@ -25,6 +26,8 @@ export interface ExchangeToCrmParams {
   /** Polling peers to run alongside, by interval in seconds. */
   pollers: number[];
   pullInterval: string;
+  /** How long the sandbox's EWS takes to answer (none: at once). */
+  latency?: LatencyProfile;
 }
 
 export interface LatencyFigures {
@@ -76,7 +79,7 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
 
 export async function exchangeToCrm(params: ExchangeToCrmParams, env: BenchEnvironment, log: (line: string) => void): Promise<ExchangeToCrmResult> {
   const { mailboxes: M } = params;
-  const { sandbox, addresses, db, crmSchema, stateSchema, close } = await startBenchWorld(M, params.seed, env);
+  const { sandbox, addresses, db, crmSchema, stateSchema, close } = await startBenchWorld(M, params.seed, env, params.latency);
   const processes: BenchProcess[] = [];
   try {
     const graph = params.mode.startsWith('Graph');

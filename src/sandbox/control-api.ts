@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { changeKeyOf, itemIdOf } from './ids.js';
 import { HOSTILE_MODES, type HostileMode, type Sandbox } from './sandbox.js';
+import { LATENCY_PROFILES, type LatencyProfile } from './latency-model.js';
 
 /**
  * The sandbox's JSON control API under /sandbox/, for tests, demos and benchmarks:
@@ -77,6 +78,11 @@ export async function handleControl(sandbox: Sandbox, req: IncomingMessage, res:
     case 'POST /sandbox/drop-connections':
       return reply(200, { dropped: sandbox.dropConnections() });
     case 'POST /sandbox/latency': {
+      if (input.profile !== undefined) {
+        if (!(LATENCY_PROFILES as readonly unknown[]).includes(input.profile)) return reply(400, { error: `profile must be one of ${LATENCY_PROFILES.join(', ')}` });
+        sandbox.setLatencyProfile(input.profile as LatencyProfile);
+        return reply(200, { profile: input.profile });
+      }
       const ms = num('ms');
       if (ms === undefined || ms < 0) return reply(400, { error: 'ms must be a number ≥ 0' });
       const operations = Array.isArray(input.operations) ? input.operations.filter((o): o is string => typeof o === 'string') : undefined;
@@ -225,6 +231,7 @@ export function statsOf(sandbox: Sandbox): Record<string, unknown> {
     throttle: { busyAnswers: stats.throttled, backoffViolations: stats.backoffViolations, worstShortfallMs: stats.worstBackoffShortfallMs, concurrencyRefusals: stats.concurrencyRefusals },
     authFailures: stats.authFailures,
     fullSyncs: stats.fullSyncs,
+    latency: { ...sandbox.latency, meanMs: sandbox.latency.delayed ? Math.round(sandbox.latency.totalMs / sandbox.latency.delayed) : 0 },
     activity: { rate: sandbox.activity.rate, ...sandbox.activity.counts },
     schemaViolations: stats.schemaViolations.length,
     ...(sandbox.graph ? {

@@ -15,6 +15,7 @@ import { Mailbox, MailboxStore, type MailboxHome } from './mailbox-store.js';
 import { PersistedStore, type OpenedStore } from './persisted-store.js';
 import { NS } from './namespaces.js';
 import { prng } from './prng.js';
+import { LatencyModel, type LatencyProfile } from './latency-model.js';
 import { SandboxStats } from './sandbox-stats.js';
 import { envelope, soapFault } from './soap.js';
 import type { StreamingConnection } from './streaming-connection.js';
@@ -29,6 +30,8 @@ export const ACCEPTED_VERSIONS = new Set(['Exchange2010_SP2', 'Exchange2013', 'E
 const MAX_BODY_BYTES = 20 * 1024 * 1024;
 
 export interface SandboxOptions {
+  /** How long EWS takes to answer, per operation (a distribution with a tail): none (default), on-premises or online. */
+  latency?: LatencyProfile;
   port?: number;
   host?: string;
   mailboxes?: number;
@@ -114,6 +117,10 @@ export interface Sandbox {
   throttle(probability: number, backOffMilliseconds?: number, operations?: readonly string[]): void;
   /** Every request (of these operations only, when named) waits ms before it is served. */
   setLatency(ms: number, operations?: readonly string[]): void;
+  /** Every request waits as its operation's distribution in the profile says (none: not at all). */
+  setLatencyProfile(profile: LatencyProfile): void;
+  /** The latency profile in force, and the requests it has delayed and by how much in all. */
+  readonly latency: { profile: LatencyProfile; delayed: number; totalMs: number };
   dropConnections(): number;
   /** Closes the keep-alive connections no request is using (a load balancer's idle timeout). */
   closeIdleConnections(): void;
@@ -180,6 +187,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const hostileRandom = prng((options.seed ?? 1) ^ 0x0badf00d);
   let latencyMs = 0;
   let latencyOnly: ReadonlySet<string> | undefined;
+  const latencyRandom = prng((options.seed ?? 1) ^ 0x1a7e);
+  let latencyModel = options.latency && options.latency !== 'none' ? new LatencyModel(options.latency, latencyRandom) : undefined;
+  const latencyStats = { profile: options.latency ?? 'none' as LatencyProfile, delayed: 0, totalMs: 0 };
   const tokens = options.oauth ? new TokenService(options.oauth) : undefined;
   if (options.graph && !tokens) throw new Error('the sandbox serves Microsoft Graph only with an Entra endpoint (oauth): Graph takes Bearer tokens alone');
   const graph = options.graph && tokens ? new GraphServer({ store, tokens, epoch: opened.epoch, now, limits: typeof options.graph === 'object' ? options.graph.limits : undefined, onMeetingMessages: (n) => (stats.meetingMessages += n) }) : undefined;
@@ -229,6 +239,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       latencyMs = Math.max(0, ms);
       latencyOnly = operations?.length ? new Set(operations) : undefined;
     },
+    setLatencyProfile(profile) {
+      latencyModel = profile === 'none' ? undefined : new LatencyModel(profile, latencyRandom);
+      latencyStats.profile = profile;
+    },
+    latency: latencyStats,
     closeIdleConnections() {
       server.closeIdleConnections();
     },
@@ -389,7 +404,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
           else inFlight.delete(budget);
         });
       }
-      if (latencyMs && (!latencyOnly || latencyOnly.has(operation))) await new Promise((r) => setTimeout(r, latencyMs));
+      // a fixed delay (a test's) wins over the profile's draw
+      const delay = latencyMs && (!latencyOnly || latencyOnly.has(operation)) ? latencyMs : (latencyModel?.delayOf(operation) ?? 0);
+      if (delay) {
+        latencyStats.delayed++;
+        latencyStats.totalMs += delay;
+        await new Promise((r) => setTimeout(r, delay));
+      }
       const tzDefinition = header ? childNamed(childNamed(header, 'TimeZoneContext') ?? header, 'TimeZoneDefinition') : undefined;
       const zone = tzDefinition?.attrs.Id ? ianaFromWindows(tzDefinition.attrs.Id) : undefined;
       const responseHeaders: Record<string, string> = {};

@@ -16,6 +16,7 @@ import { countByDirection, type SyncDirection } from '../../subscriptions/mailbo
 import { FolderLocked } from '../../shared/folder-lock.js';
 import { lockDataFolders } from '../data-folders.js';
 import { DEFAULT_API_USER } from '../../superoffice-sandbox/api-user.js';
+import type { LatencyProfile } from '../../sandbox/latency-model.js';
 // What a command needs is loaded when it runs (the service, the sandboxes, the databases): the
 // CLI answers --help, validate-config and status without loading the whole sync.
 
@@ -189,6 +190,7 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .addOption(new Option('--max-concurrency <n>', 'EWSMaxConcurrency: requests under way per budget (Exchange default 27)').default(27).argParser(wholeNumber('--max-concurrency', 1, 100_000)))
     .addOption(new Option('--heartbeat <ms>', 'keep-alive interval of streaming connections, ms').default(30000).argParser(wholeNumber('--heartbeat', 100, 600_000)))
     .addOption(new Option('--backends <n>', 'simulated mailbox servers (affinity checks when > 1)').default(1).argParser(wholeNumber('--backends', 1, 64)))
+    .addOption(new Option('--latency <profile>', 'how long EWS takes to answer, per operation with a tail: none, on-premises (GetItem median 40 ms) or online (120 ms)').default('none').choices(['none', 'on-premises', 'online']))
     .addOption(new Option('--auth <schemes>', 'what the EWS virtual directory offers: basic, ntlm (Windows authentication) or both').default('basic,ntlm').choices(['basic,ntlm', 'ntlm,basic', 'basic', 'ntlm']))
     .addOption(new Option('--delegates <accounts>', 'more service accounts with FullAccess on every mailbox (delegate access, impersonation="false"), comma-separated: svc-sync2,svc-sync3'))
     .addOption(new Option('--oauth <tenant/clientId>', 'the app the Entra ID token endpoint (HTTPS) knows; its client secret is $ECS_SANDBOX_CLIENT_SECRET or "sandbox"').default('contoso/exchange-crm-sync'))
@@ -202,7 +204,7 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
         ...(opts.delegates ? { delegates: opts.delegates.split(',').map((d) => d.trim()).filter(Boolean) } : {}),
         ...(app ? { oauth: { apps: [{ tenant: app[1], clientId: app[2], clientSecret: io.env.ECS_SANDBOX_CLIENT_SECRET || 'sandbox' }] }, graph: true } : {}),
         port: opts.port, mailboxes: opts.mailboxes, itemsPerMailbox: opts.itemsPerMailbox, password: opts.password ?? io.env.ECS_SANDBOX_PASSWORD,
-        seed: opts.seed, activity: opts.activity,
+        seed: opts.seed, activity: opts.activity, latency: opts.latency,
         limits: { hangingConnectionLimit: opts.hangingConnectionLimit, maxSubscriptionsPerMailbox: opts.maxSubscriptionsPerMailbox, maxConcurrency: opts.maxConcurrency, heartbeatMs: opts.heartbeat, backends: opts.backends },
       });
       io.out(`EWS endpoint: ${sandbox.url}`);
@@ -296,6 +298,7 @@ interface SandboxCliOptions {
   maxConcurrency: number;
   heartbeat: number;
   backends: number;
+  latency: LatencyProfile;
   oauth?: string;
   oauthCaFile?: string;
   auth: string;

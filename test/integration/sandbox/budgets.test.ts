@@ -82,4 +82,26 @@ describe('EWS sandbox: throttling budgets as Exchange charges them, at its defau
       sandbox.setLatency(0);
     }
   });
+
+  it('a latency profile delays each request as its operation\'s distribution says; the control API switches it and /sandbox/stats reports it', async () => {
+    const before = { ...sandbox.latency };
+    const set = await fetch(`${sandbox.url.replace(/\/EWS\/Exchange\.asmx$/, '')}/sandbox/latency`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ profile: 'on-premises' }) });
+    assert.equal(set.status, 200);
+    try {
+      for (let i = 0; i < 40; i++) await soap(sandbox.url, GET_FOLDER, { mailbox: 'user0002@contoso.test' });
+      const delayed = sandbox.latency.delayed - before.delayed;
+      const mean = (sandbox.latency.totalMs - before.totalMs) / delayed;
+      assert.equal(delayed, 40);
+      // GetFolder on premises: median 30 ms, p99 200 ms — a log-normal's mean lies above its median
+      assert.ok(mean > 20 && mean < 120, `mean ${mean} ms`);
+      const stats = (await (await fetch(`${sandbox.url.replace(/\/EWS\/Exchange\.asmx$/, '')}/sandbox/stats`)).json()) as { latency: { profile: string; delayed: number } };
+      assert.equal(stats.latency.profile, 'on-premises');
+      assert.ok(stats.latency.delayed >= 40);
+      const refused = await fetch(`${sandbox.url.replace(/\/EWS\/Exchange\.asmx$/, '')}/sandbox/latency`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ profile: 'mars' }) });
+      assert.equal(refused.status, 400);
+    } finally {
+      sandbox.setLatencyProfile('none');
+    }
+    assert.equal(sandbox.latency.profile, 'none');
+  });
 });
