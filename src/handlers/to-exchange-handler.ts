@@ -141,8 +141,9 @@ export class ToExchangeHandler implements ChangeHandler {
       await mappings.save({ ...mapping, deleted: true, deletedBy: hidden ? 'private' : 'crm' }, lease);
       return 'applied';
     }
-    // the item was deleted in Exchange: that delete wins over this edit (the record goes too)
-    if (found?.deleted && found.deletedBy === 'exchange') return 'unchanged';
+    // the item was deleted in Exchange, or a category excluded took its record out of the CRM:
+    // that wins over this edit, read before the record left — it must not make the item again
+    if (found?.deleted && (found.deletedBy === 'exchange' || found.deletedBy === 'category')) return 'unchanged';
     const mailbox = after?.associateEmail ?? key;
     if (!after || !mailbox.includes('@')) return 'skipped';
     const version = after.version ?? '';

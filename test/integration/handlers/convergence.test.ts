@@ -37,6 +37,22 @@ const OPERATIONS = 300;
 /** The users' seed; ECS_CONVERGENCE_SEED replays another run (a failure prints its seed). */
 const SEED = Number(process.env.ECS_CONVERGENCE_SEED ?? 77);
 const DAY = 86_400_000;
+/** The mixed policy's excluded category, and what a blocker is called. */
+const EXCLUDED = 'Personal';
+const BLOCKER_TITLE = 'Private';
+
+/** The reference CRM over EWS runs with a mixed policy: some mailboxes to-crm, a category excluded, private items as blockers. */
+interface MixedPolicy {
+  readonly toCrm: ReadonlySet<string>;
+}
+
+/** An item the policy keeps from the CRM (in the excluded category), and one the CRM holds as a blocker (private). */
+function categoriesOf(item: { props: Record<string, unknown> }): string[] {
+  const c = item.props.Categories as { children?: Array<{ text: string }> } | undefined;
+  return (c?.children ?? []).map((x) => x.text.trim());
+}
+const isExcluded = (item: { props: Record<string, unknown> }): boolean => categoriesOf(item).some((c) => c.toLowerCase() === EXCLUDED.toLowerCase());
+const isPrivate = (item: { props: Record<string, unknown> }): boolean => item.props.Sensitivity === 'Private';
 
 interface Tally {
   exchange: Record<string, number>;
@@ -56,8 +72,13 @@ class Users {
    * `occurrences`: what a CRM user edits as one occurrence of a series (exception rows; SuperOffice: a series' rows).
    * `people`: the CRM's persons and its selection, when contacts are synced.
    */
-  constructor(private readonly sandbox: Sandbox, private readonly crmUser: CrmUser, private readonly occurrences: () => Promise<CrmRef[]>, seed: number, private readonly people?: People) {
+  constructor(private readonly sandbox: Sandbox, private readonly crmUser: CrmUser, private readonly occurrences: () => Promise<CrmRef[]>, seed: number, private readonly people?: People, private readonly policy?: MixedPolicy) {
     this.random = prng(seed);
+  }
+
+  /** Mailboxes the CRM's users act for (under a mixed policy, not the to-crm ones: their CRM edits stay in the CRM by design). */
+  private crmOwners(): string[] {
+    return this.sandbox.store.all().slice(1).map((m) => m.address).filter((a) => !this.policy?.toCrm.has(a));
   }
 
   private pick<T>(list: readonly T[]): T | undefined {
@@ -89,6 +110,7 @@ class Users {
     const kind = r < 0.4 ? 'create' : r < 0.8 ? 'edit' : 'delete';
     const n = ++this.n;
     const owners = this.sandbox.store.all().slice(1);
+    const crmOwners = this.crmOwners();
     let done: string | undefined;
     try {
       if (side === 'exchange') {
@@ -123,10 +145,10 @@ class Users {
           done = 'add-member';
         }
       } else {
-        const candidates = [...(await people.hands.owned()).filter((p) => p.owner !== people.firstMailbox).map((p) => p.ref), ...(await people.hands.members(people.selection))];
+        const candidates = [...(await people.hands.owned()).filter((p) => p.owner !== people.firstMailbox && crmOwners.includes(p.owner.toLowerCase())).map((p) => p.ref), ...(await people.hands.members(people.selection))];
         const target = this.pick(candidates);
         if (kind === 'create' || target === undefined) {
-          await people.hands.createPerson(this.pick(owners)!.address, { first: `P${n}`, last: `Person${n}`, email: `p${n}@example.com` });
+          await people.hands.createPerson(this.pick(crmOwners)!, { first: `P${n}`, last: `Person${n}`, email: `p${n}@example.com` });
           done = 'create-person';
         } else if (kind === 'edit') {
           await people.hands.updatePerson(target, { title: `T${n}` });
@@ -154,6 +176,12 @@ class Users {
       item.Start = new ews.DateTime(start);
       item.End = new ews.DateTime(end);
       item.StartTimeZone = ews.TimeZoneInfo.FindSystemTimeZoneById('W. Europe Standard Time');
+      if (this.policy) {
+        // a tenth private (the CRM gets a blocker), a tenth in the excluded category (no record)
+        const p = this.random();
+        if (p < 0.1) item.Sensitivity = ews.Sensitivity.Private;
+        else if (p < 0.2) item.Categories = new ews.StringList([EXCLUDED]);
+      }
       const series = this.random() < 0.2;
       if (series) item.Recurrence = new (ews.Recurrence.DailyPattern as unknown as new (s: ews.DateTime, i: number) => ews.Recurrence)(new ews.DateTime(start - (start % DAY)), 1);
       if (series) item.Recurrence.NumberOfOccurrences = 5;
@@ -183,16 +211,20 @@ class Users {
     const item = await ews.Appointment.Bind(service, new ews.ItemId(itemId));
     // trimmed: the subject read back from Exchange loses trailing blanks (ews-javascript-api trims element text)
     item.Subject = `E${n} (was ${item.Subject})`.slice(0, 60).trimEnd();
+    // an item that gains the excluded category leaves the CRM, one that loses it comes back
+    if (this.policy && this.random() < 0.2) item.Categories = new ews.StringList(item.Categories?.Count ? [] : [EXCLUDED]);
     await item.Update(ews.ConflictResolutionMode.AlwaysOverwrite, ews.SendInvitationsOrCancellationsMode.SendToNone);
     return 'edit';
   }
 
   private async inCrm(kind: string): Promise<string | undefined> {
     const n = ++this.n;
-    const owners = this.sandbox.store.all().slice(1).map((m) => m.address);
-    // the first mailbox is left to neither side's users
-    const records = (await this.crmUser.list()).filter((r) => owners.includes(r.ownerEmail.toLowerCase()));
-    const occurrences = new Set(await this.occurrences());
+    const owners = this.crmOwners();
+    // the first mailbox is left to neither side's users; a blocker ("Private") is the mailbox's
+    // (a CRM user's edit of it is kept from the mailbox by design): they leave those alone
+    const records = (await this.crmUser.list()).filter((r) => owners.includes(r.ownerEmail.toLowerCase()) && !(this.policy && r.title === BLOCKER_TITLE));
+    const listed = new Set(records.map((r) => r.ref));
+    const occurrences = new Set((await this.occurrences()).filter((ref) => !this.policy || listed.has(ref)));
     const mains = records.filter((r) => !occurrences.has(r.ref));
     if (kind === 'create' || !mains.length) {
       const { start, end } = this.when();
@@ -225,7 +257,7 @@ class Users {
  * Items whose CRM record disagrees in subject or times (read through the CRM's port, as the
  * sync sees it). `titleHeld`: false for a series whose own title the CRM cannot hold.
  */
-async function contentMismatches(sandbox: Sandbox, db: PgDatabase, crm: CrmPort, state: string, titleHeld: (crmId: string, subject: unknown) => boolean, idOf: (mailbox: number, seq: number) => string): Promise<string[]> {
+async function contentMismatches(sandbox: Sandbox, db: PgDatabase, crm: CrmPort, state: string, titleHeld: (crmId: string, subject: unknown) => boolean, idOf: (mailbox: number, seq: number) => string, blockers = false): Promise<string[]> {
   const { rows } = await db.query<{ mailbox: string; item_id: string; crm_id: string }>(`select mailbox, item_id, crm_id from ${state}.item_map where not deleted and position('@' in item_id) = 0`);
   const bad: string[] = [];
   for (const r of rows) {
@@ -234,7 +266,9 @@ async function contentMismatches(sandbox: Sandbox, db: PgDatabase, crm: CrmPort,
     const record = item ? await crm.get(r.crm_id) : undefined;
     if (!item || !record) continue; // counted by checkAgreement
     const { subject, start, end } = record.fields;
-    if ((item.props.Subject !== subject && titleHeld(r.crm_id, item.props.Subject)) || item.props.Start !== start || item.props.End !== end) bad.push(`${r.mailbox} ${r.item_id}: "${String(item.props.Subject)}" ${String(item.props.Start)} vs "${subject}" ${start}`);
+    // private="busy": the record is the item's blocker, its title "Private"
+    const expected = blockers && isPrivate(item) ? BLOCKER_TITLE : item.props.Subject;
+    if ((expected !== subject && titleHeld(r.crm_id, expected)) || item.props.Start !== start || item.props.End !== end) bad.push(`${r.mailbox} ${r.item_id}: "${String(item.props.Subject)}" ${String(item.props.Start)} vs "${subject}" ${start}`);
   }
   return bad;
 }
@@ -298,7 +332,7 @@ async function contactMismatches(sandbox: Sandbox, db: PgDatabase, people: Peopl
  * The service's configuration for each CRM, and what the test reads the CRM with. Its users
  * delete a tenth of everything within seconds: the delete breaker (tested on its own) is off.
  */
-async function crmUnderTest(crmKind: CrmKind, o: { sandbox: Sandbox; db: PgDatabase; crmSchema: string; stateSchema: string; prefix: string; advise: Advise }): Promise<{
+async function crmUnderTest(crmKind: CrmKind, o: { sandbox: Sandbox; db: PgDatabase; crmSchema: string; stateSchema: string; prefix: string; advise: Advise; policy?: MixedPolicy }): Promise<{
   file: string; user: CrmUser; port: CrmPort; records: () => Promise<string[]>; occurrences: () => Promise<CrmRef[]>; env: Record<string, string>; superoffice?: SuperOfficeSandbox; close(): void;
   /** Reference CRM: its persons and selection (contacts and selections are synced). */
   people?: People;
@@ -328,7 +362,10 @@ async function crmUnderTest(crmKind: CrmKind, o: { sandbox: Sandbox; db: PgDatab
   if (crmKind === 'reference') {
     await initReferenceCrm(o.db, o.crmSchema);
     await seedDemoAssociates(o.db, o.crmSchema, o.sandbox.store.all().map((m) => m.address));
-    const { file } = writeRealPartsConfig({ ...common, extra: '<sync conflict="last-writer-wins" items="appointments,tasks,contacts" deleteBreaker="0"/>' });
+    // the mixed policy: private items as blockers, a category excluded, and (the CRM's word) some mailboxes to-crm
+    const policy = o.policy ? ` private="busy"><categories exclude="${EXCLUDED}"/></sync>` : '/>';
+    for (const address of o.policy?.toCrm ?? []) await o.db.query(`update ${o.crmSchema}.associate set sync_direction = 'to-crm' where lower(email) = $1`, [address]);
+    const { file } = writeRealPartsConfig({ ...common, extra: `<sync conflict="last-writer-wins" items="appointments,tasks,contacts" deleteBreaker="0"${policy}` });
     const people = await seedPeople(referencePeople(o.db, o.crmSchema), o.sandbox);
     const exceptionRows = async (): Promise<CrmRef[]> => (await o.db.query<{ appointment_id: number }>(`select appointment_id from ${o.crmSchema}.appointment where series_id is not null`)).rows.map((r) => `appointment:${r.appointment_id}`);
     return { file, user: referenceCrmUser(o.db, o.crmSchema), port: new ReferenceCrm(o.db, o.crmSchema), records: () => referenceRecords(o.db, o.crmSchema), occurrences: exceptionRows, env: {}, close: () => undefined, people };
@@ -373,8 +410,10 @@ async function crmUnderTest(crmKind: CrmKind, o: { sandbox: Sandbox; db: PgDatab
 type Advise = 'EwsStream' | 'GraphNotify';
 const GRAPH_SECRET = 'convergence-graph-secret';
 
-for (const [crmKind, advise] of [['reference', 'EwsStream'], ['superoffice', 'EwsStream'], ['reference', 'GraphNotify']] as Array<[CrmKind, Advise]>) describe(`convergence of both directions (${crmKind === 'reference' ? 'reference CRM' : 'SuperOffice'}, ${advise})`, () => {
-  it(`${OPERATIONS} random operations on both sides over ${MAILBOXES} mailboxes, the service SIGKILLed halfway: the CRM and the mailboxes agree item by item`, { timeout: 420_000 }, async () => {
+for (const [crmKind, advise] of [['reference', 'EwsStream'], ['superoffice', 'EwsStream'], ['reference', 'GraphNotify']] as Array<[CrmKind, Advise]>) describe(`convergence of both directions (${crmKind === 'reference' ? 'reference CRM' : 'SuperOffice'}, ${advise}${crmKind === 'reference' && advise === 'EwsStream' ? ', mixed policy' : ''})`, () => {
+  // the reference CRM over EWS runs under a mixed policy: 3 mailboxes to-crm, Personal excluded, private items as blockers
+  const mixed = crmKind === 'reference' && advise === 'EwsStream';
+  it(`${OPERATIONS} random operations on both sides over ${MAILBOXES} mailboxes, the service SIGKILLed halfway: the CRM and the mailboxes agree item by item${mixed ? ' (what the policy keeps out counted as agreeing)' : ''}`, { timeout: 420_000 }, async () => {
     const t0 = Date.now();
     const phase = (what: string): void => console.log(`# convergence (${crmKind}, ${advise}): ${what} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const graph = advise === 'GraphNotify';
@@ -394,7 +433,8 @@ for (const [crmKind, advise] of [['reference', 'EwsStream'], ['superoffice', 'Ew
     let superoffice: SuperOfficeSandbox | undefined;
     let closeCrm: (() => void) | undefined;
     try {
-      const crm = await crmUnderTest(crmKind, { sandbox, db, crmSchema, stateSchema, prefix, advise });
+      const policy: MixedPolicy | undefined = mixed ? { toCrm: new Set(sandbox.store.all().slice(-3).map((m) => m.address)) } : undefined;
+      const crm = await crmUnderTest(crmKind, { sandbox, db, crmSchema, stateSchema, prefix, advise, policy });
       superoffice = crm.superoffice;
       closeCrm = crm.close;
       const { file } = crm;
@@ -404,9 +444,16 @@ for (const [crmKind, advise] of [['reference', 'EwsStream'], ['superoffice', 'Ew
       // occurrence of a series, no row holds the series' title (its occurrences are compared)
       const titleHeld = (crmId: string, subject: unknown): boolean => !crm.seriesRows || !crmId.includes(':series-') || crm.seriesRows(crmId).some((r) => r.slice(r.indexOf(' ') + 1) === String(subject));
       // Graph: the calendars and task lists, by Graph id
-      const inventory = async (): ReturnType<typeof fetchInventory> => (graph
+      const everything = async (): ReturnType<typeof fetchInventory> => (graph
         ? Object.fromEntries(sandbox.store.all().map((m) => [m.address, Object.fromEntries(['calendar', 'tasks'].flatMap((f) => sandbox.store.itemsIn(m, f)).map((i) => [graphIdOf(m.index, i.seq), changeKeyOf(i.version)]))]))
         : fetchInventory(sandbox.url.replace('/EWS/Exchange.asmx', '')));
+      // what the CRM must hold: every item but those in the excluded category (a live mapping of one is a ghost)
+      const inventory = async (): ReturnType<typeof fetchInventory> => {
+        const all = await everything();
+        if (!policy) return all;
+        for (const m of sandbox.store.all()) for (const i of ['calendar', 'tasks'].flatMap((f) => sandbox.store.itemsIn(m, f))) if (isExcluded(i)) delete all[m.address]?.[idOf(m.index, i.seq)];
+        return all;
+      };
       const agreed = async (): Promise<boolean> => {
         const a = await checkAgreement(db, stateSchema, await crm.records(), await inventory());
         return a.missing + a.stale + a.ghosts + a.unlinkedRows === 0 && a.items > 0;
@@ -431,7 +478,7 @@ for (const [crmKind, advise] of [['reference', 'EwsStream'], ['superoffice', 'Ew
         return true;
       };
 
-      const users = new Users(sandbox, crm.user, crm.occurrences, SEED, crm.people);
+      const users = new Users(sandbox, crm.user, crm.occurrences, SEED, crm.people, policy);
       let restarted: Promise<void> | undefined;
       for (let i = 0; i < OPERATIONS; i++) {
         await users.act();
@@ -458,7 +505,7 @@ for (const [crmKind, advise] of [['reference', 'EwsStream'], ['superoffice', 'Ew
         const now = await messages();
         if (now !== count) [count, quietSince] = [now, Date.now()];
         const a = await checkAgreement(db, stateSchema, await crm.records(), await inventory());
-        const content = await contentMismatches(sandbox, db, crm.port, stateSchema, titleHeld, idOf);
+        const content = await contentMismatches(sandbox, db, crm.port, stateSchema, titleHeld, idOf, !!policy);
         const contacts = crm.people ? await contactMismatches(sandbox, db, crm.people, stateSchema, idOf) : [];
         last = JSON.stringify({ ...a, content: content.slice(0, 5), contacts: contacts.slice(0, 5) });
         return a.missing + a.stale + a.ghosts + a.unlinkedRows === 0 && content.length === 0 && contacts.length === 0 && Date.now() - quietSince >= 3_000 && (await handled());
@@ -466,6 +513,14 @@ for (const [crmKind, advise] of [['reference', 'EwsStream'], ['superoffice', 'Ew
         throw new Error(`${err.message} (seed ${SEED}): ${last}`);
       });
       phase(`agreed and quiet: ${last}`);
+      if (policy) {
+        // the policy was at work: items in the excluded category without a record, private items as blockers, to-crm mailboxes with items
+        const calendars = sandbox.store.all().flatMap((m) => sandbox.store.itemsIn(m, 'calendar'));
+        const excluded = calendars.filter(isExcluded).length;
+        const blockers = (await db.query<{ n: number }>(`select count(*)::int as n from ${crmSchema}.appointment where title = $1`, [BLOCKER_TITLE])).rows[0].n;
+        phase(`policy: ${excluded} item(s) kept out by category, ${blockers} blocker row(s), ${calendars.filter(isPrivate).length} private item(s)`);
+        assert.ok(excluded > 0 && blockers > 0, `the mixed policy was exercised: ${excluded} excluded, ${blockers} blockers`);
+      }
       // GraphNotify: the safety poll (10 minutes) never ran — notifications carried every change,
       // contacts' too: one subscription on each mailbox's events and one on its contacts
       if (graph) assert.equal(sandbox.graph!.subscriptions.size, 2 * MAILBOXES, 'a subscription per mailbox on its events and one on its contacts');
@@ -483,7 +538,7 @@ for (const [crmKind, advise] of [['reference', 'EwsStream'], ['superoffice', 'Ew
       assert.deepEqual(liveRows.filter((r) => records.has(r.crm_id) && deletedIds.has(r.item_id)), [], 'items deleted in Exchange have no record');
       // a series' modified occurrences are its exception records
       for (const m of sandbox.store.all()) {
-        for (const item of sandbox.store.itemsIn(m, 'calendar').filter((i) => i.modifiedOccurrences?.size)) {
+        for (const item of sandbox.store.itemsIn(m, 'calendar').filter((i) => i.modifiedOccurrences?.size && !(policy && isExcluded(i)))) {
           const mapping = liveRows.find((r) => r.item_id === idOf(m.index, item.seq));
           assert.ok(mapping, `the series ${idOf(m.index, item.seq)} is mapped`);
           if (crm.seriesRows) {

@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CrmRef } from '../../../src/crm-adapter/index.js';
-import { verdictOf } from '../../../src/handlers/index.js';
+import { ToExchangeHandler, verdictOf } from '../../../src/handlers/index.js';
+import { silentLogger } from '../../../src/shared/logger.js';
+import { crmChangeMessage, parseEnvelope } from '../../../src/streams/index.js';
 import { verifyMailbox } from '../../../src/ops/verify.js';
 import { ewsIdOf } from '../../../src/sandbox/graph/graph-ids.js';
 import { DEFAULT_TASK_LIST } from '../../../src/superoffice-sandbox/store.js';
@@ -129,10 +131,20 @@ describe('sync policy: private items and categories', () => {
       assert.deepEqual(unaware.disagreements.map((d) => [d.kind, d.itemId]), [['missing', personal]], 'without the policy the item is missing');
 
       const ref = (await recordOf(rig, mailbox, work))!.ref;
+      const recordBefore = (await rig.crm.get(ref))!;
       await editInOutlook(rig, mailbox, work, (a) => (a.Categories = new ews.StringList(['Customer visit', 'Personal'])));
       await waitUntil(async () => !(await rig.crm.get(ref)), 20_000, 'the record gone with the category');
       await quiet(rig);
       assert.equal(await outlookSubject(rig, mailbox, work), 'Pipeline review', 'the item itself stays in the mailbox');
+      // a CRM user's edit the feed read just before the record left arrives late: it makes no second item
+      const late = parseEnvelope(crmChangeMessage('reference', {
+        ref, kind: 'appointment', op: 'u', time: Date.now(), bySync: false, owner: recordBefore.owner, ownerEmail: mailbox, position: 'late',
+        activity: { ...recordBefore, fields: { ...recordBefore.fields, subject: 'Pipeline review (edited)', version: '99' }, version: '99', writtenBySync: false },
+      }).value);
+      const items = rig.sandbox.store.itemsIn(rig.sandbox.store.byEmail(mailbox)!, 'calendar').length;
+      const toExchange = new ToExchangeHandler({ mappings: rig.mappings, crm: rig.crm, exchange: rig.exchange, logger: silentLogger(), privateItems: 'sync' });
+      assert.equal(await toExchange.handle(late, mailbox), 'unchanged');
+      assert.equal(rig.sandbox.store.itemsIn(rig.sandbox.store.byEmail(mailbox)!, 'calendar').length, items, 'no item made from a record the policy took out');
 
       await editInOutlook(rig, mailbox, work, (a) => (a.Categories = new ews.StringList(['Customer visit'])));
       await waitUntil(async () => !!(await recordOf(rig, mailbox, work)), 20_000, 'a record again without the category');
