@@ -193,6 +193,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const tokens = options.oauth ? new TokenService(options.oauth) : undefined;
   if (options.graph && !tokens) throw new Error('the sandbox serves Microsoft Graph only with an Entra endpoint (oauth): Graph takes Bearer tokens alone');
   const graph = options.graph && tokens ? new GraphServer({ store, tokens, epoch: opened.epoch, now, limits: typeof options.graph === 'object' ? options.graph.limits : undefined, onMeetingMessages: (n) => (stats.meetingMessages += n) }) : undefined;
+  // Microsoft Graph answers as slowly as the profile says too (its own draws)
+  if (graph && latencyModel) graph.latency = new LatencyModel(latencyModel.profile, latencyRandom);
   const basicAllowed = options.auth?.basic ?? true;
   const ntlm = (options.auth?.ntlm ?? true) ? new NtlmServer(domain, (user) => (accountNamed(user) ? password : undefined)) : undefined;
 
@@ -241,6 +243,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     },
     setLatencyProfile(profile) {
       latencyModel = profile === 'none' ? undefined : new LatencyModel(profile, latencyRandom);
+      if (graph) graph.latency = profile === 'none' ? undefined : new LatencyModel(profile, latencyRandom);
       latencyStats.profile = profile;
     },
     latency: latencyStats,

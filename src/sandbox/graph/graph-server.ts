@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { formatUtc, parseDateTime } from '../../shared/time-zones.js';
 import { parseOccurrenceId } from '../ids.js';
 import type { Mailbox, MailboxStore, StoredItem } from '../mailbox-store.js';
+import type { LatencyModel } from '../latency-model.js';
 import { recipientsOf } from '../meeting-messages.js';
 import { expandOccurrences, pruneExceptions, type Occurrence } from '../recurrence.js';
 import type { TokenService } from '../token-service.js';
@@ -72,6 +73,8 @@ interface GraphRequest {
 export class GraphServer {
   url = '';
   readonly limits: GraphLimits;
+  /** How long Exchange Online takes to answer (the sandbox's latency profile); undefined: at once. */
+  latency: LatencyModel | undefined;
   readonly requests = new Map<string, number>();
   throttled = 0;
   private server: Server | undefined;
@@ -145,6 +148,9 @@ export class GraphServer {
     }
     this.inFlight.set(app, running + 1);
     res.once('close', () => this.inFlight.set(app, (this.inFlight.get(app) ?? 1) - 1));
+    // Exchange's time to answer (the sandbox's latency profile), while the request counts as under way
+    const delay = this.latency?.delayOf(operationOf(req.method ?? 'GET', url.pathname)) ?? 0;
+    if (delay) await new Promise((r) => setTimeout(r, delay));
     const raw = await readBody(req, MAX_BODY_BYTES);
     if (raw === undefined) return reply(res, { status: 413, body: errorBody('RequestEntityTooLarge', 'The request is too large.') });
     let body: unknown;
@@ -624,4 +630,14 @@ function reply(res: ServerResponse, r: Reply): void {
   }
   res.writeHead(r.status, { 'content-type': 'application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8', ...r.headers });
   res.end(JSON.stringify(r.body));
+}
+
+/** The EWS operation a Graph request does the work of, for the latency model: a read, a delta round, a subscription, a write. */
+function operationOf(method: string, path: string): string {
+  if (path.includes('/delta')) return 'SyncFolderItems';
+  if (path.endsWith('/subscriptions') || path.includes('/subscriptions/')) return 'Subscribe';
+  if (method === 'POST' && !path.endsWith('$batch')) return 'CreateItem';
+  if (method === 'PATCH') return 'UpdateItem';
+  if (method === 'DELETE') return 'DeleteItem';
+  return 'GetItem';
 }
