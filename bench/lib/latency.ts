@@ -17,7 +17,8 @@ export interface MadeChange {
 /** A change that arrived on the other side. */
 export interface ArrivedChange {
   readonly item: string;
-  readonly op: 'c' | 'u' | 'd';
+  /** r: a resync's read (the first sync, a recovery): arrives like an update. */
+  readonly op: 'c' | 'u' | 'd' | 'r';
   readonly version: string | null;
   readonly at: number;
 }

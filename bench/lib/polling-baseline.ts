@@ -72,7 +72,7 @@ void (async () => {
 process.on('message', (m: SyncProcessRequest) => {
   if (m.type === 'stats') {
     const cpu = process.cpuUsage();
-    send({ type: 'stats', id: m.id, cpuMicros: cpu.user + cpu.system, rss: process.memoryUsage().rss, peakRss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed, ewsRequests: requests, mailboxes: options.mailboxes.length, initialSyncDone: options.mailboxes.length, active: options.mailboxes.length, lagToCrm: 0, lagToExchange: 0 });
+    send({ type: 'stats', id: m.id, cpuMicros: cpu.user + cpu.system, rss: process.memoryUsage().rss, peakRss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed, ewsRequests: requests, graphRequests: 0, notifications: 0, renewals: 0, crmRequests: 0, mailboxes: options.mailboxes.length, initialSyncDone: options.mailboxes.length, active: options.mailboxes.length, lagToCrm: 0, lagToExchange: 0 });
   } else {
     stopping = true;
     clearInterval(flush);

@@ -45,7 +45,7 @@ process.on('message', (m: SyncProcessRequest) => {
       clearInterval(flush);
       clearInterval(sampler);
       if (pending.length) send({ type: 'handled', changes: pending });
-      await service.lifecycle.stop('benchmark done');
+      await service.lifecycle.stop('requested');
       send({ type: 'stopped' });
       process.exit(0);
     }

@@ -7,7 +7,8 @@ export interface HandledChange {
   readonly source: string;
   /** The ItemId, or appointment:<id>. */
   readonly subject: string;
-  readonly op: 'c' | 'u' | 'd';
+  /** r: a resync's read of an item (the first sync, a recovery). */
+  readonly op: 'c' | 'u' | 'd' | 'r';
   /** ChangeKey (Exchange) or updated_count (CRM) of what was applied; null for a delete. */
   readonly version: string | null;
   readonly at: number;

@@ -28,13 +28,13 @@ export interface TransportOverheadResult {
   median: { raw: Throughput; pipeline: Throughput; ratio: number };
 }
 
-function envelopes(n: number): Array<{ key: string; value: string }> {
+function envelopes(n: number): Array<{ key: string; value: string; headers: Record<string, string> }> {
   const list = makeEnvelopes(n);
   parseEnvelope(list[0].value); // a pipeline that dead-letters everything would never finish
   return list;
 }
 
-function makeEnvelopes(n: number): Array<{ key: string; value: string }> {
+function makeEnvelopes(n: number): Array<{ key: string; value: string; headers: Record<string, string> }> {
   return Array.from({ length: n }, (_, i) => {
     const mailbox = `user${String(i % 1000).padStart(4, '0')}@contoso.test`;
     const itemId = `AAMkI${Buffer.from(`${mailbox}:${i}`).toString('base64')}`;
@@ -45,7 +45,7 @@ function makeEnvelopes(n: number): Array<{ key: string; value: string }> {
       after: { subject: `Quarterly review #${i}`, start: '2026-12-01T09:00:00Z', end: '2026-12-01T10:00:00Z', timeZone: 'Europe/Berlin', location: 'Room 101', version: 'CQAAABYAAAA=' },
       origin: 'exchange', detectedAt: Date.now(),
     };
-    return { key: mailbox, value: JSON.stringify(e) };
+    return { key: mailbox, value: JSON.stringify(e), headers: {} };
   });
 }
 
@@ -78,7 +78,7 @@ async function raw(brokers: string[], messages: Array<{ key: string; value: stri
   return { publishPerSecond: perSecond(messages.length, published - t0), consumePerSecond: perSecond(messages.length, t1 - published), endToEndPerSecond: perSecond(messages.length, t1 - t0) };
 }
 
-async function pipeline(brokers: string[], messages: Array<{ key: string; value: string }>): Promise<Throughput> {
+async function pipeline(brokers: string[], messages: Array<{ key: string; value: string; headers: Record<string, string> }>): Promise<Throughput> {
   const transport = new KafkaTransport({ type: 'kafka', brokers, topicPrefix: '', partitions: 12, replicationFactor: 1, clientId: 'bench-pipeline', ssl: false, tlsVerify: true, sasl: null, compression: 'none' as const, path: '' }, silentLogger());
   const topic = uniqueName('bench-pipeline');
   await transport.ensureTopics([topic, `${topic}.dlq`]);
