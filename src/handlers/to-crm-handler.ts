@@ -96,6 +96,8 @@ export class ToCrmHandler implements ChangeHandler {
     }
     // private="busy": the CRM gets the time and "Private", nothing else (the stamp still links it)
     const blocker = verdict.action === 'blocker';
+    const held = heldBack(this.options.fields, 'crm');
+    const shape = shapeOf(held, this.options.categoryTypes ?? []);
     const after = blocker ? { ...blockerOf(envelope.after!), ...(envelope.after!.crmId ? { crmId: envelope.after!.crmId } : {}) } : envelope.after!;
     const changeKey = after.version ?? '';
     const folder: FolderKind = envelope.type === 'task' ? 'tasks' : 'calendar';
@@ -106,9 +108,9 @@ export class ToCrmHandler implements ChangeHandler {
       const record = known ?? (await crm.get(m.crmId));
       if (record) await this.syncExceptions(mailbox, envelope.subject, m.crmId, record.owner, { ...record.fields, recurrence: after.recurrence });
     };
-    // (a version already applied, unless the privacy rule now says otherwise of it: a policy
-    // change read again by a resync turns records into blockers and back)
-    if (mapping && !!mapping.blocker === blocker && (mapping.changeKey === changeKey || mapping.knownKeys?.includes(changeKey))) {
+    // (a version already applied, unless the policy now shapes its record otherwise: a change
+    // read again by a resync turns records into blockers and back, keeps other fields, types them)
+    if (mapping && !!mapping.blocker === blocker && (mapping.shape ?? '') === shape && (mapping.changeKey === changeKey || mapping.knownKeys?.includes(changeKey))) {
       const current = mapping.changeKey === changeKey;
       const record = after.recurrence && current ? await crm.get(mapping.crmId) : undefined;
       const own = record ? await this.deletedOccurrencesFollow(mapping, record, after) : undefined;
@@ -128,7 +130,6 @@ export class ToCrmHandler implements ChangeHandler {
       this.options.logger.debug({ mailbox, event: 'to-crm.no-associate' }, 'the mailbox is not an active associate; change skipped');
       return 'skipped';
     }
-    const held = heldBack(this.options.fields, 'crm');
     const carried = this.options.attendees === 'none' || held.includes('attendees') ? withoutAttendees(after) : after;
     const incoming: ItemFields = { ...carried, ...(envelope.type === 'appointment' ? await this.links(carried) : {}) };
     // a field that does not travel to the CRM keeps the record's value (a new record: none);
@@ -139,7 +140,7 @@ export class ToCrmHandler implements ChangeHandler {
       return type === undefined ? out : { ...out, crmType: type };
     };
     let fields = shaped();
-    const saved = { changeKey, ...position, deleted: false, iCalUid: after.iCalUid, folder, blocker };
+    const saved = { changeKey, ...position, deleted: false, iCalUid: after.iCalUid, folder, blocker, ...(shape ? { shape } : { shape: undefined }) };
     if (mapping) {
       const record = await crm.get(mapping.crmId);
       // deleted in the CRM meanwhile: that delete wins (it is on its way to the mailbox)
@@ -328,4 +329,9 @@ function sameOccurrence(record: ItemFields, occurrence: RecurrenceException): bo
 function withoutAttendees(fields: ItemFields): ItemFields {
   const { attendees: _attendees, organizer: _organizer, ...rest } = fields;
   return rest;
+}
+
+/** What of the policy shapes a record beyond the privacy rule: the fields kept from the CRM, the type pairs ('' for neither). */
+function shapeOf(held: readonly string[], types: CategoryTypes): string {
+  return held.length || types.length ? JSON.stringify([[...held].sort(), types.map((t) => [t.outlook.toLowerCase(), t.crm.toLowerCase()])]) : '';
 }

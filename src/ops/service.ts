@@ -246,14 +246,15 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
         const { config: again } = loadConfig(config.file, process.env, { requireSecrets: false });
         configured = again.exchange.mailboxes.directions;
         directions.useFallback(again.sync.direction);
-        const itemRules = (p: { private: unknown; categories: unknown }): string => JSON.stringify([p.private, p.categories]);
-        const rulesChanged = itemRules({ private: itemPolicy.privateItems, categories: itemPolicy.categories }) !== itemRules(again.sync);
+        // what decides whether, and how, an item's record is in the CRM
+        const itemRules = (p: { private: unknown; categories: unknown; fields: unknown; categoryTypes: unknown }): string => JSON.stringify([p.private, p.categories, p.fields, p.categoryTypes]);
+        const rulesChanged = itemRules({ private: itemPolicy.privateItems, categories: itemPolicy.categories, fields: itemPolicy.fields, categoryTypes: itemPolicy.categoryTypes }) !== itemRules(again.sync);
         Object.assign(itemPolicy, { privateItems: again.sync.private, categories: again.sync.categories, fields: again.sync.fields, categoryTypes: again.sync.categoryTypes });
         if (rulesChanged) {
           // what the new rules imply for items synced already, as ordinary changes: every mailbox read anew
           const mailboxes = rereadAll();
           logger.info({ event: 'policy.items-changed', private: again.sync.private, categories: again.sync.categories, mailboxes },
-            `the rules for private items and categories changed: ${mailboxes} mailbox(es) are read anew, so items now kept out leave the CRM and items now let in come`);
+            `the rules for what of an item reaches the CRM changed: ${mailboxes} mailbox(es) are read anew, so items now kept out leave the CRM, items now let in come, and records are written again as the rules now shape them`);
         }
       } catch (err) {
         const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];

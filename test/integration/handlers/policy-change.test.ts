@@ -17,7 +17,7 @@ import { waitUntil } from '../../helpers/source-harness.js';
  * CRM, a private item becomes a blocker, and both come back when the rules do.
  */
 describe('sync policy: a changed rule applies to items synced already', () => {
-  it('exclude="Personal" and private="busy" read by reload: the Personal item leaves the CRM, the private one becomes a blocker; undone, both return', { timeout: 240_000 }, async () => {
+  it('exclude="Personal" and private="busy" read by reload: the Personal item leaves the CRM, the private one becomes a blocker; undone, both return; a type pair added types a synced record', { timeout: 240_000 }, async () => {
     const sandbox = await startSandbox({ mailboxes: 2, itemsPerMailbox: 1, seed: 515 });
     const mailbox = sandbox.store.all()[0].address;
     const db = new PgDatabase(postgresUrl());
@@ -56,10 +56,11 @@ describe('sync policy: a changed rule applies to items synced already', () => {
       await inOutlook('Gym', { categories: ['Personal'] });
       await inOutlook('Doctor', { private: true });
       await inOutlook('Pipeline review', {});
+      await inOutlook('At Fabrikam', { categories: ['Customer visit'] });
       await waitUntil(async () => {
         const now = await titles();
-        return ['Doctor', 'Gym', 'Pipeline review'].every((t) => now.includes(t));
-      }, 60_000, 'the three items in the CRM');
+        return ['Doctor', 'Gym', 'Pipeline review', 'At Fabrikam'].every((t) => now.includes(t));
+      }, 60_000, 'the four items in the CRM');
       const seeded = (await titles()).length;
 
       await reload('<sync items="appointments" private="busy"><categories exclude="Personal"/></sync>');
@@ -78,6 +79,13 @@ describe('sync policy: a changed rule applies to items synced already', () => {
         return now.includes('Gym') && now.includes('Doctor') && !now.includes('Private');
       }, 60_000, 'both items back');
       assert.equal((await titles()).length, seeded);
+
+      // a category ↔ type pair added: the record of the item already in that category gets the type at once
+      const typeOf = async (title: string): Promise<string | null> => (await db.query<{ activity_type: string | null }>(`select activity_type from ${crmSchema}.appointment where title = $1`, [title])).rows[0]?.activity_type ?? null;
+      assert.equal(await typeOf('At Fabrikam'), null);
+      await reload('<sync items="appointments"><category outlook="Customer visit" crm="Visit"/></sync>');
+      await waitUntil(async () => (await typeOf('At Fabrikam')) === 'Visit', 60_000, 'the synced item\'s record typed by the new pair, without a change in Outlook');
+      assert.equal(await typeOf('Pipeline review'), null, 'an item without the category keeps the default');
     } finally {
       if (service && service.child.exitCode === null && service.child.signalCode === null) await service.stop('SIGINT');
       await sandbox.close();
