@@ -13,8 +13,8 @@ import { typeCategoryOf, type CategoryTypes } from './category-types.js';
 
 export interface ToExchangeOptions {
   mappings: ItemMappingStore;
-  /** The CRM's versions are opaque: only the adapter orders them. */
-  crm: Pick<CrmPort, 'compareVersions'>;
+  /** The CRM's versions are opaque: only the adapter orders them. `get` tells a late edit of a record gone. */
+  crm: Pick<CrmPort, 'compareVersions'> & Partial<Pick<CrmPort, 'get'>>;
   exchange: MailboxStore;
   logger: Logger;
   privateItems: PrivateItems;
@@ -144,6 +144,9 @@ export class ToExchangeHandler implements ChangeHandler {
     // the item was deleted in Exchange, or a category excluded took its record out of the CRM:
     // that wins over this edit, read before the record left — it must not make the item again
     if (found?.deleted && (found.deletedBy === 'exchange' || found.deletedBy === 'category')) return 'unchanged';
+    // ... or the record is gone by now (a private item kept out, a delete on its way): an edit
+    // read before it left makes no item
+    if (found?.deleted && this.options.crm.get && !(await this.options.crm.get(crmId))) return 'unchanged';
     const mailbox = after?.associateEmail ?? key;
     if (!after || !mailbox.includes('@')) return 'skipped';
     const version = after.version ?? '';

@@ -154,6 +154,31 @@ describe('sync policy: private items and categories', () => {
     }
   });
 
+  it('private="skip": an item made private leaves the CRM; a CRM edit read just before its record left makes no second item', { timeout: 120_000 }, async () => {
+    const rig = await startTwoWayRig({ mailboxes: 2, seed: 246, privateItems: 'skip' });
+    try {
+      const mailbox = rig.sandbox.store.byIndex(1)!.address;
+      const itemId = await inOutlook(rig, mailbox, { subject: 'Dentist' });
+      let mapped: { ref: CrmRef } | undefined;
+      await waitUntil(async () => !!(mapped = await recordOf(rig, mailbox, itemId)), 20_000, 'a record for the item');
+      await quiet(rig);
+      const recordBefore = (await rig.crm.get(mapped!.ref))!;
+      await editInOutlook(rig, mailbox, itemId, (a) => (a.Sensitivity = ews.Sensitivity.Private));
+      await waitUntil(async () => !(await rig.crm.get(mapped!.ref)), 20_000, 'the record gone with the item made private');
+      await quiet(rig);
+      const late = parseEnvelope(crmChangeMessage('reference', {
+        ref: mapped!.ref, kind: 'appointment', op: 'u', time: Date.now(), bySync: false, owner: recordBefore.owner, ownerEmail: mailbox, position: 'late',
+        activity: { ...recordBefore, fields: { ...recordBefore.fields, subject: 'Dentist (moved)', version: '99' }, version: '99', writtenBySync: false },
+      }).value);
+      const items = rig.sandbox.store.itemsIn(rig.sandbox.store.byEmail(mailbox)!, 'calendar').length;
+      const toExchange = new ToExchangeHandler({ mappings: rig.mappings, crm: rig.crm, exchange: rig.exchange, logger: silentLogger(), privateItems: 'skip' });
+      assert.equal(await toExchange.handle(late, mailbox), 'unchanged');
+      assert.equal(rig.sandbox.store.itemsIn(rig.sandbox.store.byEmail(mailbox)!, 'calendar').length, items, 'no item made from a record that is gone');
+    } finally {
+      await rig.close();
+    }
+  });
+
   it('<categories include="Customer visit">: only items with it reach the CRM', { timeout: 120_000 }, async () => {
     const rig = await startTwoWayRig({ mailboxes: 2, seed: 243, categories: { include: ['Customer visit'], exclude: [] } });
     try {
