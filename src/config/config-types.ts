@@ -3,6 +3,8 @@ import type { FIELD_DIRECTIONS, SYNC_DIRECTIONS, SYNCED_FIELDS } from './setting
 
 /** Which way a mailbox is synced (the policy's first rule). */
 export type SyncDirectionSetting = (typeof SYNC_DIRECTIONS)[number];
+/** Where a change goes: towards the CRM (Exchange → CRM) or towards Exchange. */
+export type Towards = 'crm' | 'exchange';
 /** A field of an appointment or task the operator can give a direction (<sync><field name>). */
 export type SyncedField = (typeof SYNCED_FIELDS)[number];
 export type FieldDirection = (typeof FIELD_DIRECTIONS)[number];

@@ -1,11 +1,8 @@
-import { SYNCED_FIELDS, type FieldDirection, type SyncedField } from '../config/index.js';
+import { SYNCED_FIELDS, type FieldDirection, type SyncedField, type Towards } from '../config/index.js';
 import type { ItemFields } from '../shared/item-fields.js';
 
 /** Which way each field of an appointment or task travels (unnamed fields: both ways). */
 export type FieldDirections = Readonly<Partial<Record<SyncedField, FieldDirection>>>;
-
-/** The side a write goes to. */
-export type Towards = 'crm' | 'exchange';
 
 /** The normalised properties each field the operator names stands for. */
 const PROPERTIES: Record<SyncedField, ReadonlyArray<keyof ItemFields>> = {

@@ -14,5 +14,5 @@ export { ContactsToExchange } from './contacts-to-exchange.js';
 export { SelectionsToExchange } from './selections-to-exchange.js';
 export { SelectionFolderStore, type SelectionCopy, type SelectionFolder } from './selection-folders.js';
 export { DeleteBreaker, behindBreaker, type DeleteBreakerSettings, type TrippedScope } from './delete-breaker.js';
-export { heldBack, towardsSide, type FieldDirections, type Towards } from './field-directions.js';
+export { heldBack, towardsSide, type FieldDirections } from './field-directions.js';
 export { crmTypeOf, typeCategoryOf, typeToWrite, type CategoryTypes } from './category-types.js';

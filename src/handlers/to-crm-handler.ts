@@ -140,7 +140,7 @@ export class ToCrmHandler implements ChangeHandler {
       return type === undefined ? out : { ...out, crmType: type };
     };
     let fields = shaped();
-    const saved = { changeKey, ...position, deleted: false, iCalUid: after.iCalUid, folder, blocker, ...(shape ? { shape } : { shape: undefined }) };
+    const saved = { changeKey, ...position, deleted: false, iCalUid: after.iCalUid, folder, blocker, shape: shape || undefined };
     if (mapping) {
       const record = await crm.get(mapping.crmId);
       // deleted in the CRM meanwhile: that delete wins (it is on its way to the mailbox)

@@ -1,4 +1,4 @@
-import type { ConflictPolicy, PrivateItems } from '../config/index.js';
+import type { ConflictPolicy, PrivateItems, SyncedField } from '../config/index.js';
 import { parseCrmRef, type CrmPort, type CrmRef } from '../crm-adapter/crm-port.js';
 import type { FolderKind, KeptProperties, MailboxStore } from '../exchange/index.js';
 import { MeetingWriteRefused, SyncError } from '../shared/errors.js';
@@ -14,7 +14,7 @@ import { typeCategoryOf, type CategoryTypes } from './category-types.js';
 export interface ToExchangeOptions {
   mappings: ItemMappingStore;
   /** The CRM's versions are opaque: only the adapter orders them. `get` tells a late edit of a record gone. */
-  crm: Pick<CrmPort, 'compareVersions'> & Partial<Pick<CrmPort, 'get'>>;
+  crm: Pick<CrmPort, 'compareVersions' | 'get'>;
   exchange: MailboxStore;
   logger: Logger;
   privateItems: PrivateItems;
@@ -116,8 +116,7 @@ export class ToExchangeHandler implements ChangeHandler {
   }
 
   /** What a write to the mailbox leaves alone (fields that do not travel to Exchange). */
-  private kept(): KeptProperties | undefined {
-    const held = heldBack(this.options.fields, 'exchange');
+  private kept(held: readonly SyncedField[] = heldBack(this.options.fields, 'exchange')): KeptProperties | undefined {
     return held.length ? new Set(propertiesOf(held)) : undefined;
   }
 
@@ -146,15 +145,16 @@ export class ToExchangeHandler implements ChangeHandler {
     if (found?.deleted && (found.deletedBy === 'exchange' || found.deletedBy === 'category')) return 'unchanged';
     // ... or the record is gone by now (a private item kept out, a delete on its way): an edit
     // read before it left makes no item
-    if (found?.deleted && this.options.crm.get && !(await this.options.crm.get(crmId))) return 'unchanged';
+    if (found?.deleted && !(await this.options.crm.get(crmId))) return 'unchanged';
     const mailbox = after?.associateEmail ?? key;
     if (!after || !mailbox.includes('@')) return 'skipped';
     const version = after.version ?? '';
     if (mapping && this.written(mapping, version)) return 'unchanged'; // a repeat, or our own write
+    const held = heldBack(this.options.fields, 'exchange');
     if (!mapping) {
       const earlier = firstAttempt ? undefined : await exchange.findStamped(mailbox, folder, crmId);
       // a field that does not travel to Exchange starts empty there
-      const created = earlier ?? (await exchange.createItem(mailbox, folder, towardsSide(after, heldBack(this.options.fields, 'exchange')), crmId));
+      const created = earlier ?? (await exchange.createItem(mailbox, folder, towardsSide(after, held), crmId));
       const saved: ItemMapping = {
         // an adopted item may lack this version's fields: no version known, so it is written next
         mailbox, itemId: created.itemId, crmId, changeKey: created.changeKey, crmVersion: earlier ? '' : version, logPartition: -1, logOffset: -1, deleted: false, folder,
@@ -164,7 +164,7 @@ export class ToExchangeHandler implements ChangeHandler {
       this.options.logger.debug({ mailbox, crmId, adopted: !!earlier, event: 'to-exchange.created' }, earlier ? 'found the item an interrupted attempt created' : 'created in the mailbox');
       return earlier ? this.apply(envelope, crmId, key, true, saved, undefined) : 'applied';
     }
-    const keep = this.kept();
+    const keep = this.kept(held);
     let outcome = await exchange.updateItem(mapping.mailbox, folder, mapping.itemId, after, mapping.changeKey, keep);
     if (outcome.status === 'missing') return 'unchanged'; // deleted in Exchange meanwhile: the delete wins
     if (outcome.status === 'conflict' && outcome.changeKey !== undefined) {

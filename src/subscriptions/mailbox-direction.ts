@@ -1,4 +1,4 @@
-import { SYNC_DIRECTIONS, type SyncDirectionSetting } from '../config/index.js';
+import { SYNC_DIRECTIONS, type SyncDirectionSetting, type Towards } from '../config/index.js';
 import { merge, Subject, type Observable } from 'rxjs';
 import type { Logger } from '../shared/logger.js';
 import type { MailboxDirectory } from './mailbox-directory.js';
@@ -7,8 +7,7 @@ import type { MailboxDirectory } from './mailbox-directory.js';
 export type SyncDirection = SyncDirectionSetting;
 export { SYNC_DIRECTIONS };
 
-/** Where a change goes: towards the CRM (Exchange → CRM) or towards Exchange. */
-export type Towards = 'crm' | 'exchange';
+export type { Towards };
 
 const CARRIES: Record<SyncDirection, readonly Towards[]> = { 'two-way': ['crm', 'exchange'], 'to-crm': ['crm'], 'to-exchange': ['exchange'], off: [] };
 

@@ -131,19 +131,18 @@ export abstract class SourceBase implements MailboxChangeSource {
   }
 
   resync(mailbox?: string): void {
-    for (const m of mailbox ? [mailbox] : [...this.attached]) {
-      if (this.attached.has(m)) for (const f of this.options.folders) this.syncer.request(m, f, 'recovery');
-    }
+    this.readAgain(mailbox, 'recovery');
   }
 
   snapshot(mailbox?: string): number {
-    let n = 0;
-    for (const m of mailbox ? [mailbox] : [...this.attached]) {
-      if (!this.attached.has(m)) continue;
-      n++;
-      for (const f of this.options.folders) this.syncer.request(m, f, 'snapshot');
-    }
-    return n;
+    return this.readAgain(mailbox, 'snapshot');
+  }
+
+  /** Every folder of one mailbox, or of all it holds, read again for this reason; how many mailboxes. */
+  private readAgain(mailbox: string | undefined, reason: 'recovery' | 'snapshot'): number {
+    const held = (mailbox ? [mailbox] : [...this.attached]).filter((m) => this.attached.has(m));
+    for (const m of held) for (const f of this.options.folders) this.syncer.request(m, f, reason);
+    return held.length;
   }
 
   pause(mailbox: string): void {

@@ -4,7 +4,7 @@
 // reach the CRM, and an item that gains or loses a category leaves or comes back.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { CrmRef } from '../../../src/crm-adapter/index.js';
+import type { CrmActivity, CrmRef } from '../../../src/crm-adapter/index.js';
 import { ToExchangeHandler, verdictOf } from '../../../src/handlers/index.js';
 import { silentLogger } from '../../../src/shared/logger.js';
 import { crmChangeMessage, parseEnvelope } from '../../../src/streams/index.js';
@@ -55,6 +55,22 @@ async function outlookSubject(rig: TwoWayRig, mailbox: string, itemId: string): 
 async function recordOf(rig: TwoWayRig, mailbox: string, itemId: string): Promise<{ ref: CrmRef; blocker: boolean } | undefined> {
   const { rows } = await rig.db.query<{ crm_id: string; blocker: boolean }>(`select crm_id, blocker from ${rig.stateSchema}.item_map where mailbox = $1 and item_id = $2 and not deleted`, [mailbox, itemId]);
   return rows[0] ? { ref: rows[0].crm_id as CrmRef, blocker: rows[0].blocker } : undefined;
+}
+
+/**
+ * A CRM user's edit of a record that the feed read just before the record left the CRM, handed
+ * to a to-exchange handler late; what it did and the mailbox's calendar size before and after.
+ */
+async function replayLateEdit(rig: TwoWayRig, mailbox: string, recordBefore: CrmActivity, subject: string, privateItems: 'sync' | 'skip'): Promise<{ outcome: string; itemsBefore: number; itemsAfter: number }> {
+  const late = parseEnvelope(crmChangeMessage('reference', {
+    ref: recordBefore.ref, kind: 'appointment', op: 'u', time: Date.now(), bySync: false, owner: recordBefore.owner, ownerEmail: mailbox, position: 'late',
+    activity: { ...recordBefore, fields: { ...recordBefore.fields, subject, version: '99' }, version: '99', writtenBySync: false },
+  }).value);
+  const calendar = (): number => rig.sandbox.store.itemsIn(rig.sandbox.store.byEmail(mailbox)!, 'calendar').length;
+  const itemsBefore = calendar();
+  const toExchange = new ToExchangeHandler({ mappings: rig.mappings, crm: rig.crm, exchange: rig.exchange, logger: silentLogger(), privateItems });
+  const outcome = await toExchange.handle(late, mailbox);
+  return { outcome, itemsBefore, itemsAfter: calendar() };
 }
 
 /** Both handler groups have consumed everything, and stay so a moment (echoes included). */
@@ -137,14 +153,9 @@ describe('sync policy: private items and categories', () => {
       await quiet(rig);
       assert.equal(await outlookSubject(rig, mailbox, work), 'Pipeline review', 'the item itself stays in the mailbox');
       // a CRM user's edit the feed read just before the record left arrives late: it makes no second item
-      const late = parseEnvelope(crmChangeMessage('reference', {
-        ref, kind: 'appointment', op: 'u', time: Date.now(), bySync: false, owner: recordBefore.owner, ownerEmail: mailbox, position: 'late',
-        activity: { ...recordBefore, fields: { ...recordBefore.fields, subject: 'Pipeline review (edited)', version: '99' }, version: '99', writtenBySync: false },
-      }).value);
-      const items = rig.sandbox.store.itemsIn(rig.sandbox.store.byEmail(mailbox)!, 'calendar').length;
-      const toExchange = new ToExchangeHandler({ mappings: rig.mappings, crm: rig.crm, exchange: rig.exchange, logger: silentLogger(), privateItems: 'sync' });
-      assert.equal(await toExchange.handle(late, mailbox), 'unchanged');
-      assert.equal(rig.sandbox.store.itemsIn(rig.sandbox.store.byEmail(mailbox)!, 'calendar').length, items, 'no item made from a record the policy took out');
+      const late = await replayLateEdit(rig, mailbox, recordBefore, 'Pipeline review (edited)', 'sync');
+      assert.equal(late.outcome, 'unchanged');
+      assert.equal(late.itemsAfter, late.itemsBefore, 'no item made from a record the policy took out');
 
       await editInOutlook(rig, mailbox, work, (a) => (a.Categories = new ews.StringList(['Customer visit'])));
       await waitUntil(async () => !!(await recordOf(rig, mailbox, work)), 20_000, 'a record again without the category');
@@ -166,14 +177,9 @@ describe('sync policy: private items and categories', () => {
       await editInOutlook(rig, mailbox, itemId, (a) => (a.Sensitivity = ews.Sensitivity.Private));
       await waitUntil(async () => !(await rig.crm.get(mapped!.ref)), 20_000, 'the record gone with the item made private');
       await quiet(rig);
-      const late = parseEnvelope(crmChangeMessage('reference', {
-        ref: mapped!.ref, kind: 'appointment', op: 'u', time: Date.now(), bySync: false, owner: recordBefore.owner, ownerEmail: mailbox, position: 'late',
-        activity: { ...recordBefore, fields: { ...recordBefore.fields, subject: 'Dentist (moved)', version: '99' }, version: '99', writtenBySync: false },
-      }).value);
-      const items = rig.sandbox.store.itemsIn(rig.sandbox.store.byEmail(mailbox)!, 'calendar').length;
-      const toExchange = new ToExchangeHandler({ mappings: rig.mappings, crm: rig.crm, exchange: rig.exchange, logger: silentLogger(), privateItems: 'skip' });
-      assert.equal(await toExchange.handle(late, mailbox), 'unchanged');
-      assert.equal(rig.sandbox.store.itemsIn(rig.sandbox.store.byEmail(mailbox)!, 'calendar').length, items, 'no item made from a record that is gone');
+      const late = await replayLateEdit(rig, mailbox, recordBefore, 'Dentist (moved)', 'skip');
+      assert.equal(late.outcome, 'unchanged');
+      assert.equal(late.itemsAfter, late.itemsBefore, 'no item made from a record that is gone');
     } finally {
       await rig.close();
     }
