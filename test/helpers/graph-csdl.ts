@@ -2,11 +2,14 @@
 // as a checker of JSON answers: every property an answer names is declared on its type (or a
 // base type), every value has the declared shape — primitive, enum member, complex type,
 // collection — and no non-nullable property is null. What the sandbox answers is held to it.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseXml, type XmlElement } from '../../src/shared/safe-xml.js';
 
 const CSDL = fileURLToPath(new URL('../../../shared/graph-api/csdl/outlook-calendar-contacts-todo-subset.xml', import.meta.url));
+
+/** Why a test of the Graph metadata cannot run here (the reference data is not beside the repository), or false. */
+export const graphMetadataMissing: string | false = existsSync(CSDL) ? false : `Microsoft's Graph metadata not found at ${CSDL} (the project's ../shared reference data)`;
 
 interface Declared {
   readonly type: string;

@@ -8,10 +8,10 @@ import { OAuthCredentials } from '../../../src/ews/index.js';
 import { GraphHttp, STAMP_PROPERTY_ID } from '../../../src/graph/index.js';
 import { itemIdOf } from '../../../src/sandbox/ids.js';
 import { startSandbox } from '../../../src/sandbox/index.js';
-import { GraphMetadata } from '../../helpers/graph-csdl.js';
+import { GraphMetadata, graphMetadataMissing } from '../../helpers/graph-csdl.js';
 
 describe('the sandbox\'s Graph answers against the v1.0 metadata', () => {
-  it('events, series, instances, a delta page and translated ids: only declared properties, each of its declared shape', async () => {
+  it('events, series, instances, a delta page and translated ids: only declared properties, each of its declared shape', { skip: graphMetadataMissing }, async () => {
     const metadata = new GraphMetadata();
     // the checker itself catches what it must
     assert.deepEqual(metadata.problems({ id: 'x', subject: 'a', madeUp: 1 }, 'graph.event'), ['$.madeUp: not a property of graph.event']);
