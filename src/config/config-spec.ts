@@ -309,6 +309,11 @@ export const SETTINGS: readonly SettingSpec[] = [
     kind: k.text(/^[A-Za-z0-9._-]+$/, 'a name (letters, digits, . _ -)'), default: 'ExchangeCrmSync', doc: 'superoffice: the foreign application name of the keys the sync stamps on records it creates.',
   },
   {
+    key: 'crm.directionField', element: 'crm', attribute: 'directionField', env: 'ECS_CRM_DIRECTION_FIELD',
+    kind: k.text(/^(personUdef\/[^\s,]+|personExtra\/x_[A-Za-z0-9_]+)$/, 'a Person archive column of a user-defined field (personUdef/SuperOffice:7, or personUdef/<ProgId>) or of an extra field (personExtra/x_calendar_sync)'), default: '',
+    doc: 'superoffice: the person field a CRM administrator sets on a user\'s own person card to say which way that user\'s mailbox is synced — a text or list user-defined field or extra field holding two-way, to-crm, to-exchange or off ("To CRM" and the like are read too; empty: not set). Read in one archive query per thousand users with every listing of the mailboxes. Empty: SuperOffice names no directions.',
+  },
+  {
     key: 'crm.tlsVerify', element: 'crm', attribute: 'tlsVerify', env: 'ECS_CRM_TLS_VERIFY',
     kind: k.boolean, default: true, doc: "superoffice: verify the server's TLS certificate. Turn off only for a test server, explicitly.",
   },
@@ -449,7 +454,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     key: 'sync.direction', element: 'sync', attribute: 'direction', env: 'ECS_SYNC_DIRECTION',
     kind: k.oneOf(k.SYNC_DIRECTIONS), default: 'two-way',
-    doc: 'Which way mailboxes are synced, unless the mailbox file\'s direction column or the CRM (the reference CRM\'s associate.sync_direction) says otherwise for one: two-way, to-crm (Exchange is the master: nothing is written to the mailbox), to-exchange (nothing is written to the CRM) or off (not synced; its mappings are kept). The file and the CRM are re-read with the mailbox list: no restart needed.',
+    doc: 'Which way mailboxes are synced, unless the mailbox file\'s direction column or the CRM (the reference CRM\'s associate.sync_direction, SuperOffice\'s <crm directionField>) says otherwise for one: two-way, to-crm (Exchange is the master: nothing is written to the mailbox), to-exchange (nothing is written to the CRM) or off (not synced; its mappings are kept). The file and the CRM are re-read with the mailbox list: no restart needed.',
   },
   {
     key: 'sync.attendees', element: 'sync', attribute: 'attendees', env: 'ECS_SYNC_ATTENDEES',

@@ -119,6 +119,8 @@ export interface SuperOfficeSettings {
   readonly webhook: { readonly listen: { readonly host: string; readonly port: number }; readonly url: string | null; readonly secret: string } | null;
   readonly reconcileIntervalMs: number;
   readonly foreignApp: string;
+  /** The Person archive column holding each user's direction on the user's own person ('' : none). */
+  readonly directionField: string;
   readonly tlsVerify: boolean;
 }
 

@@ -62,7 +62,7 @@ function policyOf(config: SyncConfig): string {
   const overrides = [
     ...(exchange.mailboxes.source === 'file' ? [`the mailbox file's direction column`] : []),
     ...(exchange.mailboxes.directions.size ? ['<mailbox direction>'] : []),
-    ...(crm.superoffice ? [] : [`the CRM's associate.sync_direction`]),
+    ...(crm.superoffice ? (crm.superoffice.directionField ? [`the user's ${crm.superoffice.directionField} in SuperOffice`] : []) : [`the CRM's associate.sync_direction`]),
   ];
   const who = overrides.length ? ` unless ${overrides.join(', else ')} says otherwise for one (re-read with the mailbox list, on SIGHUP and \`exchange-crm-sync reload\`)` : '';
   const privateItems = { skip: 'private items are not synced', busy: 'private items reach the CRM as blockers ("Private", the time only)', sync: 'private items are synced like the others' }[sync.private];

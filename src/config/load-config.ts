@@ -226,6 +226,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
     problems.push(`${displayPath('crm', 'url')}: missing; <crm type="postgres"> needs url="postgres://host:5432/database"`);
   }
   if (crmType === 'postgres' && crmUrlText && !crmUrlProtocol.startsWith('postgres')) problems.push(`${displayPath('crm', 'url')}: <crm type="postgres"> needs a postgres:// URL`);
+  if (crmType !== 'superoffice' && get<string>('crm.directionField')) problems.push(`${displayPath('crm', 'directionField')}: is for <crm type="superoffice">; the reference CRM's users carry their direction in associate.sync_direction`);
   if (crmType === 'superoffice' && crmUrlText && !/^https?$/.test(crmUrlProtocol)) problems.push(`${displayPath('crm', 'url')}: <crm type="superoffice"> needs the Web API's https:// URL, e.g. https://online.superoffice.com/Cust12345/api/v1`);
   if (crmType === 'embedded' && crmUrlText) problems.push(`${displayPath('crm', 'url')}: <crm type="embedded"> takes no url (use type="postgres" or type="superoffice")`);
   const superofficeRemote = crmType === 'superoffice' && !!crmUrlText;
@@ -356,6 +357,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
         webhook: webhookListen ? { listen: { host: webhookHost, port: webhookPort }, url: get<string>('crm.webhookUrl') || null, secret: webhookSecret } : null,
         reconcileIntervalMs: get('crm.reconcileInterval'),
         foreignApp: get('crm.foreignApp'),
+        directionField: get('crm.directionField'),
         tlsVerify: get('crm.tlsVerify'),
       },
     },

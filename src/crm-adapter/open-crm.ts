@@ -73,6 +73,7 @@ export async function openCrm(config: SyncConfig, options: OpenCrmOptions): Prom
       http, tenant: url, application: so.foreignApp, device: 'Exchange', mapped: options.mapped, reconcileIntervalMs: so.reconcileIntervalMs, settleMs: 2_000,
       // SuperOffice has no never-ending series: one is written up to the end of the sync window
       seriesBoundDays: config.sync.windowFutureDays,
+      directionField: so.directionField || undefined,
       webhook: webhook ? { listen: webhook.listen, url: webhook.url ?? undefined, secret: webhook.secret } : undefined,
       logger: logger.child({ component: 'superoffice' }), onWebhook: (outcome) => webhooks.inc({ outcome }),
     });

@@ -1,6 +1,7 @@
 import { infoFromRule, ruleFromInfo, type RecurrenceRule } from '../shared/superoffice-recurrence.js';
 import { DEFAULT_TASK_LIST, noPersonDetails, Refused, type SoAppointment, type SoTaskListItem, type SoAssociate, type SoContact, type SoParticipant, type SoPerson, type SoPersonDetails, type SoSelection, type SuperOfficeStore } from './store.js';
 import { tzLocation } from './time-zones.js';
+import { PERSON_CUSTOM_FIELDS, personCustomField } from './person-custom-fields.js';
 
 /** JSON as the Web API writes and reads it (AppointmentEntity, PersonEntity, …). */
 export type Json = Record<string, unknown>;
@@ -120,8 +121,35 @@ export function personJson(store: SuperOfficeStore, p: SoPerson, base: string): 
     OfficePhones: elements(d.officePhones), MobilePhones: elements(d.mobilePhones), PrivatePhones: elements(d.privatePhones), Faxes: elements(d.faxes),
     Address: { Street: { Address1: d.street.address1, Address2: '', Address3: '', City: d.street.city, State: d.street.state, Zipcode: d.street.zipcode, County: '', Formatted: '' } },
     CreatedDate: soDate(p.registered), CreatedBy: associateJson(store, p.registeredBy), UpdatedDate: soDate(p.updated), UpdatedBy: associateJson(store, p.updatedBy), Retired: false,
+    ...customFieldsJson(d.customFields),
     _Links: { Self: `${base}/api/v1/Person/${p.id}` },
   };
+}
+
+/** CustomFields, and the deprecated UserDefinedFields and ExtraFields, of a person: every field the tenant has, empty where unset. */
+function customFieldsJson(values: Record<string, string>): Json {
+  const all = PERSON_CUSTOM_FIELDS.map((f) => [f.key, values[f.key] ?? ''] as const);
+  return {
+    CustomFields: Object.fromEntries(all),
+    UserDefinedFields: Object.fromEntries(all.filter(([k]) => k.startsWith('SuperOffice:'))),
+    ExtraFields: Object.fromEntries(all.filter(([k]) => !k.startsWith('SuperOffice:'))),
+  };
+}
+
+/**
+ * The custom field values a PersonEntity body sets (CustomFields, or the deprecated
+ * UserDefinedFields / ExtraFields); keys of fields the tenant does not have are ignored.
+ */
+function customFieldsOf(b: Json): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const bag of [b.UserDefinedFields, b.ExtraFields, b.CustomFields]) {
+    if (!bag || typeof bag !== 'object') continue;
+    for (const [key, value] of Object.entries(bag as Json)) {
+      const field = personCustomField(key);
+      if (field && (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')) out[field.key] = String(value);
+    }
+  }
+  return out;
 }
 
 /** A PersonEntity body as the store's person fields (what the simulator keeps of it). */
@@ -140,6 +168,7 @@ export function personFields(store: SuperOfficeStore, b: Json): { contactId: num
       ...noPersonDetails(), associateId, middleName: text(b.MiddleName), title: text(b.Title), description: text(b.Description), moreEmails: emails.slice(1),
       officePhones: list(b.OfficePhones), mobilePhones: list(b.MobilePhones), privatePhones: list(b.PrivatePhones), faxes: list(b.Faxes),
       street: { address1: text(street.Address1), city: text(street.City), state: text(street.State), zipcode: text(street.Zipcode) },
+      customFields: customFieldsOf(b),
     },
   };
 }

@@ -1,3 +1,4 @@
+import { archiveValue, PERSON_CUSTOM_FIELDS } from './person-custom-fields.js';
 import { runArchive, type ArchiveQuery, type ArchiveRow, type ColumnType } from './archive.js';
 import { appointmentFields, appointmentJson, associateJson, contactJson, personFields, personJson, selectionJson, soDate, taskListItemJson, userJson, type Json } from './entities.js';
 import { DEFAULT_TASK_LIST, NotFound, Refused, type SoAppointment, type SoAssociate, type SoSelection, type SuperOfficeStore } from './store.js';
@@ -123,6 +124,8 @@ function appointmentRow(a: SoAppointment): ArchiveRow {
 const PERSON_COLUMNS: Record<string, ColumnType> = {
   personId: 'int', firstName: 'string', lastName: 'string', contactId: 'int', email: 'string', associateId: 'associate',
   personUpdatedDate: 'date', personUpdatedBy: 'associate', personRegisteredDate: 'date',
+  'correspondingAssociate/associateDbId': 'associate', 'correspondingAssociate/userName': 'string', 'correspondingAssociate/personEmail': 'string', 'correspondingAssociate/isActive': 'bool',
+  ...Object.fromEntries(PERSON_CUSTOM_FIELDS.map((f) => [f.column, f.type])),
 };
 /** The selection archive: a selection's changes show in updatedDate (name) and lastMembershipChange (members). */
 const SELECTION_COLUMNS: Record<string, ColumnType> = { selectionId: 'int', name: 'string', associateId: 'associate', includePerson: 'bool', updatedDate: 'date', lastMembershipChange: 'date' };
@@ -283,10 +286,20 @@ export function superOfficeRoutes(): Route[] {
   });
 
   // ── persons, companies, users ──
-  add('GET', 'Person', (ctx) => archive(ctx, 'Person', PERSON_COLUMNS, [...ctx.store.persons.values()].map((p) => ({
-    personId: p.id, firstName: p.firstname, lastName: p.lastname, contactId: p.contactId, email: p.email, associateId: p.details.associateId,
-    personUpdatedDate: soDate(p.updated), personUpdatedBy: p.updatedBy, personRegisteredDate: soDate(p.registered),
-  }))));
+  add('GET', 'Person', (ctx) => {
+    // the users, by their own person: correspondingAssociate/… are the user's columns
+    const userOf = new Map([...ctx.store.associates.values()].map((a) => [a.personId, a]));
+    return archive(ctx, 'Person', PERSON_COLUMNS, [...ctx.store.persons.values()].map((p) => {
+      const user = userOf.get(p.id);
+      return {
+        personId: p.id, firstName: p.firstname, lastName: p.lastname, contactId: p.contactId, email: p.email, associateId: p.details.associateId,
+        personUpdatedDate: soDate(p.updated), personUpdatedBy: p.updatedBy, personRegisteredDate: soDate(p.registered),
+        'correspondingAssociate/associateDbId': user?.id ?? null, 'correspondingAssociate/userName': user?.userName ?? null,
+        'correspondingAssociate/personEmail': user ? p.email : null, 'correspondingAssociate/isActive': user ? !user.deleted : null,
+        ...Object.fromEntries(PERSON_CUSTOM_FIELDS.map((f) => [f.column, archiveValue(f, p.details.customFields[f.key])])),
+      };
+    }));
+  });
   add('POST', 'Person', (ctx) => {
     ctx.checkRequest(D.person);
     const p = ctx.store.addPerson(personFields(ctx.store, (ctx.body ?? {}) as Json), ctx.user.id);
@@ -298,7 +311,10 @@ export function superOfficeRoutes(): Route[] {
     if (!p) throw new NotFound(`Person id ${ctx.params[0]} not found`);
     const stale = unmodifiedSince(ctx, p.updated);
     if (stale) return stale;
-    return { status: 200, body: personJson(ctx.store, ctx.store.updatePerson(p.id, personFields(ctx.store, (ctx.body ?? {}) as Json), ctx.user.id), ctx.base), definition: D.personWithLinks };
+    const fields = personFields(ctx.store, (ctx.body ?? {}) as Json);
+    // a custom field the body leaves out keeps its value
+    fields.details.customFields = { ...p.details.customFields, ...fields.details.customFields };
+    return { status: 200, body: personJson(ctx.store, ctx.store.updatePerson(p.id, fields, ctx.user.id), ctx.base), definition: D.personWithLinks };
   });
   add('GET', 'Person/{id}', (ctx) => {
     const p = ctx.store.persons.get(num(ctx.params[0]));

@@ -49,10 +49,12 @@ export interface SoPersonDetails {
   faxes: string[];
   /** PersonEntity.Address.Street (StructuredAddress). */
   street: { address1: string; city: string; state: string; zipcode: string };
+  /** The values of the tenant's user-defined and extra person fields, by CustomFields key (person-custom-fields.ts). */
+  customFields: Record<string, string>;
 }
 
 export const noPersonDetails = (): SoPersonDetails => ({
-  associateId: 0, middleName: '', title: '', description: '', moreEmails: [], officePhones: [], mobilePhones: [], privatePhones: [], faxes: [], street: { address1: '', city: '', state: '', zipcode: '' },
+  associateId: 0, middleName: '', title: '', description: '', moreEmails: [], officePhones: [], mobilePhones: [], privatePhones: [], faxes: [], street: { address1: '', city: '', state: '', zipcode: '' }, customFields: {},
 });
 
 export interface SoParticipant {

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnCli } from './cli.js';
+import { waitUntil } from './source-harness.js';
 
 /** `exchange-crm-sync start` in a child process, with its JSON log lines collected. */
 export interface ServiceProcess {
@@ -77,4 +78,15 @@ export async function startServiceProcess(configFile: string, env: NodeJS.Proces
       return exited;
     },
   };
+}
+
+/** Until the service's status shows no consumer lag three times in a row, half a second apart: nothing is on its way any more. */
+export async function untilNoLag(service: ServiceProcess, timeoutMs = 60_000): Promise<void> {
+  let calm = 0;
+  await waitUntil(async () => {
+    const status = (await (await fetch(`${service.opsUrl}/status`)).json()) as { lag: { current: Record<string, number> } };
+    calm = Object.values(status.lag.current).every((n) => n === 0) ? calm + 1 : 0;
+    if (calm < 3) await new Promise((r) => setTimeout(r, 500));
+    return calm >= 3;
+  }, timeoutMs, 'no consumer lag');
 }

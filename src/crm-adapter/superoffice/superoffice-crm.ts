@@ -16,6 +16,7 @@ import { TimeZoneLocations } from './time-zone-locations.js';
 import { startWebhookReceiver, type WebhookEvent } from './webhook-receiver.js';
 import { SuperOfficePersons } from './persons.js';
 import { idOf, quote, readArchive, type ArchivePage } from './archive.js';
+import { UserDirections, type UserDirection } from './user-directions.js';
 
 export interface SuperOfficeCrmOptions {
   readonly http: SuperOfficeHttp;
@@ -38,6 +39,8 @@ export interface SuperOfficeCrmOptions {
   readonly onWebhook?: (outcome: 'accepted' | 'refused') => void;
   /** A never-ending series is bounded this far ahead (SuperOffice needs an end): the sync window. */
   readonly seriesBoundDays?: number;
+  /** The Person archive column of the field holding each user's direction (<crm directionField>). */
+  readonly directionField?: string;
 }
 
 /** A series as SuperOffice has it: its rows, its rule, and which occurrence each row is. */
@@ -150,10 +153,12 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
   private readonly bounded = new Set<number>();
 
   private readonly people: SuperOfficePersons;
+  private readonly directions: UserDirections | undefined;
 
   private constructor(private readonly options: SuperOfficeCrmOptions, private readonly apiAssociateId: number, private readonly zones: TimeZoneLocations) {
     this.identity = `superoffice:${options.tenant}`;
     this.description = `SuperOffice users of ${options.tenant}`;
+    this.directions = options.directionField ? new UserDirections(options.http, options.directionField, options.logger) : undefined;
     this.people = new SuperOfficePersons({ http: options.http, apiAssociateId, application: options.application, device: options.device, emailOf: (id) => this.emailOf(id) });
   }
 
@@ -183,6 +188,11 @@ export class SuperOfficeCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
   private async emailOf(associateId: number): Promise<string | undefined> {
     if (!this.emails.has(associateId) && Date.now() - this.usersRead > 5_000) await this.readUsers();
     return this.emails.get(associateId);
+  }
+
+  /** Each user's direction, from the field <crm directionField> names on the user's person card (none without it). */
+  async mailboxDirections(): Promise<ReadonlyMap<string, UserDirection>> {
+    return this.directions ? this.directions.read() : new Map();
   }
 
   async activeAssociateEmails(): Promise<string[]> {

@@ -13,6 +13,7 @@ import { CrmToLog } from '../../../src/streams/crm-to-log.js';
 import { parseEnvelope } from '../../../src/streams/envelope.js';
 import { EmbeddedTransport } from '../../../src/streams/transport/embedded-transport.js';
 import type { SuperOfficeSandbox } from '../../../src/superoffice-sandbox/index.js';
+import { capturedLogger } from '../../helpers/captured-logger.js';
 import { waitUntil } from '../../helpers/source-harness.js';
 import { soClient, startCheckedSuperOffice, swaggerMissing } from '../../helpers/superoffice.js';
 
@@ -316,6 +317,57 @@ describe('SuperOffice adapter', () => {
       assert.deepEqual(await participants(plain.ref), []);
     } finally {
       crm.close();
+    }
+  });
+
+  it('each user\'s direction is read from the field the operator names on the user\'s own person card, all users in one archive request', async () => {
+    const captured = capturedLogger();
+    const crm = await open({ directionField: 'personUdef/SuperOffice:7', logger: captured.logger });
+    const without = await open();
+    try {
+      // as an administrator would: the field on the user's person card, through PersonEntity
+      const setField = async (personId: number, bag: 'CustomFields' | 'UserDefinedFields', value: string): Promise<void> => {
+        const { _Links: _, ...entity } = (await user('GET', `/Person/${personId}`)).body as Record<string, unknown>;
+        assert.equal((await user('PUT', `/Person/${personId}`, { ...entity, CustomFields: {}, UserDefinedFields: {}, ExtraFields: {}, [bag]: { 'SuperOffice:7': value } })).status, 200);
+      };
+      const personOf = (login: string): number => so.store.associateByLogin(login)!.personId;
+      await setField(personOf('user0001'), 'CustomFields', 'To CRM');
+      await setField(personOf('user0002'), 'UserDefinedFields', 'off');
+      // a customer whose card has the field set is no user: not read as one
+      const company = await user('POST', '/Contact', { Name: 'Directions AS' });
+      const customer = (await user('POST', '/Person', { Firstname: 'Cy', Lastname: 'Kunde', Contact: { ContactId: company.body.ContactId }, Emails: [{ Value: 'cy@directions.test' }], CustomFields: { 'SuperOffice:7': 'to-exchange' } })).body.PersonId as number;
+      assert.equal((await user('GET', `/Person/${customer}`)).body.CustomFields['SuperOffice:7'], 'to-exchange');
+
+      const before = so.stats.requests['GET /api/v1/Person'] ?? 0;
+      assert.deepEqual(Object.fromEntries(await crm.mailboxDirections()), { 'user0001@contoso.test': 'to-crm', 'user0002@contoso.test': 'off' }, 'user0003 and the API user have it empty');
+      assert.equal((so.stats.requests['GET /api/v1/Person'] ?? 0) - before, 1, 'one archive request for every user');
+
+      // a value nobody can read is logged once, naming the user and the field, and the user follows the file
+      await setField(personOf('user0003'), 'CustomFields', 'sideways');
+      assert.deepEqual(Object.fromEntries(await crm.mailboxDirections()), { 'user0001@contoso.test': 'to-crm', 'user0002@contoso.test': 'off' });
+      await crm.mailboxDirections();
+      const told = captured.lines.filter((l) => l.event === 'policy.direction-unreadable');
+      assert.equal(told.length, 1, JSON.stringify(told));
+      assert.equal(told[0].mailbox, 'user0003@contoso.test');
+      assert.match(String(told[0].msg), /personUdef\/SuperOffice:7 is "sideways", not one of two-way, to-crm, to-exchange, off/);
+      // switched back on: emptied
+      await setField(personOf('user0002'), 'CustomFields', '');
+      assert.deepEqual(Object.fromEntries(await crm.mailboxDirections()), { 'user0001@contoso.test': 'to-crm' });
+
+      // without <crm directionField> SuperOffice names no directions, and nothing is asked
+      const quiet = so.stats.requests['GET /api/v1/Person'] ?? 0;
+      assert.deepEqual(Object.fromEntries(await without.mailboxDirections()), {});
+      assert.equal(so.stats.requests['GET /api/v1/Person'] ?? 0, quiet);
+      // a field the tenant does not have is refused by the Web API, as an error the caller logs
+      const unknownField = await open({ directionField: 'personExtra/x_no_such_field' });
+      try {
+        await assert.rejects(unknownField.mailboxDirections(), /x_no_such_field/);
+      } finally {
+        unknownField.close();
+      }
+    } finally {
+      crm.close();
+      without.close();
     }
   });
 

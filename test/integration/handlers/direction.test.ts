@@ -7,7 +7,7 @@ import { startSandbox } from '../../../src/sandbox/index.js';
 import { PgDatabase } from '../../../src/state/index.js';
 import { runCli } from '../../helpers/cli.js';
 import { kafkaBrokers, postgresUrl, uniqueName } from '../../helpers/services.js';
-import { startServiceProcess, writeConfig, type ServiceProcess } from '../../helpers/service-process.js';
+import { startServiceProcess, untilNoLag, writeConfig, type ServiceProcess } from '../../helpers/service-process.js';
 import { waitUntil } from '../../helpers/source-harness.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -44,22 +44,11 @@ describe('sync policy: each mailbox\'s direction', () => {
       const rowsOf = async (mailbox: string): Promise<string[]> => (await db.query<{ title: string }>(
         `select a.title from ${crmSchema}.appointment a join ${crmSchema}.associate s using (associate_id) where lower(s.email) = $1 order by a.title`, [mailbox])).rows.map((r) => r.title);
       const subjectsOf = (m: typeof toCrm): string[] => sandbox.store.itemsIn(m, 'calendar').map((i) => String(i.props.Subject)).sort();
-      const quiet = async (s: ServiceProcess): Promise<void> => {
-        // no lag twice in a row, a poll apart: nothing on its way any more
-        let calm = 0;
-        await waitUntil(async () => {
-          const status = (await (await fetch(`${s.opsUrl}/status`)).json()) as { lag: { current: Record<string, number> } };
-          calm = Object.values(status.lag.current).every((n) => n === 0) ? calm + 1 : 0;
-          if (calm < 3) await sleep(500);
-          return calm >= 3;
-        }, 60_000, 'no consumer lag');
-      };
-
       service = await startServiceProcess(file, env, dir);
       const calendar = (m: typeof toCrm): number => sandbox.store.itemsIn(m, 'calendar').length;
       assert.ok(calendar(toCrm) > 0 && calendar(twoWay) > 0 && calendar(toExchange) > 0 && calendar(off) > 0, 'every mailbox has appointments');
       await waitUntil(async () => (await rowsOf(toCrm.address)).length === calendar(toCrm) && (await rowsOf(twoWay.address)).length === calendar(twoWay), 90_000, 'the to-crm and two-way mailboxes\' items in the CRM');
-      await quiet(service);
+      await untilNoLag(service);
       assert.deepEqual(await rowsOf(toExchange.address), [], 'to-exchange: nothing written to the CRM');
       assert.deepEqual(await rowsOf(off.address), [], 'off: nothing synced');
 
@@ -71,7 +60,7 @@ describe('sync policy: each mailbox\'s direction', () => {
       }
       await waitUntil(async () => (await rowsOf(twoWay.address)).includes(`Outlook ${twoWay.address}`) && subjectsOf(twoWay).includes(`CRM ${twoWay.address}`)
         && (await rowsOf(toCrm.address)).includes(`Outlook ${toCrm.address}`) && subjectsOf(toExchange).includes(`CRM ${toExchange.address}`), 90_000, 'the changes each direction carries');
-      await quiet(service);
+      await untilNoLag(service);
       assert.ok(!subjectsOf(toCrm).includes(`CRM ${toCrm.address}`), 'to-crm: the CRM appointment was not written to the mailbox');
       assert.deepEqual(await rowsOf(toExchange.address), [`CRM ${toExchange.address}`], 'to-exchange: the Outlook appointment was not written to the CRM');
       assert.ok(!subjectsOf(off).includes(`CRM ${off.address}`), 'off: nothing written to the mailbox');
@@ -118,7 +107,7 @@ describe('sync policy: each mailbox\'s direction', () => {
       sandbox.store.createItem(twoWay, 'calendar', 'CalendarItem', { Subject: 'Outlook again', Start: later(48), End: later(49), LegacyFreeBusyStatus: 'Busy', IsAllDayEvent: 'false' }, new Map());
       await db.query(`insert into ${crmSchema}.appointment (associate_id, type, title, start_at, end_at, time_zone) select associate_id, 1, 'CRM again', now() + interval '3 days', now() + interval '3 days 1 hour', 'Europe/Berlin' from ${crmSchema}.associate where lower(email) = $1`, [twoWay.address]);
       await waitUntil(async () => (await rowsOf(twoWay.address)).includes('Outlook again'), 60_000, 'the Outlook change of the now to-crm mailbox in the CRM');
-      await quiet(service);
+      await untilNoLag(service);
       assert.ok(!subjectsOf(twoWay).includes('CRM again'), 'to-crm by the CRM\'s word: the CRM appointment was not written to the mailbox');
 
       // the configuration file's <sync direction> read again by reload; a broken file is refused, the policy kept
@@ -142,7 +131,7 @@ describe('sync policy: each mailbox\'s direction', () => {
       await db.query(`update ${crmSchema}.appointment set title = 'Renamed in the CRM' where appointment_id = $1`, [records[0].appointment_id]);
       await db.query(`delete from ${crmSchema}.appointment where appointment_id = $1`, [records[1].appointment_id]);
       await sleep(1_500);
-      await quiet(service);
+      await untilNoLag(service);
       assert.deepEqual(subjectsOf(toCrm), before, 'to-crm: the CRM\'s rename and delete are not written');
       // ... switched to two-way: what the CRM did meanwhile is caught up, as the mailbox's own changes would be
       directions('two-way', 'two-way');
@@ -150,7 +139,7 @@ describe('sync policy: each mailbox\'s direction', () => {
       assert.equal(switched.code, 0, switched.stdout + switched.stderr);
       await waitUntil(() => subjectsOf(toCrm).includes('Renamed in the CRM') && subjectsOf(toCrm).includes(`CRM ${toCrm.address}`)
         && count(subjectsOf(toCrm), records[1].title) === count(before, records[1].title) - 1, 60_000, 'the CRM\'s changes made while to-crm in the mailbox');
-      await quiet(service);
+      await untilNoLag(service);
       assert.equal(subjectsOf(toCrm).length, before.length, 'one renamed, one deleted, one made: no more, no fewer');
       const caughtUp = service.lines.find((l) => l.event === 'catch-up.done' && l.mailbox === toCrm.address);
       assert.equal(caughtUp?.changes, 3, JSON.stringify(caughtUp));

@@ -55,6 +55,15 @@ describe('loadConfig', () => {
     assert.match(problems, /sync\/category: needs outlook and crm; crm is missing/);
   });
 
+  it('<crm directionField>: SuperOffice\'s person field naming each user\'s direction; validate-config says who wins; a column that is no person field, or the reference CRM, is refused', () => {
+    const { config } = loadConfig(file(wrap('<exchange><mailboxes source="crm"/></exchange><crm type="superoffice" directionField="personUdef/SuperOffice:7"/>')));
+    assert.equal(config.crm.superoffice?.directionField, 'personUdef/SuperOffice:7');
+    assert.match(describeConfig(config).join('\n'), /policy: every mailbox two-way unless the user's personUdef\/SuperOffice:7 in SuperOffice says otherwise for one/);
+    assert.equal(loadConfig(file(wrap('<crm type="superoffice" directionField="personExtra/x_calendar_sync"/>'))).config.crm.superoffice?.directionField, 'personExtra/x_calendar_sync');
+    assert.match(problemsOf(file(wrap('<crm type="superoffice" directionField="associate.sync_direction"/>'))).join('\n'), /crm@directionField: "associate\.sync_direction" is not a Person archive column of a user-defined field \(personUdef\/SuperOffice:7/);
+    assert.match(problemsOf(file(wrap('<crm type="embedded" directionField="personUdef/SuperOffice:7"/>'))).join('\n'), /crm@directionField: is for <crm type="superoffice">; the reference CRM's users carry their direction in associate\.sync_direction/);
+  });
+
   it('a hybrid organisation asks Autodiscover beside EWS unless told otherwise; validate-config says where mailboxes are placed', () => {
     const hybrid = (ews: string): string => wrap(`<exchange><events><advise Object="EwsStream" online="GraphNotify"/></events>${ews}<graph tenant="t" clientId="c"/></exchange>`);
     const byDefault = loadConfig(file(hybrid('<ews url="https://mail.contoso.test/EWS/Exchange.asmx" user="svc"/>')), { ECS_EWS_PASSWORD: 'p', ECS_GRAPH_CLIENT_SECRET: 's' }).config;
