@@ -1,6 +1,7 @@
 import type { FetchedItem, FolderChange, FolderChangePage, KeptProperties, ListedItem, UpdateOutcome } from '../exchange/index.js';
 import type { ItemFields } from '../shared/item-fields.js';
 import { formatUtc } from '../shared/time-zones.js';
+import { withTypeCategory } from '../shared/type-category.js';
 import { utcOf } from './event-fields.js';
 import { CLOCK_MARGIN_MS, parseDeltaPosition, positionAfter } from './delta-position.js';
 import { GraphApiError } from './graph-error.js';
@@ -71,7 +72,7 @@ export class GraphTodo {
   constructor(private readonly http: GraphHttp, private readonly now: () => number) {}
 
   async create(mailbox: string, fields: ItemFields, crmId: string): Promise<{ itemId: string; changeKey: string }> {
-    const body = { ...taskBodyOf(fields), linkedResources: [{ applicationName: LINKED_APPLICATION, externalId: crmId, displayName: crmId, webUrl: '' }] };
+    const body = { ...taskBodyOf(fields), ...(fields.typeCategory ? { categories: withTypeCategory([], fields.typeCategory) } : {}), linkedResources: [{ applicationName: LINKED_APPLICATION, externalId: crmId, displayName: crmId, webUrl: '' }] };
     const made = (await this.http.call('POST', `${await this.tasks(mailbox)}`, { body, context: { mailbox, crmId } })).body as GraphTask;
     return { itemId: made.id, changeKey: versionOf(made) };
   }
@@ -96,6 +97,13 @@ export class GraphTodo {
     if (keep?.has('body')) delete body.body;
     if (keep?.has('due')) delete body.dueDateTime;
     if (keep?.has('done')) delete body.status;
+    if (fields.typeCategory) {
+      // the record's type as a category: the task's others stay, so they are read first (only
+      // where <sync><category> pairs are configured: otherwise the PATCH costs no read)
+      const now = await this.http.call('GET', `${task}?$select=id,categories`, { accept: [404], context: { mailbox, itemId } });
+      if (now.status === 404) return { status: 'missing' };
+      body.categories = withTypeCategory((now.body as GraphTask).categories, fields.typeCategory);
+    }
     const r = await this.http.call('PATCH', task, { body, headers, accept: [404, 412], context: { mailbox, itemId } });
     if (r.status === 404) return { status: 'missing' };
     if (r.status === 412) {

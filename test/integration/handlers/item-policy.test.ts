@@ -306,4 +306,44 @@ describe('sync policy: private items and categories', () => {
       await rig.close();
     }
   });
+
+  it('<category outlook crm> (reference, GraphNotify): a To Do task\'s mapped category is its CRM task\'s type, and a CRM task\'s type its category; other categories stay', { timeout: 120_000 }, async () => {
+    const rig = await startTwoWayRig({ mailboxes: 2, seed: 246, exchange: 'GraphNotify', categoryTypes: [{ outlook: 'Customer visit', crm: 'Customer visit' }, { outlook: 'Phone', crm: 'Phone call' }] });
+    try {
+      const mailbox = rig.sandbox.store.byIndex(1)!.address;
+      const service = ewsService(rig.sandbox.url, mailbox);
+      const categoriesOf = async (itemId: string): Promise<string[]> =>
+        (await ews.Task.Bind(service, new ews.ItemId(itemId), new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.ItemSchema.Categories]))).Categories?.GetEnumerator() ?? [];
+      const mapped = async (): Promise<Array<{ item_id: string; crm_id: string }>> =>
+        (await rig.db.query<{ item_id: string; crm_id: string }>(`select item_id, crm_id from ${rig.stateSchema}.item_map where mailbox = $1 and folder = 'tasks' and not deleted`, [mailbox])).rows;
+      const typeOf = async (ref: string): Promise<string | null> => (await rig.db.query<{ activity_type: string | null }>(`select activity_type from ${rig.crmSchema}.appointment where appointment_id = $1`, [Number(ref.split(':')[1])])).rows[0].activity_type;
+      const setType = (ref: string, type: string): Promise<unknown> => rig.db.query(`update ${rig.crmSchema}.appointment set activity_type = $2 where appointment_id = $1`, [Number(ref.split(':')[1]), type]);
+
+      // a task made in Outlook (To Do shows the mailbox's Tasks folder) with a mapped category and another
+      const task = new ews.Task(service);
+      task.Subject = 'Call Fabrikam back';
+      task.Categories = new ews.StringList(['Blue', 'Phone']);
+      await task.Save(ews.WellKnownFolderName.Tasks);
+      const outlookTask = task.Id.UniqueId;
+      let ref: string | undefined;
+      await waitUntil(async () => !!(ref = (await mapped()).find((m) => ewsIdOf(m.item_id) === outlookTask)?.crm_id), 30_000, 'the task\'s record');
+      await waitUntil(async () => (await typeOf(ref!)) === 'Phone call', 30_000, 'the mapped category is the CRM task\'s type');
+
+      // the CRM: a user gives it another type; the To Do task's mapped category follows, Blue stays
+      await setType(ref!, 'Customer visit');
+      await waitUntil(async () => (await categoriesOf(outlookTask)).join() === 'Blue,Customer visit', 30_000, 'the type as the task\'s category');
+      // a CRM task made with a type reaches To Do with its category
+      const { rows } = await rig.db.query<{ appointment_id: number }>(`insert into ${rig.crmSchema}.appointment (associate_id, type, title, start_at, end_at, time_zone, activity_type)
+        select associate_id, 2, 'Send the offer', '2026-12-14T09:00:00Z', '2026-12-14T09:00:00Z', 'UTC', 'Phone call' from ${rig.crmSchema}.associate where lower(email) = $1 returning appointment_id`, [mailbox]);
+      const made = `appointment:${rows[0].appointment_id}`;
+      await waitUntil(async () => {
+        const m = (await mapped()).find((r) => r.crm_id === made);
+        return !!m && (await categoriesOf(ewsIdOf(m.item_id))).join() === 'Phone';
+      }, 30_000, 'the CRM task in To Do with its category');
+      await quiet(rig);
+      assert.equal(await typeOf(ref!), 'Customer visit', 'our own write coming back leaves the CRM\'s type alone');
+    } finally {
+      await rig.close();
+    }
+  });
 });
