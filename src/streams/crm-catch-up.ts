@@ -13,10 +13,10 @@ export interface MappedActivity {
 }
 
 export interface CrmCatchUpOptions {
-  crm: Pick<CrmPort, 'associateByEmail' | 'recordsOf' | 'get' | 'compareVersions'>;
+  crm: Pick<CrmPort, 'associateByEmail' | 'recordsOf' | 'get' | 'person' | 'compareVersions'>;
   /** The feed's name: the caught-up changes carry `crm:<name>` as their source, as the feed's own do. */
   feedName: string;
-  /** The mailbox's live mappings of appointments and tasks. */
+  /** The mailbox's live mappings (appointments, tasks, the contacts it owns). */
   mapped: (mailbox: string) => Promise<readonly MappedActivity[]>;
   positions: PositionStore;
   transport: Pick<Transport, 'publish'>;
@@ -31,7 +31,9 @@ const BATCH = 500;
 /**
  * A mailbox switched back towards Exchange (from off or to-crm) gets the CRM changes the
  * handlers skipped while it was not: every record of its associate at a version the mapping
- * has not written, every record made meanwhile, and a delete for every mapped record gone, are
+ * has not written, every record made meanwhile, and a delete for every mapped record gone —
+ * appointments, tasks and the persons it owns (its contacts; a selection folder's copies follow
+ * their selection, not the owner) — are
  * published to the CRM topic as changes (Debezium's incremental snapshot, for one owner), and
  * the ordinary handler applies them — versions already written change nothing. The request is
  * saved first and cleared once the log has the changes: a stop in between repeats it.
@@ -86,23 +88,32 @@ export class CrmCatchUp {
     if (!associate) return 0;
     const mapped = new Map<CrmRef, MappedActivity>();
     // a series' exception rows are part of their series (the CRM's listing leaves them out too)
-    for (const m of await this.options.mapped(mailbox)) if (!m.itemId.includes('@') && parseCrmRef(m.crmId)?.entity === 'appointment') mapped.set(m.crmId, m);
+    for (const m of await this.options.mapped(mailbox)) {
+      const entity = parseCrmRef(m.crmId)?.entity;
+      if (!m.itemId.includes('@') && (entity === 'appointment' || (entity === 'person' && m.folder === 'contacts'))) mapped.set(m.crmId, m);
+    }
     const time = this.now();
     const position = `catch-up:${new Date(time).toISOString()}`;
     const base = { time, bySync: false, owner: associate.ref, ownerEmail: mailbox, position } as const;
     const messages: OutgoingMessage[] = [];
     for (const record of await crm.recordsOf(associate.ref)) {
-      if (record.kind === 'contact') continue;
       const known = mapped.get(record.ref);
       mapped.delete(record.ref);
       // the sync wrote this version itself (from the mailbox: its mapping may be a moment behind),
       // or the mailbox has had it
       if (record.writtenBySync || (known && known.crmVersion !== '' && crm.compareVersions(known.crmVersion, record.version) >= 0)) continue;
+      const op = known ? 'u' : 'c';
+      if (record.kind === 'contact') {
+        const person = await crm.person(record.ref);
+        if (person) messages.push(crmChangeMessage(feedName, { ...base, ref: record.ref, kind: 'contact', op, person } satisfies CrmChange));
+        continue;
+      }
       const activity = await crm.get(record.ref);
       if (!activity) continue;
-      messages.push(crmChangeMessage(feedName, { ...base, ref: record.ref, kind: activity.kind, op: known ? 'u' : 'c', activity } satisfies CrmChange));
+      messages.push(crmChangeMessage(feedName, { ...base, ref: record.ref, kind: activity.kind, op, activity } satisfies CrmChange));
     }
-    for (const gone of mapped.values()) messages.push(crmChangeMessage(feedName, { ...base, ref: gone.crmId, kind: gone.folder === 'tasks' ? 'task' : 'appointment', op: 'd' } satisfies CrmChange));
+    const kindOf = (m: MappedActivity): CrmChange['kind'] => (m.folder === 'tasks' ? 'task' : m.folder === 'contacts' ? 'contact' : 'appointment');
+    for (const gone of mapped.values()) messages.push(crmChangeMessage(feedName, { ...base, ref: gone.crmId, kind: kindOf(gone), op: 'd' } satisfies CrmChange));
     for (let i = 0; i < messages.length; i += BATCH) await this.options.transport.publish(this.options.topic, messages.slice(i, i + BATCH));
     return messages.length;
   }
