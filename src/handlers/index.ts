@@ -15,4 +15,5 @@ export { SelectionsToExchange } from './selections-to-exchange.js';
 export { SelectionFolderStore, type SelectionCopy, type SelectionFolder } from './selection-folders.js';
 export { DeleteBreaker, behindBreaker, type DeleteBreakerSettings, type TrippedScope } from './delete-breaker.js';
 export { heldBack, towardsSide, type FieldDirections } from './field-directions.js';
+export { exchangeShapeOf, releasedSince } from './exchange-shape.js';
 export { crmTypeOf, typeCategoryOf, typeToWrite, type CategoryTypes } from './category-types.js';

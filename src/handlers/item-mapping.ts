@@ -40,6 +40,12 @@ export interface ItemMapping {
    * the category ↔ type pairs): when it changes, the item's next read writes the record again.
    */
   readonly shape?: string;
+  /**
+   * The policy the item was last written from the record under (the fields kept from
+   * Exchange's side, the category ↔ type pairs; exchange-shape.ts): when a field is let through
+   * towards Exchange again, or the pairs change, the record is written to the item again.
+   */
+  readonly exchangeShape?: string;
 }
 
 /** The mapping key of a series' occurrence: no EWS ItemId contains "@". */
@@ -67,6 +73,7 @@ interface MappingRow {
   folder: FolderKind | null;
   blocker: boolean | null;
   shape: string | null;
+  exchange_shape: string | null;
 }
 
 const mappingOf = (r: MappingRow): ItemMapping => ({
@@ -75,6 +82,7 @@ const mappingOf = (r: MappingRow): ItemMapping => ({
   overruledUpTo: r.overruled_up_to ? new Date(r.overruled_up_to).getTime() : undefined, iCalUid: r.ical_uid ?? undefined, folder: r.folder ?? undefined,
   ...(r.blocker ? { blocker: true } : {}),
   ...(r.shape ? { shape: r.shape } : {}),
+  ...(r.exchange_shape !== null && r.exchange_shape !== undefined ? { exchangeShape: r.exchange_shape } : {}),
 });
 
 /** The mapping's known keys with `keys` added (newest last, bounded). */
@@ -126,6 +134,7 @@ export class ItemMappingStore implements MappedRecords {
       add column if not exists lease_owner text, add column if not exists lease_until timestamptz`);
     await db.query(`alter table ${s}.item_map add column if not exists blocker boolean not null default false`);
     await db.query(`alter table ${s}.item_map add column if not exists shape text`);
+    await db.query(`alter table ${s}.item_map add column if not exists exchange_shape text`);
     await db.query(`create index if not exists item_map_crm on ${s}.item_map (crm_id)`);
     await db.query(`create index if not exists item_map_ical_uid on ${s}.item_map (ical_uid) where ical_uid is not null and not deleted`);
     await db.query(`create table if not exists ${s}.create_note (side text not null, key text not null, mailbox text not null, started timestamptz not null default now(), primary key (side, key))`);
@@ -278,14 +287,14 @@ export class ItemMappingStore implements MappedRecords {
    */
   async save(m: ItemMapping, lease?: ItemLease): Promise<void> {
     const r = await this.db.query(
-      `insert into ${this.table} (mailbox, item_id, crm_id, change_key, crm_version, log_partition, log_offset, deleted, deleted_by, known_keys, overruled_up_to, ical_uid, folder, blocker, shape, updated)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $16, clock_timestamp())
+      `insert into ${this.table} (mailbox, item_id, crm_id, change_key, crm_version, log_partition, log_offset, deleted, deleted_by, known_keys, overruled_up_to, ical_uid, folder, blocker, shape, exchange_shape, updated)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $16, $17, clock_timestamp())
        on conflict (mailbox, item_id) do update set crm_id = excluded.crm_id, change_key = excluded.change_key, crm_version = excluded.crm_version,
          log_partition = excluded.log_partition, log_offset = excluded.log_offset, deleted = excluded.deleted, deleted_by = excluded.deleted_by,
-         known_keys = excluded.known_keys, overruled_up_to = excluded.overruled_up_to, ical_uid = excluded.ical_uid, folder = coalesce(excluded.folder, ${this.table}.folder), blocker = excluded.blocker, shape = excluded.shape, updated = clock_timestamp()
+         known_keys = excluded.known_keys, overruled_up_to = excluded.overruled_up_to, ical_uid = excluded.ical_uid, folder = coalesce(excluded.folder, ${this.table}.folder), blocker = excluded.blocker, shape = excluded.shape, exchange_shape = excluded.exchange_shape, updated = clock_timestamp()
        where ${this.table}.lease_owner is null or ${this.table}.lease_owner = $14 or ${this.table}.lease_until < clock_timestamp()`,
       [m.mailbox, m.itemId, m.crmId, m.changeKey, m.crmVersion, m.logPartition, m.logOffset, m.deleted, m.deleted ? (m.deletedBy ?? null) : null,
-        [...(m.knownKeys ?? [])], m.overruledUpTo !== undefined ? new Date(m.overruledUpTo) : null, m.iCalUid ?? null, m.folder ?? null, lease?.token ?? null, m.blocker === true, m.shape ?? null],
+        [...(m.knownKeys ?? [])], m.overruledUpTo !== undefined ? new Date(m.overruledUpTo) : null, m.iCalUid ?? null, m.folder ?? null, lease?.token ?? null, m.blocker === true, m.shape ?? null, m.exchangeShape ?? null],
     );
     if (r.rowCount === 0) throw new ItemBusyError(m.mailbox, m.itemId);
   }

@@ -10,6 +10,7 @@ import { exceptionKey, withKnownKeys, type ItemLease, type ItemMapping, type Ite
 import type { ChangeHandler, HandlingPlace, Outcome } from './change-handler.js';
 import { heldBack, propertiesOf, towardsSide, type FieldDirections } from './field-directions.js';
 import { typeCategoryOf, type CategoryTypes } from './category-types.js';
+import { exchangeShapeOf, releasedSince } from './exchange-shape.js';
 
 export interface ToExchangeOptions {
   mappings: ItemMappingStore;
@@ -149,15 +150,17 @@ export class ToExchangeHandler implements ChangeHandler {
     const mailbox = after?.associateEmail ?? key;
     if (!after || !mailbox.includes('@')) return 'skipped';
     const version = after.version ?? '';
-    if (mapping && this.written(mapping, version)) return 'unchanged'; // a repeat, or our own write
     const held = heldBack(this.options.fields, 'exchange');
+    const shape = exchangeShapeOf(held, this.options.categoryTypes ?? []);
+    // a repeat, or our own write — unless the policy now lets through what the item was written without
+    if (mapping && this.written(mapping, version) && !releasedSince(mapping.exchangeShape, shape)) return 'unchanged';
     if (!mapping) {
       const earlier = firstAttempt ? undefined : await exchange.findStamped(mailbox, folder, crmId);
       // a field that does not travel to Exchange starts empty there
       const created = earlier ?? (await exchange.createItem(mailbox, folder, towardsSide(after, held), crmId));
       const saved: ItemMapping = {
         // an adopted item may lack this version's fields: no version known, so it is written next
-        mailbox, itemId: created.itemId, crmId, changeKey: created.changeKey, crmVersion: earlier ? '' : version, logPartition: -1, logOffset: -1, deleted: false, folder,
+        mailbox, itemId: created.itemId, crmId, changeKey: created.changeKey, crmVersion: earlier ? '' : version, logPartition: -1, logOffset: -1, deleted: false, folder, exchangeShape: shape,
       };
       await mappings.save(saved);
       await mappings.endCreate('exchange', crmId);
@@ -181,7 +184,7 @@ export class ToExchangeHandler implements ChangeHandler {
       outcome = await exchange.updateItem(mapping.mailbox, folder, mapping.itemId, after, current.changeKey, keep);
       if (outcome.status === 'updated') {
         await mappings.save({
-          ...mapping, changeKey: outcome.changeKey, crmVersion: version, knownKeys: withKnownKeys(mapping, current.changeKey),
+          ...mapping, changeKey: outcome.changeKey, crmVersion: version, knownKeys: withKnownKeys(mapping, current.changeKey), exchangeShape: shape,
           overruledUpTo: Math.max(mapping.overruledUpTo ?? 0, current.modified ? Date.parse(current.modified) : 0) || undefined,
         }, lease);
         return 'applied';
@@ -192,7 +195,7 @@ export class ToExchangeHandler implements ChangeHandler {
       // changed again between our read and our write: try the whole decision again
       throw new SyncError('ItemChangedDuringUpdate', `the item ${mapping.itemId} of ${mapping.mailbox} changed while it was written`, { retriable: true });
     }
-    await mappings.save({ ...mapping, changeKey: outcome.changeKey, crmVersion: version, knownKeys: withKnownKeys(mapping), folder }, lease);
+    await mappings.save({ ...mapping, changeKey: outcome.changeKey, crmVersion: version, knownKeys: withKnownKeys(mapping), folder, exchangeShape: shape }, lease);
     return 'applied';
   }
 

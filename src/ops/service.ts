@@ -20,7 +20,7 @@ import { CsvFileDirectory, DirectedDirectory, directoryFor, HybridSource, Mailbo
 import type { MailboxPositionKind } from '../exchange/index.js';
 import {
   behindBreaker, ContactsToCrm, ContactsToExchange, DeleteBreaker, ItemMappingStore, routeByType, runHandler, SelectionFolderStore, SelectionsToExchange, ToCrmHandler, ToExchangeHandler,
-  UnconfirmedItems, verdictOf, type ChangeHandler, type ConflictReport,
+  UnconfirmedItems, verdictOf, exchangeShapeOf, heldBack, type CategoryTypes, type ChangeHandler, type ConflictReport, type FieldDirections,
 } from '../handlers/index.js';
 import { breakerRoutes } from './breaker-routes.js';
 import { startOpsServer, type ReadinessCheck } from './ops-server.js';
@@ -249,7 +249,17 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
         // what decides whether, and how, an item's record is in the CRM
         const itemRules = (p: { private: unknown; categories: unknown; fields: unknown; categoryTypes: unknown }): string => JSON.stringify([p.private, p.categories, p.fields, p.categoryTypes]);
         const rulesChanged = itemRules({ private: itemPolicy.privateItems, categories: itemPolicy.categories, fields: itemPolicy.fields, categoryTypes: itemPolicy.categoryTypes }) !== itemRules(again.sync);
+        const towardsExchange = (p: { fields: FieldDirections; categoryTypes: CategoryTypes }): string => exchangeShapeOf(heldBack(p.fields, 'exchange'), p.categoryTypes);
+        const exchangeRulesChanged = towardsExchange(itemPolicy) !== towardsExchange(again.sync);
         Object.assign(itemPolicy, { privateItems: again.sync.private, categories: again.sync.categories, fields: again.sync.fields, categoryTypes: again.sync.categoryTypes });
+        if (exchangeRulesChanged) {
+          // a field let through towards Exchange, or other type pairs: every record goes out again,
+          // and the handler writes those whose items were written under other rules
+          const mailboxes = (await mappings.mailboxes()).filter((m) => directions.carries(m, 'exchange'));
+          logger.info({ event: 'policy.exchange-rules-changed', mailboxes: mailboxes.length },
+            `the rules for what of a record reaches Exchange changed: the CRM records of ${mailboxes.length} mailbox(es) are sent again, and written where their items were written under the old rules`);
+          void catchUp.request(mailboxes, 'all');
+        }
         if (rulesChanged) {
           // what the new rules imply for items synced already, as ordinary changes: every mailbox read anew
           const mailboxes = rereadAll();

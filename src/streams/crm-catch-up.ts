@@ -29,6 +29,13 @@ const PENDING = 'crm-catch-up:';
 const BATCH = 500;
 
 /**
+ * missed: what the handlers skipped while the mailbox was not written to; all: every record
+ * (the policy now lets through what items were written without — the handler writes only those).
+ */
+export type CatchUpScope = 'missed' | 'all';
+const ALL = 'all ';
+
+/**
  * A mailbox switched back towards Exchange (from off or to-crm) gets the CRM changes the
  * handlers skipped while it was not: every record of its associate at a version the mapping
  * has not written, every record made meanwhile, and a delete for every mapped record gone —
@@ -47,8 +54,14 @@ export class CrmCatchUp {
   }
 
   /** Catches up these mailboxes (one after the other); resolves when the log has their changes. */
-  async request(mailboxes: readonly string[]): Promise<void> {
-    for (const m of mailboxes) await this.options.positions.save(`${PENDING}${m.toLowerCase()}`, new Date(this.now()).toISOString());
+  async request(mailboxes: readonly string[], scope: CatchUpScope = 'missed'): Promise<void> {
+    const at = new Date(this.now()).toISOString();
+    for (const m of mailboxes) {
+      const key = `${PENDING}${m.toLowerCase()}`;
+      // a pending 'all' covers what is missed too: it is not narrowed
+      const wider = scope === 'all' || (await this.options.positions.get(key))?.startsWith(ALL);
+      await this.options.positions.save(key, `${wider ? ALL : ''}${at}`);
+    }
     return this.enqueue(mailboxes);
   }
 
@@ -68,9 +81,16 @@ export class CrmCatchUp {
     const run = this.queue.then(async () => {
       for (const m of mailboxes) {
         try {
-          const count = await this.catchUp(m.toLowerCase());
-          await this.options.positions.delete(`${PENDING}${m.toLowerCase()}`);
-          this.options.logger.info({ event: 'catch-up.done', mailbox: m, changes: count }, `${m} is synced towards Exchange again: ${count} CRM change(s) it missed are on their way`);
+          const key = `${PENDING}${m.toLowerCase()}`;
+          const requested = await this.options.positions.get(key);
+          if (requested === undefined) continue; // done already (requested twice)
+          const scope: CatchUpScope = requested.startsWith(ALL) ? 'all' : 'missed';
+          const count = await this.catchUp(m.toLowerCase(), scope);
+          // cleared only if not requested again meanwhile
+          if ((await this.options.positions.get(key)) === requested) await this.options.positions.delete(key);
+          this.options.logger.info({ event: 'catch-up.done', mailbox: m, changes: count, scope }, scope === 'all'
+            ? `${m}: every CRM record (${count}) is on its way again, so what the policy now lets through towards Exchange is written`
+            : `${m} is synced towards Exchange again: ${count} CRM change(s) it missed are on their way`);
         } catch (err) {
           // left pending: the next start (or the next switch) tries again
           this.options.logger.error({ err, event: 'catch-up.failed', mailbox: m }, `catching ${m} up with the CRM failed; it is tried again at the next start`);
@@ -82,7 +102,7 @@ export class CrmCatchUp {
   }
 
   /** Publishes what the mailbox missed; how many changes. */
-  private async catchUp(mailbox: string): Promise<number> {
+  private async catchUp(mailbox: string, scope: CatchUpScope): Promise<number> {
     const { crm, feedName } = this.options;
     const associate = await crm.associateByEmail(mailbox);
     if (!associate) return 0;
@@ -101,7 +121,10 @@ export class CrmCatchUp {
       mapped.delete(record.ref);
       // the sync wrote this version itself (from the mailbox: its mapping may be a moment behind),
       // or the mailbox has had it
-      if (record.writtenBySync || (known && known.crmVersion !== '' && crm.compareVersions(known.crmVersion, record.version) >= 0)) continue;
+      // ('all' sends the versions the mailbox has too, but never a record the sync made from an
+      // item whose mapping is not saved yet: that would make the item twice)
+      const had = !!known && known.crmVersion !== '' && crm.compareVersions(known.crmVersion, record.version) >= 0;
+      if (record.writtenBySync ? !known || scope === 'missed' : had && scope === 'missed') continue;
       const op = known ? 'u' : 'c';
       if (record.kind === 'contact') {
         const person = await crm.person(record.ref);
