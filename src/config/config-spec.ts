@@ -479,7 +479,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     key: 'sync.field.names', element: 'sync/field', attribute: 'name', env: 'ECS_SYNC_FIELD_NAMES', repeated: true,
     kind: k.textList(new RegExp(`^(${k.SYNCED_FIELDS.join('|')})$`), `one of ${k.SYNCED_FIELDS.join(', ')}`), default: [],
-    doc: `A field of appointments and tasks whose direction differs from the mailbox's: <field name="body" direction="to-crm"/>, one element per field (${k.SYNCED_FIELDS.join(', ')}; time is the start, end, time zone, all-day flag, due date and a series' pattern, status a task's status and completion). A field not carried towards a side is never overwritten there: a new record or item gets it empty (but its time: an appointment needs one).`,
+    doc: `A field of appointments and tasks whose direction differs from the mailbox's: <field name="body" direction="to-crm"/>, one element per field (${k.SYNCED_FIELDS.join(', ')}; time is the start, end, time zone, all-day flag, due date and a series' pattern, categories the Outlook categories that stand for the record's type (<category>), reminder an appointment's reminder (SuperOffice's alarm), status a task's status and completion). A field not carried towards a side is never overwritten there: a new record or item gets it empty (but its time: an appointment needs one).`,
   },
   {
     key: 'sync.field.directions', element: 'sync/field', attribute: 'direction', env: 'ECS_SYNC_FIELD_DIRECTIONS', repeated: true,

@@ -180,7 +180,7 @@ export const SYNC_DIRECTIONS = ['two-way', 'to-crm', 'to-exchange', 'off'] as co
 const DIRECTIONS: readonly string[] = SYNC_DIRECTIONS;
 
 /** The fields of an appointment or task whose direction the operator may set (<sync><field name="…">). */
-export const SYNCED_FIELDS = ['subject', 'body', 'location', 'time', 'attendees', 'private', 'status'] as const;
+export const SYNCED_FIELDS = ['subject', 'body', 'location', 'time', 'attendees', 'categories', 'private', 'reminder', 'status'] as const;
 /** Which way one field travels: both ways, to one side only, or not at all. */
 export const FIELD_DIRECTIONS = ['two-way', 'to-crm', 'to-exchange', 'none'] as const;
 

@@ -31,6 +31,8 @@ interface Row {
   updated_count: number;
   updated_by: string;
   activity_type: string | null;
+  alarm: boolean | null;
+  alarm_minutes: number | null;
 }
 
 interface LogRow extends Partial<Row> {
@@ -86,6 +88,7 @@ function activityOf(r: Row, ownerEmail: string | null): CrmActivity {
     contactRef: ref('contact', r.contact_id), personRef: ref('person', r.person_id), motherRef: ref('appointment', r.mother_id),
     seriesRef: ref('appointment', r.series_id), originalStart: utc(r.original_start), modified: utc(r.updated), version: String(r.updated_count),
     crmId: crmRef('appointment', r.appointment_id), crmType: r.activity_type ?? '',
+    ...(!task && r.alarm !== null && r.alarm !== undefined ? { reminder: r.alarm ? (r.alarm_minutes ?? 15) : null } : {}),
   };
   for (const k of Object.keys(fields) as Array<keyof ItemFields>) if (fields[k] === undefined) delete fields[k];
   return {
@@ -274,10 +277,10 @@ export class ReferenceCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     const type = kind === 'task' ? 2 : 1;
     return this.write('create an appointment', async (tx) => {
       const { rows } = await tx.query<{ appointment_id: number; updated_count: number }>(
-        `insert into ${this.s}.appointment (associate_id, type, title, description, location, start_at, end_at, time_zone, all_day, private, done, recurrence_rule, person_id, contact_id, mother_id, series_id, original_start, sync_stamp, activity_type)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) returning appointment_id, updated_count`,
+        `insert into ${this.s}.appointment (associate_id, type, title, description, location, start_at, end_at, time_zone, all_day, private, done, recurrence_rule, person_id, contact_id, mother_id, series_id, original_start, sync_stamp, activity_type, alarm, alarm_minutes)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) returning appointment_id, updated_count`,
         [associate, type, ...values(type, fields), idOf(fields.personRef, 'person'), idOf(fields.contactRef, 'contact'), idOf(fields.motherRef, 'appointment'),
-          idOf(fields.seriesRef, 'appointment'), fields.originalStart ?? null, stamp, fields.crmType || null],
+          idOf(fields.seriesRef, 'appointment'), fields.originalStart ?? null, stamp, fields.crmType || null, ...alarmOf(fields)],
       );
       return { ref: crmRef('appointment', rows[0].appointment_id), version: String(rows[0].updated_count) };
     });
@@ -296,9 +299,12 @@ export class ReferenceCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
         `update ${this.s}.appointment set title = $2, description = $3, location = $4, start_at = $5, end_at = $6, time_zone = $7, all_day = $8, private = $9, done = $10, recurrence_rule = $11,
                 person_id = coalesce($12, person_id), contact_id = coalesce($13, contact_id),
                 -- the type is written only when the write names one ('': the default, none)
-                activity_type = case when $14::boolean then nullif($15, '') else activity_type end
+                activity_type = case when $14::boolean then nullif($15, '') else activity_type end,
+                -- the alarm likewise: only when the write says (an item whose reminder is not known leaves it)
+                alarm = case when $16::boolean then $17 else alarm end, alarm_minutes = case when $16::boolean then $18 else alarm_minutes end
           where appointment_id = $1 returning updated_count`,
-        [id, ...values(current[0].type, fields), idOf(fields.personRef, 'person'), idOf(fields.contactRef, 'contact'), fields.crmType !== undefined, fields.crmType ?? ''],
+        [id, ...values(current[0].type, fields), idOf(fields.personRef, 'person'), idOf(fields.contactRef, 'contact'), fields.crmType !== undefined, fields.crmType ?? '',
+          fields.reminder !== undefined, ...alarmOf(fields)],
       );
       return { status: 'written', version: String(rows[0].updated_count) } as const;
     });
@@ -451,6 +457,9 @@ export class ReferenceCrm implements CrmPort, CrmChangeFeed, CrmDirectory {
     }
   }
 }
+
+/** alarm and alarm_minutes of a reminder (not known: null, null). */
+const alarmOf = (f: ItemFields): [boolean | null, number | null] => (f.reminder === undefined ? [null, null] : f.reminder === null ? [false, null] : [true, f.reminder]);
 
 /** The columns a write sets, in order, from the fields (a task's due is its end). */
 function values(type: 1 | 2, f: ItemFields): unknown[] {

@@ -91,6 +91,8 @@ create index if not exists person_sync_stamp on ${s}.person (sync_stamp) where s
 
 -- an activity's type by name (appointment and task types; Outlook categories map to them, <sync><category>)
 alter table ${s}.appointment add column if not exists activity_type text;
+-- the appointment's alarm, as SuperOffice has it (HasAlarm, AlarmLeadTime); null: never said (a row from before)
+alter table ${s}.appointment add column if not exists alarm boolean, add column if not exists alarm_minutes int check (alarm_minutes between 0 and 40320);
 
 -- static selections of persons, and the associates who subscribe to them (each gets a contact folder)
 create table if not exists ${s}.selection (

@@ -32,6 +32,7 @@ const FOLDER_PROPERTIES: Partial<Record<FolderKind, ews.PropertyDefinitionBase[]
   calendar: [
     ews.AppointmentSchema.Recurrence, ews.AppointmentSchema.ModifiedOccurrences, ews.AppointmentSchema.DeletedOccurrences, ews.AppointmentSchema.StartTimeZone,
     ews.AppointmentSchema.ICalUid, ews.ItemSchema.Sensitivity, ews.ItemSchema.Categories, ews.ItemSchema.LastModifiedTime,
+    ews.ItemSchema.IsReminderSet, ews.ItemSchema.ReminderMinutesBeforeStart,
   ],
   tasks: [ews.ItemSchema.Sensitivity, ews.ItemSchema.Categories, ews.ItemSchema.LastModifiedTime],
   contacts: [ews.ItemSchema.Categories, ews.ItemSchema.LastModifiedTime],
@@ -644,6 +645,10 @@ function applyFields(item: ews.Appointment | ews.Task, f: ItemFields, keep: Kept
   }
   if (item instanceof ews.Appointment) {
     if (!keep.has('location')) item.Location = escapeXml(f.location ?? '');
+    if (f.reminder !== undefined && !keep.has('reminder')) {
+      item.IsReminderSet = f.reminder !== null;
+      if (f.reminder !== null) item.ReminderMinutesBeforeStart = f.reminder;
+    }
     if (keep.has('start')) return;
     const zone = (f.timeZone ? windowsFromIana(f.timeZone) : undefined) ?? f.timeZoneWindows;
     const info = zone ? timeZoneInfoOf(zone, f.timeZone) : undefined;

@@ -67,6 +67,9 @@ export function normaliseItem(item: ews.Item, folder: string): ItemFields {
     fields.end = iso(read(() => item.End));
     fields.allDay = read(() => item.IsAllDayEvent) ?? false;
     fields.location = read(() => item.Location) ?? undefined;
+    const reminderSet = read(() => item.IsReminderSet);
+    if (reminderSet === false) fields.reminder = null;
+    else if (reminderSet === true) fields.reminder = read(() => item.ReminderMinutesBeforeStart) ?? 15;
     fields.iCalUid = read(() => item.ICalUid) ?? undefined;
     const zone = read(() => item.StartTimeZone)?.Id;
     if (zone) {

@@ -26,6 +26,8 @@ export interface GraphEvent {
   readonly sensitivity?: string;
   readonly categories?: readonly string[];
   readonly location?: { readonly displayName?: string } | null;
+  readonly isReminderOn?: boolean;
+  readonly reminderMinutesBeforeStart?: number;
   readonly iCalUId?: string | null;
   readonly lastModifiedDateTime?: string;
   readonly createdDateTime?: string;
@@ -95,6 +97,8 @@ export function fieldsOfEvent(e: GraphEvent): ItemFields {
   fields.end = utcOf(e.end);
   fields.allDay = e.isAllDay ?? false;
   if (e.location?.displayName) fields.location = e.location.displayName;
+  if (e.isReminderOn === false) fields.reminder = null;
+  else if (e.isReminderOn === true) fields.reminder = e.reminderMinutesBeforeStart ?? 15;
   if (e.iCalUId) fields.iCalUid = e.iCalUId;
   if (e.originalStartTimeZone && e.originalStartTimeZone !== 'tzone://Microsoft/Utc') {
     fields.timeZoneWindows = e.originalStartTimeZone;
@@ -150,6 +154,7 @@ export function eventBodyOf(f: ItemFields, options: { recurrence?: boolean; keep
   if (keep?.has('body')) delete body.body;
   if (keep?.has('private')) delete body.sensitivity;
   if (keep?.has('location')) delete body.location;
+  if (keep?.has('reminder')) for (const k of ['isReminderOn', 'reminderMinutesBeforeStart']) delete body[k];
   if (keep?.has('start')) for (const k of ['start', 'end', 'isAllDay', 'recurrence']) delete body[k];
   return body;
 }
@@ -164,6 +169,10 @@ function allEventFields(f: ItemFields, withRecurrence: boolean): Record<string, 
     location: { displayName: f.location ?? '' },
   };
   if (f.body !== undefined) body.body = { contentType: 'text', content: f.body };
+  if (f.reminder !== undefined) {
+    body.isReminderOn = f.reminder !== null;
+    if (f.reminder !== null) body.reminderMinutesBeforeStart = f.reminder;
+  }
   if (f.start) body.start = dateTimeTimeZone(f.start, windowsZone, iana);
   if (f.end) body.end = dateTimeTimeZone(f.end, windowsZone, iana);
   if (withRecurrence) {

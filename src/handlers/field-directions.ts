@@ -12,7 +12,10 @@ const PROPERTIES: Record<SyncedField, ReadonlyArray<keyof ItemFields>> = {
   // a series' rule and its occurrences are its times
   time: ['start', 'end', 'timeZone', 'timeZoneWindows', 'allDay', 'due', 'recurrence'],
   attendees: ['attendees', 'organizer'],
+  // the categories that stand for the record's type (<sync><category>): its type, their category
+  categories: ['crmType', 'typeCategory'],
   private: ['private'],
+  reminder: ['reminder'],
   status: ['done', 'status', 'percentComplete'],
 };
 

@@ -136,7 +136,8 @@ export class ToCrmHandler implements ChangeHandler {
     // the record's type follows the item's mapped category
     const shaped = (current?: ItemFields): ItemFields => {
       const out = towardsSide(incoming, held, current);
-      const type = typeToWrite(after.categories, this.options.categoryTypes ?? [], current);
+      // (<field name="categories"> not towards the CRM: the record keeps its type)
+      const type = held.includes('categories') ? undefined : typeToWrite(after.categories, this.options.categoryTypes ?? [], current);
       return type === undefined ? out : { ...out, crmType: type };
     };
     let fields = shaped();

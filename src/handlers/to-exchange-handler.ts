@@ -113,6 +113,8 @@ export class ToExchangeHandler implements ChangeHandler {
   /** The record's type as the item's category (the mapped ones it had give way), where categories stand for types. */
   private typed(after: ItemFields | null): ItemFields | null {
     const map = this.options.categoryTypes ?? [];
+    // (<field name="categories"> not towards Exchange: the item keeps its categories)
+    if (heldBack(this.options.fields, 'exchange').includes('categories')) return after;
     return after && map.length && after.crmType !== undefined ? { ...after, typeCategory: typeCategoryOf(after.crmType, map) } : after;
   }
 

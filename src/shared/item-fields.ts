@@ -41,6 +41,8 @@ export interface ItemFields {
   due?: string;
   status?: string;
   percentComplete?: number;
+  /** Appointments: the reminder, minutes before the start; null: none (undefined: not known, not written). */
+  reminder?: number | null;
   recurrence?: Recurrence | null;
   iCalUid?: string;
   organizer?: string;

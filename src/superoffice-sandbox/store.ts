@@ -77,6 +77,9 @@ export interface SoAppointment {
   end: number;
   allDay: boolean;
   isFree: boolean;
+  /** HasAlarm, and AlarmLeadTime in minutes. */
+  hasAlarm: boolean;
+  alarmLeadMinutes: number;
   private: 'Public' | 'PrivateUser' | 'PrivateGroup';
   completed: 'NotStarted' | 'Started' | 'Completed';
   contactId: number;

@@ -16,6 +16,8 @@ export interface AppointmentEntity {
   Type?: string | null;
   Completed?: string | null;
   IsAlldayEvent?: boolean | null;
+  HasAlarm?: boolean | null;
+  AlarmLeadTime?: string | null;
   Private?: string | null;
   PreferredTZLocation?: number | null;
   Person?: { PersonId?: number } | null;
@@ -61,9 +63,25 @@ export function fieldsOf(e: AppointmentEntity, zones: TimeZoneLocations, ownerEm
     motherRef: e.MotherId ? crmRef('appointment', e.MotherId) : null,
     modified: utc(e.UpdatedDate), version: e.UpdatedDate ?? '', crmId: crmRef('appointment', e.AppointmentId),
     crmType: e.Task?.Value ?? undefined,
+    // the alarm (no alarm: none); a to-do's reminder is no appointment's
+    ...(task || typeof e.HasAlarm !== 'boolean' ? {} : { reminder: e.HasAlarm ? (minutesOf(e.AlarmLeadTime) ?? 15) : null }),
   };
   for (const k of Object.keys(fields) as Array<keyof ItemFields>) if (fields[k] === undefined) delete fields[k];
   return fields;
+}
+
+/** A .NET TimeSpan text ([d.]hh:mm:ss[.fff]) as whole minutes. */
+export function minutesOf(span: string | null | undefined): number | undefined {
+  const m = /^(-)?(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.\d+)?$/.exec(span ?? '');
+  if (!m || m[1]) return undefined;
+  return Number(m[2] ?? 0) * 1440 + Number(m[3]) * 60 + Number(m[4]);
+}
+
+/** Whole minutes as a TimeSpan text. */
+export function timeSpanOf(minutes: number): string {
+  const two = (n: number): string => String(n).padStart(2, '0');
+  const days = Math.floor(minutes / 1440);
+  return `${days ? `${days}.` : ''}${two(Math.floor((minutes % 1440) / 60))}:${two(minutes % 60)}:00`;
 }
 
 const idOf = (ref: string | null | undefined, entity: string): number | undefined => {
@@ -84,6 +102,7 @@ export function entityOf(kind: ActivityKind, f: ItemFields, zones: TimeZoneLocat
     Type: task ? 'inChecklist' : 'inDiary', ...(task ? { Completed: f.done ? 'Completed' : 'NotStarted' } : {}),
     IsAlldayEvent: f.allDay ?? false, Private: f.private ? 'PrivateUser' : 'Public',
     PreferredTZLocation: f.timeZone ? (zones.locationOf(f.timeZone) ?? 0) : 0,
+    ...(task || f.reminder === undefined ? {} : { HasAlarm: f.reminder !== null, AlarmLeadTime: timeSpanOf(f.reminder ?? 0) }),
     // links are only ever added from Exchange: a person linked by hand in the CRM stays
     ...(person ? { Person: { PersonId: person } } : {}), ...(contact ? { Contact: { ContactId: contact } } : {}),
   };

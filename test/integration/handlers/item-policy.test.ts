@@ -201,8 +201,8 @@ describe('sync policy: private items and categories', () => {
     }
   });
 
-  for (const exchange of ['EwsStream', 'GraphNotify'] as const) it(`<field> directions (${exchange}): body to-crm, location and time to-exchange — each travels only its way, and is never overwritten on the other side`, { timeout: 120_000 }, async () => {
-    const rig = await startTwoWayRig({ mailboxes: 2, seed: 244, exchange, fields: { body: 'to-crm', location: 'to-exchange', time: 'to-exchange' } });
+  for (const exchange of ['EwsStream', 'GraphNotify'] as const) it(`<field> directions (${exchange}): body and reminder to-crm, location, time and categories to-exchange — each travels only its way, and is never overwritten on the other side`, { timeout: 120_000 }, async () => {
+    const rig = await startTwoWayRig({ mailboxes: 2, seed: 244, exchange, fields: { body: 'to-crm', reminder: 'to-crm', location: 'to-exchange', time: 'to-exchange', categories: 'to-exchange' }, categoryTypes: [{ outlook: 'Phone', crm: 'Phone call' }] });
     try {
       const mailbox = rig.sandbox.store.byIndex(1)!.address;
       const itemId = await inOutlook(rig, mailbox, { subject: 'Kick-off', body: 'Agenda v1', location: 'Room 1' });
@@ -225,22 +225,27 @@ describe('sync policy: private items and categories', () => {
         a.Location = 'Room 2';
         a.Start = new ews.DateTime(Date.parse('2026-12-11T10:00:00Z'));
         a.End = new ews.DateTime(Date.parse('2026-12-11T11:00:00Z'));
+        a.IsReminderSet = true;
+        a.ReminderMinutesBeforeStart = 30;
+        a.Categories = new ews.StringList(['Phone']);
       });
       await waitUntil(async () => (await rig.crm.get(ref!))?.fields.subject === 'Kick-off (moved)', 30_000, 'the Outlook edit in the CRM');
       await quiet(rig);
       record = (await rig.crm.get(ref!))!.fields;
-      assert.deepEqual([record.body, record.location ?? null, record.start, record.end], ['Agenda v2', null, '2026-12-11T08:00:00Z', '2026-12-11T09:00:00Z'], 'the CRM keeps its location and time');
+      assert.deepEqual([record.body, record.location ?? null, record.start, record.end, record.reminder], ['Agenda v2', null, '2026-12-11T08:00:00Z', '2026-12-11T09:00:00Z', 30], 'the CRM keeps its location and time, takes the reminder');
+      assert.equal(record.crmType, '', 'categories travel to Outlook only: the CRM keeps its type');
 
       // the CRM: everything edited; subject, location and time reach Outlook, the body does not
       await rig.db.query(`update ${rig.crmSchema}.appointment set title = 'Kick-off (CRM)', description = 'Agenda from the CRM', location = 'Board room',
-        start_at = '2026-12-11T13:00:00Z', end_at = '2026-12-11T14:00:00Z' where appointment_id = $1`, [Number(ref!.split(':')[1])]);
+        start_at = '2026-12-11T13:00:00Z', end_at = '2026-12-11T14:00:00Z', alarm = true, alarm_minutes = 5, activity_type = 'Lunch' where appointment_id = $1`, [Number(ref!.split(':')[1])]);
       await waitUntil(async () => (await outlookSubject(rig, mailbox, itemId)) === 'Kick-off (CRM)', 30_000, 'the CRM edit in Outlook');
       await quiet(rig);
       const a = await ews.Appointment.Bind(ewsService(rig.sandbox.url, mailbox), new ews.ItemId(itemId));
-      assert.deepEqual([a.Body.Text, a.Location, a.Start.ToISOString()], ['Agenda v2', 'Board room', '2026-12-11T13:00:00.000Z'], 'Outlook keeps its body, takes the location and time');
+      assert.deepEqual([a.Body.Text, a.Location, a.Start.ToISOString(), a.ReminderMinutesBeforeStart], ['Agenda v2', 'Board room', '2026-12-11T13:00:00.000Z', 30], 'Outlook keeps its body and reminder, takes the location and time');
+      assert.deepEqual(a.Categories.GetEnumerator(), [], 'the CRM\'s type (one nobody maps) takes the mapped category away');
       // ... and our own write coming back changes nothing in the CRM: its body stays its own
       record = (await rig.crm.get(ref!))!.fields;
-      assert.deepEqual([record.subject, record.body, record.location, record.start], ['Kick-off (CRM)', 'Agenda from the CRM', 'Board room', '2026-12-11T13:00:00Z']);
+      assert.deepEqual([record.subject, record.body, record.location, record.start, record.reminder, record.crmType], ['Kick-off (CRM)', 'Agenda from the CRM', 'Board room', '2026-12-11T13:00:00Z', 5, 'Lunch']);
     } finally {
       await rig.close();
     }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CrmRef } from '../../../src/crm-adapter/index.js';
 import { ews, ewsService } from '../../helpers/ews.js';
+import { soClient } from '../../helpers/superoffice.js';
 import { waitUntil } from '../../helpers/source-harness.js';
 import { startTwoWayRig, VARIANTS, type TwoWayRig } from '../../helpers/two-way-rig.js';
 import type { ConflictPolicy } from '../../../src/config/index.js';
@@ -119,6 +120,42 @@ for (const { crm: crmKind, exchange: exchangeKind } of VARIANTS) {
         }
       });
     }
+
+    it('the reminder both ways: set in Outlook it is the record\'s alarm; the CRM\'s alarm taken off and set again is the item\'s reminder', { timeout: 90_000 }, async () => {
+      const rig = await startTwoWayRig({ mailboxes: 2, seed: 93, crm: crmKind, exchange: exchangeKind });
+      try {
+        const ref = await newRecord(rig, 'Reminded');
+        let item: { mailbox: string; itemId: string } | undefined;
+        await waitUntil(async () => !!(item = await rig.itemOf(ref)), 30_000, 'the record in the mailbox');
+        const service = ewsService(rig.sandbox.url, item!.mailbox);
+        const reminderInOutlook = async (): Promise<number | null> => {
+          const a = await ews.Appointment.Bind(service, new ews.ItemId(item!.itemId), new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.ItemSchema.IsReminderSet, ews.ItemSchema.ReminderMinutesBeforeStart]));
+          return a.IsReminderSet ? a.ReminderMinutesBeforeStart : null;
+        };
+        const reminderInCrm = async (): Promise<number | null | undefined> => (await rig.crm.get(ref))?.fields.reminder;
+        // a CRM user's alarm: the reference CRM's columns, SuperOffice's HasAlarm and AlarmLeadTime (a user's PATCH)
+        const setAlarm = async (minutes: number | null): Promise<void> => {
+          const id = Number(ref.split(':')[1]);
+          if (!rig.superoffice) return void (await rig.db.query(`update ${rig.crmSchema}.appointment set alarm = $2, alarm_minutes = $3 where appointment_id = $1`, [id, minutes !== null, minutes]));
+          const r = await soClient(rig.superoffice, 'user0001')('PATCH', `/Appointment/${id}`, [
+            { op: 'replace', path: '/HasAlarm', value: minutes !== null }, { op: 'replace', path: '/AlarmLeadTime', value: `00:${String(minutes ?? 0).padStart(2, '0')}:00` }]);
+          assert.equal(r.status, 200, JSON.stringify(r.body));
+        };
+
+        const a = await ews.Appointment.Bind(service, new ews.ItemId(item!.itemId));
+        a.IsReminderSet = true;
+        a.ReminderMinutesBeforeStart = 30;
+        await a.Update(ews.ConflictResolutionMode.AlwaysOverwrite, ews.SendInvitationsOrCancellationsMode.SendToNone);
+        await waitUntil(async () => (await reminderInCrm()) === 30, 30_000, 'Outlook\'s reminder as the record\'s alarm');
+        await setAlarm(null);
+        await waitUntil(async () => (await reminderInOutlook()) === null, 30_000, 'the alarm taken off in the CRM: no reminder in Outlook');
+        await setAlarm(10);
+        await waitUntil(async () => (await reminderInOutlook()) === 10, 30_000, 'the CRM\'s alarm as the item\'s reminder');
+        assert.equal(await reminderInCrm(), 10);
+      } finally {
+        await rig.close();
+      }
+    });
 
     it('a delete on one side wins over an edit on the other, both ways', { timeout: 90_000 }, async () => {
       const rig = await rigOf({ mailboxes: 2, seed: 92, conflict: 'crm-wins' });

@@ -40,8 +40,8 @@ describe('loadConfig', () => {
       <field name="body" direction="to-crm"/><field name="time" direction="none"/><field name="subject" direction="two-way"/></sync>`)));
     assert.deepEqual(config.sync.fields, { body: 'to-crm', time: 'none' });
     assert.match(describeConfig(config).join('\n'), /fields: body from Outlook to the CRM only, time not synced/);
-    const problems = problemsOf(file(wrap('<sync><field name="reminder" direction="nowhere"/><field name="body" direction="to-crm"/><field name="body" direction="none"/><field name="location"/></sync>'))).join('\n');
-    assert.match(problems, /sync\/field@name: "reminder" is not one of subject, body, location, time, attendees, private, status/);
+    const problems = problemsOf(file(wrap('<sync><field name="colour" direction="nowhere"/><field name="body" direction="to-crm"/><field name="body" direction="none"/><field name="location"/></sync>'))).join('\n');
+    assert.match(problems, /sync\/field@name: "colour" is not one of subject, body, location, time, attendees, categories, private, reminder, status/);
     assert.match(problems, /sync\/field@direction: "nowhere" is not one of two-way, to-crm, to-exchange, none/);
     assert.match(problems, /sync\/field: needs name and direction; direction is missing/);
   });
