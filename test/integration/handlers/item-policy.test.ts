@@ -81,8 +81,8 @@ async function quiet(rig: TwoWayRig): Promise<void> {
 }
 
 describe('sync policy: private items and categories', () => {
-  it('private="busy": the CRM gets the time and "Private", nothing else; the CRM\'s edit and delete of the blocker stay out of the mailbox', { timeout: 120_000 }, async () => {
-    const rig = await startTwoWayRig({ mailboxes: 2, seed: 241, privateItems: 'busy' });
+  for (const crm of ['reference', 'superoffice'] as const) it(`private="busy" (${crm}): the CRM gets the time and "Private", nothing else; the CRM's edit and delete of the blocker stay out of the mailbox`, { timeout: 120_000 }, async () => {
+    const rig = await startTwoWayRig({ mailboxes: 2, seed: 241, privateItems: 'busy', crm });
     try {
       const mailbox = rig.sandbox.store.byIndex(1)!.address;
       const itemId = await inOutlook(rig, mailbox, { subject: 'Doctor', body: 'Blood test, bring the card', location: 'Practice Dr. Meyer', private: true });
@@ -128,8 +128,8 @@ describe('sync policy: private items and categories', () => {
     }
   });
 
-  it('<categories exclude="Personal">: such items stay out of the CRM; one that gains the category leaves it, and comes back without it', { timeout: 120_000 }, async () => {
-    const rig = await startTwoWayRig({ mailboxes: 2, seed: 242, categories: { include: [], exclude: ['Personal'] } });
+  for (const crm of ['reference', 'superoffice'] as const) it(`<categories exclude="Personal"> (${crm}): such items stay out of the CRM; one that gains the category leaves it, and comes back without it`, { timeout: 120_000 }, async () => {
+    const rig = await startTwoWayRig({ mailboxes: 2, seed: 242, categories: { include: [], exclude: ['Personal'] }, crm });
     try {
       const mailbox = rig.sandbox.store.byIndex(1)!.address;
       const personal = await inOutlook(rig, mailbox, { subject: 'Gym', categories: ['personal'] }); // case does not matter, as in Outlook
@@ -165,8 +165,8 @@ describe('sync policy: private items and categories', () => {
     }
   });
 
-  it('private="skip": an item made private leaves the CRM; a CRM edit read just before its record left makes no second item', { timeout: 120_000 }, async () => {
-    const rig = await startTwoWayRig({ mailboxes: 2, seed: 246, privateItems: 'skip' });
+  for (const crm of ['reference', 'superoffice'] as const) it(`private="skip" (${crm}): an item made private leaves the CRM; a CRM edit read just before its record left makes no second item`, { timeout: 120_000 }, async () => {
+    const rig = await startTwoWayRig({ mailboxes: 2, seed: 246, privateItems: 'skip', crm });
     try {
       const mailbox = rig.sandbox.store.byIndex(1)!.address;
       const itemId = await inOutlook(rig, mailbox, { subject: 'Dentist' });
@@ -185,8 +185,8 @@ describe('sync policy: private items and categories', () => {
     }
   });
 
-  it('<categories include="Customer visit">: only items with it reach the CRM', { timeout: 120_000 }, async () => {
-    const rig = await startTwoWayRig({ mailboxes: 2, seed: 243, categories: { include: ['Customer visit'], exclude: [] } });
+  for (const crm of ['reference', 'superoffice'] as const) it(`<categories include="Customer visit"> (${crm}): only items with it reach the CRM`, { timeout: 120_000 }, async () => {
+    const rig = await startTwoWayRig({ mailboxes: 2, seed: 243, categories: { include: ['Customer visit'], exclude: [] }, crm });
     try {
       const mailbox = rig.sandbox.store.byIndex(1)!.address;
       const visit = await inOutlook(rig, mailbox, { subject: 'Visit Fabrikam', categories: ['Customer visit'] });
