@@ -498,7 +498,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
   {
     key: 'sync.parallelism', element: 'sync', attribute: 'parallelism', env: 'ECS_SYNC_PARALLELISM',
-    kind: k.integer(1, 1_000), default: 16, doc: 'Mailboxes/associates handled in parallel by each handler (each one strictly in order).',
+    kind: k.integer(1, 1_000), default: 16, doc: 'Changes under way at once in each handler group, of different mailboxes/associates (each one\'s strictly in order), across all partitions.',
   },
   {
     key: 'sync.verifySample', element: 'sync', attribute: 'verifySample', env: 'ECS_SYNC_VERIFY_SAMPLE',

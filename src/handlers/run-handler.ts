@@ -52,6 +52,8 @@ export async function runHandler(options: RunHandlerOptions): Promise<RunningCon
   };
   return transport.consume({
     groupId: options.groupId, topics: [options.topic], concurrency: options.concurrency,
+    // each mailbox's (associate's) changes in order; a slow mailbox holds up no other
+    orderedBy: 'key',
     onRetry: (m, err, attempt, delayMs) => logger.warn({ err, offset: m.offset, partition: m.partition, attempt, delayMs }, 'applying a change failed; retrying'),
     handle: async (m) => {
       let envelope: ChangeEnvelope;

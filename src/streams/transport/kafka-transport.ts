@@ -4,6 +4,8 @@ import { TransportError } from '../../shared/errors.js';
 import { withTimeout } from '../../shared/with-timeout.js';
 import type { Logger } from '../../shared/logger.js';
 import { handleWithRetries } from './handle-with-retries.js';
+import { handleKeyOrdered } from './key-ordered-batch.js';
+import { Limiter } from '../../shared/limiter.js';
 import type { ConsumerOptions, IncomingMessage, OutgoingMessage, PartitionLag, RunningConsumer, Transport } from './transport.js';
 
 /** Within a batch, offsets are committed every this many messages or this many ms (and at its end). */
@@ -150,6 +152,8 @@ export class KafkaTransport implements Transport {
     // batches finish the message at hand and commit, then the consumer disconnects.
     let stopping = false;
     let activeBatches = 0;
+    // key order: the handlings under way across all partitions stay within `concurrency`
+    const slots = new Limiter(options.concurrency);
     let assignments = Promise.resolve();
     let consumer: Consumer;
     let restartTimer: NodeJS.Timeout | undefined;
@@ -206,20 +210,26 @@ export class KafkaTransport implements Transport {
               this.logger.warn({ err, topic: batch.topic, partition: batch.partition }, 'committing offsets failed; the messages will be handled again');
               return false;
             });
+          const gone = (): boolean => stopping || !isRunning() || isStale();
+          const messages: IncomingMessage[] = batch.messages.map((m) => ({
+            topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key?.toString() ?? '', value: m.value?.toString() ?? '',
+            headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString() : String(v ?? '')])),
+            timestamp: Number(m.timestamp),
+          }));
+          const handle = (message: IncomingMessage): Promise<boolean> => (gone() ? Promise.resolve(false) : handleWithRetries(options, message, { wait: heartbeat, stopped: gone }));
+          /** Everything up to this message is handled: it may be committed. */
+          const handledUpTo = async (message: IncomingMessage): Promise<boolean> => {
+            resolveOffset(message.offset);
+            lastHandled = message.offset;
+            if ((++sinceCommit >= COMMIT_EVERY || Date.now() - lastCommitAt >= COMMIT_INTERVAL_MS) && !(await commitOrGiveUp())) return false;
+            await heartbeat();
+            return true;
+          };
           try {
-            for (const m of batch.messages) {
-              if (stopping || !isRunning() || isStale()) break;
-              const message: IncomingMessage = {
-                topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key?.toString() ?? '', value: m.value?.toString() ?? '',
-                headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString() : String(v ?? '')])),
-                timestamp: Number(m.timestamp),
-              };
-              const handled = await handleWithRetries(options, message, { wait: heartbeat, stopped: () => stopping || !isRunning() || isStale() });
-              if (!handled) return;
-              resolveOffset(m.offset);
-              lastHandled = m.offset;
-              if ((++sinceCommit >= COMMIT_EVERY || Date.now() - lastCommitAt >= COMMIT_INTERVAL_MS) && !(await commitOrGiveUp())) return;
-              await heartbeat();
+            if (options.orderedBy === 'key') {
+              await handleKeyOrdered(messages, slots.run.bind(slots), handle, handledUpTo);
+            } else {
+              for (const message of messages) if (!(await handle(message)) || !(await handledUpTo(message))) return;
             }
           } finally {
             // What was handled is committed, also when the consumer is stopping mid-batch.

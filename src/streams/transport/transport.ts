@@ -33,8 +33,14 @@ export interface ConsumerOptions {
   topics: readonly string[];
   /** Partitions handled at once (each partition strictly in order). */
   concurrency: number;
-  /** Called once per message, in order per partition; the offset is committed after it resolves. */
+  /** Called once per message, in order per partition (per key with orderedBy "key"); the offset is committed after it and every earlier one resolved. */
   handle: (message: IncomingMessage) => Promise<void>;
+  /**
+   * partition (default): a partition's messages one after another. key: messages of different
+   * keys in a partition at once (each key's in order), `concurrency` handlings under way in
+   * all; the embedded log keeps partition order, which is key order too.
+   */
+  orderedBy?: 'partition' | 'key';
   /**
    * Told which partitions of each topic this consumer was given (after every rebalance),
    * with the topic's partition count; the embedded log gives one consumer everything.

@@ -148,3 +148,46 @@ async function waitForLag(transport: Transport, group: string, topic: string, ex
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+describe('Kafka: key order within a partition (orderedBy "key", as the handlers consume)', () => {
+  it('a slow key does not hold up another key of its partition; each key in order; the offset moves only over what is handled', async () => {
+    const transport = new KafkaTransport({ ...settings(kafkaBrokers()), partitions: 1 }, silentLogger());
+    try {
+      const topic = uniqueName('contract-key-order');
+      const group = uniqueName('g');
+      await transport.ensureTopics([topic]);
+      await transport.publish(topic, ['A0', 'B0', 'B1', 'A1', 'B2'].map((v) => ({ key: v[0], value: v, headers: {} })));
+      let releaseA!: () => void;
+      const slowA = new Promise<void>((r) => (releaseA = r));
+      const seen: string[] = [];
+      const consumer = await transport.consume({
+        groupId: group, topics: [topic], concurrency: 4, orderedBy: 'key',
+        handle: async (m) => {
+          if (m.value === 'A0') await slowA;
+          seen.push(m.value);
+        },
+      });
+      try {
+        const until = async (what: string, ok: () => boolean): Promise<void> => {
+          const deadline = Date.now() + 20_000;
+          while (!ok()) {
+            if (Date.now() > deadline) assert.fail(`${what}: saw ${seen.join(',')}`);
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        };
+        await until('B\'s messages while A0 is slow', () => seen.length === 3);
+        assert.deepEqual(seen, ['B0', 'B1', 'B2'], 'B in order, A1 waits for A0');
+        await new Promise((r) => setTimeout(r, 600)); // past the commit interval
+        await waitForLag(transport, group, topic, 5); // A0 (offset 0) is not handled: nothing may be committed
+        releaseA();
+        await until('A\'s messages', () => seen.length === 5);
+        assert.deepEqual(seen.slice(3), ['A0', 'A1']);
+        await waitForLag(transport, group, topic, 0);
+      } finally {
+        await consumer.stop();
+      }
+    } finally {
+      await transport.close();
+    }
+  });
+});
