@@ -73,6 +73,7 @@ const LONGEST_FIRST = [
   'test/integration/handlers/two-way.test.ts', 'test/integration/streams/broker-outage.test.ts', 'test/integration/start.test.ts',
   'test/integration/handlers/convergence.test.ts', 'test/integration/graph/graph-service.test.ts', 'test/integration/mailboxes-move.test.ts', 'test/integration/move-to-graph.test.ts', 'test/integration/hybrid.test.ts', 'test/integration/ops/scale-out.test.ts',
   'test/integration/streams/crash.test.ts', 'test/integration/subscriptions/sources.test.ts', 'test/integration/ops/operating.test.ts',
+  'test/integration/handlers/item-policy.test.ts', 'test/integration/handlers/policy-change.test.ts', 'test/integration/handlers/direction.test.ts', 'test/integration/handlers/direction-superoffice.test.ts',
   'test/integration/streams/shutdown-throttled.test.ts', 'test/integration/streams/consumer-crash.test.ts', 'test/integration/streams/transport-contract.test.ts',
   'test/integration/demo-restart.test.ts', 'test/integration/ops/verify.test.ts', 'test/integration/ops/delete-breaker.test.ts', 'test/integration/handlers/contacts.test.ts',
 ];

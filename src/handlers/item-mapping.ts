@@ -167,6 +167,15 @@ export class ItemMappingStore implements MappedRecords {
     return rows.map(mappingOf);
   }
 
+  /** Of these items of the mailbox, those whose live mapping holds exactly this ChangeKey. */
+  async versionsHeld(mailbox: string, items: ReadonlyArray<{ readonly itemId: string; readonly changeKey: string }>): Promise<Set<string>> {
+    if (!items.length) return new Set();
+    const { rows } = await this.db.query<{ item_id: string; change_key: string }>(
+      `select item_id, change_key from ${this.table} where mailbox = $1 and item_id = any($2) and not deleted`, [mailbox, items.map((i) => i.itemId)]);
+    const held = new Map(rows.map((r) => [r.item_id, r.change_key]));
+    return new Set(items.filter((i) => held.get(i.itemId) === i.changeKey).map((i) => i.itemId));
+  }
+
   /** Every mailbox with a mapping (live or not). */
   async mailboxes(): Promise<string[]> {
     return (await this.db.query<{ mailbox: string }>(`select distinct mailbox from ${this.table} order by mailbox`)).rows.map((r) => r.mailbox);

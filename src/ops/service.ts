@@ -353,6 +353,7 @@ export async function startService(configured: SyncConfig, logger: Logger, hooks
     const exchangeToLog = new ExchangeToLog({
       source, exchange, transport, topic: topics.exchangeChanges, dlqTopic: topics.dlq(topics.exchangeChanges),
       limiter: new Limiter(config.exchange.pull.concurrency), logger: changeLog, metrics, onPublished: (mailbox, n) => backlog.published(mailbox, n),
+      versionsHeld: (mailbox, items) => mappings.versionsHeld(mailbox, items),
     });
     exchangeToLog.start();
     // stopped before the source: what is in flight is published and acked, so positions get saved

@@ -25,6 +25,12 @@ export interface ExchangeToLogOptions {
   metrics?: PipelineMetrics;
   /** Signals for the same item within this window become one fetch. */
   coalesceMs?: number;
+  /**
+   * Of these items, those whose version (ChangeKey) the sync holds already — its own write to
+   * the mailbox coming back, or a version it applied: their notification costs no GetItem and
+   * sends nothing on.
+   */
+  versionsHeld?: (mailbox: string, items: ReadonlyArray<{ readonly itemId: string; readonly changeKey: string }>) => Promise<ReadonlySet<string>>;
   /** Told of each mailbox's changes once the log has them (the status page's per-mailbox backlog). */
   onPublished?: (mailbox: string, count: number) => void;
 }
@@ -92,6 +98,7 @@ export class ExchangeToLog {
       // the last signal per item wins; all of them are acked
       const latest = new Map<string, MailboxSignal>();
       for (const s of list) latest.set(s.itemId, s);
+      await this.dropHeld(mailbox, folder, latest);
       const toFetch = [...latest.values()].filter((s) => s.op !== 'd').map((s) => s.itemId);
       const fetched = new Map<string, FetchedItem>();
       for (let i = 0; i < toFetch.length; i += GET_ITEM_BATCH) {
@@ -113,6 +120,20 @@ export class ExchangeToLog {
       // one line per item is for chasing one item (debug); info says what an operator acts on
       this.options.logger.debug({ event: 'exchange.change', mailbox, type: m.headers['ecs-type'], op: m.headers['ecs-op'], id: m.headers['ecs-id'] }, `${mailbox}: ${m.headers['ecs-type']} ${m.headers['ecs-op']}`);
     }
+  }
+
+  /**
+   * A notification of a version the sync holds is its own write coming back (or one it applied):
+   * dropped before the GetItem. Not a resync ('r': read again on purpose, e.g. a policy change),
+   * nor a series (its occurrences follow the mailbox when its own write comes back).
+   */
+  private async dropHeld(mailbox: string, folder: FolderKind, latest: Map<string, MailboxSignal>): Promise<void> {
+    if (!this.options.versionsHeld) return;
+    const candidates = [...latest.values()].filter((s) => (s.op === 'c' || s.op === 'u') && s.changeKey && s.recurring !== true && (folder !== 'calendar' || s.recurring === false));
+    if (!candidates.length) return;
+    const held = await this.options.versionsHeld(mailbox, candidates.map((s) => ({ itemId: s.itemId, changeKey: s.changeKey! })));
+    for (const s of candidates) if (held.has(s.itemId)) latest.delete(s.itemId);
+    if (held.size) this.options.metrics?.echoesDropped.inc(held.size);
   }
 
   /** GetItem with retries; a batch the server will not answer is read one by one, and what stays unreadable is dead-lettered. */

@@ -7,6 +7,7 @@ export class PipelineMetrics {
   readonly endToEnd: Histogram<'direction'>;
   readonly unreadable: Counter<'source'>;
   readonly conflicts: Counter<'policy' | 'winner'>;
+  readonly echoesDropped: Counter;
 
   constructor(registry: Registry) {
     this.published = new Counter({ name: 'ecs_messages_published_total', help: 'Change envelopes written to the log, by topic', labelNames: ['topic'], registers: [registry] });
@@ -19,6 +20,7 @@ export class PipelineMetrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300], registers: [registry],
     });
     this.unreadable = new Counter({ name: 'ecs_unreadable_changes_total', help: 'Changes that could not be read at their source and were dead-lettered', labelNames: ['source'], registers: [registry] });
+    this.echoesDropped = new Counter({ name: 'ecs_exchange_echoes_dropped_total', help: 'Exchange notifications of a version the sync held already (its own write coming back): no GetItem, nothing sent on', registers: [registry] });
     this.conflicts = new Counter({ name: 'ecs_conflicts_total', help: 'Items edited on both sides since the last sync, by policy and by the side that won', labelNames: ['policy', 'winner'], registers: [registry] });
   }
 }

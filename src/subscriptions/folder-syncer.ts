@@ -210,7 +210,7 @@ export class FolderSyncer {
         state.syncState = page.position;
         for (const change of changes) {
           this.options.emit({
-            mailbox, folder, op: opOf(change, reason), itemId: change.itemId, changeKey: change.changeKey, detectedAt, position: page.position, positionKind: this.options.changes.positionKind, ack: once(ack),
+            mailbox, folder, op: opOf(change, reason), itemId: change.itemId, changeKey: change.changeKey, ...(change.recurring !== undefined ? { recurring: change.recurring } : {}), detectedAt, position: page.position, positionKind: this.options.changes.positionKind, ack: once(ack),
           });
         }
         total += changes.length;

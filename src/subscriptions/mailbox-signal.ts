@@ -14,6 +14,8 @@ export interface MailboxSignal {
   readonly op: SignalOp;
   readonly itemId: string;
   readonly changeKey?: string;
+  /** A series' master (undefined: not known). */
+  readonly recurring?: boolean;
   /** When the source learned of the change (ms), for latency. */
   readonly detectedAt: number;
   /** The position this signal's batch leads to (the one it helps to save), opaque. */

@@ -121,7 +121,7 @@ export async function startTwoWayRig(options: { mailboxes: number; itemsPerMailb
   const { source, exchange, closeSide } = graph
     ? graphSource(sandbox, positions, directory, options.contacts ?? false)
     : { ...createSource('stream', sandbox, positions as never, directory, options.contacts ? { folders: ['calendar', 'tasks', 'contacts'] } : {}, { ack: false }), closeSide: undefined };
-  const toLog = new ExchangeToLog({ source, exchange, transport, topic: 'exchange.changes', dlqTopic: 'exchange.changes.dlq', limiter: new Limiter(4), logger: silentLogger() });
+  const toLog = new ExchangeToLog({ source, exchange, transport, topic: 'exchange.changes', dlqTopic: 'exchange.changes.dlq', limiter: new Limiter(4), logger: silentLogger(), versionsHeld: (mailbox, items) => mappings.versionsHeld(mailbox, items) });
   const crmToLog = new CrmToLog({ crm, positions, transport, topic: 'crm.changes', dlqTopic: 'crm.changes.dlq', logger, pollIntervalMs: 200 });
   const conflicts: ConflictReport[] = [];
   const common = { crm, mappings, logger, privateItems: options.privateItems ?? 'sync', categories: options.categories, fields: options.fields, categoryTypes: options.categoryTypes, conflict: options.conflict, onConflict: (r: ConflictReport) => conflicts.push(r) };

@@ -11,7 +11,7 @@ import { KafkaTransport } from '../../../src/streams/transport/kafka-transport.j
 import type { Transport } from '../../../src/streams/transport/transport.js';
 import { createSource, MutableDirectory, outOfOrder, unsurfaced, waitUntil, type Seen } from '../../helpers/source-harness.js';
 import { kafkaBrokers, uniqueName } from '../../helpers/services.js';
-import { itemIdOf, parseChangeKey } from '../../../src/sandbox/ids.js';
+import { changeKeyOf, itemIdOf, parseChangeKey } from '../../../src/sandbox/ids.js';
 
 async function transports(): Promise<Array<{ name: string; transport: Transport; close(): Promise<void> }>> {
   const db = await PgliteDatabase.open(null);
@@ -83,4 +83,47 @@ describe('Exchange → log', async () => {
       }
     });
   }
+
+  it('a notification of a version the sync holds (its own write coming back) costs no GetItem and sends nothing on; any other version does', async () => {
+    const sandbox = await startSandbox({ mailboxes: 1, itemsPerMailbox: 0, seed: 32, limits: { heartbeatMs: 500 } });
+    const db = await PgliteDatabase.open(null);
+    const transport = await EmbeddedTransport.open(db, 'log', 1, silentLogger());
+    const positions = new MemoryPositionStore();
+    const [mailbox] = sandbox.store.all();
+    const { source, exchange } = createSource('stream', sandbox, positions, new MutableDirectory([mailbox.address]), {}, { ack: false });
+    try {
+      await transport.ensureTopics(['exchange.changes', 'exchange.changes.dlq']);
+      // the versions "the sync wrote": filled in below as the test writes
+      const held = new Map<string, string>();
+      const asked: string[] = [];
+      const pipeline = new ExchangeToLog({
+        source, exchange, transport, topic: 'exchange.changes', dlqTopic: 'exchange.changes.dlq', limiter: new Limiter(4), logger: silentLogger(), coalesceMs: 5,
+        versionsHeld: async (_m, items) => {
+          asked.push(...items.map((i) => i.itemId));
+          return new Set(items.filter((i) => held.get(i.itemId) === i.changeKey).map((i) => i.itemId));
+        },
+      });
+      pipeline.start();
+      source.start();
+      await waitUntil(() => source.stats().initialSyncDone === 1, 30_000, 'initial sync');
+      const later = (h: number): string => new Date(Date.now() + h * 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+      const make = (subject: string) => sandbox.store.createItem(mailbox, 'calendar', 'CalendarItem', { Subject: subject, Start: later(24), End: later(25), LegacyFreeBusyStatus: 'Busy', IsAllDayEvent: 'false' }, new Map());
+      const gets = (): number => sandbox.stats.requestsByOperation.get('GetItem') ?? 0;
+      const published = async (): Promise<string[]> => (await transport.browse('exchange.changes', 100)).map((m) => String(parseEnvelope(m.value).after?.subject ?? parseEnvelope(m.value).op));
+      const before = gets();
+      const ours = make('Written by the sync');
+      held.set(itemIdOf(mailbox.index, ours.seq), changeKeyOf(ours.version));
+      make('Made by the user');
+      await waitUntil(async () => (await published()).includes('Made by the user') && asked.length >= 2 && source.stats().outstandingSignals === 0, 20_000, 'the user\'s item published, every signal acked');
+      assert.deepEqual(await published(), ['Made by the user'], 'the sync\'s own version is not sent on');
+      assert.equal(gets() - before, 1, 'one GetItem: the user\'s item only');
+      await pipeline.stop();
+    } finally {
+      await source.stop();
+      await exchange.close();
+      await transport.close();
+      await db.close();
+      await sandbox.close();
+    }
+  });
 });
