@@ -80,13 +80,14 @@ const LONGEST_FIRST = [
 const selected = process.argv.slice(2);
 const found = findTests(join(root, 'test')).map((f) => relative(root, f));
 const files = selected.length ? selected : [...LONGEST_FIRST.filter((f) => found.includes(f)), ...found.filter((f) => !LONGEST_FIRST.includes(f))];
-// three test files at a time: most of a file's time is waiting (brokers, sandboxes, child
+// four test files at a time: most of a file's time is waiting (brokers, sandboxes, child
 // processes) — two at a time used 0.86 of the two cores and took 842–921 s here, three 1.25
-// cores and about 420 s (2026-12-07). A request the sandbox reads late because its own event
+// cores and about 420 s (2026-12-07 morning), 670 s by the evening with the policy and
+// reminder tests (532 tests), so four. A request the sandbox reads late because its own event
 // loop stalled is no longer counted as coming back too soon (src/sandbox/loop-lag.ts), which
 // was what failed at three. ECS_TEST_CONCURRENCY=1 runs them one by one; ECS_TEST_TAP=<file>
 // writes a TAP report beside the spec output (per-file durations)
-const concurrency = Number(process.env.ECS_TEST_CONCURRENCY ?? 3);
+const concurrency = Number(process.env.ECS_TEST_CONCURRENCY ?? 4);
 // a file's own limit: the convergence file runs three variants of ~40 s each, one after the other
 const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-force-exit', '--test-timeout=300000', '--test-reporter=spec', '--test-reporter-destination=stdout', ...(process.env.ECS_TEST_TAP ? ['--test-reporter=tap', `--test-reporter-destination=${process.env.ECS_TEST_TAP}`] : []), ...files];
 const child = spawn(process.execPath, args, { cwd: root, env, stdio: 'inherit' });
