@@ -111,10 +111,10 @@ export class ToExchangeHandler implements ChangeHandler {
   }
 
   /** The record's type as the item's category (the mapped ones it had give way), where categories stand for types. */
-  private typed(after: ItemFields | null): ItemFields | null {
+  private typed(after: ItemFields | null, held: readonly SyncedField[]): ItemFields | null {
     const map = this.options.categoryTypes ?? [];
     // (<field name="categories"> not towards Exchange: the item keeps its categories)
-    if (heldBack(this.options.fields, 'exchange').includes('categories')) return after;
+    if (held.includes('categories')) return after;
     return after && map.length && after.crmType !== undefined ? { ...after, typeCategory: typeCategoryOf(after.crmType, map) } : after;
   }
 
@@ -132,7 +132,8 @@ export class ToExchangeHandler implements ChangeHandler {
     const { exchange, mappings } = this.options;
     const folder: FolderKind = envelope.type === 'task' ? 'tasks' : 'calendar';
     const mapping = found && !found.deleted ? found : undefined;
-    const after = this.typed(envelope.after);
+    const held = heldBack(this.options.fields, 'exchange');
+    const after = this.typed(envelope.after, held);
     const hidden = !!after?.private && this.options.privateItems === 'skip';
     // (the blocker's own write coming back is no CRM edit)
     const echo = !!mapping && envelope.op !== 'd' && !!after && this.written(mapping, after.version ?? '');
@@ -152,7 +153,6 @@ export class ToExchangeHandler implements ChangeHandler {
     const mailbox = after?.associateEmail ?? key;
     if (!after || !mailbox.includes('@')) return 'skipped';
     const version = after.version ?? '';
-    const held = heldBack(this.options.fields, 'exchange');
     const shape = exchangeShapeOf(held, this.options.categoryTypes ?? []);
     // a repeat, or our own write — unless the policy now lets through what the item was written without
     if (mapping && this.written(mapping, version) && !releasedSince(mapping.exchangeShape, shape)) return 'unchanged';

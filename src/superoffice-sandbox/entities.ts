@@ -2,6 +2,7 @@ import { infoFromRule, ruleFromInfo, type RecurrenceRule } from '../shared/super
 import { DEFAULT_TASK_LIST, noPersonDetails, Refused, type SoAppointment, type SoTaskListItem, type SoAssociate, type SoContact, type SoParticipant, type SoPerson, type SoPersonDetails, type SoSelection, type SuperOfficeStore } from './store.js';
 import { tzLocation } from './time-zones.js';
 import { PERSON_CUSTOM_FIELDS, personCustomField } from './person-custom-fields.js';
+import { minutesOfTimeSpan, timeSpanOfMinutes } from '../shared/superoffice-time-span.js';
 
 /** JSON as the Web API writes and reads it (AppointmentEntity, PersonEntity, …). */
 export type Json = Record<string, unknown>;
@@ -51,7 +52,7 @@ export function appointmentJson(store: SuperOfficeStore, a: SoAppointment, base:
     Associate: associateJson(store, a.associateId), Contact: contactRef(store, a.contactId), CreatedBy: associateJson(store, a.registeredBy), UpdatedBy: associateJson(store, a.updatedBy),
     CreatedDate: soDate(a.registered), AppointmentId: a.id, Description: a.description, Title: a.title, Agenda: '', InternalNotes: '',
     StartDate: soDate(a.start), EndDate: soDate(a.end), InvitedPerson: null, Person: personRef(store, a.personId), MotherId: a.motherId, Priority: null,
-    Private: a.private, Project: null, Type: a.type, UpdatedDate: soDate(a.updated), Completed: a.completed, ActiveLinks: 0, Links: [], AlarmLeadTime: timeSpan(a.alarmLeadMinutes),
+    Private: a.private, Project: null, Type: a.type, UpdatedDate: soDate(a.updated), Completed: a.completed, ActiveLinks: 0, Links: [], AlarmLeadTime: timeSpanOfMinutes(a.alarmLeadMinutes),
     HasAlarm: a.hasAlarm, ColorIndex: 0, IsFree: a.isFree, IsAlldayEvent: a.allDay, LagTime: '00:00:00', LeadTime: '00:00:00', Location: a.location, RejectCounter: 0, RejectReason: '',
     Recurrence: recurrenceJson(store, a), Participants: a.participants.map(participantJson), AssignmentStatus: 'None', InvitationStatus: 'None', BookingType: a.bookingType,
     ActiveDate: soDate(a.start), HasConflict: false, AssignedBy: null, MotherAssociate: a.motherId ? associateJson(store, store.appointments.get(a.motherId)?.associateId ?? 0) : null,
@@ -72,21 +73,15 @@ function participantJson(p: SoParticipant): Json {
 
 const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 
-/** A .NET TimeSpan as the Web API writes it: [d.]hh:mm:ss. */
-function timeSpan(minutes: number): string {
-  const d = Math.floor(minutes / 1440);
-  const two = (n: number): string => String(n).padStart(2, '0');
-  return `${d ? `${d}.` : ''}${two(Math.floor((minutes % 1440) / 60))}:${two(minutes % 60)}:00`;
-}
-
-/** A TimeSpan text as minutes (a bad one is refused, as the Web API's deserialiser does). */
-function minutesOf(v: unknown, field: string): number {
-  if (v === undefined || v === null) return 0;
-  const m = /^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.\d+)?$/.exec(String(v));
-  if (!m) throw new Refused(`${field} "${String(v)}" is not a time span (hh:mm:ss)`);
-  return Number(m[1] ?? 0) * 1440 + Number(m[2]) * 60 + Number(m[3]);
-}
 const idIn = (v: unknown, key: string): number => (v && typeof v === 'object' && typeof (v as Json)[key] === 'number' ? ((v as Json)[key] as number) : 0);
+
+/** AlarmLeadTime of a body (absent: none; a bad one is refused, as the Web API's deserialiser does). */
+function alarmMinutesOf(v: unknown): number {
+  if (v === undefined || v === null) return 0;
+  const minutes = minutesOfTimeSpan(v);
+  if (minutes === undefined) throw new Refused(`AlarmLeadTime "${String(v)}" is not a time span (hh:mm:ss)`);
+  return minutes;
+}
 
 /** An AppointmentEntity body → the row fields it sets (PUT: all of them; the Web API has no partial PUT). */
 export function appointmentFields(store: SuperOfficeStore, body: Json, writer: SoAssociate): { fields: Omit<SoAppointment, 'id' | 'registered' | 'registeredBy' | 'updated' | 'updatedBy' | 'recurrenceRuleId'>; rule?: RecurrenceRule } {
@@ -107,7 +102,7 @@ export function appointmentFields(store: SuperOfficeStore, body: Json, writer: S
   const fields = {
     associateId, type, title: text(body.Title), description: text(body.Description), location: text(body.Location), start, end,
     allDay: body.IsAlldayEvent === true, isFree: body.IsFree === true, private: priv, completed,
-    hasAlarm: body.HasAlarm === true, alarmLeadMinutes: minutesOf(body.AlarmLeadTime, 'AlarmLeadTime'),
+    hasAlarm: body.HasAlarm === true, alarmLeadMinutes: alarmMinutesOf(body.AlarmLeadTime),
     contactId: idIn(body.Contact, 'ContactId'), personId: idIn(body.Person, 'PersonId'), motherId: typeof body.MotherId === 'number' ? body.MotherId : 0,
     bookingType: (['None', 'Owner', 'Participant'] as const).find((t) => t === body.BookingType) ?? 'None', participants, tzLocationId: tz,
     // none named: the list's default for a diary appointment or a to-do, as SuperOffice does

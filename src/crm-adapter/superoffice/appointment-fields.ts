@@ -1,4 +1,5 @@
 import type { ItemFields } from '../../shared/item-fields.js';
+import { minutesOfTimeSpan, timeSpanOfMinutes } from '../../shared/superoffice-time-span.js';
 import { crmRef, type ActivityKind } from '../crm-port.js';
 import type { TimeZoneLocations } from './time-zone-locations.js';
 
@@ -64,24 +65,10 @@ export function fieldsOf(e: AppointmentEntity, zones: TimeZoneLocations, ownerEm
     modified: utc(e.UpdatedDate), version: e.UpdatedDate ?? '', crmId: crmRef('appointment', e.AppointmentId),
     crmType: e.Task?.Value ?? undefined,
     // the alarm (no alarm: none); a to-do's reminder is no appointment's
-    ...(task || typeof e.HasAlarm !== 'boolean' ? {} : { reminder: e.HasAlarm ? (minutesOf(e.AlarmLeadTime) ?? 15) : null }),
+    ...(task || typeof e.HasAlarm !== 'boolean' ? {} : { reminder: e.HasAlarm ? (minutesOfTimeSpan(e.AlarmLeadTime) ?? 15) : null }),
   };
   for (const k of Object.keys(fields) as Array<keyof ItemFields>) if (fields[k] === undefined) delete fields[k];
   return fields;
-}
-
-/** A .NET TimeSpan text ([d.]hh:mm:ss[.fff]) as whole minutes. */
-export function minutesOf(span: string | null | undefined): number | undefined {
-  const m = /^(-)?(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.\d+)?$/.exec(span ?? '');
-  if (!m || m[1]) return undefined;
-  return Number(m[2] ?? 0) * 1440 + Number(m[3]) * 60 + Number(m[4]);
-}
-
-/** Whole minutes as a TimeSpan text. */
-export function timeSpanOf(minutes: number): string {
-  const two = (n: number): string => String(n).padStart(2, '0');
-  const days = Math.floor(minutes / 1440);
-  return `${days ? `${days}.` : ''}${two(Math.floor((minutes % 1440) / 60))}:${two(minutes % 60)}:00`;
 }
 
 const idOf = (ref: string | null | undefined, entity: string): number | undefined => {
@@ -102,7 +89,7 @@ export function entityOf(kind: ActivityKind, f: ItemFields, zones: TimeZoneLocat
     Type: task ? 'inChecklist' : 'inDiary', ...(task ? { Completed: f.done ? 'Completed' : 'NotStarted' } : {}),
     IsAlldayEvent: f.allDay ?? false, Private: f.private ? 'PrivateUser' : 'Public',
     PreferredTZLocation: f.timeZone ? (zones.locationOf(f.timeZone) ?? 0) : 0,
-    ...(task || f.reminder === undefined ? {} : { HasAlarm: f.reminder !== null, AlarmLeadTime: timeSpanOf(f.reminder ?? 0) }),
+    ...(task || f.reminder === undefined ? {} : { HasAlarm: f.reminder !== null, AlarmLeadTime: timeSpanOfMinutes(f.reminder ?? 0) }),
     // links are only ever added from Exchange: a person linked by hand in the CRM stays
     ...(person ? { Person: { PersonId: person } } : {}), ...(contact ? { Contact: { ContactId: contact } } : {}),
   };
